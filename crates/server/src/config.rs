@@ -1,0 +1,35 @@
+//! Server configuration: what `fhirdir serve` reads from flags, environment and the TOML file.
+
+use serde::Deserialize;
+
+/// Everything the HTTP layer needs to know; the CLI fills it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Public base URL used in links and `fullUrl`s, without a trailing slash. `None`:
+    /// `http://{bound address}`.
+    pub base_url: Option<String>,
+    /// Bearer token for `/admin/...`; `None` disables the admin API.
+    pub admin_token: Option<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Page size when `_count` is absent.
+    pub default_count: u32,
+    /// Largest honoured `_count`.
+    pub max_count: u32,
+    /// Origins allowed by CORS; `["*"]` allows any.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            admin_token: None,
+            max_body_bytes: 32 * 1024 * 1024,
+            default_count: 50,
+            max_count: 1000,
+            cors_origins: vec!["*".to_owned()],
+        }
+    }
+}

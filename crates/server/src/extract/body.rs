@@ -1,0 +1,155 @@
+//! The FHIR resource in a request body: media type (415), size (413), JSON syntax (400 with
+//! line and column) and `resourceType` checked before any handler runs.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde_json::{Map, Value};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// A parsed request body that is a JSON object with a string `resourceType`.
+pub struct FhirBody(pub Map<String, Value>);
+
+impl FhirBody {
+    pub fn resource_type(&self) -> &str {
+        self.0
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// Media types accepted in a request body: FHIR JSON and plain JSON, any parameters.
+fn is_json_media_type(ct: &str) -> bool {
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "application/fhir+json" | "application/json" | "application/json+fhir"
+    )
+}
+
+/// Parses `bytes` as one FHIR resource (object with a string `resourceType`).
+pub fn parse_resource(bytes: &[u8]) -> Result<Map<String, Value>, AppError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        AppError::BadRequest(
+            fhir::IssueType::Structure,
+            format!(
+                "request body is not valid JSON: {e} (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    let Value::Object(map) = value else {
+        return Err(AppError::BadRequest(
+            fhir::IssueType::Structure,
+            "request body must be a JSON object (a FHIR resource)".into(),
+        ));
+    };
+    match map.get("resourceType") {
+        Some(Value::String(_)) => Ok(map),
+        Some(_) => Err(AppError::BadRequest(
+            fhir::IssueType::Structure,
+            "resourceType must be a string".into(),
+        )),
+        None => Err(AppError::BadRequest(
+            fhir::IssueType::Required,
+            "the resource has no resourceType".into(),
+        )),
+    }
+}
+
+impl FromRequest<AppState> for FhirBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
+        match req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str()) {
+            Some(Ok(ct)) if is_json_media_type(ct) => {}
+            Some(Ok(ct)) => {
+                return Err(AppError::UnsupportedMediaType(format!(
+                    "content type {ct:?} is not supported: send application/fhir+json"
+                )))
+            }
+            Some(Err(_)) => {
+                return Err(AppError::UnsupportedMediaType(
+                    "unreadable Content-Type header".into(),
+                ))
+            }
+            None => {
+                return Err(AppError::UnsupportedMediaType(
+                    "missing Content-Type: send application/fhir+json".into(),
+                ))
+            }
+        }
+        let limit = state.config.max_body_bytes;
+        if let Some(len) = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            if len > limit {
+                return Err(AppError::PayloadTooLarge(limit));
+            }
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|e| {
+                // `to_bytes` reports an exceeded limit as a boxed `LengthLimitError` somewhere in
+                // the error's source chain; anything else is a broken connection.
+                let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+                while let Some(s) = source {
+                    if s.is::<http_body_util::LengthLimitError>() {
+                        return AppError::PayloadTooLarge(limit);
+                    }
+                    source = s.source();
+                }
+                AppError::invalid(format!("could not read the request body: {e}"))
+            })?;
+        parse_resource(&bytes).map(FhirBody)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_media_types() {
+        for ok in [
+            "application/fhir+json",
+            "application/json; charset=utf-8",
+            "Application/FHIR+JSON;fhirVersion=4.0",
+        ] {
+            assert!(is_json_media_type(ok), "{ok}");
+        }
+        for bad in ["application/fhir+xml", "application/xml", "text/plain", ""] {
+            assert!(!is_json_media_type(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn malformed_json_reports_line_and_column() {
+        let err =
+            parse_resource(b"{\n  \"resourceType\": \"Practitioner\",\n  oops\n}").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("line 3"), "{text}");
+        assert!(text.contains("column"), "{text}");
+    }
+
+    #[test]
+    fn non_object_and_missing_resource_type_are_rejected() {
+        assert!(parse_resource(b"[1]").is_err());
+        assert!(parse_resource(b"{\"id\":\"x\"}")
+            .unwrap_err()
+            .to_string()
+            .contains("resourceType"));
+        assert!(parse_resource(b"{\"resourceType\":5}").is_err());
+    }
+}

@@ -1,0 +1,95 @@
+//! The route tree. Handlers are thin: extract, call one service function, shape the response.
+
+mod admin;
+mod health;
+mod history;
+mod metadata;
+mod resource;
+
+use axum::http::{header, HeaderName, Method};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::middleware::{
+    method_not_allowed, negotiate_format, not_found, panic_response, track_metrics,
+};
+use crate::state::AppState;
+
+/// Every route of the server, with its middleware.
+pub fn router(state: AppState) -> Router {
+    let fhir = Router::new()
+        .route("/fhir/{tenant}", post(metadata::bundle_unsupported))
+        .route("/fhir/{tenant}/metadata", get(metadata::capabilities))
+        .route("/fhir/{tenant}/_history", get(history::system))
+        .route(
+            "/fhir/{tenant}/{type}",
+            get(metadata::search_unsupported).post(resource::create),
+        )
+        .route("/fhir/{tenant}/{type}/_history", get(history::type_level))
+        .route(
+            "/fhir/{tenant}/{type}/{id}",
+            get(resource::read)
+                .put(resource::update)
+                .delete(resource::delete),
+        )
+        .route(
+            "/fhir/{tenant}/{type}/{id}/_history",
+            get(history::instance),
+        )
+        .route(
+            "/fhir/{tenant}/{type}/{id}/_history/{vid}",
+            get(resource::vread),
+        )
+        .layer(from_fn(negotiate_format));
+
+    Router::new()
+        .merge(fhir)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/admin/tenants", get(admin::list).post(admin::create))
+        .route("/admin/tenants/{name}", delete(admin::delete))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), track_metrics))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CompressionLayer::new())
+        .layer(cors(&state.config.cors_origins))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// CORS for browser apps: a public directory is read from any origin by default.
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers(Any)
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::CONTENT_LOCATION,
+            header::LAST_MODIFIED,
+            HeaderName::from_static("x-request-id"),
+        ]);
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(Any)
+    } else {
+        let list: Vec<_> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+        layer.allow_origin(AllowOrigin::list(list))
+    }
+}

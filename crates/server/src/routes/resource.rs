@@ -1,0 +1,168 @@
+//! Instance and type-level interactions: read, vread, create, update, delete.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use store::{DeleteOutcome, VersionRecord, WriteKind, WriteOutcome};
+
+use crate::error::AppResult;
+use crate::extract::{
+    Conditional, FhirBody, InstancePath, Prefer, ReturnPref, TypePath, VersionPath,
+};
+use crate::response::{fhir_json, set_location, set_version_headers};
+use crate::service::resources;
+use crate::state::{App, AppState};
+
+/// A stored version as a 200 response, or 304 when the client's copy is current.
+fn version_response(r: VersionRecord, cond: &Conditional) -> Response {
+    let mut resp = if cond.not_modified(r.version, r.last_updated) {
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        resp
+    } else {
+        fhir_json(StatusCode::OK, r.body.unwrap_or_default())
+    };
+    set_version_headers(&mut resp, r.version, r.last_updated);
+    resp
+}
+
+/// `GET [base]/[type]/[id]`
+pub async fn read(
+    State(app): State<AppState>,
+    p: InstancePath,
+    cond: Conditional,
+) -> AppResult<Response> {
+    let r = resources::read(&app, &p.tenant, &p.resource_type, &p.id).await?;
+    Ok(version_response(r, &cond))
+}
+
+/// `GET [base]/[type]/[id]/_history/[vid]`
+pub async fn vread(
+    State(app): State<AppState>,
+    p: VersionPath,
+    cond: Conditional,
+) -> AppResult<Response> {
+    let r = resources::vread(&app, &p.tenant, &p.resource_type, &p.id, p.version).await?;
+    Ok(version_response(r, &cond))
+}
+
+/// The answer to a create or update, shaped by `Prefer: return=`.
+fn write_response(
+    app: &App,
+    tenant: &store::TenantName,
+    w: WriteOutcome,
+    prefer: Prefer,
+) -> Response {
+    let r = w.record;
+    let status = match w.kind {
+        WriteKind::Created => StatusCode::CREATED,
+        WriteKind::Updated => StatusCode::OK,
+    };
+    let mut resp = match prefer.return_pref {
+        ReturnPref::Representation => fhir_json(status, r.body.unwrap_or_default()),
+        ReturnPref::Minimal => {
+            let mut resp = Response::new(Body::empty());
+            *resp.status_mut() = status;
+            resp
+        }
+        ReturnPref::OperationOutcome => {
+            let verb = if w.kind == WriteKind::Created {
+                "created"
+            } else {
+                "updated"
+            };
+            let oo = fhir::OperationOutcome::information(format!(
+                "{}/{} {verb}: version {}",
+                r.resource_type, r.id, r.version
+            ));
+            fhir_json(status, oo.to_json().to_string())
+        }
+    };
+    set_version_headers(&mut resp, r.version, r.last_updated);
+    let url = format!(
+        "{}/{}/{}/_history/{}",
+        app.tenant_base(tenant),
+        r.resource_type,
+        r.id,
+        r.version
+    );
+    set_location(&mut resp, &url);
+    resp
+}
+
+/// `POST [base]/[type]`
+pub async fn create(
+    State(app): State<AppState>,
+    p: TypePath,
+    cond: Conditional,
+    prefer: Prefer,
+    FhirBody(body): FhirBody,
+) -> AppResult<Response> {
+    let w = resources::create(
+        &app,
+        &p.tenant,
+        &p.resource_type,
+        body,
+        cond.if_none_exist.as_deref(),
+    )
+    .await?;
+    Ok(write_response(&app, &p.tenant, w, prefer))
+}
+
+/// `PUT [base]/[type]/[id]`
+pub async fn update(
+    State(app): State<AppState>,
+    p: InstancePath,
+    cond: Conditional,
+    prefer: Prefer,
+    FhirBody(body): FhirBody,
+) -> AppResult<Response> {
+    let w = resources::update(
+        &app,
+        &p.tenant,
+        &p.resource_type,
+        &p.id,
+        body,
+        cond.if_match,
+    )
+    .await?;
+    Ok(write_response(&app, &p.tenant, w, prefer))
+}
+
+/// `DELETE [base]/[type]/[id]`: 200 with an OperationOutcome saying what happened (204 with
+/// `Prefer: return=minimal`).
+pub async fn delete(
+    State(app): State<AppState>,
+    p: InstancePath,
+    cond: Conditional,
+    prefer: Prefer,
+) -> AppResult<Response> {
+    let outcome =
+        resources::delete(&app, &p.tenant, &p.resource_type, &p.id, cond.if_match).await?;
+    let what = format!("{}/{}", p.resource_type, p.id);
+    let (message, version) = match outcome {
+        DeleteOutcome::Deleted { version, .. } => {
+            (format!("{what} deleted (version {version})"), Some(version))
+        }
+        DeleteOutcome::AlreadyDeleted { version } => {
+            (format!("{what} was already deleted"), Some(version))
+        }
+        DeleteOutcome::NotFound => (format!("{what} does not exist; nothing to delete"), None),
+    };
+    let mut resp = if prefer.return_pref == ReturnPref::Minimal {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        fhir_json(
+            StatusCode::OK,
+            fhir::OperationOutcome::information(message)
+                .to_json()
+                .to_string(),
+        )
+    };
+    if let Some(v) = version {
+        resp.headers_mut()
+            .insert(axum::http::header::ETAG, crate::response::etag(v));
+    }
+    Ok(resp)
+}

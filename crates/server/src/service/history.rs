@@ -1,0 +1,179 @@
+//! History interactions (<https://hl7.org/fhir/R4/http.html#history>): instance, type and
+//! system, with `_since`, `_at`, `_count` and keyset paging.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use fhir::{BundleBuilder, BundleEntry};
+use serde_json::json;
+use store::{HistoryQuery, HistoryScope, TenantName, VersionRecord};
+
+use crate::error::{AppError, AppResult};
+use crate::extract::QueryPairs;
+use crate::state::App;
+
+/// Parameters history understands; anything else is reported as unsupported.
+const KNOWN: &[&str] = &["_count", "_since", "_at", "_cursor", "_format"];
+
+/// Parses a FHIR `instant` or `dateTime`. Partial dates (`2020`, `2020-05`, `2020-05-01`)
+/// mean the start of that period, in UTC; a time without a timezone is rejected because it
+/// names no instant.
+pub fn parse_instant(name: &str, raw: &str) -> AppResult<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.to_utc());
+    }
+    let padded = match raw.len() {
+        4 => format!("{raw}-01-01"),
+        7 => format!("{raw}-01"),
+        _ => raw.to_owned(),
+    };
+    NaiveDate::parse_from_str(&padded, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            AppError::invalid(format!(
+                "{name}={raw:?} is not a FHIR instant (e.g. 2026-01-31T12:00:00Z) or date (2026-01-31)"
+            ))
+        })
+}
+
+fn parse_count(app: &App, raw: Option<&str>) -> AppResult<u32> {
+    match raw {
+        None => Ok(app.config.default_count),
+        Some(v) => v
+            .parse::<u32>()
+            .map(|n| n.min(app.config.max_count))
+            .map_err(|_| AppError::invalid(format!("_count={v:?} is not a non-negative integer"))),
+    }
+}
+
+/// Builds the history Bundle for `scope` as JSON text.
+pub async fn history(
+    app: &App,
+    tenant: &TenantName,
+    scope: HistoryScope,
+    q: &QueryPairs,
+) -> AppResult<String> {
+    if let Some((k, _)) = q.0.iter().find(|(k, _)| !KNOWN.contains(&k.as_str())) {
+        return Err(AppError::invalid(format!(
+            "history does not support the parameter {k:?}; supported: _count, _since, _at"
+        )));
+    }
+    super::resources::ensure_tenant(app, tenant).await?;
+    let count = parse_count(app, q.get("_count"))?;
+    let since = q
+        .get("_since")
+        .map(|v| parse_instant("_since", v))
+        .transpose()?;
+    let at = q.get("_at").map(|v| parse_instant("_at", v)).transpose()?;
+    let before_seq = q
+        .get("_cursor")
+        .map(|c| {
+            c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                AppError::invalid(format!("_cursor={c:?} is not a cursor this server issued"))
+            })
+        })
+        .transpose()?;
+
+    let base = app.tenant_base(tenant);
+    let path = match &scope {
+        HistoryScope::System => format!("{base}/_history"),
+        HistoryScope::Type(t) => format!("{base}/{t}/_history"),
+        HistoryScope::Instance(t, id) => format!("{base}/{t}/{id}/_history"),
+    };
+    let query = HistoryQuery {
+        scope,
+        since,
+        at,
+        count,
+        before_seq,
+    };
+    let page = app.store.history(tenant, &query).await?;
+
+    // Links repeat the caller's criteria (not the cursor) so every page is self-describing.
+    let mut criteria: Vec<(String, String)> =
+        q.0.iter()
+            .filter(|(k, _)| k != "_cursor")
+            .cloned()
+            .collect();
+    if !criteria.iter().any(|(k, _)| k == "_count") {
+        criteria.push(("_count".into(), count.to_string()));
+    }
+    let url = |extra: Option<i64>| {
+        let mut pairs = criteria.clone();
+        if let Some(c) = extra {
+            pairs.push(("_cursor".into(), c.to_string()));
+        }
+        format!(
+            "{path}?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    };
+    let mut bundle = BundleBuilder::new("history")
+        .total(Some(page.total))
+        .timestamp(fhir::meta::format_instant(Utc::now()))
+        .link("self", url(before_seq))
+        .link("first", url(None));
+    if let Some(next) = page.next_before_seq {
+        bundle = bundle.link("next", url(Some(next)));
+    }
+    for r in &page.entries {
+        bundle.entry(history_entry(&base, r)?);
+    }
+    Ok(bundle.to_json_string())
+}
+
+fn history_entry(base: &str, r: &VersionRecord) -> AppResult<BundleEntry> {
+    let url = format!("{}/{}", r.resource_type, r.id);
+    let resource = r
+        .body
+        .as_ref()
+        .map(|b| serde_json::value::RawValue::from_string(b.clone()))
+        .transpose()
+        .map_err(|e| AppError::Internal(format!("stored body of {url} is not JSON: {e}")))?;
+    let status = match r.method {
+        store::Method::Post => "201 Created",
+        store::Method::Delete => "204 No Content",
+        _ if r.version == 1 => "201 Created",
+        _ => "200 OK",
+    };
+    Ok(BundleEntry {
+        full_url: Some(format!("{base}/{url}")),
+        resource,
+        request: Some(json!({
+            "method": r.method.as_str(),
+            "url": if r.method == store::Method::Post { r.resource_type.clone() } else { url.clone() },
+        })),
+        response: Some(json!({
+            "status": status,
+            "etag": format!("W/\"{}\"", r.version),
+            "lastModified": fhir::meta::format_instant(r.last_updated),
+        })),
+        search: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_and_partial_dates() {
+        assert_eq!(
+            parse_instant("_since", "2026-01-02T03:04:05+01:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-01-02T02:04:05+00:00"
+        );
+        assert_eq!(
+            parse_instant("_since", "2026").unwrap().to_rfc3339(),
+            "2026-01-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            parse_instant("_since", "2026-03").unwrap().to_rfc3339(),
+            "2026-03-01T00:00:00+00:00"
+        );
+        for bad in ["yesterday", "2026-13-01", "2026-01-01T10:00:00", ""] {
+            assert!(parse_instant("_since", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Read, vread, create, update and delete of single resources
+//! (<https://hl7.org/fhir/R4/http.html>).
+
+use serde_json::{Map, Value};
+use store::{
+    DeleteOutcome, Method, Precondition, TenantName, VersionRecord, WriteOutcome, WriteRequest,
+};
+
+use crate::error::{AppError, AppResult};
+use crate::state::App;
+
+/// Turns "not found" into the right 404: unknown tenant or unknown resource.
+async fn not_found(app: &App, tenant: &TenantName, what: String) -> AppError {
+    match app.store.tenant_exists(tenant).await {
+        Ok(true) => AppError::NotFound(what),
+        Ok(false) => AppError::UnknownTenant(tenant.to_string()),
+        Err(e) => e.into(),
+    }
+}
+
+/// Fails with 404 when the tenant does not exist.
+pub async fn ensure_tenant(app: &App, tenant: &TenantName) -> AppResult<()> {
+    if app.store.tenant_exists(tenant).await? {
+        Ok(())
+    } else {
+        Err(AppError::UnknownTenant(tenant.to_string()))
+    }
+}
+
+/// The current version; 410 when deleted, 404 when never created.
+pub async fn read(
+    app: &App,
+    tenant: &TenantName,
+    rtype: &str,
+    id: &str,
+) -> AppResult<VersionRecord> {
+    match app.store.read(tenant, rtype, id).await? {
+        Some(r) if r.deleted => Err(AppError::Gone(format!(
+            "{rtype}/{id} was deleted (version {})",
+            r.version
+        ))),
+        Some(r) => Ok(r),
+        None => Err(not_found(app, tenant, format!("{rtype}/{id} is not known")).await),
+    }
+}
+
+/// One version; 410 when that version is a delete.
+pub async fn vread(
+    app: &App,
+    tenant: &TenantName,
+    rtype: &str,
+    id: &str,
+    version: i64,
+) -> AppResult<VersionRecord> {
+    match app.store.vread(tenant, rtype, id, version).await? {
+        Some(r) if r.deleted => Err(AppError::Gone(format!(
+            "version {version} of {rtype}/{id} is a delete"
+        ))),
+        Some(r) => Ok(r),
+        None => Err(not_found(
+            app,
+            tenant,
+            format!("{rtype}/{id} has no version {version}"),
+        )
+        .await),
+    }
+}
+
+fn check_type(rtype: &str, body: &Map<String, Value>) -> AppResult<()> {
+    let found = body
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if found == rtype {
+        Ok(())
+    } else {
+        Err(AppError::invalid(format!(
+            "resourceType {found:?} in the body does not match {rtype:?} in the URL"
+        )))
+    }
+}
+
+/// `POST [type]`: the server assigns the id (any id in the body is ignored, as the spec
+/// says).
+pub async fn create(
+    app: &App,
+    tenant: &TenantName,
+    rtype: &str,
+    body: Map<String, Value>,
+    if_none_exist: Option<&str>,
+) -> AppResult<WriteOutcome> {
+    check_type(rtype, &body)?;
+    if let Some(criteria) = if_none_exist {
+        // Refusing beats silently creating a duplicate the client asked us to avoid.
+        return Err(AppError::NotImplemented(format!(
+            "conditional create (If-None-Exist: {criteria}) needs search, which this server does not support yet"
+        )));
+    }
+    let req = WriteRequest {
+        resource_type: rtype.to_owned(),
+        id: fhir::new_id(),
+        resource: body,
+        precondition: Precondition::MustNotExist,
+        method: Method::Post,
+    };
+    Ok(app.store.write(tenant, req).await?)
+}
+
+/// `PUT [type]/[id]`: update, or create with the client's id.
+pub async fn update(
+    app: &App,
+    tenant: &TenantName,
+    rtype: &str,
+    id: &str,
+    body: Map<String, Value>,
+    if_match: Option<i64>,
+) -> AppResult<WriteOutcome> {
+    check_type(rtype, &body)?;
+    match body.get("id") {
+        Some(Value::String(body_id)) if body_id == id => {}
+        Some(Value::String(body_id)) => {
+            return Err(AppError::invalid(format!(
+                "the id {body_id:?} in the body does not match the id {id:?} in the URL"
+            )))
+        }
+        Some(_) => return Err(AppError::invalid("the id in the body must be a string")),
+        None => {
+            return Err(AppError::invalid(format!(
+                "the body has no id: an update must carry id {id:?}"
+            )))
+        }
+    }
+    let req = WriteRequest {
+        resource_type: rtype.to_owned(),
+        id: id.to_owned(),
+        resource: body,
+        precondition: if_match.map_or(Precondition::None, Precondition::IfMatch),
+        method: Method::Put,
+    };
+    Ok(app.store.write(tenant, req).await?)
+}
+
+/// `DELETE [type]/[id]`.
+pub async fn delete(
+    app: &App,
+    tenant: &TenantName,
+    rtype: &str,
+    id: &str,
+    if_match: Option<i64>,
+) -> AppResult<DeleteOutcome> {
+    let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
+    let outcome = app.store.delete(tenant, rtype, id, precondition).await?;
+    if outcome == DeleteOutcome::NotFound {
+        ensure_tenant(app, tenant).await?;
+        if if_match.is_some() {
+            return Err(AppError::PreconditionFailed(format!(
+                "If-Match was given but {rtype}/{id} does not exist"
+            )));
+        }
+    }
+    Ok(outcome)
+}

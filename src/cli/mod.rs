@@ -1,0 +1,48 @@
+//! Argument parsing and subcommand dispatch. Every value can come from a flag, an
+//! environment variable or the `--config` TOML file, in that order of precedence.
+
+mod config;
+mod serve;
+mod tenant;
+
+use clap::{Parser, Subcommand};
+
+pub use config::DbArgs;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fhirdir",
+    version,
+    about = "A multi-tenant FHIR R4 provider directory server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: tenant::TenantCommand,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Migrate(db) => {
+            let cfg = db.resolve()?;
+            config::init_logging(&cfg.log_format);
+            let store = cfg.connect(true).await?;
+            println!("migrations applied ({} backend)", store.backend());
+            Ok(())
+        }
+        Command::Tenant { command } => tenant::run(command).await,
+    }
+}

@@ -1,0 +1,105 @@
+//! `fhirdir serve`.
+
+use anyhow::Context;
+use clap::Args;
+
+use super::config::{init_logging, DbArgs, DEFAULT_LISTEN};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "FHIRDIR_LISTEN")]
+    listen: Option<String>,
+    /// Public base URL used in links and fullUrls (default http://{listen}).
+    #[arg(long, env = "FHIRDIR_BASE_URL")]
+    base_url: Option<String>,
+    /// Bearer token for /admin (unset: the admin API is disabled).
+    #[arg(long, env = "FHIRDIR_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Largest accepted request body in bytes (default 32 MiB).
+    #[arg(long, env = "FHIRDIR_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Default page size.
+    #[arg(long, env = "FHIRDIR_DEFAULT_COUNT")]
+    default_count: Option<u32>,
+    /// Largest page size honoured.
+    #[arg(long, env = "FHIRDIR_MAX_COUNT")]
+    max_count: Option<u32>,
+    /// Comma-separated CORS origins, or * (default).
+    #[arg(long, env = "FHIRDIR_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Option<Vec<String>>,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let db = args.db.resolve()?;
+    init_logging(&db.log_format);
+    let f = &db.file;
+    let defaults = server::ServerConfig::default();
+    let config = server::ServerConfig {
+        base_url: args.base_url.or_else(|| f.base_url.clone()),
+        admin_token: args.admin_token.or_else(|| f.admin_token.clone()),
+        max_body_bytes: args
+            .max_body_bytes
+            .or(f.max_body_bytes)
+            .unwrap_or(defaults.max_body_bytes),
+        default_count: args
+            .default_count
+            .or(f.default_count)
+            .unwrap_or(defaults.default_count),
+        max_count: args.max_count.or(f.max_count).unwrap_or(defaults.max_count),
+        cors_origins: args
+            .cors_origins
+            .or_else(|| f.cors_origins.clone())
+            .unwrap_or(defaults.cors_origins),
+    };
+    let listen = args
+        .listen
+        .or_else(|| f.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.into());
+
+    let store = db.connect(true).await?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    let base = config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    tracing::info!(%addr, backend = store.backend(), "fhirdir listening");
+    // Scripts and tests read this line to learn the port when --listen ends in :0.
+    println!(
+        "fhirdir listening on http://{addr} (FHIR base {base}/fhir/default, {} backend)",
+        store.backend()
+    );
+
+    server::serve(listener, store.clone(), config, shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("fhirdir stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C; in-flight requests then finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
