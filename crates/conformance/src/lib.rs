@@ -4,6 +4,10 @@
 //! Built-in definitions are authored by the project (so the binary works offline); tests
 //! compare them with the official packages in `../shared/fhir`.
 
+pub mod builtin;
+mod error;
 pub mod search_param;
 
+pub use builtin::{builtin, BuiltinSource};
+pub use error::ConformanceError;
 pub use search_param::{Component, Registry, SearchParamDef, SearchParamType};

@@ -1,7 +1,7 @@
 //! Search parameter definitions (<https://hl7.org/fhir/R4/searchparameter.html>) and the
 //! per-tenant registry that answers "which parameter is `code` on resource type `T`".
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// `SearchParameter.type` (<https://hl7.org/fhir/R4/valueset-search-param-type.html>).
@@ -61,7 +61,8 @@ pub struct SearchParamDef {
 /// built-in one plus theirs.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    by_type: HashMap<String, HashMap<String, Arc<SearchParamDef>>>,
+    by_type: BTreeMap<String, BTreeMap<String, Arc<SearchParamDef>>>,
+    by_url: BTreeMap<String, Arc<SearchParamDef>>,
 }
 
 impl Registry {
@@ -78,6 +79,7 @@ impl Registry {
     /// Adds or replaces a parameter (same base type and code).
     pub fn insert(&mut self, param: SearchParamDef) {
         let param = Arc::new(param);
+        self.by_url.insert(param.url.clone(), param.clone());
         for base in &param.base {
             self.by_type
                 .entry(base.clone())
@@ -95,13 +97,45 @@ impl Registry {
             .or_else(|| self.by_type.get("Resource").and_then(|m| m.get(code)))
     }
 
-    /// Every parameter that applies to `resource_type`, the `Resource`-level ones included.
-    pub fn for_type<'a>(&'a self, resource_type: &str) -> impl Iterator<Item = &'a Arc<SearchParamDef>> + 'a {
-        let own = self.by_type.get(resource_type).into_iter().flat_map(|m| m.values());
-        let shared = ["DomainResource", "Resource"]
+    /// Every parameter that applies to `resource_type`, the `Resource`-level ones included,
+    /// ordered by code within each level (deterministic, for CapabilityStatements). A
+    /// type-level parameter hides a `Resource`-level one with the same code, as in [`get`].
+    ///
+    /// [`get`]: Registry::get
+    pub fn for_type<'a>(
+        &'a self,
+        resource_type: &str,
+    ) -> impl Iterator<Item = &'a Arc<SearchParamDef>> + 'a {
+        let own = self.by_type.get(resource_type);
+        let domain = self.by_type.get("DomainResource");
+        let own_params = own.into_iter().flat_map(|m| m.values());
+        let domain_params = domain
             .into_iter()
-            .filter_map(|b| self.by_type.get(b))
-            .flat_map(|m| m.values());
-        own.chain(shared)
+            .flat_map(|m| m.values())
+            .filter(move |p| !own.is_some_and(|m| m.contains_key(&p.code)));
+        let resource_params = self
+            .by_type
+            .get("Resource")
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(move |p| {
+                !own.is_some_and(|m| m.contains_key(&p.code))
+                    && !domain.is_some_and(|m| m.contains_key(&p.code))
+            });
+        own_params.chain(domain_params).chain(resource_params)
+    }
+
+    /// The parameter with canonical URL `url` (composite components refer to theirs by URL).
+    /// When several inserted parameters share a URL, the last one wins.
+    pub fn by_url(&self, url: &str) -> Option<&Arc<SearchParamDef>> {
+        self.by_url.get(url)
+    }
+
+    /// Resource types with at least one parameter of their own, in name order.
+    pub fn resource_types(&self) -> impl Iterator<Item = &str> + '_ {
+        self.by_type
+            .keys()
+            .map(String::as_str)
+            .filter(|t| *t != "Resource" && *t != "DomainResource")
     }
 }

@@ -1,0 +1,16 @@
+//! The conformance crate's error type.
+
+/// Everything that can go wrong while loading conformance definitions.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConformanceError {
+    /// A row of a search parameter table is malformed.
+    #[error("{table} line {line}: {message}")]
+    Table {
+        /// Table name, e.g. `r4.tsv`.
+        table: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with the row.
+        message: String,
+    },
+}
