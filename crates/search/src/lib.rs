@@ -1,0 +1,27 @@
+//! FHIR R4 search for fhirdir, with no I/O: query pairs become a typed [`SearchQuery`]
+//! (<https://hl7.org/fhir/R4/search.html>), and FHIR JSON values become the [`IndexValue`]s
+//! the store saves. The store turns both into SQL; this crate never sees a database.
+//!
+//! Modules: [`query`] (the request and result parameters), [`filter`] (criteria, modifiers,
+//! chains, `_has`), [`value`] and [`date`] (typed values and their ranges), [`text`]
+//! (escaping and string normalisation), [`index`] (resource values to index entries).
+
+pub mod date;
+mod error;
+pub mod filter;
+pub mod index;
+pub mod query;
+pub mod text;
+pub mod value;
+
+pub use date::{parse_date, DatePrecision, DateRange, DateValue};
+pub use error::SearchError;
+pub use filter::{ChainTarget, Filter, Modifier, SearchValue};
+pub use index::{index_values, IndexValue};
+pub use query::{
+    Criterion, Include, SearchLimits, SearchQuery, SortKey, Summary, Total, UnknownParam,
+};
+pub use text::normalize_string;
+pub use value::{
+    Decimal, NearValue, OfTypeValue, Prefix, QuantityValue, ReferenceValue, TokenSystem, TokenValue,
+};
