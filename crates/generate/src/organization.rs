@@ -1,0 +1,177 @@
+//! Organization resources: payers and provider organisations (profile `plannet-Organization`) and
+//! networks (profile `plannet-Network`).
+//! See <https://hl7.org/fhir/us/davinci-pdex-plan-net/STU1.2/StructureDefinition-plannet-Organization.html>.
+
+use serde_json::{json, Value};
+
+use crate::fhir::{
+    address, address_with_geolocation, coding, concept, contact_point, contact_point_weekdays,
+    meta, phone, plan_net_concept, reference, slug, PLAN_NET_SD, USPS, V2_0203,
+};
+use crate::geography::{state_name, City};
+use crate::layout::{org_kind, org_parent, OrgKind};
+use crate::npi::NPI_SYSTEM;
+use crate::rng::Purpose;
+use crate::taxonomy::{
+    CLINICAL_LAB, GENERAL_ACUTE_HOSPITAL, MULTI_SPECIALTY_GROUP, NUCC_SYSTEM, PRIMARY_CARE_CLINIC,
+    RETAIL_PHARMACY, SINGLE_SPECIALTY_GROUP, URGENT_CARE_CLINIC,
+};
+use crate::world::{id, World};
+
+fn org_type(code: &str) -> Value {
+    let display = match code {
+        "fac" => "Facility",
+        "prvgrp" => "Provider Group",
+        "payer" => "Payer",
+        _ => "Network",
+    };
+    plan_net_concept("OrgTypeCS", code, display)
+}
+
+fn npi_identifier(npi: &str) -> Value {
+    json!({
+        "use": "official",
+        "type": concept(V2_0203, "NPI", "National provider identifier"),
+        "system": NPI_SYSTEM,
+        "value": npi,
+    })
+}
+
+fn admin_contact(world: &World, purpose: Purpose, index: u64, line: &str, city: &City) -> Value {
+    let mut rng = world.rng(purpose, index ^ (1 << 63));
+    let female = rng.percent(50);
+    let given = if female {
+        *rng.pick(crate::names::FEMALE_GIVEN)
+    } else {
+        *rng.pick(crate::names::MALE_GIVEN)
+    };
+    let family = *rng.pick(crate::names::FAMILY);
+    json!({
+        "purpose": concept("http://terminology.hl7.org/CodeSystem/contactentity-type", "ADMIN", "Administrative"),
+        "name": { "use": "official", "text": format!("{given} {family}"), "family": family, "given": [given] },
+        "telecom": [contact_point_weekdays("phone", &phone(&mut rng, city), "08:00:00", "17:00:00")],
+        "address": { "use": "work", "line": [line] },
+    })
+}
+
+/// Payer `p`: an insurer (OrgTypeCS `payer`).
+pub fn payer(world: &World, p: u64) -> Value {
+    let mut rng = world.rng(Purpose::Payer, p);
+    let city = world.payer_city(p);
+    let name = world.payer_name(p);
+    let line = crate::fhir::street_line(&mut rng);
+    let (lat, lon) = crate::geography::jitter(&mut rng, city.lat, city.lon);
+    json!({
+        "resourceType": "Organization",
+        "id": id::payer(p),
+        "meta": meta("plannet-Organization"),
+        "extension": [{
+            "url": format!("{PLAN_NET_SD}org-description"),
+            "valueString": format!("Health insurer serving members in {}", state_name(city.state)),
+        }],
+        "identifier": [npi_identifier(&world.payer_npi(p))],
+        "active": true,
+        "type": [org_type("payer")],
+        "name": name,
+        "telecom": [
+            contact_point_weekdays("phone", &phone(&mut rng, city), "08:00:00", "20:00:00"),
+            contact_point("url", &format!("https://www.{}.example.com", slug(&name))),
+        ],
+        "address": [address_with_geolocation(&line, city, lat, lon)],
+        "contact": [admin_contact(world, Purpose::Payer, p, &line, city)],
+    })
+}
+
+/// Network `n`: a provider network of payer `n / 4` (profile `plannet-Network`; `partOf` the
+/// payer is mandatory there, and `telecom` is prohibited).
+pub fn network(world: &World, n: u64) -> Value {
+    let p = World::network_payer(n);
+    let city = world.payer_city(p);
+    let mut rng = world.rng(Purpose::Network, n);
+    let line = crate::fhir::street_line(&mut rng);
+    json!({
+        "resourceType": "Organization",
+        "id": id::network(n),
+        "meta": meta("plannet-Network"),
+        "identifier": [{
+            "use": "official",
+            "system": format!("https://www.{}.example.com/networks", slug(&world.payer_name(p))),
+            "value": format!("NET-{:06}", n + 1),
+            "assigner": world.payer_ref(p),
+        }],
+        "active": true,
+        "type": [org_type("ntwk")],
+        "name": world.network_name(n),
+        "address": [address(&line, city)],
+        "partOf": world.payer_ref(p),
+        "contact": [admin_contact(world, Purpose::Network, n, &line, city)],
+    })
+}
+
+fn org_taxonomy(kind: OrgKind, o: u64) -> (&'static str, &'static str) {
+    match kind {
+        OrgKind::Group if o % 2 == 0 => MULTI_SPECIALTY_GROUP,
+        OrgKind::Group => SINGLE_SPECIALTY_GROUP,
+        OrgKind::Hospital => GENERAL_ACUTE_HOSPITAL,
+        OrgKind::Clinic => PRIMARY_CARE_CLINIC,
+        OrgKind::Pharmacy => RETAIL_PHARMACY,
+        OrgKind::Lab => CLINICAL_LAB,
+        OrgKind::UrgentCare => URGENT_CARE_CLINIC,
+    }
+}
+
+/// The NUCC taxonomy of organisation `o` (used by its services and affiliations too).
+pub fn org_specialty(o: u64) -> Value {
+    let (code, display) = org_taxonomy(org_kind(o), o);
+    concept(NUCC_SYSTEM, code, display)
+}
+
+/// Provider organisation `o`: a group (`prvgrp`) or a facility (`fac`).
+pub fn provider(world: &World, o: u64) -> Value {
+    let mut rng = world.rng(Purpose::ProviderOrg, o);
+    let kind = org_kind(o);
+    let name = world.org_name(o);
+    let site = world.site(o, 0);
+    let city = site.city;
+    let (tax_code, tax_display) = org_taxonomy(kind, o);
+    let year = 1960 + rng.below(60);
+    let mut org = json!({
+        "resourceType": "Organization",
+        "id": id::org(o),
+        "meta": meta("plannet-Organization"),
+        "extension": [
+            {
+                "url": format!("{PLAN_NET_SD}org-description"),
+                "valueString": format!("{tax_display} serving {} and surrounding communities since {year}", city.name),
+            },
+            {
+                "url": format!("{PLAN_NET_SD}qualification"),
+                "extension": [
+                    { "url": "code", "valueCodeableConcept": concept(NUCC_SYSTEM, tax_code, tax_display) },
+                    { "url": "issuer", "valueReference": { "display": format!("{} Department of Health", state_name(city.state)) } },
+                    { "url": "status", "valueCode": "active" },
+                    { "url": "period", "valuePeriod": { "start": format!("{year}-01-01") } },
+                    { "url": "whereValid", "valueCodeableConcept": { "coding": [coding(USPS, city.state, state_name(city.state))] } },
+                ],
+            },
+        ],
+        "identifier": [npi_identifier(&world.org_npi(o))],
+        "active": true,
+        "type": [org_type(if kind == OrgKind::Group { "prvgrp" } else { "fac" })],
+        "name": name,
+        "telecom": [
+            contact_point_weekdays("phone", &crate::fhir::phone(&mut rng, city), "08:00:00", "17:00:00"),
+            contact_point("fax", &crate::fhir::phone(&mut rng, city)),
+            contact_point("url", &format!("https://www.{}.example.org", slug(&name))),
+        ],
+        "address": [address_with_geolocation(&site.line, city, site.lat, site.lon)],
+        "contact": [admin_contact(world, Purpose::ProviderOrg, o, &site.line, city)],
+    });
+    if let (Some(parent), Value::Object(map)) = (org_parent(o), &mut org) {
+        map.insert(
+            "partOf".into(),
+            reference("Organization", &id::org(parent), &world.org_name(parent)),
+        );
+    }
+    org
+}

@@ -1,0 +1,71 @@
+//! Helpers shared by the integration tests: running the generator into memory, walking JSON, and
+//! locating the shared FHIR reference data (`<repo>/../shared/fhir`).
+
+use std::path::PathBuf;
+
+use generate::{generate, GenerateOptions, Summary};
+use serde_json::Value;
+
+/// All resources of a run, in emission order, with their resource type.
+pub fn collect(size: u64, seed: u64) -> (Vec<(String, Value)>, Summary) {
+    let mut out = Vec::new();
+    let summary = generate(&GenerateOptions { size, seed }, |t, r| {
+        out.push((t.to_owned(), r.clone()));
+        Ok(())
+    })
+    .expect("generation into memory cannot fail");
+    (out, summary)
+}
+
+/// The run serialised exactly as `write_ndjson_dir` would, as one byte stream.
+pub fn ndjson_bytes(size: u64, seed: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    generate(&GenerateOptions { size, seed }, |_, r| {
+        serde_json::to_writer(&mut out, r)?;
+        out.push(b'\n');
+        Ok(())
+    })
+    .expect("generation into memory cannot fail");
+    out
+}
+
+/// Calls `f` on every JSON object in `value`, depth first.
+pub fn walk_objects<'a>(value: &'a Value, f: &mut impl FnMut(&'a serde_json::Map<String, Value>)) {
+    match value {
+        Value::Object(map) => {
+            f(map);
+            for v in map.values() {
+                walk_objects(v, f);
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                walk_objects(v, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `<repo>/../shared/fhir` when present. When absent, the calling test skips visibly, or fails if
+/// `FHIRDIR_REQUIRE_SHARED=1`.
+pub fn shared_fhir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() != Ok("1"),
+        "FHIRDIR_REQUIRE_SHARED=1 but {} is missing",
+        dir.display()
+    );
+    eprintln!("SKIPPED: shared FHIR data not found at {}", dir.display());
+    None
+}
+
+/// Reads and parses a JSON file.
+pub fn read_json(path: &std::path::Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}

@@ -1,0 +1,599 @@
+//! Conformance of the output to Plan-Net 1.2.0: profiles, mandatory and prohibited elements (read
+//! from the official StructureDefinitions in the shared data), extension shapes, invariants, codes
+//! (checked against the official CodeSystems and the NUCC taxonomy CSV) and NPIs.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::common;
+
+const PLAN_NET: &str = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/";
+
+/// The profile a resource must declare: by type, and for Organization by its OrgTypeCS code.
+fn expected_profile(resource_type: &str, resource: &Value) -> String {
+    let name = match resource_type {
+        "Organization" if resource["type"][0]["coding"][0]["code"] == "ntwk" => "plannet-Network",
+        other => return format!("{PLAN_NET}plannet-{other}"),
+    };
+    format!("{PLAN_NET}{name}")
+}
+
+#[test]
+fn every_resource_has_type_id_and_its_plan_net_profile() {
+    let (resources, _) = common::collect(1_000, 11);
+    for (resource_type, resource) in &resources {
+        assert_eq!(resource["resourceType"], resource_type.as_str());
+        let id = resource["id"].as_str().expect("id is a string");
+        // FHIR id syntax: [A-Za-z0-9\-\.]{1,64}
+        assert!(
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
+            "bad id {id}"
+        );
+        let profiles = resource["meta"]["profile"]
+            .as_array()
+            .expect("meta.profile");
+        assert_eq!(
+            profiles,
+            &[Value::String(expected_profile(resource_type, resource))],
+            "{resource_type}/{id}"
+        );
+        assert!(
+            resource["meta"].get("lastUpdated").is_none(),
+            "the server assigns meta.lastUpdated"
+        );
+    }
+}
+
+#[test]
+fn every_npi_is_luhn_valid_and_unique() {
+    let (resources, _) = common::collect(2_000, 8);
+    let mut npis = HashSet::new();
+    for (_, resource) in &resources {
+        for ident in resource["identifier"].as_array().into_iter().flatten() {
+            if ident["system"] == generate::npi::NPI_SYSTEM {
+                let npi = ident["value"].as_str().expect("NPI value");
+                assert!(generate::npi::is_valid(npi), "invalid NPI {npi}");
+                assert!(npis.insert(npi.to_owned()), "duplicate NPI {npi}");
+            }
+        }
+    }
+    // Every practitioner, provider organisation and payer has one.
+    let with_npi = resources
+        .iter()
+        .filter(|(t, r)| {
+            t == "Practitioner"
+                || (t == "Organization" && r["type"][0]["coding"][0]["code"] != "ntwk")
+        })
+        .count();
+    assert_eq!(npis.len(), with_npi);
+}
+
+// ---------- StructureDefinition-driven checks ----------
+
+/// JSON nodes at `path` (segments below the resource), flattening arrays. A segment ending in
+/// `[x]` matches any `prefixType` key.
+fn nodes_at<'a>(root: &'a Value, path: &[&str]) -> Vec<&'a Value> {
+    let mut current = vec![root];
+    for segment in path {
+        let mut next = Vec::new();
+        for node in current {
+            let Value::Object(map) = node else { continue };
+            let children: Vec<&Value> = match segment.strip_suffix("[x]") {
+                Some(prefix) => map
+                    .iter()
+                    .filter(|(k, _)| {
+                        k.strip_prefix(prefix)
+                            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()))
+                    })
+                    .map(|(_, v)| v)
+                    .collect(),
+                None => map.get(*segment).into_iter().collect(),
+            };
+            for child in children {
+                match child {
+                    Value::Array(items) => next.extend(items),
+                    other => next.push(other),
+                }
+            }
+        }
+        current = next;
+    }
+    current
+}
+
+/// Number of values of `element` under `parent` (0 when absent; array length when repeated).
+fn cardinality(parent: &Value, element: &str) -> usize {
+    let Value::Object(map) = parent else { return 0 };
+    let values: Vec<&Value> = match element.strip_suffix("[x]") {
+        Some(prefix) => map
+            .iter()
+            .filter(|(k, _)| {
+                k.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()))
+            })
+            .map(|(_, v)| v)
+            .collect(),
+        None => map.get(element).into_iter().collect(),
+    };
+    values
+        .iter()
+        .map(|v| match v {
+            Value::Array(items) => items.len(),
+            Value::Null => 0,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// A cardinality rule of a profile: `path` (below the resource) has `min..=max` values in each
+/// instance of its parent.
+struct Rule {
+    id: String,
+    parent: Vec<String>,
+    element: String,
+    min: u64,
+    max: Option<u64>,
+}
+
+fn profile_rules(sd: &Value) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for e in sd["snapshot"]["element"].as_array().expect("snapshot") {
+        let id = e["id"].as_str().expect("element id");
+        // Slices constrain only the values that belong to them; those are checked through the
+        // extension definitions below.
+        if id.contains(':') {
+            continue;
+        }
+        let mut segments: Vec<String> = id.split('.').skip(1).map(str::to_owned).collect();
+        let Some(element) = segments.pop() else {
+            continue;
+        };
+        let min = e["min"].as_u64().unwrap_or(0);
+        let max = match e["max"].as_str() {
+            Some("*") | None => None,
+            Some(m) => m.parse().ok(),
+        };
+        if min >= 1 || max.is_some() {
+            rules.push(Rule {
+                id: id.to_owned(),
+                parent: segments,
+                element,
+                min,
+                max,
+            });
+        }
+    }
+    rules
+}
+
+fn check_rules(rules: &[Rule], resource: &Value, label: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    for rule in rules {
+        let parent: Vec<&str> = rule.parent.iter().map(String::as_str).collect();
+        for node in nodes_at(resource, &parent) {
+            let n = cardinality(node, &rule.element) as u64;
+            if n < rule.min || rule.max.is_some_and(|max| n > max) {
+                errors.push(format!(
+                    "{label}: {} has {n} values, allowed {}..{}",
+                    rule.id,
+                    rule.min,
+                    rule.max.map_or("*".to_owned(), |m| m.to_string())
+                ));
+            }
+        }
+    }
+    errors
+}
+
+fn load_plan_net_sds(shared: &Path) -> HashMap<String, Value> {
+    let dir = shared.join("plan-net/1.2.0");
+    let mut sds = HashMap::new();
+    for entry in std::fs::read_dir(&dir).expect("plan-net dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with("StructureDefinition-") {
+            let sd = common::read_json(&path);
+            let url = sd["url"].as_str().expect("sd url").to_owned();
+            sds.insert(url, sd);
+        }
+    }
+    assert!(
+        sds.len() >= 20,
+        "expected the Plan-Net SDs, found {}",
+        sds.len()
+    );
+    sds
+}
+
+#[test]
+fn mandatory_and_prohibited_elements_follow_the_plan_net_profiles() {
+    let Some(shared) = common::shared_fhir() else {
+        return;
+    };
+    let sds = load_plan_net_sds(&shared);
+    let rules: HashMap<&str, Vec<Rule>> = sds
+        .iter()
+        .filter(|(_, sd)| sd["type"] != "Extension")
+        .map(|(url, sd)| (url.as_str(), profile_rules(sd)))
+        .collect();
+    // The rule set is real: e.g. Practitioner.identifier.system is mandatory and Network
+    // Organization.telecom is prohibited.
+    let practitioner = &rules[format!("{PLAN_NET}plannet-Practitioner").as_str()];
+    assert!(practitioner
+        .iter()
+        .any(|r| r.id == "Practitioner.identifier.system" && r.min == 1));
+    let network = &rules[format!("{PLAN_NET}plannet-Network").as_str()];
+    assert!(network
+        .iter()
+        .any(|r| r.id == "Organization.telecom" && r.max == Some(0)));
+
+    let (resources, _) = common::collect(1_500, 21);
+    let mut errors = Vec::new();
+    for (resource_type, resource) in &resources {
+        let profile = resource["meta"]["profile"][0].as_str().expect("profile");
+        let label = format!("{resource_type}/{}", resource["id"].as_str().unwrap_or("?"));
+        errors.extend(check_rules(&rules[profile], resource, &label));
+    }
+    assert!(
+        errors.is_empty(),
+        "{} violations, e.g. {:#?}",
+        errors.len(),
+        &errors[..errors.len().min(20)]
+    );
+}
+
+#[test]
+fn the_rule_checker_rejects_missing_and_prohibited_elements() {
+    let Some(shared) = common::shared_fhir() else {
+        return;
+    };
+    let sds = load_plan_net_sds(&shared);
+    let (resources, _) = common::collect(300, 2);
+    let network = resources
+        .iter()
+        .map(|(_, r)| r)
+        .find(|r| r["type"][0]["coding"][0]["code"] == "ntwk")
+        .expect("a network")
+        .clone();
+    let rules = profile_rules(&sds[&format!("{PLAN_NET}plannet-Network")]);
+    assert!(check_rules(&rules, &network, "ok").is_empty());
+
+    let mut broken = network.clone();
+    broken.as_object_mut().expect("object").remove("partOf");
+    broken["telecom"] = serde_json::json!([{ "system": "phone", "value": "1" }]);
+    let errors = check_rules(&rules, &broken, "broken");
+    assert!(
+        errors.iter().any(|e| e.contains("Organization.partOf")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("Organization.telecom")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn plan_net_extensions_have_the_shape_their_definitions_require() {
+    let Some(shared) = common::shared_fhir() else {
+        return;
+    };
+    let sds = load_plan_net_sds(&shared);
+    let (resources, _) = common::collect(1_500, 4);
+    let mut used: HashSet<String> = HashSet::new();
+    let mut errors = Vec::new();
+    for (resource_type, resource) in &resources {
+        common::walk_objects(resource, &mut |obj| {
+            let Some(url) = obj.get("url").and_then(Value::as_str) else {
+                return;
+            };
+            if !url.starts_with(PLAN_NET) {
+                return;
+            }
+            used.insert(url.to_owned());
+            let Some(sd) = sds.get(url) else {
+                errors.push(format!("{resource_type}: unknown extension {url}"));
+                return;
+            };
+            let elements = sd["snapshot"]["element"].as_array().expect("snapshot");
+            let has_value = obj.keys().any(|k| k.starts_with("value"));
+            let subs: Vec<&str> = obj
+                .get("extension")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["url"].as_str())
+                .collect();
+            let mut slices = HashSet::new();
+            for e in elements {
+                let id = e["id"].as_str().unwrap_or_default();
+                if id == "Extension.value[x]" {
+                    let min = e["min"].as_u64().unwrap_or(0);
+                    if e["max"] == "0" && has_value {
+                        errors.push(format!("{resource_type}: {url} must not have a value"));
+                    }
+                    if min >= 1 && !has_value {
+                        errors.push(format!("{resource_type}: {url} needs a value"));
+                    }
+                }
+                if let Some(slice) = id.strip_prefix("Extension.extension:") {
+                    if slice.contains('.') {
+                        continue;
+                    }
+                    slices.insert(slice);
+                    let n = subs.iter().filter(|s| **s == slice).count() as u64;
+                    let min = e["min"].as_u64().unwrap_or(0);
+                    let max = e["max"].as_str().and_then(|m| m.parse::<u64>().ok());
+                    if n < min || max.is_some_and(|m| n > m) {
+                        errors.push(format!("{resource_type}: {url} has {n} '{slice}'"));
+                    }
+                }
+            }
+            for sub in &subs {
+                if !slices.contains(sub) {
+                    errors.push(format!("{resource_type}: {url} has undeclared '{sub}'"));
+                }
+            }
+        });
+    }
+    assert!(errors.is_empty(), "{:#?}", &errors[..errors.len().min(20)]);
+    for ext in [
+        "newpatients",
+        "network-reference",
+        "delivery-method",
+        "endpoint-usecase",
+        "practitioner-qualification",
+        "communication-proficiency",
+        "qualification",
+        "accessibility",
+        "contactpoint-availabletime",
+        "org-description",
+    ] {
+        assert!(
+            used.contains(&format!("{PLAN_NET}{ext}")),
+            "extension {ext} never used"
+        );
+    }
+}
+
+#[test]
+fn plan_net_invariants_hold() {
+    let (resources, _) = common::collect(1_500, 6);
+    for (resource_type, r) in &resources {
+        let id = r["id"].as_str().unwrap_or("?");
+        match resource_type.as_str() {
+            // practitioner-or-organization-or-healthcareservice-or-location
+            "PractitionerRole" => assert!(
+                r.get("practitioner").is_some() || r.get("organization").is_some(),
+                "{id}"
+            ),
+            // organization-or-participatingOrganization
+            "OrganizationAffiliation" => assert!(
+                r.get("organization").is_some() || r.get("participatingOrganization").is_some(),
+                "{id}"
+            ),
+            "InsurancePlan" => {
+                // network-or-plan-Network
+                assert!(
+                    r.get("network").is_some() || r["plan"][0].get("network").is_some(),
+                    "{id}"
+                );
+                // plan-type-is-distinct
+                let types: Vec<&Value> = r["plan"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| &p["type"]["coding"][0]["code"])
+                    .collect();
+                let distinct: HashSet<String> = types.iter().map(|t| t.to_string()).collect();
+                assert_eq!(distinct.len(), types.len(), "{id}");
+            }
+            _ => {}
+        }
+        // new-patients-characteristics: not accepting => no characteristics.
+        for ext in r["extension"].as_array().into_iter().flatten() {
+            if ext["url"] == format!("{PLAN_NET}newpatients") {
+                let subs = ext["extension"].as_array().expect("sub-extensions");
+                let not_accepting = subs.iter().any(|s| {
+                    s["url"] == "acceptingPatients"
+                        && s["valueCodeableConcept"]["coding"][0]["code"] == "nopt"
+                });
+                let has_characteristics = subs.iter().any(|s| s["url"] == "characteristics");
+                assert!(
+                    !(not_accepting && has_characteristics),
+                    "{resource_type}/{id}"
+                );
+            }
+        }
+    }
+}
+
+// ---------- terminology ----------
+
+fn concepts_of(cs: &Value, out: &mut HashMap<String, String>) {
+    for c in cs["concept"].as_array().into_iter().flatten() {
+        let code = c["code"].as_str().unwrap_or_default().to_owned();
+        out.insert(code, c["display"].as_str().unwrap_or_default().to_owned());
+        concepts_of(c, out);
+    }
+}
+
+/// url -> (code -> display) for the complete CodeSystems in the given directories.
+fn load_code_systems(dirs: &[std::path::PathBuf]) -> HashMap<String, HashMap<String, String>> {
+    let mut systems = HashMap::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.expect("entry").path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if !name.starts_with("CodeSystem-") || !name.ends_with(".json") {
+                continue;
+            }
+            let cs = common::read_json(&path);
+            if cs["content"] != "complete" {
+                continue;
+            }
+            let mut codes = HashMap::new();
+            concepts_of(&cs, &mut codes);
+            systems.insert(cs["url"].as_str().unwrap_or_default().to_owned(), codes);
+        }
+    }
+    systems
+}
+
+#[test]
+fn codes_exist_in_their_code_systems() {
+    let Some(shared) = common::shared_fhir() else {
+        return;
+    };
+    let systems = load_code_systems(&[
+        shared.join("plan-net/1.2.0"),
+        shared.join("r4-core/terminology"),
+    ]);
+    let plan_net_cs = "http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/";
+    assert!(systems.contains_key(&format!("{plan_net_cs}OrgTypeCS")));
+    let (resources, _) = common::collect(1_500, 12);
+    let mut checked_systems = HashSet::new();
+    let mut errors = Vec::new();
+    for (resource_type, resource) in &resources {
+        common::walk_objects(resource, &mut |obj| {
+            let (Some(system), Some(code)) = (
+                obj.get("system").and_then(Value::as_str),
+                obj.get("code").and_then(Value::as_str),
+            ) else {
+                return;
+            };
+            let Some(codes) = systems.get(system) else {
+                return;
+            };
+            checked_systems.insert(system.to_owned());
+            match codes.get(code) {
+                None => errors.push(format!("{resource_type}: {system}|{code} does not exist")),
+                // Plan-Net displays are ours to match exactly; core ones vary only in case.
+                Some(display) => {
+                    let ours = obj
+                        .get("display")
+                        .and_then(Value::as_str)
+                        .unwrap_or(display);
+                    let same = if system.starts_with(plan_net_cs) {
+                        ours == display
+                    } else {
+                        ours.eq_ignore_ascii_case(display)
+                    };
+                    if !same {
+                        errors.push(format!(
+                            "{resource_type}: {system}|{code} display '{ours}' != '{display}'"
+                        ));
+                    }
+                }
+            }
+        });
+    }
+    errors.sort();
+    errors.dedup();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // Both the Plan-Net code systems and core ones were actually exercised.
+    for cs in [
+        "OrgTypeCS",
+        "ProviderRoleCS",
+        "AcceptingPatientsCS",
+        "HealthcareServiceCategoryCS",
+    ] {
+        assert!(
+            checked_systems.contains(&format!("{plan_net_cs}{cs}")),
+            "{cs} unchecked"
+        );
+    }
+    assert!(checked_systems.len() >= 15, "{checked_systems:?}");
+}
+
+/// Minimal RFC 4180 CSV reader (quoted fields may contain commas, quotes and newlines).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, '\r') => {}
+            (false, c) => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
+#[test]
+fn nucc_codes_and_displays_are_real() {
+    let Some(shared) = common::shared_fhir() else {
+        return;
+    };
+    let path = shared.join("sample-data/pdex-plan-net-sample-data-csv/nucc_provider_taxonomy.csv");
+    let text = std::fs::read_to_string(&path).expect("NUCC csv");
+    let rows = parse_csv(text.trim_start_matches('\u{feff}'));
+    let header = &rows[0];
+    let code_col = header
+        .iter()
+        .position(|h| h == "Code")
+        .expect("Code column");
+    let display_col = header
+        .iter()
+        .position(|h| h == "Display Name")
+        .expect("Display Name column");
+    let nucc: HashMap<&str, &str> = rows[1..]
+        .iter()
+        .filter(|r| r.len() > display_col)
+        .map(|r| (r[code_col].as_str(), r[display_col].as_str()))
+        .collect();
+    assert!(nucc.len() > 800, "{} NUCC codes", nucc.len());
+
+    for spec in generate::taxonomy::SPECIALTIES {
+        assert_eq!(
+            nucc.get(spec.code).copied(),
+            Some(spec.display),
+            "{}",
+            spec.code
+        );
+    }
+    let (resources, _) = common::collect(1_000, 13);
+    let mut seen = 0;
+    for (_, resource) in &resources {
+        common::walk_objects(resource, &mut |obj| {
+            if obj.get("system").and_then(Value::as_str) == Some(generate::taxonomy::NUCC_SYSTEM) {
+                let code = obj["code"].as_str().expect("code");
+                assert_eq!(nucc.get(code).copied(), obj["display"].as_str(), "{code}");
+                seen += 1;
+            }
+        });
+    }
+    assert!(seen > 700, "{seen} NUCC codings");
+}
