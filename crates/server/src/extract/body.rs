@@ -39,11 +39,8 @@ pub fn parse_resource(bytes: &[u8]) -> Result<Map<String, Value>, AppError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         AppError::BadRequest(
             fhir::IssueType::Structure,
-            format!(
-                "request body is not valid JSON: {e} (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
+            // serde_json's message already ends with "at line L column C".
+            format!("request body is not valid JSON: {e}"),
         )
     })?;
     let Value::Object(map) = value else {
