@@ -1,0 +1,392 @@
+//! Table-driven evaluation tests: each row is an expression, the resource it runs on and
+//! the expected result collection (as JSON values).
+
+use crate::{Env, EvalError, Expression};
+use serde_json::{json, Value};
+
+fn patient() -> Value {
+    json!({
+        "resourceType": "Patient",
+        "id": "p1",
+        "active": true,
+        "name": [
+            {"use": "official", "family": "Chalmers", "given": ["Peter", "James"]},
+            {"use": "usual", "given": ["Jim"]}
+        ],
+        "gender": "male",
+        "birthDate": "1974-12-25",
+        "_birthDate": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime", "valueDateTime": "1974-12-25T14:35:45-05:00"}]},
+        "telecom": [
+            {"system": "phone", "value": "555-1234", "use": "home"},
+            {"system": "email", "value": "p@example.org"}
+        ],
+        "deceasedBoolean": false,
+        "managingOrganization": {"reference": "Organization/1"},
+        "generalPractitioner": [{"reference": "#pr1"}, {"reference": "http://x.org/fhir/Practitioner/9/_history/2"}],
+        "contained": [{"resourceType": "Practitioner", "id": "pr1", "name": [{"family": "Who"}]}],
+        "extension": [
+            {"url": "http://e/a", "valueString": "A"},
+            {"url": "http://e/b", "extension": [{"url": "inner", "valueCodeableConcept": {"text": "I"}}]}
+        ]
+    })
+}
+
+fn run(expr: &str, resource: &Value) -> Result<Vec<Value>, String> {
+    let e = Expression::parse(expr).map_err(|e| e.to_string())?;
+    e.evaluate(resource)
+        .map(|nodes| nodes.iter().map(|n| n.value().clone()).collect())
+        .map_err(|e| e.to_string())
+}
+
+fn check(cases: &[(&str, Value)]) {
+    let p = patient();
+    for (expr, want) in cases {
+        let got = run(expr, &p).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        assert_eq!(&Value::Array(got), want, "{expr}");
+    }
+}
+
+#[test]
+fn paths_unions_and_filters() {
+    check(&[
+        ("Patient.name.given", json!(["Peter", "James", "Jim"])),
+        ("name.given", json!(["Peter", "James", "Jim"])),
+        ("Resource.id", json!(["p1"])),
+        ("DomainResource.id", json!(["p1"])),
+        ("Organization.name", json!([])),
+        ("Patient.name.where(use = 'usual').given", json!(["Jim"])),
+        ("Patient.name[0].given[1]", json!(["James"])),
+        ("Patient.name[5]", json!([])),
+        (
+            "Patient.name.given | Patient.name.given.first()",
+            json!(["Peter", "James", "Jim"]),
+        ),
+        (
+            "Patient.telecom.where(system='email').value",
+            json!(["p@example.org"]),
+        ),
+        ("Patient.deceased", json!([false])),
+        (
+            "Patient.deceased.exists() and Patient.deceased != false",
+            json!([false]),
+        ),
+        ("Patient.name.family.exists()", json!([true])),
+        ("Patient.photo.empty()", json!([true])),
+        ("Patient.name.exists(given = 'Jim')", json!([true])),
+        ("Patient.name.all(given.exists())", json!([true])),
+        (
+            "Patient.name.select(given.first())",
+            json!(["Peter", "Jim"]),
+        ),
+        ("`Patient`.`name`.count()", json!([2])),
+        ("Patient.name.given.skip(1).take(1)", json!(["James"])),
+        ("Patient.name.given.last()", json!(["Jim"])),
+        ("Patient.name.given.tail()", json!(["James", "Jim"])),
+        ("Patient.name.last().given.single()", json!(["Jim"])),
+        ("ValueSet.expansion.contains.code", json!([])),
+    ]);
+}
+
+#[test]
+fn extensions_choice_types_and_primitive_extensions() {
+    check(&[
+        ("Patient.extension('http://e/a').value", json!(["A"])),
+        ("Patient.extension.where(url = 'http://e/a').value.ofType(string)", json!(["A"])),
+        ("Patient.extension('http://e/a').value.ofType(Reference)", json!([])),
+        (
+            "Patient.extension('http://e/b').extension('inner').value.ofType(CodeableConcept).text",
+            json!(["I"]),
+        ),
+        ("Patient.extension.value.ofType(CodeableConcept)", json!([])),
+        ("Patient.hasExtension('http://e/a')", json!([true])),
+        ("Patient.extension('http://e/a').value is string", json!([true])),
+        ("Patient.extension('http://e/a').value is String", json!([true])),
+        ("(Patient.extension('http://e/a').value as string).length()", json!([1])),
+        (
+            "Patient.birthDate.extension('http://hl7.org/fhir/StructureDefinition/patient-birthTime').value",
+            json!(["1974-12-25T14:35:45-05:00"]),
+        ),
+        ("Patient.birthDate.hasValue()", json!([true])),
+        ("Patient.name.hasValue()", json!([false])),
+        ("Patient.deceased is boolean", json!([true])),
+        ("Patient.deceased.is(FHIR.boolean)", json!([true])),
+        ("Patient.deceased.ofType(dateTime)", json!([])),
+        ("Patient.gender is code", json!([true])),
+        ("Patient.active is System.Boolean", json!([true])),
+        ("Patient is DomainResource", json!([true])),
+        ("Patient.children().count() > 5", json!([true])),
+        ("Patient.descendants().where($this = 'Who').count()", json!([1])),
+    ]);
+}
+
+#[test]
+fn resolve_references() {
+    check(&[
+        (
+            "Patient.managingOrganization.where(resolve() is Organization).reference",
+            json!(["Organization/1"]),
+        ),
+        (
+            "Patient.managingOrganization.where(resolve() is Practitioner)",
+            json!([]),
+        ),
+        (
+            "Patient.generalPractitioner.resolve().name.family",
+            json!(["Who"]),
+        ),
+        (
+            "Patient.generalPractitioner.resolve().id",
+            json!(["pr1", "9"]),
+        ),
+        (
+            "Patient.generalPractitioner.where(resolve() is Practitioner).count()",
+            json!([2]),
+        ),
+        (
+            "Patient.managingOrganization.resolve().ofType(Organization).id",
+            json!(["1"]),
+        ),
+    ]);
+    let bundle = json!({"resourceType": "Bundle", "entry": [
+        {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Patient", "id": "a", "gender": "female",
+            "link": [{"other": {"reference": "urn:uuid:2"}}]}},
+        {"fullUrl": "urn:uuid:2", "resource": {"resourceType": "RelatedPerson", "id": "b"}}
+    ]});
+    assert_eq!(
+        run("Bundle.entry.resource.link.other.resolve().id", &bundle),
+        Ok(vec![json!("b")])
+    );
+}
+
+#[test]
+fn operators() {
+    check(&[
+        ("1 + 2 * 3", json!([7])),
+        ("(1 + 2) * 3", json!([9])),
+        ("7 div 2", json!([3])),
+        ("7 mod 2", json!([1])),
+        ("7 / 2", json!([3.5])),
+        ("1 / 0", json!([])),
+        ("-(3 - 5)", json!([2])),
+        ("1.5 + 1", json!([2.5])),
+        ("'a' + 'b'", json!(["ab"])),
+        ("'a' & {} & 'c'", json!(["ac"])),
+        ("'a' + {}", json!([])),
+        ("2 > 1 and 'b' >= 'a'", json!([true])),
+        ("{} = 1", json!([])),
+        ("1 = 1.0", json!([true])),
+        ("'ABC' ~ 'abc'", json!([true])),
+        ("'ABC' != 'abc'", json!([true])),
+        ("{} ~ {}", json!([true])),
+        ("(1 | 2 | 3) = (1 | 2 | 3)", json!([true])),
+        ("2 in (1 | 2)", json!([true])),
+        ("(1 | 2) contains 3", json!([false])),
+        ("true and {}", json!([])),
+        ("false and {}", json!([false])),
+        ("true or {}", json!([true])),
+        ("{} implies false", json!([])),
+        ("false implies {}", json!([true])),
+        ("true xor true", json!([false])),
+        ("(1 | 1 | 2).count()", json!([2])),
+        ("(1).combine(1).count()", json!([2])),
+        ("1 '1' = 1 '1'", json!([true])),
+        ("1 'h' > 59 'min'", json!([true])),
+        (
+            "4 'mg' + 1 'mg'",
+            json!([{"value": 5.0, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}]),
+        ),
+    ]);
+}
+
+#[test]
+fn dates_and_times() {
+    check(&[
+        ("@2020-01-01 < @2020-02", json!([true])),
+        ("@2020-01 = @2020-01-15", json!([])),
+        ("@2020 < @2021-05-01", json!([true])),
+        ("Patient.birthDate < @1980", json!([true])),
+        ("Patient.birthDate = @1974-12-25", json!([true])),
+        (
+            "@2020-01-01T10:00:00Z = @2020-01-01T11:00:00+01:00",
+            json!([true]),
+        ),
+        ("@T10:00 < @T10:30", json!([true])),
+        ("@2020-01-31 + 1 month", json!(["2020-02-29"])),
+        (
+            "@2020-01-01T00:00:00Z - 1 'h'",
+            json!(["2019-12-31T23:00:00Z"]),
+        ),
+        ("Patient.birthDate + 1 year", json!(["1975-12-25"])),
+        ("@T23:30 + 1 hour", json!(["00:30"])),
+        ("today() > @2020-01-01", json!([true])),
+        ("now() > @2020-01-01T00:00:00Z", json!([true])),
+        ("(today() - 1 day) < today()", json!([true])),
+        ("'2020-05-01'.toDate() is Date", json!([true])),
+        (
+            "'2020-05-01T10:00:00Z'.toDateTime() > @2020-05-01T09:00:00Z",
+            json!([true]),
+        ),
+        ("'10:00'.toTime() < @T11:00", json!([true])),
+    ]);
+}
+
+#[test]
+fn strings_and_conversions() {
+    check(&[
+        ("'abcdef'.substring(2, 3)", json!(["cde"])),
+        ("'abcdef'.substring(2)", json!(["cdef"])),
+        ("'abcdef'.substring(10)", json!([])),
+        ("'abc'.indexOf('c')", json!([2])),
+        (
+            "'abc'.startsWith('ab') and 'abc'.endsWith('bc') and 'abc'.contains('b')",
+            json!([true]),
+        ),
+        ("'AbC'.upper() + 'AbC'.lower()", json!(["ABCabc"])),
+        ("'  x '.trim().length()", json!([1])),
+        ("'a,b,c'.split(',')", json!(["a", "b", "c"])),
+        ("'a,b,c'.split(',').join('|')", json!(["a|b|c"])),
+        ("'abc'.replace('b', 'XX')", json!(["aXXc"])),
+        ("'abc'.toChars().count()", json!([3])),
+        ("'555-1234'.matches('^[0-9]{3}-[0-9]{4}$')", json!([true])),
+        (
+            "'2019-01-01'.replaceMatches('(\\\\d+)-(\\\\d+)-(\\\\d+)', '$3/$2/$1')",
+            json!(["01/01/2019"]),
+        ),
+        ("Patient.name.given.first().length()", json!([5])),
+        ("'42'.toInteger() + 1", json!([43])),
+        ("'4.5'.toDecimal()", json!([4.5])),
+        ("'x'.toInteger()", json!([])),
+        ("'x'.convertsToInteger()", json!([false])),
+        ("1.toString() + 'a'", json!(["1a"])),
+        ("true.toString()", json!(["true"])),
+        ("'yes'.toBoolean()", json!([true])),
+        ("'5 mg'.toQuantity() = 5 'mg'", json!([true])),
+        ("(2).power(10)", json!([1024])),
+        ("(-2.5).abs()", json!([2.5])),
+        ("3.7.floor() + 3.2.ceiling()", json!([7])),
+        ("2.71828.round(2)", json!([2.72])),
+        ("16.sqrt()", json!([4.0])),
+        ("iif(Patient.active, 'yes', 'no')", json!(["yes"])),
+        ("iif({}, 'yes')", json!([])),
+        ("Patient.active.not()", json!([false])),
+    ]);
+}
+
+#[test]
+fn aggregates_and_variables() {
+    check(&[
+        ("(1 | 2 | 3).aggregate($this + $total, 0)", json!([6])),
+        ("(1 | 2 | 3).select($index)", json!([0, 1, 2])),
+        (
+            "Patient.name.given.where($this.startsWith('J'))",
+            json!(["James", "Jim"]),
+        ),
+        ("%resource.id", json!(["p1"])),
+        ("%context.gender", json!(["male"])),
+        ("%ucum", json!(["http://unitsofmeasure.org"])),
+        (
+            "%`vs-administrative-gender`",
+            json!(["http://hl7.org/fhir/ValueSet/administrative-gender"]),
+        ),
+        (
+            "Patient.name.where(given contains %resource.name.first().given.first()).use",
+            json!(["official"]),
+        ),
+        (
+            "(1 | 2).subsetOf(1 | 2 | 3) and (1 | 2 | 3).supersetOf(2)",
+            json!([true]),
+        ),
+        ("(1 | 2 | 3).intersect(2 | 4)", json!([2])),
+        ("(1 | 2 | 3).exclude(2)", json!([1, 3])),
+        (
+            "(true | false).anyTrue() and (true).allTrue() and (false).allFalse()",
+            json!([true]),
+        ),
+        ("(1 | 2).union(2 | 3)", json!([1, 2, 3])),
+        ("(1 | 2 | 2).isDistinct()", json!([true])),
+        ("Patient.name.given.distinct().count()", json!([3])),
+        ("Patient.contained.repeat(name).family", json!(["Who"])),
+    ]);
+    let env = Env::new().with_var("who", json!("Jim"));
+    let e = Expression::parse("Patient.name.where(given = %who).use").expect("parse");
+    let got: Vec<Value> = e
+        .evaluate_with(&patient(), &env)
+        .expect("eval")
+        .iter()
+        .map(|n| n.value().clone())
+        .collect();
+    assert_eq!(got, vec![json!("usual")]);
+}
+
+#[test]
+fn node_types_are_reported() {
+    let p = patient();
+    let types = |expr: &str| -> Vec<Option<String>> {
+        Expression::parse(expr)
+            .expect("parse")
+            .evaluate(&p)
+            .expect("eval")
+            .iter()
+            .map(|n| n.type_name().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(types("Patient"), vec![Some("Patient".into())]);
+    assert_eq!(types("Patient.deceased"), vec![Some("boolean".into())]);
+    assert_eq!(
+        types("Patient.managingOrganization.resolve()"),
+        vec![Some("Organization".into())]
+    );
+    // Without a schema, ordinary complex elements have no known type.
+    assert_eq!(
+        types("Patient.name.first().ofType(HumanName)"),
+        Vec::<Option<String>>::new()
+    );
+    assert_eq!(
+        types("Patient.extension('http://e/b').extension('inner').value"),
+        vec![Some("CodeableConcept".into())]
+    );
+    assert_eq!(types("'x'"), vec![Some("String".into())]);
+    assert_eq!(types("Patient.gender"), vec![None]);
+}
+
+#[test]
+fn errors_instead_of_panics() {
+    let p = patient();
+    type Expect = fn(&EvalError) -> bool;
+    let cases: &[(&str, Expect)] = &[
+        ("true and Patient.name.given", |e| {
+            matches!(e, EvalError::NotSingleton { .. })
+        }),
+        ("Patient.name.frobnicate()", |e| matches!(e, EvalError::UnknownFunction { .. })),
+        ("Patient.name.where()", |e| matches!(e, EvalError::UnknownFunction { .. })),
+        ("%nope", |e| matches!(e, EvalError::UndefinedVariable(_))),
+        ("'a' < 1", |e| matches!(e, EvalError::Type(_))),
+        ("Patient.name.substring(1)", |e| matches!(e, EvalError::NotSingleton { .. })),
+        ("'a'.matches('(')", |e| matches!(e, EvalError::BadArgument { .. })),
+        ("Patient.gender.memberOf('x')", |e| matches!(e, EvalError::Unsupported(_))),
+        ("(1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10).repeat($this + 1)", |e| {
+            matches!(e, EvalError::Limit(_))
+        }),
+        (
+            "'aaaaaaaaaaaaaaaa'.replace('', 'aaaaaaaaaaaaaaaa').replace('', 'aaaaaaaaaaaaaaaa').replace('', 'aaaaaaaaaaaaaaaa').replace('', 'aaaaaaaaaaaaaaaa').replace('', 'aaaaaaaaaaaaaaaa')",
+            |e| matches!(e, EvalError::Limit(_)),
+        ),
+    ];
+    for (expr, is_expected) in cases {
+        let e = Expression::parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        match e.evaluate(&p) {
+            Err(err) => assert!(is_expected(&err), "{expr}: unexpected error {err}"),
+            Ok(v) => panic!("{expr}: expected an error, got {} items", v.len()),
+        }
+    }
+}
+
+#[test]
+fn evaluate_bool_follows_singleton_rules() {
+    let p = patient();
+    let b = |s: &str| Expression::parse(s).expect("parse").evaluate_bool(&p);
+    assert_eq!(b("Patient.active"), Ok(Some(true)));
+    assert_eq!(b("Patient.gender"), Ok(Some(true)));
+    assert_eq!(b("Patient.photo"), Ok(None));
+    assert!(b("Patient.name").is_err());
+}

@@ -1,0 +1,229 @@
+//! Existence, filtering/projection, subsetting, combining, tree navigation, aggregate and
+//! `iif` (http://hl7.org/fhirpath/N1/#existence through #combining, #aggregates).
+
+use super::{Call, Items, R};
+use crate::compare;
+use crate::eval::{check_size, dedup_key, push_distinct, singleton, singleton_bool, Scope};
+use crate::node::Node;
+
+fn b<'a>(v: bool) -> R<'a> {
+    Ok(vec![Node::boolean(v)])
+}
+
+fn contains(coll: &[Node<'_>], x: &Node<'_>) -> bool {
+    coll.iter()
+        .any(|c| compare::equals(c, x) == Some(true) || c.value == x.value)
+}
+
+/// Boolean value of each item, erroring on non-booleans (for allTrue & co).
+fn booleans(c: &Call<'_, '_, '_>, input: &[Node<'_>]) -> Result<Vec<bool>, crate::EvalError> {
+    input
+        .iter()
+        .map(|n| n.value.as_bool().ok_or_else(|| c.bad("expects booleans")))
+        .collect()
+}
+
+pub(super) fn call<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> Option<R<'a>> {
+    Some(match c.name {
+        "empty" => c.arity(0, 0).and_then(|_| b(input.is_empty())),
+        "exists" => c.arity(0, 1).and_then(|_| {
+            if c.args.is_empty() {
+                return b(!input.is_empty());
+            }
+            for (i, item) in input.iter().enumerate() {
+                if singleton_bool(&c.per_item(0, item, i)?, "exists")? == Some(true) {
+                    return b(true);
+                }
+            }
+            b(false)
+        }),
+        "all" => c.arity(1, 1).and_then(|_| {
+            for (i, item) in input.iter().enumerate() {
+                if singleton_bool(&c.per_item(0, item, i)?, "all")? != Some(true) {
+                    return b(false);
+                }
+            }
+            b(true)
+        }),
+        "allTrue" => c
+            .arity(0, 0)
+            .and_then(|_| b(booleans(c, input)?.iter().all(|x| *x))),
+        "anyTrue" => c
+            .arity(0, 0)
+            .and_then(|_| b(booleans(c, input)?.iter().any(|x| *x))),
+        "allFalse" => c
+            .arity(0, 0)
+            .and_then(|_| b(booleans(c, input)?.iter().all(|x| !*x))),
+        "anyFalse" => c
+            .arity(0, 0)
+            .and_then(|_| b(booleans(c, input)?.iter().any(|x| !*x))),
+        "subsetOf" => c.arity(1, 1).and_then(|_| {
+            let other = c.arg(0)?;
+            b(input.iter().all(|x| contains(&other, x)))
+        }),
+        "supersetOf" => c.arity(1, 1).and_then(|_| {
+            let other = c.arg(0)?;
+            b(other.iter().all(|x| contains(input, x)))
+        }),
+        "count" => c.arity(0, 0).map(|_| {
+            vec![Node::integer(
+                i64::try_from(input.len()).unwrap_or(i64::MAX),
+            )]
+        }),
+        "distinct" => c.arity(0, 0).map(|_| {
+            let mut out = Vec::new();
+            push_distinct(&mut out, input.iter().cloned());
+            out
+        }),
+        "isDistinct" => c.arity(0, 0).and_then(|_| {
+            let mut out = Vec::new();
+            push_distinct(&mut out, input.iter().cloned());
+            b(out.len() == input.len())
+        }),
+        "where" => c.arity(1, 1).and_then(|_| {
+            let mut out = Vec::new();
+            for (i, item) in input.iter().enumerate() {
+                if singleton_bool(&c.per_item(0, item, i)?, "where")? == Some(true) {
+                    out.push(item.clone());
+                }
+            }
+            Ok(out)
+        }),
+        "select" => c.arity(1, 1).and_then(|_| {
+            let mut out = Vec::new();
+            for (i, item) in input.iter().enumerate() {
+                out.extend(c.per_item(0, item, i)?);
+                check_size(&out)?;
+            }
+            Ok(out)
+        }),
+        "repeat" => c.arity(1, 1).and_then(|_| repeat(c, input)),
+        "single" => c
+            .arity(0, 0)
+            .and_then(|_| Ok(singleton(input, "single")?.cloned().into_iter().collect())),
+        "first" => c
+            .arity(0, 0)
+            .map(|_| input.first().cloned().into_iter().collect()),
+        "last" => c
+            .arity(0, 0)
+            .map(|_| input.last().cloned().into_iter().collect()),
+        "tail" => c
+            .arity(0, 0)
+            .map(|_| input.iter().skip(1).cloned().collect()),
+        "skip" | "take" => c.arity(1, 1).and_then(|_| {
+            let n = c.arg_int(0)?.unwrap_or(0);
+            let n = usize::try_from(n.max(0)).unwrap_or(usize::MAX);
+            Ok(if c.name == "skip" {
+                input.iter().skip(n).cloned().collect()
+            } else {
+                input.iter().take(n).cloned().collect()
+            })
+        }),
+        "intersect" => c.arity(1, 1).and_then(|_| {
+            let other = c.arg(0)?;
+            let mut out = Vec::new();
+            push_distinct(
+                &mut out,
+                input.iter().filter(|x| contains(&other, x)).cloned(),
+            );
+            Ok(out)
+        }),
+        "exclude" => c.arity(1, 1).and_then(|_| {
+            let other = c.arg(0)?;
+            Ok(input
+                .iter()
+                .filter(|x| !contains(&other, x))
+                .cloned()
+                .collect())
+        }),
+        "union" => c.arity(1, 1).and_then(|_| {
+            let mut out = Vec::new();
+            push_distinct(&mut out, input.iter().cloned());
+            push_distinct(&mut out, c.arg(0)?);
+            Ok(out)
+        }),
+        "combine" => c.arity(1, 1).and_then(|_| {
+            let mut out = input.clone();
+            out.extend(c.arg(0)?);
+            check_size(&out)?;
+            Ok(out)
+        }),
+        "children" => c.arity(0, 0).and_then(|_| {
+            let mut out = Vec::new();
+            for item in input {
+                item.all_children(&mut out);
+                check_size(&out)?;
+            }
+            Ok(out)
+        }),
+        "descendants" => c.arity(0, 0).and_then(|_| descendants(input)),
+        "aggregate" => c.arity(1, 2).and_then(|_| aggregate(c, input)),
+        "iif" => c.arity(2, 3).and_then(|_| {
+            // Only the chosen branch is evaluated.
+            let cond = singleton_bool(&c.arg(0)?, "iif")?;
+            if cond == Some(true) {
+                c.arg(1)
+            } else {
+                c.arg(2)
+            }
+        }),
+        "trace" => c.arity(1, 2).map(|_| input.clone()),
+        _ => return None,
+    })
+}
+
+/// `repeat(projection)`: applies the projection to its own output until nothing new.
+/// Termination: every round must add an unseen item, and the total is size-checked.
+fn repeat<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> R<'a> {
+    let mut out: Items<'a> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut frontier = input.clone();
+    while !frontier.is_empty() {
+        let mut next = Vec::new();
+        for (i, item) in frontier.iter().enumerate() {
+            for n in c.per_item(0, item, i)? {
+                if seen.insert(dedup_key(&n)) {
+                    out.push(n.clone());
+                    next.push(n);
+                }
+            }
+            check_size(&out)?;
+        }
+        frontier = next;
+    }
+    Ok(out)
+}
+
+/// All descendants, breadth first per input item, iteratively (no recursion on depth).
+fn descendants<'a>(input: &Items<'a>) -> R<'a> {
+    let mut out = Vec::new();
+    let mut frontier = input.clone();
+    while !frontier.is_empty() {
+        let mut next = Vec::new();
+        for item in &frontier {
+            item.all_children(&mut next);
+            check_size(&next)?;
+        }
+        out.extend(next.iter().cloned());
+        check_size(&out)?;
+        frontier = next;
+    }
+    Ok(out)
+}
+
+/// `aggregate(aggregator, init)`: folds with `$this` = item and `$total` = running value.
+fn aggregate<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> R<'a> {
+    let mut total = c.arg(1)?;
+    for (i, item) in input.iter().enumerate() {
+        let base = std::slice::from_ref(item);
+        let scope = Scope {
+            base,
+            this: Some(item),
+            index: Some(i),
+            total: Some(&total),
+        };
+        let next = c.ctx.eval(&c.args[0], base, scope)?;
+        total = next;
+    }
+    Ok(total)
+}

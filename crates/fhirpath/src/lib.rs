@@ -1,0 +1,127 @@
+//! FHIRPath (normative N1, http://hl7.org/fhirpath/N1/) over FHIR R4 JSON held in
+//! `serde_json::Value`, with the FHIR-specific additions of
+//! http://hl7.org/fhir/R4/fhirpath.html (`extension()`, `resolve()`, `hasValue()`, …).
+//!
+//! Used by the search indexer (SearchParameter expressions), FHIRPath Patch, invariants and
+//! subscription filters. Pure: no IO.
+//!
+//! ```
+//! use fhirpath::Expression;
+//! let expr = Expression::parse("Organization.name | Organization.alias").unwrap();
+//! let org = serde_json::json!({"resourceType": "Organization", "name": "Acme", "alias": ["A"]});
+//! let names: Vec<_> = expr.evaluate(&org).unwrap().iter().map(|n| n.value().clone()).collect();
+//! assert_eq!(names, vec![serde_json::json!("Acme"), serde_json::json!("A")]);
+//! ```
+//!
+//! Robustness: parsing bounds source length and nesting; evaluation bounds collection and
+//! string sizes, so arbitrary input yields an error rather than a panic, an overflow or a hang.
+
+mod ast;
+mod compare;
+mod error;
+mod eval;
+mod functions;
+mod lexer;
+mod node;
+mod ops;
+mod parser;
+mod regex;
+mod temporal;
+mod types;
+
+pub use error::{EvalError, ParseError};
+pub use node::Node;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A compiled FHIRPath expression: cheap to clone, shareable across threads.
+#[derive(Debug, Clone)]
+pub struct Expression {
+    source: Arc<str>,
+    ast: Arc<ast::Expr>,
+}
+
+impl Expression {
+    /// Compiles `src`. Errors carry the byte offset of the problem.
+    pub fn parse(src: &str) -> Result<Expression, ParseError> {
+        let ast = parser::parse(src)?;
+        Ok(Expression {
+            source: Arc::from(src),
+            ast: Arc::new(ast),
+        })
+    }
+
+    /// The text this expression was compiled from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates with `%resource`, `%rootResource` and `%context` all set to `resource`.
+    pub fn evaluate<'a>(&self, resource: &'a Value) -> Result<Vec<Node<'a>>, EvalError> {
+        self.evaluate_with(resource, &Env::default())
+    }
+
+    /// Evaluates with extra environment variables (`%name`).
+    pub fn evaluate_with<'a>(
+        &self,
+        resource: &'a Value,
+        env: &Env,
+    ) -> Result<Vec<Node<'a>>, EvalError> {
+        eval::evaluate(&self.ast, resource, env)
+    }
+
+    /// Evaluates and interprets the result as a boolean the way FHIRPath does for
+    /// invariants: empty -> `None`, one boolean -> it, one other item -> `true`, several
+    /// items -> error.
+    pub fn evaluate_bool(&self, resource: &Value) -> Result<Option<bool>, EvalError> {
+        let out = self.evaluate(resource)?;
+        eval::singleton_bool(&out, "result")
+    }
+}
+
+/// Environment variables available to an evaluation as `%name`, in addition to the
+/// built-ins (`%resource`, `%rootResource`, `%context`, `%ucum`, `%sct`, `%loinc`,
+/// `%vs-…`, `%ext-…`).
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: BTreeMap<String, Value>,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env::default()
+    }
+
+    /// Adds or replaces `%name`.
+    pub fn with_var(mut self, name: impl Into<String>, value: Value) -> Env {
+        self.vars.insert(name.into(), value);
+        self
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&Value> {
+        self.vars.get(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expression_is_send_sync_clone() {
+        fn assert_traits<T: Send + Sync + Clone>() {}
+        assert_traits::<Expression>();
+        assert_traits::<Node<'static>>();
+    }
+
+    #[test]
+    fn parse_error_displays_position() {
+        let err = Expression::parse("Organization.name |").expect_err("incomplete");
+        assert_eq!(
+            err.to_string(),
+            "FHIRPath syntax error at offset 19: unexpected end of expression"
+        );
+    }
+}
