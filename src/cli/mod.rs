@@ -2,6 +2,7 @@
 //! environment variable or the `--config` TOML file, in that order of precedence.
 
 mod config;
+mod generate;
 mod serve;
 mod tenant;
 
@@ -26,6 +27,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit.
     Migrate(DbArgs),
+    /// Write a synthetic Plan-Net directory as NDJSON.
+    Generate(generate::GenerateArgs),
     /// Manage tenants.
     Tenant {
         #[command(subcommand)]
@@ -43,6 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied ({} backend)", store.backend());
             Ok(())
         }
+        Command::Generate(args) => generate::run(args),
         Command::Tenant { command } => tenant::run(command).await,
     }
 }
