@@ -4,10 +4,12 @@
 //!
 //! Modules: [`query`] (the request and result parameters), [`filter`] (criteria, modifiers,
 //! chains, `_has`), [`value`] and [`date`] (typed values and their ranges), [`text`]
-//! (escaping and string normalisation), [`index`] (resource values to index entries).
+//! (escaping and string normalisation), [`index`] (FHIR values to index entries) and
+//! [`extract`] (whole resources to index entries, through FHIRPath).
 
 pub mod date;
 mod error;
+pub mod extract;
 pub mod filter;
 pub mod index;
 pub mod query;
@@ -16,6 +18,7 @@ pub mod value;
 
 pub use date::{parse_date, DatePrecision, DateRange, DateValue};
 pub use error::SearchError;
+pub use extract::{extract, Extractor, IndexEntry};
 pub use filter::{ChainTarget, Filter, Modifier, SearchValue};
 pub use index::{index_values, IndexValue};
 pub use query::{

@@ -135,7 +135,7 @@ impl Decimal {
         }
         let decimals =
             i32::try_from(frac.map_or(0, str::len)).map_err(|_| bad("too many digits"))?;
-        let half = 0.5 * 10f64.powi(exponent - decimals);
+        let half = 0.5 * 10f64.powi(exponent.saturating_sub(decimals));
         Ok(Decimal {
             text: s.to_owned(),
             value,
@@ -518,6 +518,9 @@ mod tests {
             assert!((d.low - low).abs() < 1e-9, "{input} low {}", d.low);
             assert!((d.high - high).abs() < 1e-9, "{input} high {}", d.high);
         }
+        // Extreme exponents must not overflow the precision arithmetic.
+        let tiny = Decimal::parse("number", "1.5e-2147483648").map(|d| d.value);
+        assert_eq!(tiny, Ok(0.0));
         let (lo, hi) = Decimal::parse("number", "100")
             .map(|d| d.approximate())
             .unwrap_or_default();

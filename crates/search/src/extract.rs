@@ -1,0 +1,116 @@
+//! Resource -> index entries: evaluates every applicable search parameter's FHIRPath
+//! expression (<https://hl7.org/fhir/R4/searchparameter.html>) and converts the selected
+//! nodes with [`index_values`]. Runs above the store, which saves what it is handed.
+//!
+//! Not indexed here: composite parameters (their entries pair component values per node; the
+//! store can answer them from the component parameters' entries for now), special parameters
+//! other than `near`, and parameters without an expression (`_text`, `_content`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use conformance::{Registry, SearchParamDef, SearchParamType};
+use fhirpath::Expression;
+use serde_json::Value;
+
+use crate::index::{index_values, IndexValue};
+
+/// One index row: the parameter and one of its values for the resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexEntry {
+    pub param: Arc<SearchParamDef>,
+    pub value: IndexValue,
+}
+
+/// Compiles a registry's expressions once and extracts index entries from resources.
+#[derive(Debug, Clone)]
+pub struct Extractor {
+    registry: Registry,
+    compiled: BTreeMap<String, Expression>,
+    failed: Vec<(String, String)>,
+}
+
+impl Extractor {
+    /// Compiles the expression of every parameter in `registry`. Expressions that do not
+    /// parse are recorded in [`Extractor::failed`] (for a startup log line) and skipped.
+    pub fn new(registry: Registry) -> Extractor {
+        let mut compiled = BTreeMap::new();
+        let mut failed = Vec::new();
+        let types: Vec<String> = registry.resource_types().map(str::to_owned).collect();
+        for ty in types.iter().map(String::as_str).chain(["Resource"]) {
+            for param in registry.for_type(ty) {
+                if !indexable(param) || compiled.contains_key(&param.url) {
+                    continue;
+                }
+                let Some(expr) = &param.expression else {
+                    continue;
+                };
+                match Expression::parse(expr) {
+                    Ok(e) => {
+                        compiled.insert(param.url.clone(), e);
+                    }
+                    Err(e) => {
+                        if !failed.iter().any(|(u, _)| u == &param.url) {
+                            failed.push((param.url.clone(), e.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+        Extractor {
+            registry,
+            compiled,
+            failed,
+        }
+    }
+
+    /// Parameters whose expression did not compile: (url, parse error).
+    pub fn failed(&self) -> &[(String, String)] {
+        &self.failed
+    }
+
+    /// Every index entry of `resource` (typed by its `resourceType`), in parameter-code order.
+    /// An expression that fails at evaluation time contributes nothing for that resource.
+    pub fn extract(&self, resource: &Value) -> Vec<IndexEntry> {
+        let Some(ty) = resource.get("resourceType").and_then(Value::as_str) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for param in self.registry.for_type(ty) {
+            let Some(expr) = self.compiled.get(&param.url) else {
+                continue;
+            };
+            let Ok(nodes) = expr.evaluate(resource) else {
+                continue;
+            };
+            for node in nodes {
+                let hint = if node.is_system_type() {
+                    None
+                } else {
+                    node.type_name()
+                };
+                for value in index_values(param.kind, node.value(), hint) {
+                    out.push(IndexEntry {
+                        param: param.clone(),
+                        value,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+fn indexable(param: &SearchParamDef) -> bool {
+    match param.kind {
+        SearchParamType::Composite => false,
+        SearchParamType::Special => param.code == "near",
+        _ => true,
+    }
+}
+
+/// One-off extraction with a fresh [`Extractor`]; build an `Extractor` once when indexing
+/// many resources.
+pub fn extract(resource: &Value, registry: &Registry) -> Vec<IndexEntry> {
+    Extractor::new(registry.clone()).extract(resource)
+}
