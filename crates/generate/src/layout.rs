@@ -9,8 +9,9 @@
 pub const NETWORKS_PER_PAYER: u64 = 4;
 /// Insurance products each payer sells.
 pub const PLANS_PER_PAYER: u64 = 6;
-/// One payer per this many resources (the sample payer directory has ~1 per 1,700).
-const RESOURCES_PER_PAYER: u64 = 1700;
+/// One payer per this many resources. With 6 products per payer this gives the reference
+/// directory's share of InsurancePlans (30 in 5,215 resources), at every size.
+const RESOURCES_PER_PAYER: u64 = 1000;
 /// Provider organisations per 1,000 resources (the sample has ~31).
 const ORGS_PER_THOUSAND: u64 = 30;
 

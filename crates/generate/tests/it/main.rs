@@ -4,3 +4,4 @@ mod common;
 mod conformance;
 mod determinism;
 mod references;
+mod shape;
