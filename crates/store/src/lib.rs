@@ -1,1 +1,189 @@
-//! placeholder
+//! The resource store: every piece of SQL in fhirdir lives in this crate.
+//!
+//! One API ([`Store`]), two backends: SQLite (the embedded default) and Postgres. Every call
+//! takes the tenant first and there is no call that reaches across tenants ("no escape
+//! hatch"). Each write is one SQL transaction that saves the current version, the history
+//! row (which doubles as the change-event log, ordered by `seq`) and, later, index rows.
+//!
+//! Schema rules (DESIGN.md section 3): every primary and unique key begins with the tenant and
+//! no foreign key crosses tenants, so Postgres can be sharded by tenant.
+
+mod common;
+mod error;
+mod migrate;
+mod model;
+mod postgres;
+mod sqlite;
+
+pub use error::StoreError;
+pub use model::*;
+
+/// Connection options shared by both backends.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Upper bound of pooled connections (readers, for SQLite).
+    pub max_connections: u32,
+    /// Run migrations when connecting.
+    pub migrate: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            migrate: true,
+        }
+    }
+}
+
+/// The store, dispatching to the backend chosen by the database URL.
+///
+/// An enum rather than `dyn Trait` keeps the async methods plain and lets the compiler see
+/// through the dispatch on the hot read path.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e,
+            Store::Postgres($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Opens `url` (`sqlite://path`, `sqlite::memory:`, `postgres://...`), creating the SQLite
+    /// file and its directory when missing, and applies migrations when `opts.migrate`.
+    pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let store = if url.starts_with("sqlite:") {
+            Store::Sqlite(sqlite::SqliteStore::connect(url, opts).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Store::Postgres(postgres::PgStore::connect(url, opts).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact(url)));
+        };
+        if opts.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies pending migrations (idempotent; safe with several processes starting at once)
+    /// and makes sure tenant `default` exists.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.migrate().await)
+    }
+
+    /// Ready means: the database answers and every migration this binary knows is applied.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.ready().await)
+    }
+
+    /// Pool gauges for `/metrics`.
+    pub fn pool_stats(&self) -> PoolStats {
+        dispatch!(self, s => s.pool_stats())
+    }
+
+    /// Closes the pools (graceful shutdown).
+    pub async fn close(&self) {
+        dispatch!(self, s => s.close().await)
+    }
+
+    // ---- tenants ----
+
+    pub async fn create_tenant(&self, tenant: &TenantName) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.create_tenant(tenant).await)
+    }
+
+    pub async fn list_tenants(&self) -> Result<Vec<TenantInfo>, StoreError> {
+        dispatch!(self, s => s.list_tenants().await)
+    }
+
+    /// Deletes the tenant and everything it holds. `default` cannot be deleted.
+    pub async fn delete_tenant(&self, tenant: &TenantName) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.delete_tenant(tenant).await)
+    }
+
+    pub async fn tenant_exists(&self, tenant: &TenantName) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.tenant_exists(tenant).await)
+    }
+
+    // ---- resources ----
+
+    /// The current version of a resource (a tombstone when it was deleted), or `None` when
+    /// the id never existed in this tenant.
+    pub async fn read(
+        &self,
+        tenant: &TenantName,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        dispatch!(self, s => s.read(tenant, resource_type, id).await)
+    }
+
+    /// One version of a resource.
+    pub async fn vread(
+        &self,
+        tenant: &TenantName,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        dispatch!(self, s => s.vread(tenant, resource_type, id, version).await)
+    }
+
+    /// Creates or updates one resource in one transaction (see [`WriteRequest`]).
+    pub async fn write(
+        &self,
+        tenant: &TenantName,
+        req: WriteRequest,
+    ) -> Result<WriteOutcome, StoreError> {
+        dispatch!(self, s => s.write(tenant, req).await)
+    }
+
+    /// Deletes (tombstones) one resource in one transaction.
+    pub async fn delete(
+        &self,
+        tenant: &TenantName,
+        resource_type: &str,
+        id: &str,
+        precondition: Precondition,
+    ) -> Result<DeleteOutcome, StoreError> {
+        dispatch!(self, s => s.delete(tenant, resource_type, id, precondition).await)
+    }
+
+    /// A page of history, newest first.
+    pub async fn history(
+        &self,
+        tenant: &TenantName,
+        query: &HistoryQuery,
+    ) -> Result<HistoryPage, StoreError> {
+        dispatch!(self, s => s.history(tenant, query).await)
+    }
+}
+
+/// Hides a password in a database URL before it reaches logs or errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

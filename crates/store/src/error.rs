@@ -1,0 +1,41 @@
+//! Store errors. The server maps each variant to one HTTP status and OperationOutcome code
+//! (see `server::error`).
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("invalid tenant name {0:?}: expected [a-z0-9][a-z0-9-]{{0,62}}")]
+    InvalidTenant(String),
+    #[error("tenant {0:?} does not exist")]
+    UnknownTenant(String),
+    #[error("tenant \"default\" cannot be deleted")]
+    DefaultTenant,
+    /// `If-Match` named another version, or a create found the id taken.
+    #[error("version conflict on {resource_type}/{id}: expected {expected}, current is {current}")]
+    VersionConflict {
+        resource_type: String,
+        id: String,
+        expected: String,
+        current: String,
+    },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration {version} failed: {message}")]
+    Migration { version: i64, message: String },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True when the database cannot be reached right now (pool exhausted or closed, IO
+    /// error): the request may succeed if retried, so the server answers 503, not 500.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            )
+        )
+    }
+}

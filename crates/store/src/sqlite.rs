@@ -1,0 +1,512 @@
+//! The SQLite backend: the embedded default.
+//!
+//! Two pools on one file in WAL mode: a writer pool with exactly one connection whose
+//! transactions start with `BEGIN IMMEDIATE` (the write lock is taken up front, so two writers
+//! never deadlock upgrading a read lock, even when another process such as the CLI writes the
+//! same file; `busy_timeout` makes them queue), and a reader pool for everything else. WAL
+//! lets readers proceed while the writer commits. `synchronous=NORMAL` keeps every committed
+//! transaction across a process crash (only an OS crash may lose the last ones).
+//!
+//! `sqlite::memory:` uses one shared connection for both roles, since a private in-memory
+//! database exists only inside its connection.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use crate::common::{self, Current};
+use crate::{
+    migrate, redact, DeleteOutcome, HistoryPage, HistoryQuery, Method, PoolStats, Precondition,
+    StoreError, StoreOptions, TenantInfo, TenantName, VersionRecord, WriteOutcome, WriteRequest,
+};
+
+/// How long a connection waits for another connection's (or process's) write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The SQLite store: one writer connection, a pool of readers.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    /// True when `reader` and `writer` are the same pool (in-memory databases).
+    shared: bool,
+}
+
+impl SqliteStore {
+    /// Opens (and creates when missing) the database file named by `url`.
+    pub async fn connect(url: &str, opts: &StoreOptions) -> Result<SqliteStore, StoreError> {
+        let base = SqliteConnectOptions::from_str(url)
+            .map_err(|_| StoreError::UnsupportedUrl(redact(url)))?
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(SqliteSynchronous::Normal);
+        if is_memory(url) {
+            // The database lives as long as its one connection: never let the pool retire it.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(base)
+                .await?;
+            return Ok(SqliteStore {
+                writer: pool.clone(),
+                reader: pool,
+                shared: true,
+            });
+        }
+        create_parent_dir(base.get_filename())?;
+        // The writer connects first: it creates the file and switches it to WAL, which is
+        // persistent, so readers need not (and must not race to) change the journal mode.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal),
+            )
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .connect_with(base.pragma("query_only", "ON"))
+            .await?;
+        Ok(SqliteStore {
+            writer,
+            reader,
+            shared: false,
+        })
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migrate::run_sqlite(&self.writer).await
+    }
+
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        let has_ledger: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fhirdir_migrations')",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        let applied = if has_ledger {
+            sqlx::query_scalar("SELECT MAX(version) FROM fhirdir_migrations")
+                .fetch_one(&self.reader)
+                .await?
+        } else {
+            None
+        };
+        migrate::check_ready(migrate::SQLITE, applied)
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        let (mut size, mut idle) = (self.writer.size(), to_u32(self.writer.num_idle()));
+        if !self.shared {
+            size += self.reader.size();
+            idle += to_u32(self.reader.num_idle());
+        }
+        PoolStats { size, idle }
+    }
+
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    // ---- tenants ----
+
+    pub async fn create_tenant(&self, tenant: &TenantName) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(chrono::Utc::now().timestamp_micros())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn list_tenants(&self) -> Result<Vec<TenantInfo>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT name, created_at FROM tenants ORDER BY name")
+                .fetch_all(&self.reader)
+                .await?;
+        rows.into_iter()
+            .map(|(name, created)| {
+                Ok(TenantInfo {
+                    name,
+                    created_at: common::from_micros(created)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn delete_tenant(&self, tenant: &TenantName) -> Result<bool, StoreError> {
+        if tenant.as_str() == TenantName::DEFAULT {
+            return Err(StoreError::DefaultTenant);
+        }
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for table in common::TENANT_DATA_TABLES {
+            // `table` comes from a constant list, never from input.
+            sqlx::query(&format!("DELETE FROM {table} WHERE tenant = $1"))
+                .bind(tenant.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let done = sqlx::query("DELETE FROM tenants WHERE name = $1")
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn tenant_exists(&self, tenant: &TenantName) -> Result<bool, StoreError> {
+        Ok(tenant_exists(&self.reader, tenant).await?)
+    }
+
+    // ---- resources ----
+
+    pub async fn read(
+        &self,
+        tenant: &TenantName,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        // One query answers both "unknown tenant" (no row) and "unknown id" (NULL columns).
+        let row: Option<common::ReadRow> = sqlx::query_as(
+            "SELECT r.version, r.deleted, r.last_updated, r.method, r.content \
+                 FROM tenants t LEFT JOIN resources r \
+                 ON r.tenant = t.name AND r.res_type = $2 AND r.id = $3 \
+                 WHERE t.name = $1",
+        )
+        .bind(tenant.as_str())
+        .bind(resource_type)
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        common::read_result(row, tenant, resource_type, id)
+    }
+
+    pub async fn vread(
+        &self,
+        tenant: &TenantName,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        let row: Option<common::VreadRow> = sqlx::query_as(
+            "SELECT v.deleted, v.last_updated, v.method, v.content \
+                 FROM tenants t LEFT JOIN resource_versions v \
+                 ON v.tenant = t.name AND v.res_type = $2 AND v.id = $3 AND v.version = $4 \
+                 WHERE t.name = $1",
+        )
+        .bind(tenant.as_str())
+        .bind(resource_type)
+        .bind(id)
+        .bind(version)
+        .fetch_optional(&self.reader)
+        .await?;
+        common::vread_result(row, tenant, resource_type, id, version)
+    }
+
+    pub async fn write(
+        &self,
+        tenant: &TenantName,
+        req: WriteRequest,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        require_tenant(&mut tx, tenant).await?;
+        for _ in 0..common::MAX_WRITE_ATTEMPTS {
+            let current = current_row(&mut tx, tenant, &req.resource_type, &req.id).await?;
+            let new = common::prepare_write(current.as_ref(), &req)?;
+            let swapped = compare_and_swap(
+                &mut tx,
+                tenant,
+                &req.resource_type,
+                &req.id,
+                current.as_ref(),
+                &NewRow {
+                    version: new.version,
+                    deleted: false,
+                    last_updated: new.last_updated,
+                    method: req.method,
+                    content: Some(&new.body),
+                },
+            )
+            .await?;
+            if !swapped {
+                // BEGIN IMMEDIATE serialises writers, so this only happens if someone
+                // changes the file outside fhirdir's rules; handle it like Postgres does.
+                if req.precondition != Precondition::None {
+                    return Err(common::lost_race(
+                        req.precondition,
+                        &req.resource_type,
+                        &req.id,
+                    ));
+                }
+                continue;
+            }
+            tx.commit().await?;
+            let record = VersionRecord {
+                resource_type: req.resource_type,
+                id: req.id,
+                version: new.version,
+                last_updated: common::from_micros(new.last_updated)?,
+                method: req.method,
+                deleted: false,
+                body: Some(new.body),
+            };
+            return Ok(WriteOutcome {
+                kind: new.kind,
+                record,
+            });
+        }
+        Err(common::lost_race(
+            req.precondition,
+            &req.resource_type,
+            &req.id,
+        ))
+    }
+
+    pub async fn delete(
+        &self,
+        tenant: &TenantName,
+        resource_type: &str,
+        id: &str,
+        precondition: Precondition,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        require_tenant(&mut tx, tenant).await?;
+        for _ in 0..common::MAX_WRITE_ATTEMPTS {
+            let Some(current) = current_row(&mut tx, tenant, resource_type, id).await? else {
+                return Ok(DeleteOutcome::NotFound);
+            };
+            common::check_precondition(Some(&current), precondition, resource_type, id)?;
+            if current.deleted {
+                return Ok(DeleteOutcome::AlreadyDeleted {
+                    version: current.version,
+                });
+            }
+            let version = common::next_version(Some(&current));
+            let last_updated = common::next_last_updated(Some(&current));
+            let tombstone = NewRow {
+                version,
+                deleted: true,
+                last_updated,
+                method: Method::Delete,
+                content: None,
+            };
+            if !compare_and_swap(
+                &mut tx,
+                tenant,
+                resource_type,
+                id,
+                Some(&current),
+                &tombstone,
+            )
+            .await?
+            {
+                if precondition != Precondition::None {
+                    return Err(common::lost_race(precondition, resource_type, id));
+                }
+                continue;
+            }
+            tx.commit().await?;
+            return Ok(DeleteOutcome::Deleted {
+                version,
+                last_updated: common::from_micros(last_updated)?,
+            });
+        }
+        Err(common::lost_race(precondition, resource_type, id))
+    }
+
+    pub async fn history(
+        &self,
+        tenant: &TenantName,
+        query: &HistoryQuery,
+    ) -> Result<HistoryPage, StoreError> {
+        // Count and page from one read transaction, so the total matches the page.
+        let mut tx = self.reader.begin().await?;
+        if !tenant_exists(&mut *tx, tenant).await? {
+            return Err(StoreError::UnknownTenant(tenant.to_string()));
+        }
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM resource_versions v");
+        common::push_history_where(&mut count, tenant.as_str(), query, false);
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await?;
+
+        let mut page = QueryBuilder::<Sqlite>::new(
+            "SELECT v.seq, v.res_type, v.id, v.version, v.deleted, v.last_updated, v.method, \
+             v.content FROM resource_versions v",
+        );
+        common::push_history_where(&mut page, tenant.as_str(), query, true);
+        page.push(" ORDER BY v.seq DESC LIMIT ")
+            .push_bind(common::page_limit(query.count));
+        let rows: Vec<common::HistoryRow> = page.build_query_as().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let rows = common::history_records(rows)?;
+        Ok(common::finish_page(rows, query.count, total))
+    }
+}
+
+/// The values of a row about to replace the current one.
+struct NewRow<'a> {
+    version: i64,
+    deleted: bool,
+    last_updated: i64,
+    method: Method,
+    content: Option<&'a str>,
+}
+
+/// Replaces the current row only if it is still `current` (insert only if there is none),
+/// then appends the version row. Returns false, having written nothing, if the row changed.
+async fn compare_and_swap(
+    conn: &mut SqliteConnection,
+    tenant: &TenantName,
+    resource_type: &str,
+    id: &str,
+    current: Option<&Current>,
+    new: &NewRow<'_>,
+) -> Result<bool, StoreError> {
+    let swapped =
+        match current {
+            Some(c) => sqlx::query(
+                "UPDATE resources SET version = $4, deleted = $5, last_updated = $6, method = $7, \
+             content = $8 WHERE tenant = $1 AND res_type = $2 AND id = $3 AND version = $9",
+            )
+            .bind(tenant.as_str())
+            .bind(resource_type)
+            .bind(id)
+            .bind(new.version)
+            .bind(new.deleted)
+            .bind(new.last_updated)
+            .bind(new.method.as_str())
+            .bind(new.content)
+            .bind(c.version)
+            .execute(&mut *conn)
+            .await?,
+            None => {
+                sqlx::query(
+                    "INSERT INTO resources \
+             (tenant, res_type, id, version, deleted, last_updated, method, content) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (tenant, res_type, id) DO NOTHING",
+                )
+                .bind(tenant.as_str())
+                .bind(resource_type)
+                .bind(id)
+                .bind(new.version)
+                .bind(new.deleted)
+                .bind(new.last_updated)
+                .bind(new.method.as_str())
+                .bind(new.content)
+                .execute(&mut *conn)
+                .await?
+            }
+        };
+    if swapped.rows_affected() != 1 {
+        return Ok(false);
+    }
+    // Writes are serialised by BEGIN IMMEDIATE, so MAX(seq) + 1 cannot be taken twice.
+    sqlx::query(
+        "INSERT INTO resource_versions \
+         (tenant, res_type, id, version, seq, deleted, last_updated, method, content) \
+         VALUES ($1, $2, $3, $4, (SELECT COALESCE(MAX(seq), 0) + 1 FROM resource_versions), \
+         $5, $6, $7, $8)",
+    )
+    .bind(tenant.as_str())
+    .bind(resource_type)
+    .bind(id)
+    .bind(new.version)
+    .bind(new.deleted)
+    .bind(new.last_updated)
+    .bind(new.method.as_str())
+    .bind(new.content)
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+async fn current_row(
+    conn: &mut SqliteConnection,
+    tenant: &TenantName,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<Current>, StoreError> {
+    let row: Option<(i64, bool, i64)> = sqlx::query_as(
+        "SELECT version, deleted, last_updated FROM resources \
+         WHERE tenant = $1 AND res_type = $2 AND id = $3",
+    )
+    .bind(tenant.as_str())
+    .bind(resource_type)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|(version, deleted, last_updated)| Current {
+        version,
+        deleted,
+        last_updated,
+    }))
+}
+
+async fn require_tenant(
+    conn: &mut SqliteConnection,
+    tenant: &TenantName,
+) -> Result<(), StoreError> {
+    if tenant_exists(&mut *conn, tenant).await? {
+        Ok(())
+    } else {
+        Err(StoreError::UnknownTenant(tenant.to_string()))
+    }
+}
+
+async fn tenant_exists<'e, E>(executor: E, tenant: &TenantName) -> Result<bool, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE name = $1)")
+        .bind(tenant.as_str())
+        .fetch_one(executor)
+        .await
+}
+
+/// True for the URL forms sqlx treats as an in-memory database.
+fn is_memory(url: &str) -> bool {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
+    path == ":memory:" || params.split('&').any(|p| p == "mode=memory")
+}
+
+fn create_parent_dir(file: &Path) -> Result<(), StoreError> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Database(sqlx::Error::Configuration(
+                format!("cannot create directory {}: {e}", dir.display()).into(),
+            ))
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_urls_are_recognised() {
+        assert!(is_memory("sqlite::memory:"));
+        assert!(is_memory("sqlite://:memory:"));
+        assert!(is_memory("sqlite://x.db?mode=memory"));
+        assert!(!is_memory("sqlite://data/fhirdir.db"));
+        assert!(!is_memory("sqlite:///tmp/memory.db"));
+    }
+}
