@@ -139,3 +139,55 @@ impl Registry {
             .filter(|t| *t != "Resource" && *t != "DomainResource")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(url: &str, code: &str, base: &[&str]) -> SearchParamDef {
+        SearchParamDef {
+            url: url.to_owned(),
+            code: code.to_owned(),
+            base: base.iter().map(|b| (*b).to_owned()).collect(),
+            kind: SearchParamType::Token,
+            expression: None,
+            target: Vec::new(),
+            modifier: Vec::new(),
+            chain: Vec::new(),
+            component: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn later_inserts_win_and_type_level_hides_resource_level() {
+        let registry = Registry::new([
+            def("u:res-id", "_id", &["Resource"]),
+            def("u:text", "_text", &["DomainResource"]),
+            def("u:a1", "a", &["Organization", "Location"]),
+            def("u:a2", "a", &["Organization"]),
+            def("u:org-id", "_id", &["Organization"]),
+        ]);
+        let url = |t: &str, c: &str| registry.get(t, c).map(|p| p.url.clone());
+        assert_eq!(url("Organization", "a").as_deref(), Some("u:a2"));
+        assert_eq!(url("Location", "a").as_deref(), Some("u:a1"));
+        assert_eq!(url("Location", "_id").as_deref(), Some("u:res-id"));
+        assert_eq!(url("Location", "_text").as_deref(), Some("u:text"));
+        assert_eq!(url("Organization", "_id").as_deref(), Some("u:org-id"));
+        assert_eq!(url("Location", "nosuch"), None);
+
+        let codes: Vec<(String, String)> = registry
+            .for_type("Organization")
+            .map(|p| (p.code.clone(), p.url.clone()))
+            .collect();
+        let want = [("_id", "u:org-id"), ("a", "u:a2"), ("_text", "u:text")];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(c, u)| ((*c).to_owned(), (*u).to_owned()))
+            .collect();
+        assert_eq!(codes, want);
+
+        assert_eq!(registry.by_url("u:a1").map(|p| p.code.as_str()), Some("a"));
+        let types: Vec<&str> = registry.resource_types().collect();
+        assert_eq!(types, ["Location", "Organization"]);
+    }
+}

@@ -198,6 +198,11 @@ pub enum Parsed {
     Unknown(String),
 }
 
+/// How many chain links and `_has` levels one criterion may nest. The spec sets no limit, but
+/// a reference whose targets are "any type" fans a chain out to every type defining the next
+/// code, so an unbounded name would cost exponential work.
+pub const MAX_NESTING: usize = 6;
+
 /// Parses `name=value` as a criterion on `resource_type`.
 pub fn parse_filter(
     resource_type: &str,
@@ -205,8 +210,23 @@ pub fn parse_filter(
     value: &str,
     registry: &Registry,
 ) -> Result<Parsed, SearchError> {
+    parse_at(resource_type, name, value, registry, 0)
+}
+
+fn parse_at(
+    resource_type: &str,
+    name: &str,
+    value: &str,
+    registry: &Registry,
+    depth: usize,
+) -> Result<Parsed, SearchError> {
+    if depth > MAX_NESTING {
+        return Err(SearchError::name(format!(
+            "chains and `_has` may nest at most {MAX_NESTING} levels"
+        )));
+    }
     if let Some(rest) = name.strip_prefix("_has:") {
-        return parse_has(resource_type, rest, value, registry);
+        return parse_has(resource_type, rest, value, registry, depth);
     }
     let (head, chain) = match name.split_once('.') {
         Some((h, c)) => (h, Some(c)),
@@ -222,7 +242,7 @@ pub fn parse_filter(
         )));
     };
     match chain {
-        Some(rest) => parse_chain(param, modifier, rest, value, registry),
+        Some(rest) => parse_chain(param, modifier, rest, value, registry, depth),
         None => parse_leaf(param, modifier, value, registry),
     }
 }
@@ -232,6 +252,7 @@ fn parse_has(
     rest: &str,
     value: &str,
     registry: &Registry,
+    depth: usize,
 ) -> Result<Parsed, SearchError> {
     let mut parts = rest.splitn(3, ':');
     let (Some(source), Some(reference), Some(inner)) = (parts.next(), parts.next(), parts.next())
@@ -261,7 +282,7 @@ fn parse_has(
             ref_param.target.join(", ")
         )));
     }
-    Ok(match parse_filter(source, inner, value, registry)? {
+    Ok(match parse_at(source, inner, value, registry, depth + 1)? {
         Parsed::Filter(f) => Parsed::Filter(Filter::Has {
             source_type: source.to_owned(),
             reference: ref_param.clone(),
@@ -286,6 +307,7 @@ fn parse_chain(
     rest: &str,
     value: &str,
     registry: &Registry,
+    depth: usize,
 ) -> Result<Parsed, SearchError> {
     if param.kind != SearchParamType::Reference {
         return Err(SearchError::name(format!(
@@ -323,7 +345,7 @@ fn parse_chain(
         if !next_code.starts_with("_has") && registry.get(&candidate, next_code).is_none() {
             continue;
         }
-        match parse_filter(&candidate, rest, value, registry)? {
+        match parse_at(&candidate, rest, value, registry, depth + 1)? {
             Parsed::Filter(filter) => targets.push(ChainTarget {
                 resource_type: candidate,
                 filter,

@@ -187,6 +187,22 @@ fn chains_resolve_through_reference_targets_at_any_depth() {
         // Errors: chaining a non-reference, a non-type modifier before the dot, a wrong type.
         ("PractitionerRole", "specialty.name=x", "ERROR parameter `specialty.name`: `specialty` is a token parameter and cannot be chained"),
         ("PractitionerRole", "practitioner:exact.name=x", "ERROR parameter `practitioner:exact.name`: only a resource type modifier may precede a chain, found `:exact` on `practitioner`"),
+        // Six links are fine, a seventh is refused rather than fanned out.
+        (
+            "Location",
+            "partof.partof.partof.partof.partof.partof.name=x",
+            "partof->[Location:partof->[Location:partof->[Location:partof->[Location:partof->[Location:partof->[Location:name=str(x~x)]]]]]]",
+        ),
+        (
+            "Location",
+            "partof.partof.partof.partof.partof.partof.partof.name=x",
+            "ERROR parameter `partof.partof.partof.partof.partof.partof.partof.name`: chains and `_has` may nest at most 6 levels",
+        ),
+        (
+            "VerificationResult",
+            "target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target=x",
+            "ERROR parameter `target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target.target`: chains and `_has` may nest at most 6 levels",
+        ),
         ("PractitionerRole", "practitioner:Location.name=x", "ERROR parameter `practitioner:Location.name`: `practitioner` cannot refer to Location (targets: Practitioner)"),
     ]);
 }
