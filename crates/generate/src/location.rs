@@ -122,6 +122,10 @@ pub fn site(world: &World, o: u64, j: u64) -> Value {
     loc.insert("status".into(), json!("active"));
     loc.insert("name".into(), json!(world.site_name(o, j)));
     loc.insert(
+        "alias".into(),
+        json!([format!("{} {} {}", org_name, site.city.name, j + 1)]),
+    );
+    loc.insert(
         "description".into(),
         json!(format!("{} location of {org_name}", site.city.name)),
     );

@@ -145,6 +145,10 @@ pub fn provider(world: &World, o: u64) -> Value {
                 "valueString": format!("{tax_display} serving {} and surrounding communities since {year}", city.name),
             },
             {
+                "url": "http://hl7.org/fhir/StructureDefinition/organization-period",
+                "valuePeriod": { "start": format!("{year}-01-01") },
+            },
+            {
                 "url": format!("{PLAN_NET_SD}qualification"),
                 "extension": [
                     { "url": "code", "valueCodeableConcept": concept(NUCC_SYSTEM, tax_code, tax_display) },

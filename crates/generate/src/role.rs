@@ -5,9 +5,11 @@
 use serde_json::{json, Map, Value};
 
 use crate::fhir::{
-    accepting_patients_code, available_time, concept, contact_point, contact_point_weekdays, meta,
-    new_patients, phone, plan_net_concept, reference, PLAN_NET_SD, V2_0203,
+    accepting_patients_code, available_time, coding, concept, contact_point,
+    contact_point_weekdays, meta, new_patients, phone, plan_net_concept, reference, PLAN_NET_SD,
+    USPS, V2_0203,
 };
+use crate::geography::state_name;
 use crate::layout::{org_has_endpoint, role_start};
 use crate::rng::Purpose;
 use crate::taxonomy::{role_display, NUCC_SYSTEM};
@@ -44,16 +46,32 @@ pub fn role(world: &World, p: u64, k: u64) -> Value {
     pr.insert("resourceType".into(), json!("PractitionerRole"));
     pr.insert("id".into(), json!(id::role(r)));
     pr.insert("meta".into(), meta("plannet-PractitionerRole"));
-    pr.insert(
-        "extension".into(),
-        json!([
-            new_patients(accepting, from_network, Some("Accepts walk-in appointments")),
-            {
-                "url": format!("{PLAN_NET_SD}network-reference"),
-                "valueReference": world.network_ref(network),
-            },
-        ]),
-    );
+    let mut extension = vec![
+        new_patients(
+            accepting,
+            from_network,
+            Some("Accepts walk-in appointments"),
+        ),
+        json!({
+            "url": format!("{PLAN_NET_SD}network-reference"),
+            "valueReference": world.network_ref(network),
+        }),
+    ];
+    // Most physicians are board certified in their specialty.
+    if spec.role == "ph" && rng.percent(75) {
+        let state = site.city.state;
+        extension.push(json!({
+            "url": format!("{PLAN_NET_SD}qualification"),
+            "extension": [
+                { "url": "code", "valueCodeableConcept": concept(NUCC_SYSTEM, spec.code, spec.display) },
+                { "url": "issuer", "valueReference": { "display": "American Board of Medical Specialties" } },
+                { "url": "status", "valueCode": "active" },
+                { "url": "period", "valuePeriod": { "start": format!("{}-01-01", start_year - 2), "end": "2029-12-31" } },
+                { "url": "whereValid", "valueCodeableConcept": { "coding": [coding(USPS, state, state_name(state))] } },
+            ],
+        }));
+    }
+    pr.insert("extension".into(), Value::Array(extension));
     pr.insert(
         "identifier".into(),
         json!([{

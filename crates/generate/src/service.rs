@@ -26,6 +26,33 @@ pub fn category(kind: OrgKind) -> (&'static str, &'static str) {
     }
 }
 
+const SERVICE_TYPE: &str = "http://terminology.hl7.org/CodeSystem/service-type";
+
+/// Service types (Plan-Net HealthcareServiceTypeVS, drawn from the core `service-type` codes) an
+/// organisation kind offers.
+fn service_types(kind: OrgKind) -> Value {
+    let codes: &[(&str, &str)] = match kind {
+        OrgKind::Group => &[
+            ("554", "Chronic Disease Management"),
+            ("76", "Health Counselling"),
+        ],
+        OrgKind::Hospital => &[("501", "Cancer Services"), ("51", "Blood Donation")],
+        OrgKind::Clinic => &[
+            ("554", "Chronic Disease Management"),
+            ("559", "Women's Health"),
+        ],
+        OrgKind::Pharmacy => &[("537", "Medication Reviews")],
+        OrgKind::Lab => &[("411", "Pregnancy Tests"), ("75", "Genetic Counselling")],
+        OrgKind::UrgentCare => &[("309", "Crisis Assistance")],
+    };
+    Value::Array(
+        codes
+            .iter()
+            .map(|(code, display)| crate::fhir::concept(SERVICE_TYPE, code, display))
+            .collect(),
+    )
+}
+
 fn delivery_method(virtual_care: bool) -> Value {
     let mut ext = vec![json!({
         "url": "type",
@@ -92,6 +119,7 @@ pub fn service(world: &World, o: u64) -> Value {
             cat_display
         )]),
     );
+    hs.insert("type".into(), service_types(kind));
     hs.insert("specialty".into(), json!([org_specialty(o)]));
     hs.insert("location".into(), Value::Array(locations));
     hs.insert(

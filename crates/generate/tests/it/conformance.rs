@@ -597,3 +597,84 @@ fn nucc_codes_and_displays_are_real() {
     }
     assert!(seen > 700, "{seen} NUCC codings");
 }
+
+/// Top-level must-support elements (and extension slices) deliberately not generated, with why.
+const MUST_SUPPORT_NOT_GENERATED: [(&str, &str, &str); 5] = [
+    // Would point forward (Organization precedes Endpoint); the link is Endpoint.managingOrganization.
+    ("plannet-Organization", "endpoint", "dependency order"),
+    ("plannet-Network", "endpoint", "dependency order"),
+    // Would point forward (Organization precedes Location); the plans' coverageArea carries it.
+    (
+        "plannet-Network",
+        "extension:location-reference",
+        "dependency order",
+    ),
+    // Must-support but max 0 in the Network profile.
+    ("plannet-Network", "telecom", "prohibited"),
+    // A GeoJSON boundary attachment; sites are points.
+    ("plannet-Location", "extension:region", "no boundaries"),
+];
+
+#[test]
+fn must_support_elements_are_populated_somewhere() {
+    let Some(shared) = common::shared_fhir() else {
+        return;
+    };
+    let sds = load_plan_net_sds(&shared);
+    let (resources, _) = common::collect(1_500, 23);
+    // profile -> top-level keys, plus "extension:<slice>" for the extension URLs used.
+    let mut present: HashMap<String, HashSet<String>> = HashMap::new();
+    for (_, r) in &resources {
+        let profile = r["meta"]["profile"][0]
+            .as_str()
+            .expect("profile")
+            .to_owned();
+        let keys = present.entry(profile).or_default();
+        keys.extend(r.as_object().expect("object").keys().cloned());
+        for ext in r["extension"].as_array().into_iter().flatten() {
+            keys.insert(format!(
+                "ext-url:{}",
+                ext["url"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    let mut missing = Vec::new();
+    for (url, sd) in sds.iter().filter(|(_, sd)| sd["type"] != "Extension") {
+        let profile = url.rsplit('/').next().unwrap_or_default();
+        let keys = present
+            .get(url)
+            .unwrap_or_else(|| panic!("no {profile} generated"));
+        for e in sd["snapshot"]["element"].as_array().expect("snapshot") {
+            let id = e["id"].as_str().unwrap_or_default();
+            let parts: Vec<&str> = id.split('.').collect();
+            if e["mustSupport"] != true || parts.len() != 2 {
+                continue;
+            }
+            let element = parts[1];
+            let found = match element.split_once(':') {
+                Some(("extension", _)) => {
+                    // The slice's extension URL is the profile of its type.
+                    let ext_url = e["type"][0]["profile"][0].as_str().unwrap_or_default();
+                    keys.contains(&format!("ext-url:{ext_url}"))
+                }
+                Some(_) => continue, // other slices (identifier:NPI...) are covered by their element
+                None => keys.contains(element),
+            };
+            let excused = MUST_SUPPORT_NOT_GENERATED
+                .iter()
+                .any(|(p, el, _)| *p == profile && *el == element);
+            if found == excused {
+                missing.push(format!(
+                    "{profile}.{element}: {}",
+                    if found {
+                        "generated but listed as not generated"
+                    } else {
+                        "never generated"
+                    }
+                ));
+            }
+        }
+    }
+    missing.sort();
+    assert!(missing.is_empty(), "{missing:#?}");
+}
