@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// Largest collection an evaluation may build (protects against `combine` blow-ups).
-pub(crate) const MAX_ITEMS: usize = 1_000_000;
+pub(crate) const MAX_ITEMS: usize = 250_000;
 
 /// Evaluation-wide inputs.
 pub(crate) struct Ctx<'a, 'e> {
@@ -89,46 +89,6 @@ pub(crate) fn singleton<'n, 'a>(
 
 pub(crate) fn bool_result<'a>(b: Option<bool>) -> Vec<Node<'a>> {
     b.map(Node::boolean).into_iter().collect()
-}
-
-/// Collections up to this size are de-duplicated with FHIRPath equality (quadratic);
-/// larger ones by a hash of their JSON, which differs only for equal values written
-/// differently (`1` vs `1.0` survive, timezone-shifted instants are kept apart).
-const SEMANTIC_DISTINCT_LIMIT: usize = 512;
-
-/// Hash key standing for a node's value in large de-duplications.
-pub(crate) fn dedup_key(n: &Node<'_>) -> String {
-    match n.value.as_ref() {
-        Value::Null => format!(
-            "x{}",
-            n.ext.as_deref().map(Value::to_string).unwrap_or_default()
-        ),
-        Value::Number(x) => format!("n{}", x.as_f64().unwrap_or(f64::NAN)),
-        other => other.to_string(),
-    }
-}
-
-/// Appends `items` to `out` unless an equal item is already there (union semantics).
-pub(crate) fn push_distinct<'a>(
-    out: &mut Vec<Node<'a>>,
-    items: impl IntoIterator<Item = Node<'a>>,
-) {
-    let mut keys: Option<std::collections::HashSet<String>> = None;
-    for n in items {
-        if out.len() < SEMANTIC_DISTINCT_LIMIT {
-            if !out
-                .iter()
-                .any(|o| compare::equals(o, &n) == Some(true) || o.value == n.value)
-            {
-                out.push(n);
-            }
-            continue;
-        }
-        let set = keys.get_or_insert_with(|| out.iter().map(dedup_key).collect());
-        if set.insert(dedup_key(&n)) {
-            out.push(n);
-        }
-    }
 }
 
 /// Whether a node is of the type named by `spec` (`is` semantics).
@@ -347,12 +307,7 @@ impl<'a> Ctx<'a, '_> {
         let lv = self.eval(l, focus, scope)?;
         let rv = self.eval(r, focus, scope)?;
         match op {
-            BinOp::Union => {
-                let mut out = Vec::with_capacity(lv.len() + rv.len());
-                push_distinct(&mut out, lv);
-                push_distinct(&mut out, rv);
-                Ok(out)
-            }
+            BinOp::Union => Ok(crate::distinct::distinct(lv.into_iter().chain(rv))),
             BinOp::Xor => {
                 let a = singleton_bool(&lv, "xor")?;
                 let b = singleton_bool(&rv, "xor")?;
@@ -367,6 +322,9 @@ impl<'a> Ctx<'a, '_> {
                 }))
             }
             BinOp::Equiv | BinOp::NotEquiv => {
+                if lv.len().saturating_mul(rv.len()) > MAX_ITEMS {
+                    return Err(EvalError::Limit("'~' on very large collections".into()));
+                }
                 let eq = collection_equivalent(&lv, &rv);
                 Ok(vec![Node::boolean(if op == BinOp::Equiv {
                     eq

@@ -18,6 +18,7 @@
 
 mod ast;
 mod compare;
+mod distinct;
 mod error;
 mod eval;
 mod functions;

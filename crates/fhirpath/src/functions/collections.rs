@@ -2,17 +2,12 @@
 //! `iif` (http://hl7.org/fhirpath/N1/#existence through #combining, #aggregates).
 
 use super::{Call, Items, R};
-use crate::compare;
-use crate::eval::{check_size, dedup_key, push_distinct, singleton, singleton_bool, Scope};
+use crate::distinct::{distinct, ItemSet};
+use crate::eval::{check_size, singleton, singleton_bool, Scope};
 use crate::node::Node;
 
 fn b<'a>(v: bool) -> R<'a> {
     Ok(vec![Node::boolean(v)])
-}
-
-fn contains(coll: &[Node<'_>], x: &Node<'_>) -> bool {
-    coll.iter()
-        .any(|c| compare::equals(c, x) == Some(true) || c.value == x.value)
 }
 
 /// Boolean value of each item, erroring on non-booleans (for allTrue & co).
@@ -58,28 +53,22 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> Option<R<'a>>
             .arity(0, 0)
             .and_then(|_| b(booleans(c, input)?.iter().any(|x| !*x))),
         "subsetOf" => c.arity(1, 1).and_then(|_| {
-            let other = c.arg(0)?;
-            b(input.iter().all(|x| contains(&other, x)))
+            let other = ItemSet::from_items(c.arg(0)?);
+            b(input.iter().all(|x| other.contains(x)))
         }),
         "supersetOf" => c.arity(1, 1).and_then(|_| {
-            let other = c.arg(0)?;
-            b(other.iter().all(|x| contains(input, x)))
+            let mine = ItemSet::from_items(input.iter().cloned());
+            b(c.arg(0)?.iter().all(|x| mine.contains(x)))
         }),
         "count" => c.arity(0, 0).map(|_| {
             vec![Node::integer(
                 i64::try_from(input.len()).unwrap_or(i64::MAX),
             )]
         }),
-        "distinct" => c.arity(0, 0).map(|_| {
-            let mut out = Vec::new();
-            push_distinct(&mut out, input.iter().cloned());
-            out
-        }),
-        "isDistinct" => c.arity(0, 0).and_then(|_| {
-            let mut out = Vec::new();
-            push_distinct(&mut out, input.iter().cloned());
-            b(out.len() == input.len())
-        }),
+        "distinct" => c.arity(0, 0).map(|_| distinct(input.iter().cloned())),
+        "isDistinct" => c
+            .arity(0, 0)
+            .and_then(|_| b(ItemSet::from_items(input.iter().cloned()).len() == input.len())),
         "where" => c.arity(1, 1).and_then(|_| {
             let mut out = Vec::new();
             for (i, item) in input.iter().enumerate() {
@@ -120,28 +109,22 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> Option<R<'a>>
             })
         }),
         "intersect" => c.arity(1, 1).and_then(|_| {
-            let other = c.arg(0)?;
-            let mut out = Vec::new();
-            push_distinct(
-                &mut out,
-                input.iter().filter(|x| contains(&other, x)).cloned(),
-            );
-            Ok(out)
+            let other = ItemSet::from_items(c.arg(0)?);
+            Ok(distinct(
+                input.iter().filter(|x| other.contains(x)).cloned(),
+            ))
         }),
         "exclude" => c.arity(1, 1).and_then(|_| {
-            let other = c.arg(0)?;
+            let other = ItemSet::from_items(c.arg(0)?);
             Ok(input
                 .iter()
-                .filter(|x| !contains(&other, x))
+                .filter(|x| !other.contains(x))
                 .cloned()
                 .collect())
         }),
-        "union" => c.arity(1, 1).and_then(|_| {
-            let mut out = Vec::new();
-            push_distinct(&mut out, input.iter().cloned());
-            push_distinct(&mut out, c.arg(0)?);
-            Ok(out)
-        }),
+        "union" => c
+            .arity(1, 1)
+            .and_then(|_| Ok(distinct(input.iter().cloned().chain(c.arg(0)?)))),
         "combine" => c.arity(1, 1).and_then(|_| {
             let mut out = input.clone();
             out.extend(c.arg(0)?);
@@ -175,23 +158,25 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> Option<R<'a>>
 /// `repeat(projection)`: applies the projection to its own output until nothing new.
 /// Termination: every round must add an unseen item, and the total is size-checked.
 fn repeat<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> R<'a> {
-    let mut out: Items<'a> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = ItemSet::default();
     let mut frontier = input.clone();
     while !frontier.is_empty() {
         let mut next = Vec::new();
         for (i, item) in frontier.iter().enumerate() {
             for n in c.per_item(0, item, i)? {
-                if seen.insert(dedup_key(&n)) {
-                    out.push(n.clone());
+                if seen.insert(n.clone()) {
                     next.push(n);
                 }
             }
-            check_size(&out)?;
+            if seen.len() > crate::eval::MAX_ITEMS {
+                return Err(crate::EvalError::Limit(
+                    "repeat() produced too many items".into(),
+                ));
+            }
         }
         frontier = next;
     }
-    Ok(out)
+    Ok(seen.into_items())
 }
 
 /// All descendants, breadth first per input item, iteratively (no recursion on depth).
