@@ -86,12 +86,41 @@ impl Summary {
     }
 }
 
+/// Largest supported `size`: beyond it practitioner NPIs would collide with organisation NPIs.
+pub const MAX_SIZE: u64 = 200_000_000;
+
 /// Generates the directory, handing each resource to `sink` with its resource type, in
-/// [`TYPE_ORDER`]. Stops at the first error of the sink and returns it.
+/// [`TYPE_ORDER`]. Stops at the first error of the sink and returns it; fails with
+/// `InvalidInput` when `size` exceeds [`MAX_SIZE`].
+///
+/// ```
+/// use generate::{generate, GenerateOptions};
+///
+/// let mut practitioners = 0;
+/// let summary = generate(&GenerateOptions { size: 200, seed: 1 }, |resource_type, resource| {
+///     assert!(resource["meta"]["profile"][0].as_str().is_some());
+///     if resource_type == "Practitioner" {
+///         practitioners += 1;
+///     }
+///     Ok(())
+/// })?;
+/// assert_eq!(summary.count("Practitioner"), practitioners);
+/// assert!(summary.total().abs_diff(200) <= 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn generate(
     opts: &GenerateOptions,
     mut sink: impl FnMut(&str, &Value) -> io::Result<()>,
 ) -> io::Result<Summary> {
+    if opts.size > MAX_SIZE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "size {} is above the supported maximum {MAX_SIZE}",
+                opts.size
+            ),
+        ));
+    }
     let world = World {
         seed: opts.seed,
         layout: Layout::for_size(opts.size),

@@ -99,3 +99,13 @@ fn size_zero_generates_nothing() {
     assert!(resources.is_empty());
     assert_eq!(summary.total(), 0);
 }
+
+#[test]
+fn sizes_above_the_maximum_are_rejected() {
+    let opts = GenerateOptions {
+        size: generate::MAX_SIZE + 1,
+        seed: 1,
+    };
+    let err = generate::generate(&opts, |_, _| Ok(())).expect_err("too big");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
