@@ -5,3 +5,4 @@ mod conformance;
 mod determinism;
 mod references;
 mod shape;
+mod terminology;
