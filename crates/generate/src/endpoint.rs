@@ -24,6 +24,11 @@ fn usecase(code: &str, display: &str, standard: &str) -> Value {
     })
 }
 
+/// The directory's own identifier for an endpoint.
+fn identifier(id: &str) -> Value {
+    json!({ "use": "secondary", "system": "https://example.org/fhirdir/endpoints", "value": id.to_ascii_uppercase() })
+}
+
 fn payload_not_applicable() -> Value {
     json!([{ "coding": [coding(&format!("{PLAN_NET_CS}EndpointPayloadTypeCS"), "NA", "Not Applicable")] }])
 }
@@ -37,6 +42,7 @@ pub fn payer_endpoint(world: &World, p: u64) -> Value {
         "id": id::payer_endpoint(p),
         "meta": meta("plannet-Endpoint"),
         "extension": [usecase("HOPERAT", "healthcare operations", "http://hl7.org/fhir/us/davinci-pdex-plan-net/")],
+        "identifier": [identifier(&id::payer_endpoint(p))],
         "status": "active",
         "connectionType": coding(CONNECTION_TYPE, "hl7-fhir-rest", "HL7 FHIR"),
         "name": format!("{name} Provider Directory API"),
@@ -77,6 +83,7 @@ pub fn org_endpoint(world: &World, o: u64) -> Value {
         "id": id::org_endpoint(o),
         "meta": meta("plannet-Endpoint"),
         "extension": [ext],
+        "identifier": [identifier(&id::org_endpoint(o))],
         "status": "active",
         "connectionType": connection,
         "name": format!("{name} {}", org_endpoint_label(o)),

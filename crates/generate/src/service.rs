@@ -109,6 +109,15 @@ pub fn service(world: &World, o: u64) -> Value {
     hs.insert("id".into(), json!(id::service(o)));
     hs.insert("meta".into(), meta("plannet-HealthcareService"));
     hs.insert("extension".into(), Value::Array(extension));
+    hs.insert(
+        "identifier".into(),
+        json!([{
+            "use": "secondary",
+            "type": crate::fhir::concept(crate::fhir::V2_0203, "RI", "Resource identifier"),
+            "system": format!("https://www.{}.example.org/services", crate::fhir::slug(&org_name)),
+            "value": format!("HS-{:06}", o + 1),
+        }]),
+    );
     hs.insert("active".into(), json!(true));
     hs.insert("providedBy".into(), world.org_ref(o));
     hs.insert(
