@@ -1,0 +1,143 @@
+//! `fhirdir-bench`: the REST benchmark harness behind BENCHMARKS.md (issue 2).
+//!
+//! - `fhirdir-bench rest --backend sqlite|postgres|both`: create and read throughput and
+//!   p50/p99 latency of the real `fhirdir serve` (a child process) under a loopback,
+//!   closed-loop load, compared with a bare axum ceiling serving the same bytes.
+//! - `fhirdir-bench ceiling --listen ADDR --body FILE [--middleware]`: that ceiling server
+//!   (started by `rest` as its own child process).
+//!
+//! Output is markdown: machine facts, one row per measurement, and a summary table.
+
+mod ceiling;
+mod child;
+mod load;
+mod practitioner;
+mod report;
+mod rest;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "fhirdir-bench", about = "REST benchmark harness for fhirdir")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Create and read throughput/latency against `fhirdir serve`, and the ceiling ratio.
+    Rest(RestArgs),
+    /// Serve one JSON body from memory on the read route shape (the ceiling).
+    Ceiling(CeilingArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+#[derive(clap::Args, Debug)]
+struct RestArgs {
+    /// Which backend(s) to measure.
+    #[arg(long, value_enum, default_value = "both")]
+    backend: Backend,
+    /// Practitioners created (PUT) before the read phase.
+    #[arg(long, default_value_t = 100_000)]
+    resources: u64,
+    /// Seconds of each measured timed phase (read, POST, ceiling).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Unmeasured warm-up seconds before each timed phase.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// The fhirdir binary (default: `fhirdir` next to this executable, i.e. target/release).
+    #[arg(long)]
+    fhirdir: Option<PathBuf>,
+    /// Admin connection used to CREATE and DROP the throw-away Postgres database.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres_url: String,
+    /// SQLite only: keep the database in FILE; when FILE exists, skip the PUT phase
+    /// (for repeated read experiments on the same data).
+    #[arg(long, value_name = "FILE")]
+    reuse_sqlite: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct CeilingArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// The JSON body to serve (by default a built-in Practitioner).
+    #[arg(long)]
+    body: Option<PathBuf>,
+    /// Wrap the handler in fhirdir's middleware stack.
+    #[arg(long)]
+    middleware: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Ceiling(a) => {
+            let body = match &a.body {
+                Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+                None => {
+                    serde_json::to_vec(&practitioner::practitioner(0, Some(&practitioner::id(0))))?
+                }
+            };
+            ceiling::serve(&a.listen, body.into(), a.middleware).await
+        }
+        Cmd::Rest(a) => rest(a).await,
+    }
+}
+
+async fn rest(a: RestArgs) -> anyhow::Result<()> {
+    let fhirdir = match a.fhirdir {
+        Some(p) => p,
+        None => std::env::current_exe()?
+            .parent()
+            .context("executable has no directory")?
+            .join("fhirdir"),
+    };
+    anyhow::ensure!(
+        fhirdir.exists(),
+        "{} not found: build it with `cargo build --release --bin fhirdir -p bench` or pass --fhirdir",
+        fhirdir.display()
+    );
+    let opts = rest::RestOptions {
+        resources: a.resources,
+        duration: Duration::from_secs(a.duration),
+        warmup: Duration::from_secs(a.warmup),
+        connections: a.connections,
+        fhirdir,
+        postgres_url: a.postgres_url,
+        reuse_sqlite: a.reuse_sqlite,
+    };
+    let backends: &[&str] = match a.backend {
+        Backend::Sqlite => &["sqlite"],
+        Backend::Postgres => &["postgres"],
+        Backend::Both => &["sqlite", "postgres"],
+    };
+    println!("{}", report::machine_facts());
+    println!(
+        "- data: {} Practitioners (~1 KB each) in tenant `default`; {} connections; {} s warm-up + {} s per timed phase\n",
+        a.resources, a.connections, a.warmup, a.duration
+    );
+    println!("{}", report::DETAIL_HEADER);
+    let mut results = Vec::new();
+    for b in backends {
+        results.push(rest::run_backend(b, &opts).await?);
+    }
+    println!("\n{}", rest::summary(&results, a.resources));
+    Ok(())
+}
