@@ -1,0 +1,417 @@
+//! Shared harness of the black-box HTTP tests: a real fhirdir server on port 0 per test and
+//! per database backend, a raw response type whose assertions name the backend and the request,
+//! and small FHIR helpers (OperationOutcome checks, history paging).
+//!
+//! Every test runs once per database returned by [`testkit::test_databases`]:
+//!
+//! ```ignore
+//! for db in testkit::test_databases().await {
+//!     let app = spawn_app(&db, ServerConfig::default()).await;
+//!     app.get("/fhir/default/metadata").await.status(200);
+//! }
+//! ```
+
+#![allow(dead_code, reason = "each test binary uses a different subset of the harness")]
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, RequestBuilder};
+use serde_json::{json, Value};
+use server::ServerConfig;
+use testkit::TestDb;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::oneshot;
+
+pub use testkit::test_databases;
+
+/// The FHIR JSON media type.
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+/// A fhirdir server running inside the test process on an ephemeral port; it shuts down
+/// (gracefully) when dropped.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub base: String,
+    /// A client that neither decompresses nor sends `Accept-Encoding`, so tests see the
+    /// response exactly as the server sent it.
+    pub client: reqwest::Client,
+    /// `"sqlite"` or `"postgres"`; every assertion message starts with it.
+    pub backend: &'static str,
+    /// The database URL the server runs on (for a second server or the CLI).
+    pub db_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The client every test uses: no automatic decompression, generous timeout.
+pub fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_gzip()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("building the HTTP client")
+}
+
+/// Runs the real server (`server::serve`) in a tokio task on `127.0.0.1:0` over `db`.
+pub async fn spawn_app(db: &TestDb, config: ServerConfig) -> TestApp {
+    let store = store::Store::connect(&db.url, &store::StoreOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("[{}] connecting to the test database: {e}", db.backend));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(server::serve(listener, store, config, async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base: format!("http://{addr}"),
+        client: raw_client(),
+        backend: db.backend,
+        db_url: db.url.clone(),
+        shutdown: Some(tx),
+    }
+}
+
+/// A config with the admin API enabled under `token`.
+pub fn admin_config(token: &str) -> ServerConfig {
+    ServerConfig {
+        admin_token: Some(token.to_owned()),
+        ..ServerConfig::default()
+    }
+}
+
+impl TestApp {
+    /// `{base}{path}`; `path` starts with `/`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request on `path` (relative to the server root, or an absolute URL).
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            self.url(path)
+        };
+        self.client.request(method, url)
+    }
+
+    /// Sends `req` and reads the whole response.
+    pub async fn send(&self, req: RequestBuilder) -> Resp {
+        let req = req.build().expect("building the request");
+        let what = format!("[{}] {} {}", self.backend, req.method(), req.url());
+        let resp = self
+            .client
+            .execute(req)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: request failed: {e}"));
+        Resp::read(what, resp).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    /// `PUT` of a JSON body as `application/fhir+json`.
+    pub async fn put(&self, path: &str, body: &Value) -> Resp {
+        self.send(fhir_body(self.request(Method::PUT, path), body))
+            .await
+    }
+
+    /// `POST` of a JSON body as `application/fhir+json`.
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.send(fhir_body(self.request(Method::POST, path), body))
+            .await
+    }
+
+    /// Creates `body` with `POST /fhir/{tenant}/{type}`, asserts 201 and returns the new id.
+    pub async fn create(&self, tenant: &str, body: &Value) -> String {
+        let rtype = body["resourceType"].as_str().expect("resourceType");
+        let r = self
+            .post(&format!("/fhir/{tenant}/{rtype}"), body)
+            .await
+            .status(201);
+        r.json()["id"].as_str().expect("id of the created resource").to_owned()
+    }
+
+    /// Follows `next` links from `first_path` to the end; returns every page's Bundle.
+    pub async fn history_pages(&self, first_path: &str) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut next = Some(first_path.to_owned());
+        while let Some(url) = next.take() {
+            let page = self.get(&url).await.status(200).json();
+            assert_eq!(page["resourceType"], "Bundle", "[{}] {url}", self.backend);
+            if let Some(n) = link(&page, "next") {
+                assert!(
+                    n.starts_with(&self.base),
+                    "[{}] next link {n} is not absolute on {}",
+                    self.backend,
+                    self.base
+                );
+                next = Some(n);
+            }
+            pages.push(page);
+            assert!(pages.len() < 10_000, "[{}] history paging never ends", self.backend);
+        }
+        pages
+    }
+
+    /// The version ids (newest first) of one instance's history, following every page.
+    pub async fn instance_versions(&self, tenant: &str, rtype: &str, id: &str) -> Vec<i64> {
+        let pages = self
+            .history_pages(&format!("/fhir/{tenant}/{rtype}/{id}/_history?_count=1000"))
+            .await;
+        pages
+            .iter()
+            .flat_map(entries)
+            .map(|e| etag_version(e["response"]["etag"].as_str().unwrap_or_default()))
+            .collect()
+    }
+}
+
+/// Sets a JSON body with `Content-Type: application/fhir+json`.
+pub fn fhir_body(req: RequestBuilder, body: &Value) -> RequestBuilder {
+    req.header("content-type", FHIR_JSON).body(body.to_string())
+}
+
+/// A fully read response. Assertion helpers panic with the backend, method and URL.
+pub struct Resp {
+    /// `[backend] METHOD url`.
+    pub what: String,
+    pub code: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub async fn read(what: String, resp: reqwest::Response) -> Resp {
+        let code = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp
+            .bytes()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: reading the body failed: {e}"))
+            .to_vec();
+        Resp {
+            what,
+            code,
+            headers,
+            body,
+        }
+    }
+
+    /// The body as text, for messages.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Asserts the status code; returns `self` for chaining.
+    #[track_caller]
+    pub fn status(self, expected: u16) -> Resp {
+        assert_eq!(
+            self.code,
+            expected,
+            "{}: expected status {expected}, got {}; body: {}",
+            self.what,
+            self.code,
+            self.text()
+        );
+        self
+    }
+
+    /// The body parsed as JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{}: body is not JSON ({e}); status {}, body: {:?}",
+                self.what,
+                self.code,
+                self.text()
+            )
+        })
+    }
+
+    /// A header as text, if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("header is text").to_owned())
+    }
+
+    /// A header that must be present.
+    #[track_caller]
+    pub fn must_header(&self, name: &str) -> String {
+        self.header(name)
+            .unwrap_or_else(|| panic!("{}: no {name} header; headers: {:?}", self.what, self.headers))
+    }
+
+    /// Asserts the answer is an OperationOutcome with status `code` whose first error issue has
+    /// `issue_code` and a non-empty diagnostic; returns the diagnostic.
+    #[track_caller]
+    pub fn outcome(&self, code: u16, issue_code: &str) -> String {
+        assert_eq!(
+            self.code,
+            code,
+            "{}: expected status {code}, got {}; body: {}",
+            self.what,
+            self.code,
+            self.text()
+        );
+        self.assert_fhir_json();
+        let oo = self.json();
+        assert_eq!(
+            oo["resourceType"], "OperationOutcome",
+            "{}: not an OperationOutcome: {oo}",
+            self.what
+        );
+        let issue = &oo["issue"][0];
+        assert_eq!(issue["severity"], "error", "{}: {oo}", self.what);
+        assert_eq!(issue["code"], issue_code, "{}: wrong issue code: {oo}", self.what);
+        let diag = issue["diagnostics"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            diag.trim().len() >= 10,
+            "{}: the diagnostic is not a readable message: {oo}",
+            self.what
+        );
+        diag
+    }
+
+    /// Asserts `Content-Type: application/fhir+json`.
+    #[track_caller]
+    pub fn assert_fhir_json(&self) {
+        let ct = self.must_header("content-type");
+        assert!(
+            ct.starts_with(FHIR_JSON),
+            "{}: content-type {ct:?} is not {FHIR_JSON}",
+            self.what
+        );
+    }
+
+    /// The version in the `ETag` header (`W/"n"`).
+    #[track_caller]
+    pub fn etag_version(&self) -> i64 {
+        let tag = self.must_header("etag");
+        assert!(tag.starts_with("W/\""), "{}: ETag {tag:?} is not weak W/\"n\"", self.what);
+        etag_version(&tag)
+    }
+}
+
+/// `W/"7"` -> 7; panics on anything else.
+pub fn etag_version(tag: &str) -> i64 {
+    tag.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .unwrap_or_else(|_| panic!("{tag:?} is not a version ETag"))
+}
+
+/// The `url` of the Bundle link with `relation`.
+pub fn link(bundle: &Value, relation: &str) -> Option<String> {
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == relation)
+        .and_then(|l| l["url"].as_str())
+        .map(str::to_owned)
+}
+
+/// The entries of a Bundle (empty when it has none).
+pub fn entries(bundle: &Value) -> Vec<Value> {
+    bundle["entry"].as_array().cloned().unwrap_or_default()
+}
+
+/// `(fullUrl, etag version)` of every entry of every page, asserting no entry repeats.
+pub fn entry_keys(backend: &str, pages: &[Value]) -> Vec<(String, i64)> {
+    let mut seen = HashSet::new();
+    let mut keys = Vec::new();
+    for e in pages.iter().flat_map(entries) {
+        let key = (
+            e["fullUrl"].as_str().unwrap_or_default().to_owned(),
+            etag_version(e["response"]["etag"].as_str().unwrap_or_default()),
+        );
+        assert!(seen.insert(key.clone()), "[{backend}] history repeats {key:?}");
+        keys.push(key);
+    }
+    keys
+}
+
+/// A small Practitioner with `id` (omitted when `None`) and `family` name.
+pub fn practitioner(id: Option<&str>, family: &str) -> Value {
+    let mut p = json!({
+        "resourceType": "Practitioner",
+        "active": true,
+        "name": [{"family": family, "given": ["Ada"]}]
+    });
+    if let Some(id) = id {
+        p["id"] = json!(id);
+    }
+    p
+}
+
+/// A header value from text (for headers reqwest has no constant for).
+pub fn hv(v: &str) -> HeaderValue {
+    HeaderValue::from_str(v).expect("header value")
+}
+
+/// A header name from text.
+pub fn hn(v: &str) -> HeaderName {
+    HeaderName::from_bytes(v.as_bytes()).expect("header name")
+}
+
+/// The real `fhirdir` binary running as a child process (for crash and shutdown tests).
+pub struct BinaryServer {
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl BinaryServer {
+    /// Starts `fhirdir serve --listen 127.0.0.1:0 --database URL` and waits for the
+    /// `fhirdir listening on http://ADDR` line.
+    pub async fn start(db_url: &str, backend: &str) -> BinaryServer {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fhirdir"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", db_url])
+            .env("FHIRDIR_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("[{backend}] spawning fhirdir: {e}"));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.expect("reading fhirdir stdout") {
+                if let Some(rest) = line.strip_prefix("fhirdir listening on ") {
+                    let addr = rest.split_whitespace().next().unwrap_or_default();
+                    return addr.to_owned();
+                }
+            }
+            panic!("[{backend}] fhirdir exited before announcing its address");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("[{backend}] fhirdir did not start within 30 s"));
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        BinaryServer { child, base }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the child is running")
+    }
+}
