@@ -8,6 +8,8 @@ pub mod id;
 pub mod meta;
 pub mod outcome;
 pub mod resource_types;
+pub mod shape;
+mod summary_table;
 
 pub use bundle::{BundleBuilder, BundleEntry};
 pub use id::{is_valid_id, new_id};
