@@ -14,6 +14,20 @@
 //! * **Plan-Net conformant**: every resource carries `meta.profile` with its Plan-Net profile, the
 //!   profile's mandatory elements and most must-support elements and extensions. `meta.lastUpdated`
 //!   is left to the server.
+//!
+//! # What a directory contains
+//!
+//! Per 1,000 resources (modelled on the Plan-Net reference directory `plan-net-ri-nppes`):
+//! ~349 Practitioner, ~436 PractitionerRole (1.25 per practitioner), ~97 Location (3.2 sites per
+//! provider organisation plus one service area per payer), 35 Organization (1 payer, its 4
+//! networks, 30 provider organisations: 4 in 10 groups, then hospitals, clinics, pharmacies, labs
+//! and urgent care), 30 HealthcareService and 30 OrganizationAffiliation (one each per provider
+//! organisation), 16 Endpoint, 6 InsurancePlan. See [`layout`] for the arithmetic. The smallest
+//! directory (any `size` from 1 to about 25) has one payer and one organisation, about 20
+//! resources.
+//!
+//! Coordinates are jittered with `sin`/`cos` and rounded to 6 decimals; a platform whose libm
+//! differs in the last bit could in principle round one coordinate differently.
 
 pub mod affiliation;
 pub mod endpoint;
@@ -40,7 +54,7 @@ use std::path::Path;
 use serde_json::Value;
 
 pub use layout::Layout;
-use layout::{org_has_endpoint, org_location_count};
+use layout::{org_has_endpoint, org_location_count, role_count};
 use world::World;
 
 /// What to generate.
@@ -172,7 +186,7 @@ pub fn generate(
         emit("Practitioner", practitioner::practitioner(&world, p))?;
     }
     for p in 0..layout.practitioners {
-        for k in 0..World::role_count(p) {
+        for k in 0..role_count(p) {
             emit("PractitionerRole", role::role(&world, p, k))?;
         }
     }

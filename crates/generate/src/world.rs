@@ -8,8 +8,7 @@ use serde_json::Value;
 use crate::fhir::reference;
 use crate::geography::{jitter, state_name, City, CITIES};
 use crate::layout::{
-    org_kind, org_location_count, org_location_start, role_count, Layout, OrgKind,
-    NETWORKS_PER_PAYER,
+    org_kind, org_location_count, org_location_start, Layout, OrgKind, NETWORKS_PER_PAYER,
 };
 use crate::names::{
     FAMILY, FEMALE_GIVEN, GROUP_WORDS, MALE_GIVEN, NETWORK_STYLES, PAYER_BRANDS, PHARMACY_CHAINS,
@@ -310,11 +309,6 @@ impl World {
     pub fn role_site(&self, p: u64, k: u64, o: u64) -> u64 {
         hash(self.seed, Purpose::Role, p * 2 + k) % org_location_count(o)
     }
-
-    /// Number of roles of practitioner `p` (re-exported for the modules).
-    pub const fn role_count(p: u64) -> u64 {
-        role_count(p)
-    }
 }
 
 #[cfg(test)]
@@ -346,7 +340,7 @@ mod tests {
         let w = world();
         for p in 0..2_000 {
             let person = w.person(p);
-            for k in 0..World::role_count(p) {
+            for k in 0..crate::layout::role_count(p) {
                 let o = w.role_org(p, k, person.specialty);
                 assert!(o < w.layout.orgs);
                 if person.specialty.role == "rx" && org_kind(o) != OrgKind::Group {
