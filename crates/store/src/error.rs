@@ -25,6 +25,13 @@ pub enum StoreError {
     Migration { version: i64, message: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A search the store cannot run (e.g. `:in`, `:above` on tokens, composite parameters):
+    /// the server should answer 400 with issue code `not-supported`.
+    #[error("search not supported: {0}")]
+    UnsupportedSearch(String),
+    /// A paging cursor that does not fit the query (its sort keys differ): should be 400.
+    #[error("invalid paging cursor: {0}")]
+    InvalidCursor(String),
 }
 
 impl StoreError {
