@@ -2,13 +2,13 @@
 //! variables and operators (http://hl7.org/fhirpath/N1/#operations). Functions live in
 //! `functions`, operator arithmetic in `ops`.
 
-use crate::ast::{BinOp, Expr, Literal, TypeSpec};
+use crate::ast::{BinOp, Expr, Literal};
 use crate::compare::{self, describe};
 use crate::error::EvalError;
 use crate::node::Node;
-use crate::types::{self, Namespace};
-use crate::{functions, ops, Env};
-use serde_json::{json, Value};
+use crate::types;
+use crate::{functions, ops, typing, Env};
+use serde_json::Value;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
@@ -91,58 +91,6 @@ pub(crate) fn bool_result<'a>(b: Option<bool>) -> Vec<Node<'a>> {
     b.map(Node::boolean).into_iter().collect()
 }
 
-/// Whether a node is of the type named by `spec` (`is` semantics).
-pub(crate) fn is_type(n: &Node<'_>, spec: &TypeSpec) -> bool {
-    let ns = spec.namespace_kind();
-    let name = spec.name.as_str();
-    if let Some(fhir) = n.fhir_type() {
-        if ns != Namespace::System && types::fhir_is_a(fhir, name) {
-            return true;
-        }
-        // Unqualified System names also match FHIR primitives (`valueString is String`).
-        return ns != Namespace::Fhir && types::system_type_of(fhir) == Some(name);
-    }
-    if n.is_system_type() {
-        return ns != Namespace::Fhir && n.type_name() == Some(name);
-    }
-    // Unknown FHIR type: judge from the JSON value.
-    if ns != Namespace::Fhir && n.system_type() == Some(name) {
-        return true;
-    }
-    if ns == Namespace::System {
-        return false;
-    }
-    match n.value.as_ref() {
-        Value::Bool(_) => name == "boolean",
-        Value::Number(num) => {
-            name == "decimal"
-                || (num.is_i64() || num.is_u64())
-                    && matches!(name, "integer" | "positiveInt" | "unsignedInt")
-        }
-        Value::String(s) => match name {
-            "date" => crate::temporal::DateTime::parse(s).is_some_and(|d| d.is_date_only()),
-            "dateTime" | "instant" => crate::temporal::DateTime::parse(s).is_some(),
-            "time" => crate::temporal::Time::parse(s).is_some(),
-            other => types::system_type_of(other) == Some("String"),
-        },
-        _ => false,
-    }
-}
-
-/// Keeps the nodes of type `spec`, typing those whose type was unknown.
-pub(crate) fn filter_type<'a>(items: Vec<Node<'a>>, spec: &TypeSpec) -> Vec<Node<'a>> {
-    items
-        .into_iter()
-        .filter(|n| is_type(n, spec))
-        .map(|mut n| {
-            if n.ty.is_none() && spec.namespace_kind() != Namespace::System {
-                n.ty = Some((crate::node::TypeNs::Fhir, Cow::Owned(spec.name.clone())));
-            }
-            n
-        })
-        .collect()
-}
-
 impl<'a> Ctx<'a, '_> {
     pub(crate) fn eval(
         &self,
@@ -215,13 +163,13 @@ impl<'a> Ctx<'a, '_> {
                 let v = self.eval(inner, focus, scope)?;
                 match singleton(&v, "is")? {
                     None => Vec::new(),
-                    Some(n) => vec![Node::boolean(is_type(n, spec))],
+                    Some(n) => vec![Node::boolean(typing::is_type(n, spec)?)],
                 }
             }
             // `as` filters like ofType(): R4 search expressions apply it to collections
             // (`Group.characteristic.value as CodeableConcept`), where N1's singleton rule
             // would make them fail on ordinary data.
-            Expr::As(inner, spec) => filter_type(self.eval(inner, focus, scope)?, spec),
+            Expr::As(inner, spec) => typing::filter_type(self.eval(inner, focus, scope)?, spec)?,
             Expr::Env(name) => self.env_var(name)?,
             Expr::This => scope.this.cloned().into_iter().collect(),
             Expr::IndexVar => scope
@@ -400,23 +348,8 @@ pub(crate) fn literal<'a>(lit: &Literal) -> Result<Node<'a>, EvalError> {
         Literal::Date(s) => Node::system(Value::String(s.clone()), "Date"),
         Literal::DateTime(s) => Node::system(Value::String(s.clone()), "DateTime"),
         Literal::Time(s) => Node::system(Value::String(s.clone()), "Time"),
-        Literal::Quantity(v, unit) => quantity(*v, unit)?,
+        Literal::Quantity(v, unit) => crate::quantity::make(*v, unit)?,
     })
-}
-
-pub(crate) fn quantity<'a>(value: f64, unit: &str) -> Result<Node<'a>, EvalError> {
-    let number = serde_json::Number::from_f64(value)
-        .ok_or_else(|| EvalError::Type("quantity value out of range".into()))?;
-    let calendar = matches!(
-        unit.trim_end_matches('s'),
-        "year" | "month" | "week" | "day" | "hour" | "minute" | "second" | "millisecond"
-    );
-    let v = if calendar {
-        json!({"value": number, "unit": unit})
-    } else {
-        json!({"value": number, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit})
-    };
-    Ok(Node::system(v, "Quantity"))
 }
 
 #[cfg(test)]

@@ -26,9 +26,11 @@ mod lexer;
 mod node;
 mod ops;
 mod parser;
+mod quantity;
 mod regex;
 mod temporal;
 mod types;
+mod typing;
 
 pub use error::{EvalError, ParseError};
 pub use node::Node;

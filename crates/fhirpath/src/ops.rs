@@ -4,10 +4,11 @@
 //! Overflow and division by zero give an empty result, as the specification asks.
 
 use crate::ast::BinOp;
-use crate::compare::{describe, is_quantity, quantity_unit};
+use crate::compare::{describe, is_quantity};
 use crate::error::EvalError;
-use crate::eval::{quantity, singleton};
+use crate::eval::singleton;
 use crate::node::Node;
+use crate::quantity::{self, unit_of, value_of};
 use crate::temporal::{DateTime, Time};
 use serde_json::Value;
 
@@ -73,8 +74,7 @@ pub(crate) fn num_node<'a>(n: Num) -> Option<Node<'a>> {
 
 pub(crate) fn negate<'a>(n: &Node<'a>) -> Result<Option<Node<'a>>, EvalError> {
     if is_quantity(n) {
-        let v = n.value.get("value").and_then(Value::as_f64).unwrap_or(0.0);
-        return quantity(-v, &quantity_unit(&n.value)).map(Some);
+        return quantity::make(-value_of(&n.value), &unit_of(&n.value)).map(Some);
     }
     match number(n) {
         Some(Num::Int(i)) => Ok(i.checked_neg().map(Node::integer)),
@@ -138,28 +138,33 @@ pub(crate) fn arithmetic<'a>(
         }
     }
     if matches!(op, BinOp::Add | BinOp::Sub) && is_quantity(b) {
-        let amount = b.value.get("value").and_then(Value::as_f64).unwrap_or(0.0);
+        let amount = value_of(&b.value);
         let amount = if op == BinOp::Sub { -amount } else { amount };
-        let unit = quantity_unit(&b.value);
+        let unit = unit_of(&b.value);
         if is_quantity(a) {
-            if quantity_unit(&a.value) != unit {
+            if unit_of(&a.value) != unit {
                 return Ok(Vec::new());
             }
-            let base = a.value.get("value").and_then(Value::as_f64).unwrap_or(0.0);
-            return quantity(base + amount, &unit).map(|q| vec![q]);
+            return quantity::make(value_of(&a.value) + amount, &unit).map(|q| vec![q]);
         }
-        return Ok(date_add(a, amount, &unit).into_iter().collect());
+        if a.value.is_string() {
+            // UCUM `a` and `mo` have no calendar meaning: adding them to a date is an error.
+            return match date_add(a, amount, &unit) {
+                Some(d) => Ok(vec![d]),
+                None => Err(type_error(op, a, b)),
+            };
+        }
     }
     if matches!(op, BinOp::Mul | BinOp::Div) {
         // Quantity scaled by a number.
         if let (true, Some(k)) = (is_quantity(a), number(b)) {
-            let v = a.value.get("value").and_then(Value::as_f64).unwrap_or(0.0);
             let k = k.f64();
+            let v = value_of(&a.value);
             let r = if op == BinOp::Mul { v * k } else { v / k };
             if !r.is_finite() {
                 return Ok(Vec::new());
             }
-            return quantity(r, &quantity_unit(&a.value)).map(|q| vec![q]);
+            return quantity::make(r, &unit_of(&a.value)).map(|q| vec![q]);
         }
     }
     Err(type_error(op, a, b))
@@ -190,6 +195,38 @@ fn date_add<'a>(a: &Node<'a>, amount: f64, unit: &str) -> Option<Node<'a>> {
     }
 }
 
+/// Digits after the point in the shortest text of a number (0 for integers); `None` when
+/// that text is in exponent form.
+fn decimals(n: Num) -> Option<u32> {
+    match n {
+        Num::Int(_) => Some(0),
+        Num::Dec(d) => {
+            let text = d.to_string();
+            if text.contains(['e', 'E']) {
+                return None;
+            }
+            Some(text.split_once('.').map_or(0, |(_, f)| f.len() as u32))
+        }
+    }
+}
+
+/// Decimal arithmetic done in binary floating point leaves noise (`1.8 - 1.2` =
+/// 0.6000000000000001); rounding to the operands' decimal places gives the decimal answer.
+fn round_to(v: f64, places: Option<u32>) -> f64 {
+    match places {
+        Some(p) if p <= 15 && v.is_finite() => {
+            let scale = 10f64.powi(p as i32);
+            let r = (v * scale).round() / scale;
+            if r.is_finite() {
+                r
+            } else {
+                v
+            }
+        }
+        _ => v,
+    }
+}
+
 fn numeric<'a>(op: BinOp, x: Num, y: Num) -> Option<Node<'a>> {
     if let (Num::Int(p), Num::Int(q)) = (x, y) {
         let r = match op {
@@ -210,15 +247,15 @@ fn numeric<'a>(op: BinOp, x: Num, y: Num) -> Option<Node<'a>> {
     }
     let (p, q) = (x.f64(), y.f64());
     let r = match op {
-        BinOp::Add => p + q,
-        BinOp::Sub => p - q,
-        BinOp::Mul => p * q,
+        BinOp::Add => round_to(p + q, decimals(x).max(decimals(y))),
+        BinOp::Sub => round_to(p - q, decimals(x).max(decimals(y))),
+        BinOp::Mul => round_to(p * q, decimals(x).zip(decimals(y)).map(|(a, b)| a + b)),
         BinOp::Div if q != 0.0 => p / q,
         BinOp::IntDiv if q != 0.0 => {
             let t = (p / q).trunc();
             return (t.abs() < 9.2e18).then(|| Node::integer(t as i64));
         }
-        BinOp::Mod if q != 0.0 => p % q,
+        BinOp::Mod if q != 0.0 => round_to(p % q, decimals(x).max(decimals(y))),
         _ => return None,
     };
     Node::decimal(r)

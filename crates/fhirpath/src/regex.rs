@@ -187,8 +187,9 @@ impl Parser<'_> {
         };
         self.i += 1;
         Ok(match c {
+            // FHIRPath evaluates regexes in single-line mode: `.` matches newlines too.
             '.' => Node::Char(Class {
-                ranges: vec![('\n', '\n')],
+                ranges: Vec::new(),
                 negated: true,
             }),
             '^' => Node::Start,
@@ -393,6 +394,11 @@ impl Regex {
         self.find_at(&chars, 0).is_some()
     }
 
+    /// Whether the whole of `text` matches (`matchesFull()`).
+    pub(crate) fn is_full_match(pattern: &str, text: &str) -> Result<bool, String> {
+        Ok(Regex::new(&format!("^(?:{pattern})$"))?.is_match(text))
+    }
+
     /// Replaces every match; `$n` in `rep` inserts group n. `None` if the result would
     /// exceed `limit` bytes.
     pub(crate) fn replace_all(&self, text: &str, rep: &str, limit: usize) -> Option<String> {
@@ -560,6 +566,7 @@ mod tests {
             ("^(a*)*$", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", false),
             ("^.*$", "", true),
             ("(?:x|y)z", "yz", true),
+            ("A.*B", "A\n\t\t\tB", true),
         ];
         for (pat, text, want) in cases {
             let re = Regex::new(pat).unwrap_or_else(|e| panic!("{pat}: {e}"));

@@ -145,6 +145,11 @@ impl DateTime {
     /// Precision-aware comparison; `None` means “unknown” (different precisions that agree).
     pub(crate) fn compare(&self, other: &DateTime) -> Option<Ordering> {
         let (a, b) = if self.precision >= HOUR && other.precision >= HOUR {
+            // One instant with an offset and one without cannot be ordered (the official
+            // test suite answers empty; FHIR requires offsets on times anyway).
+            if self.tz_minutes.is_some() != other.tz_minutes.is_some() {
+                return None;
+            }
             (self.naive_utc()?, other.naive_utc()?)
         } else {
             (self.naive_utc_unshifted()?, other.naive_utc_unshifted()?)
@@ -198,16 +203,17 @@ impl DateTime {
             NaiveDate::from_ymd_opt(f[0] as i32, f[1], f[2])?,
             NaiveTime::from_hms_milli_opt(f[3], f[4], f[5], self.millis)?,
         );
+        if !amount.is_finite() || amount.abs() > 1e12 {
+            return None;
+        }
         let whole = amount.trunc() as i64;
         let shifted = match unit_kind(unit)? {
             CalUnit::Year => add_months(start, whole.checked_mul(12)?)?,
             CalUnit::Month => add_months(start, whole)?,
             CalUnit::Fixed(ms) => {
-                let total = (amount * ms as f64).round();
-                if !total.is_finite() || total.abs() > 1e15 {
-                    return None;
-                }
-                start.checked_add_signed(Duration::milliseconds(total as i64))?
+                // Only whole units count (`@1973-12-25 + 7.7 days` = `@1974-01-01`).
+                let total = whole.checked_mul(ms)?;
+                start.checked_add_signed(Duration::try_milliseconds(total)?)?
             }
         };
         if !(1..=9999).contains(&shifted.year()) {
@@ -375,8 +381,9 @@ enum CalUnit {
 
 fn unit_kind(unit: &str) -> Option<CalUnit> {
     Some(match unit {
-        "year" | "years" | "a" => CalUnit::Year,
-        "month" | "months" | "mo" => CalUnit::Month,
+        // UCUM `a` and `mo` are not calendar durations (their length is an average).
+        "year" | "years" => CalUnit::Year,
+        "month" | "months" => CalUnit::Month,
         "week" | "weeks" | "wk" => CalUnit::Fixed(7 * 86_400_000),
         "day" | "days" | "d" => CalUnit::Fixed(86_400_000),
         "hour" | "hours" | "h" => CalUnit::Fixed(3_600_000),
@@ -459,6 +466,7 @@ mod tests {
                 Some(Greater),
             ),
             ("2020-01-02", "2020-01-01T23:00", Some(Greater)),
+            ("2012-04-15T15:00:00Z", "2012-04-15T10:00:00", None),
         ];
         for (a, b, want) in cases {
             assert_eq!(dt(a).compare(&dt(b)), want, "{a} vs {b}");
@@ -472,6 +480,18 @@ mod tests {
             ("2014", 24.0, "months", "2016"),
             ("2020-01-01", -1.0, "day", "2019-12-31"),
             ("2020-01-01T10:00:00Z", 90.0, "min", "2020-01-01T11:30:00Z"),
+            (
+                "1973-12-25T00:00:00.000+10:00",
+                7.7,
+                "days",
+                "1974-01-01T00:00:00.000+10:00",
+            ),
+            (
+                "1973-12-25T00:00:00.000+10:00",
+                10.0,
+                "ms",
+                "1973-12-25T00:00:00.010+10:00",
+            ),
             ("2020-03", 1.0, "year", "2021-03"),
         ];
         for (start, n, unit, want) in cases {
@@ -480,6 +500,10 @@ mod tests {
         }
         assert!(dt("9999-12-31").add(1.0, "day").is_none());
         assert!(dt("2020").add(1.0, "furlong").is_none());
+        assert!(
+            dt("2020-01-01").add(1.0, "a").is_none(),
+            "UCUM years are not calendar years"
+        );
     }
 
     #[test]

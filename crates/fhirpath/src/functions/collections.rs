@@ -142,12 +142,22 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> Option<R<'a>>
         "descendants" => c.arity(0, 0).and_then(|_| descendants(input)),
         "aggregate" => c.arity(1, 2).and_then(|_| aggregate(c, input)),
         "iif" => c.arity(2, 3).and_then(|_| {
-            // Only the chosen branch is evaluated.
-            let cond = singleton_bool(&c.arg(0)?, "iif")?;
-            if cond == Some(true) {
-                c.arg(1)
-            } else {
-                c.arg(2)
+            // With an input item, the arguments see it as `$this`; only the chosen branch
+            // is evaluated.
+            let (cond, one) = match input.as_slice() {
+                [] => (singleton_bool(&c.arg(0)?, "iif")?, None),
+                [one] => (singleton_bool(&c.per_item(0, one, 0)?, "iif")?, Some(one)),
+                _ => {
+                    return Err(crate::EvalError::NotSingleton {
+                        context: "iif".into(),
+                        count: input.len(),
+                    })
+                }
+            };
+            let branch = if cond == Some(true) { 1 } else { 2 };
+            match one {
+                Some(item) => c.per_item(branch, item, 0),
+                None => c.arg(branch),
             }
         }),
         "trace" => c.arity(1, 2).map(|_| input.clone()),

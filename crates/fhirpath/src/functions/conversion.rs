@@ -2,10 +2,11 @@
 //! (http://hl7.org/fhirpath/N1/#conversion).
 
 use super::{Call, Items, R};
-use crate::compare::{is_quantity, quantity_unit};
-use crate::eval::{quantity, singleton, singleton_bool};
+use crate::compare::is_quantity;
+use crate::eval::{singleton, singleton_bool};
 use crate::node::Node;
 use crate::ops::{number, Num};
+use crate::quantity;
 use crate::temporal::{DateTime, Time};
 use serde_json::Value;
 
@@ -108,7 +109,7 @@ fn convert<'a>(n: &Node<'a>, kind: &str) -> Result<Option<Node<'a>>, crate::Eval
         _ => match v {
             _ if is_quantity(n) => Some(n.clone()),
             Value::Number(x) => match x.as_f64() {
-                Some(f) => Some(quantity(f, "1")?),
+                Some(f) => Some(quantity::make(f, "1")?),
                 None => None,
             },
             Value::String(s) => parse_quantity(s)?,
@@ -134,21 +135,25 @@ fn is_decimal_text(s: &str) -> bool {
         && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// `'5 mg'`, `"4 'mg'"`, `'3 days'` -> Quantity.
+/// `'5 mg'`, `"4 'mg'"`, `'3 days'` -> Quantity. Unquoted units must be calendar keywords.
 fn parse_quantity<'a>(s: &str) -> Result<Option<Node<'a>>, crate::EvalError> {
     let s = s.trim();
     let (num, unit) = match s.split_once(' ') {
         Some((n, u)) => (n, u.trim()),
-        None => (s, "1"),
+        None => (s, "'1'"),
     };
-    if !is_decimal_text(num) {
+    if !is_decimal_text(num) && parse_integer(num).is_none() {
         return Ok(None);
     }
     let Ok(value) = num.parse::<f64>() else {
         return Ok(None);
     };
-    let unit = unit.trim_matches('\'');
-    quantity(value, unit).map(Some)
+    let unit = match unit.strip_prefix('\'').and_then(|u| u.strip_suffix('\'')) {
+        Some(quoted) if !quoted.is_empty() => quoted,
+        None if quantity::is_calendar_keyword(unit) => unit,
+        _ => return Ok(None),
+    };
+    quantity::make(value, unit).map(Some)
 }
 
 /// FHIRPath string form of a primitive (or quantity); `None` for other complex values.
@@ -157,10 +162,7 @@ pub(crate) fn to_string(n: &Node<'_>) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Number(x) => Some(x.to_string()),
-        Value::Object(_) if is_quantity(n) => {
-            let v = n.value.get("value")?;
-            Some(format!("{v} '{}'", quantity_unit(&n.value)))
-        }
+        Value::Object(_) if is_quantity(n) => quantity::to_string(&n.value),
         _ => None,
     }
 }

@@ -8,29 +8,30 @@
 //! search expressions needs.
 
 use super::{Call, Items, R};
-use crate::eval::{filter_type, is_type, singleton};
+use crate::eval::singleton;
 use crate::node::Node;
 use crate::temporal::DateTime;
 use crate::types::is_resource_type_name;
+use crate::typing::{filter_type, is_type, type_info};
 use crate::EvalError;
 use serde_json::{json, Value};
 use std::borrow::Cow;
 
 pub(super) fn call<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> Option<R<'a>> {
     Some(match c.name {
-        "ofType" => c
+        "ofType" | "as" => c
             .arity(1, 1)
-            .and_then(|_| Ok(filter_type(input.clone(), &c.type_arg(0)?))),
-        "as" => c
-            .arity(1, 1)
-            .and_then(|_| Ok(filter_type(input.clone(), &c.type_arg(0)?))),
+            .and_then(|_| filter_type(input.clone(), &c.type_arg(0)?)),
         "is" => c.arity(1, 1).and_then(|_| {
             let spec = c.type_arg(0)?;
-            Ok(singleton(input, "is")?
-                .map(|n| Node::boolean(is_type(n, &spec)))
-                .into_iter()
-                .collect())
+            match singleton(input, "is")? {
+                Some(n) => Ok(vec![Node::boolean(is_type(n, &spec)?)]),
+                None => Ok(Vec::new()),
+            }
         }),
+        "type" => c
+            .arity(0, 0)
+            .map(|_| input.iter().filter_map(type_info).collect()),
         "extension" | "hasExtension" => c.arity(1, 1).and_then(|_| {
             let Some(url) = c.arg_string(0)? else {
                 return Ok(Vec::new());

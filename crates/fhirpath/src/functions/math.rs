@@ -3,10 +3,10 @@
 
 use super::{Call, Items, R};
 use crate::compare::is_quantity;
-use crate::eval::{quantity, singleton};
+use crate::eval::singleton;
 use crate::node::Node;
 use crate::ops::{num_node, number, Num};
-use serde_json::Value;
+use crate::quantity;
 
 pub(super) fn call<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> Option<R<'a>> {
     let (min, max) = match c.name {
@@ -23,13 +23,8 @@ fn math<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> R<'a> {
         return Ok(Vec::new());
     };
     if c.name == "abs" && is_quantity(item) {
-        let v = item
-            .value
-            .get("value")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0);
-        let unit = crate::compare::quantity_unit(&item.value);
-        return quantity(v.abs(), &unit).map(|q| vec![q]);
+        let v = quantity::value_of(&item.value);
+        return quantity::make(v.abs(), &quantity::unit_of(&item.value)).map(|q| vec![q]);
     }
     let x = number(item).ok_or_else(|| c.bad("input is not a number"))?;
     let out: Option<Node<'a>> = match (c.name, x) {

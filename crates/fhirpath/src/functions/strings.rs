@@ -31,7 +31,8 @@ fn b<'a>(v: bool) -> R<'a> {
 pub(super) fn call<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> Option<R<'a>> {
     let (min, max) = match c.name {
         "upper" | "lower" | "length" | "toChars" | "trim" => (0, 0),
-        "indexOf" | "startsWith" | "endsWith" | "contains" | "matches" | "split" => (1, 1),
+        "indexOf" | "startsWith" | "endsWith" | "contains" | "matches" | "matchesFull"
+        | "split" => (1, 1),
         "substring" | "replace" | "replaceMatches" => (1 + usize::from(c.name != "substring"), 2),
         "join" => (0, 1),
         _ => return None,
@@ -124,10 +125,20 @@ fn string_fn<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> R<'a> {
             let re = Regex::new(&pat).map_err(|e| c.bad(e))?;
             b(re.is_match(&text))
         }
+        "matchesFull" => {
+            let Some(pat) = c.arg_string(0)? else {
+                return Ok(Vec::new());
+            };
+            b(Regex::is_full_match(&pat, &text).map_err(|e| c.bad(e))?)
+        }
         "replaceMatches" => {
             let (Some(pat), Some(rep)) = (c.arg_string(0)?, c.arg_string(1)?) else {
                 return Ok(Vec::new());
             };
+            if pat.is_empty() {
+                // An empty pattern replaces nothing (official test testReplaceMatches2).
+                return s(text);
+            }
             let re = Regex::new(&pat).map_err(|e| c.bad(e))?;
             s(re.replace_all(&text, &rep, crate::ops::MAX_STRING)
                 .ok_or_else(|| {
