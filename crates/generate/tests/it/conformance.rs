@@ -281,6 +281,70 @@ fn the_rule_checker_rejects_missing_and_prohibited_elements() {
     );
 }
 
+/// Problems with the Plan-Net extensions in `resource` (unknown URL, value where the definition
+/// prohibits one or lacks one where required, sub-extension cardinality, undeclared
+/// sub-extensions). Records the extension URLs seen in `used`.
+fn extension_errors(
+    sds: &HashMap<String, Value>,
+    label: &str,
+    resource: &Value,
+    used: &mut HashSet<String>,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    common::walk_objects(resource, &mut |obj| {
+        let Some(url) = obj.get("url").and_then(Value::as_str) else {
+            return;
+        };
+        if !url.starts_with(PLAN_NET) {
+            return;
+        }
+        used.insert(url.to_owned());
+        let Some(sd) = sds.get(url) else {
+            errors.push(format!("{label}: unknown extension {url}"));
+            return;
+        };
+        let has_value = obj.keys().any(|k| k.starts_with("value"));
+        let subs: Vec<&str> = obj
+            .get("extension")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["url"].as_str())
+            .collect();
+        let mut slices = HashSet::new();
+        for e in sd["snapshot"]["element"].as_array().expect("snapshot") {
+            let id = e["id"].as_str().unwrap_or_default();
+            if id == "Extension.value[x]" {
+                if e["max"] == "0" && has_value {
+                    errors.push(format!("{label}: {url} must not have a value"));
+                }
+                if e["min"].as_u64().unwrap_or(0) >= 1 && !has_value {
+                    errors.push(format!("{label}: {url} needs a value"));
+                }
+            }
+            let Some(slice) = id.strip_prefix("Extension.extension:") else {
+                continue;
+            };
+            if slice.contains('.') {
+                continue;
+            }
+            slices.insert(slice);
+            let n = subs.iter().filter(|s| **s == slice).count() as u64;
+            let min = e["min"].as_u64().unwrap_or(0);
+            let max = e["max"].as_str().and_then(|m| m.parse::<u64>().ok());
+            if n < min || max.is_some_and(|m| n > m) {
+                errors.push(format!("{label}: {url} has {n} '{slice}'"));
+            }
+        }
+        for sub in &subs {
+            if !slices.contains(sub) {
+                errors.push(format!("{label}: {url} has undeclared '{sub}'"));
+            }
+        }
+    });
+    errors
+}
+
 #[test]
 fn plan_net_extensions_have_the_shape_their_definitions_require() {
     let Some(shared) = common::shared_fhir() else {
@@ -291,58 +355,7 @@ fn plan_net_extensions_have_the_shape_their_definitions_require() {
     let mut used: HashSet<String> = HashSet::new();
     let mut errors = Vec::new();
     for (resource_type, resource) in &resources {
-        common::walk_objects(resource, &mut |obj| {
-            let Some(url) = obj.get("url").and_then(Value::as_str) else {
-                return;
-            };
-            if !url.starts_with(PLAN_NET) {
-                return;
-            }
-            used.insert(url.to_owned());
-            let Some(sd) = sds.get(url) else {
-                errors.push(format!("{resource_type}: unknown extension {url}"));
-                return;
-            };
-            let elements = sd["snapshot"]["element"].as_array().expect("snapshot");
-            let has_value = obj.keys().any(|k| k.starts_with("value"));
-            let subs: Vec<&str> = obj
-                .get("extension")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|e| e["url"].as_str())
-                .collect();
-            let mut slices = HashSet::new();
-            for e in elements {
-                let id = e["id"].as_str().unwrap_or_default();
-                if id == "Extension.value[x]" {
-                    let min = e["min"].as_u64().unwrap_or(0);
-                    if e["max"] == "0" && has_value {
-                        errors.push(format!("{resource_type}: {url} must not have a value"));
-                    }
-                    if min >= 1 && !has_value {
-                        errors.push(format!("{resource_type}: {url} needs a value"));
-                    }
-                }
-                if let Some(slice) = id.strip_prefix("Extension.extension:") {
-                    if slice.contains('.') {
-                        continue;
-                    }
-                    slices.insert(slice);
-                    let n = subs.iter().filter(|s| **s == slice).count() as u64;
-                    let min = e["min"].as_u64().unwrap_or(0);
-                    let max = e["max"].as_str().and_then(|m| m.parse::<u64>().ok());
-                    if n < min || max.is_some_and(|m| n > m) {
-                        errors.push(format!("{resource_type}: {url} has {n} '{slice}'"));
-                    }
-                }
-            }
-            for sub in &subs {
-                if !slices.contains(sub) {
-                    errors.push(format!("{resource_type}: {url} has undeclared '{sub}'"));
-                }
-            }
-        });
+        errors.extend(extension_errors(&sds, resource_type, resource, &mut used));
     }
     assert!(errors.is_empty(), "{:#?}", &errors[..errors.len().min(20)]);
     for ext in [
@@ -360,6 +373,45 @@ fn plan_net_extensions_have_the_shape_their_definitions_require() {
         assert!(
             used.contains(&format!("{PLAN_NET}{ext}")),
             "extension {ext} never used"
+        );
+    }
+}
+
+#[test]
+fn the_extension_checker_rejects_malformed_extensions() {
+    let Some(shared) = common::shared_fhir() else {
+        return;
+    };
+    let sds = load_plan_net_sds(&shared);
+    let mut used = HashSet::new();
+    let good = serde_json::json!({ "extension": [{
+        "url": format!("{PLAN_NET}newpatients"),
+        "extension": [{ "url": "acceptingPatients", "valueCodeableConcept": { "text": "x" } }],
+    }]});
+    assert!(extension_errors(&sds, "good", &good, &mut used).is_empty());
+    let bad = serde_json::json!({ "extension": [
+        // missing its mandatory acceptingPatients, and a value on a complex extension
+        { "url": format!("{PLAN_NET}newpatients"), "valueString": "yes" },
+        // a simple extension without its value
+        { "url": format!("{PLAN_NET}network-reference") },
+        // an undeclared sub-extension
+        { "url": format!("{PLAN_NET}delivery-method"), "extension": [
+            { "url": "type", "valueCodeableConcept": { "text": "x" } },
+            { "url": "colour", "valueString": "blue" },
+        ] },
+        { "url": format!("{PLAN_NET}no-such-extension"), "valueString": "x" },
+    ]});
+    let errors = extension_errors(&sds, "bad", &bad, &mut used);
+    for expected in [
+        "has 0 'acceptingPatients'",
+        "must not have a value",
+        "needs a value",
+        "undeclared 'colour'",
+        "unknown extension",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{expected}: {errors:#?}"
         );
     }
 }
@@ -433,16 +485,15 @@ const MUST_SUPPORT_NOT_GENERATED: [(&str, &str, &str); 5] = [
     ("plannet-Location", "extension:region", "no boundaries"),
 ];
 
-#[test]
-fn must_support_elements_are_populated_somewhere() {
-    let Some(shared) = common::shared_fhir() else {
-        return;
-    };
-    let sds = load_plan_net_sds(&shared);
-    let (resources, _) = common::collect(1_500, 23);
-    // profile -> top-level keys, plus "extension:<slice>" for the extension URLs used.
+/// Must-support top-level elements and extension slices never populated in `resources` (or
+/// populated although listed in [`MUST_SUPPORT_NOT_GENERATED`]).
+fn must_support_problems(
+    sds: &HashMap<String, Value>,
+    resources: &[(String, Value)],
+) -> Vec<String> {
+    // profile -> top-level keys, plus "ext-url:<url>" for the extension URLs used.
     let mut present: HashMap<String, HashSet<String>> = HashMap::new();
-    for (_, r) in &resources {
+    for (_, r) in resources {
         let profile = r["meta"]["profile"][0]
             .as_str()
             .expect("profile")
@@ -456,12 +507,13 @@ fn must_support_elements_are_populated_somewhere() {
             ));
         }
     }
-    let mut missing = Vec::new();
+    let mut problems = Vec::new();
     for (url, sd) in sds.iter().filter(|(_, sd)| sd["type"] != "Extension") {
         let profile = url.rsplit('/').next().unwrap_or_default();
-        let keys = present
-            .get(url)
-            .unwrap_or_else(|| panic!("no {profile} generated"));
+        let Some(keys) = present.get(url) else {
+            problems.push(format!("{profile}: no resources"));
+            continue;
+        };
         for e in sd["snapshot"]["element"].as_array().expect("snapshot") {
             let id = e["id"].as_str().unwrap_or_default();
             let parts: Vec<&str> = id.split('.').collect();
@@ -482,7 +534,7 @@ fn must_support_elements_are_populated_somewhere() {
                 .iter()
                 .any(|(p, el, _)| *p == profile && *el == element);
             if found == excused {
-                missing.push(format!(
+                problems.push(format!(
                     "{profile}.{element}: {}",
                     if found {
                         "generated but listed as not generated"
@@ -493,6 +545,28 @@ fn must_support_elements_are_populated_somewhere() {
             }
         }
     }
-    missing.sort();
-    assert!(missing.is_empty(), "{missing:#?}");
+    problems.sort();
+    problems
+}
+
+#[test]
+fn must_support_elements_are_populated_somewhere() {
+    let Some(shared) = common::shared_fhir() else {
+        return;
+    };
+    let sds = load_plan_net_sds(&shared);
+    let (mut resources, _) = common::collect(1_500, 23);
+    let problems = must_support_problems(&sds, &resources);
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // The check notices an element that disappears.
+    for (t, r) in &mut resources {
+        if t == "Location" {
+            r.as_object_mut().expect("object").remove("alias");
+        }
+    }
+    assert_eq!(
+        must_support_problems(&sds, &resources),
+        ["plannet-Location.alias: never generated"]
+    );
 }

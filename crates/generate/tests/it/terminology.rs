@@ -43,53 +43,78 @@ fn load_code_systems(dirs: &[std::path::PathBuf]) -> HashMap<String, HashMap<Str
     systems
 }
 
-#[test]
-fn codes_exist_in_their_code_systems() {
-    let Some(shared) = common::shared_fhir() else {
-        return;
-    };
+const PLAN_NET_CS: &str = "http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/";
+
+type CodeSystems = HashMap<String, HashMap<String, String>>;
+
+/// Codings in `resource` whose code is not in their (known, complete) CodeSystem, or whose display
+/// differs from it. Plan-Net displays must match exactly; core ones may differ in case. Records
+/// the systems checked in `checked`.
+fn coding_errors(
+    systems: &CodeSystems,
+    label: &str,
+    resource: &Value,
+    checked: &mut HashSet<String>,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    common::walk_objects(resource, &mut |obj| {
+        let (Some(system), Some(code)) = (
+            obj.get("system").and_then(Value::as_str),
+            obj.get("code").and_then(Value::as_str),
+        ) else {
+            return;
+        };
+        let Some(codes) = systems.get(system) else {
+            return;
+        };
+        checked.insert(system.to_owned());
+        let Some(display) = codes.get(code) else {
+            errors.push(format!("{label}: {system}|{code} does not exist"));
+            return;
+        };
+        let ours = obj
+            .get("display")
+            .and_then(Value::as_str)
+            .unwrap_or(display);
+        let same = if system.starts_with(PLAN_NET_CS) {
+            ours == display
+        } else {
+            ours.eq_ignore_ascii_case(display)
+        };
+        if !same {
+            errors.push(format!(
+                "{label}: {system}|{code} display '{ours}' != '{display}'"
+            ));
+        }
+    });
+    errors
+}
+
+fn shared_code_systems() -> Option<CodeSystems> {
+    let shared = common::shared_fhir()?;
     let systems = load_code_systems(&[
         shared.join("plan-net/1.2.0"),
         shared.join("r4-core/terminology"),
     ]);
-    let plan_net_cs = "http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/";
-    assert!(systems.contains_key(&format!("{plan_net_cs}OrgTypeCS")));
+    assert!(systems.contains_key(&format!("{PLAN_NET_CS}OrgTypeCS")));
+    Some(systems)
+}
+
+#[test]
+fn codes_exist_in_their_code_systems() {
+    let Some(systems) = shared_code_systems() else {
+        return;
+    };
     let (resources, _) = common::collect(1_500, 12);
-    let mut checked_systems = HashSet::new();
+    let mut checked = HashSet::new();
     let mut errors = Vec::new();
     for (resource_type, resource) in &resources {
-        common::walk_objects(resource, &mut |obj| {
-            let (Some(system), Some(code)) = (
-                obj.get("system").and_then(Value::as_str),
-                obj.get("code").and_then(Value::as_str),
-            ) else {
-                return;
-            };
-            let Some(codes) = systems.get(system) else {
-                return;
-            };
-            checked_systems.insert(system.to_owned());
-            match codes.get(code) {
-                None => errors.push(format!("{resource_type}: {system}|{code} does not exist")),
-                // Plan-Net displays are ours to match exactly; core ones vary only in case.
-                Some(display) => {
-                    let ours = obj
-                        .get("display")
-                        .and_then(Value::as_str)
-                        .unwrap_or(display);
-                    let same = if system.starts_with(plan_net_cs) {
-                        ours == display
-                    } else {
-                        ours.eq_ignore_ascii_case(display)
-                    };
-                    if !same {
-                        errors.push(format!(
-                            "{resource_type}: {system}|{code} display '{ours}' != '{display}'"
-                        ));
-                    }
-                }
-            }
-        });
+        errors.extend(coding_errors(
+            &systems,
+            resource_type,
+            resource,
+            &mut checked,
+        ));
     }
     errors.sort();
     errors.dedup();
@@ -102,11 +127,28 @@ fn codes_exist_in_their_code_systems() {
         "HealthcareServiceCategoryCS",
     ] {
         assert!(
-            checked_systems.contains(&format!("{plan_net_cs}{cs}")),
+            checked.contains(&format!("{PLAN_NET_CS}{cs}")),
             "{cs} unchecked"
         );
     }
-    assert!(checked_systems.len() >= 15, "{checked_systems:?}");
+    assert!(checked.contains("http://terminology.hl7.org/CodeSystem/v2-0203"));
+    assert!(checked.len() >= 15, "{checked:?}");
+}
+
+#[test]
+fn the_coding_checker_rejects_unknown_codes_and_wrong_displays() {
+    let Some(systems) = shared_code_systems() else {
+        return;
+    };
+    let resource = serde_json::json!({ "type": [
+        { "coding": [{ "system": format!("{PLAN_NET_CS}OrgTypeCS"), "code": "prvgrp", "display": "Provider Group" }] },
+        { "coding": [{ "system": format!("{PLAN_NET_CS}OrgTypeCS"), "code": "nope" }] },
+        { "coding": [{ "system": format!("{PLAN_NET_CS}OrgTypeCS"), "code": "fac", "display": "facility" }] },
+    ]});
+    let errors = coding_errors(&systems, "x", &resource, &mut HashSet::new());
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].contains("nope does not exist"));
+    assert!(errors[1].contains("display 'facility'"));
 }
 
 /// Minimal RFC 4180 CSV reader (quoted fields may contain commas, quotes and newlines).
