@@ -2,6 +2,7 @@
 //! locating the shared FHIR reference data (`<repo>/../shared/fhir`).
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use generate::{generate, GenerateOptions, Summary};
 use serde_json::Value;
@@ -15,6 +16,16 @@ pub fn collect(size: u64, seed: u64) -> (Vec<(String, Value)>, Summary) {
     })
     .expect("generation into memory cannot fail");
     (out, summary)
+}
+
+/// Size and seed of [`shared_run`].
+pub const SHARED_SIZE: u64 = 2_000;
+
+/// One directory of [`SHARED_SIZE`] resources (seed 2026), generated once and shared by the tests
+/// that only need "a directory", so the suite stays fast in debug builds.
+pub fn shared_run() -> &'static [(String, Value)] {
+    static RUN: OnceLock<Vec<(String, Value)>> = OnceLock::new();
+    RUN.get_or_init(|| collect(SHARED_SIZE, 2026).0)
 }
 
 /// The run serialised exactly as `write_ndjson_dir` would, as one byte stream.

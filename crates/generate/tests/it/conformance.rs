@@ -22,8 +22,8 @@ fn expected_profile(resource_type: &str, resource: &Value) -> String {
 
 #[test]
 fn every_resource_has_type_id_and_its_plan_net_profile() {
-    let (resources, _) = common::collect(1_000, 11);
-    for (resource_type, resource) in &resources {
+    let resources = common::shared_run();
+    for (resource_type, resource) in resources {
         assert_eq!(resource["resourceType"], resource_type.as_str());
         let id = resource["id"].as_str().expect("id is a string");
         // FHIR id syntax: [A-Za-z0-9\-\.]{1,64}
@@ -52,9 +52,9 @@ fn every_resource_has_type_id_and_its_plan_net_profile() {
 
 #[test]
 fn every_npi_is_luhn_valid_and_unique() {
-    let (resources, _) = common::collect(2_000, 8);
+    let resources = common::shared_run();
     let mut npis = HashSet::new();
-    for (_, resource) in &resources {
+    for (_, resource) in resources {
         for ident in resource["identifier"].as_array().into_iter().flatten() {
             if ident["system"] == generate::npi::NPI_SYSTEM {
                 let npi = ident["value"].as_str().expect("NPI value");
@@ -236,9 +236,9 @@ fn mandatory_and_prohibited_elements_follow_the_plan_net_profiles() {
         .iter()
         .any(|r| r.id == "Organization.telecom" && r.max == Some(0)));
 
-    let (resources, _) = common::collect(1_500, 21);
+    let resources = common::shared_run();
     let mut errors = Vec::new();
-    for (resource_type, resource) in &resources {
+    for (resource_type, resource) in resources {
         let profile = resource["meta"]["profile"][0].as_str().expect("profile");
         let label = format!("{resource_type}/{}", resource["id"].as_str().unwrap_or("?"));
         errors.extend(check_rules(&rules[profile], resource, &label));
@@ -351,10 +351,10 @@ fn plan_net_extensions_have_the_shape_their_definitions_require() {
         return;
     };
     let sds = load_plan_net_sds(&shared);
-    let (resources, _) = common::collect(1_500, 4);
+    let resources = common::shared_run();
     let mut used: HashSet<String> = HashSet::new();
     let mut errors = Vec::new();
-    for (resource_type, resource) in &resources {
+    for (resource_type, resource) in resources {
         errors.extend(extension_errors(&sds, resource_type, resource, &mut used));
     }
     assert!(errors.is_empty(), "{:#?}", &errors[..errors.len().min(20)]);
@@ -418,8 +418,8 @@ fn the_extension_checker_rejects_malformed_extensions() {
 
 #[test]
 fn plan_net_invariants_hold() {
-    let (resources, _) = common::collect(1_500, 6);
-    for (resource_type, r) in &resources {
+    let resources = common::shared_run();
+    for (resource_type, r) in resources {
         let id = r["id"].as_str().unwrap_or("?");
         match resource_type.as_str() {
             // practitioner-or-organization-or-healthcareservice-or-location
@@ -555,7 +555,7 @@ fn must_support_elements_are_populated_somewhere() {
         return;
     };
     let sds = load_plan_net_sds(&shared);
-    let (mut resources, _) = common::collect(1_500, 23);
+    let mut resources = common::shared_run().to_vec();
     let problems = must_support_problems(&sds, &resources);
     assert!(problems.is_empty(), "{problems:#?}");
 

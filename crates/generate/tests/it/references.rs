@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 #[test]
 fn every_reference_resolves_to_an_earlier_resource() {
-    for (size, seed) in [(1_000, 1), (3_000, 99), (120, 5), (10, 2), (1, 3)] {
+    for (size, seed) in [(3_000, 99), (120, 5), (10, 2), (1, 3)] {
         let (resources, _) = common::collect(size, seed);
         let mut seen: HashSet<String> = HashSet::new();
         let mut checked = 0;

@@ -9,7 +9,7 @@ use super::common;
 
 #[test]
 fn total_is_within_one_percent_of_size() {
-    for size in [100, 1_000, 4_321, 12_000] {
+    for size in [100, 1_000, 4_321] {
         let mut n = 0u64;
         let summary = generate::generate(&generate::GenerateOptions { size, seed: 1 }, |_, _| {
             n += 1;
@@ -120,9 +120,9 @@ fn organization_mix_has_payers_networks_groups_and_facilities() {
 
 #[test]
 fn sites_are_in_real_cities_within_the_jitter_radius() {
-    let (resources, _) = common::collect(2_000, 17);
+    let resources = common::shared_run();
     let mut sites = 0;
-    for (t, r) in &resources {
+    for (t, r) in resources {
         if t != "Location" {
             continue;
         }
@@ -150,7 +150,7 @@ fn sites_are_in_real_cities_within_the_jitter_radius() {
 
 #[test]
 fn practitioners_speak_english_and_some_another_language() {
-    let (resources, _) = common::collect(2_000, 3);
+    let resources = common::shared_run();
     let practitioners: Vec<&Value> = resources
         .iter()
         .filter(|(t, _)| t == "Practitioner")

@@ -105,10 +105,10 @@ fn codes_exist_in_their_code_systems() {
     let Some(systems) = shared_code_systems() else {
         return;
     };
-    let (resources, _) = common::collect(1_500, 12);
+    let resources = common::shared_run();
     let mut checked = HashSet::new();
     let mut errors = Vec::new();
-    for (resource_type, resource) in &resources {
+    for (resource_type, resource) in resources {
         errors.extend(coding_errors(
             &systems,
             resource_type,
@@ -215,9 +215,9 @@ fn nucc_codes_and_displays_are_real() {
             spec.code
         );
     }
-    let (resources, _) = common::collect(1_000, 13);
+    let resources = common::shared_run();
     let mut seen = 0;
-    for (_, resource) in &resources {
+    for (_, resource) in resources {
         common::walk_objects(resource, &mut |obj| {
             if obj.get("system").and_then(Value::as_str) == Some(generate::taxonomy::NUCC_SYSTEM) {
                 let code = obj["code"].as_str().expect("code");
