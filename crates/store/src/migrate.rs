@@ -8,7 +8,7 @@
 //! processes starting at once apply each migration exactly once. Migrations move forward
 //! only: never edit one that has landed, add the next number.
 
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{Executor, PgConnection, PgPool, SqliteConnection, SqlitePool};
 
 use crate::{StoreError, TenantName};
 
@@ -81,17 +81,24 @@ fn failed(version: i64, e: sqlx::Error) -> StoreError {
 /// `BEGIN IMMEDIATE` transaction on the writer pool.
 pub(crate) async fn run_sqlite(writer: &SqlitePool) -> Result<(), StoreError> {
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-    sqlx::raw_sql(CREATE_LEDGER).execute(&mut *tx).await?;
+    apply_sqlite(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+// The steps run on `&mut XConnection` and multi-statement SQL goes through
+// `Executor::execute` (a boxed `Send` future): `sqlx::raw_sql(..).execute(&mut *tx)` makes the
+// future not `Send` for every lifetime, and then `Store::connect` cannot be `tokio::spawn`ed.
+async fn apply_sqlite(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    let tx = conn;
+    tx.execute(CREATE_LEDGER).await?;
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM fhirdir_migrations")
         .fetch_all(&mut *tx)
         .await?;
     warn_if_newer(SQLITE, &applied);
     for m in pending(SQLITE, &applied) {
         tracing::info!(version = m.version, name = m.name, "applying migration");
-        sqlx::raw_sql(m.sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| failed(m.version, e))?;
+        tx.execute(m.sql).await.map_err(|e| failed(m.version, e))?;
         sqlx::query(
             "INSERT INTO fhirdir_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
         )
@@ -109,7 +116,6 @@ pub(crate) async fn run_sqlite(writer: &SqlitePool) -> Result<(), StoreError> {
     .bind(chrono::Utc::now().timestamp_micros())
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -117,21 +123,25 @@ pub(crate) async fn run_sqlite(writer: &SqlitePool) -> Result<(), StoreError> {
 /// holding the migration advisory lock (released at commit or rollback).
 pub(crate) async fn run_postgres(pool: &PgPool) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
+    apply_postgres(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn apply_postgres(conn: &mut PgConnection) -> Result<(), StoreError> {
+    let tx = conn;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(PG_MIGRATION_LOCK)
         .execute(&mut *tx)
         .await?;
-    sqlx::raw_sql(CREATE_LEDGER).execute(&mut *tx).await?;
+    tx.execute(CREATE_LEDGER).await?;
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM fhirdir_migrations")
         .fetch_all(&mut *tx)
         .await?;
     warn_if_newer(POSTGRES, &applied);
     for m in pending(POSTGRES, &applied) {
         tracing::info!(version = m.version, name = m.name, "applying migration");
-        sqlx::raw_sql(m.sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| failed(m.version, e))?;
+        tx.execute(m.sql).await.map_err(|e| failed(m.version, e))?;
         sqlx::query(
             "INSERT INTO fhirdir_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
         )
@@ -149,7 +159,6 @@ pub(crate) async fn run_postgres(pool: &PgPool) -> Result<(), StoreError> {
     .bind(chrono::Utc::now().timestamp_micros())
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 

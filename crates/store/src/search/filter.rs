@@ -1,0 +1,339 @@
+//! Criteria -> SQL conditions: one boolean condition per [`Filter`], correlated with the
+//! resource it tests through an id column, so chains and `_has` nest to any depth
+//! (<https://hl7.org/fhir/R4/search.html#chaining>, <https://hl7.org/fhir/R4/search.html#has>).
+//!
+//! A parameter criterion is `EXISTS (index rows of this resource AND (value 1 OR value 2 …))`;
+//! `:not` is the `NOT EXISTS` of the same, so resources without any value match it too;
+//! `:missing` tests for any row at all. Every subquery repeats the tenant, so no condition
+//! can reach another tenant's rows. The per-value conditions live in [`super::values`].
+
+use chrono::{DateTime, Utc};
+use conformance::{SearchParamDef, SearchParamType};
+use search::{Filter, Modifier, SearchValue};
+
+use super::index_rows::Table;
+use super::sql::{Alias, Sql};
+use crate::StoreError;
+
+/// A column holding a resource id: `alias.column`.
+pub(crate) type IdCol = (Alias, &'static str);
+
+/// Builds conditions for one tenant, handing out fresh table aliases.
+#[derive(Debug)]
+pub(crate) struct Cond<'t> {
+    pub tenant: &'t str,
+    /// The instant `ap` on dates is measured from.
+    pub now: DateTime<Utc>,
+    next_alias: u32,
+}
+
+pub(crate) fn unsupported(what: impl Into<String>) -> StoreError {
+    StoreError::UnsupportedSearch(what.into())
+}
+
+impl<'t> Cond<'t> {
+    pub fn new(tenant: &'t str, now: DateTime<Utc>) -> Cond<'t> {
+        Cond {
+            tenant,
+            now,
+            next_alias: 0,
+        }
+    }
+
+    pub fn alias(&mut self) -> Alias {
+        self.next_alias += 1;
+        Alias(self.next_alias)
+    }
+
+    /// Appends `x.tenant = ? AND x.res_type = ? AND x.param = ? AND x.id = <id>` for the
+    /// index rows of `param` of the resource in `id`.
+    pub fn scope(&self, sql: &mut Sql, x: Alias, resource_type: &str, param: &str, id: IdCol) {
+        sql.col(x, "tenant")
+            .push(" = ")
+            .text(self.tenant)
+            .push(" AND ")
+            .col(x, "res_type")
+            .push(" = ")
+            .text(resource_type)
+            .push(" AND ")
+            .col(x, "param")
+            .push(" = ")
+            .text(param)
+            .push(" AND ")
+            .col(x, "id")
+            .push(" = ")
+            .col(id.0, id.1);
+    }
+
+    /// Appends a condition true when the live (not deleted) resource `resource_type/<id>`
+    /// exists; chains and `_has` need it because `:missing=true` and `:not` also match
+    /// resources without index rows.
+    fn live(&mut self, sql: &mut Sql, resource_type: &str, id: IdCol) {
+        let l = self.alias();
+        sql.push("EXISTS (SELECT 1 FROM resources ")
+            .alias(l)
+            .push(" WHERE ")
+            .col(l, "tenant")
+            .push(" = ")
+            .text(self.tenant)
+            .push(" AND ")
+            .col(l, "res_type")
+            .push(" = ")
+            .text(resource_type)
+            .push(" AND ")
+            .col(l, "id")
+            .push(" = ")
+            .col(id.0, id.1)
+            .push(" AND NOT ")
+            .col(l, "deleted")
+            .push(")");
+    }
+
+    /// Appends a condition true when resource `resource_type/<id>` matches `filter`.
+    pub fn filter(
+        &mut self,
+        sql: &mut Sql,
+        resource_type: &str,
+        id: IdCol,
+        filter: &Filter,
+    ) -> Result<(), StoreError> {
+        match filter {
+            Filter::Param {
+                param,
+                modifier,
+                values,
+            } => self.param(sql, resource_type, id, param, modifier.as_ref(), values),
+            Filter::Chain { param, targets } => {
+                let c = self.alias();
+                sql.push("EXISTS (SELECT 1 FROM search_reference ")
+                    .alias(c)
+                    .push(" WHERE ");
+                self.scope(sql, c, resource_type, &param.code, id);
+                sql.push(" AND (");
+                for (i, target) in targets.iter().enumerate() {
+                    sql.push(if i == 0 { "(" } else { " OR (" });
+                    sql.col(c, "target_type")
+                        .push(" = ")
+                        .text(target.resource_type.as_str())
+                        .push(" AND ");
+                    self.live(sql, &target.resource_type, (c, "target_id"));
+                    sql.push(" AND ");
+                    self.filter(sql, &target.resource_type, (c, "target_id"), &target.filter)?;
+                    sql.push(")");
+                }
+                sql.push("))");
+                Ok(())
+            }
+            Filter::Has {
+                source_type,
+                reference,
+                filter,
+            } => {
+                let h = self.alias();
+                sql.push("EXISTS (SELECT 1 FROM search_reference ")
+                    .alias(h)
+                    .push(" WHERE ")
+                    .col(h, "tenant")
+                    .push(" = ")
+                    .text(self.tenant)
+                    .push(" AND ")
+                    .col(h, "res_type")
+                    .push(" = ")
+                    .text(source_type.as_str())
+                    .push(" AND ")
+                    .col(h, "param")
+                    .push(" = ")
+                    .text(reference.code.as_str())
+                    .push(" AND ")
+                    .col(h, "target_type")
+                    .push(" = ")
+                    .text(resource_type)
+                    .push(" AND ")
+                    .col(h, "target_id")
+                    .push(" = ")
+                    .col(id.0, id.1)
+                    .push(" AND ");
+                self.live(sql, source_type, (h, "id"));
+                sql.push(" AND ");
+                self.filter(sql, source_type, (h, "id"), filter)?;
+                sql.push(")");
+                Ok(())
+            }
+        }
+    }
+
+    fn param(
+        &mut self,
+        sql: &mut Sql,
+        resource_type: &str,
+        id: IdCol,
+        param: &SearchParamDef,
+        modifier: Option<&Modifier>,
+        values: &[SearchValue],
+    ) -> Result<(), StoreError> {
+        match param.code.as_str() {
+            "_id" => return id_param(sql, id, modifier, values),
+            "_lastUpdated" => return self.last_updated(sql, resource_type, id, modifier, values),
+            _ => {}
+        }
+        let table = table_for(param, modifier)?;
+        if modifier == Some(&Modifier::Missing) {
+            sql.push("(");
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    sql.push(" OR ");
+                }
+                let missing = matches!(v, SearchValue::Missing(true));
+                let x = self.alias();
+                sql.push(if missing { "NOT EXISTS (" } else { "EXISTS (" })
+                    .push("SELECT 1 FROM ")
+                    .push(table.name())
+                    .push(" ")
+                    .alias(x)
+                    .push(" WHERE ");
+                self.scope(sql, x, resource_type, &param.code, id);
+                sql.push(")");
+            }
+            sql.push(")");
+            return Ok(());
+        }
+        let x = self.alias();
+        let negate = modifier == Some(&Modifier::Not);
+        sql.push(if negate { "NOT EXISTS (" } else { "EXISTS (" })
+            .push("SELECT 1 FROM ")
+            .push(table.name())
+            .push(" ")
+            .alias(x)
+            .push(" WHERE ");
+        self.scope(sql, x, resource_type, &param.code, id);
+        sql.push(" AND (");
+        for (i, v) in values.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { " OR (" });
+            self.value(sql, x, param, modifier, v)?;
+            sql.push(")");
+        }
+        sql.push("))");
+        Ok(())
+    }
+
+    /// `_lastUpdated` compares the stored version's instant, a point `[t, t + 1µs)`.
+    fn last_updated(
+        &mut self,
+        sql: &mut Sql,
+        resource_type: &str,
+        id: IdCol,
+        modifier: Option<&Modifier>,
+        values: &[SearchValue],
+    ) -> Result<(), StoreError> {
+        if modifier == Some(&Modifier::Missing) {
+            return missing_never(sql, values);
+        }
+        let lu = self.alias();
+        sql.push("EXISTS (SELECT 1 FROM resources ")
+            .alias(lu)
+            .push(" WHERE ")
+            .col(lu, "tenant")
+            .push(" = ")
+            .text(self.tenant)
+            .push(" AND ")
+            .col(lu, "res_type")
+            .push(" = ")
+            .text(resource_type)
+            .push(" AND ")
+            .col(lu, "id")
+            .push(" = ")
+            .col(id.0, id.1)
+            .push(" AND (");
+        for (i, v) in values.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { " OR (" });
+            let SearchValue::Date { prefix, value } = v else {
+                return Err(unsupported("_lastUpdated takes dates"));
+            };
+            let range = if *prefix == search::Prefix::Ap {
+                value.range.approximate(self.now)
+            } else {
+                value.range
+            };
+            super::values::range(
+                sql,
+                *prefix,
+                (lu, "last_updated"),
+                (lu, "last_updated + 1"),
+                super::sql::Arg::Int(range.low.timestamp_micros()),
+                super::sql::Arg::Int(range.high.timestamp_micros()),
+            );
+            sql.push(")");
+        }
+        sql.push("))");
+        Ok(())
+    }
+}
+
+/// `_id` compares the resource id itself; every resource has one, so `:missing=true` never
+/// matches.
+fn id_param(
+    sql: &mut Sql,
+    id: IdCol,
+    modifier: Option<&Modifier>,
+    values: &[SearchValue],
+) -> Result<(), StoreError> {
+    match modifier {
+        Some(Modifier::Missing) => return missing_never(sql, values),
+        None | Some(Modifier::Not) => {}
+        Some(m) => return Err(unsupported(format!("`_id:{}`", m.as_str()))),
+    }
+    let mut ids = Vec::new();
+    for v in values {
+        match v {
+            SearchValue::Token(t) => ids.push(t.code.as_deref().unwrap_or_default()),
+            _ => return Err(unsupported("`_id` takes ids")),
+        }
+    }
+    sql.col(id.0, id.1);
+    sql.push(if modifier == Some(&Modifier::Not) {
+        " NOT IN "
+    } else {
+        " IN "
+    });
+    sql.text_list(ids);
+    Ok(())
+}
+
+/// `:missing` on a value every resource has: `true` never matches, `false` always does.
+fn missing_never(sql: &mut Sql, values: &[SearchValue]) -> Result<(), StoreError> {
+    let any_present = values.iter().any(|v| matches!(v, SearchValue::Missing(false)));
+    sql.push(if any_present { "1 = 1" } else { "1 = 0" });
+    Ok(())
+}
+
+/// The index table a criterion reads, or why it cannot be answered.
+pub(crate) fn table_for(
+    param: &SearchParamDef,
+    modifier: Option<&Modifier>,
+) -> Result<Table, StoreError> {
+    use SearchParamType as T;
+    let code = &param.code;
+    let no = |what: &str| Err(unsupported(format!("`{code}`: {what}")));
+    match (param.kind, modifier) {
+        (T::String, _) => Ok(Table::String),
+        (T::Token, Some(Modifier::OfType)) => Ok(Table::IdentifierType),
+        (T::Token, Some(Modifier::In | Modifier::NotIn)) => {
+            no("ValueSet membership (:in, :not-in) needs terminology expansion")
+        }
+        (T::Token, Some(Modifier::Above | Modifier::Below)) => {
+            no("code subsumption (:above, :below) needs terminology")
+        }
+        (T::Token, _) => Ok(Table::Token),
+        (T::Reference, Some(Modifier::Above | Modifier::Below)) => {
+            no(":above/:below on references")
+        }
+        (T::Reference, _) => Ok(Table::Reference),
+        (T::Date, _) => Ok(Table::Date),
+        (T::Number, _) => Ok(Table::Number),
+        (T::Quantity, _) => Ok(Table::Quantity),
+        (T::Uri, _) => Ok(Table::Uri),
+        (T::Special, _) if code == "near" => Ok(Table::Geo),
+        (T::Special, _) => no("this special parameter has no index"),
+        (T::Composite, _) => no("composite parameters are not indexed yet"),
+    }
+}

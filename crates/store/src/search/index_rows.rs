@@ -1,0 +1,337 @@
+//! Index rows: how a resource's [`IndexEntry`]s become rows of the `search_*` tables
+//! (migration 0002), and the backend-neutral `INSERT` / `DELETE` statements that replace them.
+//!
+//! The rows always describe the current version of a live resource: the write transaction
+//! deletes the old rows and inserts the new ones, and a delete removes them. `_id` and
+//! `_lastUpdated` are not stored here: search answers them from the `resources` table, whose
+//! values the store itself assigns.
+
+use search::{IndexEntry, IndexValue};
+
+use super::sql::{Arg, Sql};
+
+/// The index tables; `delete_tenant` must empty each of them.
+pub(crate) const INDEX_TABLES: &[&str] = &[
+    "search_string",
+    "search_token",
+    "search_identifier_type",
+    "search_reference",
+    "search_date",
+    "search_number",
+    "search_quantity",
+    "search_uri",
+    "search_geo",
+];
+
+/// The largest number of values one statement binds: under SQLite's default limit (32,766)
+/// and Postgres's (65,535).
+const MAX_BINDS: usize = 30_000;
+
+/// One of the index tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Table {
+    String,
+    Token,
+    IdentifierType,
+    Reference,
+    Date,
+    Number,
+    Quantity,
+    Uri,
+    Geo,
+}
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::String => "search_string",
+            Table::Token => "search_token",
+            Table::IdentifierType => "search_identifier_type",
+            Table::Reference => "search_reference",
+            Table::Date => "search_date",
+            Table::Number => "search_number",
+            Table::Quantity => "search_quantity",
+            Table::Uri => "search_uri",
+            Table::Geo => "search_geo",
+        }
+    }
+
+    /// The value columns, in the order [`row_of`] produces them.
+    fn value_columns(self) -> &'static str {
+        match self {
+            Table::String => "value_norm, value_exact",
+            Table::Token => "system, code, display",
+            Table::IdentifierType => "type_system, type_code, value",
+            Table::Reference => {
+                "target_type, target_id, version, url, identifier_system, identifier_value"
+            }
+            Table::Date => "low, high",
+            Table::Number => "value, low, high",
+            Table::Quantity => "system, code, unit, value, low, high",
+            Table::Uri => "value",
+            Table::Geo => "lat, lon",
+        }
+    }
+}
+
+/// Whether search answers this parameter from the `resources` table instead of index rows.
+pub(crate) fn from_resources_table(code: &str) -> bool {
+    matches!(code, "_id" | "_lastUpdated")
+}
+
+/// One index row: its table, parameter code and value columns.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Row {
+    pub table: Table,
+    pub param: String,
+    pub values: Vec<Arg>,
+}
+
+/// The row for one entry, or `None` when the entry is answered from the `resources` table.
+///
+/// A reference without a type (`"reference": "123"`) gets the parameter's only target type
+/// when it has exactly one, so chains, `_has` and includes can follow it.
+pub(crate) fn row_of(entry: &IndexEntry) -> Option<Row> {
+    if from_resources_table(&entry.param.code) {
+        return None;
+    }
+    let text = |s: &str| Arg::Text(s.to_owned());
+    let opt = |s: &Option<String>| Arg::OptText(s.clone());
+    let (table, values) = match &entry.value {
+        IndexValue::String { normalized, exact } => {
+            (Table::String, vec![text(normalized), text(exact)])
+        }
+        IndexValue::Token {
+            system,
+            code,
+            display,
+        } => (Table::Token, vec![opt(system), opt(code), opt(display)]),
+        IndexValue::IdentifierOfType {
+            type_system,
+            type_code,
+            value,
+        } => (
+            Table::IdentifierType,
+            vec![opt(type_system), text(type_code), text(value)],
+        ),
+        IndexValue::Reference {
+            target_type,
+            target_id,
+            version,
+            url,
+            identifier_system,
+            identifier_value,
+        } => {
+            let target_type = match (target_type, target_id, &entry.param.target[..]) {
+                (None, Some(_), [only]) if only != "Resource" => Some(only.clone()),
+                _ => target_type.clone(),
+            };
+            (
+                Table::Reference,
+                vec![
+                    Arg::OptText(target_type),
+                    opt(target_id),
+                    opt(version),
+                    opt(url),
+                    opt(identifier_system),
+                    opt(identifier_value),
+                ],
+            )
+        }
+        IndexValue::Date { low, high } => (
+            Table::Date,
+            vec![
+                Arg::Int(low.timestamp_micros()),
+                Arg::Int(high.timestamp_micros()),
+            ],
+        ),
+        IndexValue::Number { value, low, high } => (
+            Table::Number,
+            vec![Arg::Float(*value), Arg::Float(*low), Arg::Float(*high)],
+        ),
+        IndexValue::Quantity {
+            system,
+            code,
+            unit,
+            value,
+            low,
+            high,
+        } => (
+            Table::Quantity,
+            vec![
+                opt(system),
+                opt(code),
+                opt(unit),
+                Arg::OptFloat(*value),
+                Arg::Float(*low),
+                Arg::Float(*high),
+            ],
+        ),
+        IndexValue::Uri(u) => (Table::Uri, vec![text(u)]),
+        IndexValue::Geo { lat, lon } => (Table::Geo, vec![Arg::Float(*lat), Arg::Float(*lon)]),
+    };
+    Some(Row {
+        table,
+        param: entry.param.code.clone(),
+        values,
+    })
+}
+
+/// One resource's index entries, for the bulk path.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexedResource<'a> {
+    pub resource_type: &'a str,
+    pub id: &'a str,
+    pub entries: &'a [IndexEntry],
+}
+
+/// `DELETE` statements removing every index row of the given resources of one type.
+pub(crate) fn delete_statements(tenant: &str, resource_type: &str, ids: &[&str]) -> Vec<Sql> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(MAX_BINDS - 2) {
+        for table in INDEX_TABLES {
+            let mut sql = Sql::new();
+            sql.push("DELETE FROM ")
+                .push(table)
+                .push(" WHERE tenant = ")
+                .text(tenant)
+                .push(" AND res_type = ")
+                .text(resource_type)
+                .push(" AND id IN ")
+                .text_list(chunk.iter().copied());
+            out.push(sql);
+        }
+    }
+    out
+}
+
+/// Multi-row `INSERT` statements for the rows of `resources`, grouped by table and chunked
+/// under the bind limit. Identical rows of one resource are written once.
+pub(crate) fn insert_statements(tenant: &str, resources: &[IndexedResource<'_>]) -> Vec<Sql> {
+    let mut by_table: std::collections::BTreeMap<Table, Vec<(&str, &str, Row)>> =
+        std::collections::BTreeMap::new();
+    for r in resources {
+        let mut rows: Vec<Row> = Vec::new();
+        for row in r.entries.iter().filter_map(row_of) {
+            if !rows.contains(&row) {
+                rows.push(row);
+            }
+        }
+        for row in rows {
+            by_table
+                .entry(row.table)
+                .or_default()
+                .push((r.resource_type, r.id, row));
+        }
+    }
+    let mut out = Vec::new();
+    for (table, rows) in by_table {
+        let per_row = rows.first().map_or(1, |(_, _, r)| r.values.len() + 4);
+        for chunk in rows.chunks((MAX_BINDS / per_row).max(1)) {
+            let mut sql = Sql::new();
+            sql.push("INSERT INTO ")
+                .push(table.name())
+                .push(" (tenant, res_type, id, param, ")
+                .push(table.value_columns())
+                .push(") VALUES ");
+            for (i, (resource_type, id, row)) in chunk.iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.text(tenant)
+                    .push(", ")
+                    .text(*resource_type)
+                    .push(", ")
+                    .text(*id)
+                    .push(", ")
+                    .text(row.param.as_str());
+                for v in &row.values {
+                    sql.push(", ").bind(v.clone());
+                }
+                sql.push(")");
+            }
+            out.push(sql);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(resource: serde_json::Value) -> Vec<IndexEntry> {
+        search::Extractor::new(conformance::Registry::builtin()).extract(&resource)
+    }
+
+    #[test]
+    fn rows_skip_id_and_last_updated_and_deduplicate() {
+        let e = entries(serde_json::json!({
+            "resourceType": "Practitioner", "id": "p1",
+            "meta": {"lastUpdated": "2020-01-01T00:00:00Z"},
+            "name": [{"family": "Smith"}, {"family": "Smith"}]
+        }));
+        assert!(e.iter().any(|e| e.param.code == "_id"));
+        let stmts = insert_statements(
+            "default",
+            &[IndexedResource {
+                resource_type: "Practitioner",
+                id: "p1",
+                entries: &e,
+            }],
+        );
+        let texts: Vec<String> = stmts.iter().map(|s| s.debug().0).collect();
+        assert!(texts.iter().all(|t| !t.contains("search_date")), "{texts:?}");
+        let string_insert = stmts
+            .iter()
+            .find(|s| s.debug().0.starts_with("INSERT INTO search_string"))
+            .map(|s| s.debug().1)
+            .unwrap_or_default();
+        let smiths = string_insert
+            .iter()
+            .filter(|a| **a == Arg::Text("smith".into()))
+            .count();
+        // `family` and `name` both index the family name, once each.
+        assert_eq!(smiths, 2, "{string_insert:?}");
+    }
+
+    #[test]
+    fn untyped_references_take_the_only_target_type() {
+        let e = entries(serde_json::json!({
+            "resourceType": "PractitionerRole", "id": "r1",
+            "practitioner": {"reference": "p1"}
+        }));
+        let row = e
+            .iter()
+            .filter(|e| e.param.code == "practitioner")
+            .find_map(row_of)
+            .map(|r| r.values);
+        assert_eq!(
+            row.and_then(|v| v.first().cloned()),
+            Some(Arg::OptText(Some("Practitioner".into())))
+        );
+    }
+
+    #[test]
+    fn large_batches_stay_under_the_bind_limit() {
+        let e = entries(serde_json::json!({
+            "resourceType": "Location", "id": "l",
+            "name": "A", "address": {"city": "Ann Arbor"},
+            "position": {"latitude": 42.0, "longitude": -83.0}
+        }));
+        let ids: Vec<String> = (0..20_000).map(|i| format!("l{i}")).collect();
+        let items: Vec<IndexedResource<'_>> = ids
+            .iter()
+            .map(|id| IndexedResource {
+                resource_type: "Location",
+                id,
+                entries: &e,
+            })
+            .collect();
+        for s in insert_statements("default", &items) {
+            assert!(s.bind_count() <= MAX_BINDS, "{}", s.bind_count());
+        }
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        for s in delete_statements("default", "Location", &refs) {
+            assert!(s.bind_count() <= MAX_BINDS);
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! A tiny SQL fragment builder that makes "never format user input into SQL" a type rule.
+//!
+//! Search SQL is assembled from [`Sql`] fragments whose text pieces are `&'static str`
+//! (written in this crate) or generated table aliases; everything that comes from a request
+//! or a resource is an [`Arg`] and becomes a bound parameter when the fragment is rendered
+//! into a `sqlx::QueryBuilder` for one backend ([`Sql::render`]). Building backend-neutral
+//! fragments first keeps one query builder for SQLite and Postgres and lets unit tests look
+//! at the generated SQL.
+
+use sqlx::{Database, Encode, QueryBuilder, Type};
+
+/// A bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Arg {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    Float(f64),
+    OptFloat(Option<f64>),
+}
+
+/// A generated table alias, rendered `t<n>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Alias(pub u32);
+
+/// Which SQL dialect a fragment is rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Static(&'static str),
+    Alias(Alias),
+    /// `<alias>.content` as text (`::text` on Postgres, where it is `jsonb`).
+    Content(Alias),
+    Arg(Arg),
+}
+
+/// A SQL fragment: static text, generated aliases and bound values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Sql {
+    parts: Vec<Part>,
+}
+
+impl Sql {
+    pub fn new() -> Sql {
+        Sql::default()
+    }
+
+    /// Appends SQL text written in this crate.
+    pub fn push(&mut self, text: &'static str) -> &mut Sql {
+        self.parts.push(Part::Static(text));
+        self
+    }
+
+    /// Appends `alias.column`.
+    pub fn col(&mut self, alias: Alias, column: &'static str) -> &mut Sql {
+        self.parts.push(Part::Alias(alias));
+        self.parts.push(Part::Static("."));
+        self.parts.push(Part::Static(column));
+        self
+    }
+
+    /// Appends a bare alias (for `FROM table alias`).
+    pub fn alias(&mut self, alias: Alias) -> &mut Sql {
+        self.parts.push(Part::Alias(alias));
+        self
+    }
+
+    /// Appends the resource body column of `alias` as text.
+    pub fn content(&mut self, alias: Alias) -> &mut Sql {
+        self.parts.push(Part::Content(alias));
+        self
+    }
+
+    pub fn bind(&mut self, arg: Arg) -> &mut Sql {
+        self.parts.push(Part::Arg(arg));
+        self
+    }
+
+    pub fn text(&mut self, s: impl Into<String>) -> &mut Sql {
+        self.bind(Arg::Text(s.into()))
+    }
+
+    pub fn int(&mut self, n: i64) -> &mut Sql {
+        self.bind(Arg::Int(n))
+    }
+
+    pub fn float(&mut self, n: f64) -> &mut Sql {
+        self.bind(Arg::Float(n))
+    }
+
+    /// Appends `(?, ?, …)` binding each text value; `(NULL)` for an empty list (which matches
+    /// nothing, as `IN ()` would if SQL allowed it).
+    pub fn text_list<'s>(&mut self, values: impl IntoIterator<Item = &'s str>) -> &mut Sql {
+        self.push("(");
+        let mut first = true;
+        for v in values {
+            if !first {
+                self.push(", ");
+            }
+            first = false;
+            self.text(v);
+        }
+        if first {
+            self.push("NULL");
+        }
+        self.push(")")
+    }
+
+    pub fn append(&mut self, other: Sql) -> &mut Sql {
+        self.parts.extend(other.parts);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// How many values this fragment binds.
+    pub fn bind_count(&self) -> usize {
+        self.parts
+            .iter()
+            .filter(|p| matches!(p, Part::Arg(_)))
+            .count()
+    }
+
+    /// Renders into a query builder for `dialect`, binding every [`Arg`].
+    pub fn render<'a, DB>(&self, dialect: Dialect) -> QueryBuilder<'a, DB>
+    where
+        DB: Database,
+        String: Encode<'a, DB> + Type<DB>,
+        Option<String>: Encode<'a, DB> + Type<DB>,
+        i64: Encode<'a, DB> + Type<DB>,
+        f64: Encode<'a, DB> + Type<DB>,
+        Option<f64>: Encode<'a, DB> + Type<DB>,
+    {
+        let mut qb = QueryBuilder::new("");
+        for part in &self.parts {
+            match part {
+                Part::Static(s) => {
+                    qb.push(s);
+                }
+                Part::Alias(a) => {
+                    qb.push(format_args!("t{}", a.0));
+                }
+                Part::Content(a) => {
+                    qb.push(format_args!("t{}.content", a.0));
+                    if dialect == Dialect::Postgres {
+                        qb.push("::text");
+                    }
+                }
+                Part::Arg(Arg::Text(s)) => {
+                    qb.push_bind(s.clone());
+                }
+                Part::Arg(Arg::OptText(s)) => {
+                    qb.push_bind(s.clone());
+                }
+                Part::Arg(Arg::Int(n)) => {
+                    qb.push_bind(*n);
+                }
+                Part::Arg(Arg::Float(n)) => {
+                    qb.push_bind(*n);
+                }
+                Part::Arg(Arg::OptFloat(n)) => {
+                    qb.push_bind(*n);
+                }
+            }
+        }
+        qb
+    }
+
+    /// The SQL text with `?` for every bound value, and the values (for tests and logs).
+    #[cfg(test)]
+    pub fn debug(&self) -> (String, Vec<Arg>) {
+        let mut text = String::new();
+        let mut args = Vec::new();
+        for part in &self.parts {
+            match part {
+                Part::Static(s) => text.push_str(s),
+                Part::Alias(a) => text.push_str(&format!("t{}", a.0)),
+                Part::Content(a) => text.push_str(&format!("t{}.content", a.0)),
+                Part::Arg(arg) => {
+                    text.push('?');
+                    args.push(arg.clone());
+                }
+            }
+        }
+        (text, args)
+    }
+}
+
+/// The smallest string greater than every string starting with `prefix`, in byte (code
+/// point) order, or `None` when there is none (`prefix` made only of U+10FFFF). With it,
+/// "starts with" becomes the index-friendly range `col >= prefix AND col < upper`.
+pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = u32::from(last) + 1;
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`.
+pub(crate) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_upper_bound_is_the_next_string() {
+        assert_eq!(prefix_upper_bound("abc").as_deref(), Some("abd"));
+        assert_eq!(prefix_upper_bound("az").as_deref(), Some("a{"));
+        assert_eq!(prefix_upper_bound("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
+        assert_eq!(prefix_upper_bound(""), None);
+        // Every string with the prefix sorts below the bound, in byte order.
+        let upper = prefix_upper_bound("smi").unwrap_or_default();
+        for s in ["smi", "smith", "smi\u{10FFFF}zz"] {
+            assert!(s.as_bytes() < upper.as_bytes(), "{s}");
+        }
+        assert!("smj".as_bytes() >= upper.as_bytes());
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_escape(r"50%_a\b"), r"50\%\_a\\b");
+    }
+
+    #[test]
+    fn values_are_bound_never_spliced() {
+        let mut sql = Sql::new();
+        sql.push("SELECT 1 FROM t WHERE ")
+            .col(Alias(3), "code")
+            .push(" = ")
+            .text("x'); DROP TABLE resources; --");
+        let (text, args) = sql.debug();
+        assert_eq!(text, "SELECT 1 FROM t WHERE t3.code = ?");
+        assert_eq!(args.len(), 1);
+    }
+}

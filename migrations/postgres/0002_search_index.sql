@@ -1,0 +1,155 @@
+-- fhirdir schema v2 (Postgres): search index tables, one per search parameter type
+-- (https://hl7.org/fhir/R4/search.html#ptypes). Same shape as the SQLite migration.
+--
+-- Every table holds the index rows of the CURRENT version of each live resource: the write
+-- transaction replaces them on update and removes them on delete. Rows are keyed by
+-- (tenant, res_type, param), then the value, then the resource id; `param` is the search
+-- parameter's code. No primary keys (a resource may index the same value twice; the writer
+-- de-duplicates), no foreign keys, and every index begins with `tenant` (DESIGN.md section 3).
+--
+-- String matching: `value_norm` is case- and accent-folded (search::normalize_string) and
+-- declared COLLATE "C" (byte order, as on SQLite), so the default "starts with" search is the
+-- range `value_norm >= 'abc' AND value_norm < 'abd'` on the btree index. `:contains` is
+-- `LIKE '%abc%'`, served by a pg_trgm GIN index when the extension can be created (see the
+-- end of this file; without it the LIKE scans the parameter's rows).
+-- Dates are [low, high) ranges in epoch microseconds; numbers and quantities [low, high)
+-- ranges of doubles (the value's implicit precision).
+
+CREATE TABLE search_string (
+    tenant      text NOT NULL,
+    res_type    text NOT NULL,
+    param       text NOT NULL,
+    value_norm  text COLLATE "C" NOT NULL,
+    value_exact text NOT NULL,
+    id          text NOT NULL
+);
+CREATE INDEX search_string_value ON search_string (tenant, res_type, param, value_norm, id);
+CREATE INDEX search_string_exact ON search_string (tenant, res_type, param, value_exact);
+CREATE INDEX search_string_resource ON search_string (tenant, res_type, id);
+
+-- Codes, identifiers, contact points, booleans. `display` is the normalised text `:text`
+-- searches (Coding.display, CodeableConcept.text, Identifier.type.text).
+CREATE TABLE search_token (
+    tenant      text NOT NULL,
+    res_type    text NOT NULL,
+    param       text NOT NULL,
+    system      text,
+    code        text,
+    display     text COLLATE "C",
+    id          text NOT NULL
+);
+CREATE INDEX search_token_code ON search_token (tenant, res_type, param, code, system, id);
+CREATE INDEX search_token_system ON search_token (tenant, res_type, param, system);
+CREATE INDEX search_token_resource ON search_token (tenant, res_type, id);
+
+-- Identifier type + value, for token `:of-type`.
+CREATE TABLE search_identifier_type (
+    tenant      text NOT NULL,
+    res_type    text NOT NULL,
+    param       text NOT NULL,
+    type_system text,
+    type_code   text NOT NULL,
+    value       text NOT NULL,
+    id          text NOT NULL
+);
+CREATE INDEX search_identifier_type_value
+    ON search_identifier_type (tenant, res_type, param, value, type_code);
+CREATE INDEX search_identifier_type_resource ON search_identifier_type (tenant, res_type, id);
+
+-- Literal references (target_type/target_id, or url when absolute/canonical) and logical
+-- ones (identifier_*). The target index serves `_has`, `_revinclude` and chains.
+CREATE TABLE search_reference (
+    tenant              text NOT NULL,
+    res_type            text NOT NULL,
+    param               text NOT NULL,
+    target_type         text,
+    target_id           text,
+    version             text,
+    url                 text,
+    identifier_system   text,
+    identifier_value    text,
+    id                  text NOT NULL
+);
+CREATE INDEX search_reference_target
+    ON search_reference (tenant, res_type, param, target_id, target_type, id);
+CREATE INDEX search_reference_reverse
+    ON search_reference (tenant, target_type, target_id, res_type, param);
+CREATE INDEX search_reference_url ON search_reference (tenant, res_type, param, url);
+CREATE INDEX search_reference_identifier
+    ON search_reference (tenant, res_type, param, identifier_value);
+CREATE INDEX search_reference_resource ON search_reference (tenant, res_type, id);
+
+CREATE TABLE search_date (
+    tenant      text NOT NULL,
+    res_type    text NOT NULL,
+    param       text NOT NULL,
+    low         bigint NOT NULL,
+    high        bigint NOT NULL,
+    id          text NOT NULL
+);
+CREATE INDEX search_date_low ON search_date (tenant, res_type, param, low, high, id);
+CREATE INDEX search_date_high ON search_date (tenant, res_type, param, high);
+CREATE INDEX search_date_resource ON search_date (tenant, res_type, id);
+
+CREATE TABLE search_number (
+    tenant      text NOT NULL,
+    res_type    text NOT NULL,
+    param       text NOT NULL,
+    value       double precision NOT NULL,
+    low         double precision NOT NULL,
+    high        double precision NOT NULL,
+    id          text NOT NULL
+);
+CREATE INDEX search_number_low ON search_number (tenant, res_type, param, low, high, id);
+CREATE INDEX search_number_resource ON search_number (tenant, res_type, id);
+
+-- Quantity, Money (system urn:iso:std:iso:4217) and Range (value NULL, low/high its bounds).
+CREATE TABLE search_quantity (
+    tenant      text NOT NULL,
+    res_type    text NOT NULL,
+    param       text NOT NULL,
+    system      text,
+    code        text,
+    unit        text,
+    value       double precision,
+    low         double precision NOT NULL,
+    high        double precision NOT NULL,
+    id          text NOT NULL
+);
+CREATE INDEX search_quantity_low ON search_quantity (tenant, res_type, param, low, high, id);
+CREATE INDEX search_quantity_resource ON search_quantity (tenant, res_type, id);
+
+CREATE TABLE search_uri (
+    tenant      text NOT NULL,
+    res_type    text NOT NULL,
+    param       text NOT NULL,
+    value       text COLLATE "C" NOT NULL,
+    id          text NOT NULL
+);
+CREATE INDEX search_uri_value ON search_uri (tenant, res_type, param, value, id);
+CREATE INDEX search_uri_resource ON search_uri (tenant, res_type, id);
+
+-- Location.position, for `near`: a bounding-box prefilter on (lat, lon), then distance.
+CREATE TABLE search_geo (
+    tenant      text NOT NULL,
+    res_type    text NOT NULL,
+    param       text NOT NULL,
+    lat         double precision NOT NULL,
+    lon         double precision NOT NULL,
+    id          text NOT NULL
+);
+CREATE INDEX search_geo_position ON search_geo (tenant, res_type, param, lat, lon, id);
+CREATE INDEX search_geo_resource ON search_geo (tenant, res_type, id);
+
+-- `:contains` (and token `:text`) use LIKE '%x%'. pg_trgm is a trusted extension on current
+-- Postgres, but a locked-down server may refuse it: then the migration still succeeds and
+-- those searches scan the parameter's rows.
+DO $$
+BEGIN
+    CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    CREATE INDEX search_string_trgm ON search_string USING gin (value_norm gin_trgm_ops);
+    CREATE INDEX search_token_display_trgm ON search_token USING gin (display gin_trgm_ops);
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'pg_trgm unavailable (%): :contains and :text searches will scan', SQLERRM;
+END
+$$;
