@@ -120,6 +120,20 @@ fn org_taxonomy(kind: OrgKind, o: u64) -> (&'static str, &'static str) {
     }
 }
 
+/// A short form of an organisation name, as directories list it: "Boston Cardiology Group" ->
+/// "BCG", "Corner Drug #123" -> "CD #123".
+fn alias(name: &str) -> String {
+    let initials: String = name
+        .split_whitespace()
+        .filter_map(|word| word.chars().next())
+        .filter(char::is_ascii_alphabetic)
+        .collect();
+    match name.split_once('#') {
+        Some((_, number)) => format!("{initials} #{number}"),
+        None => initials,
+    }
+}
+
 /// The NUCC taxonomy of organisation `o` (used by its services and affiliations too).
 pub fn org_specialty(o: u64) -> Value {
     let (code, display) = org_taxonomy(org_kind(o), o);
@@ -163,6 +177,7 @@ pub fn provider(world: &World, o: u64) -> Value {
         "active": true,
         "type": [org_type(if kind == OrgKind::Group { "prvgrp" } else { "fac" })],
         "name": name,
+        "alias": [alias(&name)],
         "telecom": [
             contact_point_weekdays("phone", &crate::fhir::phone(&mut rng, city), "08:00:00", "17:00:00"),
             contact_point("fax", &crate::fhir::phone(&mut rng, city)),
@@ -178,4 +193,16 @@ pub fn provider(world: &World, o: u64) -> Value {
         );
     }
     org
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alias;
+
+    #[test]
+    fn alias_is_initials_plus_store_number() {
+        assert_eq!(alias("Boston Cardiology Group"), "BCG");
+        assert_eq!(alias("Corner Drug #123"), "CD #123");
+        assert_eq!(alias("Smith Women's Health"), "SWH");
+    }
 }

@@ -112,6 +112,11 @@ pub fn practitioner(world: &World, p: u64) -> Value {
         "resourceType": "Practitioner",
         "id": id::practitioner(p),
         "meta": meta("plannet-Practitioner"),
+        // In practice since licensing (Plan-Net 1.2.0 `practitioner-period`, searchable as `period`).
+        "extension": [{
+            "url": format!("{PLAN_NET_SD}practitioner-period"),
+            "valuePeriod": { "start": format!("{licensed}-06-01") },
+        }],
         "identifier": [{
             "use": "official",
             "type": concept(V2_0203, "NPI", "National provider identifier"),

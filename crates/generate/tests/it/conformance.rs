@@ -369,6 +369,7 @@ fn plan_net_extensions_have_the_shape_their_definitions_require() {
         "accessibility",
         "contactpoint-availabletime",
         "org-description",
+        "practitioner-period",
     ] {
         assert!(
             used.contains(&format!("{PLAN_NET}{ext}")),
