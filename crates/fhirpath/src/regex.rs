@@ -9,6 +9,9 @@
 
 /// Largest compiled program accepted (bounds `{n,m}` expansion).
 const MAX_PROGRAM: usize = 20_000;
+/// Work allowed for one `matches()`/`replaceMatches()` call, in VM thread steps: linear
+/// time is still too much when both pattern and text are huge.
+const MAX_STEPS: u64 = 10_000_000;
 
 #[derive(Debug, Clone)]
 enum Node {
@@ -389,31 +392,45 @@ impl Regex {
         })
     }
 
-    pub(crate) fn is_match(&self, text: &str) -> bool {
+    /// Whether the pattern matches somewhere in `text`; `Err` when the work budget runs out.
+    pub(crate) fn is_match(&self, text: &str) -> Result<bool, String> {
+        self.is_match_within(text, MAX_STEPS)
+    }
+
+    fn is_match_within(&self, text: &str, mut budget: u64) -> Result<bool, String> {
         let chars: Vec<char> = text.chars().collect();
-        self.find_at(&chars, 0).is_some()
+        Ok(self.find_at(&chars, 0, &mut budget)?.is_some())
     }
 
     /// Whether the whole of `text` matches (`matchesFull()`).
     pub(crate) fn is_full_match(pattern: &str, text: &str) -> Result<bool, String> {
-        Ok(Regex::new(&format!("^(?:{pattern})$"))?.is_match(text))
+        Regex::new(&format!("^(?:{pattern})$"))?.is_match(text)
     }
 
-    /// Replaces every match; `$n` in `rep` inserts group n. `None` if the result would
-    /// exceed `limit` bytes.
-    pub(crate) fn replace_all(&self, text: &str, rep: &str, limit: usize) -> Option<String> {
+    /// Replaces every match; `$n` in `rep` inserts group n. `Err` if the result would
+    /// exceed `limit` bytes or the work budget runs out.
+    pub(crate) fn replace_all(
+        &self,
+        text: &str,
+        rep: &str,
+        limit: usize,
+    ) -> Result<String, String> {
         let chars: Vec<char> = text.chars().collect();
+        let mut budget = MAX_STEPS;
         let mut out = String::new();
         let mut pos = 0;
+        let too_long = || format!("result longer than {limit} bytes");
         while pos <= chars.len() {
-            let Some(slots) = self.find_at(&chars, pos) else {
+            let Some(slots) = self.find_at(&chars, pos, &mut budget)? else {
                 break;
             };
-            let (s, e) = (slots[0]?, slots[1]?);
+            let (Some(s), Some(e)) = (slots[0], slots[1]) else {
+                break;
+            };
             out.extend(&chars[pos..s]);
             expand(rep, &slots, &chars, &mut out);
             if out.len() > limit {
-                return None;
+                return Err(too_long());
             }
             if e == s {
                 // Empty match: copy one char to make progress.
@@ -428,31 +445,54 @@ impl Regex {
         if pos < chars.len() {
             out.extend(&chars[pos..]);
         }
-        (out.len() <= limit).then_some(out)
+        if out.len() > limit {
+            return Err(too_long());
+        }
+        Ok(out)
     }
 
     /// Leftmost match starting at or after `from`: capture slots (char offsets).
-    fn find_at(&self, chars: &[char], from: usize) -> Option<Vec<Option<usize>>> {
+    fn find_at(
+        &self,
+        chars: &[char],
+        from: usize,
+        budget: &mut u64,
+    ) -> Result<Option<Vec<Option<usize>>>, String> {
         let nslots = 2 * (self.groups + 1);
         let mut clist: Vec<(usize, Vec<Option<usize>>)> = Vec::new();
         let mut matched: Option<Vec<Option<usize>>> = None;
         let mut pos = from;
+        // Visited marks per instruction, reset by bumping the generation (no per-step
+        // allocation, so a step costs only its live threads).
+        let mut seen = vec![0u64; self.prog.len()];
+        let mut generation = 0u64;
         loop {
+            let cost = 1 + clist.len() as u64;
+            *budget = budget
+                .checked_sub(cost)
+                .ok_or("pattern too expensive for this text")?;
             if matched.is_none() {
                 // Start a new thread at this position (lowest priority).
-                let mut seen = vec![false; self.prog.len()];
+                generation += 1;
                 for (pc, _) in &clist {
-                    seen[*pc] = true;
+                    seen[*pc] = generation;
                 }
                 let mut added = Vec::new();
-                self.add_thread(&mut added, &mut seen, 0, vec![None; nslots], chars, pos);
+                self.add_thread(
+                    &mut added,
+                    (&mut seen, generation),
+                    0,
+                    vec![None; nslots],
+                    chars,
+                    pos,
+                );
                 clist.extend(added);
             }
             if clist.is_empty() && (matched.is_some() || pos >= chars.len()) {
                 break;
             }
             let mut nlist = Vec::new();
-            let mut seen = vec![false; self.prog.len()];
+            generation += 1;
             for (pc, slots) in clist {
                 match &self.prog[pc] {
                     Inst::Match => {
@@ -461,7 +501,14 @@ impl Regex {
                         break;
                     }
                     Inst::Char(cls) if chars.get(pos).is_some_and(|c| cls.matches(*c)) => {
-                        self.add_thread(&mut nlist, &mut seen, pc + 1, slots, chars, pos + 1);
+                        self.add_thread(
+                            &mut nlist,
+                            (&mut seen, generation),
+                            pc + 1,
+                            slots,
+                            chars,
+                            pos + 1,
+                        );
                     }
                     _ => {}
                 }
@@ -472,14 +519,14 @@ impl Regex {
             }
             pos += 1;
         }
-        matched
+        Ok(matched)
     }
 
     /// Follows epsilon transitions from `pc`, adding runnable threads in priority order.
     fn add_thread(
         &self,
         list: &mut Vec<(usize, Vec<Option<usize>>)>,
-        seen: &mut [bool],
+        (seen, generation): (&mut [u64], u64),
         pc: usize,
         mut slots: Vec<Option<usize>>,
         chars: &[char],
@@ -494,10 +541,10 @@ impl Regex {
                     continue;
                 }
             }
-            if seen[pc] {
+            if seen[pc] == generation {
                 continue;
             }
-            seen[pc] = true;
+            seen[pc] = generation;
             match &self.prog[pc] {
                 Inst::Jmp(t) => stack.push((*t, None)),
                 Inst::Split(a, b) => {
@@ -570,7 +617,7 @@ mod tests {
         ];
         for (pat, text, want) in cases {
             let re = Regex::new(pat).unwrap_or_else(|e| panic!("{pat}: {e}"));
-            assert_eq!(re.is_match(text), want, "{pat} on {text}");
+            assert_eq!(re.is_match(text), Ok(want), "{pat} on {text}");
         }
     }
 
@@ -586,10 +633,24 @@ mod tests {
             let re = Regex::new(pat).unwrap_or_else(|e| panic!("{pat}: {e}"));
             assert_eq!(
                 re.replace_all(text, rep, 1000).as_deref(),
-                Some(want),
+                Ok(want),
                 "{pat}"
             );
         }
+    }
+
+    #[test]
+    fn expensive_matches_run_out_of_budget_instead_of_hanging() {
+        let re = Regex::new("(a|aa)*x|a{1,50}y").expect("pattern");
+        let text = "a".repeat(20_000);
+        assert!(re.is_match_within(&text, 100_000).is_err());
+        assert_eq!(re.is_match_within("aaay", 100_000), Ok(true));
+        assert_eq!(
+            Regex::new("a")
+                .expect("pattern")
+                .replace_all("aaa", "bb", 4),
+            Err("result longer than 4 bytes".to_string())
+        );
     }
 
     #[test]

@@ -19,6 +19,14 @@ fn input_str(c: &Call<'_, '_, '_>, input: &Items<'_>) -> Result<Option<String>, 
     }
 }
 
+/// Refuses to build more items than an evaluation may hold, before building them.
+fn check_count(n: usize) -> Result<(), crate::EvalError> {
+    if n > crate::eval::MAX_ITEMS {
+        return Err(crate::EvalError::Limit(format!("{n} items")));
+    }
+    Ok(())
+}
+
 fn s<'a>(v: String) -> R<'a> {
     check_string_len(&v)?;
     Ok(vec![Node::string(v)])
@@ -57,10 +65,13 @@ fn string_fn<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> R<'a> {
         "length" => Ok(vec![Node::integer(
             i64::try_from(text.chars().count()).unwrap_or(i64::MAX),
         )]),
-        "toChars" => Ok(text
-            .chars()
-            .map(|ch| Node::string(ch.to_string()))
-            .collect()),
+        "toChars" => {
+            check_count(text.chars().count())?;
+            Ok(text
+                .chars()
+                .map(|ch| Node::string(ch.to_string()))
+                .collect())
+        }
         "indexOf" => {
             let Some(sub) = c.arg_string(0)? else {
                 return Ok(Vec::new());
@@ -123,7 +134,7 @@ fn string_fn<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> R<'a> {
                 return Ok(Vec::new());
             };
             let re = Regex::new(&pat).map_err(|e| c.bad(e))?;
-            b(re.is_match(&text))
+            b(re.is_match(&text).map_err(|e| c.bad(e))?)
         }
         "matchesFull" => {
             let Some(pat) = c.arg_string(0)? else {
@@ -141,20 +152,20 @@ fn string_fn<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> R<'a> {
             }
             let re = Regex::new(&pat).map_err(|e| c.bad(e))?;
             s(re.replace_all(&text, &rep, crate::ops::MAX_STRING)
-                .ok_or_else(|| {
-                    crate::EvalError::Limit("replaceMatches() result too long".into())
-                })?)
+                .map_err(|e| crate::EvalError::Limit(format!("replaceMatches(): {e}")))?)
         }
         "split" => {
             let Some(sep) = c.arg_string(0)? else {
                 return Ok(Vec::new());
             };
             if sep.is_empty() {
+                check_count(text.chars().count())?;
                 return Ok(text
                     .chars()
                     .map(|ch| Node::string(ch.to_string()))
                     .collect());
             }
+            check_count(text.matches(sep.as_str()).count())?;
             Ok(text.split(sep.as_str()).map(Node::string).collect())
         }
         _ => Ok(Vec::new()),
