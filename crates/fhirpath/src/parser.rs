@@ -6,6 +6,7 @@
 
 use crate::ast::{BinOp, Expr, Literal, TypeSpec};
 use crate::error::ParseError;
+use crate::functions;
 use crate::lexer::{tokenize, Tok, Token};
 use crate::temporal;
 
@@ -51,7 +52,49 @@ pub(crate) fn parse(src: &str) -> Result<Expr, ParseError> {
     if t.kind != Tok::Eof {
         return Err(ParseError::new(t.pos, "unexpected token after expression"));
     }
+    check_calls(&expr)?;
     Ok(expr)
+}
+
+/// Rejects unknown functions, wrong argument counts and non-type arguments to
+/// `ofType()`/`as()`/`is()` at compile time. Recursion is bounded by `MAX_DEPTH`.
+fn check_calls(e: &Expr) -> Result<(), ParseError> {
+    match e {
+        Expr::Call {
+            target,
+            name,
+            args,
+            pos,
+        } => {
+            let Some((min, max)) = functions::signature(name) else {
+                return Err(ParseError::new(*pos, format!("unknown function '{name}'")));
+            };
+            if args.len() < min || args.len() > max {
+                let want = if min == max {
+                    min.to_string()
+                } else {
+                    format!("{min} to {max}")
+                };
+                return Err(ParseError::new(
+                    *pos,
+                    format!("{name}() takes {want} argument(s), not {}", args.len()),
+                ));
+            }
+            if functions::takes_type_argument(name) && args[0].as_type_spec().is_none() {
+                return Err(ParseError::new(*pos, format!("{name}() needs a type name")));
+            }
+            if let Some(t) = target {
+                check_calls(t)?;
+            }
+            args.iter().try_for_each(check_calls)
+        }
+        Expr::Member(t, _) | Expr::Negate(t) | Expr::Is(t, _) | Expr::As(t, _) => check_calls(t),
+        Expr::Index(a, b) | Expr::Binary(_, a, b) => {
+            check_calls(a)?;
+            check_calls(b)
+        }
+        _ => Ok(()),
+    }
 }
 
 struct Parser {
@@ -503,6 +546,10 @@ mod tests {
             ("and", 0),
             ("99999999999999999999", 0),
             ("{ a }", 2),
+            ("a.frobnicate()", 2),
+            ("a.where()", 2),
+            ("substring(1, 2, 3)", 0),
+            ("a.ofType('x')", 2),
         ];
         for (src, pos) in cases {
             let err = parse(src).expect_err(src);

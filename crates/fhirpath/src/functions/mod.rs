@@ -98,6 +98,36 @@ impl<'a> Call<'_, 'a, '_> {
     }
 }
 
+/// Arity (min, max) of every function this crate knows, for checking at compile time.
+/// Names listed here but needing outside services (`memberOf`) fail at evaluation.
+pub(crate) fn signature(name: &str) -> Option<(usize, usize)> {
+    Some(match name {
+        "empty" | "allTrue" | "anyTrue" | "allFalse" | "anyFalse" | "count" | "distinct"
+        | "isDistinct" | "single" | "first" | "last" | "tail" | "children" | "descendants"
+        | "not" | "upper" | "lower" | "length" | "toChars" | "trim" | "abs" | "ceiling" | "exp"
+        | "floor" | "ln" | "sqrt" | "truncate" | "type" | "hasValue" | "getValue" | "resolve"
+        | "htmlChecks" | "today" | "now" | "timeOfDay" | "elementDefinition" => (0, 0),
+        "toBoolean" | "convertsToBoolean" | "toInteger" | "convertsToInteger" | "toDecimal"
+        | "convertsToDecimal" | "toString" | "convertsToString" | "toDate" | "convertsToDate"
+        | "toDateTime" | "convertsToDateTime" | "toTime" | "convertsToTime" => (0, 0),
+        "toQuantity" | "convertsToQuantity" | "exists" | "join" | "round" => (0, 1),
+        "all" | "subsetOf" | "supersetOf" | "where" | "select" | "repeat" | "skip" | "take"
+        | "intersect" | "exclude" | "union" | "combine" | "indexOf" | "startsWith" | "endsWith"
+        | "contains" | "matches" | "matchesFull" | "split" | "log" | "power" | "ofType" | "as"
+        | "is" | "extension" | "hasExtension" | "memberOf" | "subsumes" | "subsumedBy"
+        | "conformsTo" | "checkModifiers" => (1, 1),
+        "aggregate" | "trace" | "substring" => (1, 2),
+        "replace" | "replaceMatches" | "slice" => (2, 2),
+        "iif" => (2, 3),
+        _ => return None,
+    })
+}
+
+/// Functions whose argument is a type name rather than an expression.
+pub(crate) fn takes_type_argument(name: &str) -> bool {
+    matches!(name, "ofType" | "as" | "is")
+}
+
 pub(crate) fn call<'a>(
     ctx: &Ctx<'a, '_>,
     name: &str,
@@ -130,4 +160,54 @@ pub(crate) fn call<'a>(
         name: name.to_string(),
         arity: args.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{Ctx, Scope};
+    use crate::Env;
+
+    /// Every name in the signature table reaches an implementation.
+    #[test]
+    fn signature_table_matches_dispatch() {
+        let names =
+            "empty allTrue anyTrue allFalse anyFalse count distinct isDistinct single first \
+            last tail children descendants not upper lower length toChars trim abs ceiling exp \
+            floor ln sqrt truncate type hasValue getValue resolve htmlChecks today now timeOfDay \
+            elementDefinition toBoolean convertsToBoolean toInteger convertsToInteger toDecimal \
+            convertsToDecimal toString convertsToString toDate convertsToDate toDateTime \
+            convertsToDateTime toTime convertsToTime toQuantity convertsToQuantity exists join \
+            round all subsetOf supersetOf where select repeat skip take intersect exclude union \
+            combine indexOf startsWith endsWith contains matches matchesFull split log power \
+            ofType as is extension hasExtension memberOf subsumes subsumedBy conformsTo \
+            checkModifiers aggregate trace substring replace replaceMatches slice iif";
+        let env = Env::default();
+        let root = serde_json::json!({"resourceType": "Basic"});
+        let ctx = Ctx {
+            root: Node::from_json(&root),
+            env: &env,
+        };
+        let base = [Node::from_json(&root)];
+        let scope = Scope {
+            base: &base,
+            this: base.first(),
+            index: None,
+            total: None,
+        };
+        for name in names.split_whitespace() {
+            let (min, _) = signature(name).unwrap_or_else(|| panic!("{name} not in table"));
+            let arg = if takes_type_argument(name) {
+                Expr::Ident("string".into())
+            } else {
+                Expr::Empty
+            };
+            let args = vec![arg; min];
+            if let Err(EvalError::UnknownFunction { .. }) =
+                call(&ctx, name, Vec::new(), &args, scope)
+            {
+                panic!("{name} is in the table but not implemented");
+            }
+        }
+    }
 }
