@@ -62,16 +62,35 @@ pub fn walk_objects<'a>(value: &'a Value, f: &mut impl FnMut(&'a serde_json::Map
 /// `FHIRDIR_REQUIRE_SHARED=1`.
 pub fn shared_fhir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir");
+    let required = std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1");
+    resolve_shared(dir, required)
+}
+
+/// [`shared_fhir`]'s decision, separated from the environment so it can be tested.
+pub fn resolve_shared(dir: PathBuf, required: bool) -> Option<PathBuf> {
     if dir.is_dir() {
         return Some(dir);
     }
     assert!(
-        std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() != Ok("1"),
+        !required,
         "FHIRDIR_REQUIRE_SHARED=1 but {} is missing",
         dir.display()
     );
     eprintln!("SKIPPED: shared FHIR data not found at {}", dir.display());
     None
+}
+
+#[test]
+fn missing_shared_data_skips_unless_required() {
+    let missing = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("no-such-shared-dir");
+    assert_eq!(resolve_shared(missing.clone(), false), None);
+    let required = std::panic::catch_unwind(|| resolve_shared(missing, true));
+    assert!(
+        required.is_err(),
+        "a required but missing directory must fail the test"
+    );
+    let present = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(resolve_shared(present.clone(), true), Some(present));
 }
 
 /// Reads and parses a JSON file.
