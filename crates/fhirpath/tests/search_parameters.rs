@@ -378,6 +378,148 @@ fn simple_paths_agree_with_a_naive_json_walk() {
     assert!(compared > 5_000 && nonempty > 1_000);
 }
 
+/// One step of an extension path such as
+/// `Location.extension.where(url='U').extension('acceptingPatients').value.ofType(CodeableConcept)`.
+#[derive(Debug)]
+enum Step {
+    Member(String),
+    Extension(String),
+    Value(Option<String>),
+}
+
+/// Splits an expression made only of members, `extension('u')`,
+/// `extension.where(url='u')` and a final `value[.ofType(T)]`; `None` for anything else.
+fn extension_steps(expr: &str) -> Option<(String, Vec<Step>)> {
+    let (head, mut rest) = expr.split_once('.')?;
+    let mut steps = Vec::new();
+    while !rest.is_empty() {
+        let url_in = |r: &str, prefix: &str| -> Option<(String, usize)> {
+            let after = r.strip_prefix(prefix)?;
+            let end = after.find("')")?;
+            Some((after[..end].to_string(), prefix.len() + end + 2))
+        };
+        let (step, used) = if let Some((u, n)) = url_in(rest, "extension('") {
+            (Step::Extension(u), n)
+        } else if let Some((u, n)) =
+            url_in(rest, "extension.where(url='").or_else(|| url_in(rest, "extension.where(url ='"))
+        {
+            (Step::Extension(u), n)
+        } else if let Some(after) = rest.strip_prefix("value.ofType(") {
+            let end = after.find(')')?;
+            (
+                Step::Value(Some(after[..end].to_string())),
+                "value.ofType(".len() + end + 1,
+            )
+        } else {
+            let end = rest.find('.').unwrap_or(rest.len());
+            let name = &rest[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return None;
+            }
+            if name == "value" {
+                (Step::Value(None), end)
+            } else {
+                (Step::Member(name.to_string()), end)
+            }
+        };
+        steps.push(step);
+        rest = rest[used..].strip_prefix('.').unwrap_or(&rest[used..]);
+    }
+    let has_extension = steps.iter().any(|s| matches!(s, Step::Extension(_)));
+    has_extension.then(|| (head.to_string(), steps))
+}
+
+/// Oracle for [`extension_steps`] expressions, walking the JSON directly.
+fn naive_extension_path(resource: &Value, head: &str, steps: &[Step]) -> Vec<Value> {
+    if resource["resourceType"] != head {
+        return Vec::new();
+    }
+    let flat = |v: Option<&Value>| -> Vec<Value> {
+        match v {
+            Some(Value::Array(a)) => a.iter().filter(|x| !x.is_null()).cloned().collect(),
+            Some(Value::Null) | None => Vec::new(),
+            Some(x) => vec![x.clone()],
+        }
+    };
+    let mut cur = vec![resource.clone()];
+    for step in steps {
+        cur = cur
+            .iter()
+            .flat_map(|v| match step {
+                Step::Member(m) => flat(v.get(m)),
+                Step::Extension(url) => flat(v.get("extension"))
+                    .into_iter()
+                    .filter(|e| e["url"] == url.as_str())
+                    .collect(),
+                Step::Value(ty) => v
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| match (k.strip_prefix("value"), ty) {
+                        (Some(suffix), Some(t)) => {
+                            let mut want = t.clone();
+                            want[..1].make_ascii_uppercase();
+                            suffix == want
+                        }
+                        (Some(suffix), None) => {
+                            suffix.starts_with(|c: char| c.is_ascii_uppercase())
+                        }
+                        (None, _) => false,
+                    })
+                    .flat_map(|(_, x)| flat(Some(x)))
+                    .collect(),
+            })
+            .collect();
+    }
+    cur
+}
+
+#[test]
+fn extension_paths_agree_with_a_naive_json_walk() {
+    let Some(c) = corpus() else { return };
+    let mut compared = 0usize;
+    let mut nonempty = BTreeSet::new();
+    let mut shapes = BTreeSet::new();
+    for p in directory_params(c) {
+        let Some((head, steps)) = extension_steps(&p.expression) else {
+            continue;
+        };
+        shapes.insert(p.expression.as_str());
+        let expr = Expression::parse(&p.expression).expect("parses");
+        for (origin, r) in c
+            .instances
+            .iter()
+            .filter(|(_, r)| r["resourceType"] == head.as_str())
+        {
+            let want = naive_extension_path(r, &head, &steps);
+            let got: Vec<Value> = expr
+                .evaluate(r)
+                .unwrap_or_else(|e| panic!("{origin} `{}`: {e}", p.expression))
+                .iter()
+                .map(|n| n.value().clone())
+                .collect();
+            assert_eq!(got, want, "{origin} `{}`", p.expression);
+            compared += 1;
+            if !want.is_empty() {
+                nonempty.insert(p.expression.as_str());
+            }
+        }
+    }
+    eprintln!(
+        "{} extension expressions, {compared} evaluations compared, {} expressions non-empty",
+        shapes.len(),
+        nonempty.len()
+    );
+    assert!(
+        shapes.len() > 60,
+        "the step parser no longer recognises the IG expressions"
+    );
+    assert!(
+        nonempty.len() > 20,
+        "the examples no longer exercise extension paths"
+    );
+}
+
 fn instance<'c>(c: &'c Corpus, origin_suffix: &str) -> &'c Value {
     &c.instances
         .iter()
