@@ -117,7 +117,10 @@ impl TestApp {
             .execute(req)
             .await
             .unwrap_or_else(|e| panic!("{what}: request failed: {e}"));
-        Resp::read(what, resp).await
+        let r = Resp::read(what, resp).await;
+        // No request in this suite may end in an internal error.
+        assert_ne!(r.code, 500, "{}: internal server error: {}", r.what, r.text());
+        r
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -414,4 +417,64 @@ impl BinaryServer {
     pub fn pid(&self) -> u32 {
         self.child.id().expect("the child is running")
     }
+}
+
+/// Sends raw bytes over a new TCP connection to `base` (`http://host:port`) and returns the
+/// response, for requests an HTTP client refuses to build (chunked bodies, bad bytes).
+/// The request should carry `Connection: close`.
+pub async fn raw_request(what: &str, base: &str, request: &[u8]) -> Resp {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: connect {addr}: {e}"));
+    stream.write_all(request).await.unwrap_or_else(|e| panic!("{what}: write: {e}"));
+    let mut raw = Vec::new();
+    // The server may answer and close before it has read the whole request.
+    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw)).await;
+    parse_raw_response(what, &raw)
+}
+
+/// Parses an HTTP/1.1 response (Content-Length or chunked body).
+fn parse_raw_response(what: &str, raw: &[u8]) -> Resp {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("{what}: no complete response head in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let code: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("{what}: bad status line {status_line:?}"));
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            headers.append(hn(k.trim()), hv(v.trim()));
+        }
+    }
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.to_str().unwrap_or_default().contains("chunked"));
+    if chunked {
+        let mut out = Vec::new();
+        let mut rest = body.as_slice();
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size_text = String::from_utf8_lossy(&rest[..eol]).into_owned();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
+                .unwrap_or(0);
+            if size == 0 || rest.len() < eol + 2 + size {
+                break;
+            }
+            out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+            rest = &rest[(eol + 4 + size).min(rest.len())..];
+        }
+        body = out;
+    }
+    let r = Resp { what: what.to_owned(), code, headers, body };
+    assert_ne!(r.code, 500, "{}: internal server error: {}", r.what, r.text());
+    r
 }
