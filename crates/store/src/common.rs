@@ -204,6 +204,23 @@ pub(crate) fn next_last_updated(current: Option<&Current>) -> i64 {
     current.map_or(now, |c| now.max(c.last_updated))
 }
 
+/// Maps a failed `resource_versions` insert. A duplicate key there can only mean that
+/// `resources` and `resource_versions` disagree (the compare-and-swap just succeeded on the
+/// current row), so it is reported as corruption rather than as a generic database error.
+pub(crate) fn version_insert_error(
+    e: sqlx::Error,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+) -> StoreError {
+    match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::Corrupt(format!(
+            "{resource_type}/{id}/_history/{version} already exists but is not the current version"
+        )),
+        _ => StoreError::Database(e),
+    }
+}
+
 /// Epoch microseconds -> instant; out-of-range values mean a corrupt row, not a panic.
 pub(crate) fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros)

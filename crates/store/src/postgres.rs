@@ -7,6 +7,12 @@
 //! so exactly one of several writers expecting the same version wins. A write takes
 //! `FOR KEY SHARE` on its tenant row, so `delete_tenant` (which deletes that row first) waits
 //! for in-flight writes and later writes see the tenant gone; no orphan rows.
+//!
+//! `resource_versions.seq` is an identity column: numbers are handed out at insert time, not
+//! at commit, so a version with a lower `seq` can become visible after one with a higher
+//! `seq`. History paging is unaffected in practice (a page is a snapshot); a change-feed
+//! consumer that must never skip an event (subscriptions, sync) needs a visibility horizon
+//! on top (e.g. only read `seq` below the oldest in-flight writer's), to be added with it.
 
 use std::str::FromStr;
 
@@ -291,9 +297,9 @@ impl PgStore {
         query: &HistoryQuery,
     ) -> Result<HistoryPage, StoreError> {
         // REPEATABLE READ: the count and the page come from one snapshot.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await?;
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE name = $1)")
@@ -394,7 +400,8 @@ async fn compare_and_swap(
     .bind(new.method.as_str())
     .bind(new.content)
     .execute(&mut *conn)
-    .await?;
+    .await
+    .map_err(|e| common::version_insert_error(e, resource_type, id, new.version))?;
     Ok(true)
 }
 

@@ -426,7 +426,8 @@ async fn compare_and_swap(
     .bind(new.method.as_str())
     .bind(new.content)
     .execute(&mut *conn)
-    .await?;
+    .await
+    .map_err(|e| common::version_insert_error(e, resource_type, id, new.version))?;
     Ok(true)
 }
 

@@ -296,8 +296,13 @@ pub(crate) fn keyset(sql: &mut Sql, s: Alias, keys: &[Key], cursor: &PageCursor)
 pub(crate) fn order_by(sql: &mut Sql, s: Alias, keys: &[Key], forward: bool) {
     sql.push(" ORDER BY ");
     for (i, k) in keys.iter().enumerate() {
+        sql.push("(");
         key_col(sql, s, i);
-        sql.push(if forward { " IS NULL ASC, " } else { " IS NULL DESC, " });
+        sql.push(if forward {
+            " IS NULL) ASC, "
+        } else {
+            " IS NULL) DESC, "
+        });
         key_col(sql, s, i);
         sql.push(if forward != k.descending {
             " ASC, "

@@ -18,7 +18,7 @@ use crate::StoreError;
 pub(crate) const KM_PER_DEGREE: f64 = 6371.0088 * std::f64::consts::PI / 180.0;
 
 /// The radius `near` uses when the request gives none (the spec leaves it to the server).
-pub(crate) const DEFAULT_NEAR_KM: f64 = 50.0;
+pub const DEFAULT_NEAR_KM: f64 = 50.0;
 
 impl Cond<'_> {
     /// Appends the condition for one OR-alternative on index row `x`.

@@ -1,0 +1,146 @@
+//! FHIR search execution (<https://hl7.org/fhir/R4/search.html>): the index rows a write
+//! saves, and [`Store::search`], which turns a parsed [`search::SearchQuery`] into SQL over
+//! them.
+//!
+//! Modules: [`sql`] (fragments with bound values only), [`index_rows`] (entries -> rows of
+//! the `search_*` tables), [`filter`] and [`values`] (criteria -> conditions, chains and
+//! `_has` nested), [`paging`] (sort keys and keyset cursors), [`plan`] (the page and count
+//! queries), [`include`] (`_include` / `_revinclude` rounds), and one module per backend that
+//! runs them ([`sqlite`], [`postgres`]).
+//!
+//! What is answered and how:
+//! - every parameter type with its prefixes and modifiers except `:in`/`:not-in`, token
+//!   `:above`/`:below` (both need terminology) and composite parameters
+//!   ([`StoreError::UnsupportedSearch`]);
+//! - `_id` and `_lastUpdated` from the `resources` table; `_tag`, `_profile`, `_security`
+//!   and `_source` from the index like any token or uri;
+//! - deleted resources never match and are never included; every subquery is scoped to the
+//!   tenant.
+
+mod filter;
+mod include;
+mod index_rows;
+mod paging;
+mod plan;
+pub(crate) mod postgres;
+mod sql;
+pub(crate) mod sqlite;
+mod values;
+
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+pub use index_rows::IndexedResource;
+pub use paging::{PageCursor, PageDirection, SortValue};
+pub use values::DEFAULT_NEAR_KM;
+
+use crate::{Store, StoreError, TenantName, VersionRecord};
+use paging::KeyKind;
+use plan::PageRow;
+
+/// One page of search results (<https://hl7.org/fhir/R4/search.html#return>).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    /// The matches on this page, in result order (`Bundle.entry.search.mode = match`).
+    pub matches: Vec<VersionRecord>,
+    /// Resources added by `_include` / `_revinclude` (`search.mode = include`): current,
+    /// live, each once, none of them a match of this page.
+    pub included: Vec<VersionRecord>,
+    /// How many resources match in all pages: counted for `_total=accurate|estimate` and
+    /// `_summary=count` (estimate is exact here), known for free when a first page holds
+    /// every match, otherwise `None`.
+    pub total: Option<u64>,
+    /// Position after this page's last match, when more may follow.
+    pub next: Option<PageCursor>,
+    /// Position before this page's first match, when this is not the first page.
+    pub previous: Option<PageCursor>,
+}
+
+impl Store {
+    /// Runs `query` in `tenant` and returns one page: the first, or the one `page` points at.
+    ///
+    /// `registry` is the tenant's search parameter registry (it resolves `_include=T:*`).
+    /// Answers [`StoreError::UnknownTenant`] for a tenant that does not exist,
+    /// [`StoreError::UnsupportedSearch`] for criteria the store cannot evaluate, and
+    /// [`StoreError::InvalidCursor`] for a cursor whose sort keys do not fit the query.
+    pub async fn search(
+        &self,
+        tenant: &TenantName,
+        query: &search::SearchQuery,
+        registry: &conformance::Registry,
+        page: Option<&PageCursor>,
+    ) -> Result<SearchPage, StoreError> {
+        match self {
+            Store::Sqlite(s) => sqlite::search(s.reader_pool(), tenant, query, registry, page).await,
+            Store::Postgres(s) => postgres::search(s.pool(), tenant, query, registry, page).await,
+        }
+    }
+
+    /// Replaces the index rows of one resource with `entries`, in one transaction (a
+    /// reindex; writes made through [`Store::write`] index themselves).
+    pub async fn reindex(
+        &self,
+        tenant: &TenantName,
+        resource_type: &str,
+        id: &str,
+        entries: &[search::IndexEntry],
+    ) -> Result<(), StoreError> {
+        self.reindex_many(
+            tenant,
+            &[IndexedResource {
+                resource_type,
+                id,
+                entries,
+            }],
+        )
+        .await
+    }
+
+    /// Replaces the index rows of many resources in one transaction, with multi-row
+    /// statements (the bulk path for import and reindex jobs).
+    pub async fn reindex_many(
+        &self,
+        tenant: &TenantName,
+        resources: &[IndexedResource<'_>],
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => sqlite::reindex(s.writer_pool(), tenant, resources).await,
+            Store::Postgres(s) => postgres::reindex(s.pool(), tenant, resources).await,
+        }
+    }
+}
+
+/// Decodes a row of `record_columns` (plus sort keys from column 7 when `key_kinds` is not
+/// empty) on either backend.
+pub(crate) fn decode_row<R>(row: &R, key_kinds: &[KeyKind]) -> Result<PageRow, StoreError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> f64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let method: String = row.try_get(5)?;
+    let record = crate::common::record(
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+        &method,
+        row.try_get::<Option<String>, _>(6)?,
+    )?;
+    let mut keys = Vec::with_capacity(key_kinds.len());
+    for (i, kind) in key_kinds.iter().enumerate() {
+        let col = 7 + i;
+        let v = match kind {
+            KeyKind::Text => row
+                .try_get::<Option<String>, _>(col)?
+                .map(SortValue::Text),
+            KeyKind::Int => row.try_get::<Option<i64>, _>(col)?.map(SortValue::Int),
+            KeyKind::Float => row.try_get::<Option<f64>, _>(col)?.map(SortValue::Float),
+        };
+        keys.push(v.unwrap_or(SortValue::Null));
+    }
+    Ok(PageRow { record, keys })
+}

@@ -1,0 +1,156 @@
+//! Runs search and index statements on SQLite.
+//!
+//! A search reads inside one (deferred) transaction on the reader pool, so the count, the
+//! page and the includes come from one snapshot. Index rows are written on the connection of
+//! the caller's write transaction (the writer, `BEGIN IMMEDIATE`).
+
+use chrono::Utc;
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+
+use super::include::Includer;
+use super::index_rows::{delete_statements, insert_statements, IndexedResource};
+use super::plan::Plan;
+use super::sql::{Dialect, Sql};
+use super::{decode_row, SearchPage};
+use crate::{PageCursor, StoreError, TenantName};
+
+async fn execute(conn: &mut SqliteConnection, sql: &Sql) -> Result<(), StoreError> {
+    sql.render::<Sqlite>(Dialect::Sqlite)
+        .build()
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Replaces the index rows of `resource_type/id` with those of `entries`; call it inside the
+/// write transaction, after the resource row is saved.
+pub(crate) async fn write_index_rows(
+    conn: &mut SqliteConnection,
+    tenant: &TenantName,
+    resource_type: &str,
+    id: &str,
+    entries: &[search::IndexEntry],
+) -> Result<(), StoreError> {
+    write_bulk(
+        conn,
+        tenant,
+        &[IndexedResource {
+            resource_type,
+            id,
+            entries,
+        }],
+    )
+    .await
+}
+
+/// Removes the index rows of `resource_type/id` (inside the delete transaction).
+pub(crate) async fn delete_index_rows(
+    conn: &mut SqliteConnection,
+    tenant: &TenantName,
+    resource_type: &str,
+    id: &str,
+) -> Result<(), StoreError> {
+    for sql in delete_statements(tenant.as_str(), resource_type, &[id]) {
+        execute(conn, &sql).await?;
+    }
+    Ok(())
+}
+
+/// Replaces the index rows of many resources (multi-row statements, chunked under the bind
+/// limit), on the caller's transaction.
+pub(crate) async fn write_bulk(
+    conn: &mut SqliteConnection,
+    tenant: &TenantName,
+    resources: &[IndexedResource<'_>],
+) -> Result<(), StoreError> {
+    let mut by_type: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for r in resources {
+        by_type.entry(r.resource_type).or_default().push(r.id);
+    }
+    for (resource_type, ids) in by_type {
+        for sql in delete_statements(tenant.as_str(), resource_type, &ids) {
+            execute(conn, &sql).await?;
+        }
+    }
+    for sql in insert_statements(tenant.as_str(), resources) {
+        execute(conn, &sql).await?;
+    }
+    Ok(())
+}
+
+/// [`crate::Store::reindex_many`] on SQLite.
+pub(crate) async fn reindex(
+    writer: &SqlitePool,
+    tenant: &TenantName,
+    resources: &[IndexedResource<'_>],
+) -> Result<(), StoreError> {
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    require_tenant(&mut tx, tenant).await?;
+    write_bulk(&mut tx, tenant, resources).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn require_tenant(conn: &mut SqliteConnection, tenant: &TenantName) -> Result<(), StoreError> {
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE name = $1)")
+        .bind(tenant.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::UnknownTenant(tenant.to_string()))
+    }
+}
+
+/// [`crate::Store::search`] on SQLite.
+pub(crate) async fn search(
+    reader: &SqlitePool,
+    tenant: &TenantName,
+    query: &search::SearchQuery,
+    registry: &conformance::Registry,
+    cursor: Option<&PageCursor>,
+) -> Result<SearchPage, StoreError> {
+    let plan = Plan::new(tenant.as_str(), query, cursor, Utc::now())?;
+    let mut tx = reader.begin().await?;
+    require_tenant(&mut tx, tenant).await?;
+    let total = match &plan.count {
+        Some(sql) => {
+            let n: i64 = sql
+                .render::<Sqlite>(Dialect::Sqlite)
+                .build_query_scalar()
+                .fetch_one(&mut *tx)
+                .await?;
+            Some(u64::try_from(n).unwrap_or(0))
+        }
+        None => None,
+    };
+    let mut rows = Vec::new();
+    if let Some(sql) = &plan.page {
+        for row in sql
+            .render::<Sqlite>(Dialect::Sqlite)
+            .build()
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            rows.push(decode_row(&row, &plan.key_kinds)?);
+        }
+    }
+    let mut page = plan.finish(rows, total);
+    let mut includer = Includer::new(tenant.as_str(), query, registry, &page.matches);
+    while let Some(sql) = includer.next_query() {
+        let mut records = Vec::new();
+        for row in sql
+            .render::<Sqlite>(Dialect::Sqlite)
+            .build()
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            records.push(decode_row(&row, &[])?.record);
+        }
+        includer.add(records);
+    }
+    page.included = includer.into_included();
+    tx.commit().await?;
+    Ok(page)
+}

@@ -1,0 +1,175 @@
+//! Shared set-up for the `search_*` test binaries: a store per test database, resources
+//! written through the store and indexed with the real extractor and built-in registry.
+
+#![allow(dead_code, reason = "each test binary uses a different part of this module")]
+
+use conformance::Registry;
+use search::{Extractor, SearchQuery};
+use serde_json::Value;
+use store::{
+    Method, PageCursor, Precondition, SearchPage, Store, StoreOptions, TenantName, VersionRecord,
+    WriteRequest,
+};
+use testkit::TestDb;
+
+/// A connected store, the registry and extractor its tests use, and the database it lives
+/// in (dropped last).
+pub struct Ctx {
+    pub store: Store,
+    /// `"sqlite"` or `"postgres"`: every assertion message starts with it.
+    pub be: &'static str,
+    pub registry: Registry,
+    pub extractor: Extractor,
+    _db: TestDb,
+}
+
+/// One context per database `testkit` provides (SQLite always, Postgres when reachable).
+pub async fn stores() -> Vec<Ctx> {
+    let registry = Registry::builtin();
+    let extractor = Extractor::new(registry.clone());
+    let mut out = Vec::new();
+    for db in testkit::test_databases().await {
+        let store = Store::connect(&db.url, &StoreOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("[{}] connect: {e}", db.backend));
+        out.push(Ctx {
+            store,
+            be: db.backend,
+            registry: registry.clone(),
+            extractor: extractor.clone(),
+            _db: db,
+        });
+    }
+    out
+}
+
+pub fn default_tenant() -> TenantName {
+    TenantName::default_tenant()
+}
+
+pub fn tenant(name: &str) -> TenantName {
+    TenantName::parse(name).expect("valid tenant name")
+}
+
+/// Splits `a=1&b=2` into pairs (test queries use no `&` or `=` inside values).
+pub fn pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((n, v)) => (n.to_owned(), v.to_owned()),
+            None => (p.to_owned(), String::new()),
+        })
+        .collect()
+}
+
+impl Ctx {
+    /// Writes `resource` (which must carry `resourceType` and `id`) and indexes the stored
+    /// body, meta included.
+    pub async fn put_in(&self, t: &TenantName, resource: Value) -> VersionRecord {
+        let rt = resource["resourceType"].as_str().expect("resourceType").to_owned();
+        let id = resource["id"].as_str().expect("id").to_owned();
+        let out = self
+            .store
+            .write(
+                t,
+                WriteRequest {
+                    resource_type: rt.clone(),
+                    id: id.clone(),
+                    resource: resource.as_object().cloned().unwrap_or_default(),
+                    precondition: Precondition::None,
+                    method: Method::Put,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("[{}] PUT {rt}/{id}: {e}", self.be));
+        let body: Value = serde_json::from_str(out.record.body.as_deref().unwrap_or("{}"))
+            .expect("stored body is JSON");
+        let entries = self.extractor.extract(&body);
+        self.store
+            .reindex(t, &rt, &id, &entries)
+            .await
+            .unwrap_or_else(|e| panic!("[{}] index {rt}/{id}: {e}", self.be));
+        out.record
+    }
+
+    pub async fn put(&self, resource: Value) -> VersionRecord {
+        self.put_in(&default_tenant(), resource).await
+    }
+
+    /// Deletes a resource and its index rows.
+    pub async fn delete_in(&self, t: &TenantName, rt: &str, id: &str) {
+        self.store
+            .delete(t, rt, id, Precondition::None)
+            .await
+            .unwrap_or_else(|e| panic!("[{}] DELETE {rt}/{id}: {e}", self.be));
+        // Until the write path removes index rows itself, do what it will do.
+        self.store
+            .reindex(t, rt, id, &[])
+            .await
+            .unwrap_or_else(|e| panic!("[{}] unindex {rt}/{id}: {e}", self.be));
+    }
+
+    pub async fn delete(&self, rt: &str, id: &str) {
+        self.delete_in(&default_tenant(), rt, id).await
+    }
+
+    pub fn parse(&self, rt: &str, query: &str) -> SearchQuery {
+        let q = SearchQuery::parse(rt, &pairs(query), &self.registry)
+            .unwrap_or_else(|e| panic!("[{}] parse {rt}?{query}: {e}", self.be));
+        assert!(
+            q.unknown.is_empty(),
+            "[{}] {rt}?{query}: not understood: {:?}",
+            self.be,
+            q.unknown
+        );
+        q
+    }
+
+    pub async fn search_in(
+        &self,
+        t: &TenantName,
+        rt: &str,
+        query: &str,
+        cursor: Option<&PageCursor>,
+    ) -> SearchPage {
+        let q = self.parse(rt, query);
+        self.store
+            .search(t, &q, &self.registry, cursor)
+            .await
+            .unwrap_or_else(|e| panic!("[{}] search {rt}?{query}: {e}", self.be))
+    }
+
+    pub async fn search(&self, rt: &str, query: &str) -> SearchPage {
+        self.search_in(&default_tenant(), rt, query, None).await
+    }
+
+    /// The ids of the first page's matches, sorted (for set comparisons).
+    pub async fn ids(&self, rt: &str, query: &str) -> Vec<String> {
+        let mut ids = ids_of(&self.search(rt, query).await.matches);
+        ids.sort();
+        ids
+    }
+}
+
+/// `Type/id` of included records, sorted.
+pub fn keys_of(records: &[VersionRecord]) -> Vec<String> {
+    let mut out: Vec<String> = records
+        .iter()
+        .map(|r| format!("{}/{}", r.resource_type, r.id))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Ids in the given order.
+pub fn ids_of(records: &[VersionRecord]) -> Vec<String> {
+    records.iter().map(|r| r.id.clone()).collect()
+}
+
+/// Sorted owned strings.
+pub fn set(ids: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    v.sort();
+    v
+}
