@@ -35,7 +35,7 @@ fn payload_not_applicable() -> Value {
 
 /// The FHIR provider-directory API of payer `p`.
 pub fn payer_endpoint(world: &World, p: u64) -> Value {
-    let mut rng = world.rng(Purpose::Endpoint, p);
+    let mut rng = world.rng(Purpose::PayerEndpoint, p);
     let name = world.payer_name(p);
     json!({
         "resourceType": "Endpoint",
@@ -60,7 +60,7 @@ pub fn payer_endpoint(world: &World, p: u64) -> Value {
 /// The endpoint of provider organisation `o` (only for those with
 /// [`crate::layout::org_has_endpoint`]).
 pub fn org_endpoint(world: &World, o: u64) -> Value {
-    let mut rng = world.rng(Purpose::Endpoint, (1 << 62) + o);
+    let mut rng = world.rng(Purpose::OrgEndpoint, o);
     let name = world.org_name(o);
     let host = slug(&name);
     let (ext, connection, mime, address) = if org_kind(o) == OrgKind::Hospital {

@@ -84,7 +84,7 @@ fn hours(kind: OrgKind) -> (Value, &'static str) {
 pub fn site(world: &World, o: u64, j: u64) -> Value {
     let l = org_location_start(o) + j;
     let kind = org_kind(o);
-    let mut rng = world.rng(Purpose::Location, (1 << 62) + l);
+    let mut rng = world.rng(Purpose::SiteDetail, l);
     let site = world.site(o, j);
     let org_name = world.org_name(o);
 

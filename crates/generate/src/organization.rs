@@ -37,8 +37,23 @@ fn npi_identifier(npi: &str) -> Value {
     })
 }
 
-fn admin_contact(world: &World, purpose: Purpose, index: u64, line: &str, city: &City) -> Value {
-    let mut rng = world.rng(purpose, index ^ (1 << 63));
+/// Whose administrative contact: payers, networks and provider organisations are numbered
+/// separately, so each gets its own slot in the contact stream.
+#[derive(Clone, Copy)]
+enum ContactOf {
+    Payer(u64),
+    Network(u64),
+    Provider(u64),
+}
+
+/// The administrative contact of an organisation, at its address.
+fn admin_contact(world: &World, of: ContactOf, line: &str, city: &City) -> Value {
+    let slot = match of {
+        ContactOf::Payer(p) => 3 * p,
+        ContactOf::Network(n) => 3 * n + 1,
+        ContactOf::Provider(o) => 3 * o + 2,
+    };
+    let mut rng = world.rng(Purpose::Contact, slot);
     let female = rng.percent(50);
     let given = if female {
         *rng.pick(crate::names::FEMALE_GIVEN)
@@ -50,7 +65,7 @@ fn admin_contact(world: &World, purpose: Purpose, index: u64, line: &str, city: 
         "purpose": concept("http://terminology.hl7.org/CodeSystem/contactentity-type", "ADMIN", "Administrative"),
         "name": { "use": "official", "text": format!("{given} {family}"), "family": family, "given": [given] },
         "telecom": [contact_point_weekdays("phone", &phone(&mut rng, city), "08:00:00", "17:00:00")],
-        "address": { "use": "work", "line": [line] },
+        "address": address(line, city),
     })
 }
 
@@ -78,7 +93,7 @@ pub fn payer(world: &World, p: u64) -> Value {
             contact_point("url", &format!("https://www.{}.example.com", slug(&name))),
         ],
         "address": [address_with_geolocation(&line, city, lat, lon)],
-        "contact": [admin_contact(world, Purpose::Payer, p, &line, city)],
+        "contact": [admin_contact(world, ContactOf::Payer(p), &line, city)],
     })
 }
 
@@ -104,7 +119,7 @@ pub fn network(world: &World, n: u64) -> Value {
         "name": world.network_name(n),
         "address": [address(&line, city)],
         "partOf": world.payer_ref(p),
-        "contact": [admin_contact(world, Purpose::Network, n, &line, city)],
+        "contact": [admin_contact(world, ContactOf::Network(n), &line, city)],
     })
 }
 
@@ -184,7 +199,7 @@ pub fn provider(world: &World, o: u64) -> Value {
             contact_point("url", &format!("https://www.{}.example.org", slug(&name))),
         ],
         "address": [address_with_geolocation(&site.line, city, site.lat, site.lon)],
-        "contact": [admin_contact(world, Purpose::ProviderOrg, o, &site.line, city)],
+        "contact": [admin_contact(world, ContactOf::Provider(o), &site.line, city)],
     });
     if let (Some(parent), Value::Object(map)) = (org_parent(o), &mut org) {
         map.insert(

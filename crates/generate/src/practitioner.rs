@@ -49,7 +49,7 @@ fn qualification_extension(state: &str) -> Value {
 pub fn practitioner(world: &World, p: u64) -> Value {
     let person = world.person(p);
     let spec = person.specialty;
-    let mut rng = world.rng(Purpose::Practitioner, (1 << 62) + p);
+    let mut rng = world.rng(Purpose::PractitionerDetail, p);
     // The practice address is the site of the first role, so `Practitioner.address` and the
     // role's location agree.
     let o = world.role_org(p, 0, spec);

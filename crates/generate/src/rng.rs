@@ -13,7 +13,9 @@ pub const fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Purpose tags, so that two decisions about the same index never share a stream.
+/// Purpose tags, so that two decisions about the same index never share a stream. The
+/// discriminants feed the hash: reordering or removing variants changes every generated
+/// directory, so add new ones at the end.
 #[derive(Clone, Copy, Debug)]
 #[repr(u64)]
 pub enum Purpose {
@@ -23,7 +25,7 @@ pub enum Purpose {
     OrgPayer,
     OrgNetworks,
     OrgCity,
-    Endpoint,
+    PayerEndpoint,
     Location,
     InsurancePlan,
     Service,
@@ -31,7 +33,11 @@ pub enum Purpose {
     Practitioner,
     RoleOrg,
     Role,
-    Npi,
+    OrgEndpoint,
+    SiteDetail,
+    PractitionerDetail,
+    RoleDetail,
+    Contact,
 }
 
 /// One value out of the stream for `(seed, purpose, index)`.

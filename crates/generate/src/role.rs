@@ -30,7 +30,7 @@ pub fn role(world: &World, p: u64, k: u64) -> Value {
     let o = world.role_org(p, k, spec);
     let j = world.role_site(p, k, o);
     let site = world.site(o, j);
-    let mut rng = world.rng(Purpose::Role, (1 << 62) + r);
+    let mut rng = world.rng(Purpose::RoleDetail, r);
 
     let networks = world.org_networks(o);
     let network = networks[rng.index(networks.len())];

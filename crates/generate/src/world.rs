@@ -198,9 +198,9 @@ impl World {
         let family = FAMILY[(h % FAMILY.len() as u64) as usize];
         let word = GROUP_WORDS[((h >> 20) % GROUP_WORDS.len() as u64) as usize];
         match org_kind(o) {
-            OrgKind::Group if h >> 40 & 1 == 0 => format!("{city} {word}"),
+            OrgKind::Group if (h >> 40) & 1 == 0 => format!("{city} {word}"),
             OrgKind::Group => format!("{family} {word}"),
-            OrgKind::Hospital if h >> 40 & 1 == 0 => format!("{city} General Hospital"),
+            OrgKind::Hospital if (h >> 40) & 1 == 0 => format!("{city} General Hospital"),
             OrgKind::Hospital => format!("{family} Memorial Hospital"),
             OrgKind::Clinic => format!("{city} Community Health Center"),
             OrgKind::Pharmacy => {
