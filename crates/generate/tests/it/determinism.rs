@@ -109,3 +109,27 @@ fn sizes_above_the_maximum_are_rejected() {
     let err = generate::generate(&opts, |_, _| Ok(())).expect_err("too big");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+/// FNV-1a, 64-bit: a dependency-free digest for the golden check.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Digest of `ndjson_bytes(300, 1)`. Benchmarks and demos rely on "same seed, same data" across
+/// versions too, so any change to the output must be deliberate: when it is, update this value
+/// (the failure message prints the new one) and say so in the commit.
+const GOLDEN_DIGEST: u64 = 0xabfb_f8a2_491e_ebf3;
+
+#[test]
+fn output_matches_the_golden_digest() {
+    let bytes = common::ndjson_bytes(300, 1);
+    let digest = fnv1a(&bytes);
+    assert_eq!(
+        digest,
+        GOLDEN_DIGEST,
+        "generated output changed: new digest {digest:#018x} ({} bytes)",
+        bytes.len()
+    );
+}
