@@ -53,12 +53,19 @@ pub fn contact_point(system: &str, value: &str) -> Value {
     json!({ "system": system, "value": value, "use": "work" })
 }
 
-/// A work ContactPoint with Plan-Net `contactpoint-availabletime` on weekdays.
-pub fn contact_point_weekdays(system: &str, value: &str, start: &str, end: &str) -> Value {
-    let mut ext = Vec::new();
-    for day in ["mon", "tue", "wed", "thu", "fri"] {
-        ext.push(json!({ "url": "daysOfWeek", "valueCode": day }));
-    }
+/// A work ContactPoint with Plan-Net `contactpoint-availabletime`: reachable on `days` between
+/// `start` and `end`.
+pub fn contact_point_hours(
+    system: &str,
+    value: &str,
+    days: &[&str],
+    start: &str,
+    end: &str,
+) -> Value {
+    let mut ext: Vec<Value> = days
+        .iter()
+        .map(|day| json!({ "url": "daysOfWeek", "valueCode": day }))
+        .collect();
     ext.push(json!({ "url": "availableStartTime", "valueTime": start }));
     ext.push(json!({ "url": "availableEndTime", "valueTime": end }));
     json!({
@@ -67,6 +74,11 @@ pub fn contact_point_weekdays(system: &str, value: &str, start: &str, end: &str)
         "value": value,
         "use": "work",
     })
+}
+
+/// [`contact_point_hours`] on weekdays.
+pub fn contact_point_weekdays(system: &str, value: &str, start: &str, end: &str) -> Value {
+    contact_point_hours(system, value, &WEEKDAYS, start, end)
 }
 
 /// A work, physical+postal US Address.

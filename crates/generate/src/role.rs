@@ -5,9 +5,8 @@
 use serde_json::{json, Map, Value};
 
 use crate::fhir::{
-    accepting_patients_code, available_time, coding, concept, contact_point,
-    contact_point_weekdays, meta, new_patients, phone, plan_net_concept, reference, PLAN_NET_SD,
-    USPS, V2_0203,
+    accepting_patients_code, available_time, coding, concept, contact_point, contact_point_hours,
+    meta, new_patients, phone, plan_net_concept, reference, PLAN_NET_SD, USPS, V2_0203,
 };
 use crate::geography::state_name;
 use crate::layout::{org_has_endpoint, role_start};
@@ -111,7 +110,7 @@ pub fn role(world: &World, p: u64, k: u64) -> Value {
     pr.insert(
         "telecom".into(),
         json!([
-            contact_point_weekdays("phone", &phone(&mut rng, site.city), start, end),
+            contact_point_hours("phone", &phone(&mut rng, site.city), days, start, end),
             contact_point("fax", &phone(&mut rng, site.city)),
         ]),
     );
