@@ -209,6 +209,7 @@ mod tests {
             value: Cow::Owned(v),
             ty: None,
             ext: None,
+            loc: None,
         }
     }
 

@@ -35,8 +35,12 @@ pub(crate) fn evaluate<'a>(
     expr: &Expr,
     resource: &'a Value,
     env: &Env,
+    located: bool,
 ) -> Result<Vec<Node<'a>>, EvalError> {
-    let root = Node::from_json(resource);
+    let mut root = Node::from_json(resource);
+    if located {
+        root.loc = Some(crate::node::Loc::root());
+    }
     let ctx = Ctx {
         root: root.clone(),
         env,
@@ -207,6 +211,7 @@ impl<'a> Ctx<'a, '_> {
                         value: Cow::Owned(v),
                         ty,
                         ext: None,
+                        loc: None,
                     }
                 })
                 .collect());

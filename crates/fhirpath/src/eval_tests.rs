@@ -10,7 +10,7 @@ fn patient() -> Value {
         "id": "p1",
         "active": true,
         "name": [
-            {"use": "official", "family": "Chalmers", "given": ["Peter", "James"]},
+            {"use": "official", "family": "Chalmers", "given": ["Peter", "James"], "_given": [null, {"id": "g2"}]},
             {"use": "usual", "given": ["Jim"]}
         ],
         "gender": "male",
@@ -473,4 +473,68 @@ fn evaluate_bool_follows_singleton_rules() {
     assert_eq!(b("Patient.gender"), Ok(Some(true)));
     assert_eq!(b("Patient.photo"), Ok(None));
     assert!(b("Patient.name").is_err());
+}
+
+#[test]
+fn located_nodes_carry_json_pointers_into_the_resource() {
+    let p = patient();
+    let pointers = |expr: &str| -> Vec<Option<String>> {
+        Expression::parse(expr)
+            .expect("parse")
+            .evaluate_located(&p, &Env::default())
+            .expect("eval")
+            .iter()
+            .map(|n| n.json_pointer())
+            .collect()
+    };
+    let some = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
+    assert_eq!(pointers("Patient"), some(&[""]));
+    assert_eq!(
+        pointers("Patient.name.given"),
+        some(&["/name/0/given/0", "/name/0/given/1", "/name/1/given/0"])
+    );
+    assert_eq!(pointers("Patient.deceased"), some(&["/deceasedBoolean"]));
+    assert_eq!(
+        pointers("Patient.birthDate.extension.value"),
+        some(&["/_birthDate/extension/0/valueDateTime"])
+    );
+    assert_eq!(
+        pointers("Patient.name.given[1].id"),
+        some(&["/name/0/_given/1/id"])
+    );
+    assert_eq!(
+        pointers("Patient.generalPractitioner.resolve().name.family"),
+        some(&["/contained/0/name/0/family"])
+    );
+    assert_eq!(pointers("'x' | Patient.id"), vec![None, Some("/id".into())]);
+    // Without evaluate_located nothing is tracked.
+    let plain = Expression::parse("Patient.id").expect("parse");
+    assert_eq!(plain.evaluate(&p).expect("eval")[0].json_pointer(), None);
+
+    // Every descendant's pointer leads back to its value (or, for extension-only
+    // primitives, to their `_name` companion).
+    let all = Expression::parse("Patient.descendants()")
+        .expect("parse")
+        .evaluate_located(&p, &Env::default())
+        .expect("eval");
+    assert!(all.len() > 30);
+    for n in &all {
+        let ptr = n.json_pointer().expect("located");
+        let target = p.pointer(&ptr).unwrap_or_else(|| panic!("{ptr} resolves"));
+        let want = if n.value().is_null() {
+            n.primitive_extension().expect("companion")
+        } else {
+            n.value()
+        };
+        assert_eq!(target, want, "{ptr}");
+    }
+    let ext_only = json!({"resourceType": "Patient", "_gender": {"extension": [{"url": "u"}]}, "a/b": {"c~d": 1}});
+    let e = Expression::parse("gender | `a/b`.`c~d`").expect("parse");
+    let got: Vec<Option<String>> = e
+        .evaluate_located(&ext_only, &Env::default())
+        .expect("eval")
+        .iter()
+        .map(|n| n.json_pointer())
+        .collect();
+    assert_eq!(got, some(&["/_gender", "/a~1b/c~0d"]));
 }

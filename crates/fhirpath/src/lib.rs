@@ -72,7 +72,17 @@ impl Expression {
         resource: &'a Value,
         env: &Env,
     ) -> Result<Vec<Node<'a>>, EvalError> {
-        eval::evaluate(&self.ast, resource, env)
+        eval::evaluate(&self.ast, resource, env, false)
+    }
+
+    /// Like [`Expression::evaluate_with`], and items taken from the resource also know
+    /// where they are ([`Node::json_pointer`]), as FHIRPath Patch needs. Slightly slower.
+    pub fn evaluate_located<'a>(
+        &self,
+        resource: &'a Value,
+        env: &Env,
+    ) -> Result<Vec<Node<'a>>, EvalError> {
+        eval::evaluate(&self.ast, resource, env, true)
     }
 
     /// Evaluates and interprets the result as a boolean the way FHIRPath does for

@@ -6,6 +6,81 @@
 use crate::types::{self, choice_suffix_type};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::sync::Arc;
+
+/// Where a node sits in the evaluated resource, as a parent chain (shared, so a child
+/// costs one small allocation). Only tracked when evaluation starts from a located root.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Loc {
+    parent: Option<Arc<Loc>>,
+    seg: Seg,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Seg {
+    Root,
+    Key(String),
+    Index(usize),
+}
+
+impl Loc {
+    pub(crate) fn root() -> Arc<Loc> {
+        Arc::new(Loc {
+            parent: None,
+            seg: Seg::Root,
+        })
+    }
+
+    fn key(parent: &Arc<Loc>, key: &str) -> Arc<Loc> {
+        Arc::new(Loc {
+            parent: Some(Arc::clone(parent)),
+            seg: Seg::Key(key.to_string()),
+        })
+    }
+
+    fn index(parent: &Arc<Loc>, i: usize) -> Arc<Loc> {
+        Arc::new(Loc {
+            parent: Some(Arc::clone(parent)),
+            seg: Seg::Index(i),
+        })
+    }
+
+    /// Location of `contained[index]` under a resource.
+    pub(crate) fn contained(resource: &Arc<Loc>, index: usize) -> Arc<Loc> {
+        Loc::index(&Loc::key(resource, "contained"), index)
+    }
+
+    /// Location of the `_name` companion of the primitive at `self`.
+    fn companion(self: &Arc<Loc>) -> Option<Arc<Loc>> {
+        match &self.seg {
+            Seg::Key(k) => Some(Loc::key(self.parent.as_ref()?, &format!("_{k}"))),
+            Seg::Index(i) => {
+                let array = self.parent.as_ref()?;
+                let Seg::Key(k) = &array.seg else { return None };
+                let companion_array = Loc::key(array.parent.as_ref()?, &format!("_{k}"));
+                Some(Loc::index(&companion_array, *i))
+            }
+            Seg::Root => None,
+        }
+    }
+
+    /// RFC 6901 JSON Pointer (`/name/0/given/1`).
+    fn pointer(&self) -> String {
+        let mut segs = Vec::new();
+        let mut cur = Some(self);
+        while let Some(l) = cur {
+            match &l.seg {
+                Seg::Root => {}
+                Seg::Key(k) => segs.push(k.replace('~', "~0").replace('/', "~1")),
+                Seg::Index(i) => segs.push(i.to_string()),
+            }
+            cur = l.parent.as_deref();
+        }
+        segs.iter()
+            .rev()
+            .fold(String::new(), |acc, s| acc + "/" + s)
+    }
+}
 
 /// Which type system a known type name belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +97,8 @@ pub struct Node<'a> {
     pub(crate) ty: Option<(TypeNs, Cow<'a, str>)>,
     /// The `_name` companion object of a FHIR primitive (its `id` and `extension`).
     pub(crate) ext: Option<Cow<'a, Value>>,
+    /// Position in the resource, when evaluation tracks locations.
+    pub(crate) loc: Option<Arc<Loc>>,
 }
 
 impl<'a> Node<'a> {
@@ -48,12 +125,25 @@ impl<'a> Node<'a> {
         self.ext.as_deref()
     }
 
+    /// RFC 6901 JSON Pointer to this item inside the evaluated resource (`/name/0/given/1`;
+    /// `""` for the resource itself), for items taken from the resource when evaluating
+    /// with [`crate::Expression::evaluate_located`]. A primitive that only has extensions
+    /// points at its `_name` companion. `None` for computed values.
+    pub fn json_pointer(&self) -> Option<String> {
+        let loc = self.loc.as_ref()?;
+        if self.value.is_null() && self.ext.is_some() {
+            return loc.companion().map(|c| c.pointer());
+        }
+        Some(loc.pointer())
+    }
+
     /// Detaches the node from the resource it was evaluated on.
     pub fn into_owned(self) -> Node<'static> {
         Node {
             value: Cow::Owned(self.value.into_owned()),
             ty: self.ty.map(|(ns, n)| (ns, Cow::Owned(n.into_owned()))),
             ext: self.ext.map(|e| Cow::Owned(e.into_owned())),
+            loc: self.loc,
         }
     }
 
@@ -63,6 +153,7 @@ impl<'a> Node<'a> {
             value: Cow::Borrowed(value),
             ty: resource_type(value).map(|t| (TypeNs::Fhir, Cow::Borrowed(t))),
             ext: None,
+            loc: None,
         }
     }
 
@@ -71,6 +162,7 @@ impl<'a> Node<'a> {
             value: Cow::Owned(value),
             ty: Some((TypeNs::System, Cow::Borrowed(ty))),
             ext: None,
+            loc: None,
         }
     }
 
@@ -96,6 +188,7 @@ impl<'a> Node<'a> {
             value,
             ty: Some((TypeNs::Fhir, ty)),
             ext: None,
+            loc: None,
         }
     }
 
@@ -124,20 +217,23 @@ impl<'a> Node<'a> {
 
     /// Children named `name`, in document order (FHIRPath member navigation).
     pub(crate) fn children(&self, name: &str, out: &mut Vec<Node<'a>>) {
-        let Node { value, ext, .. } = self;
+        let Node {
+            value, ext, loc, ..
+        } = self;
         // Navigating into a primitive reaches its `_name` companion (`id`, `extension`).
         if !value.is_object() {
             if let Some(ext) = ext {
+                let at = loc.as_ref().and_then(Loc::companion);
                 match ext {
-                    Cow::Borrowed(e) => push_member(e, name, out),
-                    Cow::Owned(e) => push_member_owned(e, name, out),
+                    Cow::Borrowed(e) => push_member(e, name, at.as_ref(), out),
+                    Cow::Owned(e) => push_member_owned(e, name, at.as_ref(), out),
                 }
             }
             return;
         }
         match value {
-            Cow::Borrowed(v) => push_member(v, name, out),
-            Cow::Owned(v) => push_member_owned(v, name, out),
+            Cow::Borrowed(v) => push_member(v, name, loc.as_ref(), out),
+            Cow::Owned(v) => push_member_owned(v, name, loc.as_ref(), out),
         }
     }
 
@@ -178,67 +274,95 @@ fn resource_type(v: &Value) -> Option<&str> {
 }
 
 /// Finds `name` in an object borrowed for `'a`, including choice and `_name` companions.
-fn push_member<'a>(obj: &'a Value, name: &str, out: &mut Vec<Node<'a>>) {
+fn push_member<'a>(obj: &'a Value, name: &str, at: Option<&Arc<Loc>>, out: &mut Vec<Node<'a>>) {
     let Value::Object(map) = obj else { return };
     let ext_key = format!("_{name}");
     if map.contains_key(name) || map.contains_key(&ext_key) {
-        push_values(map.get(name), map.get(&ext_key), None, out);
+        let field = Field {
+            value: map.get(name),
+            ext: map.get(&ext_key),
+            ty: None,
+            key: name,
+        };
+        push_values(field, at, out);
         return;
     }
     // Choice element: `value` finds `valueQuantity`, typed Quantity.
     for (k, v) in map {
         if let Some(suffix) = k.strip_prefix(name) {
             if let Some(ty) = choice_suffix_type(suffix) {
-                push_values(Some(v), map.get(&format!("_{k}")), Some(ty), out);
+                let field = Field {
+                    value: Some(v),
+                    ext: map.get(&format!("_{k}")),
+                    ty: Some(ty),
+                    key: k,
+                };
+                push_values(field, at, out);
                 return;
             }
         }
     }
 }
 
-fn push_values<'a>(
+/// One JSON property of an element, with its `_name` companion.
+struct Field<'a, 'k> {
     value: Option<&'a Value>,
     ext: Option<&'a Value>,
     ty: Option<String>,
-    out: &mut Vec<Node<'a>>,
-) {
-    let make = |v: Option<&'a Value>, e: Option<&'a Value>| -> Option<Node<'a>> {
-        let e = e.filter(|e| !e.is_null());
-        let v = match v {
-            Some(Value::Null) | None if e.is_none() => return None,
-            Some(v) => v,
-            None => &Value::Null,
+    /// The property name as written (`valueQuantity` for a choice).
+    key: &'k str,
+}
+
+fn push_values<'a>(field: Field<'a, '_>, at: Option<&Arc<Loc>>, out: &mut Vec<Node<'a>>) {
+    let Field {
+        value,
+        ext,
+        ty,
+        key,
+    } = field;
+    // Extension-only primitives are located at their value key too; `json_pointer` maps
+    // them to the companion.
+    let field_loc = at.map(|p| Loc::key(p, key));
+    let make =
+        |v: Option<&'a Value>, e: Option<&'a Value>, loc: Option<Arc<Loc>>| -> Option<Node<'a>> {
+            let e = e.filter(|e| !e.is_null());
+            let v = match v {
+                Some(Value::Null) | None if e.is_none() => return None,
+                Some(v) => v,
+                None => &Value::Null,
+            };
+            let ty = match &ty {
+                Some(t) => Some((TypeNs::Fhir, Cow::Owned(t.clone()))),
+                None => resource_type(v).map(|t| (TypeNs::Fhir, Cow::Borrowed(t))),
+            };
+            Some(Node {
+                value: Cow::Borrowed(v),
+                ty,
+                ext: e.map(Cow::Borrowed),
+                loc,
+            })
         };
-        let ty = match &ty {
-            Some(t) => Some((TypeNs::Fhir, Cow::Owned(t.clone()))),
-            None => resource_type(v).map(|t| (TypeNs::Fhir, Cow::Borrowed(t))),
-        };
-        Some(Node {
-            value: Cow::Borrowed(v),
-            ty,
-            ext: e.map(Cow::Borrowed),
-        })
-    };
+    let item_loc = |i: usize| field_loc.as_ref().map(|l| Loc::index(l, i));
     match (value, ext) {
         (Some(Value::Array(items)), ext) => {
             let exts = ext.and_then(Value::as_array);
             for (i, item) in items.iter().enumerate() {
-                out.extend(make(Some(item), exts.and_then(|e| e.get(i))));
+                out.extend(make(Some(item), exts.and_then(|e| e.get(i)), item_loc(i)));
             }
         }
         (None, Some(Value::Array(exts))) => {
-            for e in exts {
-                out.extend(make(None, Some(e)));
+            for (i, e) in exts.iter().enumerate() {
+                out.extend(make(None, Some(e), item_loc(i)));
             }
         }
-        (v, e) => out.extend(make(v, e)),
+        (v, e) => out.extend(make(v, e, field_loc.clone())),
     }
 }
 
 /// Same as [`push_member`] for an owned (computed) object: children are cloned.
-fn push_member_owned<'a>(obj: &Value, name: &str, out: &mut Vec<Node<'a>>) {
+fn push_member_owned<'a>(obj: &Value, name: &str, at: Option<&Arc<Loc>>, out: &mut Vec<Node<'a>>) {
     let mut tmp: Vec<Node<'_>> = Vec::new();
-    push_member(obj, name, &mut tmp);
+    push_member(obj, name, at, &mut tmp);
     for n in tmp {
         let owned: Node<'static> = n.into_owned();
         out.push(owned);

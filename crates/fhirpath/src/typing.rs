@@ -203,6 +203,7 @@ pub(crate) fn type_info<'a>(n: &Node<'_>) -> Option<Node<'a>> {
         value: Cow::Owned(json!({"namespace": ns, "name": name})),
         ty: None,
         ext: None,
+        loc: None,
     })
 }
 
@@ -222,6 +223,7 @@ mod tests {
             value: Cow::Owned(v),
             ty: None,
             ext: None,
+            loc: None,
         }
     }
 

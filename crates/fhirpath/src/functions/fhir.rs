@@ -9,7 +9,7 @@
 
 use super::{Call, Items, R};
 use crate::eval::singleton;
-use crate::node::Node;
+use crate::node::{Loc, Node};
 use crate::temporal::DateTime;
 use crate::types::is_resource_type_name;
 use crate::typing::{filter_type, is_type, type_info};
@@ -58,6 +58,7 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>, input: &Items<'a>) -> Option<R<'a>>
                     .system_type()
                     .map(|t| (crate::node::TypeNs::System, Cow::Owned(t.to_string()))),
                 ext: None,
+                loc: one.loc.clone(),
             }],
             _ => Vec::new(),
         }),
@@ -118,12 +119,15 @@ fn resolve<'a>(root: &Node<'a>, n: &Node<'a>) -> Option<Node<'a>> {
         if local.is_empty() {
             return Some(root.clone());
         }
-        return find_borrowed(root, |r| {
-            r.get("contained").and_then(Value::as_array).and_then(|c| {
-                c.iter()
-                    .find(|x| x.get("id").and_then(Value::as_str) == Some(local))
-            })
-        });
+        let index = root
+            .value
+            .get("contained")
+            .and_then(Value::as_array)?
+            .iter()
+            .position(|x| x.get("id").and_then(Value::as_str) == Some(local))?;
+        let mut found = find_borrowed(root, |r| r.get("contained")?.get(index))?;
+        found.loc = root.loc.as_ref().map(|l| Loc::contained(l, index));
+        return Some(found);
     }
     if let Some(found) = find_borrowed(root, |r| bundle_entry(r, reference)) {
         return Some(found);
