@@ -33,7 +33,8 @@ pub enum OrgKind {
     UrgentCare,
 }
 
-const BLOCK: u64 = 10;
+/// Organisations come in blocks of this many, with the mix of [`org_kind`].
+pub const BLOCK: u64 = 10;
 const KINDS: [OrgKind; 10] = [
     OrgKind::Group,
     OrgKind::Group,

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::fhir::reference;
 use crate::geography::{jitter, state_name, City, CITIES};
 use crate::layout::{
-    org_kind, org_location_count, org_location_start, Layout, OrgKind, NETWORKS_PER_PAYER,
+    org_kind, org_location_count, org_location_start, Layout, OrgKind, BLOCK, NETWORKS_PER_PAYER,
 };
 use crate::names::{
     FAMILY, FEMALE_GIVEN, GROUP_WORDS, MALE_GIVEN, NETWORK_STYLES, PAYER_BRANDS, PHARMACY_CHAINS,
@@ -284,22 +284,36 @@ impl World {
     }
 
     /// Organisation where role `k` of practitioner `p` is held. Pharmacists work at pharmacies,
-    /// everybody else at groups, hospitals, clinics and urgent care centres.
+    /// everybody else at groups (twice as likely), hospitals, clinics and urgent care centres.
     pub fn role_org(&self, p: u64, k: u64, specialty: &Specialty) -> u64 {
+        let pharmacist = specialty.role == "rx";
+        let weight = |kind: OrgKind| -> u64 {
+            match kind {
+                OrgKind::Pharmacy if pharmacist => 1,
+                _ if pharmacist => 0,
+                OrgKind::Group => 2,
+                OrgKind::Hospital | OrgKind::Clinic | OrgKind::UrgentCare => 1,
+                OrgKind::Pharmacy | OrgKind::Lab => 0,
+            }
+        };
         let orgs = self.layout.orgs;
         let h = hash(self.seed, Purpose::RoleOrg, p * 2 + k);
-        let o = h % orgs.max(1);
-        let block = o - o % 10;
-        let wanted: &[u64] = if specialty.role == "rx" {
-            &[6, 7]
-        } else {
-            // Groups twice as likely as the facilities.
-            &[0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 9]
-        };
-        let candidate = block + wanted[((h >> 32) % wanted.len() as u64) as usize];
+        // Pick a block of organisations, then a suitable slot in it by weight.
+        let block = (h % orgs.max(1)) / BLOCK * BLOCK;
+        let total: u64 = (0..BLOCK).map(|i| weight(org_kind(i))).sum();
+        let mut ticket = (h >> 32) % total;
+        let mut slot = 0;
+        for i in 0..BLOCK {
+            let w = weight(org_kind(i));
+            if ticket < w {
+                slot = i;
+                break;
+            }
+            ticket -= w;
+        }
         // The last block may be partial; its first organisation (a group) always exists.
-        if candidate < orgs {
-            candidate
+        if block + slot < orgs {
+            block + slot
         } else {
             block
         }
