@@ -1,5 +1,5 @@
 //! Equality (`=`), equivalence (`~`) and ordering (`<` …) of single items
-//! (http://hl7.org/fhirpath/N1/#equality, #comparison).
+//! (<http://hl7.org/fhirpath/N1/#equality>, #comparison).
 //!
 //! Temporal values are recognised from their type, or — because we have no schema — from
 //! a string that is compared with a typed temporal value (`birthDate > @2000`).

@@ -1,5 +1,5 @@
 //! The tree-walking evaluator: focus/scope handling, path navigation, environment
-//! variables and operators (http://hl7.org/fhirpath/N1/#operations). Functions live in
+//! variables and operators (<http://hl7.org/fhirpath/N1/#operations>). Functions live in
 //! `functions`, operator arithmetic in `ops`.
 
 use crate::ast::{BinOp, Expr, Literal};

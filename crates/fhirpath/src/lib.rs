@@ -1,9 +1,10 @@
-//! FHIRPath (normative N1, http://hl7.org/fhirpath/N1/) over FHIR R4 JSON held in
+//! FHIRPath (normative N1, <http://hl7.org/fhirpath/N1/>) over FHIR R4 JSON held in
 //! `serde_json::Value`, with the FHIR-specific additions of
-//! http://hl7.org/fhir/R4/fhirpath.html (`extension()`, `resolve()`, `hasValue()`, …).
+//! <http://hl7.org/fhir/R4/fhirpath.html> (`extension()`, `resolve()`, `hasValue()`, …).
 //!
-//! Used by the search indexer (SearchParameter expressions), FHIRPath Patch, invariants and
-//! subscription filters. Pure: no IO.
+//! Used by the search indexer (SearchParameter expressions), FHIRPath Patch
+//! ([`Expression::evaluate_located`] gives JSON Pointers), invariants and subscription
+//! filters. Pure: no IO.
 //!
 //! ```
 //! use fhirpath::Expression;
@@ -13,8 +14,45 @@
 //! assert_eq!(names, vec![serde_json::json!("Acme"), serde_json::json!("A")]);
 //! ```
 //!
-//! Robustness: parsing bounds source length and nesting; evaluation bounds collection and
-//! string sizes, so arbitrary input yields an error rather than a panic, an overflow or a hang.
+//! # Supported
+//! Everything in N1 except what is listed below: paths with choice elements (`value`
+//! finds `valueQuantity`) and primitive extensions (`birthDate.extension`), indexers,
+//! all operators (`|`, `=`/`!=`, `~`/`!~`, comparisons, `is`/`as`, `in`/`contains`,
+//! boolean logic with empty propagation, arithmetic, `&`), literals including partial
+//! dates/times and quantities, `$this`/`$index`/`$total`, `%resource`, `%rootResource`,
+//! `%context`, `%ucum`, `%sct`, `%loinc`, `%vs-*`, `%ext-*` and caller variables ([`Env`]),
+//! and the function library: existence, filtering/projection, subsetting, combining,
+//! conversion, string (plus `matchesFull`), math, tree navigation, `aggregate`, `iif`,
+//! `trace`, `today`/`now`/`timeOfDay`, `type()`, and FHIR's `extension`, `hasValue`,
+//! `getValue`, `resolve`, `htmlChecks`. Unknown functions and wrong argument counts are
+//! compile errors.
+//!
+//! # Deliberate differences and gaps
+//! - No schema. An item's FHIR type is known from `resourceType`, a choice suffix,
+//!   `ofType()`/`as`, or `resolve()`; otherwise primitives are typed by their JSON kind
+//!   (a plain string element `is` any string-like FHIR type) and objects by their keys
+//!   (`name.ofType(HumanName)` works, see `typing`). Strict-mode checks of element names
+//!   are not done: an unknown element is simply empty.
+//! - `as` filters like `ofType()` instead of failing on several items: R4 search
+//!   expressions rely on it (`Group.characteristic.value as CodeableConcept`).
+//! - Decimals are `f64`; `+ - * mod` round to the operands' decimal places so that
+//!   `1.8 - 1.2 = 0.6`, but trailing zeros of literals are not kept (`1.50` prints `1.5`).
+//! - Quantities convert within time, mass, length and volume (metric prefixes and a few
+//!   customary units); products and quotients of two quantities are not supported.
+//! - Regular expressions: a linear-time subset (no back-references or look-around).
+//! - `resolve()` has no store: contained resources, Bundle entries, else a stub
+//!   `{"resourceType", "id"}` typed by the reference.
+//! - `memberOf`, `subsumes`, `subsumedBy`, `conformsTo`, `elementDefinition`, `slice`,
+//!   `checkModifiers` fail with [`EvalError::Unsupported`]; the FHIRPath 2.1 additions
+//!   (`lowBoundary`, `sort`, `encode`, `defineVariable`, …) are not implemented.
+//! - A dateTime with an offset compared to one without is unknown (empty), as the HL7
+//!   test suite expects.
+//!
+//! # Robustness
+//! Sources over 64 KiB or nested deeper than 128 are refused; collections over 250,000
+//! items, strings over 8 MiB and regex runs over 20 million steps fail with
+//! [`EvalError::Limit`]. Arbitrary input yields an error rather than a panic, an overflow
+//! or a hang.
 
 mod ast;
 mod compare;

@@ -1,5 +1,5 @@
 //! [`Node`]: one item of a FHIRPath collection, and navigation over FHIR JSON
-//! (http://hl7.org/fhir/R4/json.html): arrays flatten into collections, choice elements
+//! (<http://hl7.org/fhir/R4/json.html>): arrays flatten into collections, choice elements
 //! (`value[x]`) are found from their base name, and primitive extensions (`_birthDate`)
 //! travel with their primitive so `birthDate.extension` works.
 

@@ -1,5 +1,5 @@
 //! Boolean logic, arithmetic and string concatenation operators
-//! (http://hl7.org/fhirpath/N1/#boolean-logic, #math-1).
+//! (<http://hl7.org/fhirpath/N1/#boolean-logic>, #math-1).
 //!
 //! Overflow and division by zero give an empty result, as the specification asks.
 

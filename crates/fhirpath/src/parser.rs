@@ -1,5 +1,5 @@
 //! Pratt parser from tokens to [`Expr`], following the operator precedence table of
-//! FHIRPath N1 §“Operator precedence” (http://hl7.org/fhirpath/N1/#operator-precedence).
+//! FHIRPath N1 §“Operator precedence” (<http://hl7.org/fhirpath/N1/#operator-precedence>).
 //!
 //! Nesting is bounded (`MAX_DEPTH`) so that hostile input cannot overflow the stack here,
 //! in the evaluator, or when the tree is dropped.

@@ -1,4 +1,4 @@
-//! Quantities (http://hl7.org/fhirpath/N1/#quantity): construction, the unit they compare
+//! Quantities (<http://hl7.org/fhirpath/N1/#quantity>): construction, the unit they compare
 //! by, conversion between common UCUM units, and their string form.
 //!
 //! Full UCUM is out of scope; conversions cover time, mass, length and volume with the

@@ -11,7 +11,7 @@
 const MAX_PROGRAM: usize = 20_000;
 /// Work allowed for one `matches()`/`replaceMatches()` call, in VM thread steps: linear
 /// time is still too much when both pattern and text are huge.
-const MAX_STEPS: u64 = 10_000_000;
+const MAX_STEPS: u64 = 20_000_000;
 
 #[derive(Debug, Clone)]
 enum Node {

@@ -1,6 +1,6 @@
 //! FHIR R4 and FHIRPath System type names and the subtype relation used by `is`, `as` and
-//! `ofType()` (http://hl7.org/fhirpath/N1/#types-and-reflection,
-//! http://hl7.org/fhir/R4/fhirpath.html#types).
+//! `ofType()` (<http://hl7.org/fhirpath/N1/#types-and-reflection>,
+//! <http://hl7.org/fhir/R4/fhirpath.html#types>).
 //!
 //! The crate has no StructureDefinitions at hand, so element types come from the JSON
 //! itself: `resourceType`, the suffix of a choice element (`valueQuantity`), or, for

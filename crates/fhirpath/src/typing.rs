@@ -1,6 +1,6 @@
 //! Type tests on items: `is` (subtype-aware), `as`/`ofType()` (exact for FHIR primitives,
 //! as the official R4 test suite expects), and `type()` reflection
-//! (http://hl7.org/fhirpath/N1/#types-and-reflection).
+//! (<http://hl7.org/fhirpath/N1/#types-and-reflection>).
 //!
 //! Items reached through ordinary element names carry no FHIR type (there is no schema
 //! here), so for them the type is inferred: primitives from the JSON kind, objects from

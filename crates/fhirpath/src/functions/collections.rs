@@ -1,5 +1,5 @@
 //! Existence, filtering/projection, subsetting, combining, tree navigation, aggregate and
-//! `iif` (http://hl7.org/fhirpath/N1/#existence through #combining, #aggregates).
+//! `iif` (<http://hl7.org/fhirpath/N1/#existence> through #combining, #aggregates).
 
 use super::{Call, Items, R};
 use crate::distinct::{distinct, ItemSet};

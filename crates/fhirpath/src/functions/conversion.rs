@@ -1,5 +1,5 @@
 //! `not()` and the conversion functions `toX()` / `convertsToX()`
-//! (http://hl7.org/fhirpath/N1/#conversion).
+//! (<http://hl7.org/fhirpath/N1/#conversion>).
 
 use super::{Call, Items, R};
 use crate::compare::is_quantity;

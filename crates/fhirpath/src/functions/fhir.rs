@@ -1,5 +1,5 @@
 //! Type functions (`is()`, `as()`, `ofType()`), date/time functions, and the FHIR-specific
-//! additions of http://hl7.org/fhir/R4/fhirpath.html#functions: `extension()`,
+//! additions of <http://hl7.org/fhir/R4/fhirpath.html#functions>: `extension()`,
 //! `hasValue()`, `getValue()`, `resolve()`, `htmlChecks()`.
 //!
 //! `resolve()` has no store to read from: it answers the contained resource for `#id`,

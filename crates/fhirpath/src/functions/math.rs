@@ -1,4 +1,4 @@
-//! Math functions (http://hl7.org/fhirpath/N1/#math). Results that are not finite
+//! Math functions (<http://hl7.org/fhirpath/N1/#math>). Results that are not finite
 //! numbers (`sqrt(-1)`) are empty.
 
 use super::{Call, Items, R};

@@ -1,4 +1,4 @@
-//! String manipulation functions (http://hl7.org/fhirpath/N1/#string-manipulation).
+//! String manipulation functions (<http://hl7.org/fhirpath/N1/#string-manipulation>).
 //! Positions and lengths count Unicode scalar values, not bytes.
 
 use super::{Call, Items, R};
