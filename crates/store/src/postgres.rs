@@ -25,7 +25,8 @@ use crate::{
     StoreError, StoreOptions, TenantInfo, TenantName, VersionRecord, WriteOutcome, WriteRequest,
 };
 
-/// The Postgres store.
+/// The Postgres store. Its methods are the [`crate::Store`] methods of the same name,
+/// documented there.
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,

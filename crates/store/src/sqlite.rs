@@ -28,7 +28,8 @@ use crate::{
 /// How long a connection waits for another connection's (or process's) write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The SQLite store: one writer connection, a pool of readers.
+/// The SQLite store: one writer connection, a pool of readers. Its methods are the
+/// [`crate::Store`] methods of the same name, documented there.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -509,5 +510,29 @@ mod tests {
         assert!(is_memory("sqlite://x.db?mode=memory"));
         assert!(!is_memory("sqlite://data/fhirdir.db"));
         assert!(!is_memory("sqlite:///tmp/memory.db"));
+    }
+
+    #[test]
+    fn url_forms_name_the_expected_file() {
+        let file = |url: &str| {
+            SqliteConnectOptions::from_str(url)
+                .map(|o| o.get_filename().to_path_buf())
+                .ok()
+        };
+        assert_eq!(
+            file("sqlite://fhirdir-data/fhirdir.db"),
+            Some("fhirdir-data/fhirdir.db".into())
+        );
+        assert_eq!(file("sqlite:///abs/path.db"), Some("/abs/path.db".into()));
+        assert_eq!(file("sqlite:rel.db"), Some("rel.db".into()));
+    }
+
+    #[test]
+    fn parent_directories_are_created() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("x/y/z.db");
+        create_parent_dir(&file).expect("create");
+        assert!(dir.path().join("x/y").is_dir());
+        create_parent_dir(Path::new("bare.db")).expect("no parent is fine");
     }
 }
