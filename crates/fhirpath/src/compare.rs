@@ -34,9 +34,30 @@ enum TemporalPair {
     Times(Time, Time),
 }
 
+/// A string from the resource (not computed) whose element type is unknown but which is
+/// written like a FHIR date/dateTime (`2020`, `2020-01-02T10:00:00Z`).
+fn untyped_date_text<'n>(n: &'n Node<'_>) -> Option<&'n str> {
+    if n.ty.is_some() {
+        return None;
+    }
+    let s = n.value.as_str()?;
+    let b = s.as_bytes();
+    let date_like =
+        b.len() >= 4 && b[..4].iter().all(u8::is_ascii_digit) && (b.len() == 4 || b[4] == b'-');
+    date_like.then_some(s)
+}
+
 fn temporal_pair(a: &Node<'_>, b: &Node<'_>) -> Option<TemporalPair> {
-    let kind = temporal_kind(a).or_else(|| temporal_kind(b))?;
     let (sa, sb) = (a.value.as_str()?, b.value.as_str()?);
+    let Some(kind) = temporal_kind(a).or_else(|| temporal_kind(b)) else {
+        // Two date-looking elements of unknown type (`period.start <= period.end`) compare
+        // as dates: as text, offsets and precision would be ignored.
+        let (x, y) = (untyped_date_text(a)?, untyped_date_text(b)?);
+        return Some(TemporalPair::Dates(
+            DateTime::parse(x)?,
+            DateTime::parse(y)?,
+        ));
+    };
     match kind {
         Temporal::Date => Some(TemporalPair::Dates(
             DateTime::parse(sa)?,
@@ -221,6 +242,13 @@ mod tests {
             (date("2020-01"), plain(json!("2020-01")), Some(true)),
             (date("2020-01"), date("2020-01-05"), None),
             (date("2020-01"), date("2020-02-05"), Some(false)),
+            (
+                plain(json!("2020-01-01T10:00:00Z")),
+                plain(json!("2020-01-01T11:00:00+01:00")),
+                Some(true),
+            ),
+            (plain(json!("2020")), plain(json!("2020-01-01")), None),
+            (plain(json!("2020x")), plain(json!("2020x")), Some(true)),
             (
                 plain(json!({"a": [1, 2]})),
                 plain(json!({"a": [1, 2.0]})),

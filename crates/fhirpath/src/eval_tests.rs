@@ -538,3 +538,27 @@ fn located_nodes_carry_json_pointers_into_the_resource() {
         .collect();
     assert_eq!(got, some(&["/_gender", "/a~1b/c~0d"]));
 }
+
+#[test]
+fn untyped_date_elements_compare_as_dates() {
+    let per_1 = "period.all(start.hasValue().not() or end.hasValue().not() or (start <= end))";
+    let cases = [
+        // As text "2020-01-01T10:00:00+01:00" > "2020-01-01T09:30:00Z"; as instants it is earlier.
+        (
+            json!({"period": {"start": "2020-01-01T10:00:00+01:00", "end": "2020-01-01T09:30:00Z"}}),
+            json!([true]),
+        ),
+        (
+            json!({"period": {"start": "2021-01-01", "end": "2020-12-31"}}),
+            json!([false]),
+        ),
+        (
+            json!({"period": {"start": "2020", "end": "2020-06-01"}}),
+            json!([false]),
+        ),
+        (json!({"period": {"end": "2020-06-01"}}), json!([true])),
+    ];
+    for (r, want) in cases {
+        assert_eq!(Value::Array(run(per_1, &r).expect("eval")), want, "{r}");
+    }
+}
