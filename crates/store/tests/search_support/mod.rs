@@ -1,7 +1,10 @@
 //! Shared set-up for the `search_*` test binaries: a store per test database, resources
 //! written through the store and indexed with the real extractor and built-in registry.
 
-#![allow(dead_code, reason = "each test binary uses a different part of this module")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of this module"
+)]
 
 use conformance::Registry;
 use search::{Extractor, SearchQuery};
@@ -67,7 +70,10 @@ impl Ctx {
     /// Writes `resource` (which must carry `resourceType` and `id`) and indexes the stored
     /// body, meta included.
     pub async fn put_in(&self, t: &TenantName, resource: Value) -> VersionRecord {
-        let rt = resource["resourceType"].as_str().expect("resourceType").to_owned();
+        let rt = resource["resourceType"]
+            .as_str()
+            .expect("resourceType")
+            .to_owned();
         let id = resource["id"].as_str().expect("id").to_owned();
         let out = self
             .store
