@@ -64,6 +64,8 @@ mod lexer;
 mod node;
 mod ops;
 mod parser;
+#[cfg(test)]
+mod printer_tests;
 mod quantity;
 mod regex;
 mod temporal;
