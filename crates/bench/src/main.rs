@@ -34,6 +34,8 @@ enum Cmd {
     Rest(RestArgs),
     /// Serve one JSON body from memory on the read route shape (the ceiling).
     Ceiling(CeilingArgs),
+    /// Only the read load, against an already running server (for profiling and A/B runs).
+    Read(ReadArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -85,6 +87,22 @@ struct CeilingArgs {
     middleware: bool,
 }
 
+#[derive(clap::Args, Debug)]
+struct ReadArgs {
+    /// The running server, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    addr: std::net::SocketAddr,
+    /// Ids `bench-0000000` .. of the PUT phase to pick from.
+    #[arg(long, default_value_t = 100_000)]
+    resources: u64,
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
@@ -98,6 +116,19 @@ async fn main() -> anyhow::Result<()> {
             ceiling::serve(&a.listen, body.into(), a.middleware).await
         }
         Cmd::Rest(a) => rest(a).await,
+        Cmd::Read(a) => {
+            let stop = load::Stop::Timed {
+                warmup: Duration::from_secs(a.warmup),
+                measure: Duration::from_secs(a.duration),
+            };
+            let o = load::run(a.addr, a.connections, stop, rest::read_load(a.resources)).await?;
+            println!("{}", report::DETAIL_HEADER);
+            println!(
+                "{}",
+                report::detail_row(&a.addr.to_string(), "read: GET random id", &o)
+            );
+            Ok(())
+        }
     }
 }
 

@@ -55,7 +55,7 @@ fn fhir_request(method: Method, path: &str, body: Bytes) -> Request<Full<Bytes>>
 }
 
 /// GETs of random ids among the `n` created ones.
-fn read_load(n: u64) -> MakeRequest {
+pub fn read_load(n: u64) -> MakeRequest {
     Arc::new(move |seq| {
         let path = format!("{BASE}/{}", practitioner::id(seq % n));
         fhir_request(Method::GET, &path, Bytes::new())
