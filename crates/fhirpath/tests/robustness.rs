@@ -240,3 +240,86 @@ fn deep_json_does_not_overflow_navigation() {
     let e = Expression::parse("descendants().leaf").expect("parse");
     assert_eq!(e.evaluate(&v).expect("eval").len(), 1);
 }
+
+/// Random JSON with FHIR-ish keys in odd shapes (`_given` longer than `given`, non-string
+/// `resourceType`, nulls in arrays, extension objects without url…).
+fn random_json(r: &mut Rng, depth: u32) -> Value {
+    const KEYS: &[&str] = &[
+        "name",
+        "given",
+        "_given",
+        "value",
+        "valueString",
+        "_valueString",
+        "valueQuantity",
+        "extension",
+        "url",
+        "resourceType",
+        "reference",
+        "contained",
+        "id",
+        "_id",
+        "period",
+        "start",
+        "end",
+    ];
+    match (depth, r.below(8)) {
+        (0, _) | (_, 0) => json!(null),
+        (_, 1) => json!(r.below(3) == 0),
+        (_, 2) => json!(r.below(1000) as i64 - 500),
+        (_, 3) => json!((r.below(10_000) as f64) / 7.0),
+        (_, 4) => json!(*[
+            "",
+            "x",
+            "2020-01-01",
+            "#c1",
+            "Patient/1",
+            "10:00",
+            "http://e/a"
+        ]
+        .get(r.below(7))
+        .unwrap_or(&"")),
+        (_, 5) => Value::Array((0..r.below(4)).map(|_| random_json(r, depth - 1)).collect()),
+        _ => {
+            let mut m = serde_json::Map::new();
+            for _ in 0..r.below(6) {
+                m.insert(
+                    KEYS[r.below(KEYS.len())].to_string(),
+                    random_json(r, depth - 1),
+                );
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+#[test]
+fn arbitrary_json_never_panics() {
+    let exprs: Vec<Expression> = [
+        "name.given",
+        "name.given.extension.value",
+        "value.ofType(Quantity) | value.ofType(string)",
+        "extension('http://e/a').value",
+        "extension.where(url = 'http://e/a').extension.value.ofType(CodeableConcept)",
+        "contained.resolve() | reference.resolve() | descendants().reference.resolve()",
+        "descendants().where(resolve() is Patient)",
+        "children().hasValue() | descendants().getValue()",
+        "period.all(start <= end) and period.start.toDateTime() < now()",
+        "descendants().distinct().count() + descendants().isDistinct().count()",
+        "descendants().select($this.toString()).join(',')",
+        "descendants().ofType(HumanName).given | descendants().type().name",
+        "name.given.repeat(extension).url",
+        "descendants() ~ children()",
+    ]
+    .iter()
+    .map(|s| Expression::parse(s).unwrap_or_else(|e| panic!("{s}: {e}")))
+    .collect();
+    let mut r = Rng(7);
+    for _ in 0..3_000 {
+        let v = random_json(&mut r, 6);
+        for e in &exprs {
+            let _ = e.evaluate(&v);
+            let _ = e.evaluate_located(&v, &fhirpath::Env::default());
+        }
+    }
+}
