@@ -340,9 +340,8 @@ fn uri_parents(u: &str) -> Vec<&str> {
 
 /// `near`: a bounding box on (lat, lon) that the index serves, then the equirectangular
 /// distance (`cos(lat0)` computed here, so the SQL is plain arithmetic and runs on SQLite
-/// without math functions). Across the antimeridian the box and distance are repeated with
-/// the centre shifted by ±360°. Within a few hundred kilometres the approximation is within
-/// about 1% of the great-circle distance.
+/// without math functions). Across the antimeridian the box is split in two. Within a few
+/// hundred kilometres the approximation is within about 1% of the great-circle distance.
 fn near(sql: &mut Sql, x: Alias, n: &NearValue) {
     let d = n.distance_km.unwrap_or(DEFAULT_NEAR_KM);
     let kx = KM_PER_DEGREE * n.latitude.to_radians().cos();
@@ -354,84 +353,77 @@ fn near(sql: &mut Sql, x: Alias, n: &NearValue) {
         .push(" AND ")
         .col(x, "lat")
         .push(" <= ")
-        .float(n.latitude + dlat)
-        .push(" AND (");
-    let wraps = n.longitude - dlon < -180.0 || n.longitude + dlon > 180.0;
-    let shifts: &[f64] = if dlon >= 180.0 {
-        &[]
-    } else if wraps {
-        &[0.0, 360.0, -360.0]
-    } else {
-        &[0.0]
-    };
-    if shifts.is_empty() {
-        // The circle covers every longitude (a pole, or a huge radius): latitude decides.
-        distance_within(sql, x, n.latitude, n.longitude, kx, d, true);
-    }
-    for (i, shift) in shifts.iter().enumerate() {
-        if i > 0 {
-            sql.push(" OR ");
+        .float(n.latitude + dlat);
+    if dlon < 180.0 {
+        // Longitude boxes, shifted by ±360° where the box crosses the antimeridian.
+        let (lo, hi) = (n.longitude - dlon, n.longitude + dlon);
+        let mut boxes = vec![(lo.max(-180.0), hi.min(180.0))];
+        if lo < -180.0 {
+            boxes.push((lo + 360.0, 180.0));
         }
-        let lon0 = n.longitude + shift;
-        sql.push("(")
-            .col(x, "lon")
-            .push(" >= ")
-            .float(lon0 - dlon)
-            .push(" AND ")
-            .col(x, "lon")
-            .push(" <= ")
-            .float(lon0 + dlon)
-            .push(" AND ");
-        distance_within(sql, x, n.latitude, lon0, kx, d, false);
+        if hi > 180.0 {
+            boxes.push((-180.0, hi - 360.0));
+        }
+        sql.push(" AND (");
+        for (i, (lo, hi)) in boxes.into_iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            sql.push("(")
+                .col(x, "lon")
+                .push(" >= ")
+                .float(lo)
+                .push(" AND ")
+                .col(x, "lon")
+                .push(" <= ")
+                .float(hi)
+                .push(")");
+        }
         sql.push(")");
     }
-    sql.push(")");
-}
-
-fn distance_within(
-    sql: &mut Sql,
-    x: Alias,
-    lat0: f64,
-    lon0: f64,
-    kx: f64,
-    d: f64,
-    lat_only: bool,
-) {
-    if lat_only {
-        sql.push("1 = 1");
-        return;
-    }
-    distance_squared(sql, x, lat0, lon0, kx);
+    sql.push(" AND ");
+    distance_squared(sql, x, n.latitude, n.longitude, kx);
     sql.push(" <= ").float(d * d);
 }
 
-/// The squared equirectangular distance in km² between row `x` and (lat0, lon0).
+/// The squared equirectangular distance in km² between row `x` and (lat0, lon0); the
+/// longitude difference is taken the short way round (within ±180°).
 pub(crate) fn distance_squared(sql: &mut Sql, x: Alias, lat0: f64, lon0: f64, kx: f64) {
-    sql.push("((")
-        .col(x, "lat")
-        .push(" - ")
-        .float(lat0)
-        .push(") * ")
-        .float(KM_PER_DEGREE)
-        .push(") * ((")
-        .col(x, "lat")
-        .push(" - ")
-        .float(lat0)
-        .push(") * ")
-        .float(KM_PER_DEGREE)
-        .push(") + ((")
-        .col(x, "lon")
-        .push(" - ")
-        .float(lon0)
-        .push(") * ")
-        .float(kx)
-        .push(") * ((")
-        .col(x, "lon")
-        .push(" - ")
-        .float(lon0)
-        .push(") * ")
-        .float(kx)
-        .push(")");
+    let dlon = |sql: &mut Sql| {
+        sql.push("(CASE WHEN ")
+            .col(x, "lon")
+            .push(" - ")
+            .float(lon0)
+            .push(" > 180 THEN ")
+            .col(x, "lon")
+            .push(" - ")
+            .float(lon0 + 360.0)
+            .push(" WHEN ")
+            .col(x, "lon")
+            .push(" - ")
+            .float(lon0)
+            .push(" < -180 THEN ")
+            .col(x, "lon")
+            .push(" - ")
+            .float(lon0 - 360.0)
+            .push(" ELSE ")
+            .col(x, "lon")
+            .push(" - ")
+            .float(lon0)
+            .push(" END)");
+    };
+    let dlat = |sql: &mut Sql| {
+        sql.push("(").col(x, "lat").push(" - ").float(lat0).push(")");
+    };
+    sql.push("((");
+    dlat(sql);
+    sql.push(" * ").float(KM_PER_DEGREE).push(") * (");
+    dlat(sql);
+    sql.push(" * ").float(KM_PER_DEGREE).push(") + (");
+    dlon(sql);
+    sql.push(" * ").float(kx).push(") * (");
+    dlon(sql);
+    sql.push(" * ").float(kx).push("))");
 }
 
 #[cfg(test)]
