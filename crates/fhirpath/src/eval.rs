@@ -17,7 +17,10 @@ pub(crate) const MAX_ITEMS: usize = 250_000;
 
 /// Evaluation-wide inputs.
 pub(crate) struct Ctx<'a, 'e> {
+    /// `%resource`.
     pub root: Node<'a>,
+    /// `%context` when it differs from `%resource`.
+    pub context: Option<Node<'a>>,
     pub env: &'e Env,
 }
 
@@ -43,9 +46,35 @@ pub(crate) fn evaluate<'a>(
     }
     let ctx = Ctx {
         root: root.clone(),
+        context: None,
         env,
     };
     let base = [root];
+    let scope = Scope {
+        base: &base,
+        this: base.first(),
+        index: None,
+        total: None,
+    };
+    ctx.eval(expr, &base, scope)
+}
+
+pub(crate) fn evaluate_at<'a>(
+    expr: &Expr,
+    resource: &'a Value,
+    context: &Node<'a>,
+    env: &Env,
+) -> Result<Vec<Node<'a>>, EvalError> {
+    let mut root = Node::from_json(resource);
+    if context.loc.is_some() {
+        root.loc = Some(crate::node::Loc::root());
+    }
+    let ctx = Ctx {
+        root,
+        context: Some(context.clone()),
+        env,
+    };
+    let base = [context.clone()];
     let scope = Scope {
         base: &base,
         this: base.first(),
@@ -217,7 +246,8 @@ impl<'a> Ctx<'a, '_> {
                 .collect());
         }
         let s = match name {
-            "resource" | "rootResource" | "context" => return Ok(vec![self.root.clone()]),
+            "resource" | "rootResource" => return Ok(vec![self.root.clone()]),
+            "context" => return Ok(vec![self.context.as_ref().unwrap_or(&self.root).clone()]),
             "ucum" => "http://unitsofmeasure.org".to_string(),
             "sct" => "http://snomed.info/sct".to_string(),
             "loinc" => "http://loinc.org".to_string(),

@@ -562,3 +562,30 @@ fn untyped_date_elements_compare_as_dates() {
         assert_eq!(Value::Array(run(per_1, &r).expect("eval")), want, "{r}");
     }
 }
+
+#[test]
+fn evaluate_at_sets_focus_and_context_but_keeps_resource() {
+    let p = patient();
+    let env = Env::default();
+    let names = Expression::parse("Patient.name")
+        .expect("parse")
+        .evaluate_located(&p, &env)
+        .expect("eval");
+    let e = Expression::parse(
+        "given.first() & '/' & %context.use & '/' & %resource.id & '/' & $this.family",
+    )
+    .expect("parse");
+    let got: Vec<Value> = e
+        .evaluate_at(&p, &names[0], &env)
+        .expect("eval")
+        .iter()
+        .map(|n| n.value().clone())
+        .collect();
+    assert_eq!(got, vec![json!("Peter/official/p1/Chalmers")]);
+    let ptr = Expression::parse("given[1]")
+        .expect("parse")
+        .evaluate_at(&p, &names[0], &env)
+        .expect("eval")[0]
+        .json_pointer();
+    assert_eq!(ptr.as_deref(), Some("/name/0/given/1"));
+}

@@ -125,6 +125,18 @@ impl Expression {
         eval::evaluate(&self.ast, resource, env, true)
     }
 
+    /// Evaluates with `context` (an item previously taken from `resource`, e.g. by
+    /// [`Expression::evaluate_located`]) as the focus and `%context`, and `resource` as
+    /// `%resource` — how invariants on elements are evaluated.
+    pub fn evaluate_at<'a>(
+        &self,
+        resource: &'a Value,
+        context: &Node<'a>,
+        env: &Env,
+    ) -> Result<Vec<Node<'a>>, EvalError> {
+        eval::evaluate_at(&self.ast, resource, context, env)
+    }
+
     /// Evaluates and interprets the result as a boolean the way FHIRPath does for
     /// invariants: empty -> `None`, one boolean -> it, one other item -> `true`, several
     /// items -> error.

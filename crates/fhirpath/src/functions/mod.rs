@@ -186,6 +186,7 @@ mod tests {
         let root = serde_json::json!({"resourceType": "Basic"});
         let ctx = Ctx {
             root: Node::from_json(&root),
+            context: None,
             env: &env,
         };
         let base = [Node::from_json(&root)];

@@ -1,0 +1,187 @@
+//! The FHIR R4 invariants (`constraint.expression`) of the directory resources'
+//! StructureDefinitions, evaluated on every element they constrain in the official and
+//! IG example instances (read from `../shared/fhir`, never copied here). Official
+//! examples are valid, so every error-severity invariant must hold; a failure points at
+//! the evaluator unless it is listed below with its reason.
+//!
+//! Skips (with a message) when the shared folder is absent, unless
+//! `FHIRDIR_REQUIRE_SHARED=1`.
+
+use fhirpath::{Env, Expression};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// (invariant key, example file name) pairs that legitimately evaluate to false.
+const KNOWN_FALSE: &[(&str, &str, &str)] = &[];
+
+fn shared_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
+        panic!(
+            "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
+            dir.display()
+        );
+    }
+    eprintln!("SKIPPED: {} not found", dir.display());
+    None
+}
+
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn read(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(text.trim_start_matches('\u{feff}'))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+struct Invariant {
+    key: String,
+    error: bool,
+    path: String,
+    expression: Expression,
+}
+
+#[test]
+fn core_invariants_hold_on_the_examples() {
+    let Some(fhir) = shared_dir() else { return };
+    let mut by_type: BTreeMap<String, Vec<Invariant>> = BTreeMap::new();
+    for f in json_files(&fhir.join("r4-core/structuredefinitions")) {
+        let sd = read(&f);
+        if sd["kind"] != "resource" {
+            continue;
+        }
+        let ty = sd["type"].as_str().unwrap_or_default().to_string();
+        for e in sd["snapshot"]["element"].as_array().into_iter().flatten() {
+            for c in e["constraint"].as_array().into_iter().flatten() {
+                let Some(src) = c["expression"].as_str() else {
+                    continue;
+                };
+                let expression = Expression::parse(src)
+                    .unwrap_or_else(|err| panic!("{} {}: {err}", c["key"], src));
+                by_type.entry(ty.clone()).or_default().push(Invariant {
+                    key: c["key"].as_str().unwrap_or_default().to_string(),
+                    error: c["severity"] == "error",
+                    path: e["path"].as_str().unwrap_or_default().replace("[x]", ""),
+                    expression,
+                });
+            }
+        }
+    }
+    let mut examples = Vec::new();
+    for dir in [
+        "r4-core/examples",
+        "plan-net/1.2.0/example",
+        "ndh/1.0.0-sushi-compiled",
+    ] {
+        for f in json_files(&fhir.join(dir)) {
+            let v = read(&f);
+            let name = f
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            examples.push((name, v));
+        }
+    }
+
+    // The check must be able to fail: broken instances violate their invariants.
+    let broken = serde_json::json!({
+        "resourceType": "Organization",
+        "contact": [{}],
+        "contained": [{"resourceType": "Organization", "id": "x", "contained": [{"resourceType": "Basic"}]}],
+        "telecom": [{"system": "phone", "use": "home"}]
+    });
+    let mut violated = Vec::new();
+    for inv in &by_type["Organization"] {
+        let path = Expression::parse(&inv.path).expect("path");
+        for ctx in path
+            .evaluate_located(&broken, &Env::default())
+            .expect("contexts")
+        {
+            let out = inv
+                .expression
+                .evaluate_at(&broken, &ctx, &Env::default())
+                .expect("eval");
+            if matches!(out.as_slice(), [one] if one.value() == &Value::Bool(false)) {
+                violated.push(inv.key.as_str());
+            }
+        }
+    }
+    violated.sort_unstable();
+    violated.dedup();
+    for key in ["dom-2", "dom-3", "ele-1", "org-1", "org-3"] {
+        assert!(
+            violated.contains(&key),
+            "{key} not detected; violated: {violated:?}"
+        );
+    }
+
+    let env = Env::default();
+    let mut evaluations = 0usize;
+    let mut failures = Vec::new();
+    let mut false_results = Vec::new();
+    for (name, resource) in &examples {
+        let Some(invariants) = resource["resourceType"]
+            .as_str()
+            .and_then(|t| by_type.get(t))
+        else {
+            continue;
+        };
+        for inv in invariants {
+            let path = Expression::parse(&inv.path).unwrap_or_else(|e| panic!("{}: {e}", inv.path));
+            let contexts = path.evaluate_located(resource, &env).expect("element path");
+            for ctx in &contexts {
+                evaluations += 1;
+                match inv.expression.evaluate_at(resource, ctx, &env) {
+                    Err(e) => failures.push(format!(
+                        "{name} {} at {:?}: {e}",
+                        inv.key,
+                        ctx.json_pointer()
+                    )),
+                    Ok(out) => {
+                        let is_false =
+                            matches!(out.as_slice(), [one] if one.value() == &Value::Bool(false));
+                        let known = KNOWN_FALSE
+                            .iter()
+                            .any(|(k, n, _)| *k == inv.key && *n == name);
+                        if is_false && inv.error && !known {
+                            false_results.push(format!(
+                                "{name} {} at {:?}: `{}`",
+                                inv.key,
+                                ctx.json_pointer(),
+                                inv.expression.source()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{evaluations} invariant evaluations over {} examples",
+        examples.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "evaluation errors:\n{}",
+        failures.join("\n")
+    );
+    assert!(
+        false_results.is_empty(),
+        "invariants false on valid examples:\n{}",
+        false_results.join("\n")
+    );
+    assert!(evaluations > 10_000, "only {evaluations} evaluations");
+}
