@@ -68,9 +68,7 @@ async fn all_pages(c: &Ctx, rt: &str, query: &str) -> Vec<String> {
             .await;
         let ids = ids_of(&page.matches);
         if let Some(prev) = &page.previous {
-            let back = c
-                .search_in(&default_tenant(), rt, query, Some(prev))
-                .await;
+            let back = c.search_in(&default_tenant(), rt, query, Some(prev)).await;
             assert_eq!(
                 Some(&ids_of(&back.matches)),
                 pages.last(),
@@ -158,8 +156,10 @@ async fn sort_by_several_keys_pages_through_everything_in_order() {
             "[{}] default order",
             c.be
         );
-        let mut by_lu: Vec<(i64, String)> =
-            last_updated.iter().map(|(id, t)| (*t, id.clone())).collect();
+        let mut by_lu: Vec<(i64, String)> = last_updated
+            .iter()
+            .map(|(id, t)| (*t, id.clone()))
+            .collect();
         by_lu.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         assert_eq!(
             all_pages(&c, "Practitioner", "_sort=-_lastUpdated&_count=6").await,
@@ -245,11 +245,25 @@ async fn cursors_that_do_not_fit_the_query_are_rejected() {
         let page = c.search("Practitioner", "_sort=family&_count=2").await;
         let cursor = page.next.expect("a next page");
         let q = c.parse("Practitioner", "_sort=family,gender&_count=2");
-        let got = c.store.search(&default_tenant(), &q, &c.registry, Some(&cursor)).await;
-        assert!(matches!(got, Err(StoreError::InvalidCursor(_))), "[{}] {got:?}", c.be);
+        let got = c
+            .store
+            .search(&default_tenant(), &q, &c.registry, Some(&cursor))
+            .await;
+        assert!(
+            matches!(got, Err(StoreError::InvalidCursor(_))),
+            "[{}] {got:?}",
+            c.be
+        );
         let q = c.parse("Practitioner", "_sort=_lastUpdated&_count=2");
-        let got = c.store.search(&default_tenant(), &q, &c.registry, Some(&cursor)).await;
-        assert!(matches!(got, Err(StoreError::InvalidCursor(_))), "[{}] {got:?}", c.be);
+        let got = c
+            .store
+            .search(&default_tenant(), &q, &c.registry, Some(&cursor))
+            .await;
+        assert!(
+            matches!(got, Err(StoreError::InvalidCursor(_))),
+            "[{}] {got:?}",
+            c.be
+        );
         assert!(PageCursor::decode("not json").is_err());
     }
 }
@@ -260,15 +274,22 @@ async fn search_sees_only_its_own_tenant() {
         load(&c).await;
         let other = tenant("other");
         c.store.create_tenant(&other).await.expect("create tenant");
-        c.put_in(&other, practitioner_json("p00", &["Otherton"], Some("male")))
-            .await;
+        c.put_in(
+            &other,
+            practitioner_json("p00", &["Otherton"], Some("male")),
+        )
+        .await;
         let page = c
             .search_in(&other, "Practitioner", "_total=accurate", None)
             .await;
         assert_eq!(ids_of(&page.matches), vec!["p00"], "[{}]", c.be);
         assert_eq!(page.total, Some(1), "[{}]", c.be);
         assert!(
-            page.matches[0].body.as_deref().unwrap_or("").contains("Otherton"),
+            page.matches[0]
+                .body
+                .as_deref()
+                .unwrap_or("")
+                .contains("Otherton"),
             "[{}] body from the wrong tenant",
             c.be
         );
@@ -287,8 +308,15 @@ async fn search_sees_only_its_own_tenant() {
             c.be
         );
         let q = c.parse("Practitioner", "family=smith");
-        let got = c.store.search(&tenant("nobody"), &q, &c.registry, None).await;
-        assert!(matches!(got, Err(StoreError::UnknownTenant(_))), "[{}] {got:?}", c.be);
+        let got = c
+            .store
+            .search(&tenant("nobody"), &q, &c.registry, None)
+            .await;
+        assert!(
+            matches!(got, Err(StoreError::UnknownTenant(_))),
+            "[{}] {got:?}",
+            c.be
+        );
     }
 }
 
@@ -343,7 +371,10 @@ async fn near_matches_within_the_distance_nearest_first() {
                 .filter(|(d, _)| d <= radius)
                 .collect();
             for (d, id) in &want {
-                assert!(*d < radius * 0.95, "{id} at {d} km is too close to {radius}");
+                assert!(
+                    *d < radius * 0.95,
+                    "{id} at {d} km is too close to {radius}"
+                );
             }
             want.sort_by(|a, b| a.0.total_cmp(&b.0));
             let want: Vec<String> = want.into_iter().map(|(_, id)| id.to_owned()).collect();

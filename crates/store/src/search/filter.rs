@@ -301,7 +301,9 @@ fn id_param(
 
 /// `:missing` on a value every resource has: `true` never matches, `false` always does.
 fn missing_never(sql: &mut Sql, values: &[SearchValue]) -> Result<(), StoreError> {
-    let any_present = values.iter().any(|v| matches!(v, SearchValue::Missing(false)));
+    let any_present = values
+        .iter()
+        .any(|v| matches!(v, SearchValue::Missing(false)));
     sql.push(if any_present { "1 = 1" } else { "1 = 0" });
     Ok(())
 }

@@ -70,7 +70,9 @@ impl Store {
         page: Option<&PageCursor>,
     ) -> Result<SearchPage, StoreError> {
         match self {
-            Store::Sqlite(s) => sqlite::search(s.reader_pool(), tenant, query, registry, page).await,
+            Store::Sqlite(s) => {
+                sqlite::search(s.reader_pool(), tenant, query, registry, page).await
+            }
             Store::Postgres(s) => postgres::search(s.pool(), tenant, query, registry, page).await,
         }
     }
@@ -134,9 +136,7 @@ where
     for (i, kind) in key_kinds.iter().enumerate() {
         let col = 7 + i;
         let v = match kind {
-            KeyKind::Text => row
-                .try_get::<Option<String>, _>(col)?
-                .map(SortValue::Text),
+            KeyKind::Text => row.try_get::<Option<String>, _>(col)?.map(SortValue::Text),
             KeyKind::Int => row.try_get::<Option<i64>, _>(col)?.map(SortValue::Int),
             KeyKind::Float => row.try_get::<Option<f64>, _>(col)?.map(SortValue::Float),
         };

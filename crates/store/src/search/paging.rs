@@ -110,9 +110,7 @@ pub(crate) fn sort_keys(
                         "COALESCE(target_type || '/' || target_id, url)",
                         KeyKind::Text,
                     ),
-                    SearchParamType::Date => {
-                        (Table::Date, agg("low", "high"), KeyKind::Int)
-                    }
+                    SearchParamType::Date => (Table::Date, agg("low", "high"), KeyKind::Int),
                     SearchParamType::Number => (Table::Number, "value", KeyKind::Float),
                     SearchParamType::Quantity => {
                         (Table::Quantity, agg("low", "high"), KeyKind::Float)
@@ -121,8 +119,7 @@ pub(crate) fn sort_keys(
                 };
                 let x = cond.alias();
                 let mut e = Sql::new();
-                e.push("(SELECT ")
-                    .push(agg("MIN(", "MAX("));
+                e.push("(SELECT ").push(agg("MIN(", "MAX("));
                 // Columns are qualified by alias except the reference expression, which only
                 // names this subquery's single table.
                 if p.kind == SearchParamType::Reference {
@@ -310,5 +307,6 @@ pub(crate) fn order_by(sql: &mut Sql, s: Alias, keys: &[Key], forward: bool) {
             " DESC, "
         });
     }
-    sql.col(s, "id").push(if forward { " ASC" } else { " DESC" });
+    sql.col(s, "id")
+        .push(if forward { " ASC" } else { " DESC" });
 }

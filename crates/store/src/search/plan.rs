@@ -147,8 +147,11 @@ impl Plan {
         let forward = cursor.is_none_or(|c| c.direction == PageDirection::Next);
         order_by(&mut sql, s, &keys, forward);
         let page_size = usize::try_from(query.count).unwrap_or(usize::MAX);
-        sql.push(" LIMIT ")
-            .int(i64::try_from(page_size).unwrap_or(i64::MAX).saturating_add(1));
+        sql.push(" LIMIT ").int(
+            i64::try_from(page_size)
+                .unwrap_or(i64::MAX)
+                .saturating_add(1),
+        );
         Ok(Plan {
             page: Some(sql),
             count,

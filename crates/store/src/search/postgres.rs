@@ -25,6 +25,10 @@ async fn execute(conn: &mut PgConnection, sql: &Sql) -> Result<(), StoreError> {
 
 /// Replaces the index rows of `resource_type/id` with those of `entries`; call it inside the
 /// write transaction, after the resource row is saved.
+#[expect(
+    dead_code,
+    reason = "called from the write transaction once the write path is wired"
+)]
 pub(crate) async fn write_index_rows(
     conn: &mut PgConnection,
     tenant: &TenantName,
@@ -45,6 +49,10 @@ pub(crate) async fn write_index_rows(
 }
 
 /// Removes the index rows of `resource_type/id` (inside the delete transaction).
+#[expect(
+    dead_code,
+    reason = "called from the write transaction once the write path is wired"
+)]
 pub(crate) async fn delete_index_rows(
     conn: &mut PgConnection,
     tenant: &TenantName,

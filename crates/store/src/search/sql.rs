@@ -116,11 +116,8 @@ impl Sql {
         self
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.parts.is_empty()
-    }
-
     /// How many values this fragment binds.
+    #[cfg(test)]
     pub fn bind_count(&self) -> usize {
         self.parts
             .iter()
@@ -231,7 +228,10 @@ mod tests {
     fn prefix_upper_bound_is_the_next_string() {
         assert_eq!(prefix_upper_bound("abc").as_deref(), Some("abd"));
         assert_eq!(prefix_upper_bound("az").as_deref(), Some("a{"));
-        assert_eq!(prefix_upper_bound("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(
+            prefix_upper_bound("a\u{D7FF}").as_deref(),
+            Some("a\u{E000}")
+        );
         assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
         assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
         assert_eq!(prefix_upper_bound(""), None);

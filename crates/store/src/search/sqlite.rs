@@ -24,6 +24,10 @@ async fn execute(conn: &mut SqliteConnection, sql: &Sql) -> Result<(), StoreErro
 
 /// Replaces the index rows of `resource_type/id` with those of `entries`; call it inside the
 /// write transaction, after the resource row is saved.
+#[expect(
+    dead_code,
+    reason = "called from the write transaction once the write path is wired"
+)]
 pub(crate) async fn write_index_rows(
     conn: &mut SqliteConnection,
     tenant: &TenantName,
@@ -44,6 +48,10 @@ pub(crate) async fn write_index_rows(
 }
 
 /// Removes the index rows of `resource_type/id` (inside the delete transaction).
+#[expect(
+    dead_code,
+    reason = "called from the write transaction once the write path is wired"
+)]
 pub(crate) async fn delete_index_rows(
     conn: &mut SqliteConnection,
     tenant: &TenantName,
@@ -91,7 +99,10 @@ pub(crate) async fn reindex(
     Ok(())
 }
 
-async fn require_tenant(conn: &mut SqliteConnection, tenant: &TenantName) -> Result<(), StoreError> {
+async fn require_tenant(
+    conn: &mut SqliteConnection,
+    tenant: &TenantName,
+) -> Result<(), StoreError> {
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE name = $1)")
         .bind(tenant.as_str())
         .fetch_one(&mut *conn)

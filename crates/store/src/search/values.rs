@@ -233,11 +233,17 @@ pub(crate) fn range(
             sql.col(lo.0, lo.1).push(" < ").bind(s_lo.clone());
         }
         Prefix::Ge => {
-            sql.col(hi.0, hi.1).push(" > ").bind(s_hi.clone()).push(" OR ");
+            sql.col(hi.0, hi.1)
+                .push(" > ")
+                .bind(s_hi.clone())
+                .push(" OR ");
             contains(sql);
         }
         Prefix::Le => {
-            sql.col(lo.0, lo.1).push(" < ").bind(s_lo.clone()).push(" OR ");
+            sql.col(lo.0, lo.1)
+                .push(" < ")
+                .bind(s_lo.clone())
+                .push(" OR ");
             contains(sql);
         }
         Prefix::Sa => {
@@ -311,7 +317,11 @@ fn uri(sql: &mut Sql, x: Alias, modifier: Option<&Modifier>, u: &str) -> Result<
             if u.ends_with('/') {
                 starts_with(sql, x, "value", u);
             } else {
-                sql.push("(").col(x, "value").push(" = ").text(u).push(" OR (");
+                sql.push("(")
+                    .col(x, "value")
+                    .push(" = ")
+                    .text(u)
+                    .push(" OR (");
                 starts_with(sql, x, "value", &format!("{u}/"));
                 sql.push("))");
             }
@@ -413,7 +423,11 @@ pub(crate) fn distance_squared(sql: &mut Sql, x: Alias, lat0: f64, lon0: f64, kx
             .push(" END)");
     };
     let dlat = |sql: &mut Sql| {
-        sql.push("(").col(x, "lat").push(" - ").float(lat0).push(")");
+        sql.push("(")
+            .col(x, "lat")
+            .push(" - ")
+            .float(lat0)
+            .push(")");
     };
     sql.push("((");
     dlat(sql);
@@ -469,7 +483,10 @@ mod tests {
                 Arg::Int(20),
             );
             let (text, args) = sql.debug();
-            assert!(!text.contains("10") && !text.contains("20"), "{p:?}: {text}");
+            assert!(
+                !text.contains("10") && !text.contains("20"),
+                "{p:?}: {text}"
+            );
             assert!(!args.is_empty(), "{p:?}");
         }
     }
