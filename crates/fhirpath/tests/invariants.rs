@@ -185,3 +185,109 @@ fn core_invariants_hold_on_the_examples() {
     );
     assert!(evaluations > 10_000, "only {evaluations} evaluations");
 }
+
+/// Context path of a profile element; `None` for slices other than the NPI identifier.
+fn profile_context(element: &Value) -> Option<String> {
+    let id = element["id"].as_str()?;
+    let path = element["path"].as_str()?.replace("[x]", "");
+    match id.split_once(':') {
+        None => Some(path),
+        Some((_, slice)) if slice == "NPI" && path.ends_with(".identifier") => Some(format!(
+            "{path}.where(system = 'http://hl7.org/fhir/sid/us-npi')"
+        )),
+        Some(_) => None,
+    }
+}
+
+#[test]
+fn plan_net_profile_invariants_hold_on_its_examples() {
+    let Some(fhir) = shared_dir() else { return };
+    let dir = fhir.join("plan-net/1.2.0");
+    let mut profiles: BTreeMap<String, Vec<(Invariant, String)>> = BTreeMap::new();
+    let mut npi_check = None;
+    for f in json_files(&dir) {
+        let sd = read(&f);
+        if sd["resourceType"] != "StructureDefinition" || sd["kind"] != "resource" {
+            continue;
+        }
+        let url = sd["url"].as_str().unwrap_or_default().to_string();
+        for e in sd["snapshot"]["element"].as_array().into_iter().flatten() {
+            let Some(context) = profile_context(e) else {
+                continue;
+            };
+            for c in e["constraint"].as_array().into_iter().flatten() {
+                let Some(src) = c["expression"].as_str() else {
+                    continue;
+                };
+                let expression = Expression::parse(src)
+                    .unwrap_or_else(|err| panic!("{} {}: {err}", c["key"], src));
+                if c["key"] == "us-core-17" {
+                    npi_check = Some(expression.clone());
+                }
+                let inv = Invariant {
+                    key: c["key"].as_str().unwrap_or_default().to_string(),
+                    error: c["severity"] == "error",
+                    path: context.clone(),
+                    expression,
+                };
+                profiles
+                    .entry(url.clone())
+                    .or_default()
+                    .push((inv, context.clone()));
+            }
+        }
+    }
+    let env = Env::default();
+    let mut evaluations = 0usize;
+    let mut npi_evaluations = 0usize;
+    let mut problems = Vec::new();
+    for f in json_files(&dir.join("example")) {
+        let resource = read(&f);
+        let name = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        for profile in resource["meta"]["profile"].as_array().into_iter().flatten() {
+            for (inv, context) in profile
+                .as_str()
+                .and_then(|p| profiles.get(p))
+                .into_iter()
+                .flatten()
+            {
+                let path = Expression::parse(context).expect("context path");
+                for ctx in path.evaluate_located(&resource, &env).expect("contexts") {
+                    evaluations += 1;
+                    npi_evaluations += usize::from(inv.key == "us-core-17");
+                    match inv.expression.evaluate_at(&resource, &ctx, &env) {
+                        Err(e) => problems.push(format!("{name} {}: {e}", inv.key)),
+                        Ok(out)
+                            if inv.error
+                                && matches!(out.as_slice(), [one] if one.value() == &Value::Bool(false)) =>
+                        {
+                            problems.push(format!(
+                                "{name} {} false at {:?}",
+                                inv.key,
+                                ctx.json_pointer()
+                            ));
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{evaluations} Plan-Net profile invariant evaluations ({npi_evaluations} NPI checks)"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(evaluations > 500 && npi_evaluations > 0);
+
+    // The NPI check digit (Luhn with the 80840 prefix) is really computed.
+    let npi = npi_check.expect("us-core-17 present");
+    for (value, valid) in [("1234567893", true), ("1234567890", false)] {
+        let id = serde_json::json!({"system": "http://hl7.org/fhir/sid/us-npi", "value": value});
+        let got = npi.evaluate_bool(&id).expect("eval");
+        assert_eq!(got, Some(valid), "{value}");
+    }
+}
