@@ -506,6 +506,51 @@ mod tests {
         );
     }
 
+    /// Deterministic sweep over precisions, calendar edges and offsets: canonical text
+    /// survives parse + format, and ordering agrees with the instant's timestamp.
+    #[test]
+    fn canonical_text_round_trips_and_orders_like_timestamps() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut full = Vec::new();
+        for _ in 0..2_000 {
+            let (y, mo) = (1900 + next(200), 1 + next(12));
+            let dim = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][(mo - 1) as usize];
+            let d = 1 + next(dim);
+            let (h, mi, sec, ms) = (next(24), next(60), next(60), next(1000));
+            let tz = ["Z", "+01:00", "-05:30", "+14:00"][next(4) as usize];
+            let texts = [
+                format!("{y:04}"),
+                format!("{y:04}-{mo:02}"),
+                format!("{y:04}-{mo:02}-{d:02}"),
+                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}{tz}"),
+                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}.{ms:03}{tz}"),
+            ];
+            for t in &texts {
+                assert_eq!(dt(t).format(), *t);
+            }
+            full.push(texts[4].clone());
+        }
+        let stamp = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(&t.replace('Z', "+00:00"))
+                .expect("rfc3339")
+                .timestamp_millis()
+        };
+        for pair in full.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            assert_eq!(
+                dt(a).compare(&dt(b)),
+                Some(stamp(a).cmp(&stamp(b))),
+                "{a} vs {b}"
+            );
+        }
+    }
+
     #[test]
     fn times_compare_and_format() {
         let t = |s| Time::parse(s).unwrap_or_else(|| panic!("{s}"));
