@@ -141,9 +141,15 @@ impl Expression {
     /// invariants: empty -> `None`, one boolean -> it, one other item -> `true`, several
     /// items -> error.
     pub fn evaluate_bool(&self, resource: &Value) -> Result<Option<bool>, EvalError> {
-        let out = self.evaluate(resource)?;
-        eval::singleton_bool(&out, "result")
+        to_boolean(&self.evaluate(resource)?)
     }
+}
+
+/// FHIRPath's boolean reading of a result (for invariants evaluated with
+/// [`Expression::evaluate_at`]): empty -> `None`, one boolean -> it, one other item ->
+/// `true`, several items -> error.
+pub fn to_boolean(items: &[Node<'_>]) -> Result<Option<bool>, EvalError> {
+    eval::singleton_bool(items, "result")
 }
 
 /// Environment variables available to an evaluation as `%name`, in addition to the
