@@ -32,6 +32,10 @@ pub enum StoreError {
     /// A paging cursor that does not fit the query (its sort keys differ): should be 400.
     #[error("invalid paging cursor: {0}")]
     InvalidCursor(String),
+    /// An earlier operation of this [`crate::StoreTx`] failed: the transaction can only be
+    /// rolled back (which dropping it does).
+    #[error("the transaction was aborted by an earlier error")]
+    TransactionAborted,
 }
 
 impl StoreError {

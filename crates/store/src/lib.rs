@@ -14,9 +14,11 @@ mod migrate;
 mod model;
 mod postgres;
 mod sqlite;
+mod tx;
 
 pub use error::StoreError;
 pub use model::*;
+pub use tx::{BatchWrite, OnUnchanged, StoreTx};
 
 /// Connection options shared by both backends.
 #[derive(Debug, Clone)]

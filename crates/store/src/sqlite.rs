@@ -25,6 +25,8 @@ use crate::{
     StoreError, StoreOptions, TenantInfo, TenantName, VersionRecord, WriteOutcome, WriteRequest,
 };
 
+pub(crate) mod tx;
+
 /// How long a connection waits for another connection's (or process's) write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -219,58 +221,10 @@ impl SqliteStore {
         tenant: &TenantName,
         req: WriteRequest,
     ) -> Result<WriteOutcome, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        require_tenant(&mut tx, tenant).await?;
-        for _ in 0..common::MAX_WRITE_ATTEMPTS {
-            let current = current_row(&mut tx, tenant, &req.resource_type, &req.id).await?;
-            let new = common::prepare_write(current.as_ref(), &req)?;
-            let swapped = compare_and_swap(
-                &mut tx,
-                tenant,
-                &req.resource_type,
-                &req.id,
-                current.as_ref(),
-                &NewRow {
-                    version: new.version,
-                    deleted: false,
-                    last_updated: new.last_updated,
-                    method: req.method,
-                    content: Some(&new.body),
-                },
-            )
-            .await?;
-            if !swapped {
-                // BEGIN IMMEDIATE serialises writers, so this only happens if someone
-                // changes the file outside fhirdir's rules; handle it like Postgres does.
-                if req.precondition != Precondition::None {
-                    return Err(common::lost_race(
-                        req.precondition,
-                        &req.resource_type,
-                        &req.id,
-                    ));
-                }
-                continue;
-            }
-            tx.commit().await?;
-            let record = VersionRecord {
-                resource_type: req.resource_type,
-                id: req.id,
-                version: new.version,
-                last_updated: common::from_micros(new.last_updated)?,
-                method: req.method,
-                deleted: false,
-                body: Some(new.body),
-            };
-            return Ok(WriteOutcome {
-                kind: new.kind,
-                record,
-            });
-        }
-        Err(common::lost_race(
-            req.precondition,
-            &req.resource_type,
-            &req.id,
-        ))
+        let mut tx = self.begin(tenant).await?;
+        let outcome = tx.write(req).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     pub async fn delete(
@@ -280,49 +234,10 @@ impl SqliteStore {
         id: &str,
         precondition: Precondition,
     ) -> Result<DeleteOutcome, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        require_tenant(&mut tx, tenant).await?;
-        for _ in 0..common::MAX_WRITE_ATTEMPTS {
-            let Some(current) = current_row(&mut tx, tenant, resource_type, id).await? else {
-                return Ok(DeleteOutcome::NotFound);
-            };
-            common::check_precondition(Some(&current), precondition, resource_type, id)?;
-            if current.deleted {
-                return Ok(DeleteOutcome::AlreadyDeleted {
-                    version: current.version,
-                });
-            }
-            let version = common::next_version(Some(&current));
-            let last_updated = common::next_last_updated(Some(&current));
-            let tombstone = NewRow {
-                version,
-                deleted: true,
-                last_updated,
-                method: Method::Delete,
-                content: None,
-            };
-            if !compare_and_swap(
-                &mut tx,
-                tenant,
-                resource_type,
-                id,
-                Some(&current),
-                &tombstone,
-            )
-            .await?
-            {
-                if precondition != Precondition::None {
-                    return Err(common::lost_race(precondition, resource_type, id));
-                }
-                continue;
-            }
-            tx.commit().await?;
-            return Ok(DeleteOutcome::Deleted {
-                version,
-                last_updated: common::from_micros(last_updated)?,
-            });
-        }
-        Err(common::lost_race(precondition, resource_type, id))
+        let mut tx = self.begin(tenant).await?;
+        let outcome = tx.delete(resource_type, id, precondition).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     pub async fn history(
