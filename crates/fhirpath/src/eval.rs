@@ -22,6 +22,34 @@ pub(crate) struct Ctx<'a, 'e> {
     /// `%context` when it differs from `%resource`.
     pub context: Option<Node<'a>>,
     pub env: &'e Env,
+    /// Work left (items produced) before the evaluation is stopped.
+    pub budget: std::cell::Cell<u64>,
+}
+
+impl<'a, 'e> Ctx<'a, 'e> {
+    pub(crate) fn new(root: Node<'a>, context: Option<Node<'a>>, env: &'e Env) -> Self {
+        Ctx {
+            root,
+            context,
+            env,
+            budget: std::cell::Cell::new(env.work_limit()),
+        }
+    }
+
+    /// Accounts for `items` produced; errors once the budget is spent.
+    fn charge(&self, items: usize) -> Result<(), EvalError> {
+        let cost = u64::try_from(items).unwrap_or(u64::MAX).saturating_add(1);
+        match self.budget.get().checked_sub(cost) {
+            Some(left) => {
+                self.budget.set(left);
+                Ok(())
+            }
+            None => Err(EvalError::Limit(format!(
+                "evaluation did more than {} units of work",
+                self.env.work_limit()
+            ))),
+        }
+    }
 }
 
 /// Lexical scope: what a path head, `$this`, `$index` and `$total` refer to.
@@ -44,11 +72,7 @@ pub(crate) fn evaluate<'a>(
     if located {
         root.loc = Some(crate::node::Loc::root());
     }
-    let ctx = Ctx {
-        root: root.clone(),
-        context: None,
-        env,
-    };
+    let ctx = Ctx::new(root.clone(), None, env);
     let base = [root];
     let scope = Scope {
         base: &base,
@@ -69,11 +93,7 @@ pub(crate) fn evaluate_at<'a>(
     if context.loc.is_some() {
         root.loc = Some(crate::node::Loc::root());
     }
-    let ctx = Ctx {
-        root,
-        context: Some(context.clone()),
-        env,
-    };
+    let ctx = Ctx::new(root, Some(context.clone()), env);
     let base = [context.clone()];
     let scope = Scope {
         base: &base,
@@ -213,6 +233,7 @@ impl<'a> Ctx<'a, '_> {
             Expr::Total => scope.total.map(<[Node<'a>]>::to_vec).unwrap_or_default(),
         };
         check_size(&out)?;
+        self.charge(out.len())?;
         Ok(out)
     }
 

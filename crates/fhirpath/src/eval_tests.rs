@@ -589,3 +589,24 @@ fn evaluate_at_sets_focus_and_context_but_keeps_resource() {
         .json_pointer();
     assert_eq!(ptr.as_deref(), Some("/name/0/given/1"));
 }
+
+#[test]
+fn quadratic_expressions_run_out_of_work_budget() {
+    let wide = json!({"resourceType": "Basic", "a": (0..2_000).collect::<Vec<_>>()});
+    let e = Expression::parse("descendants().where(%resource.descendants().count() > 0).count()")
+        .expect("parse");
+    let small = Env::new().with_work_limit(1_000_000);
+    assert!(matches!(
+        e.evaluate_with(&wide, &small),
+        Err(EvalError::Limit(_))
+    ));
+    // The same expression on a small resource fits in the default budget.
+    let narrow = json!({"resourceType": "Basic", "a": [1, 2, 3]});
+    assert_eq!(
+        run(
+            "descendants().where(%resource.descendants().count() > 0).count()",
+            &narrow
+        ),
+        Ok(vec![json!(3)])
+    );
+}

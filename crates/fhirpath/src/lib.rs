@@ -50,7 +50,8 @@
 //!
 //! # Robustness
 //! Sources over 64 KiB or nested deeper than 128 are refused; collections over 250,000
-//! items, strings over 8 MiB and regex runs over 20 million steps fail with
+//! items, strings over 8 MiB, regex runs over 20 million steps and evaluations doing
+//! more than [`DEFAULT_WORK_LIMIT`] units of work (adjustable per [`Env`]) fail with
 //! [`EvalError::Limit`]. Arbitrary input yields an error rather than a panic, an overflow
 //! or a hang.
 
@@ -155,14 +156,36 @@ pub fn to_boolean(items: &[Node<'_>]) -> Result<Option<bool>, EvalError> {
 /// Environment variables available to an evaluation as `%name`, in addition to the
 /// built-ins (`%resource`, `%rootResource`, `%context`, `%ucum`, `%sct`, `%loinc`,
 /// `%vs-…`, `%ext-…`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Env {
     vars: BTreeMap<String, Value>,
+    work_limit: u64,
+}
+
+/// Default bound on the work of one evaluation, in items produced by sub-expressions.
+/// Ordinary expressions stay below a few thousand; this stops quadratic hostile ones
+/// (`descendants().where(%resource.descendants()…)` on a large resource).
+pub const DEFAULT_WORK_LIMIT: u64 = 50_000_000;
+
+impl Default for Env {
+    fn default() -> Env {
+        Env {
+            vars: BTreeMap::new(),
+            work_limit: DEFAULT_WORK_LIMIT,
+        }
+    }
 }
 
 impl Env {
     pub fn new() -> Env {
         Env::default()
+    }
+
+    /// Sets the work bound of each evaluation (see [`DEFAULT_WORK_LIMIT`]); exceeding it
+    /// fails with [`EvalError::Limit`].
+    pub fn with_work_limit(mut self, limit: u64) -> Env {
+        self.work_limit = limit;
+        self
     }
 
     /// Adds or replaces `%name`.
@@ -173,6 +196,10 @@ impl Env {
 
     pub(crate) fn get(&self, name: &str) -> Option<&Value> {
         self.vars.get(name)
+    }
+
+    pub(crate) fn work_limit(&self) -> u64 {
+        self.work_limit
     }
 }
 

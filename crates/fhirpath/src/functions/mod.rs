@@ -184,11 +184,7 @@ mod tests {
             checkModifiers aggregate trace substring replace replaceMatches slice iif";
         let env = Env::default();
         let root = serde_json::json!({"resourceType": "Basic"});
-        let ctx = Ctx {
-            root: Node::from_json(&root),
-            context: None,
-            env: &env,
-        };
+        let ctx = Ctx::new(Node::from_json(&root), None, &env);
         let base = [Node::from_json(&root)];
         let scope = Scope {
             base: &base,
