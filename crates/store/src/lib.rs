@@ -18,7 +18,7 @@ mod tx;
 
 pub use error::StoreError;
 pub use model::*;
-pub use tx::{BatchWrite, OnUnchanged, StoreTx};
+pub use tx::{BatchOutcome, BatchWrite, OnUnchanged, StoreTx};
 
 /// Connection options shared by both backends.
 #[derive(Debug, Clone)]

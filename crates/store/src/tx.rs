@@ -52,6 +52,16 @@ pub struct BatchWrite {
     pub index: Vec<search::IndexEntry>,
 }
 
+/// The answer for one write of a [`StoreTx::write_batch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchOutcome {
+    /// What [`StoreTx::write`] would answer; for an unchanged resource, its current version
+    /// with [`crate::WriteKind::Updated`].
+    pub outcome: WriteOutcome,
+    /// True when nothing was written ([`OnUnchanged::KeepCurrent`] and the same content).
+    pub unchanged: bool,
+}
+
 /// An open transaction on one tenant's data (see the module documentation).
 ///
 /// Created by [`Store::begin`]; ends with [`StoreTx::commit`] or [`StoreTx::rollback`], or
@@ -147,7 +157,7 @@ impl StoreTx {
         &mut self,
         writes: Vec<BatchWrite>,
         on_unchanged: OnUnchanged,
-    ) -> Result<Vec<WriteOutcome>, StoreError> {
+    ) -> Result<Vec<BatchOutcome>, StoreError> {
         dispatch_tx!(self, t => t.write_batch(writes, on_unchanged).await)
     }
 
@@ -297,10 +307,21 @@ pub(crate) mod plan {
     }
 
     /// The answer for an unchanged write.
-    pub(crate) fn unchanged_outcome(record: VersionRecord) -> crate::WriteOutcome {
-        crate::WriteOutcome {
-            kind: WriteKind::Updated,
-            record,
+    pub(crate) fn unchanged_outcome(record: VersionRecord) -> crate::BatchOutcome {
+        crate::BatchOutcome {
+            outcome: crate::WriteOutcome {
+                kind: WriteKind::Updated,
+                record,
+            },
+            unchanged: true,
+        }
+    }
+
+    /// The answer for a written version of a batch.
+    pub(crate) fn written(outcome: crate::WriteOutcome) -> crate::BatchOutcome {
+        crate::BatchOutcome {
+            outcome,
+            unchanged: false,
         }
     }
 

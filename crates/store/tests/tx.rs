@@ -403,7 +403,10 @@ async fn a_batch_creating_what_another_transaction_just_created_adds_a_version()
             .await
             .expect("task")
             .unwrap_or_else(|e| panic!("[{be}] {e}"));
-        let got: Vec<(i64, WriteKind)> = out.iter().map(|o| (o.record.version, o.kind)).collect();
+        let got: Vec<(i64, WriteKind)> = out
+            .iter()
+            .map(|o| (o.outcome.record.version, o.outcome.kind))
+            .collect();
         assert_eq!(
             got,
             vec![(2, WriteKind::Updated), (1, WriteKind::Created)],
@@ -469,6 +472,8 @@ async fn a_batch_stores_what_single_writes_would() {
             .await
             .unwrap_or_else(|e| panic!("[{be}] {e}"));
         tx.commit().await.unwrap();
+        assert!(outs.iter().all(|o| !o.unchanged), "[{be}]");
+        let outs: Vec<WriteOutcome> = outs.into_iter().map(|o| o.outcome).collect();
         let in_batch: Vec<(WriteKind, i64)> =
             outs.iter().map(|o| (o.kind, o.record.version)).collect();
         assert_eq!(in_batch, one_by_one, "[{be}] same outcomes");
@@ -520,6 +525,13 @@ async fn keep_current_skips_unchanged_content_only() {
             .await
             .unwrap();
         tx.commit().await.unwrap();
+        let flags: Vec<usize> = (0..outs.len()).filter(|i| !outs[*i].unchanged).collect();
+        assert_eq!(
+            flags,
+            vec![0, 5],
+            "[{be}] written: l0 (revived) and l5 (changed)"
+        );
+        let outs: Vec<WriteOutcome> = outs.into_iter().map(|o| o.outcome).collect();
         let after = all_history(&s, &def()).await;
         assert_eq!(
             after.len(),
@@ -558,6 +570,7 @@ async fn keep_current_skips_unchanged_content_only() {
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(outs[0].record.version, 2, "[{be}]");
+        assert_eq!(outs[0].outcome.record.version, 2, "[{be}]");
+        assert!(!outs[0].unchanged, "[{be}]");
     }
 }

@@ -16,8 +16,8 @@ use super::{compare_and_swap, current_row, lock_tenant, NewRow, PgStore};
 use crate::common::{self, Current};
 use crate::tx::plan::{self, CurrentRow, Key, Planned};
 use crate::{
-    BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, StoreError, TenantName,
-    VersionRecord, WriteOutcome, WriteRequest,
+    BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, StoreError,
+    TenantName, VersionRecord, WriteOutcome, WriteRequest,
 };
 
 /// Resources per run: bounds the rows locked and the arrays sent per statement.
@@ -198,7 +198,7 @@ impl PgTx {
         &mut self,
         writes: Vec<BatchWrite>,
         on_unchanged: OnUnchanged,
-    ) -> Result<Vec<WriteOutcome>, StoreError> {
+    ) -> Result<Vec<BatchOutcome>, StoreError> {
         let requests: Vec<&WriteRequest> = writes.iter().map(|w| &w.request).collect();
         let mut planned_all: Vec<Option<Planned>> = Vec::with_capacity(writes.len());
         for run in plan::runs(&requests, ROWS_PER_RUN) {
@@ -222,13 +222,13 @@ impl PgTx {
         for (w, p) in writes.into_iter().zip(planned_all) {
             outcomes.push(match p {
                 Some(Planned::Unchanged(record)) => plan::unchanged_outcome(record),
-                Some(Planned::Write { new, .. }) => plan::outcome(w.request, new)?,
+                Some(Planned::Write { new, .. }) => plan::written(plan::outcome(w.request, new)?),
                 // Created concurrently after we planned: the single path re-reads and
                 // applies the precondition to what is there now.
                 None => {
                     let out = self.write(w.request.clone()).await?;
                     write_index_rows(&mut self.tx, &self.tenant, &[&w]).await?;
-                    out
+                    plan::written(out)
                 }
             });
         }

@@ -14,8 +14,8 @@ use super::{compare_and_swap, current_row, require_tenant, NewRow, SqliteStore};
 use crate::common::{self, Current};
 use crate::tx::plan::{self, CurrentRow, Key, Planned};
 use crate::{
-    BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, StoreError, TenantName,
-    VersionRecord, WriteOutcome, WriteRequest,
+    BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, StoreError,
+    TenantName, VersionRecord, WriteOutcome, WriteRequest,
 };
 
 /// Rows per multi-row statement: 9 binds per history row keeps a statement far under
@@ -166,7 +166,7 @@ impl SqliteTx {
         &mut self,
         writes: Vec<BatchWrite>,
         on_unchanged: OnUnchanged,
-    ) -> Result<Vec<WriteOutcome>, StoreError> {
+    ) -> Result<Vec<BatchOutcome>, StoreError> {
         let mut outcomes = Vec::with_capacity(writes.len());
         let requests: Vec<&WriteRequest> = writes.iter().map(|w| &w.request).collect();
         let runs = plan::runs(&requests, ROWS_PER_STATEMENT);
@@ -188,7 +188,7 @@ impl SqliteTx {
         for (w, p) in writes.into_iter().zip(planned_all) {
             outcomes.push(match p {
                 Planned::Unchanged(record) => plan::unchanged_outcome(record),
-                Planned::Write { new, .. } => plan::outcome(w.request, new)?,
+                Planned::Write { new, .. } => plan::written(plan::outcome(w.request, new)?),
             });
         }
         Ok(outcomes)
