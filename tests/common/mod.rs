@@ -11,7 +11,11 @@
 //! }
 //! ```
 
-#![allow(dead_code, reason = "each test binary uses a different subset of the harness")]
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses a different subset of the harness"
+)]
 
 use std::collections::HashSet;
 use std::process::Stdio;
@@ -64,9 +68,14 @@ pub fn raw_client() -> reqwest::Client {
 
 /// Runs the real server (`server::serve`) in a tokio task on `127.0.0.1:0` over `db`.
 pub async fn spawn_app(db: &TestDb, config: ServerConfig) -> TestApp {
-    let store = store::Store::connect(&db.url, &store::StoreOptions::default())
+    spawn_app_on(&db.url, db.backend, config).await
+}
+
+/// [`spawn_app`] on a database URL of the caller's (e.g. through a proxy).
+pub async fn spawn_app_on(url: &str, backend: &'static str, config: ServerConfig) -> TestApp {
+    let store = store::Store::connect(url, &store::StoreOptions::default())
         .await
-        .unwrap_or_else(|e| panic!("[{}] connecting to the test database: {e}", db.backend));
+        .unwrap_or_else(|e| panic!("[{backend}] connecting to the test database: {e}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binding 127.0.0.1:0");
@@ -78,8 +87,8 @@ pub async fn spawn_app(db: &TestDb, config: ServerConfig) -> TestApp {
     TestApp {
         base: format!("http://{addr}"),
         client: raw_client(),
-        backend: db.backend,
-        db_url: db.url.clone(),
+        backend,
+        db_url: url.to_owned(),
         shutdown: Some(tx),
     }
 }

@@ -1,0 +1,121 @@
+//! The database going away and coming back, on Postgres (reached through a TCP proxy the
+//! test can cut): `/healthz` stays 200, `/readyz` and FHIR requests answer 503 with an
+//! OperationOutcome (never 500, never a hang), and service resumes when the database returns.
+//! SQLite is embedded and cannot become unreachable this way, so it is not run here.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{practitioner, spawn_app_on, TestApp};
+use server::ServerConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+/// A TCP proxy to Postgres whose connections can all be cut at once.
+struct Proxy {
+    addr: SocketAddr,
+    upstream: String,
+    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: &str, addr: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind(addr).await.expect("binding the proxy");
+        let proxy = Proxy {
+            addr: listener.local_addr().expect("proxy address"),
+            upstream: upstream.to_owned(),
+            tasks: Arc::default(),
+        };
+        let tasks = proxy.tasks.clone();
+        let upstream = proxy.upstream.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().expect("tasks").push(conn.abort_handle());
+            }
+        });
+        proxy.tasks.lock().expect("tasks").push(accept.abort_handle());
+        proxy
+    }
+
+    /// Closes the listening port and every proxied connection.
+    fn cut(&self) {
+        for t in self.tasks.lock().expect("tasks").drain(..) {
+            t.abort();
+        }
+    }
+}
+
+/// `url` with its `host:port` replaced by `addr`.
+fn via(url: &str, addr: SocketAddr) -> (String, String) {
+    let after_scheme = url.find("://").map(|i| i + 3).expect("URL scheme");
+    let host_start = url[after_scheme..].find('@').map_or(after_scheme, |i| after_scheme + i + 1);
+    let host_end = url[host_start..].find('/').map_or(url.len(), |i| host_start + i);
+    let upstream = url[host_start..host_end].to_owned();
+    (format!("{}{addr}{}", &url[..host_start], &url[host_end..]), upstream)
+}
+
+/// Sends GET `path` and returns (status, elapsed), failing if it takes longer than `budget`.
+async fn timed_get(app: &TestApp, path: &str, budget: Duration) -> (common::Resp, Duration) {
+    let start = Instant::now();
+    let r = tokio::time::timeout(budget, app.get(path))
+        .await
+        .unwrap_or_else(|_| panic!("[{}] GET {path} took over {budget:?} with the database down", app.backend));
+    (r, start.elapsed())
+}
+
+/// A server on a fresh Postgres database reached through a [`Proxy`].
+async fn app_behind_proxy() -> Option<(testkit::TestDb, Proxy, String, TestApp)> {
+    let Ok(db) = testkit::postgres_db().await else {
+        eprintln!("POSTGRES NOT AVAILABLE: skipping the database-down tests");
+        return None;
+    };
+    let (_, upstream) = via(&db.url, "127.0.0.1:1".parse().expect("addr"));
+    let proxy = Proxy::start(&upstream, "127.0.0.1:0".parse().expect("addr")).await;
+    let (url, _) = via(&db.url, proxy.addr);
+    let app = spawn_app_on(&url, "postgres", ServerConfig::default()).await;
+    app.put("/fhir/default/Practitioner/p", &practitioner(Some("p"), "Up")).await.status(201);
+    app.get("/readyz").await.status(200);
+    Some((db, proxy, upstream, app))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_stays_up_and_service_resumes_when_the_database_returns() {
+    let Some((_db, proxy, upstream, app)) = app_behind_proxy().await else { return };
+    proxy.cut();
+    let (r, _) = timed_get(&app, "/healthz", Duration::from_secs(2)).await;
+    r.status(200);
+
+    // The database comes back on the same address; broken pooled connections are replaced.
+    let proxy = Proxy::start(&upstream, proxy.addr).await;
+    let (r, _) = timed_get(&app, "/readyz", Duration::from_secs(10)).await;
+    r.status(200);
+    let r = app.get("/fhir/default/Practitioner/p").await.status(200);
+    assert_eq!(r.json()["name"][0]["family"], "Up", "{}", r.what);
+    app.put("/fhir/default/Practitioner/p", &practitioner(Some("p"), "Again")).await.status(200);
+    drop(app);
+    proxy.cut();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "BUG: with Postgres unreachable, /readyz and FHIR requests hang for sqlx's default \
+            30 s acquire timeout before answering 503; probes and clients need an answer in seconds"]
+async fn an_unreachable_database_gives_503_within_two_seconds() {
+    let Some((_db, proxy, _upstream, app)) = app_behind_proxy().await else { return };
+    proxy.cut();
+    let budget = Duration::from_secs(2);
+    let (r, _) = timed_get(&app, "/readyz", budget).await;
+    r.status(503);
+    let (r, _) = timed_get(&app, "/fhir/default/Practitioner/p", budget).await;
+    r.outcome(503, "transient");
+    let (r, _) = timed_get(&app, "/fhir/default/metadata", budget).await;
+    r.outcome(503, "transient");
+}
