@@ -1,0 +1,302 @@
+//! Bulk import of FHIR resources into one tenant: the library behind `fhirdir import`.
+//!
+//! Files are read in the order given ([`reader`]: NDJSON, gzip NDJSON, Bundle JSON), each
+//! resource is checked minimally ([`validate`]), its search index entries are computed with
+//! the same [`search::Extractor`] over [`conformance::Registry::builtin`] the API path uses,
+//! and resources are written in batches, one store transaction per batch
+//! ([`store::StoreTx::write_batch`], multi-row statements).
+//!
+//! Reading, checking and indexing run on a thread of their own, a bounded channel (two
+//! batches) ahead of the writer, so parsing overlaps the database work and memory stays flat.
+//!
+//! Reruns are idempotent: writes use [`store::OnUnchanged::KeepCurrent`], so a resource whose
+//! content equals its current version adds no version.
+//!
+//! Bad input: a resource that fails the checks (or a line that is not JSON) is a
+//! [`Problem`] reported as `FILE:LINE: what is wrong`. With [`OnError::Abort`] the import stops
+//! there and the batch being built is never committed (every earlier batch is); with
+//! [`OnError::Skip`] the problem is reported through [`Event::Skipped`] and the import goes on.
+
+pub mod reader;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use store::{BatchWrite, OnUnchanged, Store, StoreError, TenantName};
+
+use reader::{Format, Reader};
+
+/// What to do with a bad resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Stop; the current batch is not committed.
+    #[default]
+    Abort,
+    /// Report it and go on.
+    Skip,
+}
+
+/// Import settings.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Resources per transaction (at least 1).
+    pub batch_size: usize,
+    pub on_error: OnError,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            on_error: OnError::Abort,
+        }
+    }
+}
+
+/// A bad resource or an unreadable part of a file, located as `FILE:LINE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// 1-based.
+    pub line: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
+/// Counts so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Resources written as a new resource (or revived after a delete).
+    pub created: u64,
+    /// Resources written as a new version.
+    pub updated: u64,
+    /// Resources whose content equalled the current version: nothing written.
+    pub unchanged: u64,
+    /// Bad resources skipped ([`OnError::Skip`]).
+    pub skipped: u64,
+    /// Transactions committed.
+    pub batches: u64,
+    /// Time since the import started.
+    pub elapsed: Duration,
+}
+
+impl Stats {
+    /// Resources imported: created, updated or found unchanged.
+    pub fn imported(&self) -> u64 {
+        self.created + self.updated + self.unchanged
+    }
+
+    /// Imported resources per second so far.
+    pub fn rate(&self) -> f64 {
+        self.imported() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// What the import reports while it runs.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A batch was committed; `file` is where its last resource came from.
+    Committed { stats: &'a Stats, file: &'a Path },
+    /// A bad resource was skipped ([`OnError::Skip`]).
+    Skipped(&'a Problem),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Bad input with [`OnError::Abort`].
+    #[error("{0}")]
+    Invalid(Problem),
+    #[error("{}: cannot import files of this type (expected .ndjson, .ndjson.gz, .jsonl, .json or .json.gz)", .0.display())]
+    UnknownFormat(PathBuf),
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the reader thread failed: {0}")]
+    Reader(String),
+}
+
+/// What the reader thread sends the writer, in file order.
+enum Msg {
+    Batch(Vec<BatchWrite>, Arc<Path>),
+    Problem(Problem),
+}
+
+/// Imports `files` into `tenant`, in order (see the crate documentation).
+///
+/// Every file is checked to exist and to have a known format before anything is written.
+/// Answers the final counts; with [`OnError::Abort`], the first bad resource is the error
+/// (what was committed before it stays).
+pub async fn import_files(
+    store: &Store,
+    tenant: &TenantName,
+    files: &[PathBuf],
+    opts: &ImportOptions,
+    mut on_event: impl FnMut(Event<'_>),
+) -> Result<Stats, ImportError> {
+    let started = Instant::now();
+    let mut plan = Vec::with_capacity(files.len());
+    for path in files {
+        let format = Format::of(path).ok_or_else(|| ImportError::UnknownFormat(path.clone()))?;
+        std::fs::metadata(path).map_err(|source| ImportError::File {
+            path: path.clone(),
+            source,
+        })?;
+        plan.push((path.clone(), format));
+    }
+    if !store.tenant_exists(tenant).await? {
+        return Err(StoreError::UnknownTenant(tenant.to_string()).into());
+    }
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let (batch_size, on_error) = (opts.batch_size.max(1), opts.on_error);
+    let reader = std::thread::Builder::new()
+        .name("fhirdir-import-reader".into())
+        .spawn(move || read_files(plan, batch_size, on_error, &tx))
+        .map_err(|e| ImportError::Reader(e.to_string()))?;
+
+    let mut stats = Stats::default();
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Msg::Batch(writes, file) => {
+                let mut txn = store.begin(tenant).await?;
+                let outcomes = txn.write_batch(writes, OnUnchanged::KeepCurrent).await?;
+                txn.commit().await?;
+                for o in &outcomes {
+                    match (o.unchanged, o.outcome.kind) {
+                        (true, _) => stats.unchanged += 1,
+                        (false, store::WriteKind::Created) => stats.created += 1,
+                        (false, store::WriteKind::Updated) => stats.updated += 1,
+                    }
+                }
+                stats.batches += 1;
+                stats.elapsed = started.elapsed();
+                on_event(Event::Committed {
+                    stats: &stats,
+                    file: &file,
+                });
+            }
+            Msg::Problem(p) => match on_error {
+                // Returning drops the receiver, which stops the reader thread.
+                OnError::Abort => return Err(ImportError::Invalid(p)),
+                OnError::Skip => {
+                    stats.skipped += 1;
+                    on_event(Event::Skipped(&p));
+                }
+            },
+        }
+    }
+    // The channel closed: the reader is done (or panicked).
+    match reader.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(ImportError::Reader("it panicked".into())),
+    }
+    stats.elapsed = started.elapsed();
+    Ok(stats)
+}
+
+/// The reader thread: files -> checked, indexed resources -> batches on `tx`. Returns early,
+/// quietly, when the writer has gone (it stopped on an error).
+fn read_files(
+    files: Vec<(PathBuf, Format)>,
+    batch_size: usize,
+    on_error: OnError,
+    tx: &tokio::sync::mpsc::Sender<Msg>,
+) -> Result<(), ImportError> {
+    let extractor = search::Extractor::new(conformance::Registry::builtin());
+    let mut batch = Vec::with_capacity(batch_size);
+    let mut last_file: Arc<Path> = Arc::from(Path::new(""));
+    for (path, format) in files {
+        let file: Arc<Path> = Arc::from(path.as_path());
+        let mut reader = Reader::open(&path, format).map_err(|source| ImportError::File {
+            path: path.clone(),
+            source,
+        })?;
+        loop {
+            // A problem, and whether the rest of the file is unreadable.
+            let (problem, fatal) = match reader.next_item() {
+                Ok(None) => break,
+                Ok(Some(item)) => match item.value.and_then(validate::check) {
+                    Ok(checked) => {
+                        batch.push(index(&extractor, checked));
+                        last_file = file.clone();
+                        if batch.len() >= batch_size {
+                            let full =
+                                std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                            if tx.blocking_send(Msg::Batch(full, file.clone())).is_err() {
+                                return Ok(());
+                            }
+                        }
+                        continue;
+                    }
+                    Err(message) => {
+                        let line = item.line;
+                        (
+                            Problem {
+                                file: path.clone(),
+                                line,
+                                message,
+                            },
+                            false,
+                        )
+                    }
+                },
+                // An IO error or a corrupt gzip stream: the rest cannot be read.
+                Err(e) => {
+                    let message = format!("cannot read further: {e}");
+                    (
+                        Problem {
+                            file: path.clone(),
+                            line: reader.line(),
+                            message,
+                        },
+                        true,
+                    )
+                }
+            };
+            if tx.blocking_send(Msg::Problem(problem)).is_err() || on_error == OnError::Abort {
+                return Ok(());
+            }
+            if fatal {
+                break;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        // An error here means the writer stopped; it reports why.
+        let _ = tx.blocking_send(Msg::Batch(batch, last_file));
+    }
+    Ok(())
+}
+
+/// Computes the index entries of a checked resource and makes its batch write.
+fn index(extractor: &search::Extractor, checked: validate::Checked) -> BatchWrite {
+    let value = Value::Object(checked.resource);
+    let entries = extractor.extract(&value);
+    let resource = match value {
+        Value::Object(map) => map,
+        // Built as an object two lines up.
+        _ => Map::new(),
+    };
+    BatchWrite {
+        request: validate::Checked {
+            resource_type: checked.resource_type,
+            id: checked.id,
+            resource,
+        }
+        .into_request(),
+        index: entries,
+    }
+}
