@@ -27,8 +27,8 @@ pub enum PatchError {
         index: usize,
         /// Its `op` (JSON Patch) or `type` (FHIRPath Patch), or `?` when missing.
         op: String,
-        /// Why it failed.
-        failure: OpFailure,
+        /// Why it failed (boxed to keep `Result<_, PatchError>` small).
+        failure: Box<OpFailure>,
     },
     /// The patched resource has a different `resourceType`.
     #[error("a patch must not change resourceType (from {before:?} to {after:?})")]
@@ -85,10 +85,10 @@ pub enum OpFailure {
     TestFailed {
         /// The tested location.
         pointer: String,
-        /// The value the patch expected.
-        expected: Value,
-        /// The value found (`null` when absent).
-        actual: Value,
+        /// The value the patch expected (boxed: `Value` is large).
+        expected: Box<Value>,
+        /// The value found.
+        actual: Box<Value>,
     },
     /// `move` into one of the moved value's own children.
     #[error("cannot move {from:?} into its own child {path:?}")]
@@ -190,6 +190,6 @@ pub(crate) fn op_error(index: usize, op: &str, failure: OpFailure) -> PatchError
     PatchError::Operation {
         index,
         op: op.to_string(),
-        failure,
+        failure: Box::new(failure),
     }
 }

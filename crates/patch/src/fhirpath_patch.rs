@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{op_error, OpFailure, PatchError};
 use crate::pointer;
-use values::{check_type, lookup, part_value, property_name, site};
+use values::{lookup, part_value, property_name, site};
 
 /// Applies a FHIRPath Patch `Parameters` resource to `resource`. Atomic: on error
 /// `resource` is unchanged, and the error names the failing operation (0-based index of its
@@ -205,8 +205,7 @@ impl<'p> Operation<'p> {
         let parent = select_one(doc, self.path)?;
         let ctx = site(model, doc, &parent).ctx;
         let (child, ctx) = child_of(model, ctx.as_deref(), self.path, name)?;
-        let (value, ty) = part_value(model, self.value_part(), Some(child.context), 0)?;
-        check_type(model, &child, ty.as_deref())?;
+        let (value, ty) = part_value(model, self.value_part(), Some(&child), 0)?;
         let key = property_name(name, &child, ty.as_deref())?;
         let obj = object_at(doc, &parent, self.path)?;
         if child.def.max_many {
@@ -245,8 +244,7 @@ impl<'p> Operation<'p> {
                 element: child.def.path.clone(),
             });
         }
-        let (value, ty) = part_value(model, self.value_part(), Some(child.context), 0)?;
-        check_type(model, &child, ty.as_deref())?;
+        let (value, _) = part_value(model, self.value_part(), Some(&child), 0)?;
         let index = self.index.unwrap_or_default();
         let obj = object_at(doc, &parent, parent_path)?;
         let len = match obj.get(name) {
@@ -305,13 +303,12 @@ impl<'p> Operation<'p> {
             target[key_at] = name.to_string();
         }
         let element = site(model, doc, &target[..=key_at]).element;
-        let (value, ty) = part_value(model, self.value_part(), element.map(|c| c.context), 0)?;
+        let (value, ty) = part_value(model, self.value_part(), element.as_ref(), 0)?;
         let Some(child) = element else {
             // Not in the model (the resource itself is off-model there): replace as asked
             // and leave the verdict to the structure check of the result.
             return set_at(doc, &target, value);
         };
-        check_type(model, &child, ty.as_deref())?;
         let new_key = property_name(&target[key_at], &child, ty.as_deref())?;
         if child.def.is_choice() && new_key != target[key_at] {
             // The choice changes type: `valueQuantity` becomes `valueString`.

@@ -87,8 +87,8 @@ fn apply_one(doc: &mut Value, op: &Value) -> Result<(), OpFailure> {
             } else {
                 Err(OpFailure::TestFailed {
                     pointer: path.to_string(),
-                    expected: expected.clone(),
-                    actual: actual.clone(),
+                    expected: Box::new(expected.clone()),
+                    actual: Box::new(actual.clone()),
                 })
             }
         }

@@ -100,11 +100,13 @@ pub(super) fn property_name(
 }
 
 /// A `value` part's content and its FHIR type when typed: `valueX` (X's type), `resource`
-/// (its `resourceType`) or nested `part`s (a complex value built for context `ctx`; untyped).
+/// (its `resourceType`) or nested `part`s (a complex value built for the element; untyped).
+/// When the target element is known, the value's type is checked against it first (so
+/// that parts aimed at a primitive fail as a type mismatch, not as unknown children).
 pub(super) fn part_value(
     model: &'static ElementModel,
     part: &Map<String, Value>,
-    ctx: Option<&str>,
+    child: Option<&Child<'static>>,
     depth: usize,
 ) -> Result<(Value, Option<String>), OpFailure> {
     let typed: Vec<(&String, &Value)> = part.iter().filter(|(k, _)| is_value_key(k)).collect();
@@ -117,17 +119,28 @@ pub(super) fn part_value(
             "part {name:?} needs exactly one of value[x], resource or part"
         )));
     }
-    if let Some((key, value)) = typed.first() {
-        return Ok(((*value).clone(), Some(value_type(model, &key[5..]))));
+    let resource = part.get("resource");
+    let ty = match (typed.first(), resource) {
+        (Some((key, _)), _) => Some(value_type(model, &key[5..])),
+        (None, Some(r)) => Some(
+            r.get("resourceType")
+                .and_then(Value::as_str)
+                .unwrap_or("(no resourceType)")
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    if let Some(child) = child {
+        check_type(model, child, ty.as_deref())?;
     }
-    if let Some(resource) = part.get("resource") {
-        let ty = resource
-            .get("resourceType")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+    if let Some((_, value)) = typed.first() {
+        return Ok(((*value).clone(), ty));
+    }
+    if let Some(resource) = resource {
         return Ok((resource.clone(), ty));
     }
     let parts = part.get("part").unwrap_or(&Value::Null);
+    let ctx = child.map(|c| c.context);
     Ok((build_complex(model, parts, ctx, depth + 1)?, None))
 }
 
@@ -170,12 +183,9 @@ fn build_complex(
             ),
             None => None,
         };
-        let (value, ty) = part_value(model, part, child.map(|c| c.context), depth)?;
+        let (value, ty) = part_value(model, part, child.as_ref(), depth)?;
         let key = match &child {
-            Some(c) => {
-                check_type(model, c, ty.as_deref())?;
-                property_name(name, c, ty.as_deref())?
-            }
+            Some(c) => property_name(name, c, ty.as_deref())?,
             None => name.to_string(),
         };
         let many = child.map(|c| c.def.max_many);
