@@ -20,6 +20,7 @@
 //! | `NotAcceptable` (XML asked for)         | 406    | not-supported   |
 //! | `PayloadTooLarge`                       | 413    | too-long        |
 //! | `UnsupportedMediaType`                  | 415    | not-supported   |
+//! | `Unprocessable` (a PATCH that fails)     | 422    | processing      |
 //! | `NotImplemented`                        | 501    | not-supported   |
 //! | `Unavailable` (database down)           | 503    | transient       |
 //! | `Internal`                              | 500    | exception       |
@@ -66,6 +67,9 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     NotImplemented(String),
+    /// The request was understood but cannot be applied (a failing PATCH).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("the database is unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -93,6 +97,7 @@ impl AppError {
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -114,6 +119,7 @@ impl AppError {
             Forbidden(_) => IssueType::Forbidden,
             PayloadTooLarge(_) => IssueType::TooLong,
             Unavailable(_) => IssueType::Transient,
+            Unprocessable(_) => IssueType::Processing,
             Internal(_) => IssueType::Exception,
         }
     }

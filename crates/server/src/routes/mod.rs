@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
             "/fhir/{tenant}/{type}/{id}",
             get(resource::read)
                 .put(resource::update)
+                .patch(resource::patch)
                 .delete(resource::delete),
         )
         .route(

@@ -130,6 +130,32 @@ pub async fn update(
     Ok(write_response(&app, &p.tenant, w, prefer))
 }
 
+/// `PATCH [base]/[type]/[id]` (JSON Patch or FHIRPath Patch)
+pub async fn patch(
+    State(app): State<AppState>,
+    p: InstancePath,
+    cond: Conditional,
+    prefer: Prefer,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> AppResult<Response> {
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let format = crate::service::patch::PatchFormat::from_content_type(ct)?;
+    let w = crate::service::patch::patch(
+        &app,
+        &p.tenant,
+        &p.resource_type,
+        &p.id,
+        format,
+        &body,
+        cond.if_match,
+    )
+    .await?;
+    Ok(write_response(&app, &p.tenant, w, prefer))
+}
+
 /// `DELETE [base]/[type]/[id]`: 200 with an OperationOutcome saying what happened (204 with
 /// `Prefer: return=minimal`).
 pub async fn delete(

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 /// `date` is when this server started (the statement changes only with the binary).
 pub fn capability_statement(tenant_base: &str, date: &str) -> Value {
     let interactions = json!([
-        {"code": "read"}, {"code": "vread"}, {"code": "update"}, {"code": "delete"},
+        {"code": "read"}, {"code": "vread"}, {"code": "update"}, {"code": "patch"}, {"code": "delete"},
         {"code": "history-instance"}, {"code": "history-type"}, {"code": "create"}
     ]);
     let resources: Vec<Value> = fhir::RESOURCE_TYPES

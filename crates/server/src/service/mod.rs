@@ -3,5 +3,6 @@
 
 pub mod capability;
 pub mod history;
+pub mod patch;
 pub mod resources;
 pub mod tenants;

@@ -66,6 +66,25 @@ pub async fn vread(
     }
 }
 
+/// Every write goes through here, so every write is prepared (and, with search, indexed)
+/// the same way.
+pub fn write_request(
+    _app: &App,
+    rtype: &str,
+    id: &str,
+    body: Map<String, Value>,
+    precondition: Precondition,
+    method: Method,
+) -> WriteRequest {
+    WriteRequest {
+        resource_type: rtype.to_owned(),
+        id: id.to_owned(),
+        resource: body,
+        precondition,
+        method,
+    }
+}
+
 fn check_type(rtype: &str, body: &Map<String, Value>) -> AppResult<()> {
     let found = body
         .get("resourceType")
@@ -96,13 +115,14 @@ pub async fn create(
             "conditional create (If-None-Exist: {criteria}) needs search, which this server does not support yet"
         )));
     }
-    let req = WriteRequest {
-        resource_type: rtype.to_owned(),
-        id: fhir::new_id(),
-        resource: body,
-        precondition: Precondition::MustNotExist,
-        method: Method::Post,
-    };
+    let req = write_request(
+        app,
+        rtype,
+        &fhir::new_id(),
+        body,
+        Precondition::MustNotExist,
+        Method::Post,
+    );
     Ok(app.store.write(tenant, req).await?)
 }
 
@@ -130,13 +150,8 @@ pub async fn update(
             )))
         }
     }
-    let req = WriteRequest {
-        resource_type: rtype.to_owned(),
-        id: id.to_owned(),
-        resource: body,
-        precondition: if_match.map_or(Precondition::None, Precondition::IfMatch),
-        method: Method::Put,
-    };
+    let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
+    let req = write_request(app, rtype, id, body, precondition, Method::Put);
     Ok(app.store.write(tenant, req).await?)
 }
 
