@@ -32,7 +32,10 @@ async fn text_and_structure_round_trip_unchanged() {
             (Method::PUT, "/fhir/default/Practitioner/rt", 201),
             (Method::PUT, "/fhir/default/Practitioner/rt", 200),
         ] {
-            let r = app.send(fhir_body(app.request(method, path), &body)).await.status(expected);
+            let r = app
+                .send(fhir_body(app.request(method, path), &body))
+                .await
+                .status(expected);
             let got = r.json();
             let mut without_meta_ids = got.clone();
             let meta = without_meta_ids["meta"].as_object_mut().expect("meta");
@@ -40,9 +43,18 @@ async fn text_and_structure_round_trip_unchanged() {
             meta.remove("lastUpdated");
             assert_eq!(without_meta_ids, body, "{}: content changed", r.what);
             let read = app.get(path).await.status(200);
-            assert_eq!(read.json(), got, "{}: read differs from the write response", read.what);
+            assert_eq!(
+                read.json(),
+                got,
+                "{}: read differs from the write response",
+                read.what
+            );
         }
-        let v1 = app.get("/fhir/default/Practitioner/rt/_history/1").await.status(200).json();
+        let v1 = app
+            .get("/fhir/default/Practitioner/rt/_history/1")
+            .await
+            .status(200)
+            .json();
         assert_eq!(v1["name"], body["name"], "[{}] vread content", app.backend);
     }
 }
@@ -65,7 +77,11 @@ async fn integers_and_plain_decimals_round_trip() {
         let read = app.get("/fhir/default/Location/n").await.status(200).json();
         for got in [r.json(), read] {
             assert_eq!(got["position"], body["position"], "[{}] {got}", app.backend);
-            assert_eq!(got["extension"], body["extension"], "[{}] {got}", app.backend);
+            assert_eq!(
+                got["extension"], body["extension"],
+                "[{}] {got}",
+                app.backend
+            );
         }
     }
 }
@@ -77,15 +93,28 @@ async fn integers_and_plain_decimals_round_trip() {
 async fn decimal_precision_is_preserved_exactly() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
-        let decimals = ["1.10", "0.000", "3.141592653589793238462643383279", "1e2", "12345678901234567890"];
+        let decimals = [
+            "1.10",
+            "0.000",
+            "3.141592653589793238462643383279",
+            "1e2",
+            "12345678901234567890",
+        ];
         let ext: Vec<String> = decimals
             .iter()
             .map(|d| format!("{{\"url\":\"http://example.org/d\",\"valueDecimal\":{d}}}"))
             .collect();
         let raw = format!("{{\"resourceType\":\"Observation\",\"id\":\"d\",\"status\":\"final\",\"extension\":[{}]}}", ext.join(","));
-        let req = app.request(Method::PUT, "/fhir/default/Observation/d").header("content-type", "application/fhir+json").body(raw);
+        let req = app
+            .request(Method::PUT, "/fhir/default/Observation/d")
+            .header("content-type", "application/fhir+json")
+            .body(raw);
         app.send(req).await.status(201);
-        let text = app.get("/fhir/default/Observation/d").await.status(200).text();
+        let text = app
+            .get("/fhir/default/Observation/d")
+            .await
+            .status(200)
+            .text();
         for d in decimals {
             assert!(
                 text.contains(&format!("\"valueDecimal\":{d}}}")),
@@ -124,22 +153,46 @@ async fn json_media_types_are_accepted_for_writes() {
 async fn the_configured_base_url_is_used_in_every_link() {
     for db in test_databases().await {
         let public = "https://directory.example.org/api";
-        let config = ServerConfig { base_url: Some(format!("{public}/")), ..ServerConfig::default() };
+        let config = ServerConfig {
+            base_url: Some(format!("{public}/")),
+            ..ServerConfig::default()
+        };
         let app = spawn_app(&db, config).await;
-        let r = app.post("/fhir/default/Practitioner", &practitioner(None, "B")).await.status(201);
+        let r = app
+            .post("/fhir/default/Practitioner", &practitioner(None, "B"))
+            .await
+            .status(201);
         let id = r.json()["id"].as_str().expect("id").to_owned();
         let expected = format!("{public}/fhir/default/Practitioner/{id}/_history/1");
         assert_eq!(r.must_header("location"), expected, "{}", r.what);
         assert_eq!(r.must_header("content-location"), expected, "{}", r.what);
 
-        let h = app.get("/fhir/default/_history?_count=1").await.status(200).json();
+        let h = app
+            .get("/fhir/default/_history?_count=1")
+            .await
+            .status(200)
+            .json();
         for rel in ["self", "first"] {
             let l = common::link(&h, rel).unwrap_or_default();
-            assert!(l.starts_with(&format!("{public}/fhir/default/_history")), "[{}] {rel}: {l}", app.backend);
+            assert!(
+                l.starts_with(&format!("{public}/fhir/default/_history")),
+                "[{}] {rel}: {l}",
+                app.backend
+            );
         }
         let e = &common::entries(&h)[0];
-        assert_eq!(e["fullUrl"], format!("{public}/fhir/default/Practitioner/{id}"), "[{}] {e}", app.backend);
+        assert_eq!(
+            e["fullUrl"],
+            format!("{public}/fhir/default/Practitioner/{id}"),
+            "[{}] {e}",
+            app.backend
+        );
         let cs: Value = app.get("/fhir/default/metadata").await.status(200).json();
-        assert_eq!(cs["implementation"]["url"], format!("{public}/fhir/default"), "[{}]", app.backend);
+        assert_eq!(
+            cs["implementation"]["url"],
+            format!("{public}/fhir/default"),
+            "[{}]",
+            app.backend
+        );
     }
 }

@@ -26,7 +26,13 @@ type Acks = Arc<Mutex<BTreeMap<String, BTreeMap<i64, String>>>>;
 
 /// One client's write loop: PUT its own ids in turn, every fourth write a POST; stops at the
 /// first transport error (the server is gone) or when `stop` is set.
-async fn writer(base: String, client: usize, acks: Acks, count: Arc<AtomicUsize>, stop: Arc<AtomicBool>) {
+async fn writer(
+    base: String,
+    client: usize,
+    acks: Acks,
+    count: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) {
     let http = raw_client();
     for seq in 0usize.. {
         if stop.load(Ordering::Relaxed) {
@@ -34,21 +40,38 @@ async fn writer(base: String, client: usize, acks: Acks, count: Arc<AtomicUsize>
         }
         let family = format!("c{client}s{seq}");
         let req = if seq % 4 == 3 {
-            http.post(format!("{base}/fhir/default/Practitioner")).body(practitioner(None, &family).to_string())
+            http.post(format!("{base}/fhir/default/Practitioner"))
+                .body(practitioner(None, &family).to_string())
         } else {
             let id = format!("c{client}-{}", seq % IDS_PER_CLIENT);
-            http.put(format!("{base}/fhir/default/Practitioner/{id}")).body(practitioner(Some(&id), &family).to_string())
+            http.put(format!("{base}/fhir/default/Practitioner/{id}"))
+                .body(practitioner(Some(&id), &family).to_string())
         };
-        let Ok(resp) = req.header("content-type", "application/fhir+json").send().await else {
+        let Ok(resp) = req
+            .header("content-type", "application/fhir+json")
+            .send()
+            .await
+        else {
             return;
         };
         let status = resp.status().as_u16();
         let Ok(body) = resp.bytes().await else { return };
-        assert!(status == 200 || status == 201, "write {family} answered {status}: {}", String::from_utf8_lossy(&body));
+        assert!(
+            status == 200 || status == 201,
+            "write {family} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
         let v: Value = serde_json::from_slice(&body).expect("write response is JSON");
         let id = v["id"].as_str().expect("id").to_owned();
-        let version: i64 = v["meta"]["versionId"].as_str().and_then(|s| s.parse().ok()).expect("versionId");
-        acks.lock().expect("acks").entry(id).or_default().insert(version, family);
+        let version: i64 = v["meta"]["versionId"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("versionId");
+        acks.lock()
+            .expect("acks")
+            .entry(id)
+            .or_default()
+            .insert(version, family);
         count.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -61,18 +84,27 @@ async fn all_versions(base: &str, backend: &str) -> BTreeMap<String, BTreeSet<i6
     while let Some(url) = next.take() {
         let resp = http.get(&url).send().await.expect("history request");
         assert_eq!(resp.status().as_u16(), 200, "[{backend}] {url}");
-        let page: Value = resp.json().await.unwrap_or_else(|e| panic!("[{backend}] history page is not JSON: {e}"));
+        let page: Value = resp
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("[{backend}] history page is not JSON: {e}"));
         for e in entries(&page) {
             let key = e["request"]["url"].as_str().unwrap_or_default().to_owned();
             let key = if key == "Practitioner" {
                 // A POST entry names the type; the id is in the fullUrl.
                 let full = e["fullUrl"].as_str().unwrap_or_default();
-                format!("Practitioner/{}", full.rsplit('/').next().unwrap_or_default())
+                format!(
+                    "Practitioner/{}",
+                    full.rsplit('/').next().unwrap_or_default()
+                )
             } else {
                 key
             };
             let v = etag_version(e["response"]["etag"].as_str().unwrap_or_default());
-            assert!(out.entry(key.clone()).or_default().insert(v), "[{backend}] {key} v{v} listed twice");
+            assert!(
+                out.entry(key.clone()).or_default().insert(v),
+                "[{backend}] {key} v{v} listed twice"
+            );
         }
         next = link(&page, "next");
     }
@@ -101,7 +133,15 @@ async fn acknowledged_writes_survive_sigkill_and_nothing_is_half_written() {
         let count = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..CLIENTS)
-            .map(|c| tokio::spawn(writer(server.base.clone(), c, acks.clone(), count.clone(), stop.clone())))
+            .map(|c| {
+                tokio::spawn(writer(
+                    server.base.clone(),
+                    c,
+                    acks.clone(),
+                    count.clone(),
+                    stop.clone(),
+                ))
+            })
             .collect();
         let start = std::time::Instant::now();
         while count.load(Ordering::Relaxed) < KILL_AFTER_ACKS && start.elapsed() < MAX_LOAD {
@@ -111,12 +151,16 @@ async fn acknowledged_writes_survive_sigkill_and_nothing_is_half_written() {
         let status = server.child.wait().await.expect("wait");
         assert!(!status.success(), "[{b}] the server survived SIGKILL?");
         for w in writers {
-            w.await.unwrap_or_else(|e| panic!("[{b}] a writer failed: {e}"));
+            w.await
+                .unwrap_or_else(|e| panic!("[{b}] a writer failed: {e}"));
         }
         stop.store(true, Ordering::Relaxed);
         let acked = acks.lock().expect("acks").clone();
         let total: usize = acked.values().map(BTreeMap::len).sum();
-        assert!(total >= 100, "[{b}] only {total} writes before the kill: the load is too small to mean anything");
+        assert!(
+            total >= 100,
+            "[{b}] only {total} writes before the kill: the load is too small to mean anything"
+        );
 
         let server = BinaryServer::start(&db.url, b).await;
         wait_ready(&server.base, b).await;
@@ -127,29 +171,72 @@ async fn acknowledged_writes_survive_sigkill_and_nothing_is_half_written() {
         let stored = all_versions(&server.base, b).await;
         for (key, versions) in &stored {
             let newest = *versions.last().expect("non-empty");
-            assert_eq!(versions, &(1..=newest).collect(), "[{b}] {key} history has gaps: {versions:?}");
-            let r = http.get(format!("{}/fhir/default/{key}", server.base)).send().await.expect("read");
-            assert_eq!(r.status().as_u16(), 200, "[{b}] {key} unreadable after restart");
+            assert_eq!(
+                versions,
+                &(1..=newest).collect(),
+                "[{b}] {key} history has gaps: {versions:?}"
+            );
+            let r = http
+                .get(format!("{}/fhir/default/{key}", server.base))
+                .send()
+                .await
+                .expect("read");
+            assert_eq!(
+                r.status().as_u16(),
+                200,
+                "[{b}] {key} unreadable after restart"
+            );
             let tag = r.headers()["etag"].to_str().unwrap_or_default().to_owned();
-            let body: Value = r.json().await.unwrap_or_else(|e| panic!("[{b}] {key} is not JSON: {e}"));
-            assert_eq!(etag_version(&tag), newest, "[{b}] {key}: ETag {tag} but history ends at {newest}");
-            assert_eq!(body["meta"]["versionId"], newest.to_string(), "[{b}] {key}: {body}");
-            assert_eq!(format!("Practitioner/{}", body["id"].as_str().unwrap_or_default()), *key, "[{b}] {body}");
+            let body: Value = r
+                .json()
+                .await
+                .unwrap_or_else(|e| panic!("[{b}] {key} is not JSON: {e}"));
+            assert_eq!(
+                etag_version(&tag),
+                newest,
+                "[{b}] {key}: ETag {tag} but history ends at {newest}"
+            );
+            assert_eq!(
+                body["meta"]["versionId"],
+                newest.to_string(),
+                "[{b}] {key}: {body}"
+            );
+            assert_eq!(
+                format!("Practitioner/{}", body["id"].as_str().unwrap_or_default()),
+                *key,
+                "[{b}] {body}"
+            );
         }
 
         // Every acknowledged write is there, with the content that was acknowledged.
         for (id, versions) in &acked {
             let key = format!("Practitioner/{id}");
-            let have = stored.get(&key).unwrap_or_else(|| panic!("[{b}] acknowledged {key} is lost"));
+            let have = stored
+                .get(&key)
+                .unwrap_or_else(|| panic!("[{b}] acknowledged {key} is lost"));
             for (v, family) in versions {
-                assert!(have.contains(v), "[{b}] acknowledged {key} v{v} is lost; stored {have:?}");
-                let r = http.get(format!("{}/fhir/default/{key}/_history/{v}", server.base)).send().await.expect("vread");
+                assert!(
+                    have.contains(v),
+                    "[{b}] acknowledged {key} v{v} is lost; stored {have:?}"
+                );
+                let r = http
+                    .get(format!("{}/fhir/default/{key}/_history/{v}", server.base))
+                    .send()
+                    .await
+                    .expect("vread");
                 assert_eq!(r.status().as_u16(), 200, "[{b}] vread {key} v{v}");
                 let body: Value = r.json().await.expect("JSON");
-                assert_eq!(body["name"][0]["family"], family.as_str(), "[{b}] {key} v{v} content");
+                assert_eq!(
+                    body["name"][0]["family"],
+                    family.as_str(),
+                    "[{b}] {key} v{v} content"
+                );
             }
         }
-        eprintln!("[{b}] SIGKILL after {total} acknowledged writes; {} resources verified", stored.len());
+        eprintln!(
+            "[{b}] SIGKILL after {total} acknowledged writes; {} resources verified",
+            stored.len()
+        );
     }
 }
 
@@ -161,7 +248,9 @@ async fn start_slow_put(base: &str, id: &str) -> (tokio::net::TcpStream, Vec<u8>
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.expect("connect");
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .expect("connect");
     stream.write_all(head.as_bytes()).await.expect("write head");
     let half = body.len() / 2;
     stream.write_all(&body[..half]).await.expect("write half");
@@ -178,25 +267,41 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
         let count = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..3)
-            .map(|c| tokio::spawn(writer(server.base.clone(), c, acks.clone(), count.clone(), stop.clone())))
+            .map(|c| {
+                tokio::spawn(writer(
+                    server.base.clone(),
+                    c,
+                    acks.clone(),
+                    count.clone(),
+                    stop.clone(),
+                ))
+            })
             .collect();
         let (mut slow, rest) = start_slow_put(&server.base, "slow").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
 
         let pid = server.pid().to_string();
-        let kill = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        let kill = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
         assert!(kill.success(), "[{b}] kill -TERM {pid} failed");
         tokio::time::sleep(Duration::from_millis(300)).await;
 
         // The request that was half sent when SIGTERM arrived completes normally.
-        slow.write_all(&rest).await.unwrap_or_else(|e| panic!("[{b}] the in-flight connection was dropped: {e}"));
+        slow.write_all(&rest)
+            .await
+            .unwrap_or_else(|e| panic!("[{b}] the in-flight connection was dropped: {e}"));
         let mut raw = Vec::new();
         tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut raw))
             .await
             .unwrap_or_else(|_| panic!("[{b}] no answer to the in-flight request"))
             .unwrap_or_else(|e| panic!("[{b}] reading the in-flight answer: {e}"));
         let text = String::from_utf8_lossy(&raw).into_owned();
-        assert!(text.starts_with("HTTP/1.1 201"), "[{b}] in-flight PUT answered: {text}");
+        assert!(
+            text.starts_with("HTTP/1.1 201"),
+            "[{b}] in-flight PUT answered: {text}"
+        );
         let json_start = text.find("\r\n\r\n").map(|i| i + 4).unwrap_or(0);
         let body: Value = serde_json::from_str(&text[json_start..])
             .unwrap_or_else(|e| panic!("[{b}] in-flight answer body: {e}: {text}"));
@@ -206,28 +311,56 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
             .await
             .unwrap_or_else(|_| panic!("[{b}] fhirdir did not exit within 20 s of SIGTERM"))
             .expect("wait");
-        assert_eq!(status.code(), Some(0), "[{b}] exit status after SIGTERM: {status:?}");
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "[{b}] exit status after SIGTERM: {status:?}"
+        );
         // The writers assert that every answer they got was 2xx; they stop at the first
         // refused connection.
         for w in writers {
-            w.await.unwrap_or_else(|e| panic!("[{b}] a writer got a bad answer during shutdown: {e}"));
+            w.await
+                .unwrap_or_else(|e| panic!("[{b}] a writer got a bad answer during shutdown: {e}"));
         }
         let acked = acks.lock().expect("acks").clone();
-        assert!(count.load(Ordering::Relaxed) > 0, "[{b}] no writes completed");
+        assert!(
+            count.load(Ordering::Relaxed) > 0,
+            "[{b}] no writes completed"
+        );
 
         // After a restart, everything acknowledged during the shutdown is there.
         let server = BinaryServer::start(&db.url, b).await;
         wait_ready(&server.base, b).await;
         let http = raw_client();
-        let slow = http.get(format!("{}/fhir/default/Practitioner/slow", server.base)).send().await.expect("read");
-        assert_eq!(slow.status().as_u16(), 200, "[{b}] the in-flight write is lost");
+        let slow = http
+            .get(format!("{}/fhir/default/Practitioner/slow", server.base))
+            .send()
+            .await
+            .expect("read");
+        assert_eq!(
+            slow.status().as_u16(),
+            200,
+            "[{b}] the in-flight write is lost"
+        );
         for (id, versions) in &acked {
             let newest = *versions.keys().last().expect("non-empty");
-            let r = http.get(format!("{}/fhir/default/Practitioner/{id}", server.base)).send().await.expect("read");
+            let r = http
+                .get(format!("{}/fhir/default/Practitioner/{id}", server.base))
+                .send()
+                .await
+                .expect("read");
             assert_eq!(r.status().as_u16(), 200, "[{b}] {id} lost");
             let v: Value = r.json().await.expect("JSON");
-            assert_eq!(v["meta"]["versionId"], newest.to_string(), "[{b}] {id}: {v}");
-            assert_eq!(v["name"][0]["family"], versions[&newest].as_str(), "[{b}] {id}: {v}");
+            assert_eq!(
+                v["meta"]["versionId"],
+                newest.to_string(),
+                "[{b}] {id}: {v}"
+            );
+            assert_eq!(
+                v["name"][0]["family"],
+                versions[&newest].as_str(),
+                "[{b}] {id}: {v}"
+            );
         }
     }
 }

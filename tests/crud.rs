@@ -55,12 +55,19 @@ async fn create_assigns_server_id_and_returns_201_with_versioned_location() {
         let mut body = practitioner(Some("client-chosen"), "Hopper");
         body["meta"] = json!({"versionId": "9", "lastUpdated": "2001-01-01T00:00:00Z"});
 
-        let r = app.post("/fhir/default/Practitioner", &body).await.status(201);
+        let r = app
+            .post("/fhir/default/Practitioner", &body)
+            .await
+            .status(201);
         r.assert_fhir_json();
         let created = r.json();
         let id = created["id"].as_str().unwrap_or_default().to_owned();
         assert!(!id.is_empty(), "{}: no id in {created}", r.what);
-        assert_ne!(id, "client-chosen", "{}: the body id must be ignored", r.what);
+        assert_ne!(
+            id, "client-chosen",
+            "{}: the body id must be ignored",
+            r.what
+        );
         assert_eq!(created["meta"]["versionId"], "1", "{}: {created}", r.what);
         let lu = last_updated(&r.what, &created);
         assert!(
@@ -75,8 +82,16 @@ async fn create_assigns_server_id_and_returns_201_with_versioned_location() {
         assert_last_modified_matches(&r, &created);
 
         // The same body again makes a second, different resource.
-        let r2 = app.post("/fhir/default/Practitioner", &body).await.status(201);
-        assert_ne!(r2.json()["id"], created["id"], "{}: ids must be unique", r2.what);
+        let r2 = app
+            .post("/fhir/default/Practitioner", &body)
+            .await
+            .status(201);
+        assert_ne!(
+            r2.json()["id"],
+            created["id"],
+            "{}: ids must be unique",
+            r2.what
+        );
     }
 }
 
@@ -85,15 +100,26 @@ async fn read_returns_the_stored_resource_with_etag_and_last_modified() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         let created = app
-            .post("/fhir/default/Practitioner", &practitioner(None, "Lovelace"))
+            .post(
+                "/fhir/default/Practitioner",
+                &practitioner(None, "Lovelace"),
+            )
             .await
             .status(201)
             .json();
         let id = created["id"].as_str().expect("id");
 
-        let r = app.get(&format!("/fhir/default/Practitioner/{id}")).await.status(200);
+        let r = app
+            .get(&format!("/fhir/default/Practitioner/{id}"))
+            .await
+            .status(200);
         r.assert_fhir_json();
-        assert_eq!(r.json(), created, "{}: read differs from the create response", r.what);
+        assert_eq!(
+            r.json(),
+            created,
+            "{}: read differs from the create response",
+            r.what
+        );
         assert_eq!(r.etag_version(), 1, "{}", r.what);
         assert_last_modified_matches(&r, &created);
     }
@@ -107,7 +133,11 @@ async fn read_of_unknown_id_returns_404_not_found() {
             .get("/fhir/default/Practitioner/never-created")
             .await
             .outcome(404, "not-found");
-        assert!(diag.contains("never-created"), "[{}] diagnostic: {diag}", app.backend);
+        assert!(
+            diag.contains("never-created"),
+            "[{}] diagnostic: {diag}",
+            app.backend
+        );
     }
 }
 
@@ -145,7 +175,10 @@ async fn update_of_unknown_id_creates_it_with_201() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         let path = "/fhir/default/Practitioner/client-id-1";
-        let r = app.put(path, &practitioner(Some("client-id-1"), "Noether")).await.status(201);
+        let r = app
+            .put(path, &practitioner(Some("client-id-1"), "Noether"))
+            .await
+            .status(201);
         let body = r.json();
         assert_eq!(body["id"], "client-id-1", "{}: {body}", r.what);
         assert_eq!(body["meta"]["versionId"], "1", "{}: {body}", r.what);
@@ -177,7 +210,9 @@ async fn vread_returns_each_version_as_it_was() {
             assert_eq!(r.etag_version(), v as i64, "{}", r.what);
             assert_last_modified_matches(&r, expected);
         }
-        app.get(&format!("{path}/_history/4")).await.outcome(404, "not-found");
+        app.get(&format!("{path}/_history/4"))
+            .await
+            .outcome(404, "not-found");
         app.get("/fhir/default/Practitioner/nobody/_history/1")
             .await
             .outcome(404, "not-found");
@@ -189,23 +224,61 @@ async fn delete_leaves_a_tombstone_that_read_and_vread_answer_with_410() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         let path = "/fhir/default/Practitioner/gone";
-        app.put(path, &practitioner(Some("gone"), "Before")).await.status(201);
+        app.put(path, &practitioner(Some("gone"), "Before"))
+            .await
+            .status(201);
 
         let r = app.delete(path).await;
-        assert!(r.code == 200 || r.code == 204, "{}: delete gave {}", r.what, r.code);
-        assert_eq!(r.etag_version(), 2, "{}: the tombstone is version 2", r.what);
+        assert!(
+            r.code == 200 || r.code == 204,
+            "{}: delete gave {}",
+            r.what,
+            r.code
+        );
+        assert_eq!(
+            r.etag_version(),
+            2,
+            "{}: the tombstone is version 2",
+            r.what
+        );
 
         app.get(path).await.outcome(410, "deleted");
-        app.get(&format!("{path}/_history/2")).await.outcome(410, "deleted");
-        let v1 = app.get(&format!("{path}/_history/1")).await.status(200).json();
-        assert_eq!(v1["name"][0]["family"], "Before", "[{}] vread 1 after delete", app.backend);
+        app.get(&format!("{path}/_history/2"))
+            .await
+            .outcome(410, "deleted");
+        let v1 = app
+            .get(&format!("{path}/_history/1"))
+            .await
+            .status(200)
+            .json();
+        assert_eq!(
+            v1["name"][0]["family"], "Before",
+            "[{}] vread 1 after delete",
+            app.backend
+        );
 
-        let history = app.get(&format!("{path}/_history")).await.status(200).json();
+        let history = app
+            .get(&format!("{path}/_history"))
+            .await
+            .status(200)
+            .json();
         assert_eq!(history["total"], 2, "[{}] history: {history}", app.backend);
         let newest = &history["entry"][0];
-        assert_eq!(newest["request"]["method"], "DELETE", "[{}] {history}", app.backend);
-        assert!(newest.get("resource").is_none(), "[{}] a delete has no resource: {newest}", app.backend);
-        assert_eq!(newest["response"]["etag"], "W/\"2\"", "[{}] {newest}", app.backend);
+        assert_eq!(
+            newest["request"]["method"], "DELETE",
+            "[{}] {history}",
+            app.backend
+        );
+        assert!(
+            newest.get("resource").is_none(),
+            "[{}] a delete has no resource: {newest}",
+            app.backend
+        );
+        assert_eq!(
+            newest["response"]["etag"], "W/\"2\"",
+            "[{}] {newest}",
+            app.backend
+        );
     }
 }
 
@@ -214,16 +287,22 @@ async fn put_after_delete_revives_the_resource_with_the_next_version_and_201() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         let path = "/fhir/default/Practitioner/phoenix";
-        app.put(path, &practitioner(Some("phoenix"), "Ash")).await.status(201);
+        app.put(path, &practitioner(Some("phoenix"), "Ash"))
+            .await
+            .status(201);
         app.delete(path).await;
 
-        let r = app.put(path, &practitioner(Some("phoenix"), "Reborn")).await.status(201);
+        let r = app
+            .put(path, &practitioner(Some("phoenix"), "Reborn"))
+            .await
+            .status(201);
         assert_eq!(r.etag_version(), 3, "{}", r.what);
         assert_eq!(r.json()["meta"]["versionId"], "3", "{}", r.what);
         let read = app.get(path).await.status(200);
         assert_eq!(read.json()["name"][0]["family"], "Reborn", "{}", read.what);
         assert_eq!(
-            app.instance_versions("default", "Practitioner", "phoenix").await,
+            app.instance_versions("default", "Practitioner", "phoenix")
+                .await,
             vec![3, 2, 1],
             "[{}] versions after revival",
             app.backend
@@ -237,18 +316,42 @@ async fn delete_of_unknown_or_already_deleted_resource_writes_nothing() {
         let app = spawn_app(&db, ServerConfig::default()).await;
         // The spec allows 200, 204 or 404 for a resource that does not exist.
         let r = app.delete("/fhir/default/Practitioner/nobody").await;
-        assert!([200, 204, 404].contains(&r.code), "{}: {} {}", r.what, r.code, r.text());
-        app.get("/fhir/default/Practitioner/nobody").await.outcome(404, "not-found");
-        let h = app.get("/fhir/default/Practitioner/nobody/_history").await.status(200).json();
-        assert_eq!(h["total"], 0, "[{}] deleting nothing made history: {h}", app.backend);
+        assert!(
+            [200, 204, 404].contains(&r.code),
+            "{}: {} {}",
+            r.what,
+            r.code,
+            r.text()
+        );
+        app.get("/fhir/default/Practitioner/nobody")
+            .await
+            .outcome(404, "not-found");
+        let h = app
+            .get("/fhir/default/Practitioner/nobody/_history")
+            .await
+            .status(200)
+            .json();
+        assert_eq!(
+            h["total"], 0,
+            "[{}] deleting nothing made history: {h}",
+            app.backend
+        );
 
         let path = "/fhir/default/Practitioner/twice";
-        app.put(path, &practitioner(Some("twice"), "X")).await.status(201);
+        app.put(path, &practitioner(Some("twice"), "X"))
+            .await
+            .status(201);
         app.delete(path).await;
         let again = app.delete(path).await;
-        assert!([200, 204, 404].contains(&again.code), "{}: {}", again.what, again.code);
+        assert!(
+            [200, 204, 404].contains(&again.code),
+            "{}: {}",
+            again.what,
+            again.code
+        );
         assert_eq!(
-            app.instance_versions("default", "Practitioner", "twice").await,
+            app.instance_versions("default", "Practitioner", "twice")
+                .await,
             vec![2, 1],
             "[{}] a second delete must not add a version",
             app.backend
@@ -261,7 +364,9 @@ async fn head_on_read_returns_the_headers_of_get_without_a_body() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         let path = "/fhir/default/Practitioner/h";
-        app.put(path, &practitioner(Some("h"), "Head")).await.status(201);
+        app.put(path, &practitioner(Some("h"), "Head"))
+            .await
+            .status(201);
         let get = app.get(path).await.status(200);
 
         let head = app.send(app.request(Method::HEAD, path)).await.status(200);
@@ -274,7 +379,11 @@ async fn head_on_read_returns_the_headers_of_get_without_a_body() {
             .send(app.request(Method::HEAD, "/fhir/default/Practitioner/none"))
             .await
             .status(404);
-        assert!(missing.body.is_empty(), "{}: HEAD returned a body", missing.what);
+        assert!(
+            missing.body.is_empty(),
+            "{}: HEAD returned a body",
+            missing.what
+        );
     }
 }
 
@@ -282,15 +391,53 @@ async fn head_on_read_returns_the_headers_of_get_without_a_body() {
 async fn resources_of_different_types_with_the_same_id_are_independent() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
-        app.put("/fhir/default/Practitioner/same", &practitioner(Some("same"), "P"))
+        app.put(
+            "/fhir/default/Practitioner/same",
+            &practitioner(Some("same"), "P"),
+        )
+        .await
+        .status(201);
+        let org = json!({"resourceType": "Organization", "id": "same", "name": "Org"});
+        app.put("/fhir/default/Organization/same", &org)
             .await
             .status(201);
-        let org = json!({"resourceType": "Organization", "id": "same", "name": "Org"});
-        app.put("/fhir/default/Organization/same", &org).await.status(201);
         app.delete("/fhir/default/Organization/same").await;
 
         let p = app.get("/fhir/default/Practitioner/same").await.status(200);
         assert_eq!(p.etag_version(), 1, "{}", p.what);
-        app.get("/fhir/default/Organization/same").await.outcome(410, "deleted");
+        app.get("/fhir/default/Organization/same")
+            .await
+            .outcome(410, "deleted");
+    }
+}
+
+#[tokio::test]
+async fn ids_at_the_edges_of_the_id_rules_are_accepted() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        let longest = "Z".repeat(64);
+        for id in [
+            "A",
+            "0",
+            "a.b",
+            "a-b",
+            "-",
+            "...",
+            "MiXeD-Case.09",
+            longest.as_str(),
+        ] {
+            let path = format!("/fhir/default/Practitioner/{id}");
+            let r = app
+                .put(&path, &practitioner(Some(id), "Edge"))
+                .await
+                .status(201);
+            assert_eq!(r.json()["id"], id, "{}", r.what);
+            let read = app.get(&path).await.status(200);
+            assert_eq!(read.json()["id"], id, "{}", read.what);
+        }
+        // Ids are case-sensitive: "A" and "a" are different resources.
+        app.get("/fhir/default/Practitioner/a")
+            .await
+            .outcome(404, "not-found");
     }
 }

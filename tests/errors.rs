@@ -21,7 +21,14 @@ struct Case {
 
 impl Case {
     fn new(name: &'static str, method: Method, path: &'static str) -> Case {
-        Case { name, method, path, content_type: None, accept: None, body: None }
+        Case {
+            name,
+            method,
+            path,
+            content_type: None,
+            accept: None,
+            body: None,
+        }
     }
     fn json(mut self, body: serde_json::Value) -> Case {
         self.content_type = Some("application/fhir+json");
@@ -63,10 +70,21 @@ async fn malformed_json_returns_400_with_line_and_column() {
             (Method::POST, "/fhir/default/Practitioner"),
             (Method::PUT, "/fhir/default/Practitioner/x"),
         ] {
-            let r = Case::new("malformed", method, path).raw("application/fhir+json", body).send(&app).await;
+            let r = Case::new("malformed", method, path)
+                .raw("application/fhir+json", body)
+                .send(&app)
+                .await;
             let diag = r.outcome(400, "structure");
-            assert!(diag.contains("line 3"), "{}: diagnostic lacks the line: {diag}", r.what);
-            assert!(diag.contains("column"), "{}: diagnostic lacks the column: {diag}", r.what);
+            assert!(
+                diag.contains("line 3"),
+                "{}: diagnostic lacks the line: {diag}",
+                r.what
+            );
+            assert!(
+                diag.contains("column"),
+                "{}: diagnostic lacks the column: {diag}",
+                r.what
+            );
         }
     }
 }
@@ -77,23 +95,89 @@ async fn resource_content_errors_return_400_and_write_nothing() {
         let app = spawn_app(&db, ServerConfig::default()).await;
         let org = json!({"resourceType": "Organization", "id": "x", "name": "O"});
         let cases = [
-            (Case::new("type mismatch on POST", Method::POST, "/fhir/default/Practitioner").json(org.clone()), "invalid", "Organization"),
-            (Case::new("type mismatch on PUT", Method::PUT, "/fhir/default/Practitioner/x").json(org), "invalid", "Organization"),
-            (Case::new("id mismatch", Method::PUT, "/fhir/default/Practitioner/x").json(practitioner(Some("y"), "F")), "invalid", "\"y\""),
-            (Case::new("missing id", Method::PUT, "/fhir/default/Practitioner/x").json(practitioner(None, "F")), "invalid", "id"),
-            (Case::new("numeric id", Method::PUT, "/fhir/default/Practitioner/x").json(json!({"resourceType": "Practitioner", "id": 5})), "invalid", "id"),
-            (Case::new("no resourceType", Method::POST, "/fhir/default/Practitioner").json(json!({"id": "x"})), "required", "resourceType"),
-            (Case::new("numeric resourceType", Method::POST, "/fhir/default/Practitioner").json(json!({"resourceType": 5})), "structure", "resourceType"),
-            (Case::new("array body", Method::POST, "/fhir/default/Practitioner").json(json!([{"resourceType": "Practitioner"}])), "structure", "object"),
+            (
+                Case::new(
+                    "type mismatch on POST",
+                    Method::POST,
+                    "/fhir/default/Practitioner",
+                )
+                .json(org.clone()),
+                "invalid",
+                "Organization",
+            ),
+            (
+                Case::new(
+                    "type mismatch on PUT",
+                    Method::PUT,
+                    "/fhir/default/Practitioner/x",
+                )
+                .json(org),
+                "invalid",
+                "Organization",
+            ),
+            (
+                Case::new("id mismatch", Method::PUT, "/fhir/default/Practitioner/x")
+                    .json(practitioner(Some("y"), "F")),
+                "invalid",
+                "\"y\"",
+            ),
+            (
+                Case::new("missing id", Method::PUT, "/fhir/default/Practitioner/x")
+                    .json(practitioner(None, "F")),
+                "invalid",
+                "id",
+            ),
+            (
+                Case::new("numeric id", Method::PUT, "/fhir/default/Practitioner/x")
+                    .json(json!({"resourceType": "Practitioner", "id": 5})),
+                "invalid",
+                "id",
+            ),
+            (
+                Case::new(
+                    "no resourceType",
+                    Method::POST,
+                    "/fhir/default/Practitioner",
+                )
+                .json(json!({"id": "x"})),
+                "required",
+                "resourceType",
+            ),
+            (
+                Case::new(
+                    "numeric resourceType",
+                    Method::POST,
+                    "/fhir/default/Practitioner",
+                )
+                .json(json!({"resourceType": 5})),
+                "structure",
+                "resourceType",
+            ),
+            (
+                Case::new("array body", Method::POST, "/fhir/default/Practitioner")
+                    .json(json!([{"resourceType": "Practitioner"}])),
+                "structure",
+                "object",
+            ),
         ];
         for (case, code, mentions) in cases {
             let r = case.send(&app).await;
             let diag = r.outcome(400, code);
-            assert!(diag.contains(mentions), "{}: diagnostic {diag:?} does not mention {mentions}", r.what);
+            assert!(
+                diag.contains(mentions),
+                "{}: diagnostic {diag:?} does not mention {mentions}",
+                r.what
+            );
         }
-        app.get("/fhir/default/Practitioner/x").await.outcome(404, "not-found");
+        app.get("/fhir/default/Practitioner/x")
+            .await
+            .outcome(404, "not-found");
         let h = app.get("/fhir/default/_history").await.status(200).json();
-        assert_eq!(h["total"], 0, "[{}] a rejected write was stored: {h}", app.backend);
+        assert_eq!(
+            h["total"], 0,
+            "[{}] a rejected write was stored: {h}",
+            app.backend
+        );
     }
 }
 
@@ -109,13 +193,21 @@ async fn unknown_resource_type_returns_404_not_supported() {
             Case::new("update", Method::PUT, "/fhir/default/Foo/1").json(foo),
             Case::new("delete", Method::DELETE, "/fhir/default/Foo/1"),
             Case::new("type history", Method::GET, "/fhir/default/Foo/_history"),
-            Case::new("instance history", Method::GET, "/fhir/default/Foo/1/_history"),
+            Case::new(
+                "instance history",
+                Method::GET,
+                "/fhir/default/Foo/1/_history",
+            ),
             Case::new("lower case", Method::GET, "/fhir/default/practitioner/1"),
         ];
         for case in cases {
             let r = case.send(&app).await;
             let diag = r.outcome(404, "not-supported");
-            assert!(diag.to_lowercase().contains("resource type"), "{}: {diag}", r.what);
+            assert!(
+                diag.to_lowercase().contains("resource type"),
+                "{}: {diag}",
+                r.what
+            );
         }
     }
 }
@@ -127,16 +219,33 @@ async fn non_json_request_bodies_return_415() {
         let xml = b"<Practitioner xmlns=\"http://hl7.org/fhir\"><id value=\"x\"/></Practitioner>";
         let json = practitioner(Some("x"), "F").to_string();
         let cases = [
-            Case::new("fhir+xml", Method::PUT, "/fhir/default/Practitioner/x").raw("application/fhir+xml", xml),
-            Case::new("xml", Method::POST, "/fhir/default/Practitioner").raw("application/xml", xml),
-            Case::new("text/plain json", Method::PUT, "/fhir/default/Practitioner/x").raw("text/plain", json.as_bytes()),
-            Case::new("form", Method::POST, "/fhir/default/Practitioner").raw("application/x-www-form-urlencoded", b"a=b"),
-            Case { body: Some(json.clone().into_bytes()), ..Case::new("no content type", Method::PUT, "/fhir/default/Practitioner/x") },
+            Case::new("fhir+xml", Method::PUT, "/fhir/default/Practitioner/x")
+                .raw("application/fhir+xml", xml),
+            Case::new("xml", Method::POST, "/fhir/default/Practitioner")
+                .raw("application/xml", xml),
+            Case::new(
+                "text/plain json",
+                Method::PUT,
+                "/fhir/default/Practitioner/x",
+            )
+            .raw("text/plain", json.as_bytes()),
+            Case::new("form", Method::POST, "/fhir/default/Practitioner")
+                .raw("application/x-www-form-urlencoded", b"a=b"),
+            Case {
+                body: Some(json.clone().into_bytes()),
+                ..Case::new(
+                    "no content type",
+                    Method::PUT,
+                    "/fhir/default/Practitioner/x",
+                )
+            },
         ];
         for case in cases {
             case.send(&app).await.outcome(415, "not-supported");
         }
-        app.get("/fhir/default/Practitioner/x").await.outcome(404, "not-found");
+        app.get("/fhir/default/Practitioner/x")
+            .await
+            .outcome(404, "not-found");
     }
 }
 
@@ -144,22 +253,54 @@ async fn non_json_request_bodies_return_415() {
 async fn xml_responses_requested_return_406() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
-        app.put("/fhir/default/Practitioner/x", &practitioner(Some("x"), "F")).await.status(201);
+        app.put(
+            "/fhir/default/Practitioner/x",
+            &practitioner(Some("x"), "F"),
+        )
+        .await
+        .status(201);
         let cases = [
-            Case::new("Accept fhir+xml", Method::GET, "/fhir/default/Practitioner/x").accept("application/fhir+xml"),
-            Case::new("Accept xml", Method::GET, "/fhir/default/metadata").accept("application/xml, text/xml"),
-            Case::new("_format=xml", Method::GET, "/fhir/default/Practitioner/x?_format=xml"),
-            Case::new("_format=fhir+xml", Method::GET, "/fhir/default/_history?_format=application/fhir%2Bxml"),
-            Case::new("_format beats Accept", Method::GET, "/fhir/default/Practitioner/x?_format=xml").accept("application/fhir+json"),
-            Case::new("POST with Accept xml", Method::POST, "/fhir/default/Practitioner")
-                .json(practitioner(None, "F"))
-                .accept("application/fhir+xml"),
+            Case::new(
+                "Accept fhir+xml",
+                Method::GET,
+                "/fhir/default/Practitioner/x",
+            )
+            .accept("application/fhir+xml"),
+            Case::new("Accept xml", Method::GET, "/fhir/default/metadata")
+                .accept("application/xml, text/xml"),
+            Case::new(
+                "_format=xml",
+                Method::GET,
+                "/fhir/default/Practitioner/x?_format=xml",
+            ),
+            Case::new(
+                "_format=fhir+xml",
+                Method::GET,
+                "/fhir/default/_history?_format=application/fhir%2Bxml",
+            ),
+            Case::new(
+                "_format beats Accept",
+                Method::GET,
+                "/fhir/default/Practitioner/x?_format=xml",
+            )
+            .accept("application/fhir+json"),
+            Case::new(
+                "POST with Accept xml",
+                Method::POST,
+                "/fhir/default/Practitioner",
+            )
+            .json(practitioner(None, "F"))
+            .accept("application/fhir+xml"),
         ];
         for case in cases {
             case.send(&app).await.outcome(406, "not-supported");
         }
         // A 406 on a write means nothing was written.
-        let h = app.get("/fhir/default/Practitioner/_history").await.status(200).json();
+        let h = app
+            .get("/fhir/default/Practitioner/_history")
+            .await
+            .status(200)
+            .json();
         assert_eq!(h["total"], 1, "[{}] {h}", app.backend);
     }
 }
@@ -167,12 +308,19 @@ async fn xml_responses_requested_return_406() {
 #[tokio::test]
 async fn bodies_over_the_limit_return_413_and_write_nothing() {
     for db in test_databases().await {
-        let config = ServerConfig { max_body_bytes: 1000, ..ServerConfig::default() };
+        let config = ServerConfig {
+            max_body_bytes: 1000,
+            ..ServerConfig::default()
+        };
         let app = spawn_app(&db, config).await;
         let mut big = practitioner(Some("big"), "F");
         big["text"] = json!({"status": "generated", "div": "x".repeat(2000)});
-        app.put("/fhir/default/Practitioner/big", &big).await.outcome(413, "too-long");
-        app.post("/fhir/default/Practitioner", &big).await.outcome(413, "too-long");
+        app.put("/fhir/default/Practitioner/big", &big)
+            .await
+            .outcome(413, "too-long");
+        app.post("/fhir/default/Practitioner", &big)
+            .await
+            .outcome(413, "too-long");
 
         // Without Content-Length (chunked), the limit still holds.
         let body = big.to_string();
@@ -182,11 +330,20 @@ async fn bodies_over_the_limit_return_413_and_write_nothing() {
             body.len()
         );
         let what = format!("[{}] chunked PUT over the limit", app.backend);
-        raw_request(&what, &app.base, chunked.as_bytes()).await.outcome(413, "too-long");
+        raw_request(&what, &app.base, chunked.as_bytes())
+            .await
+            .outcome(413, "too-long");
 
-        app.get("/fhir/default/Practitioner/big").await.outcome(404, "not-found");
+        app.get("/fhir/default/Practitioner/big")
+            .await
+            .outcome(404, "not-found");
         // Just under the limit is fine.
-        app.put("/fhir/default/Practitioner/small", &practitioner(Some("small"), "F")).await.status(201);
+        app.put(
+            "/fhir/default/Practitioner/small",
+            &practitioner(Some("small"), "F"),
+        )
+        .await
+        .status(201);
     }
 }
 
@@ -195,12 +352,28 @@ async fn wrong_method_on_a_known_route_returns_405() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         let cases = [
-            Case::new("PATCH instance", Method::PATCH, "/fhir/default/Practitioner/x"),
-            Case::new("POST instance", Method::POST, "/fhir/default/Practitioner/x"),
+            Case::new(
+                "PATCH instance",
+                Method::PATCH,
+                "/fhir/default/Practitioner/x",
+            ),
+            Case::new(
+                "POST instance",
+                Method::POST,
+                "/fhir/default/Practitioner/x",
+            ),
             Case::new("DELETE metadata", Method::DELETE, "/fhir/default/metadata"),
             Case::new("PUT type", Method::PUT, "/fhir/default/Practitioner"),
-            Case::new("POST history", Method::POST, "/fhir/default/Practitioner/_history"),
-            Case::new("DELETE vread", Method::DELETE, "/fhir/default/Practitioner/x/_history/1"),
+            Case::new(
+                "POST history",
+                Method::POST,
+                "/fhir/default/Practitioner/_history",
+            ),
+            Case::new(
+                "DELETE vread",
+                Method::DELETE,
+                "/fhir/default/Practitioner/x/_history/1",
+            ),
             Case::new("POST healthz", Method::POST, "/healthz"),
             Case::new("PUT admin", Method::PUT, "/admin/tenants"),
         ];
@@ -216,7 +389,10 @@ async fn wrong_method_on_a_known_route_returns_405() {
 async fn wrong_method_answer_lists_the_allowed_methods() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
-        let r = app.send(app.request(Method::PATCH, "/fhir/default/Practitioner/x")).await.status(405);
+        let r = app
+            .send(app.request(Method::PATCH, "/fhir/default/Practitioner/x"))
+            .await
+            .status(405);
         let allow = r.must_header("allow");
         for m in ["GET", "PUT", "DELETE"] {
             assert!(allow.contains(m), "{}: Allow {allow:?} lacks {m}", r.what);
@@ -239,7 +415,11 @@ async fn unknown_routes_return_404_not_found() {
         ] {
             let r = app.get(path).await;
             let diag = r.outcome(404, "not-found");
-            assert!(diag.contains("route") || diag.contains(path), "{}: {diag}", r.what);
+            assert!(
+                diag.contains("route") || diag.contains(path),
+                "{}: {diag}",
+                r.what
+            );
         }
     }
 }
@@ -254,11 +434,19 @@ async fn unknown_tenant_returns_404_for_every_interaction() {
             let cases: Vec<(Method, String, bool)> = vec![
                 (Method::GET, format!("{base}/metadata"), false),
                 (Method::GET, format!("{base}/Practitioner/x"), false),
-                (Method::GET, format!("{base}/Practitioner/x/_history/1"), false),
+                (
+                    Method::GET,
+                    format!("{base}/Practitioner/x/_history/1"),
+                    false,
+                ),
                 (Method::PUT, format!("{base}/Practitioner/x"), true),
                 (Method::POST, format!("{base}/Practitioner"), true),
                 (Method::DELETE, format!("{base}/Practitioner/x"), false),
-                (Method::GET, format!("{base}/Practitioner/x/_history"), false),
+                (
+                    Method::GET,
+                    format!("{base}/Practitioner/x/_history"),
+                    false,
+                ),
                 (Method::GET, format!("{base}/Practitioner/_history"), false),
                 (Method::GET, format!("{base}/_history"), false),
             ];
@@ -269,11 +457,19 @@ async fn unknown_tenant_returns_404_for_every_interaction() {
                 }
                 let r = app.send(req).await;
                 let diag = r.outcome(404, "not-found");
-                assert!(diag.contains(tenant), "{}: diagnostic does not name the tenant: {diag}", r.what);
+                assert!(
+                    diag.contains(tenant),
+                    "{}: diagnostic does not name the tenant: {diag}",
+                    r.what
+                );
             }
         }
         let h = app.get("/fhir/default/_history").await.status(200).json();
-        assert_eq!(h["total"], 0, "[{}] a write to an unknown tenant landed in default", app.backend);
+        assert_eq!(
+            h["total"], 0,
+            "[{}] a write to an unknown tenant landed in default",
+            app.backend
+        );
     }
 }
 
@@ -284,6 +480,36 @@ async fn search_and_batch_answer_501_not_an_empty_result() {
         let r = app.get("/fhir/default/Practitioner?name=smith").await;
         r.outcome(501, "not-supported");
         let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": []});
-        app.post("/fhir/default", &bundle).await.outcome(501, "not-supported");
+        app.post("/fhir/default", &bundle)
+            .await
+            .outcome(501, "not-supported");
+    }
+}
+
+#[tokio::test]
+async fn conditional_create_is_refused_rather_than_silently_duplicating() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        for _ in 0..2 {
+            let req = common::fhir_body(
+                app.request(Method::POST, "/fhir/default/Practitioner"),
+                &practitioner(None, "Once"),
+            )
+            .header(
+                "if-none-exist",
+                "identifier=http://hl7.org/fhir/sid/us-npi|1234567890",
+            );
+            app.send(req).await.outcome(501, "not-supported");
+        }
+        let h = app
+            .get("/fhir/default/Practitioner/_history")
+            .await
+            .status(200)
+            .json();
+        assert_eq!(
+            h["total"], 0,
+            "[{}] conditional create wrote: {h}",
+            app.backend
+        );
     }
 }

@@ -17,7 +17,13 @@ struct Junk {
 }
 
 fn get(name: &'static str, path: impl Into<String>) -> Junk {
-    Junk { name, method: Method::GET, path: path.into(), headers: vec![], body: None }
+    Junk {
+        name,
+        method: Method::GET,
+        path: path.into(),
+        headers: vec![],
+        body: None,
+    }
 }
 
 fn with_body(name: &'static str, method: Method, path: impl Into<String>, body: &[u8]) -> Junk {
@@ -54,7 +60,13 @@ impl Junk {
 /// Asserts a 4xx answered with an OperationOutcome carrying an error issue.
 #[track_caller]
 fn assert_client_error_outcome(r: &Resp) {
-    assert!((400..500).contains(&r.code), "{}: expected a 4xx, got {}: {}", r.what, r.code, r.text());
+    assert!(
+        (400..500).contains(&r.code),
+        "{}: expected a 4xx, got {}: {}",
+        r.what,
+        r.code,
+        r.text()
+    );
     r.assert_fhir_json();
     let oo = r.json();
     assert_eq!(oo["resourceType"], "OperationOutcome", "{}: {oo}", r.what);
@@ -86,29 +98,57 @@ fn cases() -> Vec<Junk> {
         get("invalid utf-8 id", format!("{p}/%FF%FE")),
         get("underscore id", format!("{p}/a_b")),
         get("quote id", format!("{p}/%22%3Cscript%3E")),
-        with_body("PUT 65-char id", Method::PUT, format!("{p}/{long_id}"), format!("{{\"resourceType\":\"Practitioner\",\"id\":\"{long_id}\"}}").as_bytes()),
-        with_body("PUT invalid id matching body", Method::PUT, format!("{p}/a%20b"), b"{\"resourceType\":\"Practitioner\",\"id\":\"a b\"}"),
+        with_body(
+            "PUT 65-char id",
+            Method::PUT,
+            format!("{p}/{long_id}"),
+            format!("{{\"resourceType\":\"Practitioner\",\"id\":\"{long_id}\"}}").as_bytes(),
+        ),
+        with_body(
+            "PUT invalid id matching body",
+            Method::PUT,
+            format!("{p}/a%20b"),
+            b"{\"resourceType\":\"Practitioner\",\"id\":\"a b\"}",
+        ),
         get("DELETE-style id in history", format!("{p}/%00/_history")),
         // versions
         get("version abc", format!("{p}/x/_history/abc")),
         get("version 0", format!("{p}/x/_history/0")),
         get("version -1", format!("{p}/x/_history/-1")),
         get("version 1.5", format!("{p}/x/_history/1.5")),
-        get("version overflow", format!("{p}/x/_history/99999999999999999999999")),
+        get(
+            "version overflow",
+            format!("{p}/x/_history/99999999999999999999999"),
+        ),
         get("version W/1", format!("{p}/x/_history/W%2F%221%22")),
         // history parameters
         get("_count=-1", "/fhir/default/_history?_count=-1"),
         get("_count=abc", "/fhir/default/_history?_count=abc"),
         get("_count=1e3", "/fhir/default/_history?_count=1e3"),
-        get("_count overflow", "/fhir/default/_history?_count=99999999999"),
+        get(
+            "_count overflow",
+            "/fhir/default/_history?_count=99999999999",
+        ),
         get("_since=garbage", "/fhir/default/_history?_since=garbage"),
-        get("_since without zone", "/fhir/default/Practitioner/_history?_since=2026-01-01T10:00:00"),
-        get("_since month 13", "/fhir/default/_history?_since=2026-13-01"),
-        get("_at=garbage", "/fhir/default/Practitioner/x/_history?_at=garbage"),
+        get(
+            "_since without zone",
+            "/fhir/default/Practitioner/_history?_since=2026-01-01T10:00:00",
+        ),
+        get(
+            "_since month 13",
+            "/fhir/default/_history?_since=2026-13-01",
+        ),
+        get(
+            "_at=garbage",
+            "/fhir/default/Practitioner/x/_history?_at=garbage",
+        ),
         get("_cursor=abc", "/fhir/default/_history?_cursor=abc"),
         get("_cursor=-5", "/fhir/default/_history?_cursor=-5"),
         get("unknown history parameter", "/fhir/default/_history?_foo=1"),
-        get("invalid utf-8 parameter", "/fhir/default/_history?_count=%FF"),
+        get(
+            "invalid utf-8 parameter",
+            "/fhir/default/_history?_count=%FF",
+        ),
         // bodies
         with_body("empty body", Method::POST, p, b""),
         with_body("whitespace body", Method::POST, p, b"   \n"),
@@ -117,29 +157,98 @@ fn cases() -> Vec<Junk> {
         with_body("null body", Method::PUT, format!("{p}/x"), b"null"),
         with_body("true body", Method::POST, p, b"true"),
         with_body("empty object", Method::POST, p, b"{}"),
-        with_body("null resourceType", Method::POST, p, b"{\"resourceType\":null}"),
-        with_body("object resourceType", Method::POST, p, b"{\"resourceType\":{\"a\":1}}"),
-        with_body("two documents", Method::POST, p, b"{\"resourceType\":\"Practitioner\"}{}"),
-        with_body("trailing comma", Method::POST, p, b"{\"resourceType\":\"Practitioner\",}"),
-        with_body("invalid utf-8", Method::POST, p, b"{\"resourceType\":\"Practitioner\",\"x\":\"\xff\xfe\"}"),
-        with_body("lone surrogate escape", Method::POST, p, b"{\"resourceType\":\"Practitioner\",\"x\":\"\\ud800\"}"),
-        with_body("nested 100k deep", Method::PUT, format!("{p}/n"), &nested(100_000)),
-        with_body("unterminated", Method::POST, p, b"{\"resourceType\":\"Practitioner\",\"name\":[{"),
-        with_body("NaN", Method::POST, p, b"{\"resourceType\":\"Practitioner\",\"x\":NaN}"),
-        with_body("huge number id", Method::PUT, format!("{p}/x"), b"{\"resourceType\":\"Practitioner\",\"id\":1e999}"),
-        with_body("resourceType Bundle at type", Method::POST, p, b"{\"resourceType\":\"Bundle\"}"),
-        with_body("unknown type in body and url", Method::POST, "/fhir/default/Nope", b"{\"resourceType\":\"Nope\"}"),
+        with_body(
+            "null resourceType",
+            Method::POST,
+            p,
+            b"{\"resourceType\":null}",
+        ),
+        with_body(
+            "object resourceType",
+            Method::POST,
+            p,
+            b"{\"resourceType\":{\"a\":1}}",
+        ),
+        with_body(
+            "two documents",
+            Method::POST,
+            p,
+            b"{\"resourceType\":\"Practitioner\"}{}",
+        ),
+        with_body(
+            "trailing comma",
+            Method::POST,
+            p,
+            b"{\"resourceType\":\"Practitioner\",}",
+        ),
+        with_body(
+            "invalid utf-8",
+            Method::POST,
+            p,
+            b"{\"resourceType\":\"Practitioner\",\"x\":\"\xff\xfe\"}",
+        ),
+        with_body(
+            "lone surrogate escape",
+            Method::POST,
+            p,
+            b"{\"resourceType\":\"Practitioner\",\"x\":\"\\ud800\"}",
+        ),
+        with_body(
+            "nested 100k deep",
+            Method::PUT,
+            format!("{p}/n"),
+            &nested(100_000),
+        ),
+        with_body(
+            "unterminated",
+            Method::POST,
+            p,
+            b"{\"resourceType\":\"Practitioner\",\"name\":[{",
+        ),
+        with_body(
+            "NaN",
+            Method::POST,
+            p,
+            b"{\"resourceType\":\"Practitioner\",\"x\":NaN}",
+        ),
+        with_body(
+            "huge number id",
+            Method::PUT,
+            format!("{p}/x"),
+            b"{\"resourceType\":\"Practitioner\",\"id\":1e999}",
+        ),
+        with_body(
+            "resourceType Bundle at type",
+            Method::POST,
+            p,
+            b"{\"resourceType\":\"Bundle\"}",
+        ),
+        with_body(
+            "unknown type in body and url",
+            Method::POST,
+            "/fhir/default/Nope",
+            b"{\"resourceType\":\"Nope\"}",
+        ),
         // headers
         get("If-None-Match junk", format!("{p}/x")).header("if-none-match", b"not-an-etag"),
         get("If-Match bytes", format!("{p}/x")).header("if-match", b"W/\"\xff\""),
-        with_body("If-Match junk on PUT", Method::PUT, format!("{p}/x"), b"{\"resourceType\":\"Practitioner\",\"id\":\"x\"}")
-            .header("if-match", b"\"x\""),
+        with_body(
+            "If-Match junk on PUT",
+            Method::PUT,
+            format!("{p}/x"),
+            b"{\"resourceType\":\"Practitioner\",\"id\":\"x\"}",
+        )
+        .header("if-match", b"\"x\""),
         with_body("content-type junk", Method::POST, p, b"{}").header("content-type", b"\xff/\xfe"),
-        get("Accept only xml", format!("{p}/x")).header("accept", b"application/fhir+xml;q=1, */*;q=0"),
+        get("Accept only xml", format!("{p}/x"))
+            .header("accept", b"application/fhir+xml;q=1, */*;q=0"),
         get("_format junk", format!("{p}/x?_format=%FF")),
     ];
     for (name, path) in [
-        ("tenant too long", format!("/fhir/{}/Practitioner/x", "t".repeat(100))),
+        (
+            "tenant too long",
+            format!("/fhir/{}/Practitioner/x", "t".repeat(100)),
+        ),
         ("tenant with dot", "/fhir/a.b/metadata".to_owned()),
         ("tenant invalid utf-8", "/fhir/%FF/metadata".to_owned()),
         ("type invalid utf-8", "/fhir/default/%FF/x".to_owned()),
@@ -153,7 +262,12 @@ fn cases() -> Vec<Junk> {
 async fn garbage_requests_get_4xx_operation_outcomes_and_the_server_keeps_serving() {
     for db in test_databases().await {
         let app = spawn_app(&db, admin_config("tok")).await;
-        app.put("/fhir/default/Practitioner/x", &common::practitioner(Some("x"), "F")).await.status(201);
+        app.put(
+            "/fhir/default/Practitioner/x",
+            &common::practitioner(Some("x"), "F"),
+        )
+        .await
+        .status(201);
         for junk in cases() {
             let r = junk.send(&app).await;
             assert_client_error_outcome(&r);
@@ -187,11 +301,22 @@ async fn garbage_to_the_admin_api_gets_4xx_operation_outcomes() {
                 .body(body.to_vec());
             assert_client_error_outcome(&app.send(req).await);
         }
-        for path in ["/admin/tenants/%20", "/admin/tenants/UPPER", "/admin/tenants/default-"] {
-            let r = app.send(app.request(Method::DELETE, path).bearer_auth("tok")).await;
+        for path in [
+            "/admin/tenants/%20",
+            "/admin/tenants/UPPER",
+            "/admin/tenants/default-",
+        ] {
+            let r = app
+                .send(app.request(Method::DELETE, path).bearer_auth("tok"))
+                .await;
             assert_client_error_outcome(&r);
         }
-        let r = app.send(app.request(Method::GET, "/admin/tenants").header("authorization", b"Bearer \xff".as_slice())).await;
+        let r = app
+            .send(
+                app.request(Method::GET, "/admin/tenants")
+                    .header("authorization", b"Bearer \xff".as_slice()),
+            )
+            .await;
         assert_client_error_outcome(&r);
     }
 }
@@ -202,7 +327,12 @@ async fn garbage_to_the_admin_api_gets_4xx_operation_outcomes() {
 async fn admin_delete_with_an_undecodable_name_gets_an_operation_outcome() {
     for db in test_databases().await {
         let app = spawn_app(&db, admin_config("tok")).await;
-        let r = app.send(app.request(Method::DELETE, "/admin/tenants/%FF").bearer_auth("tok")).await;
+        let r = app
+            .send(
+                app.request(Method::DELETE, "/admin/tenants/%FF")
+                    .bearer_auth("tok"),
+            )
+            .await;
         assert_client_error_outcome(&r);
     }
 }
@@ -222,7 +352,12 @@ async fn malformed_http_is_rejected_without_a_server_error() {
         for (i, raw) in requests.iter().enumerate() {
             let what = format!("[{}] raw request {i}", app.backend);
             let r = raw_request(&what, &app.base, raw).await;
-            assert!((400..500).contains(&r.code), "{what}: got {}: {}", r.code, r.text());
+            assert!(
+                (400..500).contains(&r.code),
+                "{what}: got {}: {}",
+                r.code,
+                r.text()
+            );
         }
         app.get("/healthz").await.status(200);
     }

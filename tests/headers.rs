@@ -14,14 +14,21 @@ const PATH: &str = "/fhir/default/Practitioner/hdr";
 
 /// Puts `hdr` twice, so its current version is 2.
 async fn two_versions(app: &TestApp) {
-    app.put(PATH, &practitioner(Some("hdr"), "One")).await.status(201);
-    app.put(PATH, &practitioner(Some("hdr"), "Two")).await.status(200);
+    app.put(PATH, &practitioner(Some("hdr"), "One"))
+        .await
+        .status(201);
+    app.put(PATH, &practitioner(Some("hdr"), "Two"))
+        .await
+        .status(200);
 }
 
 /// A PUT of `hdr` carrying `If-Match: value`.
 async fn put_if_match(app: &TestApp, value: &str, family: &str) -> common::Resp {
-    let req = fhir_body(app.request(Method::PUT, PATH), &practitioner(Some("hdr"), family))
-        .header("if-match", value);
+    let req = fhir_body(
+        app.request(Method::PUT, PATH),
+        &practitioner(Some("hdr"), family),
+    )
+    .header("if-match", value);
     app.send(req).await
 }
 
@@ -43,7 +50,9 @@ async fn update_with_stale_if_match_returns_412_and_writes_nothing() {
         let app = spawn_app(&db, ServerConfig::default()).await;
         two_versions(&app).await;
         for tag in ["W/\"1\"", "W/\"3\"", "W/\"99\""] {
-            put_if_match(&app, tag, "Stale").await.outcome(412, "conflict");
+            put_if_match(&app, tag, "Stale")
+                .await
+                .outcome(412, "conflict");
         }
         let r = app.get(PATH).await.status(200);
         assert_eq!(r.etag_version(), 2, "{}: a failed If-Match wrote", r.what);
@@ -59,7 +68,12 @@ async fn update_with_malformed_if_match_returns_400() {
         for tag in ["garbage", "W/\"abc\"", "W/\"0\"", "W/\"-2\"", "W/", "\"\""] {
             put_if_match(&app, tag, "Bad").await.outcome(400, "invalid");
         }
-        assert_eq!(app.get(PATH).await.status(200).etag_version(), 2, "[{}]", app.backend);
+        assert_eq!(
+            app.get(PATH).await.status(200).etag_version(),
+            2,
+            "[{}]",
+            app.backend
+        );
     }
 }
 
@@ -68,12 +82,21 @@ async fn if_match_on_a_missing_or_deleted_resource_returns_412() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         // Create-on-update cannot match a version that does not exist.
-        put_if_match(&app, "W/\"1\"", "New").await.outcome(412, "conflict");
+        put_if_match(&app, "W/\"1\"", "New")
+            .await
+            .outcome(412, "conflict");
         app.get(PATH).await.outcome(404, "not-found");
+
+        let delete_missing = app
+            .request(Method::DELETE, PATH)
+            .header("if-match", "W/\"1\"");
+        app.send(delete_missing).await.outcome(412, "conflict");
 
         two_versions(&app).await;
         app.delete(PATH).await;
-        put_if_match(&app, "W/\"3\"", "Zombie").await.outcome(412, "conflict");
+        put_if_match(&app, "W/\"3\"", "Zombie")
+            .await
+            .outcome(412, "conflict");
         app.get(PATH).await.outcome(410, "deleted");
     }
 }
@@ -83,11 +106,15 @@ async fn delete_honours_if_match() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         two_versions(&app).await;
-        let stale = app.request(Method::DELETE, PATH).header("if-match", "W/\"1\"");
+        let stale = app
+            .request(Method::DELETE, PATH)
+            .header("if-match", "W/\"1\"");
         app.send(stale).await.outcome(412, "conflict");
         app.get(PATH).await.status(200);
 
-        let current = app.request(Method::DELETE, PATH).header("if-match", "W/\"2\"");
+        let current = app
+            .request(Method::DELETE, PATH)
+            .header("if-match", "W/\"2\"");
         let r = app.send(current).await;
         assert!(r.code == 200 || r.code == 204, "{}: {}", r.what, r.code);
         app.get(PATH).await.outcome(410, "deleted");
@@ -108,18 +135,28 @@ async fn read_with_if_none_match_returns_304_without_body_only_when_current() {
             ("W/\"3\"", 200),
         ];
         for (tag, expected) in cases {
-            let r = app.send(app.request(Method::GET, PATH).header("if-none-match", tag)).await;
+            let r = app
+                .send(app.request(Method::GET, PATH).header("if-none-match", tag))
+                .await;
             let r = r.status(expected);
             assert_eq!(r.etag_version(), 2, "{}: If-None-Match {tag}", r.what);
             if expected == 304 {
-                assert!(r.body.is_empty(), "{}: 304 with a body: {}", r.what, r.text());
+                assert!(
+                    r.body.is_empty(),
+                    "{}: 304 with a body: {}",
+                    r.what,
+                    r.text()
+                );
             } else {
                 assert_eq!(r.json()["meta"]["versionId"], "2", "{}", r.what);
             }
         }
         // An ETag on vread names that version.
         let vread = app.request(Method::GET, &format!("{PATH}/_history/1"));
-        let r = app.send(vread.header("if-none-match", "W/\"1\"")).await.status(304);
+        let r = app
+            .send(vread.header("if-none-match", "W/\"1\""))
+            .await
+            .status(304);
         assert!(r.body.is_empty(), "{}", r.what);
     }
 }
@@ -141,12 +178,19 @@ async fn read_with_if_modified_since_returns_304_unless_changed_after() {
             (http(t - chrono::Duration::days(400)), 200),
         ];
         for (since, expected) in cases {
-            let req = app.request(Method::GET, PATH).header("if-modified-since", &since);
+            let req = app
+                .request(Method::GET, PATH)
+                .header("if-modified-since", &since);
             let r = app.send(req).await.status(expected);
             if expected == 304 {
                 assert!(r.body.is_empty(), "{}: If-Modified-Since {since}", r.what);
             } else {
-                assert_eq!(r.json()["id"], "hdr", "{}: If-Modified-Since {since}", r.what);
+                assert_eq!(
+                    r.json()["id"],
+                    "hdr",
+                    "{}: If-Modified-Since {since}",
+                    r.what
+                );
             }
         }
     }
@@ -159,7 +203,9 @@ async fn malformed_if_modified_since_is_ignored() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         two_versions(&app).await;
-        let req = app.request(Method::GET, PATH).header("if-modified-since", "yesterday");
+        let req = app
+            .request(Method::GET, PATH)
+            .header("if-modified-since", "yesterday");
         app.send(req).await.status(200);
     }
 }
@@ -169,12 +215,19 @@ async fn prefer_return_shapes_the_write_response_body() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         let post = |prefer: &'static str| {
-            let req = app.request(Method::POST, "/fhir/default/Practitioner").header("prefer", prefer);
+            let req = app
+                .request(Method::POST, "/fhir/default/Practitioner")
+                .header("prefer", prefer);
             fhir_body(req, &practitioner(None, "Pref"))
         };
 
         let r = app.send(post("return=minimal")).await.status(201);
-        assert!(r.body.is_empty(), "{}: minimal returned {}", r.what, r.text());
+        assert!(
+            r.body.is_empty(),
+            "{}: minimal returned {}",
+            r.what,
+            r.text()
+        );
         assert_eq!(r.etag_version(), 1, "{}", r.what);
         let location = r.must_header("location");
         app.get(&location).await.status(200);
@@ -185,18 +238,39 @@ async fn prefer_return_shapes_the_write_response_body() {
 
         let r = app.send(post("return=OperationOutcome")).await.status(201);
         r.assert_fhir_json();
-        assert_eq!(r.json()["resourceType"], "OperationOutcome", "{}: {}", r.what, r.text());
+        assert_eq!(
+            r.json()["resourceType"],
+            "OperationOutcome",
+            "{}: {}",
+            r.what,
+            r.text()
+        );
         r.must_header("location");
 
         // Update and delete honour the preference too.
-        app.put(PATH, &practitioner(Some("hdr"), "One")).await.status(201);
-        let put = app.request(Method::PUT, PATH).header("prefer", "return=minimal");
-        let r = app.send(fhir_body(put, &practitioner(Some("hdr"), "Two"))).await.status(200);
+        app.put(PATH, &practitioner(Some("hdr"), "One"))
+            .await
+            .status(201);
+        let put = app
+            .request(Method::PUT, PATH)
+            .header("prefer", "return=minimal");
+        let r = app
+            .send(fhir_body(put, &practitioner(Some("hdr"), "Two")))
+            .await
+            .status(200);
         assert!(r.body.is_empty(), "{}: {}", r.what, r.text());
         assert_eq!(r.etag_version(), 2, "{}", r.what);
-        let del = app.request(Method::DELETE, PATH).header("prefer", "return=minimal");
+        let del = app
+            .request(Method::DELETE, PATH)
+            .header("prefer", "return=minimal");
         let r = app.send(del).await;
-        assert!(r.body.is_empty() && (r.code == 204 || r.code == 200), "{}: {} {}", r.what, r.code, r.text());
+        assert!(
+            r.body.is_empty() && (r.code == 204 || r.code == 200),
+            "{}: {} {}",
+            r.what,
+            r.code,
+            r.text()
+        );
     }
 }
 
@@ -224,11 +298,25 @@ async fn every_response_carries_an_x_request_id_and_echoes_the_clients() {
             let r = app.send(app.request(method.clone(), path)).await;
             let id = r.must_header("x-request-id");
             assert!(id.len() >= 8, "{}: x-request-id {id:?}", r.what);
-            assert!(seen.insert(id.clone()), "{}: x-request-id {id} reused", r.what);
+            assert!(
+                seen.insert(id.clone()),
+                "{}: x-request-id {id} reused",
+                r.what
+            );
 
             let mine = format!("test-{}-{}", seen.len(), app.backend);
-            let r = app.send(app.request(method.clone(), path).header("x-request-id", &mine)).await;
-            assert_eq!(r.header("x-request-id"), Some(mine), "{}: not echoed", r.what);
+            let r = app
+                .send(
+                    app.request(method.clone(), path)
+                        .header("x-request-id", &mine),
+                )
+                .await;
+            assert_eq!(
+                r.header("x-request-id"),
+                Some(mine),
+                "{}: not echoed",
+                r.what
+            );
         }
     }
 }
@@ -238,15 +326,32 @@ async fn gzip_is_used_when_the_client_accepts_it() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         for i in 0..20 {
-            app.put(PATH, &practitioner(Some("hdr"), &format!("Family{i}"))).await;
+            app.put(PATH, &practitioner(Some("hdr"), &format!("Family{i}")))
+                .await;
         }
-        for path in [PATH, "/fhir/default/Practitioner/hdr/_history", "/fhir/default/metadata"] {
+        for path in [
+            PATH,
+            "/fhir/default/Practitioner/hdr/_history",
+            "/fhir/default/metadata",
+        ] {
             let plain = app.get(path).await.status(200);
-            assert_eq!(plain.header("content-encoding"), None, "{}: compressed unasked", plain.what);
+            assert_eq!(
+                plain.header("content-encoding"),
+                None,
+                "{}: compressed unasked",
+                plain.what
+            );
 
-            let req = app.request(Method::GET, path).header("accept-encoding", "gzip");
+            let req = app
+                .request(Method::GET, path)
+                .header("accept-encoding", "gzip");
             let gz = app.send(req).await.status(200);
-            assert_eq!(gz.header("content-encoding").as_deref(), Some("gzip"), "{}", gz.what);
+            assert_eq!(
+                gz.header("content-encoding").as_deref(),
+                Some("gzip"),
+                "{}",
+                gz.what
+            );
             let mut text = String::new();
             flate2::read::GzDecoder::new(gz.body.as_slice())
                 .read_to_string(&mut text)
@@ -272,12 +377,25 @@ async fn cors_allows_any_origin_by_default_and_exposes_fhir_headers() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         two_versions(&app).await;
-        let req = app.request(Method::GET, PATH).header("origin", "https://app.example");
+        let req = app
+            .request(Method::GET, PATH)
+            .header("origin", "https://app.example");
         let r = app.send(req).await.status(200);
-        assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("*"), "{}", r.what);
-        let exposed = r.must_header("access-control-expose-headers").to_ascii_lowercase();
+        assert_eq!(
+            r.header("access-control-allow-origin").as_deref(),
+            Some("*"),
+            "{}",
+            r.what
+        );
+        let exposed = r
+            .must_header("access-control-expose-headers")
+            .to_ascii_lowercase();
         for h in ["etag", "location", "last-modified", "x-request-id"] {
-            assert!(exposed.contains(h), "{}: {h} not exposed: {exposed}", r.what);
+            assert!(
+                exposed.contains(h),
+                "{}: {h} not exposed: {exposed}",
+                r.what
+            );
         }
 
         let preflight = app
@@ -286,10 +404,23 @@ async fn cors_allows_any_origin_by_default_and_exposes_fhir_headers() {
             .header("access-control-request-method", "PUT")
             .header("access-control-request-headers", "content-type, if-match");
         let r = app.send(preflight).await;
-        assert!(r.code == 200 || r.code == 204, "{}: preflight {}", r.what, r.code);
+        assert!(
+            r.code == 200 || r.code == 204,
+            "{}: preflight {}",
+            r.what,
+            r.code
+        );
         let methods = r.must_header("access-control-allow-methods");
-        assert!(methods.contains("PUT") && methods.contains("DELETE"), "{}: {methods}", r.what);
-        assert!(r.header("access-control-allow-headers").is_some(), "{}", r.what);
+        assert!(
+            methods.contains("PUT") && methods.contains("DELETE"),
+            "{}: {methods}",
+            r.what
+        );
+        assert!(
+            r.header("access-control-allow-headers").is_some(),
+            "{}",
+            r.what
+        );
     }
 }
 
@@ -302,7 +433,9 @@ async fn cors_with_an_origin_list_allows_only_those_origins() {
         };
         let app = spawn_app(&db, config).await;
         two_versions(&app).await;
-        let good = app.request(Method::GET, PATH).header("origin", "https://good.example");
+        let good = app
+            .request(Method::GET, PATH)
+            .header("origin", "https://good.example");
         let r = app.send(good).await.status(200);
         assert_eq!(
             r.header("access-control-allow-origin").as_deref(),
@@ -310,7 +443,9 @@ async fn cors_with_an_origin_list_allows_only_those_origins() {
             "{}",
             r.what
         );
-        let evil = app.request(Method::GET, PATH).header("origin", "https://evil.example");
+        let evil = app
+            .request(Method::GET, PATH)
+            .header("origin", "https://evil.example");
         let r = app.send(evil).await.status(200);
         assert_eq!(r.header("access-control-allow-origin"), None, "{}", r.what);
     }
@@ -328,11 +463,16 @@ async fn json_format_requests_are_served() {
             "*/*",
         ];
         for accept in accepts {
-            let r = app.send(app.request(Method::GET, PATH).header("accept", accept)).await;
+            let r = app
+                .send(app.request(Method::GET, PATH).header("accept", accept))
+                .await;
             r.status(200).assert_fhir_json();
         }
         for format in ["json", "application/fhir%2Bjson", "application/json"] {
-            app.get(&format!("{PATH}?_format={format}")).await.status(200).assert_fhir_json();
+            app.get(&format!("{PATH}?_format={format}"))
+                .await
+                .status(200)
+                .assert_fhir_json();
         }
     }
 }

@@ -24,7 +24,10 @@ async fn healthz_and_readyz_answer_200() {
 /// Parses Prometheus text: `name{labels}` -> value, checking each sample line's shape.
 fn samples(backend: &str, text: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let (key, value) = line
             .rsplit_once(' ')
             .unwrap_or_else(|| panic!("[{backend}] metrics line without a value: {line:?}"));
@@ -34,13 +37,22 @@ fn samples(backend: &str, text: &str) -> BTreeMap<String, f64> {
         let name_end = key.find('{').unwrap_or(key.len());
         let name = &key[..name_end];
         assert!(
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "[{backend}] bad metric name in {line:?}"
         );
         if name_end < key.len() {
-            assert!(key.ends_with('}'), "[{backend}] unterminated labels in {line:?}");
+            assert!(
+                key.ends_with('}'),
+                "[{backend}] unterminated labels in {line:?}"
+            );
         }
-        assert!(out.insert(key.to_owned(), value).is_none(), "[{backend}] duplicate series {key}");
+        assert!(
+            out.insert(key.to_owned(), value).is_none(),
+            "[{backend}] duplicate series {key}"
+        );
     }
     out
 }
@@ -49,59 +61,128 @@ fn samples(backend: &str, text: &str) -> BTreeMap<String, f64> {
 async fn metrics_count_requests_by_route_and_status_with_latency_and_pool_gauges() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
-        app.put("/fhir/default/Practitioner/m1", &practitioner(Some("m1"), "M")).await.status(201);
+        app.put(
+            "/fhir/default/Practitioner/m1",
+            &practitioner(Some("m1"), "M"),
+        )
+        .await
+        .status(201);
         for _ in 0..3 {
             app.get("/fhir/default/Practitioner/m1").await.status(200);
         }
         for _ in 0..2 {
-            app.get("/fhir/default/Practitioner/missing").await.status(404);
+            app.get("/fhir/default/Practitioner/missing")
+                .await
+                .status(404);
         }
         app.get("/no/such/route").await.status(404);
 
         let r = app.get("/metrics").await.status(200);
         let ct = r.must_header("content-type");
-        assert!(ct.starts_with("text/plain"), "{}: content-type {ct}", r.what);
+        assert!(
+            ct.starts_with("text/plain"),
+            "{}: content-type {ct}",
+            r.what
+        );
         let text = r.text();
         let s = samples(app.backend, &text);
         let route = "/fhir/{tenant}/{type}/{id}";
         let get = |k: String| {
-            *s.get(&k).unwrap_or_else(|| panic!("[{}] no series {k} in:\n{text}", app.backend))
+            *s.get(&k)
+                .unwrap_or_else(|| panic!("[{}] no series {k} in:\n{text}", app.backend))
         };
-        assert_eq!(get(format!("fhirdir_http_requests_total{{route=\"{route}\",method=\"GET\",status=\"200\"}}")), 3.0);
-        assert_eq!(get(format!("fhirdir_http_requests_total{{route=\"{route}\",method=\"GET\",status=\"404\"}}")), 2.0);
-        assert_eq!(get(format!("fhirdir_http_requests_total{{route=\"{route}\",method=\"PUT\",status=\"201\"}}")), 1.0);
+        assert_eq!(
+            get(format!(
+                "fhirdir_http_requests_total{{route=\"{route}\",method=\"GET\",status=\"200\"}}"
+            )),
+            3.0
+        );
+        assert_eq!(
+            get(format!(
+                "fhirdir_http_requests_total{{route=\"{route}\",method=\"GET\",status=\"404\"}}"
+            )),
+            2.0
+        );
+        assert_eq!(
+            get(format!(
+                "fhirdir_http_requests_total{{route=\"{route}\",method=\"PUT\",status=\"201\"}}"
+            )),
+            1.0
+        );
         assert!(
-            s.keys().any(|k| k.starts_with("fhirdir_http_requests_total") && k.contains("status=\"404\"") && !k.contains(route)),
+            s.keys()
+                .any(|k| k.starts_with("fhirdir_http_requests_total")
+                    && k.contains("status=\"404\"")
+                    && !k.contains(route)),
             "[{}] the unknown route's 404 is not counted:\n{text}",
             app.backend
         );
-        assert!(!text.contains("/Practitioner/m1"), "[{}] raw paths leak into labels:\n{text}", app.backend);
+        assert!(
+            !text.contains("/Practitioner/m1"),
+            "[{}] raw paths leak into labels:\n{text}",
+            app.backend
+        );
 
         // The latency histogram of the route: cumulative buckets ending in +Inf == count.
         let prefix = format!("fhirdir_http_request_duration_seconds_bucket{{route=\"{route}\",le=");
         let buckets: Vec<f64> = text
             .lines()
             .filter(|l| l.starts_with(&prefix))
-            .map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse().ok()).unwrap_or(-1.0))
+            .map(|l| {
+                l.rsplit_once(' ')
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(-1.0)
+            })
             .collect();
-        assert!(buckets.len() >= 2, "[{}] no histogram for {route}:\n{text}", app.backend);
-        assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "[{}] buckets not cumulative: {buckets:?}", app.backend);
-        let count = get(format!("fhirdir_http_request_duration_seconds_count{{route=\"{route}\"}}"));
+        assert!(
+            buckets.len() >= 2,
+            "[{}] no histogram for {route}:\n{text}",
+            app.backend
+        );
+        assert!(
+            buckets.windows(2).all(|w| w[0] <= w[1]),
+            "[{}] buckets not cumulative: {buckets:?}",
+            app.backend
+        );
+        let count = get(format!(
+            "fhirdir_http_request_duration_seconds_count{{route=\"{route}\"}}"
+        ));
         assert_eq!(count, 6.0, "[{}] histogram count", app.backend);
-        assert_eq!(buckets.last().copied(), Some(count), "[{}] +Inf bucket", app.backend);
-        let sum = get(format!("fhirdir_http_request_duration_seconds_sum{{route=\"{route}\"}}"));
+        assert_eq!(
+            buckets.last().copied(),
+            Some(count),
+            "[{}] +Inf bucket",
+            app.backend
+        );
+        let sum = get(format!(
+            "fhirdir_http_request_duration_seconds_sum{{route=\"{route}\"}}"
+        ));
         assert!(sum > 0.0, "[{}] latency sum {sum}", app.backend);
 
-        let pool = get(format!("fhirdir_db_pool_connections{{backend=\"{}\"}}", app.backend));
-        let idle = get(format!("fhirdir_db_pool_idle_connections{{backend=\"{}\"}}", app.backend));
-        assert!(pool >= 1.0 && idle <= pool, "[{}] pool gauges {pool} / idle {idle}", app.backend);
+        let pool = get(format!(
+            "fhirdir_db_pool_connections{{backend=\"{}\"}}",
+            app.backend
+        ));
+        let idle = get(format!(
+            "fhirdir_db_pool_idle_connections{{backend=\"{}\"}}",
+            app.backend
+        ));
+        assert!(
+            pool >= 1.0 && idle <= pool,
+            "[{}] pool gauges {pool} / idle {idle}",
+            app.backend
+        );
     }
 }
 
 fn interactions(v: &Value) -> Vec<String> {
     v["interaction"]
         .as_array()
-        .map(|a| a.iter().filter_map(|i| i["code"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i["code"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -109,43 +190,88 @@ fn interactions(v: &Value) -> Vec<String> {
 async fn capability_statement_lists_what_works_and_nothing_more() {
     for db in test_databases().await {
         let app = spawn_app(&db, admin_config("tok")).await;
-        let req = app.request(reqwest::Method::POST, "/admin/tenants").bearer_auth("tok").body("{\"name\":\"other\"}");
+        let req = app
+            .request(reqwest::Method::POST, "/admin/tenants")
+            .bearer_auth("tok")
+            .body("{\"name\":\"other\"}");
         app.send(req).await.status(201);
         for tenant in ["default", "other"] {
-            let r = app.get(&format!("/fhir/{tenant}/metadata")).await.status(200);
+            let r = app
+                .get(&format!("/fhir/{tenant}/metadata"))
+                .await
+                .status(200);
             r.assert_fhir_json();
             let cs = r.json();
             let w = &r.what;
             assert_eq!(cs["resourceType"], "CapabilityStatement", "{w}");
             assert_eq!(cs["fhirVersion"], "4.0.1", "{w}");
             assert_eq!(cs["status"], "active", "{w}");
-            assert!(["instance", "capability"].contains(&cs["kind"].as_str().unwrap_or_default()), "{w}: kind");
+            assert!(
+                ["instance", "capability"].contains(&cs["kind"].as_str().unwrap_or_default()),
+                "{w}: kind"
+            );
             assert!(cs["date"].is_string(), "{w}: date is required");
             let formats = cs["format"].to_string();
-            assert!(formats.contains("json") && !formats.contains("xml"), "{w}: format {formats}");
-            assert_eq!(cs["implementation"]["url"], format!("{}/fhir/{tenant}", app.base), "{w}");
+            assert!(
+                formats.contains("json") && !formats.contains("xml"),
+                "{w}: format {formats}"
+            );
+            assert_eq!(
+                cs["implementation"]["url"],
+                format!("{}/fhir/{tenant}", app.base),
+                "{w}"
+            );
 
             let rest = &cs["rest"][0];
             assert_eq!(rest["mode"], "server", "{w}");
             let system = interactions(rest);
-            assert!(system.contains(&"history-system".to_owned()), "{w}: {system:?}");
+            assert!(
+                system.contains(&"history-system".to_owned()),
+                "{w}: {system:?}"
+            );
             for unsupported in ["batch", "transaction", "search-system"] {
-                assert!(!system.contains(&unsupported.to_owned()), "{w}: claims {unsupported}");
+                assert!(
+                    !system.contains(&unsupported.to_owned()),
+                    "{w}: claims {unsupported}"
+                );
             }
             let resources = rest["resource"].as_array().cloned().unwrap_or_default();
-            for t in ["Practitioner", "Organization", "Location", "PractitionerRole", "Endpoint"] {
+            for t in [
+                "Practitioner",
+                "Organization",
+                "Location",
+                "PractitionerRole",
+                "Endpoint",
+            ] {
                 let res = resources
                     .iter()
                     .find(|r| r["type"] == t)
                     .unwrap_or_else(|| panic!("{w}: no entry for {t}"));
                 let got = interactions(res);
-                for needed in ["read", "vread", "create", "update", "delete", "history-instance", "history-type"] {
-                    assert!(got.contains(&needed.to_owned()), "{w}: {t} lacks {needed}: {got:?}");
+                for needed in [
+                    "read",
+                    "vread",
+                    "create",
+                    "update",
+                    "delete",
+                    "history-instance",
+                    "history-type",
+                ] {
+                    assert!(
+                        got.contains(&needed.to_owned()),
+                        "{w}: {t} lacks {needed}: {got:?}"
+                    );
                 }
                 for absent in ["search-type", "patch"] {
-                    assert!(!got.contains(&absent.to_owned()), "{w}: {t} claims {absent}");
+                    assert!(
+                        !got.contains(&absent.to_owned()),
+                        "{w}: {t} claims {absent}"
+                    );
                 }
-                assert!(res["searchParam"].as_array().is_none_or(Vec::is_empty), "{w}: {t} claims search parameters");
+                assert!(
+                    res["searchParam"].as_array().is_none_or(Vec::is_empty),
+                    "{w}: {t} claims search parameters"
+                );
             }
         }
     }
@@ -166,21 +292,41 @@ async fn a_panicking_handler_becomes_a_500_operation_outcome_and_the_server_keep
         .route("/boom", get(boom))
         .route("/ok", get(|| async { "fine" }))
         .layer(CatchPanicLayer::custom(server::middleware::panic_response));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, router).await });
     let client = common::raw_client();
 
     for _ in 0..3 {
-        let r = client.get(format!("{base}/boom")).send().await.expect("request");
+        let r = client
+            .get(format!("{base}/boom"))
+            .send()
+            .await
+            .expect("request");
         assert_eq!(r.status().as_u16(), 500);
-        let ct = r.headers()["content-type"].to_str().unwrap_or_default().to_owned();
+        let ct = r.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
         assert!(ct.starts_with("application/fhir+json"), "content-type {ct}");
         let oo: Value = r.json().await.expect("JSON body");
         assert_eq!(oo["resourceType"], "OperationOutcome", "{oo}");
         assert_eq!(oo["issue"][0]["code"], "exception", "{oo}");
-        assert!(!oo.to_string().contains("secret internal detail"), "panic detail leaked: {oo}");
-        let ok = client.get(format!("{base}/ok")).send().await.expect("request");
-        assert_eq!(ok.status().as_u16(), 200, "the server stopped serving after a panic");
+        assert!(
+            !oo.to_string().contains("secret internal detail"),
+            "panic detail leaked: {oo}"
+        );
+        let ok = client
+            .get(format!("{base}/ok"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            ok.status().as_u16(),
+            200,
+            "the server stopped serving after a panic"
+        );
     }
 }

@@ -13,17 +13,28 @@ const TOKEN: &str = "s3cret-admin-token";
 async fn admin(app: &TestApp, method: Method, path: &str, body: Option<serde_json::Value>) -> Resp {
     let mut req = app.request(method, path).bearer_auth(TOKEN);
     if let Some(b) = body {
-        req = req.header("content-type", "application/json").body(b.to_string());
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
     }
     app.send(req).await
 }
 
 async fn create_tenant(app: &TestApp, name: &str) -> Resp {
-    admin(app, Method::POST, "/admin/tenants", Some(json!({ "name": name }))).await
+    admin(
+        app,
+        Method::POST,
+        "/admin/tenants",
+        Some(json!({ "name": name })),
+    )
+    .await
 }
 
 async fn tenant_names(app: &TestApp) -> Vec<String> {
-    let list = admin(app, Method::GET, "/admin/tenants", None).await.status(200).json();
+    let list = admin(app, Method::GET, "/admin/tenants", None)
+        .await
+        .status(200)
+        .json();
     list["tenants"]
         .as_array()
         .unwrap_or_else(|| panic!("[{}] no tenants array: {list}", app.backend))
@@ -43,22 +54,46 @@ async fn admin_api_requires_the_bearer_token() {
         ];
         for (method, path) in calls {
             let body = json!({"name": "sneaky"}).to_string();
-            let req = || app.request(method.clone(), path).header("content-type", "application/json").body(body.clone());
+            let req = || {
+                app.request(method.clone(), path)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+            };
 
             let r = app.send(req()).await;
             r.outcome(401, "login");
             let challenge = r.must_header("www-authenticate");
-            assert!(challenge.starts_with("Bearer"), "{}: WWW-Authenticate {challenge:?}", r.what);
+            assert!(
+                challenge.starts_with("Bearer"),
+                "{}: WWW-Authenticate {challenge:?}",
+                r.what
+            );
 
-            let basic = app.send(req().header("authorization", "Basic YWRtaW46YWRtaW4=")).await;
+            let basic = app
+                .send(req().header("authorization", "Basic YWRtaW46YWRtaW4="))
+                .await;
             basic.outcome(401, "login");
 
-            for wrong in ["wrong", "s3cret-admin-toke", "s3cret-admin-token-and-more", "S3CRET-ADMIN-TOKEN"] {
-                app.send(req().bearer_auth(wrong)).await.outcome(403, "forbidden");
+            for wrong in [
+                "wrong",
+                "s3cret-admin-toke",
+                "s3cret-admin-token-and-more",
+                "S3CRET-ADMIN-TOKEN",
+            ] {
+                app.send(req().bearer_auth(wrong))
+                    .await
+                    .outcome(403, "forbidden");
             }
         }
-        assert_eq!(tenant_names(&app).await, vec!["default"], "[{}] a refused call changed tenants", app.backend);
-        app.get("/fhir/default/Practitioner/x").await.outcome(404, "not-found");
+        assert_eq!(
+            tenant_names(&app).await,
+            vec!["default"],
+            "[{}] a refused call changed tenants",
+            app.backend
+        );
+        app.get("/fhir/default/Practitioner/x")
+            .await
+            .outcome(404, "not-found");
     }
 }
 
@@ -66,7 +101,14 @@ async fn admin_api_requires_the_bearer_token() {
 async fn admin_api_is_forbidden_when_no_token_is_configured() {
     for db in test_databases().await {
         for token in [None, Some(String::new())] {
-            let app = spawn_app(&db, ServerConfig { admin_token: token, ..ServerConfig::default() }).await;
+            let app = spawn_app(
+                &db,
+                ServerConfig {
+                    admin_token: token,
+                    ..ServerConfig::default()
+                },
+            )
+            .await;
             for auth in [None, Some(""), Some(TOKEN)] {
                 let mut req = app.request(Method::GET, "/admin/tenants");
                 if let Some(a) = auth {
@@ -74,7 +116,10 @@ async fn admin_api_is_forbidden_when_no_token_is_configured() {
                 }
                 app.send(req).await.outcome(403, "forbidden");
             }
-            let req = app.request(Method::POST, "/admin/tenants").bearer_auth("").body("{\"name\":\"x\"}");
+            let req = app
+                .request(Method::POST, "/admin/tenants")
+                .bearer_auth("")
+                .body("{\"name\":\"x\"}");
             app.send(req).await.outcome(403, "forbidden");
             app.get("/fhir/x/metadata").await.outcome(404, "not-found");
         }
@@ -85,25 +130,50 @@ async fn admin_api_is_forbidden_when_no_token_is_configured() {
 async fn admin_creates_lists_and_deletes_tenants() {
     for db in test_databases().await {
         let app = spawn_app(&db, admin_config(TOKEN)).await;
-        assert_eq!(tenant_names(&app).await, vec!["default"], "[{}]", app.backend);
+        assert_eq!(
+            tenant_names(&app).await,
+            vec!["default"],
+            "[{}]",
+            app.backend
+        );
 
         let r = create_tenant(&app, "acme").await.status(201);
         assert_eq!(r.json()["name"], "acme", "{}", r.what);
-        assert_eq!(r.must_header("location"), format!("{}/fhir/acme", app.base), "{}", r.what);
+        assert_eq!(
+            r.must_header("location"),
+            format!("{}/fhir/acme", app.base),
+            "{}",
+            r.what
+        );
         let mut names = tenant_names(&app).await;
         names.sort();
         assert_eq!(names, vec!["acme", "default"], "[{}]", app.backend);
         let cs = app.get("/fhir/acme/metadata").await.status(200).json();
-        assert_eq!(cs["resourceType"], "CapabilityStatement", "[{}]", app.backend);
+        assert_eq!(
+            cs["resourceType"], "CapabilityStatement",
+            "[{}]",
+            app.backend
+        );
 
         create_tenant(&app, "acme").await.outcome(409, "conflict");
 
         let r = admin(&app, Method::DELETE, "/admin/tenants/acme", None).await;
         assert!(r.code == 204 || r.code == 200, "{}: {}", r.what, r.code);
-        assert_eq!(tenant_names(&app).await, vec!["default"], "[{}]", app.backend);
-        admin(&app, Method::DELETE, "/admin/tenants/acme", None).await.outcome(404, "not-found");
-        admin(&app, Method::DELETE, "/admin/tenants/never", None).await.outcome(404, "not-found");
-        admin(&app, Method::DELETE, "/admin/tenants/default", None).await.outcome(409, "conflict");
+        assert_eq!(
+            tenant_names(&app).await,
+            vec!["default"],
+            "[{}]",
+            app.backend
+        );
+        admin(&app, Method::DELETE, "/admin/tenants/acme", None)
+            .await
+            .outcome(404, "not-found");
+        admin(&app, Method::DELETE, "/admin/tenants/never", None)
+            .await
+            .outcome(404, "not-found");
+        admin(&app, Method::DELETE, "/admin/tenants/default", None)
+            .await
+            .outcome(409, "conflict");
         app.get("/fhir/default/metadata").await.status(200);
     }
 }
@@ -113,7 +183,17 @@ async fn tenant_names_are_validated() {
     for db in test_databases().await {
         let app = spawn_app(&db, admin_config(TOKEN)).await;
         let too_long = format!("a{}", "b".repeat(63));
-        for bad in ["", "UPPER", "-lead", "a_b", "a b", "a.b", "ümlaut", "a/b", too_long.as_str()] {
+        for bad in [
+            "",
+            "UPPER",
+            "-lead",
+            "a_b",
+            "a b",
+            "a.b",
+            "ümlaut",
+            "a/b",
+            too_long.as_str(),
+        ] {
             let r = create_tenant(&app, bad).await;
             let diag = r.outcome(400, "invalid");
             assert!(!diag.is_empty(), "{}: name {bad:?}", r.what);
@@ -132,19 +212,33 @@ async fn deleting_a_tenant_removes_its_base_and_data() {
     for db in test_databases().await {
         let app = spawn_app(&db, admin_config(TOKEN)).await;
         create_tenant(&app, "gone").await.status(201);
-        app.put("/fhir/gone/Practitioner/p", &practitioner(Some("p"), "G")).await.status(201);
+        app.put("/fhir/gone/Practitioner/p", &practitioner(Some("p"), "G"))
+            .await
+            .status(201);
         admin(&app, Method::DELETE, "/admin/tenants/gone", None).await;
 
-        for path in ["/fhir/gone/metadata", "/fhir/gone/Practitioner/p", "/fhir/gone/_history"] {
+        for path in [
+            "/fhir/gone/metadata",
+            "/fhir/gone/Practitioner/p",
+            "/fhir/gone/_history",
+        ] {
             app.get(path).await.outcome(404, "not-found");
         }
-        app.put("/fhir/gone/Practitioner/p", &practitioner(Some("p"), "G")).await.outcome(404, "not-found");
+        app.put("/fhir/gone/Practitioner/p", &practitioner(Some("p"), "G"))
+            .await
+            .outcome(404, "not-found");
 
         // A tenant created again under the same name starts empty.
         create_tenant(&app, "gone").await.status(201);
-        app.get("/fhir/gone/Practitioner/p").await.outcome(404, "not-found");
+        app.get("/fhir/gone/Practitioner/p")
+            .await
+            .outcome(404, "not-found");
         let h = app.get("/fhir/gone/_history").await.status(200).json();
-        assert_eq!(h["total"], 0, "[{}] data survived its tenant: {h}", app.backend);
+        assert_eq!(
+            h["total"], 0,
+            "[{}] data survived its tenant: {h}",
+            app.backend
+        );
     }
 }
 
@@ -154,18 +248,40 @@ async fn the_same_id_in_two_tenants_is_two_independent_resources() {
         let app = spawn_app(&db, admin_config(TOKEN)).await;
         create_tenant(&app, "a").await.status(201);
         create_tenant(&app, "b").await.status(201);
-        app.put("/fhir/a/Practitioner/same", &practitioner(Some("same"), "InA")).await.status(201);
-        app.put("/fhir/b/Practitioner/same", &practitioner(Some("same"), "InB")).await.status(201);
-        app.put("/fhir/a/Practitioner/same", &practitioner(Some("same"), "InA2")).await.status(200);
+        app.put(
+            "/fhir/a/Practitioner/same",
+            &practitioner(Some("same"), "InA"),
+        )
+        .await
+        .status(201);
+        app.put(
+            "/fhir/b/Practitioner/same",
+            &practitioner(Some("same"), "InB"),
+        )
+        .await
+        .status(201);
+        app.put(
+            "/fhir/a/Practitioner/same",
+            &practitioner(Some("same"), "InA2"),
+        )
+        .await
+        .status(200);
 
         let a = app.get("/fhir/a/Practitioner/same").await.status(200);
         let b = app.get("/fhir/b/Practitioner/same").await.status(200);
-        assert_eq!((a.etag_version(), b.etag_version()), (2, 1), "[{}]", app.backend);
+        assert_eq!(
+            (a.etag_version(), b.etag_version()),
+            (2, 1),
+            "[{}]",
+            app.backend
+        );
         assert_eq!(a.json()["name"][0]["family"], "InA2", "{}", a.what);
         assert_eq!(b.json()["name"][0]["family"], "InB", "{}", b.what);
 
         app.delete("/fhir/a/Practitioner/same").await;
-        app.get("/fhir/a/Practitioner/same").await.outcome(410, "deleted");
+        app.get("/fhir/a/Practitioner/same")
+            .await
+            .outcome(410, "deleted");
         let b = app.get("/fhir/b/Practitioner/same").await.status(200);
         assert_eq!(b.etag_version(), 1, "{}: delete in a reached b", b.what);
     }
@@ -182,12 +298,18 @@ async fn nothing_of_one_tenant_is_reachable_from_another() {
             app.put(secret, &practitioner(Some("secret"), f)).await;
         }
         let other = json!({"resourceType": "Organization", "id": "o", "name": "Hidden"});
-        app.put("/fhir/owner/Organization/o", &other).await.status(201);
+        app.put("/fhir/owner/Organization/o", &other)
+            .await
+            .status(201);
 
         let i = "/fhir/intruder";
-        app.get(&format!("{i}/Practitioner/secret")).await.outcome(404, "not-found");
+        app.get(&format!("{i}/Practitioner/secret"))
+            .await
+            .outcome(404, "not-found");
         for v in 1..=3 {
-            app.get(&format!("{i}/Practitioner/secret/_history/{v}")).await.outcome(404, "not-found");
+            app.get(&format!("{i}/Practitioner/secret/_history/{v}"))
+                .await
+                .outcome(404, "not-found");
         }
         for path in [
             format!("{i}/Practitioner/secret/_history"),
@@ -197,26 +319,47 @@ async fn nothing_of_one_tenant_is_reachable_from_another() {
         ] {
             let h = app.get(&path).await.status(200).json();
             assert_eq!(h["total"], 0, "[{}] {path} leaks: {h}", app.backend);
-            assert!(common::entries(&h).is_empty(), "[{}] {path} leaks: {h}", app.backend);
+            assert!(
+                common::entries(&h).is_empty(),
+                "[{}] {path} leaks: {h}",
+                app.backend
+            );
         }
         // Conditional writes cannot see the other tenant's version either.
-        let req = common::fhir_body(app.request(Method::PUT, &format!("{i}/Practitioner/secret")), &practitioner(Some("secret"), "Hijack"))
-            .header("if-match", "W/\"3\"");
+        let req = common::fhir_body(
+            app.request(Method::PUT, &format!("{i}/Practitioner/secret")),
+            &practitioner(Some("secret"), "Hijack"),
+        )
+        .header("if-match", "W/\"3\"");
         app.send(req).await.outcome(412, "conflict");
-        let req = app.request(Method::DELETE, &format!("{i}/Practitioner/secret")).header("if-match", "W/\"3\"");
+        let req = app
+            .request(Method::DELETE, &format!("{i}/Practitioner/secret"))
+            .header("if-match", "W/\"3\"");
         app.send(req).await.outcome(412, "conflict");
         app.delete(&format!("{i}/Practitioner/secret")).await;
         app.delete(&format!("{i}/Organization/o")).await;
         // An unconditional PUT makes the intruder its own version 1.
-        let r = app.put(&format!("{i}/Practitioner/secret"), &practitioner(Some("secret"), "Mine")).await.status(201);
+        let r = app
+            .put(
+                &format!("{i}/Practitioner/secret"),
+                &practitioner(Some("secret"), "Mine"),
+            )
+            .await
+            .status(201);
         assert_eq!(r.etag_version(), 1, "{}", r.what);
 
         let owner = app.get(secret).await.status(200);
-        assert_eq!(owner.etag_version(), 3, "{}: the intruder changed the owner's resource", owner.what);
+        assert_eq!(
+            owner.etag_version(),
+            3,
+            "{}: the intruder changed the owner's resource",
+            owner.what
+        );
         assert_eq!(owner.json()["name"][0]["family"], "S3", "{}", owner.what);
         app.get("/fhir/owner/Organization/o").await.status(200);
         assert_eq!(
-            app.instance_versions("owner", "Practitioner", "secret").await,
+            app.instance_versions("owner", "Practitioner", "secret")
+                .await,
             vec![3, 2, 1],
             "[{}] owner history",
             app.backend
@@ -246,24 +389,40 @@ async fn cli(args: &[&str], db_url: &str) -> (bool, String, String) {
 async fn tenants_managed_with_the_cli_are_served_at_once_by_a_running_server() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
-        app.get("/fhir/clinic/metadata").await.outcome(404, "not-found");
+        app.get("/fhir/clinic/metadata")
+            .await
+            .outcome(404, "not-found");
 
         let (ok, out, err) = cli(&["tenant", "create", "clinic"], &db.url).await;
         assert!(ok, "[{}] tenant create failed: {out} {err}", db.backend);
         app.get("/fhir/clinic/metadata").await.status(200);
-        app.put("/fhir/clinic/Practitioner/p", &practitioner(Some("p"), "C")).await.status(201);
+        app.put("/fhir/clinic/Practitioner/p", &practitioner(Some("p"), "C"))
+            .await
+            .status(201);
 
         let (ok, out, err) = cli(&["tenant", "list"], &db.url).await;
-        assert!(ok && out.lines().any(|l| l.starts_with("clinic")), "[{}] tenant list: {out} {err}", db.backend);
+        assert!(
+            ok && out.lines().any(|l| l.starts_with("clinic")),
+            "[{}] tenant list: {out} {err}",
+            db.backend
+        );
 
         let (ok, _, _) = cli(&["tenant", "create", "clinic"], &db.url).await;
-        assert!(!ok, "[{}] creating an existing tenant succeeded", db.backend);
+        assert!(
+            !ok,
+            "[{}] creating an existing tenant succeeded",
+            db.backend
+        );
         let (ok, _, _) = cli(&["tenant", "create", "Bad_Name"], &db.url).await;
         assert!(!ok, "[{}] an invalid tenant name was accepted", db.backend);
 
         let (ok, out, err) = cli(&["tenant", "delete", "clinic"], &db.url).await;
         assert!(ok, "[{}] tenant delete failed: {out} {err}", db.backend);
-        app.get("/fhir/clinic/metadata").await.outcome(404, "not-found");
-        app.get("/fhir/clinic/Practitioner/p").await.outcome(404, "not-found");
+        app.get("/fhir/clinic/metadata")
+            .await
+            .outcome(404, "not-found");
+        app.get("/fhir/clinic/Practitioner/p")
+            .await
+            .outcome(404, "not-found");
     }
 }

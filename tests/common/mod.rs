@@ -128,7 +128,13 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{what}: request failed: {e}"));
         let r = Resp::read(what, resp).await;
         // No request in this suite may end in an internal error.
-        assert_ne!(r.code, 500, "{}: internal server error: {}", r.what, r.text());
+        assert_ne!(
+            r.code,
+            500,
+            "{}: internal server error: {}",
+            r.what,
+            r.text()
+        );
         r
     }
 
@@ -159,7 +165,10 @@ impl TestApp {
             .post(&format!("/fhir/{tenant}/{rtype}"), body)
             .await
             .status(201);
-        r.json()["id"].as_str().expect("id of the created resource").to_owned()
+        r.json()["id"]
+            .as_str()
+            .expect("id of the created resource")
+            .to_owned()
     }
 
     /// Follows `next` links from `first_path` to the end; returns every page's Bundle.
@@ -179,7 +188,11 @@ impl TestApp {
                 next = Some(n);
             }
             pages.push(page);
-            assert!(pages.len() < 10_000, "[{}] history paging never ends", self.backend);
+            assert!(
+                pages.len() < 10_000,
+                "[{}] history paging never ends",
+                self.backend
+            );
         }
         pages
     }
@@ -270,8 +283,12 @@ impl Resp {
     /// A header that must be present.
     #[track_caller]
     pub fn must_header(&self, name: &str) -> String {
-        self.header(name)
-            .unwrap_or_else(|| panic!("{}: no {name} header; headers: {:?}", self.what, self.headers))
+        self.header(name).unwrap_or_else(|| {
+            panic!(
+                "{}: no {name} header; headers: {:?}",
+                self.what, self.headers
+            )
+        })
     }
 
     /// Asserts the answer is an OperationOutcome with status `code` whose first error issue has
@@ -295,7 +312,11 @@ impl Resp {
         );
         let issue = &oo["issue"][0];
         assert_eq!(issue["severity"], "error", "{}: {oo}", self.what);
-        assert_eq!(issue["code"], issue_code, "{}: wrong issue code: {oo}", self.what);
+        assert_eq!(
+            issue["code"], issue_code,
+            "{}: wrong issue code: {oo}",
+            self.what
+        );
         let diag = issue["diagnostics"].as_str().unwrap_or_default().to_owned();
         assert!(
             diag.trim().len() >= 10,
@@ -320,7 +341,11 @@ impl Resp {
     #[track_caller]
     pub fn etag_version(&self) -> i64 {
         let tag = self.must_header("etag");
-        assert!(tag.starts_with("W/\""), "{}: ETag {tag:?} is not weak W/\"n\"", self.what);
+        assert!(
+            tag.starts_with("W/\""),
+            "{}: ETag {tag:?} is not weak W/\"n\"",
+            self.what
+        );
         etag_version(&tag)
     }
 }
@@ -357,7 +382,10 @@ pub fn entry_keys(backend: &str, pages: &[Value]) -> Vec<(String, i64)> {
             e["fullUrl"].as_str().unwrap_or_default().to_owned(),
             etag_version(e["response"]["etag"].as_str().unwrap_or_default()),
         );
-        assert!(seen.insert(key.clone()), "[{backend}] history repeats {key:?}");
+        assert!(
+            seen.insert(key.clone()),
+            "[{backend}] history repeats {key:?}"
+        );
         keys.push(key);
     }
     keys
@@ -437,7 +465,10 @@ pub async fn raw_request(what: &str, base: &str, request: &[u8]) -> Resp {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .unwrap_or_else(|e| panic!("{what}: connect {addr}: {e}"));
-    stream.write_all(request).await.unwrap_or_else(|e| panic!("{what}: write: {e}"));
+    stream
+        .write_all(request)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: write: {e}"));
     let mut raw = Vec::new();
     // The server may answer and close before it has read the whole request.
     let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw)).await;
@@ -449,7 +480,12 @@ fn parse_raw_response(what: &str, raw: &[u8]) -> Resp {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("{what}: no complete response head in {:?}", String::from_utf8_lossy(raw)));
+        .unwrap_or_else(|| {
+            panic!(
+                "{what}: no complete response head in {:?}",
+                String::from_utf8_lossy(raw)
+            )
+        });
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
@@ -483,7 +519,18 @@ fn parse_raw_response(what: &str, raw: &[u8]) -> Resp {
         }
         body = out;
     }
-    let r = Resp { what: what.to_owned(), code, headers, body };
-    assert_ne!(r.code, 500, "{}: internal server error: {}", r.what, r.text());
+    let r = Resp {
+        what: what.to_owned(),
+        code,
+        headers,
+        body,
+    };
+    assert_ne!(
+        r.code,
+        500,
+        "{}: internal server error: {}",
+        r.what,
+        r.text()
+    );
     r
 }
