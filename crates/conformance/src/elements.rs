@@ -15,6 +15,7 @@
 //! `Practitioner.qualification`), that element's full path. [`ElementModel::child`] takes a
 //! context and a JSON property name and returns the element plus the context of its value.
 
+mod primitives;
 mod validate;
 
 use std::collections::HashMap;

@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Child, ElementModel, TypeKind};
+use super::{primitives, Child, ElementModel, TypeKind};
 
 /// Nesting deeper than this is reported instead of followed, so that hostile input cannot
 /// exhaust the stack.
@@ -35,7 +35,8 @@ impl std::fmt::Display for StructureIssue {
 /// Checks that `resource` is structurally a FHIR R4 resource according to `model`: known
 /// `resourceType`, valid `id` (<https://hl7.org/fhir/R4/datatypes.html#id>), only known
 /// elements, arrays exactly where the element repeats, primitives of the right JSON kind
-/// (booleans, numbers for integer/decimal types, strings otherwise), no `null` except as an
+/// (booleans, numbers for integer/decimal types, strings otherwise) with the lexical form of
+/// their type (dates, codes, ids, …; see `primitives`), no `null` except as an
 /// array placeholder matched by a `_name` companion, no empty objects, arrays or strings.
 /// Returns every issue found (empty when the resource is well formed).
 pub fn validate_structure(resource: &Value, model: &ElementModel) -> Vec<StructureIssue> {
@@ -206,7 +207,17 @@ impl Walker<'_> {
                     self.issue(path, "strings must not be empty");
                     return;
                 }
-                Some(_) => true,
+                Some(s) => {
+                    if let Err(expected) = primitives::check(type_code, s) {
+                        let shown: String = s.chars().take(40).collect();
+                        let more = if shown.len() < s.len() { "…" } else { "" };
+                        self.issue(
+                            path,
+                            format!("{type_code} must be {expected}, found {shown:?}{more}"),
+                        );
+                    }
+                    return;
+                }
                 None => false,
             },
         };
@@ -416,6 +427,18 @@ mod tests {
             (
                 json!({"resourceType": "Practitioner", "gender": ""}),
                 "must not be empty",
+            ),
+            (
+                json!({"resourceType": "Practitioner", "birthDate": "yesterday"}),
+                "Practitioner.birthDate: date must be a date: YYYY, YYYY-MM or YYYY-MM-DD, found \"yesterday\"",
+            ),
+            (
+                json!({"resourceType": "Practitioner", "meta": {"lastUpdated": "2020-01-01"}}),
+                "instant must be an instant",
+            ),
+            (
+                json!({"resourceType": "Practitioner", "gender": " male"}),
+                "code must be a code",
             ),
             (
                 json!({"resourceType": "Location", "position": {"longitude": "1", "latitude": 2}}),
