@@ -58,6 +58,11 @@ fn rejected() -> Vec<(&'static str, Value, &'static str)> {
             "Practitioner.name[0].given[1]: string must be a string, found a number",
         ),
         (
+            "badly formed date",
+            json!([{"op": "add", "path": "/birthDate", "value": "yesterday"}]),
+            "Practitioner.birthDate: date must be a date",
+        ),
+        (
             "emptied list",
             json!([{"op": "remove", "path": "/name/0"}]),
             "Practitioner.name: arrays must not be empty",
@@ -111,6 +116,15 @@ fn problems_already_present_do_not_block_an_unrelated_patch() {
         {"name": "name", "valueString": "active"}, {"name": "value", "valueBoolean": true}]}]});
     apply_fhirpath_patch(&mut after, &p).unwrap();
     check_patched(&before, &after, ElementModel::r4()).unwrap();
+    // An insert that shifts the faulty identifier does not make its issue new...
+    let shift = json!([{"op": "add", "path": "/identifier/0", "value": {"value": "x"}}]);
+    let mut shifted = after.clone();
+    apply_json_patch(&mut shifted, &shift).unwrap();
+    check_patched(&before, &shifted, ElementModel::r4()).unwrap();
+    // ...but one more identifier with the same fault is.
+    let another = json!([{"op": "add", "path": "/identifier/-", "value": {"value": 5}}]);
+    apply_json_patch(&mut shifted, &another).unwrap();
+    assert!(check_patched(&before, &shifted, ElementModel::r4()).is_err());
     // A new problem still counts, and only it is reported.
     apply_json_patch(
         &mut after,
