@@ -14,8 +14,11 @@
 //! - add on a repeating element appends; on a single one it fails when a value is already
 //!   there ("add can be used for non-repeating elements as long as they do not already
 //!   exist").
+//! - add of `extension` (or `id`) to a primitive (`Patient.birthDate`) goes to its `_name`
+//!   companion (<https://hl7.org/fhir/R4/json.html#primitive>), created as needed.
 //! - delete also removes the element's `_name` companion (its extensions), and then any
-//!   array or object the deletion left empty, since FHIR JSON forbids empty ones.
+//!   array or object the deletion left empty, since FHIR JSON forbids empty ones; deleting
+//!   a primitive's extensions keeps the primitive.
 //! - replace of a choice element may change its type (`valueQuantity` -> `valueString`).
 //! - paths selecting computed values (`'a'`, `1 + 1`) are refused.
 //!
@@ -202,11 +205,20 @@ impl<'p> Operation<'p> {
 
     fn add(&self, model: &'static ElementModel, doc: &mut Value) -> Result<(), OpFailure> {
         let name = self.name.unwrap_or_default();
-        let parent = select_one(doc, self.path)?;
+        let mut parent = select_one(doc, self.path)?;
         let ctx = site(model, doc, &parent).ctx;
         let (child, ctx) = child_of(model, ctx.as_deref(), self.path, name)?;
         let (value, ty) = part_value(model, self.value_part(), Some(&child), 0)?;
         let key = property_name(name, &child, ty.as_deref())?;
+        if !matches!(pointer::get(doc, &parent), Ok(Value::Object(_))) {
+            // A primitive's `id` and `extension` live in its `_name` companion.
+            parent = companion_of(doc, &parent).ok_or_else(|| {
+                OpFailure::Malformed(format!(
+                    "{:?} selects a value that cannot have children",
+                    self.path
+                ))
+            })?;
+        }
         let obj = object_at(doc, &parent, self.path)?;
         if child.def.max_many {
             match obj.get_mut(&key) {
@@ -470,6 +482,39 @@ fn split_path(path: &str) -> Result<(&str, &str), OpFailure> {
     Ok((parent, name))
 }
 
+/// Makes sure the primitive at `tokens` has a `_name` companion object (created empty, in a
+/// list padded with `null`s to the primitive list's length) and returns its tokens.
+fn companion_of(doc: &mut Value, tokens: &[String]) -> Option<Vec<String>> {
+    let (last, before) = tokens.split_last()?;
+    if is_index(last) {
+        let (key, owner_tokens) = before.split_last()?;
+        let i: usize = last.parse().ok()?;
+        let owner = pointer::get_mut(doc, owner_tokens).ok()?.as_object_mut()?;
+        let len = owner.get(key)?.as_array()?.len();
+        let companion = owner
+            .entry(format!("_{key}"))
+            .or_insert_with(|| Value::Array(Vec::new()))
+            .as_array_mut()?;
+        if companion.len() < len {
+            companion.resize(len, Value::Null);
+        }
+        let slot = companion.get_mut(i)?;
+        if slot.is_null() {
+            *slot = Value::Object(Map::new());
+        }
+        slot.is_object()
+            .then(|| [owner_tokens, &[format!("_{key}"), last.clone()]].concat())
+    } else {
+        let owner = pointer::get_mut(doc, before).ok()?.as_object_mut()?;
+        let companion = owner
+            .entry(format!("_{last}"))
+            .or_insert_with(|| Value::Object(Map::new()));
+        companion
+            .is_object()
+            .then(|| [before, &[format!("_{last}")]].concat())
+    }
+}
+
 /// The object at `tokens` (the element to add to / the list's owner).
 fn object_at<'d>(
     doc: &'d mut Value,
@@ -515,6 +560,7 @@ fn set_at(doc: &mut Value, tokens: &[String], value: Value) -> Result<(), OpFail
 
 /// Deletes the element at `tokens` with its `_name` companion, then prunes the arrays and
 /// objects left empty (FHIR JSON has none), up to but excluding the resource itself.
+/// Deleting a companion (`_name`, or an item of a `_name` list) keeps the primitive value.
 fn remove_element(doc: &mut Value, tokens: &[String]) -> Result<(), OpFailure> {
     let Some((last, parent_tokens)) = tokens.split_last() else {
         return Err(OpFailure::WholeResource("deleted"));
@@ -523,13 +569,19 @@ fn remove_element(doc: &mut Value, tokens: &[String]) -> Result<(), OpFailure> {
         pointer: pointer::format(tokens),
         reason,
     };
-    let parent = pointer::get_mut(doc, parent_tokens).map_err(not_found)?;
-    match parent {
-        Value::Object(obj) => {
-            let name = last.strip_prefix('_').unwrap_or(last);
-            obj.shift_remove(name);
-            obj.shift_remove(&format!("_{name}"));
-        }
+    match pointer::get_mut(doc, parent_tokens).map_err(not_found)? {
+        Value::Object(obj) => match last.strip_prefix('_') {
+            Some(primitive) => {
+                obj.shift_remove(last);
+                if obj.get(primitive).is_some_and(Value::is_null) {
+                    obj.shift_remove(primitive);
+                }
+            }
+            None => {
+                obj.shift_remove(last);
+                obj.shift_remove(&format!("_{last}"));
+            }
+        },
         Value::Array(items) => {
             let i: usize = last
                 .parse()
@@ -537,24 +589,7 @@ fn remove_element(doc: &mut Value, tokens: &[String]) -> Result<(), OpFailure> {
             if i >= items.len() {
                 return Err(not_found("no such item".to_string()));
             }
-            items.remove(i);
-            // The same position of the companion list goes too.
-            if let Some((key, owner_tokens)) = parent_tokens.split_last() {
-                if let Ok(Value::Object(owner)) = pointer::get_mut(doc, owner_tokens) {
-                    let companion_key = match key.strip_prefix('_') {
-                        Some(primitive) => primitive.to_string(),
-                        None => format!("_{key}"),
-                    };
-                    if let Some(Value::Array(companion)) = owner.get_mut(&companion_key) {
-                        if i < companion.len() {
-                            companion.remove(i);
-                        }
-                        if companion.iter().all(Value::is_null) {
-                            owner.shift_remove(&companion_key);
-                        }
-                    }
-                }
-            }
+            remove_list_item(doc, parent_tokens, i);
         }
         _ => {
             return Err(not_found(
@@ -571,6 +606,44 @@ fn remove_element(doc: &mut Value, tokens: &[String]) -> Result<(), OpFailure> {
         return remove_element(doc, parent_tokens);
     }
     Ok(())
+}
+
+/// Removes item `i` of the list at `list_tokens` and keeps the list and its companion
+/// (`given` / `_given`) aligned: removing a primitive removes its companion item; removing a
+/// companion item leaves a `null` unless the primitive item is `null` too. A companion list
+/// left with only `null`s is dropped.
+fn remove_list_item(doc: &mut Value, list_tokens: &[String], i: usize) {
+    let Some((key, owner_tokens)) = list_tokens.split_last() else {
+        return;
+    };
+    let Ok(Value::Object(owner)) = pointer::get_mut(doc, owner_tokens) else {
+        return;
+    };
+    let (primitive_key, companion_key) = match key.strip_prefix('_') {
+        Some(p) => (p.to_string(), key.clone()),
+        None => (key.clone(), format!("_{key}")),
+    };
+    let primitive_is_null = owner
+        .get(&primitive_key)
+        .and_then(|v| v.get(i))
+        .is_none_or(Value::is_null);
+    let remove_both = !key.starts_with('_') || primitive_is_null;
+    for list_key in [&primitive_key, &companion_key] {
+        if let Some(Value::Array(list)) = owner.get_mut(list_key.as_str()) {
+            if i < list.len() {
+                if remove_both {
+                    list.remove(i);
+                } else {
+                    list[i] = Value::Null;
+                }
+            }
+        }
+    }
+    if let Some(Value::Array(companion)) = owner.get(&companion_key) {
+        if companion.iter().all(Value::is_null) {
+            owner.shift_remove(&companion_key);
+        }
+    }
 }
 
 #[cfg(test)]

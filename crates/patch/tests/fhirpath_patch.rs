@@ -392,3 +392,30 @@ fn patches_reach_into_contained_resources() {
         json!({"resourceType": "Location", "id": "l", "name": "New", "alias": ["A"]})
     );
 }
+
+#[test]
+fn extensions_can_be_added_to_primitives() {
+    let ext = json!([{"name": "name", "valueString": "extension"}, {"name": "value", "part": [
+        {"name": "url", "valueUri": "http://example.org/e"}, {"name": "value", "valueCode": "x"}]}]);
+    let before = patient();
+    let mut p = before.clone();
+    let ops = vec![
+        op("add", "Patient.birthDate", ext.clone()),
+        op("add", "Patient.gender", ext.clone()),
+        op("add", "Patient.name[0].given[1]", ext),
+    ];
+    apply_fhirpath_patch(&mut p, &params(ops)).unwrap();
+    let e = json!({"url": "http://example.org/e", "valueCode": "x"});
+    assert_eq!(p["_birthDate"]["extension"][1], e);
+    assert_eq!(p["_gender"], json!({"extension": [e]}));
+    assert_eq!(p["name"][0]["_given"], json!([null, {"extension": [e]}]));
+    check_patched(&before, &p, conformance::ElementModel::r4()).unwrap();
+    // And deleted again: the emptied companions go too.
+    let ops = vec![
+        op("delete", "Patient.gender.extension", json!([])),
+        op("delete", "Patient.name[0].given[1].extension", json!([])),
+    ];
+    apply_fhirpath_patch(&mut p, &params(ops)).unwrap();
+    assert!(p.get("_gender").is_none(), "{p}");
+    assert!(p["name"][0].get("_given").is_none(), "{p}");
+}
