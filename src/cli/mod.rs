@@ -3,6 +3,7 @@
 
 mod config;
 mod generate;
+mod import;
 mod serve;
 mod tenant;
 
@@ -29,6 +30,8 @@ enum Command {
     Migrate(DbArgs),
     /// Write a synthetic Plan-Net directory as NDJSON.
     Generate(generate::GenerateArgs),
+    /// Load NDJSON (.ndjson, .ndjson.gz) or Bundle (.json) files into a tenant.
+    Import(import::ImportArgs),
     /// Manage tenants.
     Tenant {
         #[command(subcommand)]
@@ -48,5 +51,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Generate(args) => generate::run(args),
         Command::Tenant { command } => tenant::run(command).await,
+        Command::Import(args) => import::run(args).await,
     }
 }

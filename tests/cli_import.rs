@@ -1,0 +1,236 @@
+//! `fhirdir import` end to end: the binary is run against every database
+//! `testkit::test_databases()` provides, and the result is read back through the store.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use store::{HistoryQuery, HistoryScope, Store, StoreOptions, TenantName};
+
+fn fhirdir(url: &str, args: &[&str], files: &[PathBuf]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fhirdir"))
+        .arg("import")
+        .args(["--database", url])
+        .args(args)
+        .args(files)
+        .env_remove("FHIRDIR_DATABASE_URL")
+        .env_remove("FHIRDIR_CONFIG")
+        .output()
+        .expect("run fhirdir")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn open(url: &str) -> Store {
+    Store::connect(url, &StoreOptions::default())
+        .await
+        .expect("connect")
+}
+
+/// How many versions of `resource_type` tenant `default` holds.
+async fn versions(s: &Store, resource_type: &str) -> u64 {
+    let q = HistoryQuery {
+        scope: HistoryScope::Type(resource_type.to_owned()),
+        since: None,
+        at: None,
+        count: 1,
+        before_seq: None,
+    };
+    s.history(&TenantName::default_tenant(), &q)
+        .await
+        .expect("history")
+        .total
+}
+
+async fn exists(s: &Store, resource_type: &str, id: &str) -> bool {
+    s.read(&TenantName::default_tenant(), resource_type, id)
+        .await
+        .expect("read")
+        .is_some()
+}
+
+fn practitioner(id: &str) -> String {
+    format!("{{\"resourceType\":\"Practitioner\",\"id\":\"{id}\",\"active\":true}}")
+}
+
+fn write_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, lines.join("\n") + "\n").expect("write");
+    p
+}
+
+#[tokio::test]
+async fn import_loads_a_generated_directory_and_a_rerun_adds_no_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = generate::GenerateOptions {
+        size: 2_000,
+        seed: 7,
+    };
+    let summary = generate::write_ndjson_dir(&opts, dir.path()).unwrap();
+    let files: Vec<PathBuf> = generate::TYPE_ORDER
+        .iter()
+        .map(|t| dir.path().join(format!("{t}.ndjson")))
+        .filter(|p| p.exists())
+        .collect();
+    for db in testkit::test_databases().await {
+        let be = db.backend;
+        let out = fhirdir(
+            &db.url,
+            &["--tenant", "default", "--batch-size", "300"],
+            &files,
+        );
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "[{be}] {}", text(&out.stderr));
+        let want = format!("imported {} resources in ", summary.total());
+        assert!(stdout.starts_with(&want), "[{be}] {stdout:?}");
+        assert!(
+            stdout.trim_end().ends_with(" resources/s)"),
+            "[{be}] {stdout:?}"
+        );
+        let s = open(&db.url).await;
+        for t in generate::TYPE_ORDER {
+            assert_eq!(versions(&s, t).await, summary.count(t), "[{be}] {t}");
+        }
+
+        let again = fhirdir(&db.url, &["--tenant", "default"], &files);
+        assert!(again.status.success(), "[{be}] {}", text(&again.stderr));
+        let stderr = text(&again.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "0 created, 0 updated, {} unchanged",
+                summary.total()
+            )),
+            "[{be}] {stderr}"
+        );
+        for t in generate::TYPE_ORDER {
+            assert_eq!(
+                versions(&s, t).await,
+                summary.count(t),
+                "[{be}] {t}: a rerun adds no versions"
+            );
+        }
+        s.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_bad_line_aborts_with_its_file_and_line_and_its_batch_is_not_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines: Vec<String> = (1..=5).map(|i| practitioner(&format!("p{i}"))).collect();
+    lines.push("{\"resourceType\":\"Practitioner\",\"id\":\"bad id\"}".into());
+    lines.push(practitioner("p7"));
+    let file = write_lines(dir.path(), "Practitioner.ndjson", &lines);
+    for db in testkit::test_databases().await {
+        let be = db.backend;
+        let out = fhirdir(
+            &db.url,
+            &["--tenant", "default", "--batch-size", "2"],
+            std::slice::from_ref(&file),
+        );
+        assert!(!out.status.success(), "[{be}] must fail");
+        let stderr = text(&out.stderr);
+        let want = format!("{}:6: Practitioner: invalid id \"bad id\"", file.display());
+        assert!(stderr.contains(&want), "[{be}] {stderr}");
+        let s = open(&db.url).await;
+        for (id, there) in [("p1", true), ("p4", true), ("p5", false), ("p7", false)] {
+            assert_eq!(exists(&s, "Practitioner", id).await, there, "[{be}] {id}");
+        }
+        s.close().await;
+    }
+}
+
+#[tokio::test]
+async fn on_error_skip_reports_bad_lines_and_imports_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = vec![
+        practitioner("a"),
+        "{\"resourceType\":\"Practitioner\"".into(),
+        "[]".into(),
+        practitioner("b"),
+    ];
+    let file = write_lines(dir.path(), "Practitioner.ndjson", &lines);
+    for db in testkit::test_databases().await {
+        let be = db.backend;
+        let out = fhirdir(
+            &db.url,
+            &["--tenant", "default", "--on-error", "skip"],
+            std::slice::from_ref(&file),
+        );
+        assert!(out.status.success(), "[{be}] {}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        for line in [2, 3] {
+            let at = format!("{}:{line}: ", file.display());
+            assert!(
+                stderr.contains(&at),
+                "[{be}] line {line} reported: {stderr}"
+            );
+        }
+        assert!(
+            text(&out.stdout).starts_with("imported 2 resources"),
+            "[{be}]"
+        );
+        let s = open(&db.url).await;
+        assert!(exists(&s, "Practitioner", "b").await, "[{be}]");
+        s.close().await;
+    }
+}
+
+#[tokio::test]
+async fn gzip_ndjson_and_bundle_files_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz_path = dir.path().join("Practitioner.ndjson.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for i in 0..25 {
+        writeln!(gz, "{}", practitioner(&format!("z{i}"))).unwrap();
+    }
+    std::fs::write(&gz_path, gz.finish().unwrap()).unwrap();
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "Organization", "id": "org1", "name": "Acme"}},
+            {"resource": {"resourceType": "Location", "id": "loc1", "name": "Main"}}
+        ]
+    });
+    let bundle_path = dir.path().join("bundle.json");
+    std::fs::write(&bundle_path, serde_json::to_vec_pretty(&bundle).unwrap()).unwrap();
+    for db in testkit::test_databases().await {
+        let be = db.backend;
+        let files = [gz_path.clone(), bundle_path.clone()];
+        let out = fhirdir(&db.url, &["--tenant", "default"], &files);
+        assert!(out.status.success(), "[{be}] {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).starts_with("imported 27 resources"),
+            "[{be}]"
+        );
+        let s = open(&db.url).await;
+        for (t, id) in [
+            ("Practitioner", "z24"),
+            ("Organization", "org1"),
+            ("Location", "loc1"),
+        ] {
+            assert!(exists(&s, t, id).await, "[{be}] {t}/{id}");
+        }
+        s.close().await;
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_tenant_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_lines(dir.path(), "p.ndjson", &[practitioner("a")]);
+    let db = testkit::sqlite_db();
+    let out = fhirdir(
+        &db.url,
+        &["--tenant", "nobody"],
+        std::slice::from_ref(&file),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("tenant nobody does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+}
