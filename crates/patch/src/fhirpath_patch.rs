@@ -9,8 +9,9 @@
 //! whether a value's type fits. Rules from the spec, and where fhirdir had to choose:
 //! - add, replace: the path must select exactly one element (none or several is an error);
 //!   delete: none is a no-op, several is an error ("only a single element can be deleted").
-//! - insert, move: the path names a list (`Patient.identifier`); everything before its last
-//!   segment must select exactly one element. Insert may create the list (index 0).
+//! - insert, move: the path names a list (`Patient.identifier`, or just `identifier`);
+//!   everything before its last segment must select exactly one element. Insert may
+//!   create the list (index 0).
 //! - add on a repeating element appends; on a single one it fails when a value is already
 //!   there ("add can be used for non-repeating elements as long as they do not already
 //!   exist").
@@ -248,7 +249,7 @@ impl<'p> Operation<'p> {
 
     fn insert(&self, model: &'static ElementModel, doc: &mut Value) -> Result<(), OpFailure> {
         let (parent_path, name) = split_path(self.path)?;
-        let parent = select_one(doc, parent_path)?;
+        let parent = select_list_owner(doc, parent_path)?;
         let ctx = site(model, doc, &parent).ctx;
         let (child, _) = child_of(model, ctx.as_deref(), parent_path, name)?;
         if !child.def.max_many || child.def.is_choice() {
@@ -335,7 +336,7 @@ impl<'p> Operation<'p> {
 
     fn move_item(&self, doc: &mut Value) -> Result<(), OpFailure> {
         let (parent_path, name) = split_path(self.path)?;
-        let parent = select_one(doc, parent_path)?;
+        let parent = select_list_owner(doc, parent_path)?;
         let obj = object_at(doc, &parent, parent_path)?;
         let (source, destination) = (
             self.source.unwrap_or_default(),
@@ -445,6 +446,16 @@ fn select_one(doc: &Value, path: &str) -> Result<Vec<String>, OpFailure> {
     }
 }
 
+/// The element owning the list of an insert or move: what `parent_path` selects, or the
+/// resource itself when the path had no owner part.
+fn select_list_owner(doc: &Value, parent_path: &str) -> Result<Vec<String>, OpFailure> {
+    if parent_path.is_empty() {
+        Ok(Vec::new())
+    } else {
+        select_one(doc, parent_path)
+    }
+}
+
 /// Splits `Patient.contact.telecom` into `("Patient.contact", "telecom")`: the list's owner
 /// and the list's element name (for insert and move). The last segment must be a plain
 /// (or backtick-quoted) name.
@@ -465,8 +476,12 @@ fn split_path(path: &str) -> Result<(&str, &str), OpFailure> {
             _ => {}
         }
     }
-    let dot = last_dot.ok_or_else(bad)?;
-    let (parent, name) = (path[..dot].trim(), path[dot + 1..].trim());
+    // Without a dot the list is a child of the resource itself (`identifier`).
+    let (parent, name) = match last_dot {
+        Some(0) => return Err(bad()),
+        Some(dot) => (path[..dot].trim(), path[dot + 1..].trim()),
+        None => ("", path.trim()),
+    };
     let name = name
         .strip_prefix('`')
         .and_then(|n| n.strip_suffix('`'))
@@ -476,7 +491,7 @@ fn split_path(path: &str) -> Result<(&str, &str), OpFailure> {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if parent.is_empty() || !plain {
+    if (parent.is_empty() && last_dot.is_some()) || !plain {
         return Err(bad());
     }
     Ok((parent, name))
@@ -661,8 +676,8 @@ mod tests {
             ("Patient.name.where(use = 'a.b')", "given")
         );
         assert_eq!(split_path("Patient.`name`").unwrap(), ("Patient", "name"));
+        assert_eq!(split_path("identifier").unwrap(), ("", "identifier"));
         for bad in [
-            "Patient",
             "Patient.name[0]",
             ".name",
             "Patient.name.first()",

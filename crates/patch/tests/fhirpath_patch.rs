@@ -419,3 +419,87 @@ fn extensions_can_be_added_to_primitives() {
     assert!(p.get("_gender").is_none(), "{p}");
     assert!(p["name"][0].get("_given").is_none(), "{p}");
 }
+
+#[test]
+fn consecutive_moves_apply_in_order() {
+    // Three moves of the last item reverse the list: each move sees the previous result.
+    let mut p = patient();
+    let mv = |source: usize, destination: usize| {
+        op(
+            "move",
+            "Patient.identifier",
+            json!([{"name": "source", "valueInteger": source}, {"name": "destination", "valueInteger": destination}]),
+        )
+    };
+    apply_fhirpath_patch(&mut p, &params(vec![mv(2, 0), mv(2, 1)])).unwrap();
+    let values: Vec<&str> = p["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["3", "2", "1"]);
+}
+
+#[test]
+fn the_narrative_div_takes_a_string() {
+    let before = json!({"resourceType": "Patient", "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">a</div>"}});
+    let mut p = before.clone();
+    let div = "<div xmlns=\"http://www.w3.org/1999/xhtml\"><b>b</b></div>";
+    apply_fhirpath_patch(
+        &mut p,
+        &params(vec![op(
+            "replace",
+            "Patient.text.div",
+            json!([{"name": "value", "valueString": div}]),
+        )]),
+    )
+    .unwrap();
+    assert_eq!(p["text"]["div"], json!(div));
+    check_patched(&before, &p, conformance::ElementModel::r4()).unwrap();
+}
+
+#[test]
+fn resolve_reaches_contained_resources_only() {
+    let before = json!({"resourceType": "Patient",
+        "contained": [{"resourceType": "Organization", "id": "o", "name": "Old"}],
+        "managingOrganization": {"reference": "#o"},
+        "generalPractitioner": [{"reference": "Practitioner/elsewhere"}]});
+    let mut p = before.clone();
+    let ops = vec![op(
+        "replace",
+        "Patient.managingOrganization.resolve().name",
+        json!([{"name": "value", "valueString": "New"}]),
+    )];
+    apply_fhirpath_patch(&mut p, &params(ops)).unwrap();
+    assert_eq!(p["contained"][0]["name"], json!("New"));
+    // Another resource cannot be patched through a reference.
+    let ops = vec![op(
+        "replace",
+        "Patient.generalPractitioner.resolve().id",
+        json!([{"name": "value", "valueString": "x"}]),
+    )];
+    assert!(apply_fhirpath_patch(&mut p, &params(ops)).is_err());
+}
+
+#[test]
+fn list_paths_may_omit_the_resource_type() {
+    let mut p = patient();
+    let ops = vec![
+        op(
+            "move",
+            "identifier",
+            json!([{"name": "source", "valueInteger": 0}, {"name": "destination", "valueInteger": 1}]),
+        ),
+        op(
+            "insert",
+            "telecom",
+            json!([{"name": "index", "valueInteger": 0}, {"name": "value", "valueContactPoint": {"value": "1"}}]),
+        ),
+        op("delete", "gender", json!([])),
+    ];
+    apply_fhirpath_patch(&mut p, &params(ops)).unwrap();
+    assert_eq!(p["identifier"][0]["value"], json!("2"));
+    assert_eq!(p["telecom"], json!([{"value": "1"}]));
+    assert!(p.get("gender").is_none());
+}
