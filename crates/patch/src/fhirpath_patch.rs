@@ -209,7 +209,7 @@ impl<'p> Operation<'p> {
         let mut parent = select_one(doc, self.path)?;
         let ctx = site(model, doc, &parent).ctx;
         let (child, ctx) = child_of(model, ctx.as_deref(), self.path, name)?;
-        let (value, ty) = part_value(model, self.value_part(), Some(&child), 0)?;
+        let (value, ty) = part_value(model, self.value_part()?, Some(&child), 0)?;
         let key = property_name(name, &child, ty.as_deref())?;
         if !matches!(pointer::get(doc, &parent), Ok(Value::Object(_))) {
             // A primitive's `id` and `extension` live in its `_name` companion.
@@ -257,7 +257,7 @@ impl<'p> Operation<'p> {
                 element: child.def.path.clone(),
             });
         }
-        let (value, _) = part_value(model, self.value_part(), Some(&child), 0)?;
+        let (value, _) = part_value(model, self.value_part()?, Some(&child), 0)?;
         let index = self.index.unwrap_or_default();
         let obj = object_at(doc, &parent, parent_path)?;
         let len = match obj.get(name) {
@@ -316,7 +316,7 @@ impl<'p> Operation<'p> {
             target[key_at] = name.to_string();
         }
         let element = site(model, doc, &target[..=key_at]).element;
-        let (value, ty) = part_value(model, self.value_part(), element.as_ref(), 0)?;
+        let (value, ty) = part_value(model, self.value_part()?, element.as_ref(), 0)?;
         let Some(child) = element else {
             // Not in the model (the resource itself is off-model there): replace as asked
             // and leave the verdict to the structure check of the result.
@@ -364,9 +364,10 @@ impl<'p> Operation<'p> {
         Ok(())
     }
 
-    fn value_part(&self) -> &'p Map<String, Value> {
-        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-        self.value.unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    /// The `value` part (`parse` made sure the operations needing one have it).
+    fn value_part(&self) -> Result<&'p Map<String, Value>, OpFailure> {
+        self.value
+            .ok_or_else(|| OpFailure::Malformed("missing part \"value\"".to_string()))
     }
 }
 
