@@ -426,3 +426,131 @@ async fn tenants_managed_with_the_cli_are_served_at_once_by_a_running_server() {
             .outcome(404, "not-found");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_of_one_tenant_have_exactly_one_winner() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, admin_config(TOKEN)).await;
+        let answers = futures::future::join_all((0..10).map(|_| create_tenant(&app, "racy"))).await;
+        let codes: Vec<u16> = answers.iter().map(|r| r.code).collect();
+        assert_eq!(
+            codes.iter().filter(|c| **c == 201).count(),
+            1,
+            "[{}] {codes:?}",
+            app.backend
+        );
+        for r in answers.iter().filter(|r| r.code != 201) {
+            r.outcome(409, "conflict");
+        }
+        app.get("/fhir/racy/metadata").await.status(200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_tenant_during_writes_leaves_nothing_behind() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, admin_config(TOKEN)).await;
+        create_tenant(&app, "busy").await.status(201);
+        // Four writers keep writing until they have seen the tenant gone a few times.
+        let writer = |w: usize| {
+            let app = &app;
+            async move {
+                let mut codes = Vec::new();
+                let mut after = 0;
+                for n in 0..2000 {
+                    let id = format!("w{w}-{}", n % 4);
+                    let r = app
+                        .put(
+                            &format!("/fhir/busy/Practitioner/{id}"),
+                            &practitioner(Some(&id), &format!("F{n}")),
+                        )
+                        .await;
+                    if r.code == 404 {
+                        r.outcome(404, "not-found");
+                        after += 1;
+                        if after == 5 {
+                            break;
+                        }
+                    } else {
+                        assert!(r.code == 200 || r.code == 201, "{}: {}", r.what, r.code);
+                    }
+                    codes.push(r.code);
+                }
+                codes
+            }
+        };
+        let delete = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            admin(&app, Method::DELETE, "/admin/tenants/busy", None).await
+        };
+        let (codes, deleted) = tokio::join!(futures::future::join_all((0..4).map(writer)), delete);
+        assert!(
+            deleted.code == 204 || deleted.code == 200,
+            "{}: {}",
+            deleted.what,
+            deleted.code
+        );
+        let written = codes.iter().flatten().filter(|c| **c != 404).count();
+        assert!(
+            written > 0,
+            "[{}] no write landed before the delete",
+            app.backend
+        );
+        app.get("/fhir/busy/metadata")
+            .await
+            .outcome(404, "not-found");
+
+        // A write that raced the delete must not survive into a new tenant of that name.
+        create_tenant(&app, "busy").await.status(201);
+        let h = app.get("/fhir/busy/_history").await.status(200).json();
+        assert_eq!(
+            h["total"], 0,
+            "[{}] writes outlived their tenant: {h}",
+            app.backend
+        );
+        for i in 0..16 {
+            app.get(&format!("/fhir/busy/Practitioner/w{}-{}", i / 4, i % 4))
+                .await
+                .outcome(404, "not-found");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_can_create_tenants_while_the_server_is_writing() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let load = async {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = format!("l{}", n % 5);
+                app.put(
+                    &format!("/fhir/default/Practitioner/{id}"),
+                    &practitioner(Some(&id), &format!("N{n}")),
+                )
+                .await;
+                n += 1;
+            }
+            n
+        };
+        let admin_work = async {
+            let mut results = Vec::new();
+            for name in ["cli-a", "cli-b", "cli-c"] {
+                results.push((name, cli(&["tenant", "create", name], &db.url).await));
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            results
+        };
+        let (writes, results) = tokio::join!(load, admin_work);
+        assert!(writes > 0, "[{}] no writes ran", db.backend);
+        for (name, (ok, out, err)) in results {
+            assert!(
+                ok,
+                "[{}] tenant create {name} failed while the server wrote: {out} {err}",
+                db.backend
+            );
+            app.get(&format!("/fhir/{name}/metadata")).await.status(200);
+        }
+    }
+}
