@@ -431,6 +431,16 @@ mod tests {
     }
 
     #[test]
+    fn every_element_type_is_a_known_type() {
+        let m = ElementModel::r4();
+        for def in m.elements() {
+            for t in &def.types {
+                assert!(m.type_def(t).is_some(), "{}: unknown type {t}", def.path);
+            }
+        }
+    }
+
+    #[test]
     fn malformed_tables_are_errors() {
         for bad in [
             "x\t0\t1\tstring",
