@@ -40,6 +40,7 @@ pub struct FileConfig {
     pub default_count: Option<u32>,
     pub max_count: Option<u32>,
     pub cors_origins: Option<Vec<String>>,
+    pub max_bundle_entries: Option<usize>,
 }
 
 impl FileConfig {

@@ -27,6 +27,9 @@ pub struct ServeArgs {
     /// Largest page size honoured.
     #[arg(long, env = "FHIRDIR_MAX_COUNT")]
     max_count: Option<u32>,
+    /// Most entries accepted in one batch or transaction Bundle (default 10000).
+    #[arg(long, env = "FHIRDIR_MAX_BUNDLE_ENTRIES")]
+    max_bundle_entries: Option<usize>,
     /// Comma-separated CORS origins, or * (default).
     #[arg(long, env = "FHIRDIR_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Option<Vec<String>>,
@@ -53,6 +56,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .cors_origins
             .or_else(|| f.cors_origins.clone())
             .unwrap_or(defaults.cors_origins),
+        max_bundle_entries: args
+            .max_bundle_entries
+            .or(f.max_bundle_entries)
+            .unwrap_or(defaults.max_bundle_entries),
     };
     let listen = args
         .listen

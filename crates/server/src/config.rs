@@ -19,6 +19,8 @@ pub struct ServerConfig {
     pub max_count: u32,
     /// Origins allowed by CORS; `["*"]` allows any.
     pub cors_origins: Vec<String>,
+    /// Most entries accepted in one batch or transaction Bundle.
+    pub max_bundle_entries: usize,
 }
 
 impl Default for ServerConfig {
@@ -30,6 +32,7 @@ impl Default for ServerConfig {
             default_count: 50,
             max_count: 1000,
             cors_origins: vec!["*".to_owned()],
+            max_bundle_entries: 10_000,
         }
     }
 }

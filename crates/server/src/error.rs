@@ -82,6 +82,34 @@ impl AppError {
         AppError::BadRequest(IssueType::Invalid, msg.into())
     }
 
+    /// The same error with `prefix` before its diagnostic (e.g. which Bundle entry failed).
+    /// Server errors keep their text: their detail is for the log only.
+    pub fn context(self, prefix: &str) -> AppError {
+        use AppError::*;
+        let p = |m: String| format!("{prefix}: {m}");
+        match self {
+            UnknownTenant(t) => NotFound(p(format!("tenant {t:?} does not exist"))),
+            UnknownResourceType(t) => BadRequest(
+                IssueType::NotSupported,
+                p(format!(
+                    "resource type {t:?} is not a FHIR R4 resource type"
+                )),
+            ),
+            NotFound(m) => NotFound(p(m)),
+            Gone(m) => Gone(p(m)),
+            BadRequest(c, m) => BadRequest(c, p(m)),
+            PreconditionFailed(m) => PreconditionFailed(p(m)),
+            Conflict(m) => Conflict(p(m)),
+            Unauthorized(m) => Unauthorized(p(m)),
+            Forbidden(m) => Forbidden(p(m)),
+            NotAcceptable(m) => NotAcceptable(p(m)),
+            UnsupportedMediaType(m) => UnsupportedMediaType(p(m)),
+            NotImplemented(m) => NotImplemented(p(m)),
+            Unprocessable(m) => Unprocessable(p(m)),
+            other => other,
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         use AppError::*;
         match self {

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::error::{AppError, AppResult};
-use crate::extract::{TenantPath, TypePath};
+use crate::extract::{FhirBody, Prefer, TenantPath, TypePath};
 use crate::response::fhir_json;
 use crate::service::{capability::capability_statement, resources::ensure_tenant};
 use crate::state::AppState;
@@ -30,13 +30,13 @@ pub async fn search_unsupported(State(app): State<AppState>, p: TypePath) -> App
     )))
 }
 
-/// `POST [base]` (batch/transaction): 501 until Bundles land.
-pub async fn bundle_unsupported(
+/// `POST [base]`: a batch or transaction Bundle.
+pub async fn bundle(
     State(app): State<AppState>,
     TenantPath(tenant): TenantPath,
+    prefer: Prefer,
+    FhirBody(body): FhirBody,
 ) -> AppResult<Response> {
-    ensure_tenant(&app, &tenant).await?;
-    Err(AppError::NotImplemented(
-        "batch and transaction Bundles are not supported yet".into(),
-    ))
+    let out = crate::service::bundle::process(&app, &tenant, body, prefer).await?;
+    Ok(fhir_json(StatusCode::OK, out))
 }

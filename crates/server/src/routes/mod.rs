@@ -24,7 +24,7 @@ use crate::state::AppState;
 /// Every route of the server, with its middleware.
 pub fn router(state: AppState) -> Router {
     let fhir = Router::new()
-        .route("/fhir/{tenant}", post(metadata::bundle_unsupported))
+        .route("/fhir/{tenant}", post(metadata::bundle))
         .route("/fhir/{tenant}/metadata", get(metadata::capabilities))
         .route("/fhir/{tenant}/_history", get(history::system))
         .route(

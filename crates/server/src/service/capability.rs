@@ -40,7 +40,7 @@ pub fn capability_statement(tenant_base: &str, date: &str) -> Value {
         "rest": [{
             "mode": "server",
             "resource": resources,
-            "interaction": [{"code": "history-system"}],
+            "interaction": [{"code": "history-system"}, {"code": "transaction"}, {"code": "batch"}],
         }],
     })
 }

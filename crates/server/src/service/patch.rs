@@ -2,7 +2,7 @@
 //! the current version inside one store transaction, so no concurrent write is lost.
 
 use serde_json::Value;
-use store::{Method, Precondition, TenantName, WriteOutcome};
+use store::{Method, Precondition, StoreTx, TenantName, WriteOutcome};
 
 use crate::error::{AppError, AppResult};
 use crate::extract::parse_resource;
@@ -37,7 +37,34 @@ impl PatchFormat {
     }
 }
 
-/// Applies a patch document to `rtype/id`.
+/// Parses a patch document of `format`.
+pub fn parse_document(format: PatchFormat, document: &[u8]) -> AppResult<Value> {
+    match format {
+        PatchFormat::FhirPath => {
+            let params = parse_resource(document)?;
+            parameters_document(Value::Object(params))
+        }
+        PatchFormat::Json => serde_json::from_slice(document).map_err(|e| {
+            AppError::BadRequest(
+                fhir::IssueType::Structure,
+                format!("the JSON Patch is not valid JSON: {e}"),
+            )
+        }),
+    }
+}
+
+/// Checks that a FHIRPath Patch document is a `Parameters` resource.
+pub fn parameters_document(doc: Value) -> AppResult<Value> {
+    if doc.get("resourceType").and_then(Value::as_str) == Some("Parameters") {
+        Ok(doc)
+    } else {
+        Err(AppError::invalid(
+            "a FHIRPath Patch body must be a Parameters resource",
+        ))
+    }
+}
+
+/// Applies a patch document to `rtype/id` in its own transaction.
 pub async fn patch(
     app: &App,
     tenant: &TenantName,
@@ -47,25 +74,23 @@ pub async fn patch(
     document: &[u8],
     if_match: Option<i64>,
 ) -> AppResult<WriteOutcome> {
-    let doc: Value = match format {
-        PatchFormat::FhirPath => {
-            let params = parse_resource(document)?;
-            if params.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
-                return Err(AppError::invalid(
-                    "a FHIRPath Patch body must be a Parameters resource",
-                ));
-            }
-            Value::Object(params)
-        }
-        PatchFormat::Json => serde_json::from_slice(document).map_err(|e| {
-            AppError::BadRequest(
-                fhir::IssueType::Structure,
-                format!("the JSON Patch is not valid JSON: {e}"),
-            )
-        })?,
-    };
-
+    let doc = parse_document(format, document)?;
     let mut tx = app.store.begin(tenant).await?;
+    let outcome = patch_in(&mut tx, app, rtype, id, format, &doc, if_match).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Applies a parsed patch document to `rtype/id` inside `tx` (also used by transactions).
+pub async fn patch_in(
+    tx: &mut StoreTx,
+    app: &App,
+    rtype: &str,
+    id: &str,
+    format: PatchFormat,
+    doc: &Value,
+    if_match: Option<i64>,
+) -> AppResult<WriteOutcome> {
     let current = match tx.read(rtype, id).await? {
         Some(r) if r.deleted => return Err(AppError::Gone(format!("{rtype}/{id} was deleted"))),
         Some(r) => r,
@@ -83,8 +108,8 @@ pub async fn patch(
         .map_err(|e| AppError::Internal(format!("stored body of {rtype}/{id} is not JSON: {e}")))?;
     let mut after = before.clone();
     match format {
-        PatchFormat::Json => patch::apply_json_patch(&mut after, &doc),
-        PatchFormat::FhirPath => patch::apply_fhirpath_patch(&mut after, &doc),
+        PatchFormat::Json => patch::apply_json_patch(&mut after, doc),
+        PatchFormat::FhirPath => patch::apply_fhirpath_patch(&mut after, doc),
     }
     .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     patch::check_patched(&before, &after, conformance::ElementModel::r4())
@@ -102,7 +127,5 @@ pub async fn patch(
         Precondition::IfMatch(current.version),
         Method::Patch,
     );
-    let outcome = tx.write(req).await?;
-    tx.commit().await?;
-    Ok(outcome)
+    Ok(tx.write(req).await?)
 }

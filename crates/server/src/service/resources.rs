@@ -85,7 +85,7 @@ pub fn write_request(
     }
 }
 
-fn check_type(rtype: &str, body: &Map<String, Value>) -> AppResult<()> {
+pub(crate) fn check_type(rtype: &str, body: &Map<String, Value>) -> AppResult<()> {
     let found = body
         .get("resourceType")
         .and_then(Value::as_str)
@@ -97,6 +97,25 @@ fn check_type(rtype: &str, body: &Map<String, Value>) -> AppResult<()> {
             "resourceType {found:?} in the body does not match {rtype:?} in the URL"
         )))
     }
+}
+
+/// An update must carry the id of its URL (<https://hl7.org/fhir/R4/http.html#update>).
+pub(crate) fn check_update_id(id: &str, body: &Map<String, Value>) -> AppResult<()> {
+    match body.get("id") {
+        Some(Value::String(body_id)) if body_id == id => {}
+        Some(Value::String(body_id)) => {
+            return Err(AppError::invalid(format!(
+                "the id {body_id:?} in the body does not match the id {id:?} in the URL"
+            )))
+        }
+        Some(_) => return Err(AppError::invalid("the id in the body must be a string")),
+        None => {
+            return Err(AppError::invalid(format!(
+                "the body has no id: an update must carry id {id:?}"
+            )))
+        }
+    }
+    Ok(())
 }
 
 /// `POST [type]`: the server assigns the id (any id in the body is ignored, as the spec
@@ -136,20 +155,7 @@ pub async fn update(
     if_match: Option<i64>,
 ) -> AppResult<WriteOutcome> {
     check_type(rtype, &body)?;
-    match body.get("id") {
-        Some(Value::String(body_id)) if body_id == id => {}
-        Some(Value::String(body_id)) => {
-            return Err(AppError::invalid(format!(
-                "the id {body_id:?} in the body does not match the id {id:?} in the URL"
-            )))
-        }
-        Some(_) => return Err(AppError::invalid("the id in the body must be a string")),
-        None => {
-            return Err(AppError::invalid(format!(
-                "the body has no id: an update must carry id {id:?}"
-            )))
-        }
-    }
+    check_update_id(id, &body)?;
     let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
     let req = write_request(app, rtype, id, body, precondition, Method::Put);
     Ok(app.store.write(tenant, req).await?)

@@ -1,0 +1,485 @@
+//! Running Bundle entries: the transaction (one store transaction, all or nothing) and the
+//! batch (each entry on its own).
+
+use std::collections::HashSet;
+
+use base64::Engine;
+use fhir::BundleEntry;
+use serde_json::{json, Map, Value};
+use store::{
+    DeleteOutcome, Method, Precondition, StoreTx, TenantName, VersionRecord, WriteKind,
+    WriteOutcome,
+};
+
+use super::entry::{parse_entry, Entry, EntryMethod, Target};
+use super::references::{for_each_reference, is_conditional, rewrite, Identities};
+use crate::error::{AppError, AppResult};
+use crate::extract::{Prefer, ReturnPref};
+use crate::service::patch::{parameters_document, patch_in, PatchFormat};
+use crate::service::{conditional, resources};
+use crate::state::App;
+
+/// `Bundle.entry.response` (and the resource, when returned) of one entry.
+#[derive(Debug, Default)]
+pub struct EntryResponse {
+    pub index: usize,
+    pub status: String,
+    pub location: Option<String>,
+    pub etag: Option<i64>,
+    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
+    pub resource: Option<String>,
+    pub full_url: Option<String>,
+    pub outcome: Option<Value>,
+}
+
+impl EntryResponse {
+    fn from_record(
+        index: usize,
+        status: &str,
+        base: &str,
+        r: &VersionRecord,
+        with_body: bool,
+    ) -> EntryResponse {
+        EntryResponse {
+            index,
+            status: status.to_owned(),
+            location: Some(format!(
+                "{base}/{}/{}/_history/{}",
+                r.resource_type, r.id, r.version
+            )),
+            etag: Some(r.version),
+            last_modified: Some(r.last_updated),
+            resource: if with_body { r.body.clone() } else { None },
+            full_url: Some(format!("{base}/{}/{}", r.resource_type, r.id)),
+            outcome: None,
+        }
+    }
+
+    fn from_write(index: usize, base: &str, w: &WriteOutcome, with_body: bool) -> EntryResponse {
+        let status = match w.kind {
+            WriteKind::Created => "201 Created",
+            WriteKind::Updated => "200 OK",
+        };
+        Self::from_record(index, status, base, &w.record, with_body)
+    }
+
+    fn from_error(index: usize, e: &AppError) -> EntryResponse {
+        let status = e.status();
+        EntryResponse {
+            index,
+            status: format!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or_default()
+            ),
+            outcome: Some(e.outcome().to_json()),
+            ..Default::default()
+        }
+    }
+
+    pub fn into_bundle_entry(self) -> BundleEntry {
+        let mut response = json!({ "status": self.status });
+        if let Some(l) = self.location {
+            response["location"] = json!(l);
+        }
+        if let Some(v) = self.etag {
+            response["etag"] = json!(format!("W/\"{v}\""));
+        }
+        if let Some(t) = self.last_modified {
+            response["lastModified"] = json!(fhir::meta::format_instant(t));
+        }
+        if let Some(o) = self.outcome {
+            response["outcome"] = o;
+        }
+        BundleEntry {
+            full_url: self.full_url,
+            resource: self
+                .resource
+                .and_then(|b| serde_json::value::RawValue::from_string(b).ok()),
+            request: None,
+            response: Some(response),
+            search: None,
+        }
+    }
+}
+
+/// Resolves a conditional target to at most one id; `None` when nothing matches.
+async fn resolve_one(
+    app: &App,
+    tenant: &TenantName,
+    rtype: &str,
+    criteria: &str,
+    what: &str,
+) -> AppResult<Option<String>> {
+    let found = conditional::find(app, tenant, rtype, criteria).await?;
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.id.clone())),
+        _ => Err(AppError::PreconditionFailed(format!(
+            "{what} {rtype}?{criteria} matches more than one resource"
+        ))),
+    }
+}
+
+/// A JSON Patch travels in a transaction as a Binary; FHIRPath Patch as Parameters.
+fn patch_document(resource: &Map<String, Value>) -> AppResult<(PatchFormat, Value)> {
+    match resource.get("resourceType").and_then(Value::as_str) {
+        Some("Parameters") => Ok((
+            PatchFormat::FhirPath,
+            parameters_document(Value::Object(resource.clone()))?,
+        )),
+        Some("Binary") => {
+            let data = resource
+                .get("data")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .map_err(|_| AppError::invalid("the Binary's data is not base64"))?;
+            let doc = serde_json::from_slice(&bytes).map_err(|e| {
+                AppError::invalid(format!("the Binary's JSON Patch is not JSON: {e}"))
+            })?;
+            Ok((PatchFormat::Json, doc))
+        }
+        _ => Err(AppError::invalid(
+            "a PATCH entry carries a Parameters (FHIRPath Patch) or a Binary (JSON Patch)",
+        )),
+    }
+}
+
+/// Resolves conditional targets and `ifNoneExist` before the writes start, so that the
+/// duplicate check sees every identity. Returns the entries whose POST is satisfied by an
+/// existing resource (`ifNoneExist` matched) as finished responses.
+async fn resolve_conditionals(
+    app: &App,
+    tenant: &TenantName,
+    entries: &mut [Entry],
+    ids: &mut Identities,
+) -> AppResult<Vec<(usize, VersionRecord)>> {
+    let mut existing = Vec::new();
+    for e in entries.iter_mut() {
+        let label = e.label();
+        let at = |err: AppError| err.context(&label);
+        match (&e.method, e.target.clone()) {
+            (EntryMethod::Post, Target::Type(t)) => {
+                if let Some(criteria) = &e.if_none_exist {
+                    let found = conditional::find(app, tenant, &t, criteria)
+                        .await
+                        .map_err(at)?;
+                    match found.as_slice() {
+                        [] => {}
+                        [one] => {
+                            if let Some(u) = &e.full_url {
+                                ids.by_full_url.insert(u.clone(), format!("{t}/{}", one.id));
+                            }
+                            existing.push((e.index, one.clone()));
+                        }
+                        _ => {
+                            return Err(at(AppError::PreconditionFailed(format!(
+                                "ifNoneExist {criteria} matches more than one resource"
+                            ))))
+                        }
+                    }
+                }
+            }
+            (
+                EntryMethod::Put | EntryMethod::Delete | EntryMethod::Patch,
+                Target::Search(t, criteria),
+            ) => {
+                let id = resolve_one(app, tenant, &t, &criteria, "conditional target")
+                    .await
+                    .map_err(at)?;
+                e.target = match (id, e.method) {
+                    (Some(id), _) => Target::Instance(t.clone(), id),
+                    // Conditional create-by-update: the body's id, or a new one.
+                    (None, EntryMethod::Put) => {
+                        let id = e
+                            .resource
+                            .as_ref()
+                            .and_then(|r| r.get("id"))
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                            .unwrap_or_else(fhir::new_id);
+                        Target::Instance(t.clone(), id)
+                    }
+                    (None, EntryMethod::Delete) => Target::Search(t.clone(), criteria),
+                    (None, _) => {
+                        return Err(at(AppError::NotFound(format!("no {t} matches {criteria}"))))
+                    }
+                };
+                if let (Target::Instance(t, id), Some(u)) = (&e.target, &e.full_url) {
+                    ids.by_full_url.insert(u.clone(), format!("{t}/{id}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(existing)
+}
+
+/// Replaces conditional references (`Organization?identifier=...`) with the one resource
+/// they match; none or several is an error.
+async fn resolve_conditional_references(
+    app: &App,
+    tenant: &TenantName,
+    e: &mut Entry,
+) -> AppResult<()> {
+    let Some(resource) = e.resource.take() else {
+        return Ok(());
+    };
+    let mut value = Value::Object(resource);
+    let mut pending = Vec::new();
+    for_each_reference(&mut value, &mut |r| {
+        if is_conditional(r) {
+            pending.push(r.clone());
+        }
+        Ok(())
+    })?;
+    for reference in pending {
+        let (t, criteria) = reference.split_once('?').unwrap_or_default();
+        let id = resolve_one(app, tenant, t, criteria, "conditional reference")
+            .await?
+            .ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "conditional reference {reference} matches no resource"
+                ))
+            })?;
+        let resolved = format!("{t}/{id}");
+        for_each_reference(&mut value, &mut |r| {
+            if *r == reference {
+                *r = resolved.clone();
+            }
+            Ok(())
+        })?;
+    }
+    if let Value::Object(m) = value {
+        e.resource = Some(m);
+    }
+    Ok(())
+}
+
+/// Runs a transaction: all entries or none.
+pub async fn transaction(
+    app: &App,
+    tenant: &TenantName,
+    mut entries: Vec<Entry>,
+    prefer: Prefer,
+) -> AppResult<Vec<EntryResponse>> {
+    let base = app.tenant_base(tenant);
+    let mut ids = Identities::assign(&entries)?;
+    let satisfied = resolve_conditionals(app, tenant, &mut entries, &mut ids).await?;
+
+    // Two entries may not touch the same resource.
+    let mut seen = HashSet::new();
+    for e in &entries {
+        if let (
+            EntryMethod::Put | EntryMethod::Delete | EntryMethod::Patch,
+            Target::Instance(t, id),
+        ) = (&e.method, &e.target)
+        {
+            if !seen.insert((t.clone(), id.clone())) {
+                return Err(AppError::invalid(format!(
+                    "{}: another entry of this transaction also changes {t}/{id}",
+                    e.label()
+                )));
+            }
+        }
+    }
+    for e in entries.iter_mut() {
+        let label = e.label();
+        resolve_conditional_references(app, tenant, e)
+            .await
+            .map_err(|err| err.context(&label))?;
+        if let Some(r) = e.resource.take() {
+            let mut v = Value::Object(r);
+            rewrite(&mut v, &ids).map_err(|err| err.context(&label))?;
+            if let Value::Object(m) = v {
+                e.resource = Some(m);
+            }
+        }
+    }
+
+    let with_body = prefer.return_pref == ReturnPref::Representation;
+    let mut responses: Vec<EntryResponse> = satisfied
+        .iter()
+        .map(|(i, r)| EntryResponse::from_record(*i, "200 OK", &base, r, with_body))
+        .collect();
+    let done: HashSet<usize> = satisfied.iter().map(|(i, _)| *i).collect();
+
+    let mut order: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| !done.contains(&e.index))
+        .collect();
+    order.sort_by_key(|e| e.method.rank());
+    let mut tx = app.store.begin(tenant).await?;
+    let mut reads = Vec::new();
+    for e in order {
+        if matches!(e.method, EntryMethod::Get | EntryMethod::Head) {
+            reads.push(e);
+            continue;
+        }
+        let r = write_entry(&mut tx, app, &base, e, &ids, with_body)
+            .await
+            .map_err(|err| err.context(&e.label()))?;
+        responses.push(r);
+    }
+    tx.commit().await?;
+    for e in reads {
+        responses.push(
+            read_entry(app, tenant, &base, e)
+                .await
+                .map_err(|err| err.context(&e.label()))?,
+        );
+    }
+    responses.sort_by_key(|r| r.index);
+    Ok(responses)
+}
+
+/// One write of a transaction or batch, inside `tx`.
+async fn write_entry(
+    tx: &mut StoreTx,
+    app: &App,
+    base: &str,
+    e: &Entry,
+    ids: &Identities,
+    with_body: bool,
+) -> AppResult<EntryResponse> {
+    let precondition = e.if_match.map_or(Precondition::None, Precondition::IfMatch);
+    match (&e.method, &e.target) {
+        (EntryMethod::Delete, Target::Instance(t, id)) => {
+            let outcome = tx.delete(t, id, precondition).await?;
+            if outcome == DeleteOutcome::NotFound && e.if_match.is_some() {
+                return Err(AppError::PreconditionFailed(format!(
+                    "If-Match was given but {t}/{id} does not exist"
+                )));
+            }
+            let etag = match outcome {
+                DeleteOutcome::Deleted { version, .. }
+                | DeleteOutcome::AlreadyDeleted { version } => Some(version),
+                DeleteOutcome::NotFound => None,
+            };
+            Ok(EntryResponse {
+                index: e.index,
+                status: "204 No Content".into(),
+                etag,
+                ..Default::default()
+            })
+        }
+        // A conditional delete that matched nothing.
+        (EntryMethod::Delete, Target::Search(..)) => Ok(EntryResponse {
+            index: e.index,
+            status: "204 No Content".into(),
+            ..Default::default()
+        }),
+        (EntryMethod::Post, Target::Type(t)) => {
+            let id = ids
+                .new_ids
+                .get(&e.index)
+                .cloned()
+                .unwrap_or_else(fhir::new_id);
+            let body = e.resource.clone().unwrap_or_default();
+            let req = resources::write_request(
+                app,
+                t,
+                &id,
+                body,
+                Precondition::MustNotExist,
+                Method::Post,
+            );
+            Ok(EntryResponse::from_write(
+                e.index,
+                base,
+                &tx.write(req).await?,
+                with_body,
+            ))
+        }
+        (EntryMethod::Put, Target::Instance(t, id)) => {
+            let mut body = e.resource.clone().unwrap_or_default();
+            // A conditional update may leave the id out; it is the matched (or new) one.
+            body.entry("id")
+                .or_insert_with(|| Value::String(id.clone()));
+            resources::check_update_id(id, &body)?;
+            let req = resources::write_request(app, t, id, body, precondition, Method::Put);
+            Ok(EntryResponse::from_write(
+                e.index,
+                base,
+                &tx.write(req).await?,
+                with_body,
+            ))
+        }
+        (EntryMethod::Patch, Target::Instance(t, id)) => {
+            let (format, doc) = patch_document(e.resource.as_ref().unwrap_or(&Map::new()))?;
+            let w = patch_in(tx, app, t, id, format, &doc, e.if_match).await?;
+            Ok(EntryResponse::from_write(e.index, base, &w, with_body))
+        }
+        _ => Err(AppError::invalid(
+            "this combination of method and url cannot be written",
+        )),
+    }
+}
+
+/// A GET or HEAD entry: read, vread or search.
+async fn read_entry(
+    app: &App,
+    tenant: &TenantName,
+    base: &str,
+    e: &Entry,
+) -> AppResult<EntryResponse> {
+    let with_body = e.method == EntryMethod::Get;
+    let record = match &e.target {
+        Target::Instance(t, id) => resources::read(app, tenant, t, id).await?,
+        Target::Version(t, id, v) => resources::vread(app, tenant, t, id, *v).await?,
+        Target::Type(t) | Target::Search(t, _) => {
+            return Err(AppError::NotImplemented(format!(
+                "search on {t} inside a Bundle is not available yet"
+            )));
+        }
+    };
+    if e.if_none_match == Some(record.version)
+        || e.if_modified_since
+            .is_some_and(|since| record.last_updated.timestamp() <= since.timestamp())
+    {
+        let mut r = EntryResponse::from_record(e.index, "304 Not Modified", base, &record, false);
+        r.location = None;
+        return Ok(r);
+    }
+    let mut r = EntryResponse::from_record(e.index, "200 OK", base, &record, with_body);
+    r.location = None;
+    Ok(r)
+}
+
+/// Runs a batch: each entry on its own, each with its own status.
+pub async fn batch(
+    app: &App,
+    tenant: &TenantName,
+    raw: &[Value],
+    prefer: Prefer,
+) -> Vec<EntryResponse> {
+    let base = app.tenant_base(tenant);
+    let with_body = prefer.return_pref == ReturnPref::Representation;
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, raw_entry) in raw.iter().enumerate() {
+        let result = async {
+            let mut e = parse_entry(i, raw_entry, &base)?;
+            let mut ids = Identities::assign(std::slice::from_ref(&e))?;
+            // In a batch a fullUrl names nothing else: entries may not refer to each other.
+            ids.by_full_url.clear();
+            let satisfied =
+                resolve_conditionals(app, tenant, std::slice::from_mut(&mut e), &mut ids).await?;
+            if let Some((_, r)) = satisfied.first() {
+                return Ok(EntryResponse::from_record(i, "200 OK", &base, r, with_body));
+            }
+            resolve_conditional_references(app, tenant, &mut e).await?;
+            if matches!(e.method, EntryMethod::Get | EntryMethod::Head) {
+                return read_entry(app, tenant, &base, &e).await;
+            }
+            let mut tx = app.store.begin(tenant).await?;
+            let r = write_entry(&mut tx, app, &base, &e, &ids, with_body).await?;
+            tx.commit().await?;
+            Ok::<_, AppError>(r)
+        }
+        .await;
+        out.push(result.unwrap_or_else(|err| EntryResponse::from_error(i, &err)));
+    }
+    out
+}
