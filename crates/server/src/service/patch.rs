@@ -81,6 +81,14 @@ pub async fn patch(
     Ok(outcome)
 }
 
+/// A document that is not a patch at all is a 400; a patch that cannot be applied is a 422.
+fn patch_error(e: patch::PatchError) -> AppError {
+    match e {
+        patch::PatchError::InvalidDocument(m) => AppError::invalid(format!("not a valid patch document: {m}")),
+        other => AppError::Unprocessable(other.to_string()),
+    }
+}
+
 /// Applies a parsed patch document to `rtype/id` inside `tx` (also used by transactions).
 pub async fn patch_in(
     tx: &mut StoreTx,
@@ -111,7 +119,7 @@ pub async fn patch_in(
         PatchFormat::Json => patch::apply_json_patch(&mut after, doc),
         PatchFormat::FhirPath => patch::apply_fhirpath_patch(&mut after, doc),
     }
-    .map_err(|e| AppError::Unprocessable(e.to_string()))?;
+    .map_err(patch_error)?;
     patch::check_patched(&before, &after, conformance::ElementModel::r4())
         .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     let Value::Object(body) = after else {
