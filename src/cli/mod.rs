@@ -2,6 +2,7 @@
 //! environment variable or the `--config` TOML file, in that order of precedence.
 
 mod config;
+mod demo;
 mod generate;
 mod import;
 mod serve;

@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// Most entries accepted in one batch or transaction Bundle (default 10000).
     #[arg(long, env = "FHIRDIR_MAX_BUNDLE_ENTRIES")]
     max_bundle_entries: Option<usize>,
+    /// Load a generated demo directory into tenant `default` when it is empty.
+    #[arg(long)]
+    demo: bool,
     /// Comma-separated CORS origins, or * (default).
     #[arg(long, env = "FHIRDIR_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Option<Vec<String>>,
@@ -67,6 +70,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| DEFAULT_LISTEN.into());
 
     let store = db.connect(true).await?;
+    if args.demo {
+        super::demo::load_if_empty(&store).await?;
+    }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
