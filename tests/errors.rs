@@ -460,6 +460,13 @@ async fn unknown_tenant_returns_404_for_every_interaction() {
                 );
             }
         }
+        let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": [{
+            "resource": practitioner(Some("b"), "B"),
+            "request": {"method": "PUT", "url": "Practitioner/b"}
+        }]});
+        app.post("/fhir/nosuch", &bundle)
+            .await
+            .outcome(404, "not-found");
         let h = app.get("/fhir/default/_history").await.status(200).json();
         assert_eq!(
             h["total"], 0,

@@ -340,7 +340,22 @@ async fn since_returns_only_versions_written_at_or_after_the_instant() {
             .status(201);
 
         let enc = since.replace('+', "%2B");
-        let cases: [(String, Vec<(String, i64)>); 3] = [
+        // The same instant written with a +02:00 offset selects the same versions.
+        let offset = chrono::DateTime::parse_from_rfc3339(&since)
+            .expect("instant")
+            .with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).expect("offset"))
+            .format("%Y-%m-%dT%H:%M:%S%.6f%:z")
+            .to_string()
+            .replace('+', "%2B");
+        let cases: [(String, Vec<(String, i64)>); 4] = [
+            (
+                format!("/fhir/default/_history?_since={offset}&_count=1"),
+                vec![
+                    (format!("{base}/Organization/late-org"), 1),
+                    (format!("{base}/Practitioner/late"), 2),
+                    (format!("{base}/Practitioner/late"), 1),
+                ],
+            ),
             (
                 format!("/fhir/default/_history?_since={enc}"),
                 vec![

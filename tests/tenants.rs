@@ -554,3 +554,51 @@ async fn the_cli_can_create_tenants_while_the_server_is_writing() {
         }
     }
 }
+
+#[tokio::test]
+async fn urls_in_a_tenant_name_that_tenant() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, admin_config(TOKEN)).await;
+        create_tenant(&app, "acme").await.status(201);
+        let r = app
+            .post("/fhir/acme/Practitioner", &practitioner(None, "T"))
+            .await
+            .status(201);
+        let id = r.json()["id"].as_str().expect("id").to_owned();
+        let tenant_base = format!("{}/fhir/acme", app.base);
+        assert_eq!(
+            r.must_header("location"),
+            format!("{tenant_base}/Practitioner/{id}/_history/1"),
+            "{}",
+            r.what
+        );
+        for path in ["/fhir/acme/_history", "/fhir/acme/Practitioner/_history"] {
+            let h = app
+                .get(&format!("{path}?_count=1"))
+                .await
+                .status(200)
+                .json();
+            for rel in ["self", "first"] {
+                let l = common::link(&h, rel).unwrap_or_default();
+                assert!(
+                    l.starts_with(&format!("{tenant_base}/")),
+                    "[{}] {rel}: {l}",
+                    app.backend
+                );
+            }
+            let e = &common::entries(&h)[0];
+            assert_eq!(
+                e["fullUrl"],
+                format!("{tenant_base}/Practitioner/{id}"),
+                "[{}] {e}",
+                app.backend
+            );
+        }
+        let cs = app.get("/fhir/acme/metadata").await.status(200).json();
+        assert_eq!(
+            cs["implementation"]["url"], tenant_base,
+            "[{}]",
+            app.backend
+        );
+    }
+}
