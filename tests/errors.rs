@@ -390,9 +390,11 @@ async fn wrong_method_answer_lists_the_allowed_methods() {
             .await
             .status(405);
         let allow = r.must_header("allow");
-        for m in ["GET"] {
-            assert!(allow.contains(m), "{}: Allow {allow:?} lacks {m}", r.what);
-        }
+        assert!(
+            allow.contains("GET"),
+            "{}: Allow {allow:?} lacks GET",
+            r.what
+        );
     }
 }
 
