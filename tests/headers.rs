@@ -476,3 +476,36 @@ async fn json_format_requests_are_served() {
         }
     }
 }
+
+#[tokio::test]
+#[ignore = "BUG: If-None-Match is ignored on PUT, so `If-None-Match: *` (create only if absent, \
+            RFC 9110 13.1.2) overwrites an existing resource instead of answering 412"]
+async fn put_with_if_none_match_star_creates_only_when_absent() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        let put = |family: &str| {
+            fhir_body(
+                app.request(Method::PUT, PATH),
+                &practitioner(Some("hdr"), family),
+            )
+            .header("if-none-match", "*")
+        };
+        // RFC 9110 13.1.2: with "*", the method runs only if no current representation exists.
+        let first = app.send(put("First")).await;
+        if first.code == 412 {
+            // Refusing the precondition outright would also be safe; overwriting is not.
+            app.get(PATH).await.outcome(404, "not-found");
+            continue;
+        }
+        first.status(201);
+        let again = app.send(put("Overwrite")).await;
+        again.outcome(412, "conflict");
+        let read = app.get(PATH).await.status(200);
+        assert_eq!(
+            read.json()["name"][0]["family"],
+            "First",
+            "{}: If-None-Match: * let an update overwrite",
+            read.what
+        );
+    }
+}
