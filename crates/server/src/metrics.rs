@@ -23,10 +23,25 @@ struct Histogram {
     sum: f64,
 }
 
+/// Methods get a small index so recording a request allocates nothing.
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER",
+];
+
+fn method_index(method: &str) -> usize {
+    METHODS[..7].iter().position(|m| *m == method).unwrap_or(7)
+}
+
+#[derive(Default)]
+struct RouteStats {
+    /// (method index, status) -> count.
+    requests: BTreeMap<(usize, u16), u64>,
+    latency: Histogram,
+}
+
 #[derive(Default)]
 struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
+    routes: std::collections::HashMap<String, RouteStats>,
 }
 
 #[derive(Default)]
@@ -36,14 +51,20 @@ pub struct Metrics {
 
 impl Metrics {
     /// Records one finished request. `route` is the matched route template, never the raw
-    /// path, so the number of series stays bounded.
+    /// path, so the number of series stays bounded. Allocates only the first time a route
+    /// is seen.
     pub fn record(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         let Ok(mut m) = self.inner.lock() else { return };
-        *m.requests
-            .entry((route.to_owned(), method.to_owned(), status))
+        let stats = match m.routes.get_mut(route) {
+            Some(s) => s,
+            None => m.routes.entry(route.to_owned()).or_default(),
+        };
+        *stats
+            .requests
+            .entry((method_index(method), status))
             .or_default() += 1;
-        let h = m.latency.entry(route.to_owned()).or_default();
+        let h = &mut stats.latency;
         for (i, le) in BUCKETS.iter().enumerate() {
             if secs <= *le {
                 h.counts[i] += 1;
@@ -61,16 +82,22 @@ impl Metrics {
             "# HELP fhirdir_http_requests_total HTTP requests by route, method and status.\n",
         );
         out.push_str("# TYPE fhirdir_http_requests_total counter\n");
-        for ((route, method, status), n) in &m.requests {
-            let _ = writeln!(
-                out,
-                "fhirdir_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
-                escape(route)
-            );
+        let mut routes: Vec<(&String, &RouteStats)> = m.routes.iter().collect();
+        routes.sort_by(|a, b| a.0.cmp(b.0));
+        for (route, stats) in &routes {
+            for ((method, status), n) in &stats.requests {
+                let _ = writeln!(
+                    out,
+                    "fhirdir_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {n}",
+                    escape(route),
+                    METHODS[*method]
+                );
+            }
         }
         out.push_str("# HELP fhirdir_http_request_duration_seconds Request latency by route.\n");
         out.push_str("# TYPE fhirdir_http_request_duration_seconds histogram\n");
-        for (route, h) in &m.latency {
+        for (route, stats) in &routes {
+            let h = &stats.latency;
             let r = escape(route);
             for (i, le) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(

@@ -12,6 +12,42 @@ use axum::response::{IntoResponse, Response};
 use crate::error::AppError;
 use crate::state::AppState;
 
+/// Request ids: a random per-process prefix and a counter. Unique like a UUID per request,
+/// but without asking the OS for randomness on every request (measurable on the read path).
+#[derive(Clone)]
+pub struct RequestIds {
+    prefix: std::sync::Arc<str>,
+    next: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RequestIds {
+    pub fn new() -> RequestIds {
+        let prefix = uuid::Uuid::new_v4().simple().to_string();
+        RequestIds {
+            prefix: prefix[..12].into(),
+            next: Default::default(),
+        }
+    }
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl tower_http::request_id::MakeRequestId for RequestIds {
+    fn make_request_id<B>(
+        &mut self,
+        _: &axum::http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        axum::http::HeaderValue::from_str(&format!("{}-{n}", self.prefix))
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
+}
+
 /// Records each request in [`crate::metrics::Metrics`] under its route template.
 pub async fn track_metrics(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();

@@ -84,7 +84,9 @@ pub async fn patch(
 /// A document that is not a patch at all is a 400; a patch that cannot be applied is a 422.
 fn patch_error(e: patch::PatchError) -> AppError {
     match e {
-        patch::PatchError::InvalidDocument(m) => AppError::invalid(format!("not a valid patch document: {m}")),
+        patch::PatchError::InvalidDocument(m) => {
+            AppError::invalid(format!("not a valid patch document: {m}"))
+        }
         other => AppError::Unprocessable(other.to_string()),
     }
 }
