@@ -12,6 +12,8 @@
 -- range `value_norm >= 'abc' AND value_norm < 'abd'` on the btree index. `:contains` is
 -- `LIKE '%abc%'`, served by a pg_trgm GIN index when the extension can be created (see the
 -- end of this file; without it the LIKE scans the parameter's rows).
+-- Each table's `*_resource` index (tenant, res_type, id, param) serves per-resource lookups:
+-- replacing and deleting rows, `:not` / `:missing=true`, and `_sort` keys.
 -- Dates are [low, high) ranges in epoch microseconds; numbers and quantities [low, high)
 -- ranges of doubles (the value's implicit precision).
 
@@ -25,7 +27,7 @@ CREATE TABLE search_string (
 );
 CREATE INDEX search_string_value ON search_string (tenant, res_type, param, value_norm, id);
 CREATE INDEX search_string_exact ON search_string (tenant, res_type, param, value_exact);
-CREATE INDEX search_string_resource ON search_string (tenant, res_type, id);
+CREATE INDEX search_string_resource ON search_string (tenant, res_type, id, param);
 
 -- Codes, identifiers, contact points, booleans. `display` is the normalised text `:text`
 -- searches (Coding.display, CodeableConcept.text, Identifier.type.text).
@@ -40,7 +42,7 @@ CREATE TABLE search_token (
 );
 CREATE INDEX search_token_code ON search_token (tenant, res_type, param, code, system, id);
 CREATE INDEX search_token_system ON search_token (tenant, res_type, param, system);
-CREATE INDEX search_token_resource ON search_token (tenant, res_type, id);
+CREATE INDEX search_token_resource ON search_token (tenant, res_type, id, param);
 
 -- Identifier type + value, for token `:of-type`.
 CREATE TABLE search_identifier_type (
@@ -54,7 +56,7 @@ CREATE TABLE search_identifier_type (
 );
 CREATE INDEX search_identifier_type_value
     ON search_identifier_type (tenant, res_type, param, value, type_code);
-CREATE INDEX search_identifier_type_resource ON search_identifier_type (tenant, res_type, id);
+CREATE INDEX search_identifier_type_resource ON search_identifier_type (tenant, res_type, id, param);
 
 -- Literal references (target_type/target_id, or url when absolute/canonical) and logical
 -- ones (identifier_*). The target index serves `_has`, `_revinclude` and chains.
@@ -77,7 +79,7 @@ CREATE INDEX search_reference_reverse
 CREATE INDEX search_reference_url ON search_reference (tenant, res_type, param, url);
 CREATE INDEX search_reference_identifier
     ON search_reference (tenant, res_type, param, identifier_value);
-CREATE INDEX search_reference_resource ON search_reference (tenant, res_type, id);
+CREATE INDEX search_reference_resource ON search_reference (tenant, res_type, id, param);
 
 CREATE TABLE search_date (
     tenant      text NOT NULL,
@@ -89,7 +91,7 @@ CREATE TABLE search_date (
 );
 CREATE INDEX search_date_low ON search_date (tenant, res_type, param, low, high, id);
 CREATE INDEX search_date_high ON search_date (tenant, res_type, param, high);
-CREATE INDEX search_date_resource ON search_date (tenant, res_type, id);
+CREATE INDEX search_date_resource ON search_date (tenant, res_type, id, param);
 
 CREATE TABLE search_number (
     tenant      text NOT NULL,
@@ -101,7 +103,7 @@ CREATE TABLE search_number (
     id          text NOT NULL
 );
 CREATE INDEX search_number_low ON search_number (tenant, res_type, param, low, high, id);
-CREATE INDEX search_number_resource ON search_number (tenant, res_type, id);
+CREATE INDEX search_number_resource ON search_number (tenant, res_type, id, param);
 
 -- Quantity, Money (system urn:iso:std:iso:4217) and Range (value NULL, low/high its bounds).
 CREATE TABLE search_quantity (
@@ -117,7 +119,7 @@ CREATE TABLE search_quantity (
     id          text NOT NULL
 );
 CREATE INDEX search_quantity_low ON search_quantity (tenant, res_type, param, low, high, id);
-CREATE INDEX search_quantity_resource ON search_quantity (tenant, res_type, id);
+CREATE INDEX search_quantity_resource ON search_quantity (tenant, res_type, id, param);
 
 CREATE TABLE search_uri (
     tenant      text NOT NULL,
@@ -127,7 +129,7 @@ CREATE TABLE search_uri (
     id          text NOT NULL
 );
 CREATE INDEX search_uri_value ON search_uri (tenant, res_type, param, value, id);
-CREATE INDEX search_uri_resource ON search_uri (tenant, res_type, id);
+CREATE INDEX search_uri_resource ON search_uri (tenant, res_type, id, param);
 
 -- Location.position, for `near`: a bounding-box prefilter on (lat, lon), then distance.
 CREATE TABLE search_geo (
@@ -139,7 +141,7 @@ CREATE TABLE search_geo (
     id          text NOT NULL
 );
 CREATE INDEX search_geo_position ON search_geo (tenant, res_type, param, lat, lon, id);
-CREATE INDEX search_geo_resource ON search_geo (tenant, res_type, id);
+CREATE INDEX search_geo_resource ON search_geo (tenant, res_type, id, param);
 
 -- `:contains` (and token `:text`) use LIKE '%x%'. pg_trgm is a trusted extension on current
 -- Postgres, but a locked-down server may refuse it: then the migration still succeeds and

@@ -11,6 +11,8 @@
 -- default "starts with" search is the range `value_norm >= 'abc' AND value_norm < 'abd'`,
 -- which uses the index (SQLite's LIKE is case-insensitive and would not). `:contains` is a
 -- plain `LIKE '%abc%'` scan over the parameter's rows on SQLite.
+-- Each table's `*_resource` index (tenant, res_type, id, param) serves per-resource lookups:
+-- replacing and deleting rows, `:not` / `:missing=true`, and `_sort` keys.
 -- Dates are [low, high) ranges in epoch microseconds; numbers and quantities [low, high)
 -- ranges of doubles (the value's implicit precision).
 
@@ -24,7 +26,7 @@ CREATE TABLE search_string (
 );
 CREATE INDEX search_string_value ON search_string (tenant, res_type, param, value_norm, id);
 CREATE INDEX search_string_exact ON search_string (tenant, res_type, param, value_exact);
-CREATE INDEX search_string_resource ON search_string (tenant, res_type, id);
+CREATE INDEX search_string_resource ON search_string (tenant, res_type, id, param);
 
 -- Codes, identifiers, contact points, booleans. `display` is the normalised text `:text`
 -- searches (Coding.display, CodeableConcept.text, Identifier.type.text).
@@ -39,7 +41,7 @@ CREATE TABLE search_token (
 );
 CREATE INDEX search_token_code ON search_token (tenant, res_type, param, code, system, id);
 CREATE INDEX search_token_system ON search_token (tenant, res_type, param, system);
-CREATE INDEX search_token_resource ON search_token (tenant, res_type, id);
+CREATE INDEX search_token_resource ON search_token (tenant, res_type, id, param);
 
 -- Identifier type + value, for token `:of-type`.
 CREATE TABLE search_identifier_type (
@@ -53,7 +55,7 @@ CREATE TABLE search_identifier_type (
 );
 CREATE INDEX search_identifier_type_value
     ON search_identifier_type (tenant, res_type, param, value, type_code);
-CREATE INDEX search_identifier_type_resource ON search_identifier_type (tenant, res_type, id);
+CREATE INDEX search_identifier_type_resource ON search_identifier_type (tenant, res_type, id, param);
 
 -- Literal references (target_type/target_id, or url when absolute/canonical) and logical
 -- ones (identifier_*). The target index serves `_has`, `_revinclude` and chains.
@@ -76,7 +78,7 @@ CREATE INDEX search_reference_reverse
 CREATE INDEX search_reference_url ON search_reference (tenant, res_type, param, url);
 CREATE INDEX search_reference_identifier
     ON search_reference (tenant, res_type, param, identifier_value);
-CREATE INDEX search_reference_resource ON search_reference (tenant, res_type, id);
+CREATE INDEX search_reference_resource ON search_reference (tenant, res_type, id, param);
 
 CREATE TABLE search_date (
     tenant      TEXT    NOT NULL,
@@ -88,7 +90,7 @@ CREATE TABLE search_date (
 );
 CREATE INDEX search_date_low ON search_date (tenant, res_type, param, low, high, id);
 CREATE INDEX search_date_high ON search_date (tenant, res_type, param, high);
-CREATE INDEX search_date_resource ON search_date (tenant, res_type, id);
+CREATE INDEX search_date_resource ON search_date (tenant, res_type, id, param);
 
 CREATE TABLE search_number (
     tenant      TEXT NOT NULL,
@@ -100,7 +102,7 @@ CREATE TABLE search_number (
     id          TEXT NOT NULL
 );
 CREATE INDEX search_number_low ON search_number (tenant, res_type, param, low, high, id);
-CREATE INDEX search_number_resource ON search_number (tenant, res_type, id);
+CREATE INDEX search_number_resource ON search_number (tenant, res_type, id, param);
 
 -- Quantity, Money (system urn:iso:std:iso:4217) and Range (value NULL, low/high its bounds).
 CREATE TABLE search_quantity (
@@ -116,7 +118,7 @@ CREATE TABLE search_quantity (
     id          TEXT NOT NULL
 );
 CREATE INDEX search_quantity_low ON search_quantity (tenant, res_type, param, low, high, id);
-CREATE INDEX search_quantity_resource ON search_quantity (tenant, res_type, id);
+CREATE INDEX search_quantity_resource ON search_quantity (tenant, res_type, id, param);
 
 CREATE TABLE search_uri (
     tenant      TEXT NOT NULL,
@@ -126,7 +128,7 @@ CREATE TABLE search_uri (
     id          TEXT NOT NULL
 );
 CREATE INDEX search_uri_value ON search_uri (tenant, res_type, param, value, id);
-CREATE INDEX search_uri_resource ON search_uri (tenant, res_type, id);
+CREATE INDEX search_uri_resource ON search_uri (tenant, res_type, id, param);
 
 -- Location.position, for `near`: a bounding-box prefilter on (lat, lon), then distance.
 CREATE TABLE search_geo (
@@ -138,4 +140,4 @@ CREATE TABLE search_geo (
     id          TEXT NOT NULL
 );
 CREATE INDEX search_geo_position ON search_geo (tenant, res_type, param, lat, lon, id);
-CREATE INDEX search_geo_resource ON search_geo (tenant, res_type, id);
+CREATE INDEX search_geo_resource ON search_geo (tenant, res_type, id, param);

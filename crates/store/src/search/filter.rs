@@ -2,7 +2,7 @@
 //! resource it tests through an id column, so chains and `_has` nest to any depth
 //! (<https://hl7.org/fhir/R4/search.html#chaining>, <https://hl7.org/fhir/R4/search.html#has>).
 //!
-//! A parameter criterion is `EXISTS (index rows of this resource AND (value 1 OR value 2 …))`;
+//! A parameter criterion is `id IN (ids with an index row matching value 1 OR value 2 …)`;
 //! `:not` is the `NOT EXISTS` of the same, so resources without any value match it too;
 //! `:missing` tests for any row at all. Every subquery repeats the tenant, so no condition
 //! can reach another tenant's rows. The per-value conditions live in [`super::values`].
@@ -65,6 +65,52 @@ impl<'t> Cond<'t> {
             .col(id.0, id.1);
     }
 
+    /// Opens a membership test of `<id>` in the index rows of `param` in `table` (alias `x`):
+    /// `<id> IN (SELECT x.id FROM … WHERE x.tenant = ? AND x.res_type = ? AND x.param = ?`
+    /// when `positive`, else the correlated `NOT EXISTS (SELECT 1 FROM … AND x.id = <id>`.
+    /// The caller appends further conditions on `x` and the closing `)`.
+    ///
+    /// `IN` lets SQLite build the (usually small) set of matching ids from the value index
+    /// and then look resources up by primary key, instead of probing every resource; both
+    /// backends plan it as a semi-join. The negative form stays a correlated `NOT EXISTS`,
+    /// which both plan as an anti-join (Postgres's `NOT IN` cannot be).
+    fn open(
+        &self,
+        sql: &mut Sql,
+        id: IdCol,
+        positive: bool,
+        (table, x): (&'static str, Alias),
+        resource_type: &str,
+        param: &str,
+    ) {
+        if positive {
+            sql.col(id.0, id.1)
+                .push(" IN (SELECT ")
+                .col(x, "id")
+                .push(" FROM ");
+        } else {
+            sql.push("NOT EXISTS (SELECT 1 FROM ");
+        }
+        sql.push(table)
+            .push(" ")
+            .alias(x)
+            .push(" WHERE ")
+            .col(x, "tenant")
+            .push(" = ")
+            .text(self.tenant)
+            .push(" AND ")
+            .col(x, "res_type")
+            .push(" = ")
+            .text(resource_type)
+            .push(" AND ")
+            .col(x, "param")
+            .push(" = ")
+            .text(param);
+        if !positive {
+            sql.push(" AND ").col(x, "id").push(" = ").col(id.0, id.1);
+        }
+    }
+
     /// Appends a condition true when the live (not deleted) resource `resource_type/<id>`
     /// exists; chains and `_has` need it because `:missing=true` and `:not` also match
     /// resources without index rows.
@@ -105,10 +151,14 @@ impl<'t> Cond<'t> {
             } => self.param(sql, resource_type, id, param, modifier.as_ref(), values),
             Filter::Chain { param, targets } => {
                 let c = self.alias();
-                sql.push("EXISTS (SELECT 1 FROM search_reference ")
-                    .alias(c)
-                    .push(" WHERE ");
-                self.scope(sql, c, resource_type, &param.code, id);
+                self.open(
+                    sql,
+                    id,
+                    true,
+                    ("search_reference", c),
+                    resource_type,
+                    &param.code,
+                );
                 sql.push(" AND (");
                 for (i, target) in targets.iter().enumerate() {
                     sql.push(if i == 0 { "(" } else { " OR (" });
@@ -130,7 +180,10 @@ impl<'t> Cond<'t> {
                 filter,
             } => {
                 let h = self.alias();
-                sql.push("EXISTS (SELECT 1 FROM search_reference ")
+                sql.col(id.0, id.1)
+                    .push(" IN (SELECT ")
+                    .col(h, "target_id")
+                    .push(" FROM search_reference ")
                     .alias(h)
                     .push(" WHERE ")
                     .col(h, "tenant")
@@ -148,10 +201,6 @@ impl<'t> Cond<'t> {
                     .col(h, "target_type")
                     .push(" = ")
                     .text(resource_type)
-                    .push(" AND ")
-                    .col(h, "target_id")
-                    .push(" = ")
-                    .col(id.0, id.1)
                     .push(" AND ");
                 self.live(sql, source_type, (h, "id"));
                 sql.push(" AND ");
@@ -185,13 +234,14 @@ impl<'t> Cond<'t> {
                 }
                 let missing = matches!(v, SearchValue::Missing(true));
                 let x = self.alias();
-                sql.push(if missing { "NOT EXISTS (" } else { "EXISTS (" })
-                    .push("SELECT 1 FROM ")
-                    .push(table.name())
-                    .push(" ")
-                    .alias(x)
-                    .push(" WHERE ");
-                self.scope(sql, x, resource_type, &param.code, id);
+                self.open(
+                    sql,
+                    id,
+                    !missing,
+                    (table.name(), x),
+                    resource_type,
+                    &param.code,
+                );
                 sql.push(")");
             }
             sql.push(")");
@@ -199,13 +249,14 @@ impl<'t> Cond<'t> {
         }
         let x = self.alias();
         let negate = modifier == Some(&Modifier::Not);
-        sql.push(if negate { "NOT EXISTS (" } else { "EXISTS (" })
-            .push("SELECT 1 FROM ")
-            .push(table.name())
-            .push(" ")
-            .alias(x)
-            .push(" WHERE ");
-        self.scope(sql, x, resource_type, &param.code, id);
+        self.open(
+            sql,
+            id,
+            !negate,
+            (table.name(), x),
+            resource_type,
+            &param.code,
+        );
         sql.push(" AND (");
         for (i, v) in values.iter().enumerate() {
             sql.push(if i == 0 { "(" } else { " OR (" });

@@ -206,11 +206,17 @@ pub(crate) fn delete_statements(tenant: &str, resource_type: &str, ids: &[&str])
 }
 
 /// Multi-row `INSERT` statements for the rows of `resources`, grouped by table and chunked
-/// under the bind limit. Identical rows of one resource are written once.
+/// under the bind limit. Identical rows of one resource are written once, and a resource
+/// listed twice keeps only its last entries (a batch may write a resource twice).
 pub(crate) fn insert_statements(tenant: &str, resources: &[IndexedResource<'_>]) -> Vec<Sql> {
     let mut by_table: std::collections::BTreeMap<Table, Vec<(&str, &str, Row)>> =
         std::collections::BTreeMap::new();
-    for r in resources {
+    let mut seen = std::collections::HashSet::new();
+    let last_first = resources
+        .iter()
+        .rev()
+        .filter(|r| seen.insert((r.resource_type, r.id)));
+    for r in last_first {
         let mut rows: Vec<Row> = Vec::new();
         for row in r.entries.iter().filter_map(row_of) {
             if !rows.contains(&row) {
@@ -295,6 +301,25 @@ mod tests {
         // `family`, `name` and `phonetic` each index the family name once, though the
         // resource repeats it.
         assert_eq!(smiths, 3, "{string_insert:?}");
+    }
+
+    #[test]
+    fn a_resource_listed_twice_keeps_its_last_entries() {
+        let old =
+            entries(serde_json::json!({"resourceType": "Organization", "id": "o", "name": "Old"}));
+        let new =
+            entries(serde_json::json!({"resourceType": "Organization", "id": "o", "name": "New"}));
+        let item = |entries| IndexedResource {
+            resource_type: "Organization",
+            id: "o",
+            entries,
+        };
+        let args: Vec<Arg> = insert_statements("default", &[item(&old), item(&new)])
+            .iter()
+            .flat_map(|s| s.debug().1)
+            .collect();
+        assert!(args.contains(&Arg::Text("new".into())), "{args:?}");
+        assert!(!args.contains(&Arg::Text("old".into())), "{args:?}");
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //!   tenant.
 
 mod filter;
+#[cfg(test)]
+mod golden_sql;
 mod include;
 mod index_rows;
 mod paging;
@@ -107,6 +109,20 @@ impl Store {
         match self {
             Store::Sqlite(s) => sqlite::reindex(s.writer_pool(), tenant, resources).await,
             Store::Postgres(s) => postgres::reindex(s.pool(), tenant, resources).await,
+        }
+    }
+}
+
+impl Store {
+    /// Refreshes the query planner's statistics of the search index tables (`ANALYZE`).
+    ///
+    /// Call it after a bulk import: until Postgres's autovacuum gets to freshly filled tables
+    /// (about a minute), the planner believes they are empty and may pick nested loops that
+    /// turn a millisecond search into seconds. On SQLite it fills `sqlite_stat1`.
+    pub async fn analyze_search_index(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => sqlite::analyze(s.writer_pool()).await,
+            Store::Postgres(s) => postgres::analyze(s.pool()).await,
         }
     }
 }

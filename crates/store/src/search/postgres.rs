@@ -9,7 +9,7 @@ use chrono::Utc;
 use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::include::Includer;
-use super::index_rows::{delete_statements, insert_statements, IndexedResource};
+use super::index_rows::{delete_statements, insert_statements, IndexedResource, INDEX_TABLES};
 use super::plan::Plan;
 use super::sql::{Dialect, Sql};
 use super::{decode_row, SearchPage};
@@ -27,7 +27,7 @@ async fn execute(conn: &mut PgConnection, sql: &Sql) -> Result<(), StoreError> {
 /// write transaction, after the resource row is saved.
 #[expect(
     dead_code,
-    reason = "called from the write transaction once the write path is wired"
+    reason = "for the single-write path, once WriteRequest carries index entries"
 )]
 pub(crate) async fn write_index_rows(
     conn: &mut PgConnection,
@@ -49,10 +49,6 @@ pub(crate) async fn write_index_rows(
 }
 
 /// Removes the index rows of `resource_type/id` (inside the delete transaction).
-#[expect(
-    dead_code,
-    reason = "called from the write transaction once the write path is wired"
-)]
 pub(crate) async fn delete_index_rows(
     conn: &mut PgConnection,
     tenant: &TenantName,
@@ -119,6 +115,19 @@ async fn require_tenant(conn: &mut PgConnection, tenant: &TenantName) -> Result<
     } else {
         Err(StoreError::UnknownTenant(tenant.to_string()))
     }
+}
+
+/// [`crate::Store::analyze_search_index`]: `ANALYZE` of the index tables and `resources`.
+pub(crate) async fn analyze(pool: &PgPool) -> Result<(), StoreError> {
+    for table in INDEX_TABLES.iter().chain(&["resources"]) {
+        let mut sql = Sql::new();
+        sql.push("ANALYZE ").push(table);
+        sql.render::<Postgres>(Dialect::Postgres)
+            .build()
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
 }
 
 /// [`crate::Store::search`] on Postgres.

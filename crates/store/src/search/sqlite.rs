@@ -8,7 +8,7 @@ use chrono::Utc;
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
 use super::include::Includer;
-use super::index_rows::{delete_statements, insert_statements, IndexedResource};
+use super::index_rows::{delete_statements, insert_statements, IndexedResource, INDEX_TABLES};
 use super::plan::Plan;
 use super::sql::{Dialect, Sql};
 use super::{decode_row, SearchPage};
@@ -26,7 +26,7 @@ async fn execute(conn: &mut SqliteConnection, sql: &Sql) -> Result<(), StoreErro
 /// write transaction, after the resource row is saved.
 #[expect(
     dead_code,
-    reason = "called from the write transaction once the write path is wired"
+    reason = "for the single-write path, once WriteRequest carries index entries"
 )]
 pub(crate) async fn write_index_rows(
     conn: &mut SqliteConnection,
@@ -48,10 +48,6 @@ pub(crate) async fn write_index_rows(
 }
 
 /// Removes the index rows of `resource_type/id` (inside the delete transaction).
-#[expect(
-    dead_code,
-    reason = "called from the write transaction once the write path is wired"
-)]
 pub(crate) async fn delete_index_rows(
     conn: &mut SqliteConnection,
     tenant: &TenantName,
@@ -112,6 +108,19 @@ async fn require_tenant(
     } else {
         Err(StoreError::UnknownTenant(tenant.to_string()))
     }
+}
+
+/// [`crate::Store::analyze_search_index`]: `ANALYZE` of the index tables and `resources`.
+pub(crate) async fn analyze(pool: &SqlitePool) -> Result<(), StoreError> {
+    for table in INDEX_TABLES.iter().chain(&["resources"]) {
+        let mut sql = Sql::new();
+        sql.push("ANALYZE ").push(table);
+        sql.render::<Sqlite>(Dialect::Sqlite)
+            .build()
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
 }
 
 /// [`crate::Store::search`] on SQLite.

@@ -1,0 +1,4 @@
+-- Basic?created=ge2020&created=lt2021-06,sa2022
+-- page
+SELECT t2.res_type, t2.id, t2.version, t2.deleted, t2.last_updated, t2.method, t2.content FROM (SELECT t1.res_type, t1.id, t1.version, t1.deleted, t1.last_updated, t1.method, t1.content AS content FROM resources t1 WHERE t1.tenant = ? AND t1.res_type = ? AND NOT t1.deleted AND t1.id IN (SELECT t3.id FROM search_date t3 WHERE t3.tenant = ? AND t3.res_type = ? AND t3.param = ? AND ((t3.high > ? OR (t3.low >= ? AND t3.high <= ?)))) AND t1.id IN (SELECT t4.id FROM search_date t4 WHERE t4.tenant = ? AND t4.res_type = ? AND t4.param = ? AND ((t4.low < ?) OR (t4.low >= ?)))) t2 ORDER BY t2.id ASC LIMIT ?
+-- binds: [Text("default"), Text("Basic"), Text("default"), Text("Basic"), Text("created"), Int(1609459200000000), Int(1577836800000000), Int(1609459200000000), Text("default"), Text("Basic"), Text("created"), Int(1622505600000000), Int(1672531200000000), Int(51)]

@@ -1,0 +1,4 @@
+-- Practitioner?family=smith&_sort=-family&_count=10
+-- page
+SELECT t2.res_type, t2.id, t2.version, t2.deleted, t2.last_updated, t2.method, t2.content, t2.k0 FROM (SELECT t1.res_type, t1.id, t1.version, t1.deleted, t1.last_updated, t1.method, t1.content AS content, (SELECT MAX(t3.value_norm) FROM search_string t3 WHERE t3.tenant = ? AND t3.res_type = ? AND t3.param = ? AND t3.id = t1.id) AS k0 FROM resources t1 WHERE t1.tenant = ? AND t1.res_type = ? AND NOT t1.deleted AND t1.id IN (SELECT t4.id FROM search_string t4 WHERE t4.tenant = ? AND t4.res_type = ? AND t4.param = ? AND ((t4.value_norm >= ? AND t4.value_norm < ?)))) t2 ORDER BY (t2.k0 IS NULL) ASC, t2.k0 DESC, t2.id ASC LIMIT ?
+-- binds: [Text("default"), Text("Practitioner"), Text("family"), Text("default"), Text("Practitioner"), Text("default"), Text("Practitioner"), Text("family"), Text("smith"), Text("smiti"), Int(11)]

@@ -1,0 +1,82 @@
+//! Golden files for the generated search SQL (`golden/*.sql`), so a change to the SQL shape
+//! shows up in review. Bound values are listed after the statement; none appear in its text.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test -p store --lib golden`.
+
+use chrono::{TimeZone, Utc};
+use conformance::Registry;
+use search::SearchQuery;
+
+use super::plan::Plan;
+
+const CASES: &[(&str, &str, &str)] = &[
+    (
+        "string_sort",
+        "Practitioner",
+        "family=smith&_sort=-family&_count=10",
+    ),
+    (
+        "chain",
+        "PractitionerRole",
+        "location.address-city=ann&practitioner.gender=female",
+    ),
+    (
+        "has_nested",
+        "Organization",
+        "_has:Location:organization:_has:PractitionerRole:location:practitioner=Practitioner/p1",
+    ),
+    (
+        "not_missing_total",
+        "Practitioner",
+        "gender:not=male&name:missing=false&_total=accurate",
+    ),
+    ("near", "Location", "near=42.28|-83.74|10|km"),
+    (
+        "date_prefixes",
+        "Basic",
+        "created=ge2020&created=lt2021-06,sa2022",
+    ),
+];
+
+fn render(rt: &str, query: &str) -> String {
+    let registry = Registry::builtin();
+    let pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    let q = SearchQuery::parse(rt, &pairs, &registry).expect("query parses");
+    let now = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid instant");
+    let plan = Plan::new("default", &q, None, now).expect("plan");
+    let mut out = format!("-- {rt}?{query}\n");
+    for (what, sql) in [("page", &plan.page), ("count", &plan.count)] {
+        if let Some(sql) = sql {
+            let (text, args) = sql.debug();
+            out.push_str(&format!("-- {what}\n{text}\n-- binds: {args:?}\n"));
+        }
+    }
+    out
+}
+
+#[test]
+fn generated_sql_matches_the_golden_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/search/golden");
+    let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
+    for (name, rt, query) in CASES {
+        let got = render(rt, query);
+        let path = dir.join(format!("{name}.sql"));
+        if update {
+            std::fs::write(&path, &got).expect("write golden file");
+            continue;
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            got,
+            want,
+            "{} differs; run with UPDATE_GOLDEN=1 to accept",
+            path.display()
+        );
+    }
+}
