@@ -6,8 +6,9 @@
 //! and resources are written in batches, one store transaction per batch
 //! ([`store::StoreTx::write_batch`], multi-row statements).
 //!
-//! Reading, checking and indexing run on a thread of their own, a bounded channel (two
-//! batches) ahead of the writer, so parsing overlaps the database work and memory stays flat.
+//! Reading and checking run on a thread of their own, which also indexes each batch (split
+//! over up to four threads); it stays a bounded channel (two batches) ahead of the writer, so
+//! parsing and indexing overlap the database work and memory stays flat.
 //!
 //! Reruns are idempotent: writes use [`store::OnUnchanged::KeepCurrent`], so a resource whose
 //! content equals its current version adds no version.
@@ -127,6 +128,12 @@ pub enum ImportError {
     Reader(String),
 }
 
+/// Most threads computing index entries at once.
+const MAX_INDEX_THREADS: usize = 4;
+
+/// Batches smaller than this are indexed on the reader thread alone.
+const MIN_PARALLEL_BATCH: usize = 64;
+
 /// What the reader thread sends the writer, in file order.
 enum Msg {
     Batch(Vec<BatchWrite>, Arc<Path>),
@@ -216,6 +223,9 @@ fn read_files(
     tx: &tokio::sync::mpsc::Sender<Msg>,
 ) -> Result<(), ImportError> {
     let extractor = search::Extractor::new(conformance::Registry::builtin());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(MAX_INDEX_THREADS);
     let mut batch = Vec::with_capacity(batch_size);
     let mut last_file: Arc<Path> = Arc::from(Path::new(""));
     for (path, format) in files {
@@ -230,12 +240,13 @@ fn read_files(
                 Ok(None) => break,
                 Ok(Some(item)) => match item.value.and_then(validate::check) {
                     Ok(checked) => {
-                        batch.push(index(&extractor, checked));
+                        batch.push(checked);
                         last_file = file.clone();
                         if batch.len() >= batch_size {
                             let full =
                                 std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-                            if tx.blocking_send(Msg::Batch(full, file.clone())).is_err() {
+                            let writes = index_all(&extractor, full, workers);
+                            if tx.blocking_send(Msg::Batch(writes, file.clone())).is_err() {
                                 return Ok(());
                             }
                         }
@@ -276,9 +287,50 @@ fn read_files(
     }
     if !batch.is_empty() {
         // An error here means the writer stopped; it reports why.
-        let _ = tx.blocking_send(Msg::Batch(batch, last_file));
+        let writes = index_all(&extractor, batch, workers);
+        let _ = tx.blocking_send(Msg::Batch(writes, last_file));
     }
     Ok(())
+}
+
+/// Indexes a batch on up to `workers` threads, keeping its order. Extraction evaluates the
+/// FHIRPath expression of every search parameter of the type and is the import's main CPU
+/// cost, so on a machine with cores to spare it is what parallelism buys most.
+fn index_all(
+    extractor: &search::Extractor,
+    checked: Vec<validate::Checked>,
+    workers: usize,
+) -> Vec<BatchWrite> {
+    if workers <= 1 || checked.len() < MIN_PARALLEL_BATCH {
+        return checked.into_iter().map(|c| index(extractor, c)).collect();
+    }
+    let per = checked.len().div_ceil(workers);
+    let (mut chunks, mut rest) = (Vec::with_capacity(workers), checked);
+    while rest.len() > per {
+        let tail = rest.split_off(per);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|c| index(extractor, c))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            // A panic in a worker is re-raised here; the writer then reports the reader
+            // thread as failed.
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// Computes the index entries of a checked resource and makes its batch write.
@@ -298,5 +350,31 @@ fn index(extractor: &search::Extractor, checked: validate::Checked) -> BatchWrit
         }
         .into_request(),
         index: entries,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_indexing_keeps_the_batch_order_and_indexes_everything() {
+        let extractor = search::Extractor::new(conformance::Registry::builtin());
+        let checked: Vec<validate::Checked> = (0..203)
+            .map(|i| {
+                let value = serde_json::json!({
+                    "resourceType": "Practitioner", "id": format!("p{i}"),
+                    "name": [{"family": format!("Name{i}")}]
+                });
+                validate::check(value).expect("valid")
+            })
+            .collect();
+        let writes = index_all(&extractor, checked, 4);
+        let ids: Vec<&str> = writes.iter().map(|w| w.request.id.as_str()).collect();
+        let want: Vec<String> = (0..203).map(|i| format!("p{i}")).collect();
+        assert_eq!(ids, want.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(writes
+            .iter()
+            .all(|w| w.index.iter().any(|e| e.param.code == "family")));
     }
 }
