@@ -19,7 +19,19 @@ pub(crate) const MAX_WRITE_ATTEMPTS: usize = 1000;
 
 /// The tables holding a tenant's data, children first, `tenants` last. `delete_tenant` empties
 /// each of them; a migration that adds a tenant-keyed table must add it here.
-pub(crate) const TENANT_DATA_TABLES: &[&str] = &["resource_versions", "resources"];
+pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
+    "search_string",
+    "search_token",
+    "search_identifier_type",
+    "search_reference",
+    "search_date",
+    "search_number",
+    "search_quantity",
+    "search_uri",
+    "search_geo",
+    "resource_versions",
+    "resources",
+];
 
 /// `read` columns (version, deleted, last_updated, method, content) from
 /// `tenants LEFT JOIN resources`: all NULL when the tenant exists but the id does not.

@@ -13,11 +13,15 @@ mod error;
 mod migrate;
 mod model;
 mod postgres;
+mod search;
 mod sqlite;
 mod tx;
 
 pub use error::StoreError;
 pub use model::*;
+pub use search::{
+    IndexedResource, PageCursor, PageDirection, SearchPage, SortValue, DEFAULT_NEAR_KM,
+};
 pub use tx::{BatchOutcome, BatchWrite, OnUnchanged, StoreTx};
 
 /// Connection options shared by both backends.

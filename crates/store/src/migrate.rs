@@ -21,18 +21,32 @@ pub(crate) struct Migration {
 }
 
 /// SQLite migrations, in version order.
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../../migrations/sqlite/0001_init.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "search_index",
+        sql: include_str!("../../../migrations/sqlite/0002_search_index.sql"),
+    },
+];
 
 /// Postgres migrations, in version order (same versions and names as [`SQLITE`]).
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../../migrations/postgres/0001_init.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "search_index",
+        sql: include_str!("../../../migrations/postgres/0002_search_index.sql"),
+    },
+];
 
 /// Same text on both backends (`BIGINT` and `TEXT` mean what we need on both).
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS fhirdir_migrations (\
@@ -209,6 +223,8 @@ mod tests {
     #[test]
     fn pending_skips_applied_versions() {
         assert_eq!(pending(SQLITE, &[]).len(), SQLITE.len());
-        assert!(pending(SQLITE, &[1]).is_empty());
+        assert_eq!(pending(SQLITE, &[1]).len(), SQLITE.len() - 1);
+        let all: Vec<i64> = SQLITE.iter().map(|m| m.version).collect();
+        assert!(pending(SQLITE, &all).is_empty());
     }
 }

@@ -47,6 +47,11 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
+    /// The pool (search, reindex).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub async fn migrate(&self) -> Result<(), StoreError> {
         migrate::run_postgres(&self.pool).await
     }

@@ -84,6 +84,16 @@ impl SqliteStore {
         })
     }
 
+    /// The reader pool (search).
+    pub(crate) fn reader_pool(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// The writer pool (reindex).
+    pub(crate) fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     pub async fn migrate(&self) -> Result<(), StoreError> {
         migrate::run_sqlite(&self.writer).await
     }

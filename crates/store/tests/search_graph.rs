@@ -2,10 +2,6 @@
 //! `_has` (<https://hl7.org/fhir/R4/search.html#has>) and `_include` / `_revinclude`
 //! (<https://hl7.org/fhir/R4/search.html#include>), on every backend.
 
-// Off until the store declares `mod search` (see crates/store/src/search/mod.rs); the
-// line goes when search is wired into `lib.rs`.
-#![cfg(any())]
-
 mod search_support;
 
 use serde_json::json;

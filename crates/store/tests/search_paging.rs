@@ -3,10 +3,6 @@
 //! under concurrent writes, `near` (<https://hl7.org/fhir/R4/location.html#positional>) and
 //! tenant isolation, on every backend.
 
-// Off until the store declares `mod search` (see crates/store/src/search/mod.rs); the
-// line goes when search is wired into `lib.rs`.
-#![cfg(any())]
-
 mod search_support;
 
 use std::collections::BTreeMap;

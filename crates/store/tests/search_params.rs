@@ -1,10 +1,6 @@
 //! Search by parameter type, prefix and modifier (<https://hl7.org/fhir/R4/search.html>):
 //! table-driven, each case with the exact set of ids that must match, on every backend.
 
-// Off until the store declares `mod search` (see crates/store/src/search/mod.rs); the
-// line goes when search is wired into `lib.rs`.
-#![cfg(any())]
-
 mod search_support;
 
 use serde_json::json;

@@ -3,10 +3,6 @@
 //! deleted tenant cannot be observed through the API, since any write of a resource replaces
 //! its rows; `delete_tenant` empties the index tables through `TENANT_DATA_TABLES`.)
 
-// Off until the store declares `mod search` (see crates/store/src/search/mod.rs); the
-// line goes when search is wired into `lib.rs`.
-#![cfg(any())]
-
 mod search_support;
 
 use serde_json::{json, Value};

@@ -104,6 +104,15 @@ impl SqliteTx {
                 }
                 continue;
             }
+            // A single write carries no index entries: drop the previous version's rows so
+            // they cannot match stale values (index through `write_batch` meanwhile).
+            crate::search::sqlite::delete_index_rows(
+                &mut self.tx,
+                tenant,
+                &req.resource_type,
+                &req.id,
+            )
+            .await?;
             return plan::outcome(req, new);
         }
         Err(common::lost_race(
@@ -154,6 +163,8 @@ impl SqliteTx {
                 }
                 continue;
             }
+            crate::search::sqlite::delete_index_rows(&mut self.tx, tenant, resource_type, id)
+                .await?;
             return Ok(DeleteOutcome::Deleted {
                 version,
                 last_updated: common::from_micros(last_updated)?,
@@ -317,16 +328,20 @@ impl SqliteTx {
     }
 }
 
-/// HOOK(search): saves the index rows of the written resources of a batch, on the batch's
-/// transaction. The index tables are not wired into the store yet (`mod search` is not
-/// declared in `lib.rs`); once they are, this becomes
-/// `crate::search::sqlite::write_bulk(conn, tenant, &resources)` with one
-/// `IndexedResource { resource_type, id, entries: &w.index }` per write (the last write of a
-/// resource wins, since `write_bulk` replaces rows per resource).
+/// Saves the index rows of the written resources of a batch, on the batch's transaction
+/// (replacing their previous rows; a resource written twice keeps its last entries).
 async fn write_index_rows(
-    _conn: &mut sqlx::SqliteConnection,
-    _tenant: &TenantName,
-    _writes: &[&BatchWrite],
+    conn: &mut sqlx::SqliteConnection,
+    tenant: &TenantName,
+    writes: &[&BatchWrite],
 ) -> Result<(), StoreError> {
-    Ok(())
+    let resources: Vec<crate::IndexedResource<'_>> = writes
+        .iter()
+        .map(|w| crate::IndexedResource {
+            resource_type: &w.request.resource_type,
+            id: &w.request.id,
+            entries: &w.index,
+        })
+        .collect();
+    crate::search::sqlite::write_bulk(conn, tenant, &resources).await
 }
