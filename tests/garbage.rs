@@ -322,8 +322,6 @@ async fn garbage_to_the_admin_api_gets_4xx_operation_outcomes() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: admin::delete uses axum's Path<String>, whose rejection (invalid UTF-8 in the \
-            name) is a text/plain 400, not an OperationOutcome"]
 async fn admin_delete_with_an_undecodable_name_gets_an_operation_outcome() {
     for db in test_databases().await {
         let app = spawn_app(&db, admin_config("tok")).await;

@@ -480,8 +480,6 @@ async fn at_with_a_date_includes_versions_current_during_that_day() {
 }
 
 #[tokio::test]
-#[ignore = "BUG (DESIGN.md section 3): history cursors are bare sequence numbers: a forged \
-            _cursor, or one from another tenant's link, is accepted instead of rejected"]
 async fn forged_or_foreign_cursors_are_rejected() {
     for db in test_databases().await {
         let app = spawn_app(&db, common::admin_config("tok")).await;

@@ -36,6 +36,7 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub db_max_connections: Option<u32>,
     pub admin_token: Option<String>,
+    pub cursor_secret: Option<String>,
     pub max_body_bytes: Option<usize>,
     pub default_count: Option<u32>,
     pub max_count: Option<u32>,

@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// Bearer token for /admin (unset: the admin API is disabled).
     #[arg(long, env = "FHIRDIR_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Key that signs paging cursors (default: random per process; set it when several
+    /// servers share one address, or for cursors that survive a restart).
+    #[arg(long, env = "FHIRDIR_CURSOR_SECRET", hide_env_values = true)]
+    cursor_secret: Option<String>,
     /// Largest accepted request body in bytes (default 32 MiB).
     #[arg(long, env = "FHIRDIR_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
@@ -46,6 +50,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = server::ServerConfig {
         base_url: args.base_url.or_else(|| f.base_url.clone()),
         admin_token: args.admin_token.or_else(|| f.admin_token.clone()),
+        cursor_secret: args.cursor_secret.or_else(|| f.cursor_secret.clone()),
         max_body_bytes: args
             .max_body_bytes
             .or(f.max_body_bytes)

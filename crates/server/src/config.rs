@@ -19,6 +19,9 @@ pub struct ServerConfig {
     pub max_count: u32,
     /// Origins allowed by CORS; `["*"]` allows any.
     pub cors_origins: Vec<String>,
+    /// Key that signs paging cursors. `None`: a random key per process (cursors then do not
+    /// survive a restart; several servers behind one address need the same secret).
+    pub cursor_secret: Option<String>,
     /// Most entries accepted in one batch or transaction Bundle.
     pub max_bundle_entries: usize,
 }
@@ -28,6 +31,7 @@ impl Default for ServerConfig {
         Self {
             base_url: None,
             admin_token: None,
+            cursor_secret: None,
             max_body_bytes: 32 * 1024 * 1024,
             default_count: 50,
             max_count: 1000,

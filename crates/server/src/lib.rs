@@ -2,6 +2,7 @@
 //! (<https://hl7.org/fhir/R4/http.html>) onto the [`store::Store`], per tenant.
 
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -30,10 +31,12 @@ pub fn app_state(
         .unwrap_or_else(|| format!("http://{bound}"))
         .trim_end_matches('/')
         .to_owned();
+    let cursors = cursor::CursorKey::new(config.cursor_secret.as_deref());
     AppState(Arc::new(App {
         store,
         config,
         base_url,
+        cursors,
         metrics: metrics::Metrics::default(),
         started: fhir::meta::format_instant(chrono::Utc::now()),
     }))

@@ -14,6 +14,8 @@ pub struct App {
     /// Resolved public base URL, no trailing slash.
     pub base_url: String,
     pub metrics: Metrics,
+    /// Seals paging cursors (history and search).
+    pub cursors: crate::cursor::CursorKey,
     /// When this process started, as a FHIR dateTime (CapabilityStatement.date).
     pub started: String,
 }

@@ -86,15 +86,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Conditional {
                 }
             }
         }
-        if let Some(v) = header_str(h, &header::IF_MODIFIED_SINCE)? {
-            c.if_modified_since = Some(
-                DateTime::parse_from_rfc2822(v)
-                    .map_err(|_| {
-                        AppError::invalid(format!("If-Modified-Since {v:?} is not an HTTP date"))
-                    })?
-                    .to_utc(),
-            );
-        }
+        // RFC 9110 section 13.1.3: an invalid date makes the header be ignored, not an error.
+        c.if_modified_since = header_str(h, &header::IF_MODIFIED_SINCE)
+            .ok()
+            .flatten()
+            .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+            .map(|t| t.to_utc());
         c.if_none_exist =
             header_str(h, &header::HeaderName::from_static("if-none-exist"))?.map(str::to_owned);
         Ok(c)

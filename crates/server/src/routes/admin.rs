@@ -81,8 +81,10 @@ pub async fn create(
 pub async fn delete(
     State(app): State<AppState>,
     _: Admin,
-    Path(name): Path<String>,
+    name: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> AppResult<StatusCode> {
+    let Path(name) =
+        name.map_err(|e| AppError::invalid(format!("malformed tenant name in the path: {e}")))?;
     tenants::delete(&app, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

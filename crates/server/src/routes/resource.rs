@@ -125,6 +125,7 @@ pub async fn update(
         &p.id,
         body,
         cond.if_match,
+        cond.if_none_match_any,
     )
     .await?;
     Ok(write_response(&app, &p.tenant, w, prefer))

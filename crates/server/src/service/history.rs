@@ -65,16 +65,32 @@ pub async fn history(
         .map(|v| parse_instant("_since", v))
         .transpose()?;
     let at = q.get("_at").map(|v| parse_instant("_at", v)).transpose()?;
+    let base = app.tenant_base(tenant);
+    // The cursor is bound to the tenant, the history level and the criteria, so it cannot
+    // be replayed elsewhere or forged (DESIGN section 3).
+    let mut criteria: Vec<(String, String)> =
+        q.0.iter()
+            .filter(|(k, _)| k != "_cursor")
+            .cloned()
+            .collect();
+    if !criteria.iter().any(|(k, _)| k == "_count") {
+        criteria.push(("_count".into(), count.to_string()));
+    }
+    let criteria_text = serde_urlencoded::to_string(&criteria).unwrap_or_default();
+    let scope_text = match &scope {
+        HistoryScope::System => "_history".to_owned(),
+        HistoryScope::Type(t) => format!("{t}/_history"),
+        HistoryScope::Instance(t, id) => format!("{t}/{id}/_history"),
+    };
     let before_seq = q
         .get("_cursor")
         .map(|c| {
-            c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                AppError::invalid(format!("_cursor={c:?} is not a cursor this server issued"))
-            })
+            app.cursors
+                .open(c, tenant, &scope_text, &criteria_text)?
+                .parse::<i64>()
+                .map_err(|_| AppError::invalid("the paging cursor is not valid here"))
         })
         .transpose()?;
-
-    let base = app.tenant_base(tenant);
     let path = match &scope {
         HistoryScope::System => format!("{base}/_history"),
         HistoryScope::Type(t) => format!("{base}/{t}/_history"),
@@ -89,24 +105,15 @@ pub async fn history(
     };
     let page = app.store.history(tenant, &query).await?;
 
-    // Links repeat the caller's criteria (not the cursor) so every page is self-describing.
-    let mut criteria: Vec<(String, String)> =
-        q.0.iter()
-            .filter(|(k, _)| k != "_cursor")
-            .cloned()
-            .collect();
-    if !criteria.iter().any(|(k, _)| k == "_count") {
-        criteria.push(("_count".into(), count.to_string()));
-    }
-    let url = |extra: Option<i64>| {
-        let mut pairs = criteria.clone();
-        if let Some(c) = extra {
-            pairs.push(("_cursor".into(), c.to_string()));
+    // Links repeat the caller's criteria so every page is self-describing.
+    let url = |seq: Option<i64>| match seq {
+        Some(seq) => {
+            let token = app
+                .cursors
+                .seal(tenant, &scope_text, &criteria_text, &seq.to_string());
+            format!("{path}?{criteria_text}&_cursor={token}")
         }
-        format!(
-            "{path}?{}",
-            serde_urlencoded::to_string(&pairs).unwrap_or_default()
-        )
+        None => format!("{path}?{criteria_text}"),
     };
     let mut bundle = BundleBuilder::new("history")
         .total(Some(page.total))

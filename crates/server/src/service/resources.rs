@@ -145,7 +145,8 @@ pub async fn create(
     Ok(app.store.write(tenant, req).await?)
 }
 
-/// `PUT [type]/[id]`: update, or create with the client's id.
+/// `PUT [type]/[id]`: update, or create with the client's id. `create_only` is
+/// `If-None-Match: *`.
 pub async fn update(
     app: &App,
     tenant: &TenantName,
@@ -153,10 +154,16 @@ pub async fn update(
     id: &str,
     body: Map<String, Value>,
     if_match: Option<i64>,
+    create_only: bool,
 ) -> AppResult<WriteOutcome> {
     check_type(rtype, &body)?;
     check_update_id(id, &body)?;
-    let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
+    let precondition = match (if_match, create_only) {
+        (Some(v), _) => Precondition::IfMatch(v),
+        // `If-None-Match: *`: only if no such resource exists (RFC 9110 section 13.1.2).
+        (None, true) => Precondition::MustNotExist,
+        (None, false) => Precondition::None,
+    };
     let req = write_request(app, rtype, id, body, precondition, Method::Put);
     Ok(app.store.write(tenant, req).await?)
 }
