@@ -6,6 +6,8 @@
 //! `_lastUpdated` are not stored here: search answers them from the `resources` table, whose
 //! values the store itself assigns.
 
+use std::collections::{BTreeMap, HashSet};
+
 use search::{IndexEntry, IndexValue};
 
 use super::sql::{Arg, Sql};
@@ -56,8 +58,26 @@ impl Table {
         }
     }
 
+    /// The Postgres array type of each value column, in [`Table::value_columns`] order (for
+    /// the `UNNEST` bulk insert).
+    pub fn pg_array_types(self) -> &'static [&'static str] {
+        const TEXT: &str = "text[]";
+        const INT: &str = "bigint[]";
+        const FLOAT: &str = "float8[]";
+        match self {
+            Table::String => &[TEXT, TEXT],
+            Table::Token | Table::IdentifierType => &[TEXT, TEXT, TEXT],
+            Table::Reference => &[TEXT, TEXT, TEXT, TEXT, TEXT, TEXT],
+            Table::Date => &[INT, INT],
+            Table::Number => &[FLOAT, FLOAT, FLOAT],
+            Table::Quantity => &[TEXT, TEXT, TEXT, FLOAT, FLOAT, FLOAT],
+            Table::Uri => &[TEXT],
+            Table::Geo => &[FLOAT, FLOAT],
+        }
+    }
+
     /// The value columns, in the order [`row_of`] produces them.
-    fn value_columns(self) -> &'static str {
+    pub fn value_columns(self) -> &'static str {
         match self {
             Table::String => "value_norm, value_exact",
             Table::Token => "system, code, display",
@@ -205,13 +225,14 @@ pub(crate) fn delete_statements(tenant: &str, resource_type: &str, ids: &[&str])
     out
 }
 
-/// Multi-row `INSERT` statements for the rows of `resources`, grouped by table and chunked
-/// under the bind limit. Identical rows of one resource are written once, and a resource
-/// listed twice keeps only its last entries (a batch may write a resource twice).
-pub(crate) fn insert_statements(tenant: &str, resources: &[IndexedResource<'_>]) -> Vec<Sql> {
-    let mut by_table: std::collections::BTreeMap<Table, Vec<(&str, &str, Row)>> =
-        std::collections::BTreeMap::new();
-    let mut seen = std::collections::HashSet::new();
+/// The rows of `resources` by table, as (resource type, id, row). Identical rows of one
+/// resource are kept once, and a resource listed twice keeps only its last entries (a batch
+/// may write a resource twice).
+pub(crate) fn rows_by_table<'r>(
+    resources: &[IndexedResource<'r>],
+) -> BTreeMap<Table, Vec<(&'r str, &'r str, Row)>> {
+    let mut by_table: BTreeMap<Table, Vec<(&'r str, &'r str, Row)>> = BTreeMap::new();
+    let mut seen = HashSet::new();
     let last_first = resources
         .iter()
         .rev()
@@ -230,6 +251,13 @@ pub(crate) fn insert_statements(tenant: &str, resources: &[IndexedResource<'_>])
                 .push((r.resource_type, r.id, row));
         }
     }
+    by_table
+}
+
+/// Multi-row `INSERT` statements for the rows of `resources` (see [`rows_by_table`]),
+/// chunked under the bind limit.
+pub(crate) fn insert_statements(tenant: &str, resources: &[IndexedResource<'_>]) -> Vec<Sql> {
+    let by_table = rows_by_table(resources);
     let mut out = Vec::new();
     for (table, rows) in by_table {
         let per_row = rows.first().map_or(1, |(_, _, r)| r.values.len() + 4);
@@ -320,6 +348,33 @@ mod tests {
             .collect();
         assert!(args.contains(&Arg::Text("new".into())), "{args:?}");
         assert!(!args.contains(&Arg::Text("old".into())), "{args:?}");
+    }
+
+    #[test]
+    fn postgres_array_types_match_the_row_shapes() {
+        let e = entries(serde_json::json!({
+            "resourceType": "InsurancePlan", "id": "i",
+            "name": "Plan", "identifier": [{"value": "1", "type": {"coding": [{"code": "NPI"}]}}],
+            "period": {"start": "2020"},
+            "ownedBy": {"reference": "Organization/o"},
+            "plan": [{"generalCost": [{"groupSize": 3, "cost": {"value": 1, "currency": "USD"}}]}]
+        }));
+        let rows = rows_by_table(&[IndexedResource {
+            resource_type: "InsurancePlan",
+            id: "i",
+            entries: &e,
+        }]);
+        assert!(rows.len() >= 6, "{:?}", rows.keys());
+        for (table, rows) in rows {
+            for (_, _, row) in rows {
+                assert_eq!(row.values.len(), table.pg_array_types().len(), "{table:?}");
+                assert_eq!(
+                    row.values.len(),
+                    table.value_columns().split(',').count(),
+                    "{table:?}"
+                );
+            }
+        }
     }
 
     #[test]
