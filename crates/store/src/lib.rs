@@ -159,6 +159,19 @@ impl Store {
         dispatch!(self, s => s.write(tenant, req).await)
     }
 
+    /// Creates or updates one resource and saves its search index rows, in one transaction.
+    pub async fn write_indexed(
+        &self,
+        tenant: &TenantName,
+        req: WriteRequest,
+        index: &[::search::IndexEntry],
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut tx = self.begin(tenant).await?;
+        let outcome = tx.write_indexed(req, index).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
     /// Deletes (tombstones) one resource in one transaction.
     pub async fn delete(
         &self,

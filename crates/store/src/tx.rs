@@ -135,6 +135,16 @@ impl StoreTx {
         dispatch_tx!(self, t => t.write(req).await)
     }
 
+    /// Like [`StoreTx::write`], and saves `index` as the resource's search index rows
+    /// (replacing the previous version's) in the same transaction.
+    pub async fn write_indexed(
+        &mut self,
+        req: WriteRequest,
+        index: &[search::IndexEntry],
+    ) -> Result<WriteOutcome, StoreError> {
+        dispatch_tx!(self, t => t.write_indexed(req, index).await)
+    }
+
     /// Deletes (tombstones) one resource; exactly the rules of [`Store::delete`].
     pub async fn delete(
         &mut self,

@@ -105,6 +105,16 @@ impl PgTx {
     }
 
     pub(crate) async fn write(&mut self, req: WriteRequest) -> Result<WriteOutcome, StoreError> {
+        self.write_indexed(req, &[]).await
+    }
+
+    /// A write whose index rows (replacing the previous version's) are saved in the same
+    /// transaction.
+    pub(crate) async fn write_indexed(
+        &mut self,
+        req: WriteRequest,
+        index: &[search::IndexEntry],
+    ) -> Result<WriteOutcome, StoreError> {
         let tenant = &self.tenant;
         for _ in 0..common::MAX_WRITE_ATTEMPTS {
             // READ COMMITTED: each statement sees the latest commits, so a retry re-reads
@@ -136,13 +146,14 @@ impl PgTx {
                 }
                 continue;
             }
-            // A single write carries no index entries: drop the previous version's rows so
-            // they cannot match stale values (index through `write_batch` meanwhile).
-            crate::search::postgres::delete_index_rows(
+            // The new version's index rows replace the previous version's, in this
+            // transaction: a search never sees a resource with another version's values.
+            crate::search::postgres::write_index_rows(
                 &mut self.tx,
                 tenant,
                 &req.resource_type,
                 &req.id,
+                index,
             )
             .await?;
             return plan::outcome(req, new);
