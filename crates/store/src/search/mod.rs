@@ -15,7 +15,17 @@
 //! - `_id` and `_lastUpdated` from the `resources` table; `_tag`, `_profile`, `_security`
 //!   and `_source` from the index like any token or uri;
 //! - deleted resources never match and are never included; every subquery is scoped to the
-//!   tenant.
+//!   tenant;
+//! - `:contains` and token `:text` use `LIKE` (a pg_trgm GIN index on Postgres, a scan of the
+//!   parameter's rows on SQLite); `near` without a distance uses [`DEFAULT_NEAR_KM`].
+//!
+//! Writing: `StoreTx::write_batch` saves the [`search::IndexEntry`]s of each `BatchWrite` in
+//! its transaction (`sqlite::write_bulk` / `postgres::write_bulk`); a single
+//! `write` (whose `WriteRequest` carries no entries yet) and a `delete` remove the
+//! resource's rows (`delete_index_rows`), so rows never describe an older version.
+//! [`Store::reindex`] / [`Store::reindex_many`] replace rows outside a write (reindex jobs);
+//! they do not check the resource's version, so a job must not race writes of the same
+//! resource. After a bulk load call [`Store::analyze_search_index`].
 
 mod filter;
 #[cfg(test)]

@@ -24,10 +24,6 @@ async fn execute(conn: &mut SqliteConnection, sql: &Sql) -> Result<(), StoreErro
 
 /// Replaces the index rows of `resource_type/id` with those of `entries`; call it inside the
 /// write transaction, after the resource row is saved.
-#[expect(
-    dead_code,
-    reason = "for the single-write path, once WriteRequest carries index entries"
-)]
 pub(crate) async fn write_index_rows(
     conn: &mut SqliteConnection,
     tenant: &TenantName,
