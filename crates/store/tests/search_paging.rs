@@ -403,3 +403,70 @@ async fn near_matches_within_the_distance_nearest_first() {
         );
     }
 }
+
+#[tokio::test]
+async fn sort_by_date_reference_and_number_keys_with_missing_values_last() {
+    for c in stores().await {
+        for (id, created) in [
+            ("b1", Some("2020-01-15")),
+            ("b2", Some("2020-03")),
+            ("b3", Some("2021-06-30")),
+            ("b4", None),
+        ] {
+            let mut r = json!({"resourceType": "Basic", "id": id, "code": {"text": "x"}});
+            if let Some(d) = created {
+                r["created"] = json!(d);
+            }
+            c.put(r).await;
+        }
+        for (id, practitioner) in [("r1", Some("p2")), ("r2", Some("p1")), ("r3", None)] {
+            let mut r = json!({"resourceType": "PractitionerRole", "id": id});
+            if let Some(p) = practitioner {
+                r["practitioner"] = json!({"reference": format!("Practitioner/{p}")});
+            }
+            c.put(r).await;
+        }
+        for (id, size) in [("ip1", Some(100)), ("ip2", Some(250)), ("ip3", None)] {
+            let mut r = json!({"resourceType": "InsurancePlan", "id": id});
+            if let Some(n) = size {
+                r["plan"] = json!([{"generalCost": [{"groupSize": n}]}]);
+            }
+            c.put(r).await;
+        }
+        let cases: &[(&str, &str, &[&str])] = &[
+            // Ascending by the lower bound, descending by the upper bound.
+            ("Basic", "_sort=created", &["b1", "b2", "b3", "b4"]),
+            ("Basic", "_sort=-created", &["b3", "b2", "b1", "b4"]),
+            ("Basic", "_sort=-created,_id", &["b3", "b2", "b1", "b4"]),
+            (
+                "PractitionerRole",
+                "_sort=practitioner",
+                &["r2", "r1", "r3"],
+            ),
+            (
+                "PractitionerRole",
+                "_sort=-practitioner",
+                &["r1", "r2", "r3"],
+            ),
+            (
+                "InsurancePlan",
+                "_sort=general-cost-groupsize",
+                &["ip1", "ip2", "ip3"],
+            ),
+            (
+                "InsurancePlan",
+                "_sort=-general-cost-groupsize",
+                &["ip2", "ip1", "ip3"],
+            ),
+        ];
+        for (rt, query, want) in cases {
+            let want: Vec<String> = want.iter().map(|s| (*s).to_owned()).collect();
+            assert_eq!(
+                all_pages(&c, rt, &format!("{query}&_count=1")).await,
+                want,
+                "[{}] {rt}?{query}",
+                c.be
+            );
+        }
+    }
+}
