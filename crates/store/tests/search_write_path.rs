@@ -144,3 +144,23 @@ async fn delete_and_single_writes_never_leave_stale_index_rows() {
         );
     }
 }
+
+/// The server runs searches inside axum handlers and spawned tasks: the futures must be
+/// `Send` (a non-`Send` future is a compile error here, not a runtime surprise).
+#[tokio::test]
+async fn search_and_index_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    for c in stores().await {
+        let t = default_tenant();
+        let q = c.parse("Organization", "name=acme&_include=Organization:partof");
+        let search = c.store.search(&t, &q, &c.registry, None);
+        assert_send(&search);
+        assert!(search.await.is_ok(), "[{}]", c.be);
+        let reindex = c.store.reindex(&t, "Organization", "o1", &[]);
+        assert_send(&reindex);
+        assert!(reindex.await.is_ok(), "[{}]", c.be);
+        let analyze = c.store.analyze_search_index();
+        assert_send(&analyze);
+        assert!(analyze.await.is_ok(), "[{}]", c.be);
+    }
+}
