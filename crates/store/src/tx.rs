@@ -37,10 +37,12 @@ pub enum OnUnchanged {
     /// what [`StoreTx::write`] and [`Store::write`] always do.
     #[default]
     NewVersion,
-    /// Write nothing and answer the current version with [`crate::WriteKind::Updated`], as
+    /// Write no version and answer the current one with [`crate::WriteKind::Updated`], as
     /// HAPI's "suppress no-op updates" does. Only for writes without a precondition
     /// (`Precondition::None`): a conditional write still checks and writes. This is what makes
-    /// re-running `fhirdir import` on the same files add no versions.
+    /// re-running `fhirdir import` on the same files add no versions. The resource's index
+    /// rows are still replaced by the batch's entries, so a batch always leaves the index
+    /// matching the content (rows written by an older extractor, or missing, are repaired).
     KeepCurrent,
 }
 

@@ -574,3 +574,82 @@ async fn keep_current_skips_unchanged_content_only() {
         assert!(!outs[0].unchanged, "[{be}]");
     }
 }
+
+/// The ids a search finds in tenant `default`.
+async fn found(
+    s: &Store,
+    registry: &conformance::Registry,
+    rt: &str,
+    param: &str,
+    value: &str,
+) -> Vec<String> {
+    let pairs = [(param.to_owned(), value.to_owned())];
+    let q = search::SearchQuery::parse(rt, &pairs, registry).expect("query");
+    let page = s.search(&def(), &q, registry, None).await.expect("search");
+    page.matches.into_iter().map(|r| r.id).collect()
+}
+
+#[tokio::test]
+async fn batch_index_rows_commit_roll_back_and_are_repaired_for_unchanged_content() {
+    let registry = conformance::Registry::builtin();
+    let extractor = search::Extractor::new(registry.clone());
+    let indexed = |r: WriteRequest| {
+        let index = extractor.extract(&Value::Object(r.resource.clone()));
+        BatchWrite { request: r, index }
+    };
+    let alpha = || {
+        req(
+            "Practitioner",
+            "p1",
+            json!({"name": [{"family": "Alpha"}]}),
+            Precondition::None,
+        )
+    };
+    for Ctx { store: s, be, .. } in stores().await {
+        let mut tx = s.begin(&def()).await.unwrap();
+        tx.write_batch(vec![indexed(alpha())], OnUnchanged::KeepCurrent)
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        assert!(
+            found(&s, &registry, "Practitioner", "family", "alpha")
+                .await
+                .is_empty(),
+            "[{be}] rolled back"
+        );
+
+        let mut tx = s.begin(&def()).await.unwrap();
+        tx.write_batch(vec![indexed(alpha())], OnUnchanged::KeepCurrent)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            found(&s, &registry, "Practitioner", "family", "alpha").await,
+            vec!["p1"],
+            "[{be}]"
+        );
+
+        // A write without entries leaves the resource unindexed; an unchanged batch write
+        // adds no version but puts the rows back.
+        s.write(&def(), alpha()).await.unwrap();
+        assert!(
+            found(&s, &registry, "Practitioner", "family", "alpha")
+                .await
+                .is_empty(),
+            "[{be}]"
+        );
+        let mut tx = s.begin(&def()).await.unwrap();
+        let out = tx
+            .write_batch(vec![indexed(alpha())], OnUnchanged::KeepCurrent)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(out[0].unchanged, "[{be}]");
+        assert_eq!(out[0].outcome.record.version, 2, "[{be}]");
+        assert_eq!(
+            found(&s, &registry, "Practitioner", "family", "alpha").await,
+            vec!["p1"],
+            "[{be}]"
+        );
+    }
+}
