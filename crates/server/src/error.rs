@@ -26,7 +26,8 @@
 //! | `Internal`                              | 500    | exception       |
 //!
 //! Store errors map as: `UnknownTenant` -> 404, `InvalidTenant` -> 404, `VersionConflict`
-//! -> 412, `DefaultTenant` -> 409, a pool timeout or closed pool -> 503, anything else -> 500.
+//! -> 412, `DefaultTenant` -> 409, `UnsupportedSearch` -> 400 not-supported, `InvalidCursor`
+//! -> 400, a pool timeout or closed pool -> 503, anything else -> 500.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -172,6 +173,10 @@ impl From<StoreError> for AppError {
             StoreError::VersionConflict { .. } => AppError::PreconditionFailed(e.to_string()),
             StoreError::DefaultTenant => AppError::Conflict(e.to_string()),
             e if e.is_unavailable() => AppError::Unavailable(e.to_string()),
+            StoreError::UnsupportedSearch(m) => AppError::BadRequest(IssueType::NotSupported, m),
+            StoreError::InvalidCursor(_) => AppError::invalid(
+                "the paging cursor does not fit this search; start again from the first page",
+            ),
             other => AppError::Internal(other.to_string()),
         }
     }

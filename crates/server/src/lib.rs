@@ -32,11 +32,18 @@ pub fn app_state(
         .trim_end_matches('/')
         .to_owned();
     let cursors = cursor::CursorKey::new(config.cursor_secret.as_deref());
+    let registry = conformance::Registry::builtin();
+    let extractor = search::Extractor::new(registry.clone());
+    for (url, error) in extractor.failed() {
+        tracing::warn!(%url, %error, "search parameter expression does not compile; not indexed");
+    }
     AppState(Arc::new(App {
         store,
         config,
         base_url,
         cursors,
+        registry,
+        extractor,
         metrics: metrics::Metrics::default(),
         started: fhir::meta::format_instant(chrono::Utc::now()),
     }))

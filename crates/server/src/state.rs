@@ -14,6 +14,10 @@ pub struct App {
     /// Resolved public base URL, no trailing slash.
     pub base_url: String,
     pub metrics: Metrics,
+    /// Search parameters (built-in R4, Plan-Net, NDH, VHDir).
+    pub registry: conformance::Registry,
+    /// Compiled search parameter expressions: resource -> index entries.
+    pub extractor: search::Extractor,
     /// Seals paging cursors (history and search).
     pub cursors: crate::cursor::CursorKey,
     /// When this process started, as a FHIR dateTime (CapabilityStatement.date).

@@ -5,6 +5,7 @@ mod health;
 mod history;
 mod metadata;
 mod resource;
+mod search;
 
 use axum::http::{header, HeaderName, Method};
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -29,9 +30,10 @@ pub fn router(state: AppState) -> Router {
         .route("/fhir/{tenant}/_history", get(history::system))
         .route(
             "/fhir/{tenant}/{type}",
-            get(metadata::search_unsupported).post(resource::create),
+            get(search::get).post(resource::create),
         )
         .route("/fhir/{tenant}/{type}/_history", get(history::type_level))
+        .route("/fhir/{tenant}/{type}/_search", post(search::post))
         .route(
             "/fhir/{tenant}/{type}/{id}",
             get(resource::read)

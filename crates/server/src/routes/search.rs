@@ -12,7 +12,12 @@ use crate::service::search::search;
 use crate::state::AppState;
 
 /// `GET [base]/[type]`
-pub async fn get(State(app): State<AppState>, p: TypePath, q: QueryPairs, prefer: Prefer) -> AppResult<Response> {
+pub async fn get(
+    State(app): State<AppState>,
+    p: TypePath,
+    q: QueryPairs,
+    prefer: Prefer,
+) -> AppResult<Response> {
     let body = search(&app, &p.tenant, &p.resource_type, q.0, prefer).await?;
     Ok(fhir_json(StatusCode::OK, body))
 }
@@ -26,15 +31,18 @@ pub async fn post(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> AppResult<Response> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if !body.is_empty() && !ct.starts_with("application/x-www-form-urlencoded") {
         return Err(AppError::UnsupportedMediaType(format!(
             "POST _search takes application/x-www-form-urlencoded, not {ct:?}"
         )));
     }
     let mut pairs = q.0;
-    let form: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(&body).map_err(|e| AppError::invalid(format!("malformed form body: {e}")))?;
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|e| AppError::invalid(format!("malformed form body: {e}")))?;
     pairs.extend(form);
     let body = search(&app, &p.tenant, &p.resource_type, pairs, prefer).await?;
     Ok(fhir_json(StatusCode::OK, body))

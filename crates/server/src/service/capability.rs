@@ -1,31 +1,107 @@
 //! The CapabilityStatement (<https://hl7.org/fhir/R4/capabilitystatement.html>) served at
-//! `[base]/metadata`. It lists only what works: when search, batch or patch land, they add
-//! themselves here.
+//! `[base]/metadata`. It lists only what works: every interaction, search parameter,
+//! `_include` and `_revinclude` here is answered by this server.
 
+use conformance::{Registry, SearchParamType};
 use serde_json::{json, Value};
 
-/// Builds the CapabilityStatement of one tenant base.
-/// `date` is when this server started (the statement changes only with the binary).
-pub fn capability_statement(tenant_base: &str, date: &str) -> Value {
-    let interactions = json!([
-        {"code": "read"}, {"code": "vread"}, {"code": "update"}, {"code": "patch"}, {"code": "delete"},
-        {"code": "history-instance"}, {"code": "history-type"}, {"code": "create"}
-    ]);
+/// The Plan-Net server CapabilityStatement this server instantiates.
+pub const PLAN_NET_SERVER: &str =
+    "http://hl7.org/fhir/us/davinci-pdex-plan-net/CapabilityStatement/plan-net";
+
+const PLAN_NET_SD: &str = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/";
+
+/// Plan-Net profiles by resource type.
+fn plan_net_profiles(rtype: &str) -> &'static [&'static str] {
+    match rtype {
+        "Organization" => &["plannet-Organization", "plannet-Network"],
+        "Practitioner" => &["plannet-Practitioner"],
+        "PractitionerRole" => &["plannet-PractitionerRole"],
+        "Location" => &["plannet-Location"],
+        "HealthcareService" => &["plannet-HealthcareService"],
+        "InsurancePlan" => &["plannet-InsurancePlan"],
+        "OrganizationAffiliation" => &["plannet-OrganizationAffiliation"],
+        "Endpoint" => &["plannet-Endpoint"],
+        _ => &[],
+    }
+}
+
+/// Search parameters the store evaluates (composite parameters are not indexed yet).
+fn searchable(kind: SearchParamType) -> bool {
+    kind != SearchParamType::Composite
+}
+
+fn resource_entry(rtype: &str, registry: &Registry) -> Value {
+    let mut params: Vec<Value> = registry
+        .for_type(rtype)
+        .filter(|p| searchable(p.kind))
+        .map(|p| json!({"name": p.code, "definition": p.url, "type": p.kind}))
+        .collect();
+    params.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    params.dedup_by(|a, b| a["name"] == b["name"]);
+    params.push(json!({"name": "_count", "type": "number"}));
+    params.push(json!({"name": "_sort", "type": "string"}));
+
+    let mut includes: Vec<String> = vec!["*".to_owned()];
+    includes.extend(
+        registry
+            .for_type(rtype)
+            .filter(|p| p.kind == SearchParamType::Reference && p.base.iter().any(|b| b == rtype))
+            .map(|p| format!("{rtype}:{}", p.code)),
+    );
+    includes.sort();
+    includes.dedup();
+    let mut revincludes: Vec<String> = registry
+        .resource_types()
+        .flat_map(|source| {
+            registry
+                .for_type(source)
+                .filter(move |p| {
+                    p.kind == SearchParamType::Reference
+                        && p.base.iter().any(|b| b == source)
+                        && (p.target.is_empty() || p.target.iter().any(|t| t == rtype))
+                })
+                .map(move |p| format!("{source}:{}", p.code))
+        })
+        .collect();
+    revincludes.sort();
+    revincludes.dedup();
+
+    let mut entry = json!({
+        "type": rtype,
+        "profile": format!("http://hl7.org/fhir/StructureDefinition/{rtype}"),
+        "interaction": [
+            {"code": "read"}, {"code": "vread"}, {"code": "update"}, {"code": "patch"}, {"code": "delete"},
+            {"code": "history-instance"}, {"code": "history-type"}, {"code": "create"},
+            {"code": "search-type"}
+        ],
+        "versioning": "versioned-update",
+        "readHistory": true,
+        "updateCreate": true,
+        "conditionalCreate": false,
+        "conditionalRead": "modified-since",
+        "conditionalUpdate": false,
+        "conditionalDelete": "not-supported",
+        "searchInclude": includes,
+        "searchRevInclude": revincludes,
+        "searchParam": params,
+    });
+    let profiles = plan_net_profiles(rtype);
+    if !profiles.is_empty() {
+        entry["supportedProfile"] = json!(profiles
+            .iter()
+            .map(|p| format!("{PLAN_NET_SD}{p}"))
+            .collect::<Vec<_>>());
+    }
+    entry
+}
+
+/// Builds the CapabilityStatement of one tenant base. `date` is when this server started
+/// (the statement changes only with the binary or the tenant's definitions).
+pub fn capability_statement(tenant_base: &str, date: &str, registry: &Registry) -> Value {
     let resources: Vec<Value> = fhir::RESOURCE_TYPES
         .iter()
-        .map(|t| {
-            json!({
-                "type": t,
-                "interaction": interactions,
-                "versioning": "versioned-update",
-                "readHistory": true,
-                "updateCreate": true,
-                "conditionalCreate": false,
-                "conditionalRead": "modified-since",
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
-            })
-        })
+        .map(|t| resource_entry(t, registry))
         .collect();
     json!({
         "resourceType": "CapabilityStatement",
@@ -33,6 +109,7 @@ pub fn capability_statement(tenant_base: &str, date: &str) -> Value {
         "date": date,
         "publisher": "fhirdir",
         "kind": "instance",
+        "instantiates": [PLAN_NET_SERVER],
         "software": {"name": "fhirdir", "version": env!("CARGO_PKG_VERSION")},
         "implementation": {"description": "fhirdir FHIR R4 provider directory", "url": tenant_base},
         "fhirVersion": "4.0.1",

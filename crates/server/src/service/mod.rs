@@ -7,4 +7,5 @@ pub mod conditional;
 pub mod history;
 pub mod patch;
 pub mod resources;
+pub mod search;
 pub mod tenants;

@@ -137,5 +137,5 @@ pub async fn patch_in(
         Precondition::IfMatch(current.version),
         Method::Patch,
     );
-    Ok(tx.write(req).await?)
+    req.run_in(tx).await
 }

@@ -66,22 +66,51 @@ pub async fn vread(
     }
 }
 
-/// Every write goes through here, so every write is prepared (and, with search, indexed)
-/// the same way.
+/// A write and the search index entries of its resource. Every write is prepared here, so
+/// the API, Bundles and PATCH index resources the same way (and the same way as import,
+/// which uses the same extractor).
+pub struct PreparedWrite {
+    pub request: WriteRequest,
+    pub index: Vec<search::IndexEntry>,
+}
+
 pub fn write_request(
-    _app: &App,
+    app: &App,
     rtype: &str,
     id: &str,
     body: Map<String, Value>,
     precondition: Precondition,
     method: Method,
-) -> WriteRequest {
-    WriteRequest {
-        resource_type: rtype.to_owned(),
-        id: id.to_owned(),
-        resource: body,
-        precondition,
-        method,
+) -> PreparedWrite {
+    let resource = Value::Object(body);
+    let index = app.extractor.extract(&resource);
+    let Value::Object(body) = resource else {
+        unreachable!("built from an object just above")
+    };
+    PreparedWrite {
+        request: WriteRequest {
+            resource_type: rtype.to_owned(),
+            id: id.to_owned(),
+            resource: body,
+            precondition,
+            method,
+        },
+        index,
+    }
+}
+
+impl PreparedWrite {
+    /// Runs the write in its own transaction.
+    pub async fn run(self, app: &App, tenant: &TenantName) -> AppResult<WriteOutcome> {
+        Ok(app
+            .store
+            .write_indexed(tenant, self.request, &self.index)
+            .await?)
+    }
+
+    /// Runs the write inside `tx`.
+    pub async fn run_in(self, tx: &mut store::StoreTx) -> AppResult<WriteOutcome> {
+        Ok(tx.write_indexed(self.request, &self.index).await?)
     }
 }
 
@@ -129,10 +158,23 @@ pub async fn create(
 ) -> AppResult<WriteOutcome> {
     check_type(rtype, &body)?;
     if let Some(criteria) = if_none_exist {
-        // Refusing beats silently creating a duplicate the client asked us to avoid.
-        return Err(AppError::NotImplemented(format!(
-            "conditional create (If-None-Exist: {criteria}) needs search, which this server does not support yet"
-        )));
+        // Conditional create (<https://hl7.org/fhir/R4/http.html#ccreate>): one match is
+        // answered with that resource (200), several with 412.
+        let found = super::conditional::find(app, tenant, rtype, criteria).await?;
+        match found.as_slice() {
+            [] => {}
+            [one] => {
+                return Ok(WriteOutcome {
+                    kind: store::WriteKind::Updated,
+                    record: one.clone(),
+                })
+            }
+            _ => {
+                return Err(AppError::PreconditionFailed(format!(
+                    "If-None-Exist {criteria} matches more than one {rtype}"
+                )))
+            }
+        }
     }
     let req = write_request(
         app,
@@ -142,7 +184,7 @@ pub async fn create(
         Precondition::MustNotExist,
         Method::Post,
     );
-    Ok(app.store.write(tenant, req).await?)
+    req.run(app, tenant).await
 }
 
 /// `PUT [type]/[id]`: update, or create with the client's id. `create_only` is
@@ -165,7 +207,7 @@ pub async fn update(
         (None, false) => Precondition::None,
     };
     let req = write_request(app, rtype, id, body, precondition, Method::Put);
-    Ok(app.store.write(tenant, req).await?)
+    req.run(app, tenant).await
 }
 
 /// `DELETE [type]/[id]`.

@@ -23,7 +23,11 @@ pub async fn search(
     prefer: Prefer,
 ) -> AppResult<String> {
     super::resources::ensure_tenant(app, tenant).await?;
-    let token = pairs.iter().rev().find(|(k, _)| k == CURSOR).map(|(_, v)| v.clone());
+    let token = pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == CURSOR)
+        .map(|(_, v)| v.clone());
     pairs.retain(|(k, _)| k != CURSOR && k != "_format" && k != "_pretty");
 
     let limits = SearchLimits {
@@ -40,17 +44,24 @@ pub async fn search(
     let canonical = query.canonical_query();
     let cursor = token
         .as_deref()
-        .map(|t| app.cursors.open(t, tenant, rtype, &canonical))
+        .map(|t| {
+            let payload = app.cursors.open(t, tenant, rtype, &canonical)?;
+            store::PageCursor::decode(&payload)
+                .map_err(|_| AppError::invalid("the paging cursor is not valid here"))
+        })
         .transpose()?;
 
-    let page = app.store.search(tenant, &query, &app.registry, cursor.as_ref()).await?;
+    let page = app
+        .store
+        .search(tenant, &query, &app.registry, cursor.as_ref())
+        .await?;
 
     let base = app.tenant_base(tenant);
     let link = |token: Option<String>| match token {
         Some(t) => format!("{base}/{rtype}?{canonical}&{CURSOR}={t}"),
         None => format!("{base}/{rtype}?{canonical}"),
     };
-    let seal = |c: &store::PageCursor| app.cursors.seal(tenant, rtype, &canonical, c);
+    let seal = |c: &store::PageCursor| app.cursors.seal(tenant, rtype, &canonical, &c.encode());
     let mut bundle = BundleBuilder::new("searchset")
         .total(page.total)
         .timestamp(fhir::meta::format_instant(chrono::Utc::now()))
@@ -90,8 +101,9 @@ fn entry(base: &str, r: &VersionRecord, query: &SearchQuery, mode: &str) -> AppR
     // Only a subsetting request pays for parsing the stored body; the default path embeds
     // the stored bytes as they are.
     let body = if mode_summary.is_some() || !query.elements.is_empty() {
-        let mut v: serde_json::Map<String, Value> = serde_json::from_str(&body)
-            .map_err(|e| AppError::Internal(format!("stored body of {full_url} is not JSON: {e}")))?;
+        let mut v: serde_json::Map<String, Value> = serde_json::from_str(&body).map_err(|e| {
+            AppError::Internal(format!("stored body of {full_url} is not JSON: {e}"))
+        })?;
         match mode_summary {
             Some(m) => summarize(&mut v, m),
             None => select_elements(&mut v, &query.elements),

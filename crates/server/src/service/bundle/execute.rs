@@ -389,7 +389,7 @@ async fn write_entry(
             Ok(EntryResponse::from_write(
                 e.index,
                 base,
-                &tx.write(req).await?,
+                &req.run_in(tx).await?,
                 with_body,
             ))
         }
@@ -403,7 +403,7 @@ async fn write_entry(
             Ok(EntryResponse::from_write(
                 e.index,
                 base,
-                &tx.write(req).await?,
+                &req.run_in(tx).await?,
                 with_body,
             ))
         }
@@ -430,9 +430,20 @@ async fn read_entry(
         Target::Instance(t, id) => resources::read(app, tenant, t, id).await?,
         Target::Version(t, id, v) => resources::vread(app, tenant, t, id, *v).await?,
         Target::Type(t) | Target::Search(t, _) => {
-            return Err(AppError::NotImplemented(format!(
-                "search on {t} inside a Bundle is not available yet"
-            )));
+            let query = match &e.target {
+                Target::Search(_, q) => q.clone(),
+                _ => String::new(),
+            };
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&query)
+                .map_err(|err| AppError::invalid(format!("malformed query: {err}")))?;
+            let body =
+                crate::service::search::search(app, tenant, t, pairs, Prefer::default()).await?;
+            return Ok(EntryResponse {
+                index: e.index,
+                status: "200 OK".into(),
+                resource: with_body.then_some(body),
+                ..Default::default()
+            });
         }
     };
     if e.if_none_match == Some(record.version)
