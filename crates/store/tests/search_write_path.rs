@@ -164,3 +164,70 @@ async fn search_and_index_futures_are_send() {
         assert!(analyze.await.is_ok(), "[{}]", c.be);
     }
 }
+
+async fn write_indexed(
+    c: &Ctx,
+    id: &str,
+    name: &str,
+    precondition: Precondition,
+) -> Result<store::WriteOutcome, store::StoreError> {
+    let b = batch_write(c, org(id, name));
+    let request = WriteRequest {
+        precondition,
+        ..b.request
+    };
+    c.store
+        .write_indexed(&default_tenant(), request, &b.index)
+        .await
+}
+
+#[tokio::test]
+async fn write_indexed_replaces_the_rows_and_keeps_the_write_rules() {
+    for c in stores().await {
+        let first = write_indexed(&c, "o1", "Acme", Precondition::MustNotExist)
+            .await
+            .unwrap_or_else(|e| panic!("[{}] create: {e}", c.be));
+        assert_eq!(first.kind, store::WriteKind::Created, "[{}]", c.be);
+        assert_eq!(
+            c.ids("Organization", "name=acme").await,
+            set(&["o1"]),
+            "[{}]",
+            c.be
+        );
+        let second = write_indexed(&c, "o1", "Birch", Precondition::IfMatch(1))
+            .await
+            .unwrap_or_else(|e| panic!("[{}] update: {e}", c.be));
+        assert_eq!(second.record.version, 2, "[{}]", c.be);
+        assert_eq!(
+            c.ids("Organization", "name=acme").await,
+            set(&[]),
+            "[{}]",
+            c.be
+        );
+        assert_eq!(
+            c.ids("Organization", "name=birch").await,
+            set(&["o1"]),
+            "[{}]",
+            c.be
+        );
+        // A failed precondition writes neither the version nor the index.
+        let stale = write_indexed(&c, "o1", "Cedar", Precondition::IfMatch(1)).await;
+        assert!(
+            matches!(stale, Err(store::StoreError::VersionConflict { .. })),
+            "[{}] {stale:?}",
+            c.be
+        );
+        assert_eq!(
+            c.ids("Organization", "name=cedar").await,
+            set(&[]),
+            "[{}]",
+            c.be
+        );
+        assert_eq!(
+            c.ids("Organization", "name=birch").await,
+            set(&["o1"]),
+            "[{}]",
+            c.be
+        );
+    }
+}

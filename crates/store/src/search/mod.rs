@@ -19,10 +19,11 @@
 //! - `:contains` and token `:text` use `LIKE` (a pg_trgm GIN index on Postgres, a scan of the
 //!   parameter's rows on SQLite); `near` without a distance uses [`DEFAULT_NEAR_KM`].
 //!
-//! Writing: `StoreTx::write_batch` saves the [`search::IndexEntry`]s of each `BatchWrite` in
-//! its transaction (`sqlite::write_bulk` / `postgres::write_bulk`); a single
-//! `write` (whose `WriteRequest` carries no entries yet) and a `delete` remove the
-//! resource's rows (`delete_index_rows`), so rows never describe an older version.
+//! Writing: [`Store::write_indexed`] (`write_index_rows`) and `StoreTx::write_batch`
+//! (`write_bulk`) save a resource's [`search::IndexEntry`]s in its write transaction,
+//! replacing the previous version's rows; a plain [`Store::write`] is a write with no
+//! entries, and a delete removes the rows (`delete_index_rows`), so rows never describe an
+//! older version.
 //! [`Store::reindex`] / [`Store::reindex_many`] replace rows outside a write (reindex jobs);
 //! they do not check the resource's version, so a job must not race writes of the same
 //! resource. After a bulk load call [`Store::analyze_search_index`].
