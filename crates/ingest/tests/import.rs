@@ -209,6 +209,13 @@ async fn gzip_ndjson_and_bundle_files_import() {
                 "[{be}] {t}/{id}"
             );
         }
+        // Imported resources are indexed: search finds them.
+        let registry = conformance::Registry::builtin();
+        let pairs = [("name".to_owned(), "b".to_owned())];
+        let q = search::SearchQuery::parse("Location", &pairs, &registry).unwrap();
+        let page = s.search(&def(), &q, &registry, None).await.unwrap();
+        let ids: Vec<String> = page.matches.into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec!["l1"], "[{be}]");
     }
 }
 
