@@ -30,7 +30,10 @@ pub fn router(state: AppState) -> Router {
         .route("/fhir/{tenant}/_history", get(history::system))
         .route(
             "/fhir/{tenant}/{type}",
-            get(search::get).post(resource::create),
+            get(search::get)
+                .post(resource::create)
+                .put(resource::conditional_update)
+                .delete(resource::conditional_delete),
         )
         .route("/fhir/{tenant}/{type}/_history", get(history::type_level))
         .route("/fhir/{tenant}/{type}/_search", post(search::post))

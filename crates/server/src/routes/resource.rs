@@ -157,17 +157,9 @@ pub async fn patch(
     Ok(write_response(&app, &p.tenant, w, prefer))
 }
 
-/// `DELETE [base]/[type]/[id]`: 200 with an OperationOutcome saying what happened (204 with
+/// The answer to a delete: 200 with an OperationOutcome saying what happened (204 with
 /// `Prefer: return=minimal`).
-pub async fn delete(
-    State(app): State<AppState>,
-    p: InstancePath,
-    cond: Conditional,
-    prefer: Prefer,
-) -> AppResult<Response> {
-    let outcome =
-        resources::delete(&app, &p.tenant, &p.resource_type, &p.id, cond.if_match).await?;
-    let what = format!("{}/{}", p.resource_type, p.id);
+fn delete_response(what: &str, outcome: DeleteOutcome, prefer: Prefer) -> Response {
     let (message, version) = match outcome {
         DeleteOutcome::Deleted { version, .. } => {
             (format!("{what} deleted (version {version})"), Some(version))
@@ -175,7 +167,7 @@ pub async fn delete(
         DeleteOutcome::AlreadyDeleted { version } => {
             (format!("{what} was already deleted"), Some(version))
         }
-        DeleteOutcome::NotFound => (format!("{what} does not exist; nothing to delete"), None),
+        DeleteOutcome::NotFound => (format!("{what}: nothing to delete"), None),
     };
     let mut resp = if prefer.return_pref == ReturnPref::Minimal {
         StatusCode::NO_CONTENT.into_response()
@@ -191,5 +183,67 @@ pub async fn delete(
         resp.headers_mut()
             .insert(axum::http::header::ETAG, crate::response::etag(v));
     }
-    Ok(resp)
+    resp
+}
+
+/// `DELETE [base]/[type]/[id]`
+pub async fn delete(
+    State(app): State<AppState>,
+    p: InstancePath,
+    cond: Conditional,
+    prefer: Prefer,
+) -> AppResult<Response> {
+    let outcome =
+        resources::delete(&app, &p.tenant, &p.resource_type, &p.id, cond.if_match).await?;
+    Ok(delete_response(
+        &format!("{}/{}", p.resource_type, p.id),
+        outcome,
+        prefer,
+    ))
+}
+
+/// The search criteria of a conditional interaction: the query string, which must not be
+/// empty (an empty one would match everything).
+fn criteria(uri: &axum::http::Uri) -> AppResult<String> {
+    match uri.query() {
+        Some(q) if !q.trim().is_empty() => Ok(q.to_owned()),
+        _ => Err(crate::error::AppError::invalid(
+            "a conditional update or delete needs search criteria in the query string",
+        )),
+    }
+}
+
+/// `PUT [base]/[type]?criteria`
+pub async fn conditional_update(
+    State(app): State<AppState>,
+    p: TypePath,
+    uri: axum::http::Uri,
+    cond: Conditional,
+    prefer: Prefer,
+    FhirBody(body): FhirBody,
+) -> AppResult<Response> {
+    let criteria = criteria(&uri)?;
+    let w = resources::conditional_update(
+        &app,
+        &p.tenant,
+        &p.resource_type,
+        &criteria,
+        body,
+        cond.if_match,
+    )
+    .await?;
+    Ok(write_response(&app, &p.tenant, w, prefer))
+}
+
+/// `DELETE [base]/[type]?criteria`
+pub async fn conditional_delete(
+    State(app): State<AppState>,
+    p: TypePath,
+    uri: axum::http::Uri,
+    prefer: Prefer,
+) -> AppResult<Response> {
+    let criteria = criteria(&uri)?;
+    let (what, outcome) =
+        resources::conditional_delete(&app, &p.tenant, &p.resource_type, &criteria).await?;
+    Ok(delete_response(&what, outcome, prefer))
 }

@@ -230,3 +230,58 @@ pub async fn delete(
     }
     Ok(outcome)
 }
+
+/// `PUT [type]?criteria` (<https://hl7.org/fhir/R4/http.html#cond-update>): no match creates
+/// (with the body's id when it has one), one match updates it (a different id in the body is
+/// a 400), several are a 412.
+pub async fn conditional_update(
+    app: &App,
+    tenant: &TenantName,
+    rtype: &str,
+    criteria: &str,
+    mut body: Map<String, Value>,
+    if_match: Option<i64>,
+) -> AppResult<WriteOutcome> {
+    check_type(rtype, &body)?;
+    let found = super::conditional::find(app, tenant, rtype, criteria).await?;
+    let body_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
+    let id = match (found.as_slice(), body_id) {
+        ([], Some(id)) => id,
+        ([], None) => fhir::new_id(),
+        ([one], Some(id)) if id != one.id => {
+            return Err(AppError::invalid(format!(
+                "the body's id {id:?} is not the id of the {rtype} that matches {criteria} ({:?})",
+                one.id
+            )))
+        }
+        ([one], _) => one.id.clone(),
+        _ => {
+            return Err(AppError::PreconditionFailed(format!(
+                "{rtype}?{criteria} matches more than one resource"
+            )))
+        }
+    };
+    body.insert("id".into(), Value::String(id.clone()));
+    update(app, tenant, rtype, &id, body, if_match, false).await
+}
+
+/// `DELETE [type]?criteria` (<https://hl7.org/fhir/R4/http.html#3.1.0.7.1>): no match is a
+/// no-op, one match is deleted, several are a 412 (fhirdir does not delete many at once).
+pub async fn conditional_delete(
+    app: &App,
+    tenant: &TenantName,
+    rtype: &str,
+    criteria: &str,
+) -> AppResult<(String, DeleteOutcome)> {
+    let found = super::conditional::find(app, tenant, rtype, criteria).await?;
+    match found.as_slice() {
+        [] => Ok((format!("{rtype}?{criteria}"), DeleteOutcome::NotFound)),
+        [one] => {
+            let outcome = delete(app, tenant, rtype, &one.id, None).await?;
+            Ok((format!("{rtype}/{}", one.id), outcome))
+        }
+        _ => Err(AppError::PreconditionFailed(format!(
+            "{rtype}?{criteria} matches more than one resource"
+        ))),
+    }
+}
