@@ -67,53 +67,39 @@ pub fn pairs(query: &str) -> Vec<(String, String)> {
 }
 
 impl Ctx {
-    /// Writes `resource` (which must carry `resourceType` and `id`) and indexes the stored
-    /// body, meta included.
+    /// Writes `resource` (which must carry `resourceType` and `id`) with its index entries,
+    /// in one transaction, as the API does (`Store::write_indexed`).
     pub async fn put_in(&self, t: &TenantName, resource: Value) -> VersionRecord {
         let rt = resource["resourceType"]
             .as_str()
             .expect("resourceType")
             .to_owned();
         let id = resource["id"].as_str().expect("id").to_owned();
-        let out = self
-            .store
-            .write(
-                t,
-                WriteRequest {
-                    resource_type: rt.clone(),
-                    id: id.clone(),
-                    resource: resource.as_object().cloned().unwrap_or_default(),
-                    precondition: Precondition::None,
-                    method: Method::Put,
-                },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("[{}] PUT {rt}/{id}: {e}", self.be));
-        let body: Value = serde_json::from_str(out.record.body.as_deref().unwrap_or("{}"))
-            .expect("stored body is JSON");
-        let entries = self.extractor.extract(&body);
+        let entries = self.extractor.extract(&resource);
+        let request = WriteRequest {
+            resource_type: rt.clone(),
+            id: id.clone(),
+            resource: resource.as_object().cloned().unwrap_or_default(),
+            precondition: Precondition::None,
+            method: Method::Put,
+        };
         self.store
-            .reindex(t, &rt, &id, &entries)
+            .write_indexed(t, request, &entries)
             .await
-            .unwrap_or_else(|e| panic!("[{}] index {rt}/{id}: {e}", self.be));
-        out.record
+            .unwrap_or_else(|e| panic!("[{}] PUT {rt}/{id}: {e}", self.be))
+            .record
     }
 
     pub async fn put(&self, resource: Value) -> VersionRecord {
         self.put_in(&default_tenant(), resource).await
     }
 
-    /// Deletes a resource and its index rows.
+    /// Deletes a resource (the delete removes its index rows).
     pub async fn delete_in(&self, t: &TenantName, rt: &str, id: &str) {
         self.store
             .delete(t, rt, id, Precondition::None)
             .await
             .unwrap_or_else(|e| panic!("[{}] DELETE {rt}/{id}: {e}", self.be));
-        // Until the write path removes index rows itself, do what it will do.
-        self.store
-            .reindex(t, rt, id, &[])
-            .await
-            .unwrap_or_else(|e| panic!("[{}] unindex {rt}/{id}: {e}", self.be));
     }
 
     pub async fn delete(&self, rt: &str, id: &str) {
