@@ -54,6 +54,11 @@ impl Server {
         Ok(Server { child, addr })
     }
 
+    /// The child's process id (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Asks the child to shut down gracefully (SIGTERM), killing it after 10 s.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(pid) = self.child.id() {
@@ -69,6 +74,25 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// CPU seconds (user + system) used by process `pid`, from `/proc/PID/stat` (Linux; clock
+/// ticks of 1/100 s, the `CLK_TCK` of every mainstream Linux build).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// The 1-minute load average (other work on the machine shows up here).
+pub fn load1() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// The address in a `... listening on http://ADDR ...` line.
@@ -133,5 +157,6 @@ mod tests {
             "127.0.0.1:9".parse().ok()
         );
         assert_eq!(listening_addr("starting"), None);
+        assert!(cpu_seconds(std::process::id()).is_some());
     }
 }

@@ -34,6 +34,12 @@ pub enum Stop {
 pub struct Outcome {
     /// Requests counted (2xx, inside the measured window).
     pub ok: u64,
+    /// Every request sent, warm-up included (the denominator of CPU per request).
+    pub total: u64,
+    /// CPU seconds the server process used during the whole run, when known.
+    pub server_cpu: Option<f64>,
+    /// CPU seconds this process (the load generator) used during the whole run.
+    pub client_cpu: Option<f64>,
     /// Non-2xx answers and transport errors, at any time including warm-up.
     pub errors: u64,
     /// The first error seen, for the report.
@@ -59,12 +65,23 @@ impl Outcome {
         let idx = rank.clamp(1, self.latencies.len()) - 1;
         f64::from(self.latencies[idx]) / 1000.0
     }
+
+    /// Server CPU time per request in microseconds, when the server's CPU was measured.
+    pub fn server_cpu_us(&self) -> Option<f64> {
+        Some(self.server_cpu? * 1e6 / self.total.max(1) as f64)
+    }
+
+    /// Load-generator CPU time per request in microseconds, when measured.
+    pub fn client_cpu_us(&self) -> Option<f64> {
+        Some(self.client_cpu? * 1e6 / self.total.max(1) as f64)
+    }
 }
 
 /// Per-connection tallies, merged at the end.
 #[derive(Default)]
 struct Tally {
     ok: u64,
+    total: u64,
     errors: u64,
     first_error: Option<String>,
     latencies: Vec<u32>,
@@ -123,6 +140,7 @@ pub async fn run(
     for t in tasks {
         let t = t.await.context("load task panicked")??;
         all.ok += t.ok;
+        all.total += t.total;
         all.errors += t.errors;
         if all.first_error.is_none() {
             all.first_error = t.first_error;
@@ -136,6 +154,9 @@ pub async fn run(
     all.latencies.sort_unstable();
     Ok(Outcome {
         ok: all.ok,
+        total: all.total,
+        server_cpu: None,
+        client_cpu: None,
         errors: all.errors,
         first_error: all.first_error,
         window,
@@ -200,6 +221,7 @@ async fn connection(plan: Arc<Plan>, mut seed: u64) -> anyhow::Result<Tally> {
         }
         .await;
         let t1 = Instant::now();
+        tally.total += 1;
         match answer {
             Ok((status, _)) if status.is_success() => {
                 if t0 >= from && to.is_none_or(|to| t1 <= to) {
@@ -231,6 +253,9 @@ mod tests {
     fn percentiles_use_nearest_rank() {
         let o = Outcome {
             ok: 100,
+            total: 100,
+            server_cpu: Some(0.01),
+            client_cpu: None,
             errors: 0,
             first_error: None,
             window: Duration::from_secs(2),
@@ -240,6 +265,7 @@ mod tests {
         assert_eq!(o.percentile_ms(99.0), 99.0);
         assert_eq!(o.percentile_ms(100.0), 100.0);
         assert_eq!(o.rps(), 50.0);
+        assert_eq!(o.server_cpu_us(), Some(100.0));
     }
 
     #[test]

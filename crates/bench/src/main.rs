@@ -72,6 +72,10 @@ struct RestArgs {
     /// (for repeated read experiments on the same data).
     #[arg(long, value_name = "FILE")]
     reuse_sqlite: Option<PathBuf>,
+    /// Alternating read rounds (fhirdir, ceiling, ceiling + middleware); the summary keeps
+    /// the round with the median ratio.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -82,9 +86,13 @@ struct CeilingArgs {
     /// The JSON body to serve (by default a built-in Practitioner).
     #[arg(long)]
     body: Option<PathBuf>,
-    /// Wrap the handler in fhirdir's middleware stack.
+    /// Wrap the handler in fhirdir's whole middleware stack.
     #[arg(long)]
     middleware: bool,
+    /// Wrap the handler in only these of fhirdir's layers (negotiate, metrics, catch-panic,
+    /// compression, cors, request-id, trace).
+    #[arg(long, value_delimiter = ',')]
+    layers: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -101,6 +109,9 @@ struct ReadArgs {
     warmup: u64,
     #[arg(long, default_value_t = 16)]
     connections: usize,
+    /// The server's process id, to report its CPU time per request.
+    #[arg(long)]
+    pid: Option<u32>,
 }
 
 #[tokio::main]
@@ -113,7 +124,12 @@ async fn main() -> anyhow::Result<()> {
                     serde_json::to_vec(&practitioner::practitioner(0, Some(&practitioner::id(0))))?
                 }
             };
-            ceiling::serve(&a.listen, body.into(), a.middleware).await
+            let layers = if a.middleware {
+                ceiling::LAYERS.iter().map(|l| (*l).to_owned()).collect()
+            } else {
+                a.layers
+            };
+            ceiling::serve(&a.listen, body.into(), &layers).await
         }
         Cmd::Rest(a) => rest(a).await,
         Cmd::Read(a) => {
@@ -121,7 +137,8 @@ async fn main() -> anyhow::Result<()> {
                 warmup: Duration::from_secs(a.warmup),
                 measure: Duration::from_secs(a.duration),
             };
-            let o = load::run(a.addr, a.connections, stop, rest::read_load(a.resources)).await?;
+            let make = rest::read_load(a.resources);
+            let o = rest::measure(a.pid, a.addr, a.connections, stop, make).await?;
             println!("{}", report::DETAIL_HEADER);
             println!(
                 "{}",
@@ -153,6 +170,7 @@ async fn rest(a: RestArgs) -> anyhow::Result<()> {
         fhirdir,
         postgres_url: a.postgres_url,
         reuse_sqlite: a.reuse_sqlite,
+        rounds: a.rounds,
     };
     let backends: &[&str] = match a.backend {
         Backend::Sqlite => &["sqlite"],
@@ -161,8 +179,8 @@ async fn rest(a: RestArgs) -> anyhow::Result<()> {
     };
     println!("{}", report::machine_facts());
     println!(
-        "- data: {} Practitioners (~1 KB each) in tenant `default`; {} connections; {} s warm-up + {} s per timed phase\n",
-        a.resources, a.connections, a.warmup, a.duration
+        "- data: {} Practitioners (~1 KB each) in tenant `default`; {} connections; {} s warm-up + {} s per timed phase; {} alternating read rounds\n",
+        a.resources, a.connections, a.warmup, a.duration, a.rounds
     );
     println!("{}", report::DETAIL_HEADER);
     let mut results = Vec::new();

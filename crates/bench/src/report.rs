@@ -55,18 +55,25 @@ fn cmd(program: &str, args: &[&str]) -> String {
 
 /// Header of the per-measurement table.
 pub const DETAIL_HEADER: &str =
-    "| backend | measurement | requests | errors | req/s | p50 ms | p99 ms |\n\
-                                 |---|---|---:|---:|---:|---:|---:|";
+    "| backend | measurement | requests | errors | req/s | p50 ms | p99 ms | server CPU µs/req | load-gen CPU µs/req | load1 after |\n\
+     |---|---|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+fn cpu(us: Option<f64>) -> String {
+    us.map_or("?".into(), |us| format!("{us:.0}"))
+}
 
 /// One per-measurement row.
 pub fn detail_row(backend: &str, what: &str, o: &Outcome) -> String {
     format!(
-        "| {backend} | {what} | {} | {} | {:.0} | {:.2} | {:.2} |",
+        "| {backend} | {what} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} |",
         o.ok,
         o.errors,
         o.rps(),
         o.percentile_ms(50.0),
-        o.percentile_ms(99.0)
+        o.percentile_ms(99.0),
+        cpu(o.server_cpu_us()),
+        cpu(o.client_cpu_us()),
+        crate::child::load1(),
     )
 }
 

@@ -3,6 +3,7 @@
 //! with POST for D seconds; then start the ceiling (twice: bare, and wrapped in fhirdir's
 //! middleware) and put it under the identical read load.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use http::{header, Method, Request};
 use http_body_util::Full;
 use tokio::process::Command;
 
-use crate::child::{PgDatabase, Server};
+use crate::child::{self, PgDatabase, Server};
 use crate::load::{self, MakeRequest, Outcome, Stop};
 use crate::practitioner;
 use crate::report::{self, Summary};
@@ -28,6 +29,8 @@ pub struct RestOptions {
     pub postgres_url: String,
     /// SQLite only: keep the database in this file; when it exists, skip the PUT phase.
     pub reuse_sqlite: Option<PathBuf>,
+    /// Alternating read rounds (fhirdir, ceiling, ceiling + middleware).
+    pub rounds: usize,
 }
 
 /// A finished backend run.
@@ -105,12 +108,6 @@ async fn fetch(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<Bytes> 
 
 /// Runs every phase against one backend (`sqlite` or `postgres`).
 pub async fn run_backend(backend: &str, opts: &RestOptions) -> anyhow::Result<BackendResult> {
-    let n = opts.resources;
-    let c = opts.connections;
-    let timed = Stop::Timed {
-        warmup: opts.warmup,
-        measure: opts.duration,
-    };
     let dir = tempfile::tempdir()?;
     let mut pg = None;
     let mut skip_put = false;
@@ -136,7 +133,7 @@ pub async fn run_backend(backend: &str, opts: &RestOptions) -> anyhow::Result<Ba
     let log = dir.path().join("fhirdir.log");
     let mut cmd = Command::new(&opts.fhirdir);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", &database]);
-    let result = run_phases(backend, cmd, &log, n, c, timed, skip_put).await;
+    let result = run_phases(backend, opts, cmd, &log, skip_put).await;
     if let Some(db) = pg {
         db.drop_now().await?;
     }
@@ -154,54 +151,97 @@ fn tail(s: &str, lines: usize) -> String {
     v[v.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Runs a load against `addr`, recording the CPU process `pid` (the server) and this
+/// process (the load generator) used meanwhile.
+pub async fn measure(
+    pid: Option<u32>,
+    addr: SocketAddr,
+    c: usize,
+    stop: Stop,
+    make: MakeRequest,
+) -> anyhow::Result<Outcome> {
+    let me = std::process::id();
+    let (before, me_before) = (pid.and_then(child::cpu_seconds), child::cpu_seconds(me));
+    let mut o = load::run(addr, c, stop, make).await?;
+    let (after, me_after) = (pid.and_then(child::cpu_seconds), child::cpu_seconds(me));
+    o.server_cpu = before.zip(after).map(|(b, a)| a - b);
+    o.client_cpu = me_before.zip(me_after).map(|(b, a)| a - b);
+    Ok(o)
+}
+
+/// Starts `fhirdir-bench ceiling` serving `body_file`, bare or with fhirdir's middleware.
+async fn start_ceiling(body_file: &Path, middleware: bool) -> anyhow::Result<Server> {
+    let exe = std::env::current_exe().context("locating fhirdir-bench")?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["ceiling", "--listen", "127.0.0.1:0", "--body"])
+        .arg(body_file);
+    if middleware {
+        cmd.arg("--middleware");
+    }
+    Server::start(cmd, None).await
+}
+
+/// One backend's phases. The read load alternates between fhirdir and the two ceilings
+/// `rounds` times (all three servers stay up), so a burst of other work on the machine hits
+/// both sides of the ratio; the summary keeps the round with the median ratio.
 async fn run_phases(
     backend: &str,
+    opts: &RestOptions,
     cmd: Command,
     log: &Path,
-    n: u64,
-    c: usize,
-    timed: Stop,
     skip_put: bool,
 ) -> anyhow::Result<BackendResult> {
+    let (n, c) = (opts.resources, opts.connections);
+    let timed = Stop::Timed {
+        warmup: opts.warmup,
+        measure: opts.duration,
+    };
     let server = Server::start(cmd, Some(log)).await?;
-    let addr = server.addr;
+    let (addr, pid) = (server.addr, server.pid());
     eprintln!("{backend}: fhirdir on {addr}; PUT {n} Practitioners with {c} connections");
 
-    let put = load::run(
-        addr,
-        c,
-        if skip_put {
-            Stop::Count(0)
-        } else {
-            Stop::Count(n)
-        },
-        Arc::new(|i| {
-            let id = practitioner::id(i);
-            let path = format!("{BASE}/{id}");
-            fhir_request(Method::PUT, &path, body(i, Some(&id)))
-        }),
-    )
-    .await?;
+    let put_make: MakeRequest = Arc::new(|i| {
+        let id = practitioner::id(i);
+        let path = format!("{BASE}/{id}");
+        fhir_request(Method::PUT, &path, body(i, Some(&id)))
+    });
+    let count = Stop::Count(if skip_put { 0 } else { n });
+    let put = measure(pid, addr, c, count, put_make).await?;
     show(backend, &format!("create: PUT {n} (new ids)"), &put)?;
 
     let sample = fetch(addr, &format!("{BASE}/{}", practitioner::id(0))).await?;
-    let read = load::run(addr, c, timed, read_load(n)).await?;
-    show(backend, "read: GET random id", &read)?;
-
-    let post = load::run(
-        addr,
-        c,
-        timed,
-        Arc::new(move |seq| fhir_request(Method::POST, BASE, body(n + seq % n, None))),
-    )
-    .await?;
-    show(backend, "create: POST (timed)", &post)?;
-    server.stop().await?;
-
     let body_file = log.with_file_name("sample.json");
     std::fs::write(&body_file, &sample)?;
-    let ceiling = ceiling_run(backend, &body_file, false, n, c, timed).await?;
-    let ceiling_mw = ceiling_run(backend, &body_file, true, n, c, timed).await?;
+    let bare = start_ceiling(&body_file, false).await?;
+    let mw = start_ceiling(&body_file, true).await?;
+    let mut rounds = Vec::new();
+    for r in 1..=opts.rounds.max(1) {
+        let read = measure(pid, addr, c, timed, read_load(n)).await?;
+        show(backend, &format!("read: GET random id (round {r})"), &read)?;
+        let ceiling = measure(bare.pid(), bare.addr, c, timed, read_load(n)).await?;
+        show(
+            backend,
+            &format!("ceiling: bare axum, bytes from memory (round {r})"),
+            &ceiling,
+        )?;
+        let ceiling_mw = measure(mw.pid(), mw.addr, c, timed, read_load(n)).await?;
+        show(
+            backend,
+            &format!("ceiling + fhirdir middleware (round {r})"),
+            &ceiling_mw,
+        )?;
+        rounds.push((read, ceiling, ceiling_mw));
+    }
+    bare.stop().await?;
+    mw.stop().await?;
+    rounds.sort_by(|a, b| (a.0.rps() / a.1.rps()).total_cmp(&(b.0.rps() / b.1.rps())));
+    let (read, ceiling, ceiling_mw) = rounds.swap_remove(rounds.len() / 2);
+
+    let post_make: MakeRequest =
+        Arc::new(move |seq| fhir_request(Method::POST, BASE, body(n + seq % n, None)));
+    let post = measure(pid, addr, c, timed, post_make).await?;
+    show(backend, "create: POST (timed)", &post)?;
+    server.stop().await?;
     Ok(BackendResult {
         backend: backend.to_owned(),
         put,
@@ -210,34 +250,6 @@ async fn run_phases(
         ceiling,
         ceiling_mw,
     })
-}
-
-/// Starts `fhirdir-bench ceiling` serving `body_file` and runs the read load against it.
-async fn ceiling_run(
-    backend: &str,
-    body_file: &Path,
-    middleware: bool,
-    n: u64,
-    c: usize,
-    timed: Stop,
-) -> anyhow::Result<Outcome> {
-    let exe = std::env::current_exe().context("locating fhirdir-bench")?;
-    let mut cmd = Command::new(exe);
-    cmd.args(["ceiling", "--listen", "127.0.0.1:0", "--body"])
-        .arg(body_file);
-    if middleware {
-        cmd.arg("--middleware");
-    }
-    let server = Server::start(cmd, None).await?;
-    let o = load::run(server.addr, c, timed, read_load(n)).await?;
-    server.stop().await?;
-    let what = if middleware {
-        "ceiling + fhirdir middleware: GET"
-    } else {
-        "ceiling (bare axum, bytes from memory): GET"
-    };
-    show(backend, what, &o)?;
-    Ok(o)
 }
 
 /// The summary table of all backends.
