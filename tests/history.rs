@@ -459,8 +459,6 @@ async fn at_returns_the_version_current_at_that_instant() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: _at with a date (not an instant) is taken as the start of the period; \
-            R4 says versions current at some point during the period"]
 async fn at_with_a_date_includes_versions_current_during_that_day() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;

@@ -301,16 +301,17 @@ pub(crate) fn push_history_where<'a, DB>(
             .push_bind(since.timestamp_micros());
     }
     if let Some(at) = query.at {
-        // Current at `at`: written by then, and not superseded by a later version also
-        // written by then (lastUpdated is monotonic per resource, so version order works).
-        let at = at.timestamp_micros();
-        qb.push(" AND v.last_updated <= ").push_bind(at);
+        // Current at some point of [start, end): written before the end, and not superseded
+        // by a later version written by the start (lastUpdated is monotonic per resource,
+        // so version order works).
+        qb.push(" AND v.last_updated < ")
+            .push_bind(at.end.timestamp_micros());
         qb.push(
             " AND NOT EXISTS (SELECT 1 FROM resource_versions w \
              WHERE w.tenant = v.tenant AND w.res_type = v.res_type AND w.id = v.id \
              AND w.version > v.version AND w.last_updated <= ",
         )
-        .push_bind(at)
+        .push_bind(at.start.timestamp_micros())
         .push(")");
     }
     if with_cursor {

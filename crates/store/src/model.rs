@@ -149,13 +149,30 @@ pub enum HistoryScope {
     Instance(String, String),
 }
 
+/// The period of `_at` (<https://hl7.org/fhir/R4/http.html#history>): `[start, end)`. A
+/// date such as `2026-11-21` covers the whole day; an instant is a period of 1 µs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AtPeriod {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl From<DateTime<Utc>> for AtPeriod {
+    fn from(instant: DateTime<Utc>) -> Self {
+        AtPeriod {
+            start: instant,
+            end: instant + chrono::Duration::microseconds(1),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryQuery {
     pub scope: HistoryScope,
     /// `_since`: versions with `last_updated >= since`.
     pub since: Option<DateTime<Utc>>,
-    /// `_at`: only versions that were current at this instant.
-    pub at: Option<DateTime<Utc>>,
+    /// `_at`: only versions that were current at some point of this period.
+    pub at: Option<AtPeriod>,
     /// Page size (the caller has applied defaults and limits).
     pub count: u32,
     /// Continue after this position (exclusive); `None` starts at the newest.

@@ -64,7 +64,18 @@ pub async fn history(
         .get("_since")
         .map(|v| parse_instant("_since", v))
         .transpose()?;
-    let at = q.get("_at").map(|v| parse_instant("_at", v)).transpose()?;
+    // `_at` is a period at the value's precision: `2026-11-21` is that whole day.
+    let at = q
+        .get("_at")
+        .map(|v| {
+            search::parse_date(v)
+                .map(|d| store::AtPeriod {
+                    start: d.range.low,
+                    end: d.range.high,
+                })
+                .map_err(|e| AppError::invalid(format!("_at: {e}")))
+        })
+        .transpose()?;
     let base = app.tenant_base(tenant);
     // The cursor is bound to the tenant, the history level and the criteria, so it cannot
     // be replayed elsewhere or forged (DESIGN section 3).

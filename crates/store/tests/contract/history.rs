@@ -111,7 +111,7 @@ async fn history_scopes_since_at_and_count() {
 
         // At a2: a was at version 2 (just written), b at version 1, c did not exist yet.
         let mut q = hq(HistoryScope::System, 100);
-        q.at = Some(a2);
+        q.at = Some(a2.into());
         let at = s.history(&def(), &q).await.unwrap();
         assert_eq!(
             keys(&at.entries),
@@ -119,7 +119,7 @@ async fn history_scopes_since_at_and_count() {
             "[{be}] _at"
         );
         // Between b1 and a2: a still at version 1.
-        q.at = Some(a2 - chrono::Duration::microseconds(1));
+        q.at = Some((a2 - chrono::Duration::microseconds(1)).into());
         let at = s.history(&def(), &q).await.unwrap();
         assert_eq!(
             keys(&at.entries),
@@ -127,14 +127,14 @@ async fn history_scopes_since_at_and_count() {
             "[{be}] _at just before a2"
         );
         // After the delete: b's current version is its tombstone.
-        q.at = Some(b2);
+        q.at = Some(b2.into());
         let at = s.history(&def(), &q).await.unwrap();
         assert_eq!(
             keys(&at.entries),
             vec![k("Organization", "b", 2), k("Practitioner", "a", 2)],
             "[{be}] _at after the delete"
         );
-        q.at = Some(a1 - chrono::Duration::microseconds(1));
+        q.at = Some((a1 - chrono::Duration::microseconds(1)).into());
         assert_eq!(
             s.history(&def(), &q).await.unwrap().total,
             0,
@@ -143,7 +143,7 @@ async fn history_scopes_since_at_and_count() {
 
         let mut q = hq(HistoryScope::Type("Organization".into()), 100);
         q.since = Some(b1);
-        q.at = Some(b1);
+        q.at = Some(b1.into());
         let both = s.history(&def(), &q).await.unwrap();
         assert_eq!(
             keys(&both.entries),
