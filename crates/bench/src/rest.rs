@@ -207,7 +207,11 @@ async fn run_phases(
     });
     let count = Stop::Count(if skip_put { 0 } else { n });
     let put = measure(pid, addr, c, count, put_make).await?;
-    show(backend, &format!("create: PUT {n} (new ids)"), &put)?;
+    if skip_put {
+        println!("| {backend} | create: skipped (--reuse-sqlite file exists) | | | | | | | | |");
+    } else {
+        show(backend, &format!("create: PUT {n} (new ids)"), &put)?;
+    }
 
     let sample = fetch(addr, &format!("{BASE}/{}", practitioner::id(0))).await?;
     let body_file = log.with_file_name("sample.json");
