@@ -40,9 +40,10 @@ pub enum OnUnchanged {
     /// Write no version and answer the current one with [`crate::WriteKind::Updated`], as
     /// HAPI's "suppress no-op updates" does. Only for writes without a precondition
     /// (`Precondition::None`): a conditional write still checks and writes. This is what makes
-    /// re-running `fhirdir import` on the same files add no versions. The resource's index
-    /// rows are still replaced by the batch's entries, so a batch always leaves the index
-    /// matching the content (rows written by an older extractor, or missing, are repaired).
+    /// re-running `fhirdir import` on the same files add no versions. An unchanged resource's
+    /// index rows are kept as they are (rewriting them would make a rerun as slow as the
+    /// first import); rows from an older extractor are for a reindex
+    /// ([`Store::reindex_many`]).
     KeepCurrent,
 }
 

@@ -590,7 +590,7 @@ async fn found(
 }
 
 #[tokio::test]
-async fn batch_index_rows_commit_roll_back_and_are_repaired_for_unchanged_content() {
+async fn batch_index_rows_commit_roll_back_and_follow_the_content() {
     let registry = conformance::Registry::builtin();
     let extractor = search::Extractor::new(registry.clone());
     let indexed = |r: WriteRequest| {
@@ -629,25 +629,46 @@ async fn batch_index_rows_commit_roll_back_and_are_repaired_for_unchanged_conten
             "[{be}]"
         );
 
-        // A write without entries leaves the resource unindexed; an unchanged batch write
-        // adds no version but puts the rows back.
-        s.write(&def(), alpha()).await.unwrap();
+        // An unchanged batch write adds no version and leaves the rows alone.
+        let mut tx = s.begin(&def()).await.unwrap();
+        let out = tx
+            .write_batch(
+                vec![BatchWrite {
+                    request: alpha(),
+                    index: Vec::new(),
+                }],
+                OnUnchanged::KeepCurrent,
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(out[0].unchanged, "[{be}]");
+        assert_eq!(out[0].outcome.record.version, 1, "[{be}]");
+        assert_eq!(
+            found(&s, &registry, "Practitioner", "family", "alpha").await,
+            vec!["p1"],
+            "[{be}]"
+        );
+        // A changed one replaces them.
+        let beta = req(
+            "Practitioner",
+            "p1",
+            json!({"name": [{"family": "Beta"}]}),
+            Precondition::None,
+        );
+        let mut tx = s.begin(&def()).await.unwrap();
+        tx.write_batch(vec![indexed(beta)], OnUnchanged::KeepCurrent)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
         assert!(
             found(&s, &registry, "Practitioner", "family", "alpha")
                 .await
                 .is_empty(),
             "[{be}]"
         );
-        let mut tx = s.begin(&def()).await.unwrap();
-        let out = tx
-            .write_batch(vec![indexed(alpha())], OnUnchanged::KeepCurrent)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        assert!(out[0].unchanged, "[{be}]");
-        assert_eq!(out[0].outcome.record.version, 2, "[{be}]");
         assert_eq!(
-            found(&s, &registry, "Practitioner", "family", "alpha").await,
+            found(&s, &registry, "Practitioner", "family", "beta").await,
             vec!["p1"],
             "[{be}]"
         );

@@ -228,13 +228,13 @@ impl PgTx {
             let currents = self.lock_current_rows(run_reqs, on_unchanged).await?;
             let planned = plan::plan_run(run_reqs, &currents, on_unchanged)?;
             let raced = self.save_run(run_reqs, &planned).await?;
-            // Unchanged resources get their index rows too: the rows may be missing or come
-            // from an older extractor, and a batch leaves the index matching its content.
+            // Unchanged resources keep their rows (see the SQLite backend for why).
             let indexed: Vec<&BatchWrite> = writes[run.clone()]
                 .iter()
+                .zip(&planned)
                 .enumerate()
-                .filter(|(i, _)| !raced.contains(i))
-                .map(|(_, w)| w)
+                .filter(|(i, (_, p))| matches!(p, Planned::Write { .. }) && !raced.contains(i))
+                .map(|(_, (w, _))| w)
                 .collect();
             write_index_rows(&mut self.tx, &self.tenant, &indexed).await?;
             for (i, p) in planned.into_iter().enumerate() {

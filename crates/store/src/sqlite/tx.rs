@@ -198,9 +198,15 @@ impl SqliteTx {
             let currents = self.current_rows(run_reqs, on_unchanged).await?;
             let planned = plan::plan_run(run_reqs, &currents, on_unchanged)?;
             self.save_run(run_reqs, &planned).await?;
-            // Unchanged resources get their index rows too: the rows may be missing or come
-            // from an older extractor, and a batch leaves the index matching its content.
-            let indexed: Vec<&BatchWrite> = writes[run].iter().collect();
+            // Unchanged resources keep their rows: rewriting them (~25 rows per directory
+            // resource) would make a rerun as slow as the first import. Rows from an older
+            // extractor are the reindex job's business (`Store::reindex_many`).
+            let indexed: Vec<&BatchWrite> = writes[run]
+                .iter()
+                .zip(&planned)
+                .filter(|(_, p)| matches!(p, Planned::Write { .. }))
+                .map(|(w, _)| w)
+                .collect();
             write_index_rows(&mut self.tx, &self.tenant, &indexed).await?;
             planned_all.extend(planned);
         }
