@@ -67,26 +67,29 @@ fn read_all(dir: &Path) -> BTreeMap<&'static str, BTreeMap<String, Value>> {
     out
 }
 
-async fn load(c: &Ctx, data: &BTreeMap<&'static str, BTreeMap<String, Value>>) {
+/// The sample's writes with their index entries (extracted once, for every backend).
+fn batch(data: &BTreeMap<&'static str, BTreeMap<String, Value>>) -> Vec<BatchWrite> {
+    let extractor = search::Extractor::new(conformance::Registry::builtin());
+    data.iter()
+        .flat_map(|(ty, by_id)| by_id.iter().map(move |(id, r)| (ty, id, r)))
+        .map(|(ty, id, r)| BatchWrite {
+            request: WriteRequest {
+                resource_type: (*ty).to_owned(),
+                id: id.clone(),
+                resource: r.as_object().cloned().unwrap_or_default(),
+                precondition: Precondition::None,
+                method: Method::Put,
+            },
+            index: extractor.extract(r),
+        })
+        .collect()
+}
+
+async fn load(c: &Ctx, writes: Vec<BatchWrite>) {
     let mut tx = c.store.begin(&default_tenant()).await.expect("begin");
-    for (ty, by_id) in data {
-        let writes = by_id
-            .iter()
-            .map(|(id, r)| BatchWrite {
-                request: WriteRequest {
-                    resource_type: (*ty).to_owned(),
-                    id: id.clone(),
-                    resource: r.as_object().cloned().unwrap_or_default(),
-                    precondition: Precondition::None,
-                    method: Method::Put,
-                },
-                index: c.extractor.extract(r),
-            })
-            .collect();
-        tx.write_batch(writes, OnUnchanged::NewVersion)
-            .await
-            .unwrap_or_else(|e| panic!("[{}] load {ty}: {e}", c.be));
-    }
+    tx.write_batch(writes, OnUnchanged::NewVersion)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] load: {e}", c.be));
     tx.commit().await.expect("commit");
     c.store.analyze_search_index().await.expect("analyze");
 }
@@ -268,8 +271,9 @@ async fn plan_net_searches_agree_with_the_sample_data() {
         .filter(|l| exists(l))
         .collect();
 
+    let writes = batch(&data);
     for c in stores().await {
-        load(&c, &data).await;
+        load(&c, writes.clone()).await;
         let specialty = format!("specialty={system}|{code}");
         let cases: Vec<(&str, String, &BTreeSet<String>)> = vec![
             ("PractitionerRole", specialty.clone(), &with_specialty),
