@@ -5,6 +5,8 @@
 //!   closed-loop load, compared with a bare axum ceiling serving the same bytes.
 //! - `fhirdir-bench ceiling --listen ADDR --body FILE [--middleware]`: that ceiling server
 //!   (started by `rest` as its own child process).
+//! - `fhirdir-bench search --data DIR --database URL`: the search shapes of issue 3 against
+//!   imported `fhirdir generate` data (see [`search`]).
 //!
 //! Output is markdown: machine facts, one row per measurement, and a summary table.
 
@@ -14,6 +16,7 @@ mod load;
 mod practitioner;
 mod report;
 mod rest;
+mod search;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,6 +39,8 @@ enum Cmd {
     Ceiling(CeilingArgs),
     /// Only the read load, against an already running server (for profiling and A/B runs).
     Read(ReadArgs),
+    /// Search shapes of issue 3 (token, string, chain, _has, _include, near, paging, _total).
+    Search(search::SearchArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -132,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
             ceiling::serve(&a.listen, body.into(), &layers).await
         }
         Cmd::Rest(a) => rest(a).await,
+        Cmd::Search(a) => search::main(a).await,
         Cmd::Read(a) => {
             let stop = load::Stop::Timed {
                 warmup: Duration::from_secs(a.warmup),
