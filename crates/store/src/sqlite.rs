@@ -9,9 +9,13 @@
 //!
 //! `sqlite::memory:` uses one shared connection for both roles, since a private in-memory
 //! database exists only inside its connection.
+//!
+//! `read` and `vread` on a file first try [`point_read`]: a few read-only connections used
+//! inline on the calling task, without the thread hand-offs of sqlx's SQLite driver.
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -25,6 +29,7 @@ use crate::{
     StoreError, StoreOptions, TenantInfo, TenantName, VersionRecord, WriteOutcome, WriteRequest,
 };
 
+mod point_read;
 pub(crate) mod tx;
 
 /// How long a connection waits for another connection's (or process's) write lock.
@@ -38,6 +43,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// True when `reader` and `writer` are the same pool (in-memory databases).
     shared: bool,
+    /// The fast path for `read`/`vread`; `None` for in-memory databases.
+    point: Option<Arc<point_read::PointReader>>,
 }
 
 impl SqliteStore {
@@ -60,6 +67,7 @@ impl SqliteStore {
                 writer: pool.clone(),
                 reader: pool,
                 shared: true,
+                point: None,
             });
         }
         create_parent_dir(base.get_filename())?;
@@ -73,6 +81,23 @@ impl SqliteStore {
                     .journal_mode(SqliteJournalMode::Wal),
             )
             .await?;
+        // One point-read connection per thread that can run a read at once (tokio's default
+        // worker count), within the configured bound; more would sit idle.
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let point_size = workers.min(usize::try_from(opts.max_connections).unwrap_or(usize::MAX));
+        let point = if names_vfs(url) {
+            // A custom VFS is registered with sqlx's connections only: leave reads to them.
+            None
+        } else {
+            match point_read::PointReader::open(base.get_filename(), point_size) {
+                Ok(p) => Some(Arc::new(p)),
+                // Only a missed optimisation: every read can still go through `reader`.
+                Err(e) => {
+                    tracing::warn!(error = %e, "SQLite point-read connections unavailable");
+                    None
+                }
+            }
+        };
         let reader = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .connect_with(base.pragma("query_only", "ON"))
@@ -81,6 +106,7 @@ impl SqliteStore {
             writer,
             reader,
             shared: false,
+            point,
         })
     }
 
@@ -125,6 +151,9 @@ impl SqliteStore {
     }
 
     pub async fn close(&self) {
+        if let Some(point) = &self.point {
+            point.close();
+        }
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -189,18 +218,19 @@ impl SqliteStore {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<VersionRecord>, StoreError> {
-        // One query answers both "unknown tenant" (no row) and "unknown id" (NULL columns).
-        let row: Option<common::ReadRow> = sqlx::query_as(
-            "SELECT r.version, r.deleted, r.last_updated, r.method, r.content \
-                 FROM tenants t LEFT JOIN resources r \
-                 ON r.tenant = t.name AND r.res_type = $2 AND r.id = $3 \
-                 WHERE t.name = $1",
-        )
-        .bind(tenant.as_str())
-        .bind(resource_type)
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?;
+        if let Some(answer) = self
+            .point
+            .as_ref()
+            .and_then(|p| p.read(tenant, resource_type, id))
+        {
+            return answer;
+        }
+        let row: Option<common::ReadRow> = sqlx::query_as(point_read::READ_SQL)
+            .bind(tenant.as_str())
+            .bind(resource_type)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
         common::read_result(row, tenant, resource_type, id)
     }
 
@@ -211,18 +241,17 @@ impl SqliteStore {
         id: &str,
         version: i64,
     ) -> Result<Option<VersionRecord>, StoreError> {
-        let row: Option<common::VreadRow> = sqlx::query_as(
-            "SELECT v.deleted, v.last_updated, v.method, v.content \
-                 FROM tenants t LEFT JOIN resource_versions v \
-                 ON v.tenant = t.name AND v.res_type = $2 AND v.id = $3 AND v.version = $4 \
-                 WHERE t.name = $1",
-        )
-        .bind(tenant.as_str())
-        .bind(resource_type)
-        .bind(id)
-        .bind(version)
-        .fetch_optional(&self.reader)
-        .await?;
+        let fast = self.point.as_ref();
+        if let Some(answer) = fast.and_then(|p| p.vread(tenant, resource_type, id, version)) {
+            return answer;
+        }
+        let row: Option<common::VreadRow> = sqlx::query_as(point_read::VREAD_SQL)
+            .bind(tenant.as_str())
+            .bind(resource_type)
+            .bind(id)
+            .bind(version)
+            .fetch_optional(&self.reader)
+            .await?;
         common::vread_result(row, tenant, resource_type, id, version)
     }
 
@@ -409,6 +438,12 @@ fn is_memory(url: &str) -> bool {
     path == ":memory:" || params.split('&').any(|p| p == "mode=memory")
 }
 
+/// True when the URL asks for a custom SQLite VFS (`?vfs=NAME`).
+fn names_vfs(url: &str) -> bool {
+    url.split_once('?')
+        .is_some_and(|(_, params)| params.split('&').any(|p| p.starts_with("vfs=")))
+}
+
 fn create_parent_dir(file: &Path) -> Result<(), StoreError> {
     match file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
@@ -435,6 +470,8 @@ mod tests {
         assert!(is_memory("sqlite://x.db?mode=memory"));
         assert!(!is_memory("sqlite://data/fhirdir.db"));
         assert!(!is_memory("sqlite:///tmp/memory.db"));
+        assert!(names_vfs("sqlite://x.db?mode=rwc&vfs=unix-dotfile"));
+        assert!(!is_memory("sqlite://x.db?mode=rwc") && !names_vfs("sqlite://x.db?mode=rwc"));
     }
 
     #[test]
