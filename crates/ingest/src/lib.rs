@@ -233,7 +233,7 @@ pub async fn import_files(
 /// a logarithmic number of `ANALYZE`s. SQLite's planner picks the index for those statements
 /// without statistics, so it is analysed once, at the end.
 fn refresh_statistics_now(store: &Store, batches: u64) -> bool {
-    store.backend() == "postgres" && batches.is_power_of_two() && batches.trailing_zeros() % 2 == 0
+    store.backend() == "postgres" && batches.is_power_of_two() && batches.trailing_zeros() & 1 == 0
 }
 
 /// The reader thread: files -> checked, indexed resources -> batches on `tx`. Returns early,
