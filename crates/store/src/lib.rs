@@ -3,7 +3,8 @@
 //! One API ([`Store`]), two backends: SQLite (the embedded default) and Postgres. Every call
 //! takes the tenant first and there is no call that reaches across tenants ("no escape
 //! hatch"). Each write is one SQL transaction that saves the current version, the history
-//! row (which doubles as the change-event log, ordered by `seq`) and, later, index rows.
+//! row (which doubles as the change-event log, ordered by `seq`) and the search index rows
+//! (`search`), so a search never sees a version other than the current one.
 //!
 //! Schema rules (DESIGN.md section 3): every primary and unique key begins with the tenant and
 //! no foreign key crosses tenants, so Postgres can be sharded by tenant.
