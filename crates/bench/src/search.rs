@@ -768,7 +768,8 @@ pub async fn run(addr: SocketAddr, pid: Option<u32>, o: &SearchOptions) -> anyho
             "| {} | ({}) {} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} | {} |",
             o.label,
             shape.key,
-            shape.what,
+            // `|` inside a markdown table cell must be escaped.
+            shape.what.replace('|', "\\|"),
             pct(&one.lat, 50.0),
             pct(&one.lat, 95.0),
             pct(&one.lat, 99.0),
