@@ -72,7 +72,7 @@ pub fn counted(ds: &Dataset, def: &ParamDef) -> Vec<(Atom, usize)> {
         }
     }
     let mut v: Vec<(Atom, usize)> = counts.into_values().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|b| std::cmp::Reverse(b.1));
     v
 }
 
