@@ -263,6 +263,9 @@ enum Expect {
     Total(&'static str, u64),
 }
 
+/// Builds a request path, and what its answer must look like, from a random state.
+type MakeQuery = Box<dyn Fn(&mut u64) -> (String, Expect) + Send + Sync>;
+
 /// One shape of the benchmark.
 struct Shape {
     key: &'static str,
@@ -270,7 +273,7 @@ struct Shape {
     /// The example request, for the report.
     example: String,
     /// A request path and what its answer must look like, for a random state.
-    make: Box<dyn Fn(&mut u64) -> (String, Expect) + Send + Sync>,
+    make: MakeQuery,
     /// Paging: walk `next` links this many pages (the first request from `make`).
     pages: Option<usize>,
 }
