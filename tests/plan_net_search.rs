@@ -387,3 +387,60 @@ fn the_suite_covers_every_plan_net_capability_statement_entry() {
         "too many cases expect nothing"
     );
 }
+
+#[test]
+fn the_independent_evaluator_reads_the_plan_net_expressions_from_the_data() {
+    if !shared_present("the_independent_evaluator_reads_the_plan_net_expressions_from_the_data") {
+        return;
+    }
+    let suite = suite();
+    let ig = &suite.igs[1];
+    // Extension-based parameters resolve to the extension's value.
+    let network = ig.param("PractitionerRole", "network").expect("network");
+    assert_eq!(
+        plan_net::values::select(&suite.ds, network, None, "zz").len(),
+        0
+    );
+    let with_network = plan_net::values::indexed(&suite.ds, network);
+    assert!(
+        with_network.iter().all(|(_, a)| !a.is_empty()),
+        "every role has a network"
+    );
+    let delivery = ig
+        .param("HealthcareService", "delivery-method")
+        .expect("delivery-method");
+    assert_eq!(
+        plan_net::values::select(&suite.ds, delivery, None, "physical").len(),
+        158
+    );
+    // Parameters the sample data has no value for are checked with non-matching values only.
+    let mut empty = BTreeSet::new();
+    for r in &ig.resources {
+        for (name, _, _) in &r.params {
+            if let Some(def) = ig
+                .param(&r.rtype, name)
+                .filter(|d| d.code != "_lastUpdated")
+            {
+                if plan_net::values::counted(&suite.ds, def).is_empty() {
+                    empty.insert(format!("{}.{name}", r.rtype));
+                }
+            }
+        }
+    }
+    eprintln!("parameters without values in the sample data: {empty:?}");
+    let by_kind = |k: Kind| {
+        let cs: Vec<&Case> = suite.plan.cases.iter().filter(|c| c.kind == k).collect();
+        let some = cs.iter().filter(|c| !c.matches.is_empty()).count();
+        (cs.len(), some)
+    };
+    for k in [
+        Kind::Param,
+        Kind::Include,
+        Kind::RevInclude,
+        Kind::Chain,
+        Kind::Has,
+    ] {
+        let (n, some) = by_kind(k);
+        eprintln!("{k:?}: {n} queries, {some} expecting matches");
+    }
+}
