@@ -267,50 +267,74 @@ async fn boom() -> &'static str {
 
 #[tokio::test]
 async fn a_panicking_handler_becomes_a_500_operation_outcome_and_the_server_keeps_serving() {
-    // `server::router` applies its CatchPanicLayer to its own routes only and offers no way to
-    // add one before the layers, and no request can make a real handler panic. So this checks
-    // the server's panic handler under the same layer, on a router of the test's own.
+    // No request can make a real handler panic, so a panicking route is merged into the real
+    // router *before* its layers (`server::router_with`): it runs under exactly the stack a
+    // production handler does.
     use axum::routing::get;
-    use tower_http::catch_panic::CatchPanicLayer;
-    let router = axum::Router::new()
-        .route("/boom", get(boom))
-        .route("/ok", get(|| async { "fine" }))
-        .layer(CatchPanicLayer::custom(server::middleware::panic_response));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let client = common::raw_client();
+    for db in test_databases().await {
+        let store = store::Store::connect(&db.url, &store::StoreOptions::default())
+            .await
+            .expect("store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = server::app_state(store, ServerConfig::default(), addr);
+        let router = server::router_with(state, axum::Router::new().route("/boom", get(boom)));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let base = format!("http://{addr}");
+        let client = common::raw_client();
 
-    for _ in 0..3 {
-        let r = client
-            .get(format!("{base}/boom"))
+        for _ in 0..3 {
+            let r = client
+                .get(format!("{base}/boom"))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(r.status().as_u16(), 500, "[{}]", db.backend);
+            assert!(
+                r.headers().contains_key("x-request-id"),
+                "[{}] the panic response went through the middleware",
+                db.backend
+            );
+            let ct = r.headers()["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(ct.starts_with("application/fhir+json"), "content-type {ct}");
+            let oo: Value = r.json().await.expect("JSON body");
+            assert_eq!(oo["resourceType"], "OperationOutcome", "{oo}");
+            assert_eq!(oo["issue"][0]["code"], "exception", "{oo}");
+            assert!(
+                !oo.to_string().contains("secret internal detail"),
+                "panic detail leaked: {oo}"
+            );
+            for path in ["/healthz", "/fhir/default/metadata"] {
+                let ok = client
+                    .get(format!("{base}{path}"))
+                    .send()
+                    .await
+                    .expect("request");
+                assert_eq!(
+                    ok.status().as_u16(),
+                    200,
+                    "[{}] the server stopped serving {path} after a panic",
+                    db.backend
+                );
+            }
+        }
+        let metrics = client
+            .get(format!("{base}/metrics"))
             .send()
             .await
-            .expect("request");
-        assert_eq!(r.status().as_u16(), 500);
-        let ct = r.headers()["content-type"]
-            .to_str()
-            .unwrap_or_default()
-            .to_owned();
-        assert!(ct.starts_with("application/fhir+json"), "content-type {ct}");
-        let oo: Value = r.json().await.expect("JSON body");
-        assert_eq!(oo["resourceType"], "OperationOutcome", "{oo}");
-        assert_eq!(oo["issue"][0]["code"], "exception", "{oo}");
+            .expect("request")
+            .text()
+            .await
+            .expect("text");
         assert!(
-            !oo.to_string().contains("secret internal detail"),
-            "panic detail leaked: {oo}"
-        );
-        let ok = client
-            .get(format!("{base}/ok"))
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(
-            ok.status().as_u16(),
-            200,
-            "the server stopped serving after a panic"
+            metrics.contains("route=\"/boom\",method=\"GET\",status=\"500\"} 3"),
+            "[{}] the three 500s are not in the metrics:\n{metrics}",
+            db.backend
         );
     }
 }

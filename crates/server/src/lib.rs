@@ -16,7 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use config::ServerConfig;
-pub use routes::router;
+pub use routes::{router, router_with};
 pub use state::{App, AppState};
 
 /// Builds the shared state. `base_url` falls back to `http://{bound}`.

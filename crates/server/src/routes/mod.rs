@@ -24,6 +24,13 @@ use crate::state::AppState;
 
 /// Every route of the server, with its middleware.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] plus `extra` routes, merged *before* the middleware so they run under exactly
+/// the same layers (panic handling, metrics, request ids). Used by tests to prove what the
+/// layers do for a handler; deployments call [`router`].
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let fhir = Router::new()
         .route("/fhir/{tenant}", post(metadata::bundle))
         .route("/fhir/{tenant}/metadata", get(metadata::capabilities))
@@ -56,6 +63,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(fhir)
+        .merge(extra)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -63,8 +71,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/tenants/{name}", delete(admin::delete))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(from_fn_with_state(state.clone(), track_metrics))
+        // Catch panics inside the metrics layer, so a panicking request is counted as the
+        // 500 it becomes (the other way round, the unwind skips the recording).
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn_with_state(state.clone(), track_metrics))
         .layer(CompressionLayer::new())
         .layer(cors(&state.config.cors_origins))
         .layer(PropagateRequestIdLayer::x_request_id())
