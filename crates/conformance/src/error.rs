@@ -13,4 +13,12 @@ pub enum ConformanceError {
         /// What is wrong with the row.
         message: String,
     },
+    /// A file (or an entry of a package archive) holds something that cannot be loaded.
+    #[error("{path}: {message}")]
+    Load {
+        /// The file, `archive.tgz!package/entry.json` inside an archive.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }

@@ -88,6 +88,16 @@ impl Registry {
         }
     }
 
+    /// A copy of this registry with `params` inserted after its own (so they win over a
+    /// definition with the same base and code).
+    pub fn extended<'a>(&self, params: impl IntoIterator<Item = &'a SearchParamDef>) -> Registry {
+        let mut registry = self.clone();
+        for p in params {
+            registry.insert(p.clone());
+        }
+        registry
+    }
+
     /// The parameter `code` on `resource_type`, including the `Resource`-level ones.
     pub fn get(&self, resource_type: &str, code: &str) -> Option<&Arc<SearchParamDef>> {
         self.by_type
