@@ -2,9 +2,10 @@
 //! expression (<https://hl7.org/fhir/R4/searchparameter.html>) and converts the selected
 //! nodes with [`index_values`]. Runs above the store, which saves what it is handed.
 //!
-//! Not indexed here: composite parameters (their entries pair component values per node; the
-//! store can answer them from the component parameters' entries for now), special parameters
-//! other than `near`, and parameters without an expression (`_text`, `_content`).
+//! Composite parameters get one entry per component value per element, keyed so the store
+//! can pair components of the same element ([`crate::composite`]). Not indexed: special
+//! parameters other than `near`, and parameters without an expression (`_text`, `_content`,
+//! which the store answers from the resource body).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,9 +14,12 @@ use conformance::{Registry, SearchParamDef, SearchParamType};
 use fhirpath::Expression;
 use serde_json::Value;
 
+use crate::composite;
 use crate::index::{index_values, IndexValue};
 
-/// One index row: the parameter and one of its values for the resource.
+/// One index row: the parameter and one of its values for the resource. For a composite
+/// parameter, `param` is the component's definition renamed
+/// [`composite::component_code`] (`{composite}${component}${element}`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexEntry {
     pub param: Arc<SearchParamDef>,
@@ -27,6 +31,7 @@ pub struct IndexEntry {
 pub struct Extractor {
     registry: Registry,
     compiled: BTreeMap<String, Expression>,
+    composites: BTreeMap<String, composite::Compiled>,
     failed: Vec<(String, String)>,
 }
 
@@ -35,10 +40,24 @@ impl Extractor {
     /// parse are recorded in [`Extractor::failed`] (for a startup log line) and skipped.
     pub fn new(registry: Registry) -> Extractor {
         let mut compiled = BTreeMap::new();
+        let mut composites = BTreeMap::new();
         let mut failed = Vec::new();
         let types: Vec<String> = registry.resource_types().map(str::to_owned).collect();
         for ty in types.iter().map(String::as_str).chain(["Resource"]) {
             for param in registry.for_type(ty) {
+                if param.kind == SearchParamType::Composite && !composites.contains_key(&param.url)
+                {
+                    match composite::Compiled::new(param, &registry) {
+                        Ok(c) => {
+                            composites.insert(param.url.clone(), c);
+                        }
+                        Err(e) => {
+                            if !failed.iter().any(|(u, _)| u == &param.url) {
+                                failed.push((param.url.clone(), e));
+                            }
+                        }
+                    }
+                }
                 if !indexable(param) || compiled.contains_key(&param.url) {
                     continue;
                 }
@@ -60,6 +79,7 @@ impl Extractor {
         Extractor {
             registry,
             compiled,
+            composites,
             failed,
         }
     }
@@ -77,6 +97,10 @@ impl Extractor {
         };
         let mut out = Vec::new();
         for param in self.registry.for_type(ty) {
+            if let Some(c) = self.composites.get(&param.url) {
+                c.extract(resource, &mut out);
+                continue;
+            }
             let Some(expr) = self.compiled.get(&param.url) else {
                 continue;
             };

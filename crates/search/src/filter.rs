@@ -15,6 +15,7 @@ use crate::value::{
     is_type_name, Decimal, NearValue, OfTypeValue, Prefix, QuantityValue, ReferenceValue,
     TokenValue,
 };
+use crate::valueset::ValueSetRef;
 use crate::SearchError;
 
 /// A search modifier (<https://hl7.org/fhir/R4/search.html#modifiers>).
@@ -132,7 +133,7 @@ pub enum SearchValue {
     Token(TokenValue),
     /// `:of-type` on an Identifier token.
     OfType(OfTypeValue),
-    /// Normalised free text: token `:text`, `_text`, `_content`.
+    /// Normalised free text: token `:text`, `_text`, `_content` (see [`is_text_search`]).
     Text(String),
     Reference(ReferenceValue),
     /// Reference `:identifier`.
@@ -146,8 +147,10 @@ pub enum SearchValue {
         value: Decimal,
     },
     Quantity(QuantityValue),
-    /// A uri value, or a ValueSet URL for token `:in` / `:not-in`.
+    /// A uri value.
     Uri(String),
+    /// The ValueSet of token `:in` / `:not-in`; the store fills in its expansion.
+    InValueSet(ValueSetRef),
     /// One value per component, in the definition's component order.
     Composite(Vec<SearchValue>),
     Near(NearValue),
@@ -374,6 +377,23 @@ fn parse_leaf(
     value: &str,
     registry: &Registry,
 ) -> Result<Parsed, SearchError> {
+    if is_text_search(param) {
+        if let Some(m) = modifier {
+            return Err(SearchError::UnsupportedModifier {
+                modifier: m.to_owned(),
+                kind: param.code.clone(),
+            });
+        }
+        let values = split_unescaped(value, ',')
+            .into_iter()
+            .map(|alt| non_empty_text("text", alt).map(SearchValue::Text))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Parsed::Filter(Filter::Param {
+            param: param.clone(),
+            modifier: None,
+            values,
+        }));
+    }
     let modifier = modifier
         .map(|m| Modifier::parse(m, param.kind))
         .transpose()?;
@@ -411,6 +431,14 @@ fn parse_leaf(
         modifier,
         values,
     }))
+}
+
+/// Whether `param` is `_text` (the narrative) or `_content` (the whole resource): free-text
+/// searches the store answers from the resource body, whatever type the definition declares
+/// (R4 declares both `string`, without an expression). Their values are
+/// [`SearchValue::Text`]; they take no modifiers.
+pub fn is_text_search(param: &SearchParamDef) -> bool {
+    matches!(param.code.as_str(), "_text" | "_content") && param.expression.is_none()
 }
 
 fn composite_parts<'a>(
@@ -477,7 +505,9 @@ fn parse_value(
         T::Token => match modifier {
             Some(Modifier::Text) => SearchValue::Text(non_empty_text(kind, raw)?),
             Some(Modifier::OfType) => SearchValue::OfType(OfTypeValue::parse(raw)?),
-            Some(Modifier::In | Modifier::NotIn) => SearchValue::Uri(non_empty(kind, raw)?),
+            Some(Modifier::In | Modifier::NotIn) => {
+                SearchValue::InValueSet(ValueSetRef::parse(&non_empty(kind, raw)?)?)
+            }
             _ => SearchValue::Token(TokenValue::parse(raw)?),
         },
         T::Reference => match modifier {

@@ -4,9 +4,11 @@
 //!
 //! Modules: [`query`] (the request and result parameters), [`filter`] (criteria, modifiers,
 //! chains, `_has`), [`value`] and [`date`] (typed values and their ranges), [`text`]
-//! (escaping and string normalisation), [`index`] (FHIR values to index entries) and
-//! [`extract`] (whole resources to index entries, through FHIRPath).
+//! (escaping and string normalisation), [`index`] (FHIR values to index entries),
+//! [`extract`] (whole resources to index entries, through FHIRPath; composite parameters
+//! in [`composite`]) and [`valueset`] (ValueSet expansion for `:in` / `:not-in`).
 
+pub mod composite;
 pub mod date;
 mod error;
 pub mod extract;
@@ -15,11 +17,12 @@ pub mod index;
 pub mod query;
 pub mod text;
 pub mod value;
+pub mod valueset;
 
 pub use date::{parse_date, DatePrecision, DateRange, DateValue};
 pub use error::SearchError;
 pub use extract::{extract, Extractor, IndexEntry};
-pub use filter::{ChainTarget, Filter, Modifier, SearchValue};
+pub use filter::{is_text_search, ChainTarget, Filter, Modifier, SearchValue};
 pub use index::{index_values, IndexValue};
 pub use query::{
     Criterion, Include, SearchLimits, SearchQuery, SortKey, Summary, Total, UnknownParam,
@@ -28,3 +31,4 @@ pub use text::normalize_string;
 pub use value::{
     Decimal, NearValue, OfTypeValue, Prefix, QuantityValue, ReferenceValue, TokenSystem, TokenValue,
 };
+pub use valueset::{Expansion, ValueSetRef};

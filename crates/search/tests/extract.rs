@@ -111,3 +111,61 @@ fn a_resource_without_resource_type_has_no_entries() {
         .extract(&json!({"id": "x"}))
         .is_empty());
 }
+
+/// Composite parameters index each component value under `{code}${component}${element}`,
+/// so the store can pair components of the same element.
+#[test]
+fn composite_components_are_keyed_by_element() {
+    let group = json!({
+        "resourceType": "Group", "id": "g", "type": "person", "actual": true,
+        "characteristic": [
+            {"code": {"text": "gender", "coding": [{"system": "http://s", "code": "gender"}]},
+             "valueCodeableConcept": {"coding": [{"code": "female"}]}, "exclude": false},
+            {"code": {"coding": [{"code": "age"}]}, "valueQuantity": {"value": 40, "unit": "a"}, "exclude": false}
+        ]
+    });
+    let got: Vec<String> = entries(&group)
+        .into_iter()
+        .filter(|e| e.starts_with("characteristic-value$"))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "characteristic-value$0$0=tok:http://s|gender",
+            "characteristic-value$0$1=tok:|age",
+            "characteristic-value$1$0=tok:|female",
+            // A Quantity value is a token without system or code (as for `Group.value`).
+            "characteristic-value$1$1=tok:|",
+        ]
+    );
+
+    // NDH writes the components from the resource root; values still go to their element.
+    const NEWPAT: &str = "http://hl7.org/fhir/us/ndh/StructureDefinition/base-ext-newpatients";
+    let role = json!({
+        "resourceType": "PractitionerRole", "id": "r",
+        "extension": [
+            {"url": NEWPAT, "extension": [
+                {"url": "acceptingPatients", "valueCodeableConcept": {"coding": [{"code": "no"}]}},
+                {"url": "fromNetwork", "valueReference": {"reference": "Organization/n1"}}
+            ]},
+            {"url": "http://other"},
+            {"url": NEWPAT, "extension": [
+                {"url": "acceptingPatients", "valueCodeableConcept": {"coding": [{"code": "yes"}]}},
+                {"url": "fromNetwork", "valueReference": {"reference": "Organization/n2"}}
+            ]}
+        ]
+    });
+    let got: Vec<String> = entries(&role)
+        .into_iter()
+        .filter(|e| e.starts_with("new-patient-and-from-network$"))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "new-patient-and-from-network$0$0=tok:|no",
+            "new-patient-and-from-network$0$1=tok:|yes",
+            "new-patient-and-from-network$1$0=ref:Organization/n1",
+            "new-patient-and-from-network$1$1=ref:Organization/n2",
+        ]
+    );
+}

@@ -119,10 +119,22 @@ fn every_parameter_type_parses() {
         // special
         ("Location", "near=42.25|-83.69|10|mi", "near=near(42.25,-83.69,Some(16.09344))"),
         ("Location", "near=42.25|-83.69", "near=near(42.25,-83.69,None)"),
+        // composite with typed components: token $ quantity (with prefix), token $ reference
+        ("SearchParameter", "context-type-quantity=focus$gt5||mg", "context-type-quantity=comp(tok(*|focus) $ qty(gt 5|*|mg))"),
+        (
+            "PractitionerRole",
+            "new-patient-and-from-network=http://x|yes$Organization/o1,no$o2",
+            "new-patient-and-from-network=comp(tok(http://x|yes) $ ref(Organization/o1)),comp(tok(*|no) $ ref(?/o2))",
+        ),
+        ("Group", "characteristic-value=gender", "ERROR parameter `characteristic-value`: invalid composite `gender`: expected 2 `$`-separated components, found 1"),
+        ("Group", "characteristic-value=a$b$c", "ERROR parameter `characteristic-value`: invalid composite `a$b$c`: expected 2 `$`-separated components, found 3"),
+        ("SearchParameter", "context-type-quantity=focus$xx5", "ERROR parameter `context-type-quantity`: invalid quantity `xx5`: unknown prefix `xx` (expected eq, ne, gt, lt, ge, le, sa, eb or ap)"),
         // `_text` and `_content` are string parameters without an expression in R4; the store
-        // answers them from the narrative / whole resource.
-        ("Organization", "_text=Cardiology  Clinic", "_text=str(Cardiology  Clinic~cardiology clinic)"),
-        ("Organization", "_content=x", "_content=str(x~x)"),
+        // answers them from the narrative / whole resource as normalised free text.
+        ("Organization", "_text=Cardiology  Clinic", "_text=text(cardiology clinic)"),
+        ("Organization", "_content=x,Ünïon", "_content=text(x),text(union)"),
+        ("Organization", "_content:exact=x", "ERROR parameter `_content:exact`: modifier `:exact` is not supported on _content parameters"),
+        ("Organization", "_text=%20", "ERROR parameter `_text`: invalid text ` `: empty text"),
     ]);
 }
 
@@ -137,8 +149,11 @@ fn every_modifier_parses_on_the_types_it_applies_to() {
         ("PractitionerRole", "specialty:not=http://nucc.org/provider-taxonomy|207Q00000X", "specialty:not=tok(http://nucc.org/provider-taxonomy|207Q00000X)"),
         ("PractitionerRole", "specialty:above=http://snomed.info/sct|123", "specialty:above=tok(http://snomed.info/sct|123)"),
         ("PractitionerRole", "specialty:below=http://snomed.info/sct|123", "specialty:below=tok(http://snomed.info/sct|123)"),
-        ("PractitionerRole", "specialty:in=http://example.org/ValueSet/x", "specialty:in=uri(http://example.org/ValueSet/x)"),
-        ("PractitionerRole", "specialty:not-in=http://example.org/ValueSet/x", "specialty:not-in=uri(http://example.org/ValueSet/x)"),
+        ("PractitionerRole", "specialty:in=http://example.org/ValueSet/x", "specialty:in=valueset(http://example.org/ValueSet/x)"),
+        ("PractitionerRole", "specialty:not-in=http://example.org/ValueSet/x|1.0", "specialty:not-in=valueset(http://example.org/ValueSet/x|1.0)"),
+        ("PractitionerRole", "specialty:in=ValueSet/vs1", "specialty:in=valueset(ValueSet/vs1)"),
+        ("PractitionerRole", "specialty:in=vs1", "ERROR parameter `specialty:in`: invalid ValueSet reference `vs1`: expected a ValueSet canonical URL (optionally |version) or ValueSet/id"),
+        ("Practitioner", "name:in=http://example.org/ValueSet/x", "ERROR parameter `name:in`: modifier `:in` is not supported on string parameters"),
         (
             "Practitioner",
             "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|NPI|1234567893",

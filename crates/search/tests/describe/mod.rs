@@ -56,6 +56,7 @@ pub fn value(v: &SearchValue) -> String {
             q.code.as_deref().unwrap_or("*")
         ),
         SearchValue::Uri(u) => format!("uri({u})"),
+        SearchValue::InValueSet(v) => format!("valueset({})", v.text),
         SearchValue::Composite(parts) => {
             format!(
                 "comp({})",
