@@ -1,6 +1,7 @@
 //! Resolving configuration: flag > environment variable > `--config` TOML file > default.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -24,6 +25,10 @@ pub struct DbArgs {
     /// Most database connections in the pool.
     #[arg(long, env = "FHIRDIR_DB_MAX_CONNECTIONS")]
     pub db_max_connections: Option<u32>,
+    /// Postgres: seconds a request waits for a database connection (connecting included)
+    /// before it is answered 503 (default 5).
+    #[arg(long, env = "FHIRDIR_DB_ACQUIRE_TIMEOUT", value_name = "SECONDS")]
+    pub db_acquire_timeout: Option<f64>,
 }
 
 /// The `--config` file. Every key is optional.
@@ -35,6 +40,8 @@ pub struct FileConfig {
     pub base_url: Option<String>,
     pub log_format: Option<String>,
     pub db_max_connections: Option<u32>,
+    /// Seconds; see [`DbArgs::db_acquire_timeout`].
+    pub db_acquire_timeout: Option<f64>,
     pub admin_token: Option<String>,
     pub cursor_secret: Option<String>,
     pub max_body_bytes: Option<usize>,
@@ -60,6 +67,7 @@ pub struct DbConfig {
     pub database: String,
     pub log_format: String,
     pub max_connections: u32,
+    pub acquire_timeout: Duration,
     pub file: FileConfig,
 }
 
@@ -75,6 +83,15 @@ impl DbArgs {
             log_format == "text" || log_format == "json",
             "--log-format must be text or json, not {log_format:?}"
         );
+        let acquire_timeout = match self.db_acquire_timeout.or(file.db_acquire_timeout) {
+            None => store::StoreOptions::DEFAULT_ACQUIRE_TIMEOUT,
+            Some(secs) => Duration::try_from_secs_f64(secs)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .with_context(|| {
+                    format!("--db-acquire-timeout must be a positive number of seconds, not {secs}")
+                })?,
+        };
         Ok(DbConfig {
             database: self
                 .database
@@ -86,6 +103,7 @@ impl DbArgs {
                 .db_max_connections
                 .or(file.db_max_connections)
                 .unwrap_or(16),
+            acquire_timeout,
             file,
         })
     }
@@ -96,6 +114,7 @@ impl DbConfig {
         let opts = store::StoreOptions {
             max_connections: self.max_connections,
             migrate,
+            acquire_timeout: self.acquire_timeout,
         };
         store::Store::connect(&self.database, &opts)
             .await
@@ -115,4 +134,50 @@ pub fn init_logging(format: &str) {
     } else {
         builder.try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(acquire: Option<f64>, config: Option<PathBuf>) -> DbArgs {
+        DbArgs {
+            database: None,
+            config,
+            log_format: None,
+            db_max_connections: None,
+            db_acquire_timeout: acquire,
+        }
+    }
+
+    #[test]
+    fn acquire_timeout_comes_from_the_flag_then_the_file_then_the_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("fhirdir.toml");
+        std::fs::write(&file, "db_acquire_timeout = 2\n").expect("write config");
+
+        let default = args(None, None).resolve().expect("resolve");
+        assert_eq!(
+            default.acquire_timeout,
+            store::StoreOptions::DEFAULT_ACQUIRE_TIMEOUT
+        );
+        let from_file = args(None, Some(file.clone())).resolve().expect("resolve");
+        assert_eq!(from_file.acquire_timeout, Duration::from_secs(2));
+        let from_flag = args(Some(0.5), Some(file)).resolve().expect("resolve");
+        assert_eq!(from_flag.acquire_timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn acquire_timeout_must_be_a_positive_number_of_seconds() {
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let err = args(Some(bad), None)
+                .resolve()
+                .err()
+                .unwrap_or_else(|| panic!("{bad} was accepted"));
+            assert!(
+                err.to_string().contains("--db-acquire-timeout"),
+                "{bad}: {err}"
+            );
+        }
+    }
 }

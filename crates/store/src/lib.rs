@@ -32,6 +32,16 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// Run migrations when connecting.
     pub migrate: bool,
+    /// Postgres: the longest a caller waits for a pooled connection, connecting included,
+    /// before [`StoreError::is_unavailable`] (503). An unreachable database answers after this
+    /// long rather than after sqlx's 30 s. SQLite ignores it: an embedded file cannot become
+    /// unreachable, and its one writer is waited for as long as sqlx allows.
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl StoreOptions {
+    /// [`StoreOptions::acquire_timeout`] when none is configured.
+    pub const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 }
 
 impl Default for StoreOptions {
@@ -39,6 +49,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: 16,
             migrate: true,
+            acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
         }
     }
 }

@@ -42,6 +42,7 @@ impl PgStore {
             .application_name("fhirdir");
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
+            .acquire_timeout(opts.acquire_timeout)
             .connect_with(options)
             .await?;
         Ok(PgStore { pool })
