@@ -130,6 +130,60 @@ pub async fn postgres_db() -> Result<TestDb, String> {
     })
 }
 
+/// Whether another session holds an open write transaction on the database at `url` (a
+/// `TestDb::url`), for tests that must act while a write is in flight, such as a crash in the
+/// middle of a transaction:
+/// - Postgres: a session of this database other than the probe has a transaction id
+///   (`pg_stat_activity.backend_xid`), which Postgres assigns at a transaction's first write
+///   or row lock;
+/// - SQLite: the database's write lock is held (`BEGIN IMMEDIATE` fails at once with
+///   `SQLITE_BUSY`); the probe takes the lock for an instant when it is free.
+pub async fn write_in_progress(url: &str) -> Result<bool, String> {
+    if url.starts_with("sqlite:") {
+        use std::str::FromStr;
+        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+            .map_err(|e| e.to_string())?
+            .busy_timeout(Duration::ZERO);
+        let mut conn = sqlx::SqliteConnection::connect_with(&opts)
+            .await
+            .map_err(|e| format!("opening {url}: {e}"))?;
+        let held = match sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut conn).await {
+            Ok(_) => {
+                sqlx::raw_sql("ROLLBACK")
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                false
+            }
+            Err(sqlx::Error::Database(e))
+                if e.code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| c & 0xff == 5) =>
+            {
+                true
+            }
+            Err(e) => return Err(format!("BEGIN IMMEDIATE on {url}: {e}")),
+        };
+        let _ = conn.close().await;
+        Ok(held)
+    } else {
+        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(url))
+            .await
+            .map_err(|_| "connection timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let writers: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND backend_xid IS NOT NULL",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+        let _ = conn.close().await;
+        Ok(writers > 0)
+    }
+}
+
 fn admin_url() -> String {
     std::env::var("FHIRDIR_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
 }
