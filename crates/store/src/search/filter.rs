@@ -6,6 +6,12 @@
 //! `:not` is the `NOT EXISTS` of the same, so resources without any value match it too;
 //! `:missing` tests for any row at all. Every subquery repeats the tenant, so no condition
 //! can reach another tenant's rows. The per-value conditions live in [`super::values`].
+//!
+//! Composite parameters pair their components' rows of one element (see
+//! [`search::composite`]): rows of component 0 whose `param` starts `{code}$0$`, each other
+//! component a row of the same resource with the same element suffix. `:not-in` is the
+//! `NOT EXISTS` of `:in`, like `:not`. `_text` / `_content` read the resource body
+//! ([`super::text_search`]).
 
 use chrono::{DateTime, Utc};
 use conformance::{SearchParamDef, SearchParamType};
@@ -225,6 +231,20 @@ impl<'t> Cond<'t> {
             "_lastUpdated" => return self.last_updated(sql, resource_type, id, modifier, values),
             _ => {}
         }
+        if search::is_text_search(param) {
+            let texts = values
+                .iter()
+                .map(|v| match v {
+                    SearchValue::Text(t) => Ok(t.as_str()),
+                    _ => Err(unsupported(format!("`{}` takes free text", param.code))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.text_search(sql, resource_type, id, param.code == "_text", &texts);
+            return Ok(());
+        }
+        if param.kind == SearchParamType::Composite {
+            return self.composite(sql, resource_type, id, param, modifier, values);
+        }
         let table = table_for(param, modifier)?;
         if modifier == Some(&Modifier::Missing) {
             sql.push("(");
@@ -248,7 +268,7 @@ impl<'t> Cond<'t> {
             return Ok(());
         }
         let x = self.alias();
-        let negate = modifier == Some(&Modifier::Not);
+        let negate = matches!(modifier, Some(Modifier::Not | Modifier::NotIn));
         self.open(
             sql,
             id,
@@ -264,6 +284,111 @@ impl<'t> Cond<'t> {
             sql.push(")");
         }
         sql.push("))");
+        Ok(())
+    }
+
+    /// A composite criterion: any alternative matches when one element has every component.
+    fn composite(
+        &mut self,
+        sql: &mut Sql,
+        resource_type: &str,
+        id: IdCol,
+        param: &SearchParamDef,
+        modifier: Option<&Modifier>,
+        values: &[SearchValue],
+    ) -> Result<(), StoreError> {
+        if let Some(m) = modifier {
+            return Err(unsupported(format!(
+                "`{}:{}`: composite parameters take no modifiers",
+                param.code,
+                m.as_str()
+            )));
+        }
+        sql.push("(");
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            let SearchValue::Composite(parts) = v else {
+                return Err(unsupported(format!(
+                    "`{}` takes composite values",
+                    param.code
+                )));
+            };
+            self.composite_value(sql, resource_type, id, param, parts)?;
+        }
+        sql.push(")");
+        Ok(())
+    }
+
+    /// `<id> IN (SELECT x0.id … component 0 matches AND EXISTS (component i of the same
+    /// element matches) …)`.
+    fn composite_value(
+        &mut self,
+        sql: &mut Sql,
+        resource_type: &str,
+        id: IdCol,
+        param: &SearchParamDef,
+        parts: &[SearchValue],
+    ) -> Result<(), StoreError> {
+        let Some(first) = parts.first() else {
+            sql.push("1 = 0");
+            return Ok(());
+        };
+        let x0 = self.alias();
+        let prefix0 = search::composite::component_prefix(&param.code, 0);
+        sql.col(id.0, id.1)
+            .push(" IN (SELECT ")
+            .col(x0, "id")
+            .push(" FROM ")
+            .push(component_table(param, first)?.name())
+            .push(" ")
+            .alias(x0)
+            .push(" WHERE ")
+            .col(x0, "tenant")
+            .push(" = ")
+            .text(self.tenant)
+            .push(" AND ")
+            .col(x0, "res_type")
+            .push(" = ")
+            .text(resource_type)
+            .push(" AND ");
+        super::values::starts_with(sql, x0, "param", &prefix0);
+        sql.push(" AND (");
+        self.value(sql, x0, param, None, first)?;
+        sql.push(")");
+        let suffix_at = i64::try_from(prefix0.chars().count() + 1).unwrap_or(i64::MAX);
+        for (i, part) in parts.iter().enumerate().skip(1) {
+            let xi = self.alias();
+            sql.push(" AND EXISTS (SELECT 1 FROM ")
+                .push(component_table(param, part)?.name())
+                .push(" ")
+                .alias(xi)
+                .push(" WHERE ")
+                .col(xi, "tenant")
+                .push(" = ")
+                .text(self.tenant)
+                .push(" AND ")
+                .col(xi, "res_type")
+                .push(" = ")
+                .text(resource_type)
+                .push(" AND ")
+                .col(xi, "id")
+                .push(" = ")
+                .col(x0, "id")
+                .push(" AND ")
+                .col(xi, "param")
+                .push(" = ")
+                .text(search::composite::component_prefix(&param.code, i))
+                .push(" || substr(")
+                .col(x0, "param")
+                .push(", CAST(")
+                .int(suffix_at)
+                .push(" AS INTEGER)) AND (");
+            self.value(sql, xi, param, None, part)?;
+            sql.push("))");
+        }
+        sql.push(")");
         Ok(())
     }
 
@@ -350,6 +475,25 @@ fn id_param(
     Ok(())
 }
 
+/// The index table holding a composite component's rows, from the component value's type.
+fn component_table(param: &SearchParamDef, v: &SearchValue) -> Result<Table, StoreError> {
+    Ok(match v {
+        SearchValue::String { .. } => Table::String,
+        SearchValue::Token(_) => Table::Token,
+        SearchValue::Reference(_) => Table::Reference,
+        SearchValue::Date { .. } => Table::Date,
+        SearchValue::Number { .. } => Table::Number,
+        SearchValue::Quantity(_) => Table::Quantity,
+        SearchValue::Uri(_) => Table::Uri,
+        _ => {
+            return Err(unsupported(format!(
+                "`{}`: a component of this type",
+                param.code
+            )))
+        }
+    })
+}
+
 /// `:missing` on a value every resource has: `true` never matches, `false` always does.
 fn missing_never(sql: &mut Sql, values: &[SearchValue]) -> Result<(), StoreError> {
     let any_present = values
@@ -370,16 +514,11 @@ pub(crate) fn table_for(
     match (param.kind, modifier) {
         (T::String, _) => Ok(Table::String),
         (T::Token, Some(Modifier::OfType)) => Ok(Table::IdentifierType),
-        (T::Token, Some(Modifier::In | Modifier::NotIn)) => {
-            no("ValueSet membership (:in, :not-in) needs terminology expansion")
-        }
-        (T::Token, Some(Modifier::Above | Modifier::Below)) => {
-            no("code subsumption (:above, :below) needs terminology")
-        }
+        (T::Token, Some(Modifier::Above | Modifier::Below)) => no(
+            "`:above` / `:below` on a token need the code system's hierarchy (subsumption), \
+             which this server does not have; use `:in` with a ValueSet listing the codes",
+        ),
         (T::Token, _) => Ok(Table::Token),
-        (T::Reference, Some(Modifier::Above | Modifier::Below)) => {
-            no(":above/:below on references")
-        }
         (T::Reference, _) => Ok(Table::Reference),
         (T::Date, _) => Ok(Table::Date),
         (T::Number, _) => Ok(Table::Number),
@@ -387,6 +526,7 @@ pub(crate) fn table_for(
         (T::Uri, _) => Ok(Table::Uri),
         (T::Special, _) if code == "near" => Ok(Table::Geo),
         (T::Special, _) => no("this special parameter has no index"),
-        (T::Composite, _) => no("composite parameters are not indexed yet"),
+        (T::Composite, Some(Modifier::Missing)) => no("`:missing` on a composite parameter"),
+        (T::Composite, _) => no("composite values are matched per component"),
     }
 }

@@ -9,9 +9,10 @@
 //! runs them ([`sqlite`], [`postgres`]).
 //!
 //! What is answered and how:
-//! - every parameter type with its prefixes and modifiers except `:in`/`:not-in`, token
-//!   `:above`/`:below` (both need terminology) and composite parameters
-//!   ([`StoreError::UnsupportedSearch`]);
+//! - every parameter type with its prefixes and modifiers, composite parameters (component
+//!   rows paired per element), `:in`/`:not-in` over the tenant's own ValueSets
+//!   ([`value_sets`]), `_text`/`_content` from the resource body ([`text_search`]); token
+//!   `:above`/`:below` need a terminology server and are [`StoreError::UnsupportedSearch`];
 //! - `_id` and `_lastUpdated` from the `resources` table; `_tag`, `_profile`, `_security`
 //!   and `_source` from the index like any token or uri;
 //! - deleted resources never match and are never included; every subquery is scoped to the
@@ -38,6 +39,8 @@ mod plan;
 pub(crate) mod postgres;
 mod sql;
 pub(crate) mod sqlite;
+mod text_search;
+mod value_sets;
 mod values;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
@@ -82,6 +85,8 @@ impl Store {
         registry: &conformance::Registry,
         page: Option<&PageCursor>,
     ) -> Result<SearchPage, StoreError> {
+        let expanded = value_sets::resolve(self, tenant, query).await?;
+        let query = expanded.as_ref().unwrap_or(query);
         match self {
             Store::Sqlite(s) => {
                 sqlite::search(s.reader_pool(), tenant, query, registry, page).await

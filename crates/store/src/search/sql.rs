@@ -37,6 +37,8 @@ enum Part {
     /// `<alias>.content` as text (`::text` on Postgres, where it is `jsonb`).
     Content(Alias),
     Arg(Arg),
+    /// A fragment that differs between the backends: (SQLite, Postgres).
+    Dialect(Box<Sql>, Box<Sql>),
 }
 
 /// A SQL fragment: static text, generated aliases and bound values.
@@ -111,6 +113,14 @@ impl Sql {
         self.push(")")
     }
 
+    /// Appends `sqlite` on SQLite and `postgres` on Postgres (for JSON functions, which the
+    /// two spell differently).
+    pub fn dialect(&mut self, sqlite: Sql, postgres: Sql) -> &mut Sql {
+        self.parts
+            .push(Part::Dialect(Box::new(sqlite), Box::new(postgres)));
+        self
+    }
+
     pub fn append(&mut self, other: Sql) -> &mut Sql {
         self.parts.extend(other.parts);
         self
@@ -121,8 +131,12 @@ impl Sql {
     pub fn bind_count(&self) -> usize {
         self.parts
             .iter()
-            .filter(|p| matches!(p, Part::Arg(_)))
-            .count()
+            .map(|p| match p {
+                Part::Arg(_) => 1,
+                Part::Dialect(s, _) => s.bind_count(),
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Renders into a query builder for `dialect`, binding every [`Arg`].
@@ -136,6 +150,19 @@ impl Sql {
         Option<f64>: Encode<'a, DB> + Type<DB>,
     {
         let mut qb = QueryBuilder::new("");
+        self.render_into(&mut qb, dialect);
+        qb
+    }
+
+    fn render_into<'a, DB>(&self, qb: &mut QueryBuilder<'a, DB>, dialect: Dialect)
+    where
+        DB: Database,
+        String: Encode<'a, DB> + Type<DB>,
+        Option<String>: Encode<'a, DB> + Type<DB>,
+        i64: Encode<'a, DB> + Type<DB>,
+        f64: Encode<'a, DB> + Type<DB>,
+        Option<f64>: Encode<'a, DB> + Type<DB>,
+    {
         for part in &self.parts {
             match part {
                 Part::Static(s) => {
@@ -165,16 +192,26 @@ impl Sql {
                 Part::Arg(Arg::OptFloat(n)) => {
                     qb.push_bind(*n);
                 }
+                Part::Dialect(sqlite, postgres) => match dialect {
+                    Dialect::Sqlite => sqlite.render_into(qb, dialect),
+                    Dialect::Postgres => postgres.render_into(qb, dialect),
+                },
             }
         }
-        qb
     }
 
-    /// The SQL text with `?` for every bound value, and the values (for tests and logs).
+    /// The SQL text with `?` for every bound value, and the values (for tests and logs);
+    /// dialect-specific fragments in their SQLite form.
     #[cfg(test)]
     pub fn debug(&self) -> (String, Vec<Arg>) {
         let mut text = String::new();
         let mut args = Vec::new();
+        self.debug_into(&mut text, &mut args);
+        (text, args)
+    }
+
+    #[cfg(test)]
+    fn debug_into(&self, text: &mut String, args: &mut Vec<Arg>) {
         for part in &self.parts {
             match part {
                 Part::Static(s) => text.push_str(s),
@@ -184,9 +221,9 @@ impl Sql {
                     text.push('?');
                     args.push(arg.clone());
                 }
+                Part::Dialect(sqlite, _) => sqlite.debug_into(text, args),
             }
         }
-        (text, args)
     }
 }
 

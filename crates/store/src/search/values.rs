@@ -2,12 +2,13 @@
 //! (<https://hl7.org/fhir/R4/search.html#ptypes>): string starts-with / `:exact` /
 //! `:contains`, token system|code forms, `:text`, `:of-type`, references and `:identifier`,
 //! the nine prefixes over `[low, high)` ranges for dates, numbers and quantities, uri
-//! `:above` / `:below`, and `near`.
+//! `:above` / `:below` (also on canonical references), token `:in` / `:not-in` over an
+//! expanded ValueSet, and `near`.
 
 use conformance::SearchParamDef;
 use search::{
     Modifier, NearValue, Prefix, QuantityValue, ReferenceValue, SearchValue, TokenSystem,
-    TokenValue,
+    TokenValue, ValueSetRef,
 };
 
 use super::filter::{unsupported, Cond};
@@ -77,10 +78,22 @@ impl Cond<'_> {
                     .text(o.value.as_str());
                 Ok(())
             }
-            SearchValue::Reference(r) => {
-                reference(sql, x, r);
-                Ok(())
-            }
+            SearchValue::Reference(r) => match modifier {
+                Some(m @ (Modifier::Above | Modifier::Below)) => match &r.url {
+                    Some(url) => uri(sql, x, "url", Some(m), url),
+                    None => Err(unsupported(format!(
+                        "`{}:{}`: on a reference, `:above` / `:below` take a canonical (absolute) \
+                         URL and compare it as a uri; R4 defines no hierarchy for `Type/id`",
+                        param.code,
+                        m.as_str()
+                    ))),
+                },
+                _ => {
+                    reference(sql, x, r);
+                    Ok(())
+                }
+            },
+            SearchValue::InValueSet(r) => in_value_set(sql, x, r),
             SearchValue::Identifier(t) => {
                 token(sql, x, ("identifier_system", "identifier_value"), t);
                 Ok(())
@@ -121,14 +134,14 @@ impl Cond<'_> {
                 quantity(sql, x, q);
                 Ok(())
             }
-            SearchValue::Uri(u) => uri(sql, x, modifier, u),
+            SearchValue::Uri(u) => uri(sql, x, "value", modifier, u),
             SearchValue::Near(n) => {
                 near(sql, x, n);
                 Ok(())
             }
             SearchValue::Missing(_) => Err(unsupported("`:missing` mixed with other values")),
             SearchValue::Composite(_) => Err(unsupported(format!(
-                "`{}`: composite parameters are not indexed yet",
+                "`{}`: a composite inside a composite",
                 param.code
             ))),
         }
@@ -137,7 +150,7 @@ impl Cond<'_> {
 
 /// `col >= prefix AND col < next(prefix)`: "starts with" that uses a btree index on both
 /// backends (byte order: SQLite's BINARY collation, Postgres `COLLATE "C"`).
-fn starts_with(sql: &mut Sql, x: Alias, column: &'static str, prefix: &str) {
+pub(crate) fn starts_with(sql: &mut Sql, x: Alias, column: &'static str, prefix: &str) {
     sql.col(x, column).push(" >= ").text(prefix);
     if let Some(upper) = prefix_upper_bound(prefix) {
         sql.push(" AND ").col(x, column).push(" < ").text(upper);
@@ -306,28 +319,88 @@ fn quantity(sql: &mut Sql, x: Alias, q: &QuantityValue) {
     }
 }
 
+/// Token `:in`: the row's `system|code` is in the expanded ValueSet (enumerated codes by
+/// system, or any code of a whole system but its excluded ones). Rows without a system are
+/// never in a ValueSet.
+fn in_value_set(sql: &mut Sql, x: Alias, r: &ValueSetRef) -> Result<(), StoreError> {
+    let Some(e) = &r.expansion else {
+        return Err(unsupported(format!(
+            "ValueSet `{}` was not expanded before the search",
+            r.text
+        )));
+    };
+    if e.is_empty() {
+        sql.push("1 = 0");
+        return Ok(());
+    }
+    sql.push("(");
+    let mut first = true;
+    let mut or = |sql: &mut Sql| {
+        if !std::mem::take(&mut first) {
+            sql.push(" OR ");
+        }
+    };
+    for (system, codes) in &e.codes {
+        or(sql);
+        sql.push("(")
+            .col(x, "system")
+            .push(" = ")
+            .text(system.as_str())
+            .push(" AND ")
+            .col(x, "code")
+            .push(" IN ")
+            .text_list(codes.iter().map(String::as_str))
+            .push(")");
+    }
+    for (system, excluded) in &e.systems {
+        or(sql);
+        sql.push("(")
+            .col(x, "system")
+            .push(" = ")
+            .text(system.as_str())
+            .push(" AND ")
+            .col(x, "code")
+            .push(" IS NOT NULL");
+        if !excluded.is_empty() {
+            sql.push(" AND ")
+                .col(x, "code")
+                .push(" NOT IN ")
+                .text_list(excluded.iter().map(String::as_str));
+        }
+        sql.push(")");
+    }
+    sql.push(")");
+    Ok(())
+}
+
 /// Uri equality, `:below` (the value or anything under it as a path) and `:above` (the value
-/// or any of its parent paths) (<https://hl7.org/fhir/R4/search.html#uri>).
-fn uri(sql: &mut Sql, x: Alias, modifier: Option<&Modifier>, u: &str) -> Result<(), StoreError> {
+/// or any of its parent paths) (<https://hl7.org/fhir/R4/search.html#uri>), on `column`.
+fn uri(
+    sql: &mut Sql,
+    x: Alias,
+    column: &'static str,
+    modifier: Option<&Modifier>,
+    u: &str,
+) -> Result<(), StoreError> {
     match modifier {
         None => {
-            sql.col(x, "value").push(" = ").text(u);
+            sql.col(x, column).push(" = ").text(u);
         }
         Some(Modifier::Below) => {
             if u.ends_with('/') {
-                starts_with(sql, x, "value", u);
+                starts_with(sql, x, column, u);
             } else {
                 sql.push("(")
-                    .col(x, "value")
+                    .col(x, column)
                     .push(" = ")
                     .text(u)
                     .push(" OR (");
-                starts_with(sql, x, "value", &format!("{u}/"));
+                starts_with(sql, x, column, &format!("{u}/"));
                 sql.push("))");
             }
         }
         Some(Modifier::Above) => {
-            sql.col(x, "value").push(" IN ").text_list(uri_parents(u));
+            sql.col(x, column).push(" IN ").text_list(uri_parents(u));
         }
         Some(m) => return Err(unsupported(format!("`:{}` on uri", m.as_str()))),
     }
