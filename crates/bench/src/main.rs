@@ -7,6 +7,8 @@
 //!   (started by `rest` as its own child process).
 //! - `fhirdir-bench search --data DIR --database URL`: the search shapes of issue 3 against
 //!   imported `fhirdir generate` data (see [`search`]).
+//! - `fhirdir-bench transaction --backend sqlite|postgres|both --clients 1,8`: transaction
+//!   Bundles of 100 entries in the provider-attestation shape (issue 4; see [`transaction`]).
 //!
 //! Output is markdown: machine facts, one row per measurement, and a summary table.
 
@@ -17,6 +19,7 @@ mod practitioner;
 mod report;
 mod rest;
 mod search;
+mod transaction;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,6 +44,9 @@ enum Cmd {
     Read(ReadArgs),
     /// Search shapes of issue 3 (token, string, chain, _has, _include, near, paging, _total).
     Search(search::SearchArgs),
+    /// Transaction Bundles (provider attestations of 100 entries): transactions/s,
+    /// resources/s, p50/p95 per transaction (issue 4).
+    Transaction(transaction::TransactionArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -138,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Rest(a) => rest(a).await,
         Cmd::Search(a) => search::main(a).await,
+        Cmd::Transaction(a) => transaction::main(a).await,
         Cmd::Read(a) => {
             let stop = load::Stop::Timed {
                 warmup: Duration::from_secs(a.warmup),
@@ -155,8 +162,9 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn rest(a: RestArgs) -> anyhow::Result<()> {
-    let fhirdir = match a.fhirdir {
+/// `--fhirdir`, or `fhirdir` next to this executable; it must exist.
+fn fhirdir_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let fhirdir = match given {
         Some(p) => p,
         None => std::env::current_exe()?
             .parent()
@@ -168,6 +176,11 @@ async fn rest(a: RestArgs) -> anyhow::Result<()> {
         "{} not found: build it with `cargo build --release --bin fhirdir -p bench` or pass --fhirdir",
         fhirdir.display()
     );
+    Ok(fhirdir)
+}
+
+async fn rest(a: RestArgs) -> anyhow::Result<()> {
+    let fhirdir = fhirdir_binary(a.fhirdir)?;
     let opts = rest::RestOptions {
         resources: a.resources,
         duration: Duration::from_secs(a.duration),
