@@ -125,10 +125,12 @@ async fn attempt(url: &str, b: &str, size: usize) -> Attempt {
         if post.is_finished() {
             let _ = server.child.start_kill();
             let answer = post.await.expect("POST task");
-            return Attempt::CommittedFirst(format!(
-                "the answer arrived before the kill: {}",
+            assert!(
+                matches!(&answer, Ok((200, _))),
+                "[{b}] the {size}-entry transaction failed: {}",
                 describe(&answer)
-            ));
+            );
+            return Attempt::CommittedFirst("its answer arrived before the kill".into());
         }
         let open = testkit::write_in_progress(url)
             .await
