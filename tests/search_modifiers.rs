@@ -357,3 +357,73 @@ async fn text_and_content_search_words_and_page_correctly() {
         assert_eq!(seen, ["l0", "l1", "l2", "l3", "l4"], "[{}]", app.backend);
     }
 }
+
+#[tokio::test]
+async fn hostile_values_get_400_or_an_answer_never_a_500() {
+    let long_word = "a".repeat(300);
+    let many_words = vec!["w"; 17].join("%20");
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        let cases: Vec<(String, u16)> = vec![
+            ("/fhir/default/Organization?_content=%00".into(), 400),
+            ("/fhir/default/Organization?_text=a%00b".into(), 400),
+            ("/fhir/default/Organization?name=%00".into(), 400),
+            (
+                "/fhir/default/Group?characteristic-value=%00%24%00".into(),
+                400,
+            ),
+            (
+                "/fhir/default/PractitionerRole?specialty:in=http://x/%00".into(),
+                400,
+            ),
+            (
+                "/fhir/default/Organization?_profile:below=http://x/%00".into(),
+                400,
+            ),
+            (
+                format!("/fhir/default/Organization?_content={long_word}"),
+                400,
+            ),
+            (
+                format!("/fhir/default/Organization?_content={many_words}"),
+                400,
+            ),
+            (
+                "/fhir/default/Organization?_content=%5B%5E%5D*%3F(%7C%5C%5C".into(),
+                200,
+            ),
+            (
+                "/fhir/default/Organization?_text=%E2%80%AE%F0%9F%92%A9%CC%81".into(),
+                200,
+            ),
+            ("/fhir/default/Group?characteristic-value=%24".into(), 400),
+            (
+                "/fhir/default/Group?characteristic-value:missing=true".into(),
+                400,
+            ),
+            (
+                "/fhir/default/Group?characteristic-value:not=a%24b".into(),
+                400,
+            ),
+            ("/fhir/default/PractitionerRole?specialty:in=".into(), 200),
+            (
+                "/fhir/default/PractitionerRole?specialty:not-in=ValueSet/%20".into(),
+                400,
+            ),
+        ];
+        for (path, want) in cases {
+            let r = app.get(&path).await;
+            assert_eq!(r.code, want, "{}: {}", r.what, r.text());
+            if want == 400 {
+                r.outcome(
+                    400,
+                    if r.text().contains("not-supported") {
+                        "not-supported"
+                    } else {
+                        "invalid"
+                    },
+                );
+            }
+        }
+    }
+}

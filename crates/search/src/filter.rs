@@ -386,8 +386,29 @@ fn parse_leaf(
         }
         let values = split_unescaped(value, ',')
             .into_iter()
-            .map(|alt| non_empty_text("text", alt).map(SearchValue::Text))
+            .map(|alt| {
+                let text = non_empty_text("text", alt)?;
+                if text.split_whitespace().count() > MAX_TEXT_TERMS
+                    || text.chars().count() > MAX_TEXT_CHARS
+                {
+                    return Err(SearchError::value(
+                        "text",
+                        &text,
+                        format!(
+                            "at most {MAX_TEXT_TERMS} words and {MAX_TEXT_CHARS} characters per value"
+                        ),
+                    ));
+                }
+                Ok(SearchValue::Text(text))
+            })
             .collect::<Result<Vec<_>, _>>()?;
+        if values.len() > MAX_TEXT_TERMS {
+            return Err(SearchError::value(
+                "text",
+                value,
+                format!("at most {MAX_TEXT_TERMS} comma-separated values"),
+            ));
+        }
         return Ok(Parsed::Filter(Filter::Param {
             param: param.clone(),
             modifier: None,
@@ -432,6 +453,13 @@ fn parse_leaf(
         values,
     }))
 }
+
+/// The most words one `_text` / `_content` value may hold (each is a scan of the resource
+/// body), and the most comma-separated values.
+pub const MAX_TEXT_TERMS: usize = 16;
+
+/// The longest `_text` / `_content` value, in characters after normalisation.
+pub const MAX_TEXT_CHARS: usize = 256;
 
 /// Whether `param` is `_text` (the narrative) or `_content` (the whole resource): free-text
 /// searches the store answers from the resource body, whatever type the definition declares

@@ -43,7 +43,17 @@ pub fn split_unescaped(raw: &str, sep: char) -> Vec<&str> {
 
 /// Removes search escapes: `\,` `\|` `\$` `\\` become `,` `|` `$` `\`. Any other `\` is an
 /// error, since the spec defines no other escape and guessing would change the meaning.
+///
+/// A NUL character is refused too: no FHIR string may hold one
+/// (<https://hl7.org/fhir/R4/datatypes.html#string>), and Postgres cannot bind it.
 pub fn unescape(raw: &str) -> Result<String, SearchError> {
+    if raw.contains('\0') {
+        return Err(SearchError::value(
+            "search value",
+            &raw.replace('\0', "\\0"),
+            "contains a NUL character, which no FHIR value can hold",
+        ));
+    }
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars();
     while let Some(c) = chars.next() {
@@ -144,6 +154,10 @@ mod tests {
         assert_eq!(
             unescape("abc\\").map_err(|e| e.to_string()),
             Err("invalid escape in `abc\\`: ends with a lone `\\`".to_owned())
+        );
+        assert_eq!(
+            unescape("a\0b").map_err(|e| e.to_string()),
+            Err(r"invalid search value `a\0b`: contains a NUL character, which no FHIR value can hold".to_owned())
         );
         for s in ["plain", "a,b", r"back\slash", "$|,"] {
             assert_eq!(unescape(&escape(s)).as_deref(), Ok(s));

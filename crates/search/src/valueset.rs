@@ -115,7 +115,8 @@ impl Expansion {
             || self.systems.get(system).is_some_and(|x| !x.contains(code))
     }
 
-    fn len(&self) -> usize {
+    /// How many codes the SQL for this set binds (enumerated plus excluded).
+    pub fn len(&self) -> usize {
         self.codes.values().map(BTreeSet::len).sum::<usize>()
             + self.systems.values().map(BTreeSet::len).sum::<usize>()
     }

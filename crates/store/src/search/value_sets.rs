@@ -77,6 +77,13 @@ pub(crate) async fn resolve(
             expand(&vs, &lookup).map_err(|e| unsupported(format!("`:in` / `:not-in`: {e}")))?;
         expansions.insert(r.text.clone(), Arc::new(expansion));
     }
+    let total: usize = expansions.values().map(|e| e.len()).sum();
+    if total > search::valueset::MAX_CODES {
+        return Err(unsupported(format!(
+            "`:in` / `:not-in`: the ValueSets of this search hold {total} codes together, more than {}",
+            search::valueset::MAX_CODES
+        )));
+    }
     let mut out = query.clone();
     for c in &mut out.criteria {
         fill(&mut c.filter, &expansions);
