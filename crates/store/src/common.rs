@@ -31,6 +31,8 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "search_geo",
     "resource_versions",
     "resources",
+    "reindex_jobs",
+    "indexed_search_params",
 ];
 
 /// `read` columns (version, deleted, last_updated, method, content) from

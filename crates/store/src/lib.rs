@@ -14,12 +14,14 @@ mod error;
 mod migrate;
 mod model;
 mod postgres;
+mod reindex;
 mod search;
 mod sqlite;
 mod tx;
 
 pub use error::StoreError;
 pub use model::*;
+pub use reindex::{ReindexItem, ReindexJob, ReindexState};
 pub use search::{
     IndexedResource, PageCursor, PageDirection, SearchPage, SortValue, DEFAULT_NEAR_KM,
 };

@@ -32,6 +32,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "search_index",
         sql: include_str!("../../../migrations/sqlite/0002_search_index.sql"),
     },
+    Migration {
+        version: 3,
+        name: "reindex_jobs",
+        sql: include_str!("../../../migrations/sqlite/0003_reindex_jobs.sql"),
+    },
 ];
 
 /// Postgres migrations, in version order (same versions and names as [`SQLITE`]).
@@ -45,6 +50,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         name: "search_index",
         sql: include_str!("../../../migrations/postgres/0002_search_index.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "reindex_jobs",
+        sql: include_str!("../../../migrations/postgres/0003_reindex_jobs.sql"),
     },
 ];
 
