@@ -505,3 +505,53 @@ async fn content_search_pages_and_counts_exactly() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_new_criteria_work_inside_chains_and_has() {
+    for c in stores().await {
+        value_sets_and_roles(&c).await;
+        c.put(
+            json!({"resourceType": "Practitioner", "id": "doc1", "name": [{"family": "Ångström"}]}),
+        )
+        .await;
+        c.put(json!({"resourceType": "Practitioner", "id": "doc2", "name": [{"family": "Berg"}]}))
+            .await;
+        c.put(json!({"resourceType": "PractitionerRole", "id": "link1",
+            "practitioner": {"reference": "Practitioner/doc1"},
+            "specialty": [{"coding": [{"system": SCT, "code": "1"}]}],
+            "extension": [new_patients("yes", "Organization/n1")]}))
+            .await;
+        c.put(json!({"resourceType": "PractitionerRole", "id": "link2",
+            "practitioner": {"reference": "Practitioner/doc2"},
+            "specialty": [{"coding": [{"system": NUCC, "code": "207Q00000X"}]}],
+            "extension": [new_patients("no", "Organization/n1")]}))
+            .await;
+        check(
+            &c,
+            "PractitionerRole",
+            &[
+                ("practitioner._content=angstrom", &["link1"]),
+                ("practitioner._content=berg", &["link2"]),
+                ("practitioner._content=nobody", &[]),
+            ],
+        )
+        .await;
+        check(
+            &c,
+            "Practitioner",
+            &[
+                ("_has:PractitionerRole:practitioner:specialty:in=ValueSet/exp", &["doc1"]),
+                ("_has:PractitionerRole:practitioner:specialty:in=ValueSet/fam-v2", &["doc2"]),
+                (
+                    "_has:PractitionerRole:practitioner:new-patient-and-from-network=no$Organization/n1",
+                    &["doc2"],
+                ),
+                (
+                    "_has:PractitionerRole:practitioner:new-patient-and-from-network=no$Organization/n9",
+                    &[],
+                ),
+            ],
+        )
+        .await;
+    }
+}
