@@ -330,15 +330,17 @@ impl SearchQuery {
                     if matches!(
                         p.kind,
                         SearchParamType::Composite | SearchParamType::Special
-                    ) =>
+                    ) || crate::filter::is_text_search(p) =>
                 {
+                    let kind = if crate::filter::is_text_search(p) {
+                        "free-text"
+                    } else {
+                        crate::filter::kind_name(p.kind)
+                    };
                     self.unknown(
                         "_sort",
                         key,
-                        format!(
-                            "cannot sort by {} parameter `{code}`",
-                            crate::filter::kind_name(p.kind)
-                        ),
+                        format!("cannot sort by {kind} parameter `{code}`"),
                     );
                 }
                 Some(p) => self.sort.push(SortKey {

@@ -404,6 +404,8 @@ fn malformed_result_parameters_are_errors() {
         ("Practitioner", "_sort=name,", "ERROR parameter `_sort`: invalid _sort `name,`: empty sort key"),
         ("Practitioner", "_sort=nosuch", "UNKNOWN _sort: unknown search parameter `nosuch` on Practitioner"),
         ("Location", "_sort=near", "UNKNOWN _sort: cannot sort by special parameter `near`"),
+        ("Location", "_sort=-_content", "UNKNOWN _sort: cannot sort by free-text parameter `_content`"),
+        ("Group", "_sort=characteristic-value", "UNKNOWN _sort: cannot sort by composite parameter `characteristic-value`"),
     ]);
 }
 
