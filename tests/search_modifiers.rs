@@ -117,6 +117,8 @@ async fn composite_search_pairs_components_of_one_element() {
                     "characteristic-value=gender$female,gender$male",
                     &["g1", "g2"],
                 ),
+                ("characteristic-value:missing=false", &["g1", "g2"]),
+                ("characteristic-value:missing=true", &[]),
             ],
         )
         .await;
@@ -398,7 +400,7 @@ async fn hostile_values_get_400_or_an_answer_never_a_500() {
             ),
             ("/fhir/default/Group?characteristic-value=%24".into(), 400),
             (
-                "/fhir/default/Group?characteristic-value:missing=true".into(),
+                "/fhir/default/Group?characteristic-value:missing=maybe".into(),
                 400,
             ),
             (

@@ -84,6 +84,12 @@ async fn composite_components_must_match_within_one_element() {
                     "characteristic-value=gender$female&characteristic-value=status$female",
                     &[],
                 ),
+                ("characteristic-value:missing=true", &["g3"]),
+                ("characteristic-value:missing=false", &["g1", "g2"]),
+                (
+                    "characteristic-value:missing=true,false",
+                    &["g1", "g2", "g3"],
+                ),
             ],
         )
         .await;
@@ -153,6 +159,8 @@ async fn ndh_new_patient_and_from_network_pairs_each_extension() {
                     ("new-patient-and-from-network=no$Organization/n2", &["r1"]),
                     ("new-patient-and-from-network=no$Organization/n1", &[]),
                     ("new-patient-and-from-network=yes$n2", &["r2"]),
+                    ("new-patient-and-from-network:missing=true", &["r3"]),
+                    ("new-patient-and-from-network:missing=false", &["r1", "r2"]),
                     (
                         "new-patient-and-from-network=http://hl7.org/fhir/us/ndh/CodeSystem/AcceptingPatientsCS|yes$Organization/n1",
                         &["r1"],

@@ -297,6 +297,9 @@ impl<'t> Cond<'t> {
         modifier: Option<&Modifier>,
         values: &[SearchValue],
     ) -> Result<(), StoreError> {
+        if modifier == Some(&Modifier::Missing) {
+            return self.composite_missing(sql, resource_type, id, param, values);
+        }
         if let Some(m) = modifier {
             return Err(unsupported(format!(
                 "`{}:{}`: composite parameters take no modifiers",
@@ -316,6 +319,73 @@ impl<'t> Cond<'t> {
                 )));
             };
             self.composite_value(sql, resource_type, id, param, parts)?;
+        }
+        sql.push(")");
+        Ok(())
+    }
+
+    /// Composite `:missing`: whether any element has a value of the first component. The
+    /// component's type (so its table) is not known here, so every table that can hold one
+    /// is asked.
+    fn composite_missing(
+        &mut self,
+        sql: &mut Sql,
+        resource_type: &str,
+        id: IdCol,
+        param: &SearchParamDef,
+        values: &[SearchValue],
+    ) -> Result<(), StoreError> {
+        const TABLES: [Table; 7] = [
+            Table::Token,
+            Table::Reference,
+            Table::String,
+            Table::Quantity,
+            Table::Date,
+            Table::Number,
+            Table::Uri,
+        ];
+        let prefix = search::composite::component_prefix(&param.code, 0);
+        sql.push("(");
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            let SearchValue::Missing(missing) = v else {
+                return Err(unsupported("`:missing` mixed with other values"));
+            };
+            sql.push("(");
+            for (j, table) in TABLES.iter().enumerate() {
+                if j > 0 {
+                    sql.push(if *missing { " AND " } else { " OR " });
+                }
+                let x = self.alias();
+                if *missing {
+                    sql.push("NOT EXISTS (SELECT 1 FROM ");
+                } else {
+                    sql.col(id.0, id.1)
+                        .push(" IN (SELECT ")
+                        .col(x, "id")
+                        .push(" FROM ");
+                }
+                sql.push(table.name())
+                    .push(" ")
+                    .alias(x)
+                    .push(" WHERE ")
+                    .col(x, "tenant")
+                    .push(" = ")
+                    .text(self.tenant)
+                    .push(" AND ")
+                    .col(x, "res_type")
+                    .push(" = ")
+                    .text(resource_type)
+                    .push(" AND ");
+                if *missing {
+                    sql.col(x, "id").push(" = ").col(id.0, id.1).push(" AND ");
+                }
+                super::values::starts_with(sql, x, "param", &prefix);
+                sql.push(")");
+            }
+            sql.push(")");
         }
         sql.push(")");
         Ok(())
@@ -526,7 +596,6 @@ pub(crate) fn table_for(
         (T::Uri, _) => Ok(Table::Uri),
         (T::Special, _) if code == "near" => Ok(Table::Geo),
         (T::Special, _) => no("this special parameter has no index"),
-        (T::Composite, Some(Modifier::Missing)) => no("`:missing` on a composite parameter"),
         (T::Composite, _) => no("composite values are matched per component"),
     }
 }
