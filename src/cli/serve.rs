@@ -40,6 +40,37 @@ pub struct ServeArgs {
     /// Comma-separated CORS origins, or * (default).
     #[arg(long, env = "FHIRDIR_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Option<Vec<String>>,
+    /// Conformance resources that extend the built-in search parameters for every tenant: a
+    /// folder of JSON files, FHIR package folders and `.tgz` packages (or one package).
+    /// Default: `profiles/` when it exists.
+    #[arg(long, env = "FHIRDIR_PROFILES")]
+    profiles: Option<std::path::PathBuf>,
+}
+
+/// The folder `fhirdir serve` reads when `--profiles` is not given (if it exists).
+const DEFAULT_PROFILES: &str = "profiles";
+
+/// Reads the SearchParameters of `--profiles` (or of `profiles/` when it exists); any file
+/// that cannot be used stops the start with an error naming it.
+fn load_profiles(
+    arg: Option<std::path::PathBuf>,
+) -> anyhow::Result<Vec<conformance::SearchParamDef>> {
+    let path = match arg {
+        Some(p) => p,
+        None if std::path::Path::new(DEFAULT_PROFILES).is_dir() => DEFAULT_PROFILES.into(),
+        None => return Ok(Vec::new()),
+    };
+    let loaded = conformance::package::load_path(&path)
+        .with_context(|| format!("loading search parameters from {}", path.display()))?;
+    for p in &loaded {
+        tracing::debug!(url = %p.def.url, code = %p.def.code, source = %p.source, "search parameter loaded");
+    }
+    tracing::info!(
+        count = loaded.len(),
+        path = %path.display(),
+        "search parameters loaded from profiles"
+    );
+    Ok(loaded.into_iter().map(|p| p.def).collect())
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -74,6 +105,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .or_else(|| f.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.into());
 
+    let profiles = load_profiles(args.profiles)?;
     let store = db.connect(true).await?;
     if args.demo {
         super::demo::load_if_empty(&store).await?;
@@ -93,7 +125,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store.backend()
     );
 
-    server::serve(listener, store.clone(), config, shutdown_signal()).await?;
+    let state = server::app_state_with(store.clone(), config, addr, profiles);
+    server::serve_state(listener, state, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("fhirdir stopped");
     Ok(())

@@ -11,6 +11,7 @@ pub mod response;
 pub mod routes;
 pub mod service;
 pub mod state;
+pub mod tenant_conformance;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,11 +20,23 @@ pub use config::ServerConfig;
 pub use routes::{router, router_with};
 pub use state::{App, AppState};
 
-/// Builds the shared state. `base_url` falls back to `http://{bound}`.
+/// Builds the shared state over the built-in search parameters only. `base_url` falls back
+/// to `http://{bound}`.
 pub fn app_state(
     store: store::Store,
     config: ServerConfig,
     bound: std::net::SocketAddr,
+) -> AppState {
+    app_state_with(store, config, bound, Vec::new())
+}
+
+/// [`app_state`] with `loaded`: SearchParameters read from `profiles/` or FHIR packages
+/// ([`conformance::package`]), which extend the built-in registry for every tenant.
+pub fn app_state_with(
+    store: store::Store,
+    config: ServerConfig,
+    bound: std::net::SocketAddr,
+    loaded: Vec<conformance::SearchParamDef>,
 ) -> AppState {
     let base_url = config
         .base_url
@@ -32,18 +45,14 @@ pub fn app_state(
         .trim_end_matches('/')
         .to_owned();
     let cursors = cursor::CursorKey::new(config.cursor_secret.as_deref());
-    let registry = conformance::Registry::builtin();
-    let extractor = search::Extractor::new(registry.clone());
-    for (url, error) in extractor.failed() {
-        tracing::warn!(%url, %error, "search parameter expression does not compile; not indexed");
-    }
+    let registry = conformance::Registry::builtin().extended(loaded.iter());
     AppState(Arc::new(App {
         store,
         config,
         base_url,
         cursors,
-        registry,
-        extractor,
+        conformance: tenant_conformance::ConformanceCache::new(registry, loaded),
+        reindexer: service::reindex::Reindexer::default(),
         metrics: metrics::Metrics::default(),
         started: fhir::meta::format_instant(chrono::Utc::now()),
     }))
@@ -58,7 +67,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = app_state(store, config, listener.local_addr()?);
-    axum::serve(listener, router(state))
+    serve_state(listener, state, shutdown).await
+}
+
+/// Serves `state` (from [`app_state_with`]) on `listener` until `shutdown` completes, with
+/// the background reindex runner ([`service::reindex`]) running meanwhile.
+pub async fn serve_state(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let runner = service::reindex::spawn(state.clone());
+    let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    if let Some(runner) = runner {
+        runner.abort();
+    }
+    result
 }

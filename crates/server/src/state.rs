@@ -14,10 +14,11 @@ pub struct App {
     /// Resolved public base URL, no trailing slash.
     pub base_url: String,
     pub metrics: Metrics,
-    /// Search parameters (built-in R4, Plan-Net, NDH, VHDir).
-    pub registry: conformance::Registry,
-    /// Compiled search parameter expressions: resource -> index entries.
-    pub extractor: search::Extractor,
+    /// Search parameters: the server-wide registry (built-in R4, Plan-Net, NDH, VHDir, plus
+    /// `profiles/`) and each tenant's view of it ([`App::conformance`]).
+    pub conformance: crate::tenant_conformance::ConformanceCache,
+    /// The background `$reindex` runner's controls.
+    pub reindexer: crate::service::reindex::Reindexer,
     /// Seals paging cursors (history and search).
     pub cursors: crate::cursor::CursorKey,
     /// When this process started, as a FHIR dateTime (CapabilityStatement.date).

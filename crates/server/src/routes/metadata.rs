@@ -16,7 +16,8 @@ pub async fn capabilities(
     TenantPath(tenant): TenantPath,
 ) -> AppResult<Response> {
     ensure_tenant(&app, &tenant).await?;
-    let cs = capability_statement(&app.tenant_base(&tenant), &app.started, &app.registry);
+    let conf = app.conformance(&tenant).await?;
+    let cs = capability_statement(&app.tenant_base(&tenant), &app.started, &conf.registry);
     Ok(fhir_json(StatusCode::OK, cs.to_string()))
 }
 

@@ -4,6 +4,7 @@ mod admin;
 mod health;
 mod history;
 mod metadata;
+mod reindex;
 mod resource;
 mod search;
 
@@ -35,6 +36,14 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/fhir/{tenant}", post(metadata::bundle))
         .route("/fhir/{tenant}/metadata", get(metadata::capabilities))
         .route("/fhir/{tenant}/_history", get(history::system))
+        .route(
+            "/fhir/{tenant}/$reindex",
+            get(reindex::list).post(reindex::kick_off),
+        )
+        .route(
+            "/fhir/{tenant}/$reindex/{job}",
+            get(reindex::status).delete(reindex::cancel),
+        )
         .route(
             "/fhir/{tenant}/{type}",
             get(search::get)
@@ -103,6 +112,7 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_LOCATION,
             header::LAST_MODIFIED,
             HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("x-progress"),
         ]);
     if origins.iter().any(|o| o == "*") {
         layer.allow_origin(Any)

@@ -118,6 +118,14 @@ pub fn capability_statement(tenant_base: &str, date: &str, registry: &Registry) 
             "mode": "server",
             "resource": resources,
             "interaction": [{"code": "history-system"}, {"code": "transaction"}, {"code": "batch"}],
+            // `POST [base]/$reindex` (crate::service::reindex); HAPI's name for the same job.
+            "operation": [{
+                "name": "reindex",
+                "definition": "http://hapifhir.io/fhir/OperationDefinition/Reindex",
+                "documentation": "Rebuilds the search index of the tenant (optionally `type`) \
+                    as an asynchronous job: 202 Accepted with Content-Location naming the \
+                    status URL, which answers Parameters with status, processed and total.",
+            }],
         }],
     })
 }

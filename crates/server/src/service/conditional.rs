@@ -25,14 +25,15 @@ pub async fn find(
         )));
     }
     pairs.push(("_count".into(), "2".into()));
-    let query = search::SearchQuery::parse(rtype, &pairs, &app.registry)
+    let conf = app.conformance(tenant).await?;
+    let query = search::SearchQuery::parse(rtype, &pairs, &conf.registry)
         .map_err(|e| AppError::invalid(e.to_string()))?;
     query
         .require_all_understood()
         .map_err(|e| AppError::BadRequest(fhir::IssueType::NotSupported, e.to_string()))?;
     let page = app
         .store
-        .search(tenant, &query, &app.registry, None)
+        .search(tenant, &query, &conf.registry, None)
         .await?;
     Ok(page.matches)
 }

@@ -6,6 +6,7 @@ pub mod capability;
 pub mod conditional;
 pub mod history;
 pub mod patch;
+pub mod reindex;
 pub mod resources;
 pub mod search;
 pub mod tenants;

@@ -7,6 +7,7 @@ use store::{Method, Precondition, StoreTx, TenantName, WriteOutcome};
 use crate::error::{AppError, AppResult};
 use crate::extract::parse_resource;
 use crate::state::App;
+use crate::tenant_conformance::TenantConformance;
 
 /// The two patch formats fhirdir accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,9 +76,15 @@ pub async fn patch(
     if_match: Option<i64>,
 ) -> AppResult<WriteOutcome> {
     let doc = parse_document(format, document)?;
+    // Loaded before the transaction: loading may write (a reindex job), and on SQLite the
+    // open transaction holds the one writer.
+    let conf = app.conformance(tenant).await?;
     let mut tx = app.store.begin(tenant).await?;
-    let outcome = patch_in(&mut tx, app, rtype, id, format, &doc, if_match).await?;
+    let outcome = patch_in(&mut tx, &conf, rtype, id, format, &doc, if_match).await?;
     tx.commit().await?;
+    if rtype == super::resources::SEARCH_PARAMETER {
+        app.search_parameters_changed(tenant).await;
+    }
     Ok(outcome)
 }
 
@@ -94,7 +101,7 @@ fn patch_error(e: patch::PatchError) -> AppError {
 /// Applies a parsed patch document to `rtype/id` inside `tx` (also used by transactions).
 pub async fn patch_in(
     tx: &mut StoreTx,
-    app: &App,
+    conf: &TenantConformance,
     rtype: &str,
     id: &str,
     format: PatchFormat,
@@ -130,12 +137,12 @@ pub async fn patch_in(
         ));
     };
     let req = super::resources::write_request(
-        app,
+        conf,
         rtype,
         id,
         body,
         Precondition::IfMatch(current.version),
         Method::Patch,
-    );
+    )?;
     req.run_in(tx).await
 }

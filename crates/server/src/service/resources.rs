@@ -8,6 +8,10 @@ use store::{
 
 use crate::error::{AppError, AppResult};
 use crate::state::App;
+use crate::tenant_conformance::{check_tenant_search_parameter, TenantConformance};
+
+/// Writes of this type change the tenant's search parameters.
+pub(crate) const SEARCH_PARAMETER: &str = "SearchParameter";
 
 /// Turns "not found" into the right 404: unknown tenant or unknown resource.
 async fn not_found(app: &App, tenant: &TenantName, what: String) -> AppError {
@@ -67,27 +71,33 @@ pub async fn vread(
 }
 
 /// A write and the search index entries of its resource. Every write is prepared here, so
-/// the API, Bundles and PATCH index resources the same way (and the same way as import,
-/// which uses the same extractor).
+/// the API, Bundles and PATCH index resources the same way, with the tenant's search
+/// parameters (`conf`, from [`App::conformance`]).
 pub struct PreparedWrite {
     pub request: WriteRequest,
     pub index: Vec<search::IndexEntry>,
 }
 
+/// Prepares a write. A SearchParameter must be one fhirdir can use (422 otherwise); after it
+/// commits, the caller reports it with [`App::search_parameters_changed`] (which
+/// [`PreparedWrite::run`] does itself).
 pub fn write_request(
-    app: &App,
+    conf: &TenantConformance,
     rtype: &str,
     id: &str,
     body: Map<String, Value>,
     precondition: Precondition,
     method: Method,
-) -> PreparedWrite {
+) -> AppResult<PreparedWrite> {
+    if rtype == SEARCH_PARAMETER {
+        check_tenant_search_parameter(&body)?;
+    }
     let resource = Value::Object(body);
-    let index = app.extractor.extract(&resource);
+    let index = conf.extractor.extract(&resource);
     let Value::Object(body) = resource else {
         unreachable!("built from an object just above")
     };
-    PreparedWrite {
+    Ok(PreparedWrite {
         request: WriteRequest {
             resource_type: rtype.to_owned(),
             id: id.to_owned(),
@@ -96,16 +106,21 @@ pub fn write_request(
             method,
         },
         index,
-    }
+    })
 }
 
 impl PreparedWrite {
     /// Runs the write in its own transaction.
     pub async fn run(self, app: &App, tenant: &TenantName) -> AppResult<WriteOutcome> {
-        Ok(app
+        let search_parameter = self.request.resource_type == SEARCH_PARAMETER;
+        let outcome = app
             .store
             .write_indexed(tenant, self.request, &self.index)
-            .await?)
+            .await?;
+        if search_parameter {
+            app.search_parameters_changed(tenant).await;
+        }
+        Ok(outcome)
     }
 
     /// Runs the write inside `tx`.
@@ -176,14 +191,15 @@ pub async fn create(
             }
         }
     }
+    let conf = app.conformance(tenant).await?;
     let req = write_request(
-        app,
+        &conf,
         rtype,
         &fhir::new_id(),
         body,
         Precondition::MustNotExist,
         Method::Post,
-    );
+    )?;
     req.run(app, tenant).await
 }
 
@@ -206,7 +222,8 @@ pub async fn update(
         (None, true) => Precondition::MustNotExist,
         (None, false) => Precondition::None,
     };
-    let req = write_request(app, rtype, id, body, precondition, Method::Put);
+    let conf = app.conformance(tenant).await?;
+    let req = write_request(&conf, rtype, id, body, precondition, Method::Put)?;
     req.run(app, tenant).await
 }
 
@@ -220,6 +237,9 @@ pub async fn delete(
 ) -> AppResult<DeleteOutcome> {
     let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
     let outcome = app.store.delete(tenant, rtype, id, precondition).await?;
+    if rtype == SEARCH_PARAMETER && matches!(outcome, DeleteOutcome::Deleted { .. }) {
+        app.search_parameters_changed(tenant).await;
+    }
     if outcome == DeleteOutcome::NotFound {
         ensure_tenant(app, tenant).await?;
         if if_match.is_some() {

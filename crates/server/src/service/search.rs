@@ -1,9 +1,11 @@
 //! Search (<https://hl7.org/fhir/R4/search.html>): parse the query, run it in the store, and
 //! build the `searchset` Bundle with absolute paging links.
 
+use std::collections::BTreeMap;
+
 use fhir::shape::{select_elements, summarize, SummaryMode};
 use fhir::{BundleBuilder, BundleEntry, IssueSeverity, IssueType, OperationOutcome};
-use search::{SearchLimits, SearchQuery, Summary};
+use search::{Filter, SearchLimits, SearchQuery, Summary};
 use serde_json::{json, Value};
 use store::{TenantName, VersionRecord};
 
@@ -34,7 +36,8 @@ pub async fn search(
         default_count: app.config.default_count,
         max_count: app.config.max_count,
     };
-    let query = SearchQuery::parse_with_limits(rtype, &pairs, &app.registry, limits)
+    let conf = app.conformance(tenant).await?;
+    let query = SearchQuery::parse_with_limits(rtype, &pairs, &conf.registry, limits)
         .map_err(|e| AppError::invalid(e.to_string()))?;
     if prefer.strict {
         query
@@ -53,7 +56,7 @@ pub async fn search(
 
     let page = app
         .store
-        .search(tenant, &query, &app.registry, cursor.as_ref())
+        .search(tenant, &query, &conf.registry, cursor.as_ref())
         .await?;
 
     let base = app.tenant_base(tenant);
@@ -73,7 +76,11 @@ pub async fn search(
     if let Some(next) = &page.next {
         bundle = bundle.link("next", link(Some(seal(next))));
     }
+    let outcome = search_outcome(&query, &conf.pending);
     if query.summary == Some(Summary::Count) {
+        if let Some(outcome) = outcome {
+            bundle.entry(outcome);
+        }
         return Ok(bundle.to_json_string());
     }
     for r in &page.matches {
@@ -82,8 +89,8 @@ pub async fn search(
     for r in &page.included {
         bundle.entry(entry(&base, r, &query, "include")?);
     }
-    if !query.unknown.is_empty() {
-        bundle.entry(unknown_params_outcome(&query));
+    if let Some(outcome) = outcome {
+        bundle.entry(outcome);
     }
     Ok(bundle.to_json_string())
 }
@@ -123,8 +130,10 @@ fn entry(base: &str, r: &VersionRecord, query: &SearchQuery, mode: &str) -> AppR
     })
 }
 
-/// The lenient-handling report of parameters that were ignored.
-fn unknown_params_outcome(query: &SearchQuery) -> BundleEntry {
+/// The `search.mode = outcome` entry, when there is something to say: parameters that were
+/// ignored (lenient handling), and parameters whose reindex has not finished, so that matches
+/// may be missing (`pending`: parameter URL -> reindex job id).
+fn search_outcome(query: &SearchQuery, pending: &BTreeMap<String, String>) -> Option<BundleEntry> {
     let mut oo = OperationOutcome::default();
     for u in &query.unknown {
         oo.push(
@@ -133,11 +142,56 @@ fn unknown_params_outcome(query: &SearchQuery) -> BundleEntry {
             format!("parameter {:?} was ignored: {}", u.name, u.reason),
         );
     }
-    BundleEntry {
+    if !pending.is_empty() {
+        let mut used = BTreeMap::new();
+        for c in &query.criteria {
+            params_of(&c.filter, &mut used);
+        }
+        for k in &query.sort {
+            used.insert(k.param.url.clone(), k.param.code.clone());
+        }
+        for (url, code) in used {
+            if let Some(job) = pending.get(&url) {
+                oo.push(
+                    IssueSeverity::Warning,
+                    IssueType::Incomplete,
+                    format!(
+                        "search parameter {code:?} ({url}) is being reindexed (job {job}): \
+                         results may be incomplete until the reindex finishes"
+                    ),
+                );
+            }
+        }
+    }
+    if oo.issues.is_empty() {
+        return None;
+    }
+    Some(BundleEntry {
         full_url: None,
         resource: serde_json::value::RawValue::from_string(oo.to_json().to_string()).ok(),
         request: None,
         response: None,
         search: Some(json!({ "mode": "outcome" })),
+    })
+}
+
+/// Every parameter a filter uses (url -> code), chains and `_has` included.
+fn params_of(filter: &Filter, out: &mut BTreeMap<String, String>) {
+    match filter {
+        Filter::Param { param, .. } => {
+            out.insert(param.url.clone(), param.code.clone());
+        }
+        Filter::Chain { param, targets } => {
+            out.insert(param.url.clone(), param.code.clone());
+            for t in targets {
+                params_of(&t.filter, out);
+            }
+        }
+        Filter::Has {
+            reference, filter, ..
+        } => {
+            out.insert(reference.url.clone(), reference.code.clone());
+            params_of(filter, out);
+        }
     }
 }

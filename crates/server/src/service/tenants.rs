@@ -28,7 +28,10 @@ pub async fn create(app: &App, raw: &str) -> AppResult<TenantName> {
 /// Deletes a tenant and all it holds; 404 when unknown, 409 for `default`.
 pub async fn delete(app: &App, raw: &str) -> AppResult<()> {
     let tenant = TenantName::parse(raw).map_err(|_| AppError::UnknownTenant(raw.to_owned()))?;
-    if app.store.delete_tenant(&tenant).await? {
+    let deleted = app.store.delete_tenant(&tenant).await?;
+    // A tenant created later under the same name starts without this one's parameters.
+    app.conformance.invalidate(&tenant);
+    if deleted {
         Ok(())
     } else {
         Err(AppError::UnknownTenant(raw.to_owned()))

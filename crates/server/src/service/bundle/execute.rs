@@ -18,6 +18,7 @@ use crate::extract::{Prefer, ReturnPref};
 use crate::service::patch::{parameters_document, patch_in, PatchFormat};
 use crate::service::{conditional, resources};
 use crate::state::App;
+use crate::tenant_conformance::TenantConformance;
 
 /// `Bundle.entry.response` (and the resource, when returned) of one entry.
 #[derive(Debug, Default)]
@@ -311,6 +312,9 @@ pub async fn transaction(
         .filter(|e| !done.contains(&e.index))
         .collect();
     order.sort_by_key(|e| e.method.rank());
+    // Loaded before the transaction: loading may write (a reindex job), and on SQLite the
+    // open transaction holds the one writer.
+    let conf = app.conformance(tenant).await?;
     let mut tx = app.store.begin(tenant).await?;
     let mut reads = Vec::new();
     for e in order {
@@ -318,12 +322,15 @@ pub async fn transaction(
             reads.push(e);
             continue;
         }
-        let r = write_entry(&mut tx, app, &base, e, &ids, with_body)
+        let r = write_entry(&mut tx, &conf, &base, e, &ids, with_body)
             .await
             .map_err(|err| err.context(&e.label()))?;
         responses.push(r);
     }
     tx.commit().await?;
+    if entries.iter().any(changes_search_parameters) {
+        app.search_parameters_changed(tenant).await;
+    }
     for e in reads {
         responses.push(
             read_entry(app, tenant, &base, e)
@@ -335,10 +342,20 @@ pub async fn transaction(
     Ok(responses)
 }
 
+/// Whether `e` writes a SearchParameter (the tenant's search parameters change).
+fn changes_search_parameters(e: &Entry) -> bool {
+    let rtype = match &e.target {
+        Target::Type(t) | Target::Instance(t, _) | Target::Search(t, _) => t,
+        Target::Version(..) => return false,
+    };
+    rtype == resources::SEARCH_PARAMETER
+        && !matches!(e.method, EntryMethod::Get | EntryMethod::Head)
+}
+
 /// One write of a transaction or batch, inside `tx`.
 async fn write_entry(
     tx: &mut StoreTx,
-    app: &App,
+    conf: &TenantConformance,
     base: &str,
     e: &Entry,
     ids: &Identities,
@@ -379,13 +396,13 @@ async fn write_entry(
                 .unwrap_or_else(fhir::new_id);
             let body = e.resource.clone().unwrap_or_default();
             let req = resources::write_request(
-                app,
+                conf,
                 t,
                 &id,
                 body,
                 Precondition::MustNotExist,
                 Method::Post,
-            );
+            )?;
             Ok(EntryResponse::from_write(
                 e.index,
                 base,
@@ -399,7 +416,7 @@ async fn write_entry(
             body.entry("id")
                 .or_insert_with(|| Value::String(id.clone()));
             resources::check_update_id(id, &body)?;
-            let req = resources::write_request(app, t, id, body, precondition, Method::Put);
+            let req = resources::write_request(conf, t, id, body, precondition, Method::Put)?;
             Ok(EntryResponse::from_write(
                 e.index,
                 base,
@@ -409,7 +426,7 @@ async fn write_entry(
         }
         (EntryMethod::Patch, Target::Instance(t, id)) => {
             let (format, doc) = patch_document(e.resource.as_ref().unwrap_or(&Map::new()))?;
-            let w = patch_in(tx, app, t, id, format, &doc, e.if_match).await?;
+            let w = patch_in(tx, conf, t, id, format, &doc, e.if_match).await?;
             Ok(EntryResponse::from_write(e.index, base, &w, with_body))
         }
         _ => Err(AppError::invalid(
@@ -484,9 +501,13 @@ pub async fn batch(
             if matches!(e.method, EntryMethod::Get | EntryMethod::Head) {
                 return read_entry(app, tenant, &base, &e).await;
             }
+            let conf = app.conformance(tenant).await?;
             let mut tx = app.store.begin(tenant).await?;
-            let r = write_entry(&mut tx, app, &base, &e, &ids, with_body).await?;
+            let r = write_entry(&mut tx, &conf, &base, &e, &ids, with_body).await?;
             tx.commit().await?;
+            if changes_search_parameters(&e) {
+                app.search_parameters_changed(tenant).await;
+            }
             Ok::<_, AppError>(r)
         }
         .await;

@@ -1,0 +1,95 @@
+//! `$reindex` (<https://hl7.org/fhir/R4/async.html> request pattern):
+//! `POST [base]/$reindex[?type=A,B]` queues a job (202, `Content-Location` = status URL);
+//! `GET [base]/$reindex/{job}` reports it (202 + `X-Progress` while queued or running, 200
+//! once ended); `DELETE [base]/$reindex/{job}` cancels it; `GET [base]/$reindex` lists the
+//! tenant's jobs.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use store::{ReindexJob, TenantName};
+
+use crate::error::{AppError, AppResult};
+use crate::extract::{QueryPairs, TenantPath};
+use crate::response::fhir_json;
+use crate::service::reindex;
+use crate::state::{App, AppState};
+
+/// The status URL of a job.
+fn status_url(app: &App, tenant: &TenantName, job: &str) -> String {
+    format!("{}/$reindex/{job}", app.tenant_base(tenant))
+}
+
+/// `POST [base]/$reindex`: `type` from the query string or a Parameters body.
+pub async fn kick_off(
+    State(app): State<AppState>,
+    TenantPath(tenant): TenantPath,
+    q: QueryPairs,
+    body: axum::body::Bytes,
+) -> AppResult<Response> {
+    let body: Option<serde_json::Value> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(
+            serde_json::from_slice(&body)
+                .map_err(|e| AppError::invalid(format!("the body is not JSON: {e}")))?,
+        )
+    };
+    let types = reindex::requested_types(&q.0, body.as_ref())?;
+    let job = reindex::kick_off(&app, &tenant, types).await?;
+    let oo = fhir::OperationOutcome::information(format!(
+        "reindex job {} queued: {} resources",
+        job.id, job.total
+    ));
+    let mut resp = fhir_json(StatusCode::ACCEPTED, oo.to_json().to_string());
+    if let Ok(v) = HeaderValue::from_str(&status_url(&app, &tenant, &job.id)) {
+        resp.headers_mut().insert(header::CONTENT_LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// `GET [base]/$reindex`: every job of the tenant.
+pub async fn list(
+    State(app): State<AppState>,
+    TenantPath(tenant): TenantPath,
+) -> AppResult<Response> {
+    let jobs = reindex::list(&app, &tenant).await?;
+    Ok(fhir_json(
+        StatusCode::OK,
+        reindex::jobs_parameters(&jobs).to_string(),
+    ))
+}
+
+/// `GET [base]/$reindex/{job}`
+pub async fn status(
+    State(app): State<AppState>,
+    Path((tenant, job)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let tenant = TenantName::parse(&tenant).map_err(|_| AppError::UnknownTenant(tenant))?;
+    let job = reindex::status(&app, &tenant, &job).await?;
+    Ok(status_response(&job))
+}
+
+/// `DELETE [base]/$reindex/{job}`
+pub async fn cancel(
+    State(app): State<AppState>,
+    Path((tenant, job)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let tenant = TenantName::parse(&tenant).map_err(|_| AppError::UnknownTenant(tenant))?;
+    let job = reindex::cancel(&app, &tenant, &job).await?;
+    Ok(status_response(&job))
+}
+
+fn status_response(job: &ReindexJob) -> Response {
+    let status = if job.state.is_unfinished() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = fhir_json(status, reindex::job_parameters(job).to_string());
+    if let Ok(v) = HeaderValue::from_str(&reindex::progress_text(job)) {
+        resp.headers_mut()
+            .insert(HeaderName::from_static("x-progress"), v);
+    }
+    resp
+}

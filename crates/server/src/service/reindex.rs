@@ -1,0 +1,452 @@
+//! `$reindex`: durable background jobs that rebuild a tenant's search index rows with the
+//! tenant's current search parameters, and their status.
+//!
+//! Jobs are rows of `reindex_jobs` (see `store::reindex`); they are queued by
+//! `POST [base]/$reindex` and whenever a tenant's search parameters change
+//! ([`crate::tenant_conformance`]). One [`Reindexer`] task per process claims them, walks the
+//! resources in key order a batch at a time, saves the new rows with
+//! [`store::Store::reindex_many`], and records progress after every batch, so a restarted
+//! server resumes where it stopped (once the lease of the old process, [`LEASE`], expires).
+//!
+//! The HTTP shape follows the FHIR asynchronous request pattern
+//! (<https://hl7.org/fhir/R4/async.html>): kick-off answers `202 Accepted` with
+//! `Content-Location` naming the job's status URL; the status URL answers `202` with an
+//! `X-Progress` header while the job is queued or running and `200` once it has ended, each
+//! time with a `Parameters` resource describing the job.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use store::{ReindexJob, ReindexState, TenantName};
+use tokio::sync::{watch, Notify};
+
+use crate::error::{AppError, AppResult};
+use crate::state::{App, AppState};
+
+/// How long a claimed job stays this process's without a progress report.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// How often an idle runner looks for jobs queued by other processes.
+const POLL: Duration = Duration::from_secs(5);
+
+/// Settings and controls of the background runner.
+#[derive(Debug)]
+pub struct Reindexer {
+    /// This process's owner id in `reindex_jobs.owner`.
+    owner: String,
+    /// Resources per batch (one transaction each).
+    batch: AtomicU32,
+    wake: Notify,
+    /// Batches the runner may still run: `None` unlimited (normal), `Some(0)` paused.
+    budget: watch::Sender<Option<u64>>,
+    started: AtomicBool,
+}
+
+impl Reindexer {
+    pub fn new(batch: u32) -> Reindexer {
+        Reindexer {
+            owner: uuid::Uuid::new_v4().to_string(),
+            batch: AtomicU32::new(batch.max(1)),
+            wake: Notify::new(),
+            budget: watch::Sender::new(None),
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Sets the number of resources per batch (one transaction and one progress report each).
+    pub fn set_batch(&self, batch: u32) {
+        self.batch.store(batch.max(1), Ordering::SeqCst);
+    }
+
+    /// Stops claiming jobs and holds running ones between batches (tests and maintenance).
+    pub fn pause(&self) {
+        self.budget.send_replace(Some(0));
+    }
+
+    /// Lets a paused runner run `batches` more batches, then pause again (tests).
+    pub fn step(&self, batches: u64) {
+        self.budget
+            .send_modify(|b| *b = Some(b.unwrap_or(0) + batches));
+        self.wake.notify_one();
+    }
+
+    /// Undoes [`Reindexer::pause`].
+    pub fn resume(&self) {
+        self.budget.send_replace(None);
+        self.wake.notify_one();
+    }
+
+    /// Tells the runner a job was queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn paused(&self) -> bool {
+        *self.budget.borrow() == Some(0)
+    }
+
+    async fn wait_while_paused(&self) {
+        let mut rx = self.budget.subscribe();
+        // An error means the sender is gone, which cannot happen while `self` lives.
+        let _ = rx.wait_for(|b| *b != Some(0)).await;
+    }
+
+    /// Counts one batch against the budget.
+    fn spend(&self) {
+        self.budget.send_modify(|b| {
+            if let Some(n) = b {
+                *n = n.saturating_sub(1);
+            }
+        });
+    }
+}
+
+impl Default for Reindexer {
+    fn default() -> Self {
+        Reindexer::new(500)
+    }
+}
+
+/// Starts the runner of `app` on the current tokio runtime (once; later calls do nothing).
+/// It runs until the returned handle is aborted.
+pub fn spawn(app: AppState) -> Option<tokio::task::JoinHandle<()>> {
+    if app.reindexer.started.swap(true, Ordering::SeqCst) {
+        return None;
+    }
+    Some(tokio::spawn(run(app)))
+}
+
+async fn run(app: AppState) {
+    // Load every tenant's view once: a definition that changed while the server was down
+    // (e.g. in `profiles/`) queues its reindex now rather than at the tenant's next request.
+    match app.store.list_tenants().await {
+        Ok(tenants) => {
+            for t in tenants {
+                if let Ok(name) = TenantName::parse(&t.name) {
+                    if let Err(e) = app.conformance(&name).await {
+                        tracing::warn!(tenant = %name, error = %e, "loading search parameters failed");
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reindex runner: listing tenants failed"),
+    }
+    loop {
+        app.reindexer.wait_while_paused().await;
+        let worked = match run_available(&app).await {
+            Ok(worked) => worked,
+            Err(e) => {
+                tracing::warn!(error = %e, "reindex runner: looking for jobs failed");
+                false
+            }
+        };
+        if !worked {
+            tokio::select! {
+                () = app.reindexer.wake.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+}
+
+/// Runs every job that can be claimed now; `true` when at least one ran.
+async fn run_available(app: &App) -> AppResult<bool> {
+    let mut worked = false;
+    for tenant in app.store.tenants_with_reindex_work().await? {
+        loop {
+            if app.reindexer.paused() {
+                return Ok(worked);
+            }
+            let lease = lease_until();
+            let Some(job) = app
+                .store
+                .claim_reindex_job(&tenant, &app.reindexer.owner, lease)
+                .await?
+            else {
+                break;
+            };
+            worked = true;
+            let id = job.id.clone();
+            let result = run_job(app, &tenant, job).await;
+            let owner = &app.reindexer.owner;
+            match result {
+                Ok(true) => {
+                    app.store
+                        .finish_reindex_job(&tenant, &id, owner, ReindexState::Completed, None)
+                        .await?;
+                    tracing::info!(%tenant, job = %id, "reindex completed");
+                }
+                Ok(false) => {
+                    tracing::info!(%tenant, job = %id, "reindex stopped (cancelled or taken over)")
+                }
+                Err(e) => {
+                    tracing::error!(%tenant, job = %id, error = %e, "reindex failed");
+                    app.store
+                        .finish_reindex_job(
+                            &tenant,
+                            &id,
+                            owner,
+                            ReindexState::Failed,
+                            Some("the reindex failed; the server log has the cause"),
+                        )
+                        .await?;
+                }
+            }
+            // Pending parameters are part of the tenant's view.
+            app.conformance.invalidate(&tenant);
+        }
+    }
+    Ok(worked)
+}
+
+fn lease_until() -> i64 {
+    chrono::Utc::now().timestamp_micros() + i64::try_from(LEASE.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Walks the job's resources from where it stopped. `Ok(false)`: the job is no longer ours.
+async fn run_job(app: &App, tenant: &TenantName, job: ReindexJob) -> AppResult<bool> {
+    let mut after = job.after.clone();
+    let mut done = job.done;
+    loop {
+        app.reindexer.wait_while_paused().await;
+        let batch = app.reindexer.batch.load(Ordering::SeqCst);
+        let page = app
+            .store
+            .reindex_page(tenant, &job.types, after.as_ref(), batch)
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(true);
+        };
+        let next = (last.resource_type.clone(), last.id.clone());
+        let n = u64::try_from(page.len()).unwrap_or(0);
+        reindex_batch(app, tenant, page).await?;
+        done += n;
+        after = Some(next);
+        let mine = app
+            .store
+            .record_reindex_progress(
+                tenant,
+                &job.id,
+                &app.reindexer.owner,
+                done,
+                after.as_ref(),
+                lease_until(),
+            )
+            .await?;
+        if !mine {
+            return Ok(false);
+        }
+        app.reindexer.spend();
+    }
+}
+
+/// Extracts and saves the rows of one page, then redoes any resource a concurrent write
+/// changed in between (the write's own rows must win).
+async fn reindex_batch(
+    app: &App,
+    tenant: &TenantName,
+    page: Vec<store::ReindexItem>,
+) -> AppResult<()> {
+    let mut items = page;
+    for _attempt in 0..5 {
+        let conf = app.conformance(tenant).await?;
+        let mut entries = Vec::with_capacity(items.len());
+        for item in &items {
+            let value: Value = serde_json::from_str(&item.body).map_err(|e| {
+                AppError::Internal(format!(
+                    "stored body of {}/{} is not JSON: {e}",
+                    item.resource_type, item.id
+                ))
+            })?;
+            entries.push(conf.extractor.extract(&value));
+        }
+        let indexed: Vec<store::IndexedResource<'_>> = items
+            .iter()
+            .zip(&entries)
+            .map(|(item, entries)| store::IndexedResource {
+                resource_type: &item.resource_type,
+                id: &item.id,
+                entries,
+            })
+            .collect();
+        app.store.reindex_many(tenant, &indexed).await?;
+        let keys: Vec<(String, String)> = items
+            .iter()
+            .map(|i| (i.resource_type.clone(), i.id.clone()))
+            .collect();
+        let now = app.store.live_versions(tenant, &keys).await?;
+        let mut stale = Vec::new();
+        for item in items {
+            let key = (item.resource_type.clone(), item.id.clone());
+            match now.get(&key) {
+                Some(v) if *v == item.version => {}
+                Some(_) => {
+                    if let Some(r) = app.store.read(tenant, &key.0, &key.1).await? {
+                        if let (false, Some(body)) = (r.deleted, r.body) {
+                            stale.push(store::ReindexItem {
+                                resource_type: key.0,
+                                id: key.1,
+                                version: r.version,
+                                body,
+                            });
+                        }
+                    }
+                }
+                // Deleted meanwhile: the delete removed the rows; remove any we wrote after.
+                None => {
+                    app.store.reindex(tenant, &key.0, &key.1, &[]).await?;
+                }
+            }
+        }
+        if stale.is_empty() {
+            return Ok(());
+        }
+        items = stale;
+    }
+    Err(AppError::Internal(
+        "resources kept changing while they were reindexed".into(),
+    ))
+}
+
+/// Queues a job over `types` (empty: all) of `tenant`, for the parameters `params`, and wakes
+/// the runner.
+pub async fn queue(
+    app: &App,
+    tenant: &TenantName,
+    types: &[String],
+    params: &[String],
+) -> AppResult<ReindexJob> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let job = app
+        .store
+        .create_reindex_job(tenant, &id, types, params)
+        .await?;
+    app.reindexer.wake();
+    Ok(job)
+}
+
+/// `POST [base]/$reindex`: queues a job over `types` (empty: every type).
+pub async fn kick_off(app: &App, tenant: &TenantName, types: Vec<String>) -> AppResult<ReindexJob> {
+    super::resources::ensure_tenant(app, tenant).await?;
+    for t in &types {
+        if !fhir::is_resource_type(t) {
+            return Err(AppError::invalid(format!(
+                "type {t:?} is not an R4 resource type"
+            )));
+        }
+    }
+    queue(app, tenant, &types, &[]).await
+}
+
+/// The resource types named by `?type=A,B` and by a Parameters body's `type` parameters.
+pub fn requested_types(query: &[(String, String)], body: Option<&Value>) -> AppResult<Vec<String>> {
+    let mut types: Vec<String> = query
+        .iter()
+        .filter(|(k, _)| k == "type")
+        .flat_map(|(_, v)| v.split(','))
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if let Some(body) = body {
+        if body.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
+            return Err(AppError::invalid(
+                "the body of $reindex must be a Parameters resource",
+            ));
+        }
+        for p in body["parameter"].as_array().into_iter().flatten() {
+            if p["name"] == "type" {
+                let v = p
+                    .get("valueCode")
+                    .or_else(|| p.get("valueString"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        AppError::invalid("parameter `type` needs a valueCode or valueString")
+                    })?;
+                types.extend(v.split(',').map(|t| t.trim().to_owned()));
+            }
+        }
+    }
+    types.sort();
+    types.dedup();
+    Ok(types)
+}
+
+/// One job of the tenant (404 when unknown).
+pub async fn status(app: &App, tenant: &TenantName, id: &str) -> AppResult<ReindexJob> {
+    super::resources::ensure_tenant(app, tenant).await?;
+    app.store
+        .reindex_job(tenant, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no reindex job {id:?} in this tenant")))
+}
+
+/// Every job of the tenant, oldest first.
+pub async fn list(app: &App, tenant: &TenantName) -> AppResult<Vec<ReindexJob>> {
+    // Loading the tenant's parameters queues the job a changed definition needs (404 for an
+    // unknown tenant).
+    app.conformance(tenant).await?;
+    Ok(app.store.reindex_jobs(tenant, false).await?)
+}
+
+/// The jobs as one `Parameters` resource: a `job` parameter per job, whose parts are those
+/// of [`job_parameters`].
+pub fn jobs_parameters(jobs: &[ReindexJob]) -> Value {
+    let params: Vec<Value> = jobs
+        .iter()
+        .map(|j| json!({"name": "job", "part": job_parameters(j)["parameter"].clone()}))
+        .collect();
+    json!({"resourceType": "Parameters", "parameter": params})
+}
+
+/// `DELETE` of a job's status URL: cancels it (a job that has ended is left as it is).
+pub async fn cancel(app: &App, tenant: &TenantName, id: &str) -> AppResult<ReindexJob> {
+    let job = status(app, tenant, id).await?;
+    if job.state.is_unfinished() {
+        app.store.cancel_reindex_job(tenant, id).await?;
+        app.conformance.invalidate(tenant);
+    }
+    status(app, tenant, id).await
+}
+
+/// The job as a `Parameters` resource: `jobId`, `status`, `total`, `processed`, and each
+/// `resourceType` and `searchParameter` it covers, plus `error` for a failed one.
+pub fn job_parameters(job: &ReindexJob) -> Value {
+    let int = |n: u64| {
+        i64::try_from(n)
+            .unwrap_or(i64::MAX)
+            .min(i64::from(i32::MAX))
+    };
+    let total = job.total.max(job.done);
+    let done = if job.state == ReindexState::Completed {
+        total
+    } else {
+        job.done
+    };
+    let mut params = vec![
+        json!({"name": "jobId", "valueString": job.id}),
+        json!({"name": "status", "valueCode": job.state.as_str()}),
+        json!({"name": "total", "valueInteger": int(total)}),
+        json!({"name": "processed", "valueInteger": int(done)}),
+    ];
+    for t in &job.types {
+        params.push(json!({"name": "resourceType", "valueCode": t}));
+    }
+    for p in &job.params {
+        params.push(json!({"name": "searchParameter", "valueUri": p}));
+    }
+    if let Some(e) = &job.error {
+        params.push(json!({"name": "error", "valueString": e}));
+    }
+    json!({"resourceType": "Parameters", "parameter": params})
+}
+
+/// The `X-Progress` text of a job (<https://hl7.org/fhir/R4/async.html>).
+pub fn progress_text(job: &ReindexJob) -> String {
+    format!(
+        "{}: {} of {} resources reindexed",
+        job.state.as_str(),
+        job.done,
+        job.total.max(job.done)
+    )
+}

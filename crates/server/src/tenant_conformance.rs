@@ -1,0 +1,284 @@
+//! Per-tenant search parameters: the server-wide registry (built-in definitions plus those
+//! loaded from `profiles/` and FHIR packages at start) extended with the tenant's own
+//! `SearchParameter` resources, its compiled [`search::Extractor`], and the parameters whose
+//! reindex is still pending (searches on them warn).
+//!
+//! Writes, search, conditional interactions and `/metadata` of a tenant all take
+//! [`App::conformance`], so a tenant's parameter is seen by that tenant only. The view is
+//! cached per tenant and dropped whenever one of the tenant's SearchParameters changes
+//! ([`App::search_parameters_changed`]) or a reindex job of the tenant ends.
+//!
+//! Loading a tenant's view also reconciles its index: the non-built-in definitions that apply
+//! to it are compared with those its index was built for (`indexed_search_params`), and a
+//! new, changed or removed definition queues a reindex job over the affected resource types
+//! (<https://hl7.org/fhir/R4/searchparameter.html>). This catches every way a definition can
+//! change: the API, Bundles, PATCH, and a restart with a different `profiles/` folder.
+//!
+//! Known limits: a SearchParameter written by another process (a second server, or
+//! `fhirdir import`) is seen here after this process's cache for the tenant is next dropped
+//! (a reindex job ending, a SearchParameter write, or a restart).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+
+use conformance::{Registry, SearchParamDef};
+use serde_json::Value;
+use store::TenantName;
+
+use crate::error::{AppError, AppResult};
+use crate::state::App;
+
+/// What one tenant searches and indexes with.
+#[derive(Debug)]
+pub struct TenantConformance {
+    /// Built-in, profile and tenant-defined parameters.
+    pub registry: Arc<Registry>,
+    /// Compiled expressions of `registry`.
+    pub extractor: Arc<search::Extractor>,
+    /// Parameter URL -> id of the unfinished reindex job it waits for.
+    pub pending: BTreeMap<String, String>,
+}
+
+/// The server-wide definitions and the per-tenant cache.
+#[derive(Debug)]
+pub struct ConformanceCache {
+    base_registry: Arc<Registry>,
+    base_extractor: Arc<search::Extractor>,
+    /// The non-built-in definitions of the server-wide registry (from `profiles/`), by URL.
+    loaded: BTreeMap<String, SearchParamDef>,
+    tenants: RwLock<HashMap<TenantName, Arc<TenantConformance>>>,
+    /// Serialises loading and reconciling, so two requests do not queue the same job twice.
+    reconcile: tokio::sync::Mutex<()>,
+}
+
+impl ConformanceCache {
+    /// `registry` is the server-wide one; `loaded` the definitions it holds beyond the
+    /// built-in ones (they are reconciled with each tenant's index like tenant definitions).
+    pub fn new(registry: Registry, mut loaded: Vec<SearchParamDef>) -> ConformanceCache {
+        // A loaded copy of a built-in definition (e.g. the Plan-Net package) changes nothing.
+        let builtin = conformance::builtin();
+        loaded.retain(|d| !builtin.contains(d));
+        let extractor = search::Extractor::new(registry.clone());
+        for (url, error) in extractor.failed() {
+            tracing::warn!(%url, %error, "search parameter expression does not compile; not indexed");
+        }
+        ConformanceCache {
+            base_registry: Arc::new(registry),
+            base_extractor: Arc::new(extractor),
+            loaded: loaded.into_iter().map(|d| (d.url.clone(), d)).collect(),
+            tenants: RwLock::new(HashMap::new()),
+            reconcile: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The server-wide registry (no tenant's own parameters).
+    pub fn base_registry(&self) -> &Arc<Registry> {
+        &self.base_registry
+    }
+
+    /// The server-wide extractor (no tenant's own parameters).
+    pub fn base_extractor(&self) -> &Arc<search::Extractor> {
+        &self.base_extractor
+    }
+
+    /// Drops the cached view of `tenant`; the next use reloads it.
+    pub fn invalidate(&self, tenant: &TenantName) {
+        self.tenants
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(tenant);
+    }
+
+    fn cached(&self, tenant: &TenantName) -> Option<Arc<TenantConformance>> {
+        self.tenants
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(tenant)
+            .cloned()
+    }
+}
+
+/// Checks a SearchParameter a client writes into a tenant: what
+/// [`SearchParamDef::from_resource`] checks, plus an expression (a parameter without one
+/// indexes nothing) and no `_` code (those are the specification's own).
+pub fn check_tenant_search_parameter(
+    body: &serde_json::Map<String, Value>,
+) -> AppResult<SearchParamDef> {
+    let resource = Value::Object(body.clone());
+    let def = SearchParamDef::from_resource(&resource)
+        .map_err(|e| AppError::Unprocessable(format!("invalid SearchParameter: {e}")))?;
+    if def.expression.is_none() {
+        return Err(AppError::Unprocessable(
+            "invalid SearchParameter: SearchParameter.expression is required (fhirdir indexes \
+             a tenant's parameters with it)"
+                .into(),
+        ));
+    }
+    if def.code.starts_with('_') {
+        return Err(AppError::Unprocessable(format!(
+            "invalid SearchParameter: SearchParameter.code {:?} begins with `_`, which is \
+             reserved for the parameters of the FHIR specification",
+            def.code
+        )));
+    }
+    Ok(def)
+}
+
+impl App {
+    /// The search parameters of `tenant` (cached; loading may queue a reindex job).
+    pub async fn conformance(&self, tenant: &TenantName) -> AppResult<Arc<TenantConformance>> {
+        if let Some(c) = self.conformance.cached(tenant) {
+            return Ok(c);
+        }
+        let _guard = self.conformance.reconcile.lock().await;
+        if let Some(c) = self.conformance.cached(tenant) {
+            return Ok(c);
+        }
+        // Never cache (or reconcile) a tenant that does not exist.
+        if !self.store.tenant_exists(tenant).await? {
+            return Err(AppError::UnknownTenant(tenant.to_string()));
+        }
+        let loaded = self.load_conformance(tenant).await?;
+        self.conformance
+            .tenants
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tenant.clone(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Call after a committed write of a SearchParameter of `tenant`: drops the cached view
+    /// and reloads it, which queues the reindex the change needs. Failures are logged (the
+    /// next use of the tenant retries).
+    pub async fn search_parameters_changed(&self, tenant: &TenantName) {
+        self.conformance.invalidate(tenant);
+        if let Err(e) = self.conformance(tenant).await {
+            tracing::warn!(%tenant, error = %e, "reloading the tenant's search parameters failed");
+        }
+    }
+
+    async fn load_conformance(&self, tenant: &TenantName) -> AppResult<Arc<TenantConformance>> {
+        let own = self.tenant_search_parameters(tenant).await?;
+        // Everything beyond the built-in set that applies to this tenant, by URL.
+        let mut effective: BTreeMap<String, SearchParamDef> = self.conformance.loaded.clone();
+        for d in &own {
+            effective.insert(d.url.clone(), d.clone());
+        }
+        self.reconcile_index(tenant, &effective).await?;
+
+        let pending = self
+            .store
+            .reindex_jobs(tenant, true)
+            .await?
+            .into_iter()
+            .flat_map(|job| job.params.into_iter().map(move |p| (p, job.id.clone())))
+            .collect();
+        let (registry, extractor) = if own.is_empty() {
+            (
+                self.conformance.base_registry.clone(),
+                self.conformance.base_extractor.clone(),
+            )
+        } else {
+            let registry = self.conformance.base_registry.extended(own.iter());
+            let extractor = search::Extractor::new(registry.clone());
+            for (url, error) in extractor.failed() {
+                tracing::warn!(%tenant, %url, %error, "search parameter expression does not compile; not indexed");
+            }
+            (Arc::new(registry), Arc::new(extractor))
+        };
+        Ok(Arc::new(TenantConformance {
+            registry,
+            extractor,
+            pending,
+        }))
+    }
+
+    /// The tenant's own live SearchParameter resources that fhirdir can use, in id order.
+    /// One that cannot be used (stored before it was checked, e.g. by an import) is skipped
+    /// with a warning.
+    async fn tenant_search_parameters(
+        &self,
+        tenant: &TenantName,
+    ) -> AppResult<Vec<SearchParamDef>> {
+        let types = ["SearchParameter".to_owned()];
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .reindex_page(tenant, &types, after.as_ref(), 500)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.resource_type.clone(), last.id.clone()));
+            for item in &page {
+                let parsed = serde_json::from_str::<serde_json::Map<String, Value>>(&item.body)
+                    .map_err(|e| AppError::Unprocessable(e.to_string()))
+                    .and_then(|body| check_tenant_search_parameter(&body));
+                match parsed {
+                    Ok(def) => out.push(def),
+                    Err(e) => tracing::warn!(
+                        %tenant, id = %item.id, error = %e,
+                        "stored SearchParameter is not usable; ignored"
+                    ),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Queues a reindex of the types affected by every definition in `effective` that the
+    /// tenant's index was not built for (new, changed or removed), then records `effective`
+    /// as what the index reflects.
+    async fn reconcile_index(
+        &self,
+        tenant: &TenantName,
+        effective: &BTreeMap<String, SearchParamDef>,
+    ) -> AppResult<()> {
+        let recorded = self.store.indexed_search_params(tenant).await?;
+        let now: BTreeMap<String, String> = effective
+            .iter()
+            .map(|(url, d)| (url.clone(), serde_json::to_string(d).unwrap_or_default()))
+            .collect();
+        if now == recorded {
+            return Ok(());
+        }
+        let mut changed: Vec<String> = Vec::new();
+        let mut bases: BTreeSet<String> = BTreeSet::new();
+        for (url, def) in &now {
+            if recorded.get(url) != Some(def) {
+                changed.push(url.clone());
+                bases.extend(effective[url].base.iter().cloned());
+                if let Some(old) = recorded.get(url) {
+                    bases.extend(bases_of(old));
+                }
+            }
+        }
+        for (url, old) in &recorded {
+            if !now.contains_key(url) {
+                bases.extend(bases_of(old));
+            }
+        }
+        let types: Vec<String> = if bases
+            .iter()
+            .any(|b| b == "Resource" || b == "DomainResource")
+        {
+            Vec::new()
+        } else {
+            bases.into_iter().collect()
+        };
+        let job = crate::service::reindex::queue(self, tenant, &types, &changed).await?;
+        tracing::info!(
+            %tenant, job = %job.id, params = ?changed, types = ?types,
+            "search parameters changed; reindex queued"
+        );
+        self.store.set_indexed_search_params(tenant, &now).await?;
+        Ok(())
+    }
+}
+
+/// The bases of a recorded definition (JSON of a [`SearchParamDef`]).
+fn bases_of(json: &str) -> Vec<String> {
+    serde_json::from_str::<SearchParamDef>(json)
+        .map(|d| d.base)
+        .unwrap_or_else(|_| vec!["Resource".to_owned()])
+}
