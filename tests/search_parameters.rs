@@ -732,3 +732,100 @@ fn serve_fails_at_start_naming_a_broken_profile_file() {
         "stderr: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_queued_reindex_survives_a_restart() {
+    for db in testkit::test_databases().await {
+        let north;
+        let job;
+        {
+            let app = start(&db, Vec::new()).await;
+            north = app.create("default", &org("North", &["Acme North"])).await;
+            app.state.reindexer.pause();
+            app.create("default", &alias_param()).await;
+            let jobs = app.jobs("default").await;
+            assert_eq!(jobs.len(), 1, "[{}] {jobs:?}", app.backend);
+            job = jobs[0].0.clone();
+        }
+        // A new process finds the job in the database, runs it, and the warning goes away.
+        let app = start(&db, Vec::new()).await;
+        let b = app.backend;
+        let done = app
+            .wait_for_job(&format!("/fhir/default/$reindex/{job}"))
+            .await;
+        assert_eq!(
+            param_value(&done, "status", "valueCode"),
+            "completed",
+            "[{b}] {done}"
+        );
+        let (ids, issues) = app.search("/fhir/default/Organization?alias=acme").await;
+        assert_eq!(ids, vec![north.clone()], "[{b}]");
+        assert!(issues.is_empty(), "[{b}] {issues:?}");
+    }
+}
+
+/// `Some(dir)` when `../shared/fhir` exists; otherwise skip visibly, or panic under
+/// `FHIRDIR_REQUIRE_SHARED=1`.
+fn shared_fhir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fhir");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
+        panic!(
+            "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: {} does not exist (set FHIRDIR_REQUIRE_SHARED=1 to fail instead)",
+        dir.display()
+    );
+    None
+}
+
+#[tokio::test]
+async fn the_official_plan_net_package_reindexes_only_what_differs_from_the_builtin_copy() {
+    let Some(shared) = shared_fhir() else { return };
+    let loaded = conformance::package::load_path(&shared.join("plan-net/1.2.0"))
+        .expect("Plan-Net package loads");
+    assert_eq!(loaded.len(), 55);
+    // The built-in tables restate Plan-Net, with a few documented corrections
+    // (crates/conformance/tests/builtin_matches_official.rs); only those are new here.
+    let builtin = conformance::builtin();
+    let mut differing: Vec<String> = loaded
+        .iter()
+        .filter(|p| !builtin.contains(&p.def))
+        .map(|p| p.def.url.clone())
+        .collect();
+    differing.sort();
+    assert!(differing.len() < 10, "{differing:?}");
+    for db in testkit::test_databases().await {
+        let app = start(&db, loaded.iter().map(|p| p.def.clone()).collect()).await;
+        let b = app.backend;
+        app.create("default", &org("North", &[])).await;
+        app.wait_for_all_jobs("default").await;
+        let jobs = app.jobs("default").await;
+        if differing.is_empty() {
+            assert!(jobs.is_empty(), "[{b}] {jobs:?}");
+        } else {
+            assert_eq!(jobs.len(), 1, "[{b}] {jobs:?}");
+            let status = app
+                .get(&format!("/fhir/default/$reindex/{}", jobs[0].0))
+                .await
+                .status(200)
+                .json();
+            let mut params: Vec<String> = status["parameter"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["name"] == "searchParameter")
+                .filter_map(|p| p["valueUri"].as_str().map(str::to_owned))
+                .collect();
+            params.sort();
+            assert_eq!(params, differing, "[{b}]");
+        }
+        let (ids, issues) = app.search("/fhir/default/Organization?name=north").await;
+        assert_eq!(ids.len(), 1, "[{b}] {issues:?}");
+    }
+}

@@ -256,3 +256,16 @@ fn the_official_plan_net_package_folder_loads_the_builtin_definitions() {
         assert_eq!(b.kind, p.def.kind, "{}", p.def.url);
     }
 }
+
+#[test]
+fn the_official_r4_core_search_parameter_bundle_loads_every_definition() {
+    let Some(shared) = shared_dir() else { return };
+    let loaded =
+        load_path(&shared.join("r4-core/search-parameters.json")).expect("R4 core bundle loads");
+    assert_eq!(loaded.len(), 1375);
+    // Types fhirdir does not build in become searchable once the bundle is loaded.
+    assert!(Registry::builtin().get("Patient", "birthdate").is_none());
+    let registry = Registry::builtin().extended(loaded.iter().map(|p| &p.def));
+    let birthdate = registry.get("Patient", "birthdate").expect("loaded");
+    assert_eq!(birthdate.kind, SearchParamType::Date);
+}
