@@ -829,3 +829,40 @@ async fn the_official_plan_net_package_reindexes_only_what_differs_from_the_buil
         assert_eq!(ids.len(), 1, "[{b}] {issues:?}");
     }
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_database_sees_the_parameter_and_the_finished_reindex() {
+    for db in testkit::test_databases().await {
+        let first = start(&db, Vec::new()).await;
+        let second = start(&db, Vec::new()).await;
+        let b = first.backend;
+        for app in [&first, &second] {
+            app.state.reindexer.set_poll(Duration::from_millis(50));
+        }
+        // Only the first server runs jobs, so the second learns of the parameter and of the
+        // finished job from the database alone.
+        second.state.reindexer.pause();
+        let north = first
+            .create("default", &org("North", &["Acme North"]))
+            .await;
+        // The second server loads the tenant before the parameter exists.
+        let (_, issues) = second.search("/fhir/default/Organization?alias=acme").await;
+        assert!(
+            issues.iter().any(|i| i.contains("was ignored")),
+            "[{b}] {issues:?}"
+        );
+
+        first.create("default", &alias_param()).await;
+        first.wait_for_all_jobs("default").await;
+        let mut last = (Vec::new(), Vec::new());
+        for _ in 0..200 {
+            last = second.search("/fhir/default/Organization?alias=acme").await;
+            if last.0 == vec![north.clone()] && last.1.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(last.0, vec![north.clone()], "[{b}] {:?}", last.1);
+        assert!(last.1.is_empty(), "[{b}] {:?}", last.1);
+    }
+}

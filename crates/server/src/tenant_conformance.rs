@@ -14,9 +14,9 @@
 //! (<https://hl7.org/fhir/R4/searchparameter.html>). This catches every way a definition can
 //! change: the API, Bundles, PATCH, and a restart with a different `profiles/` folder.
 //!
-//! Known limits: a SearchParameter written by another process (a second server, or
-//! `fhirdir import`) is seen here after this process's cache for the tenant is next dropped
-//! (a reindex job ending, a SearchParameter write, or a restart).
+//! Other processes: a SearchParameter written by a second server or `fhirdir import`, and a
+//! reindex job finished by another server, are noticed by
+//! [`App::refresh_stale_conformance`], which the reindex runner calls every few seconds.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -37,6 +37,8 @@ pub struct TenantConformance {
     pub extractor: Arc<search::Extractor>,
     /// Parameter URL -> id of the unfinished reindex job it waits for.
     pub pending: BTreeMap<String, String>,
+    /// [`store::Store::search_parameter_stamp`] when this view was loaded.
+    stamp: (i64, i64),
 }
 
 /// The server-wide definitions and the per-tenant cache.
@@ -87,6 +89,15 @@ impl ConformanceCache {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(tenant);
+    }
+
+    fn cached_all(&self) -> Vec<(TenantName, Arc<TenantConformance>)> {
+        self.tenants
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(t, c)| (t.clone(), c.clone()))
+            .collect()
     }
 
     fn cached(&self, tenant: &TenantName) -> Option<Arc<TenantConformance>> {
@@ -157,7 +168,38 @@ impl App {
         }
     }
 
+    /// Drops cached views that another process made stale: a SearchParameter written there
+    /// (a second server, `fhirdir import`), or a pending reindex job that has ended. The
+    /// reindex runner calls this every few seconds.
+    pub async fn refresh_stale_conformance(&self) {
+        for (tenant, conf) in self.conformance.cached_all() {
+            let stale = async {
+                if self.store.search_parameter_stamp(&tenant).await? != conf.stamp {
+                    return Ok::<_, store::StoreError>(true);
+                }
+                if conf.pending.is_empty() {
+                    return Ok(false);
+                }
+                let unfinished: BTreeSet<String> = self
+                    .store
+                    .reindex_jobs(&tenant, true)
+                    .await?
+                    .into_iter()
+                    .map(|j| j.id)
+                    .collect();
+                Ok(conf.pending.values().any(|job| !unfinished.contains(job)))
+            };
+            match stale.await {
+                Ok(true) => self.search_parameters_changed(&tenant).await,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(%tenant, error = %e, "checking search parameters failed"),
+            }
+        }
+    }
+
     async fn load_conformance(&self, tenant: &TenantName) -> AppResult<Arc<TenantConformance>> {
+        // Taken first: a write after it changes the stamp, so the next refresh reloads.
+        let stamp = self.store.search_parameter_stamp(tenant).await?;
         let own = self.tenant_search_parameters(tenant).await?;
         // Everything beyond the built-in set that applies to this tenant, by URL.
         let mut effective: BTreeMap<String, SearchParamDef> = self.conformance.loaded.clone();
@@ -190,6 +232,7 @@ impl App {
             registry,
             extractor,
             pending,
+            stamp,
         }))
     }
 

@@ -465,6 +465,23 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// A cheap fingerprint of the tenant's SearchParameter resources: (rows, newest
+    /// `last_updated`), tombstones included, so any create, update or delete changes it.
+    pub async fn search_parameter_stamp(
+        &self,
+        tenant: &TenantName,
+    ) -> Result<(i64, i64), StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*), COALESCE(MAX(last_updated), 0) FROM resources \
+                 WHERE tenant = $1 AND res_type = 'SearchParameter'",
+            )
+            .bind(tenant.as_str())
+            .fetch_one(pool)
+            .await?
+        }))
+    }
+
     /// The non-built-in definitions (url -> definition as JSON) `tenant`'s index was last
     /// rebuilt (or is being rebuilt) for.
     pub async fn indexed_search_params(

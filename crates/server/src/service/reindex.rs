@@ -14,7 +14,7 @@
 //! `X-Progress` header while the job is queued or running and `200` once it has ended, each
 //! time with a `Parameters` resource describing the job.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -27,8 +27,9 @@ use crate::state::{App, AppState};
 /// How long a claimed job stays this process's without a progress report.
 pub const LEASE: Duration = Duration::from_secs(30);
 
-/// How often an idle runner looks for jobs queued by other processes.
-const POLL: Duration = Duration::from_secs(5);
+/// How often an idle runner looks for jobs queued by other processes and for search
+/// parameters changed by them (the default of [`Reindexer::set_poll`]).
+pub const POLL: Duration = Duration::from_secs(5);
 
 /// Settings and controls of the background runner.
 #[derive(Debug)]
@@ -37,6 +38,8 @@ pub struct Reindexer {
     owner: String,
     /// Resources per batch (one transaction each).
     batch: AtomicU32,
+    /// Milliseconds between looks at the database when idle.
+    poll_ms: AtomicU64,
     wake: Notify,
     /// Batches the runner may still run: `None` unlimited (normal), `Some(0)` paused.
     budget: watch::Sender<Option<u64>>,
@@ -48,6 +51,7 @@ impl Reindexer {
         Reindexer {
             owner: uuid::Uuid::new_v4().to_string(),
             batch: AtomicU32::new(batch.max(1)),
+            poll_ms: AtomicU64::new(u64::try_from(POLL.as_millis()).unwrap_or(5000)),
             wake: Notify::new(),
             budget: watch::Sender::new(None),
             started: AtomicBool::new(false),
@@ -57,6 +61,16 @@ impl Reindexer {
     /// Sets the number of resources per batch (one transaction and one progress report each).
     pub fn set_batch(&self, batch: u32) {
         self.batch.store(batch.max(1), Ordering::SeqCst);
+    }
+
+    /// Sets how often the idle runner looks for work and for changes made by other
+    /// processes (default [`POLL`]).
+    pub fn set_poll(&self, every: Duration) {
+        self.poll_ms.store(
+            u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1),
+            Ordering::SeqCst,
+        );
+        self.wake.notify_one();
     }
 
     /// Stops claiming jobs and holds running ones between batches (tests and maintenance).
@@ -133,18 +147,24 @@ async fn run(app: AppState) {
         Err(e) => tracing::warn!(error = %e, "reindex runner: listing tenants failed"),
     }
     loop {
-        app.reindexer.wait_while_paused().await;
-        let worked = match run_available(&app).await {
-            Ok(worked) => worked,
-            Err(e) => {
-                tracing::warn!(error = %e, "reindex runner: looking for jobs failed");
-                false
+        // Paused, the runner takes no job but still notices other processes' changes.
+        let worked = if app.reindexer.paused() {
+            false
+        } else {
+            match run_available(&app).await {
+                Ok(worked) => worked,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reindex runner: looking for jobs failed");
+                    false
+                }
             }
         };
         if !worked {
             tokio::select! {
                 () = app.reindexer.wake.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
+                () = tokio::time::sleep(Duration::from_millis(
+                    app.reindexer.poll_ms.load(Ordering::SeqCst),
+                )) => app.refresh_stale_conformance().await,
             }
         }
     }
