@@ -200,6 +200,12 @@ async fn run_available(app: &App) -> AppResult<bool> {
                 Ok(false) => {
                     tracing::info!(%tenant, job = %id, "reindex stopped (cancelled or taken over)")
                 }
+                // The database is away for now: the job stays claimed until its lease runs
+                // out, then this or another process resumes it from the last batch.
+                Err(AppError::Unavailable(e)) => {
+                    tracing::warn!(%tenant, job = %id, error = %e, "reindex interrupted; it resumes when its lease expires");
+                    return Ok(worked);
+                }
                 Err(e) => {
                     tracing::error!(%tenant, job = %id, error = %e, "reindex failed");
                     app.store
