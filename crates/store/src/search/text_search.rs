@@ -179,13 +179,12 @@ impl Cond<'_> {
                 .push(", '$.text.div') GLOB ")
                 .text(after_boundary)
                 .push("))");
-            pg.push("EXISTS (SELECT 1 FROM resources ").alias(z);
-            scope(&mut pg, self.tenant);
-            pg.push("(")
+            pg.push("((SELECT ")
                 .col(z, "content")
-                .push(" #>> '{text,div}') ~ ")
-                .text(regex_pattern(term))
-                .push(")");
+                .push(" #>> '{text,div}' FROM resources ")
+                .alias(z);
+            scope(&mut pg, self.tenant);
+            pg.push("TRUE) ~ ").text(regex_pattern(term)).push(")");
         } else {
             lite.push("EXISTS (SELECT 1 FROM resources ")
                 .alias(z)
@@ -198,13 +197,15 @@ impl Cond<'_> {
                 .push(" OR j.value GLOB ")
                 .text(after_boundary)
                 .push("))");
-            pg.push("EXISTS (SELECT 1 FROM resources ")
-                .alias(z)
-                .push(" CROSS JOIN LATERAL jsonb_path_query(")
+            // The body comes from a scalar subquery (a primary-key lookup per candidate), so
+            // the JSON walk runs once per candidate whatever plan the statistics suggest; a
+            // join of `resources` with the walk could run it for every pair of rows.
+            pg.push("EXISTS (SELECT 1 FROM jsonb_path_query((SELECT ")
                 .col(z, "content")
-                .push(", 'strict $.**') j(v)");
+                .push(" FROM resources ")
+                .alias(z);
             scope(&mut pg, self.tenant);
-            pg.push("jsonb_typeof(j.v) = 'string' AND (j.v #>> '{}') ~ ")
+            pg.push("TRUE), 'strict $.**') j(v) WHERE jsonb_typeof(j.v) = 'string' AND (j.v #>> '{}') ~ ")
                 .text(regex_pattern(term))
                 .push(")");
         }
