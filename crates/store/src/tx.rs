@@ -227,6 +227,15 @@ pub(crate) mod plan {
         },
     }
 
+    /// For a write, whether the resource may have index rows to replace (a live current
+    /// version); `None` when nothing is written.
+    pub(crate) fn replaces_rows(planned: &Planned) -> Option<bool> {
+        match planned {
+            Planned::Write { expected, .. } => Some(expected.is_some_and(|c| !c.deleted)),
+            Planned::Unchanged(_) => None,
+        }
+    }
+
     /// Splits `len` writes into runs of at most `max` in which no resource appears twice, so
     /// each run can be planned from one read of the current rows and written with one
     /// multi-row upsert.

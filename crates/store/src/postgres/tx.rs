@@ -14,7 +14,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::{compare_and_swap, current_row, lock_tenant, NewRow, PgStore};
 use crate::common::{self, Current};
-use crate::tx::plan::{self, CurrentRow, Key, Planned};
+use crate::tx::plan::{self, replaces_rows, CurrentRow, Key, Planned};
 use crate::{
     BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, StoreError,
     TenantName, VersionRecord, WriteOutcome, WriteRequest,
@@ -148,12 +148,15 @@ impl PgTx {
             }
             // The new version's index rows replace the previous version's, in this
             // transaction: a search never sees a resource with another version's values.
+            // A live current version may have rows; none (or a tombstone) has none.
+            let replace = current.as_ref().is_some_and(|c| !c.deleted);
             crate::search::postgres::write_index_rows(
                 &mut self.tx,
                 tenant,
                 &req.resource_type,
                 &req.id,
                 index,
+                replace,
             )
             .await?;
             return plan::outcome(req, new);
@@ -229,12 +232,12 @@ impl PgTx {
             let planned = plan::plan_run(run_reqs, &currents, on_unchanged)?;
             let raced = self.save_run(run_reqs, &planned).await?;
             // Unchanged resources keep their rows (see the SQLite backend for why).
-            let indexed: Vec<&BatchWrite> = writes[run.clone()]
+            let indexed: Vec<(&BatchWrite, bool)> = writes[run.clone()]
                 .iter()
                 .zip(&planned)
                 .enumerate()
-                .filter(|(i, (_, p))| matches!(p, Planned::Write { .. }) && !raced.contains(i))
-                .map(|(_, (w, _))| w)
+                .filter(|(i, _)| !raced.contains(i))
+                .filter_map(|(_, (w, p))| Some((w, replaces_rows(p)?)))
                 .collect();
             write_index_rows(&mut self.tx, &self.tenant, &indexed).await?;
             for (i, p) in planned.into_iter().enumerate() {
@@ -250,7 +253,7 @@ impl PgTx {
                 // applies the precondition to what is there now.
                 None => {
                     let out = self.write(w.request.clone()).await?;
-                    write_index_rows(&mut self.tx, &self.tenant, &[&w]).await?;
+                    write_index_rows(&mut self.tx, &self.tenant, &[(&w, true)]).await?;
                     plan::written(out)
                 }
             });
@@ -432,15 +435,16 @@ impl PgTx {
 async fn write_index_rows(
     conn: &mut sqlx::PgConnection,
     tenant: &TenantName,
-    writes: &[&BatchWrite],
+    writes: &[(&BatchWrite, bool)],
 ) -> Result<(), StoreError> {
     let resources: Vec<crate::IndexedResource<'_>> = writes
         .iter()
-        .map(|w| crate::IndexedResource {
+        .map(|(w, _)| crate::IndexedResource {
             resource_type: &w.request.resource_type,
             id: &w.request.id,
             entries: &w.index,
         })
         .collect();
-    crate::search::postgres::write_bulk(conn, tenant, &resources).await
+    let replace: Vec<bool> = writes.iter().map(|(_, replace)| *replace).collect();
+    crate::search::postgres::write_bulk(conn, tenant, &resources, &replace).await
 }

@@ -24,13 +24,15 @@ async fn execute(conn: &mut PgConnection, sql: &Sql) -> Result<(), StoreError> {
 }
 
 /// Replaces the index rows of `resource_type/id` with those of `entries`; call it inside the
-/// write transaction, after the resource row is saved.
+/// write transaction, after the resource row is saved. `replace`: whether it may have rows
+/// already (see [`write_bulk`]).
 pub(crate) async fn write_index_rows(
     conn: &mut PgConnection,
     tenant: &TenantName,
     resource_type: &str,
     id: &str,
     entries: &[search::IndexEntry],
+    replace: bool,
 ) -> Result<(), StoreError> {
     write_bulk(
         conn,
@@ -40,6 +42,7 @@ pub(crate) async fn write_index_rows(
             id,
             entries,
         }],
+        &[replace],
     )
     .await
 }
@@ -60,15 +63,16 @@ pub(crate) async fn delete_index_rows(
 /// Replaces the index rows of many resources on the caller's transaction: one `DELETE` per
 /// table and type, then one `INSERT … SELECT … FROM UNNEST($arrays)` per table and chunk, so
 /// a batch of any size is a handful of statements with a fixed text (prepared once).
+///
+/// `replace[i]` says whether `resources[i]` may have rows already (see
+/// [`super::index_rows::replaced_ids_by_type`]).
 pub(crate) async fn write_bulk(
     conn: &mut PgConnection,
     tenant: &TenantName,
     resources: &[IndexedResource<'_>],
+    replace: &[bool],
 ) -> Result<(), StoreError> {
-    let mut by_type: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for r in resources {
-        by_type.entry(r.resource_type).or_default().push(r.id);
-    }
+    let by_type = super::index_rows::replaced_ids_by_type(resources, replace);
     for (resource_type, ids) in by_type {
         for sql in delete_statements(tenant.as_str(), resource_type, &ids) {
             execute(conn, &sql).await?;
@@ -150,7 +154,7 @@ pub(crate) async fn reindex(
     if locked.is_none() {
         return Err(StoreError::UnknownTenant(tenant.to_string()));
     }
-    write_bulk(&mut tx, tenant, resources).await?;
+    write_bulk(&mut tx, tenant, resources, &vec![true; resources.len()]).await?;
     tx.commit().await?;
     Ok(())
 }

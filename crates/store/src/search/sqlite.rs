@@ -23,13 +23,15 @@ async fn execute(conn: &mut SqliteConnection, sql: &Sql) -> Result<(), StoreErro
 }
 
 /// Replaces the index rows of `resource_type/id` with those of `entries`; call it inside the
-/// write transaction, after the resource row is saved.
+/// write transaction, after the resource row is saved. `replace`: whether it may have rows
+/// already (see [`write_bulk`]).
 pub(crate) async fn write_index_rows(
     conn: &mut SqliteConnection,
     tenant: &TenantName,
     resource_type: &str,
     id: &str,
     entries: &[search::IndexEntry],
+    replace: bool,
 ) -> Result<(), StoreError> {
     write_bulk(
         conn,
@@ -39,6 +41,7 @@ pub(crate) async fn write_index_rows(
             id,
             entries,
         }],
+        &[replace],
     )
     .await
 }
@@ -57,16 +60,15 @@ pub(crate) async fn delete_index_rows(
 }
 
 /// Replaces the index rows of many resources (multi-row statements, chunked under the bind
-/// limit), on the caller's transaction.
+/// limit), on the caller's transaction. `replace[i]` says whether `resources[i]` may have
+/// rows already (see [`super::index_rows::replaced_ids_by_type`]).
 pub(crate) async fn write_bulk(
     conn: &mut SqliteConnection,
     tenant: &TenantName,
     resources: &[IndexedResource<'_>],
+    replace: &[bool],
 ) -> Result<(), StoreError> {
-    let mut by_type: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for r in resources {
-        by_type.entry(r.resource_type).or_default().push(r.id);
-    }
+    let by_type = super::index_rows::replaced_ids_by_type(resources, replace);
     for (resource_type, ids) in by_type {
         for sql in delete_statements(tenant.as_str(), resource_type, &ids) {
             execute(conn, &sql).await?;
@@ -86,7 +88,7 @@ pub(crate) async fn reindex(
 ) -> Result<(), StoreError> {
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     require_tenant(&mut tx, tenant).await?;
-    write_bulk(&mut tx, tenant, resources).await?;
+    write_bulk(&mut tx, tenant, resources, &vec![true; resources.len()]).await?;
     tx.commit().await?;
     Ok(())
 }

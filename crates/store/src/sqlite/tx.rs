@@ -12,7 +12,7 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::{compare_and_swap, current_row, require_tenant, NewRow, SqliteStore};
 use crate::common::{self, Current};
-use crate::tx::plan::{self, CurrentRow, Key, Planned};
+use crate::tx::plan::{self, replaces_rows, CurrentRow, Key, Planned};
 use crate::{
     BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, StoreError,
     TenantName, VersionRecord, WriteOutcome, WriteRequest,
@@ -116,12 +116,15 @@ impl SqliteTx {
             }
             // The new version's index rows replace the previous version's, in this
             // transaction: a search never sees a resource with another version's values.
+            // A live current version may have rows; none (or a tombstone) has none.
+            let replace = current.as_ref().is_some_and(|c| !c.deleted);
             crate::search::sqlite::write_index_rows(
                 &mut self.tx,
                 tenant,
                 &req.resource_type,
                 &req.id,
                 index,
+                replace,
             )
             .await?;
             return plan::outcome(req, new);
@@ -201,11 +204,10 @@ impl SqliteTx {
             // Unchanged resources keep their rows: rewriting them (~25 rows per directory
             // resource) would make a rerun as slow as the first import. Rows from an older
             // extractor are the reindex job's business (`Store::reindex_many`).
-            let indexed: Vec<&BatchWrite> = writes[run]
+            let indexed: Vec<(&BatchWrite, bool)> = writes[run]
                 .iter()
                 .zip(&planned)
-                .filter(|(_, p)| matches!(p, Planned::Write { .. }))
-                .map(|(w, _)| w)
+                .filter_map(|(w, p)| Some((w, replaces_rows(p)?)))
                 .collect();
             write_index_rows(&mut self.tx, &self.tenant, &indexed).await?;
             planned_all.extend(planned);
@@ -347,15 +349,16 @@ impl SqliteTx {
 async fn write_index_rows(
     conn: &mut sqlx::SqliteConnection,
     tenant: &TenantName,
-    writes: &[&BatchWrite],
+    writes: &[(&BatchWrite, bool)],
 ) -> Result<(), StoreError> {
     let resources: Vec<crate::IndexedResource<'_>> = writes
         .iter()
-        .map(|w| crate::IndexedResource {
+        .map(|(w, _)| crate::IndexedResource {
             resource_type: &w.request.resource_type,
             id: &w.request.id,
             entries: &w.index,
         })
         .collect();
-    crate::search::sqlite::write_bulk(conn, tenant, &resources).await
+    let replace: Vec<bool> = writes.iter().map(|(_, replace)| *replace).collect();
+    crate::search::sqlite::write_bulk(conn, tenant, &resources, &replace).await
 }
