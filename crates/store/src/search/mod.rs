@@ -35,6 +35,7 @@ mod golden_sql;
 mod include;
 mod index_rows;
 mod paging;
+mod pg_copy;
 mod plan;
 pub(crate) mod postgres;
 mod sql;

@@ -6,12 +6,12 @@
 //! `UNNEST`.
 
 use chrono::Utc;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::include::Includer;
 use super::index_rows::{delete_statements, rows_by_table, IndexedResource, INDEX_TABLES};
 use super::plan::Plan;
-use super::sql::{Arg, Dialect, Sql};
+use super::sql::{Dialect, Sql};
 use super::{decode_row, SearchPage};
 use crate::{PageCursor, StoreError, TenantName};
 
@@ -61,8 +61,8 @@ pub(crate) async fn delete_index_rows(
 }
 
 /// Replaces the index rows of many resources on the caller's transaction: one `DELETE` per
-/// table and type, then one `INSERT … SELECT … FROM UNNEST($arrays)` per table and chunk, so
-/// a batch of any size is a handful of statements with a fixed text (prepared once).
+/// table and type (only for resources that may have rows), then one `COPY` per table
+/// (`pg_copy`), so a batch of any size is a handful of statements.
 ///
 /// `replace[i]` says whether `resources[i]` may have rows already (see
 /// [`super::index_rows::replaced_ids_by_type`]).
@@ -79,62 +79,9 @@ pub(crate) async fn write_bulk(
         }
     }
     for (table, rows) in rows_by_table(resources) {
-        for chunk in rows.chunks(UNNEST_CHUNK) {
-            let mut qb = QueryBuilder::<Postgres>::new("INSERT INTO ");
-            qb.push(table.name())
-                .push(" (tenant, res_type, id, param, ")
-                .push(table.value_columns())
-                .push(") SELECT ")
-                .push_bind(tenant.as_str().to_owned())
-                .push("::text, u.* FROM UNNEST(")
-                .push_bind(chunk.iter().map(|r| r.0.to_owned()).collect::<Vec<_>>())
-                .push("::text[], ")
-                .push_bind(chunk.iter().map(|r| r.1.to_owned()).collect::<Vec<_>>())
-                .push("::text[], ")
-                .push_bind(chunk.iter().map(|r| r.2.param.clone()).collect::<Vec<_>>())
-                .push("::text[]");
-            for (col, ty) in table.pg_array_types().iter().enumerate() {
-                qb.push(", ");
-                let column = chunk.iter().map(|r| r.2.values.get(col));
-                match *ty {
-                    "bigint[]" => qb.push_bind(column.map(as_int).collect::<Vec<_>>()),
-                    "float8[]" => qb.push_bind(column.map(as_float).collect::<Vec<_>>()),
-                    _ => qb.push_bind(column.map(as_text).collect::<Vec<_>>()),
-                };
-                qb.push("::").push(ty);
-            }
-            qb.push(") AS u");
-            qb.build().execute(&mut *conn).await?;
-        }
+        super::pg_copy::copy_rows(conn, tenant.as_str(), table, &rows).await?;
     }
     Ok(())
-}
-
-/// Rows per `UNNEST` insert: large enough to amortise the round trip, small enough to keep
-/// one statement's arrays a few megabytes.
-const UNNEST_CHUNK: usize = 10_000;
-
-fn as_text(v: Option<&Arg>) -> Option<String> {
-    match v {
-        Some(Arg::Text(s)) => Some(s.clone()),
-        Some(Arg::OptText(s)) => s.clone(),
-        _ => None,
-    }
-}
-
-fn as_int(v: Option<&Arg>) -> Option<i64> {
-    match v {
-        Some(Arg::Int(n)) => Some(*n),
-        _ => None,
-    }
-}
-
-fn as_float(v: Option<&Arg>) -> Option<f64> {
-    match v {
-        Some(Arg::Float(n)) => Some(*n),
-        Some(Arg::OptFloat(n)) => *n,
-        _ => None,
-    }
 }
 
 /// [`crate::Store::reindex_many`] on Postgres.
