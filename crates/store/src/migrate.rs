@@ -37,6 +37,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "reindex_jobs",
         sql: include_str!("../../../migrations/sqlite/0003_reindex_jobs.sql"),
     },
+    Migration {
+        version: 4,
+        name: "write_speed",
+        sql: include_str!("../../../migrations/sqlite/0004_write_speed.sql"),
+    },
 ];
 
 /// Postgres migrations, in version order (same versions and names as [`SQLITE`]).
@@ -55,6 +60,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         name: "reindex_jobs",
         sql: include_str!("../../../migrations/postgres/0003_reindex_jobs.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "write_speed",
+        sql: include_str!("../../../migrations/postgres/0004_write_speed.sql"),
     },
 ];
 
