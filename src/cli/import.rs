@@ -28,6 +28,15 @@ pub struct ImportArgs {
     /// it and go on.
     #[arg(long, value_enum, default_value_t = OnErrorArg::Abort)]
     on_error: OnErrorArg,
+    /// Batches written at once, each in its own transaction (default: 2 on Postgres, 1 on
+    /// SQLite).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=16))]
+    writers: Option<u64>,
+    /// Conformance resources whose search parameters the import indexes too, as `fhirdir
+    /// serve --profiles` (default: `profiles/` when it exists). The tenant's own
+    /// SearchParameter resources are always included.
+    #[arg(long, env = "FHIRDIR_PROFILES")]
+    profiles: Option<PathBuf>,
     #[command(flatten)]
     db: DbArgs,
     /// Files, loaded in this order: .ndjson, .ndjson.gz, .jsonl, .json (Bundle), .json.gz.
@@ -49,12 +58,18 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     if !store.tenant_exists(&tenant).await? {
         bail!("tenant {tenant} does not exist (create it with `fhirdir tenant create {tenant}`)");
     }
+    // The same definitions the server indexes this tenant's writes with.
+    let mut extra = super::profiles::load(args.profiles)?;
+    extra.extend(super::profiles::tenant_search_parameters(&store, &tenant).await?);
     let opts = ingest::ImportOptions {
+        registry: (!extra.is_empty())
+            .then(|| std::sync::Arc::new(conformance::Registry::builtin().extended(extra.iter()))),
         batch_size: usize::try_from(args.batch_size).unwrap_or(usize::MAX),
         on_error: match args.on_error {
             OnErrorArg::Abort => ingest::OnError::Abort,
             OnErrorArg::Skip => ingest::OnError::Skip,
         },
+        writers: args.writers.and_then(|n| usize::try_from(n).ok()),
     };
     let mut progress = Progress::new();
     let result = ingest::import_files(&store, &tenant, &args.files, &opts, |e| {

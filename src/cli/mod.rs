@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod generate;
 mod import;
+mod profiles;
 mod serve;
 mod tenant;
 

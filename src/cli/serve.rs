@@ -47,32 +47,6 @@ pub struct ServeArgs {
     profiles: Option<std::path::PathBuf>,
 }
 
-/// The folder `fhirdir serve` reads when `--profiles` is not given (if it exists).
-const DEFAULT_PROFILES: &str = "profiles";
-
-/// Reads the SearchParameters of `--profiles` (or of `profiles/` when it exists); any file
-/// that cannot be used stops the start with an error naming it.
-fn load_profiles(
-    arg: Option<std::path::PathBuf>,
-) -> anyhow::Result<Vec<conformance::SearchParamDef>> {
-    let path = match arg {
-        Some(p) => p,
-        None if std::path::Path::new(DEFAULT_PROFILES).is_dir() => DEFAULT_PROFILES.into(),
-        None => return Ok(Vec::new()),
-    };
-    let loaded = conformance::package::load_path(&path)
-        .with_context(|| format!("loading search parameters from {}", path.display()))?;
-    for p in &loaded {
-        tracing::debug!(url = %p.def.url, code = %p.def.code, source = %p.source, "search parameter loaded");
-    }
-    tracing::info!(
-        count = loaded.len(),
-        path = %path.display(),
-        "search parameters loaded from profiles"
-    );
-    Ok(loaded.into_iter().map(|p| p.def).collect())
-}
-
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let db = args.db.resolve()?;
     init_logging(&db.log_format);
@@ -105,7 +79,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .or_else(|| f.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.into());
 
-    let profiles = load_profiles(args.profiles)?;
+    let profiles = super::profiles::load(args.profiles)?;
     let store = db.connect(true).await?;
     if args.demo {
         super::demo::load_if_empty(&store).await?;

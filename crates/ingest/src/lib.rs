@@ -4,7 +4,8 @@
 //! resource is checked minimally ([`validate`]), its search index entries are computed with
 //! the same [`search::Extractor`] over [`conformance::Registry::builtin`] the API path uses,
 //! and resources are written in batches, one store transaction per batch
-//! ([`store::StoreTx::write_batch`], multi-row statements).
+//! ([`store::StoreTx::write_batch`], multi-row statements and `COPY`), with up to
+//! [`ImportOptions::writers`] batches in flight at once.
 //!
 //! Reading and checking run on a thread of their own, which also indexes each batch (split
 //! over up to four threads); it stays a bounded channel (two batches) ahead of the writer, so
@@ -24,6 +25,7 @@
 pub mod reader;
 pub mod validate;
 
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +51,14 @@ pub struct ImportOptions {
     /// Resources per transaction (at least 1).
     pub batch_size: usize,
     pub on_error: OnError,
+    /// Batches written at once, each on its own connection and transaction; `None`: two on
+    /// Postgres (the database's work per batch is the import's bottleneck, and a second
+    /// backend puts a second core to it), one on SQLite (one writer at a time anyway).
+    pub writers: Option<usize>,
+    /// The search parameters to index with; `None`: the built-in ones. The CLI passes the
+    /// tenant's view (built-in, `--profiles`, the tenant's SearchParameters), as the server
+    /// indexes its writes.
+    pub registry: Option<Arc<conformance::Registry>>,
 }
 
 impl Default for ImportOptions {
@@ -56,6 +66,8 @@ impl Default for ImportOptions {
         Self {
             batch_size: 1000,
             on_error: OnError::Abort,
+            writers: None,
+            registry: None,
         }
     }
 }
@@ -129,6 +141,8 @@ pub enum ImportError {
     Store(#[from] StoreError),
     #[error("the reader thread failed: {0}")]
     Reader(String),
+    #[error("a writer task failed: {0}")]
+    Writer(String),
 }
 
 /// Most threads computing index entries at once.
@@ -171,44 +185,86 @@ pub async fn import_files(
 
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
     let (batch_size, on_error) = (opts.batch_size.max(1), opts.on_error);
+    let registry = opts
+        .registry
+        .as_deref()
+        .cloned()
+        .unwrap_or_else(conformance::Registry::builtin);
     let reader = std::thread::Builder::new()
         .name("fhirdir-import-reader".into())
-        .spawn(move || read_files(plan, batch_size, on_error, &tx))
+        .spawn(move || read_files(plan, batch_size, on_error, registry, &tx))
         .map_err(|e| ImportError::Reader(e.to_string()))?;
 
+    let writers = opts.writers.unwrap_or(match store.backend() {
+        "postgres" => 2,
+        _ => 1,
+    });
+    let writers = writers.max(1);
     let mut stats = Stats::default();
+    // Batches being written, oldest first; each is its own transaction.
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     while let Some(msg) = rx.recv().await {
         match msg {
             Msg::Batch(writes, file) => {
-                let mut txn = store.begin(tenant).await?;
-                let outcomes = txn.write_batch(writes, OnUnchanged::KeepCurrent).await?;
-                txn.commit().await?;
-                for o in &outcomes {
-                    match (o.unchanged, o.outcome.kind) {
-                        (true, _) => stats.unchanged += 1,
-                        (false, store::WriteKind::Created) => stats.created += 1,
-                        (false, store::WriteKind::Updated) => stats.updated += 1,
+                let keys = batch_keys(&writes);
+                // A resource in two batches at once could be written in either order: the
+                // later line must win, so such a batch waits for every batch before it.
+                let overlaps = in_flight.iter().any(|f| !f.keys.is_disjoint(&keys));
+                while in_flight.len() >= writers || (overlaps && !in_flight.is_empty()) {
+                    if let Some(f) = in_flight.pop_front() {
+                        let outcomes = finish(f.task).await?;
+                        committed(
+                            store,
+                            &mut stats,
+                            &outcomes,
+                            started,
+                            &f.file,
+                            &mut on_event,
+                        )
+                        .await?;
                     }
                 }
-                stats.batches += 1;
-                if refresh_statistics_now(store, stats.batches) {
-                    store.analyze_search_index().await?;
-                }
-                stats.elapsed = started.elapsed();
-                on_event(Event::Committed {
-                    stats: &stats,
-                    file: &file,
-                });
+                let (store, tenant) = (store.clone(), tenant.clone());
+                let task = tokio::spawn(async move { write_batch(&store, &tenant, writes).await });
+                in_flight.push_back(InFlight { task, file, keys });
             }
-            Msg::Problem(p) => match on_error {
-                // Returning drops the receiver, which stops the reader thread.
-                OnError::Abort => return Err(ImportError::Invalid(p)),
-                OnError::Skip => {
-                    stats.skipped += 1;
-                    on_event(Event::Skipped(&p));
+            Msg::Problem(p) => {
+                // Whatever is in flight was read before the problem: it commits either way
+                // ("every earlier batch is"), and its counts come before the problem's.
+                while let Some(f) = in_flight.pop_front() {
+                    let outcomes = finish(f.task).await?;
+                    committed(
+                        store,
+                        &mut stats,
+                        &outcomes,
+                        started,
+                        &f.file,
+                        &mut on_event,
+                    )
+                    .await?;
                 }
-            },
+                match on_error {
+                    // Returning drops the receiver, which stops the reader thread.
+                    OnError::Abort => return Err(ImportError::Invalid(p)),
+                    OnError::Skip => {
+                        stats.skipped += 1;
+                        on_event(Event::Skipped(&p));
+                    }
+                }
+            }
         }
+    }
+    while let Some(f) = in_flight.pop_front() {
+        let outcomes = finish(f.task).await?;
+        committed(
+            store,
+            &mut stats,
+            &outcomes,
+            started,
+            &f.file,
+            &mut on_event,
+        )
+        .await?;
     }
     // The channel closed: the reader is done (or panicked).
     match reader.join() {
@@ -222,6 +278,68 @@ pub async fn import_files(
     }
     stats.elapsed = started.elapsed();
     Ok(stats)
+}
+
+/// A batch being written on a task of its own.
+type WriteTask = tokio::task::JoinHandle<Result<Vec<store::BatchOutcome>, StoreError>>;
+
+/// A batch being written: its task, the file its last resource came from, and its
+/// resources' keys.
+struct InFlight {
+    task: WriteTask,
+    file: Arc<Path>,
+    keys: HashSet<(String, String)>,
+}
+
+fn batch_keys(writes: &[BatchWrite]) -> HashSet<(String, String)> {
+    writes
+        .iter()
+        .map(|w| (w.request.resource_type.clone(), w.request.id.clone()))
+        .collect()
+}
+
+/// One batch in one transaction.
+async fn write_batch(
+    store: &Store,
+    tenant: &TenantName,
+    writes: Vec<BatchWrite>,
+) -> Result<Vec<store::BatchOutcome>, StoreError> {
+    let mut txn = store.begin(tenant).await?;
+    let outcomes = txn.write_batch(writes, OnUnchanged::KeepCurrent).await?;
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
+async fn finish(task: WriteTask) -> Result<Vec<store::BatchOutcome>, ImportError> {
+    match task.await {
+        Ok(result) => Ok(result?),
+        Err(e) => Err(ImportError::Writer(e.to_string())),
+    }
+}
+
+/// Counts a committed batch, refreshes statistics when due and reports it.
+async fn committed(
+    store: &Store,
+    stats: &mut Stats,
+    outcomes: &[store::BatchOutcome],
+    started: Instant,
+    file: &Path,
+    on_event: &mut impl FnMut(Event<'_>),
+) -> Result<(), ImportError> {
+    for o in outcomes {
+        match (o.unchanged, o.outcome.kind) {
+            (true, _) => stats.unchanged += 1,
+            (false, store::WriteKind::Created) => stats.created += 1,
+            (false, store::WriteKind::Updated) => stats.updated += 1,
+        }
+    }
+    stats.batches += 1;
+    if refresh_statistics_now(store, stats.batches) {
+        store.analyze_search_index().await?;
+    }
+    stats.elapsed = started.elapsed();
+    on_event(Event::Committed { stats, file });
+    Ok(())
 }
 
 /// Whether to refresh the planner's statistics after batch `batches` (1-based).
@@ -242,9 +360,10 @@ fn read_files(
     files: Vec<(PathBuf, Format)>,
     batch_size: usize,
     on_error: OnError,
+    registry: conformance::Registry,
     tx: &tokio::sync::mpsc::Sender<Msg>,
 ) -> Result<(), ImportError> {
-    let extractor = search::Extractor::new(conformance::Registry::builtin());
+    let extractor = search::Extractor::new(registry);
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .min(MAX_INDEX_THREADS);
