@@ -35,7 +35,16 @@ impl Cond<'_> {
             SearchValue::String { exact, normalized } => {
                 match modifier {
                     Some(Modifier::Exact) => {
-                        sql.col(x, "value_exact").push(" = ").text(exact.as_str());
+                        // An exact match has the same folded form, so the condition on
+                        // `value_norm` lets the value index find the rows (there is no
+                        // index on `value_exact`: migration 0004).
+                        sql.col(x, "value_norm")
+                            .push(" = ")
+                            .text(normalized.as_str())
+                            .push(" AND ")
+                            .col(x, "value_exact")
+                            .push(" = ")
+                            .text(exact.as_str());
                     }
                     Some(Modifier::Contains) => {
                         sql.col(x, "value_norm")
