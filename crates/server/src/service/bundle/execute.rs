@@ -7,8 +7,8 @@ use base64::Engine;
 use fhir::BundleEntry;
 use serde_json::{json, Map, Value};
 use store::{
-    DeleteOutcome, Method, Precondition, StoreTx, TenantName, VersionRecord, WriteKind,
-    WriteOutcome,
+    BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, StoreError, StoreTx, TenantName,
+    VersionRecord, WriteKind, WriteOutcome,
 };
 
 use super::entry::{parse_entry, Entry, EntryMethod, Target};
@@ -317,16 +317,27 @@ pub async fn transaction(
     let conf = app.conformance(tenant).await?;
     let mut tx = app.store.begin(tenant).await?;
     let mut reads = Vec::new();
+    // Consecutive creates and updates (in processing order) go to the store as one batch:
+    // a handful of statements for the whole run instead of several per entry.
+    let mut run: Vec<(&Entry, resources::PreparedWrite)> = Vec::new();
     for e in order {
         if matches!(e.method, EntryMethod::Get | EntryMethod::Head) {
             reads.push(e);
             continue;
         }
+        if let Some(w) =
+            prepare_create_or_update(&conf, e, &ids).map_err(|err| err.context(&e.label()))?
+        {
+            run.push((e, w));
+            continue;
+        }
+        write_run(&mut tx, &base, &mut run, with_body, &mut responses).await?;
         let r = write_entry(&mut tx, &conf, &base, e, &ids, with_body)
             .await
             .map_err(|err| err.context(&e.label()))?;
         responses.push(r);
     }
+    write_run(&mut tx, &base, &mut run, with_body, &mut responses).await?;
     tx.commit().await?;
     if entries.iter().any(changes_search_parameters) {
         app.search_parameters_changed(tenant).await;
@@ -352,6 +363,98 @@ fn changes_search_parameters(e: &Entry) -> bool {
         && !matches!(e.method, EntryMethod::Get | EntryMethod::Head)
 }
 
+/// The write of a create (`POST type`) or update (`PUT type/id`) entry, checked and indexed;
+/// `None` for the other kinds of entry.
+fn prepare_create_or_update(
+    conf: &TenantConformance,
+    e: &Entry,
+    ids: &Identities,
+) -> AppResult<Option<resources::PreparedWrite>> {
+    let precondition = e.if_match.map_or(Precondition::None, Precondition::IfMatch);
+    match (&e.method, &e.target) {
+        (EntryMethod::Post, Target::Type(t)) => {
+            let id = ids
+                .new_ids
+                .get(&e.index)
+                .cloned()
+                .unwrap_or_else(fhir::new_id);
+            let body = e.resource.clone().unwrap_or_default();
+            let req = resources::write_request(
+                conf,
+                t,
+                &id,
+                body,
+                Precondition::MustNotExist,
+                Method::Post,
+            )?;
+            Ok(Some(req))
+        }
+        (EntryMethod::Put, Target::Instance(t, id)) => {
+            let mut body = e.resource.clone().unwrap_or_default();
+            // A conditional update may leave the id out; it is the matched (or new) one.
+            body.entry("id")
+                .or_insert_with(|| Value::String(id.clone()));
+            resources::check_update_id(id, &body)?;
+            let req = resources::write_request(conf, t, id, body, precondition, Method::Put)?;
+            Ok(Some(req))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Writes a run of prepared creates and updates with one [`StoreTx::write_batch`] and empties
+/// it. A failed precondition names its entry, as a single write would.
+async fn write_run(
+    tx: &mut StoreTx,
+    base: &str,
+    run: &mut Vec<(&Entry, resources::PreparedWrite)>,
+    with_body: bool,
+    responses: &mut Vec<EntryResponse>,
+) -> AppResult<()> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    let mut entries = Vec::with_capacity(run.len());
+    let mut writes = Vec::with_capacity(run.len());
+    for (e, w) in run.drain(..) {
+        entries.push((
+            e.index,
+            e.label(),
+            w.request.resource_type.clone(),
+            w.request.id.clone(),
+        ));
+        writes.push(BatchWrite {
+            request: w.request,
+            index: w.index,
+        });
+    }
+    let outcomes = tx
+        .write_batch(writes, OnUnchanged::NewVersion)
+        .await
+        .map_err(|err| {
+            let label = match &err {
+                StoreError::VersionConflict {
+                    resource_type, id, ..
+                } => entries
+                    .iter()
+                    .find(|(_, _, t, i)| t == resource_type && i == id)
+                    .map(|(_, label, _, _)| label.clone()),
+                _ => None,
+            };
+            let err = AppError::from(err);
+            match label {
+                Some(label) => err.context(&label),
+                None => err,
+            }
+        })?;
+    for ((index, ..), o) in entries.iter().zip(outcomes) {
+        responses.push(EntryResponse::from_write(
+            *index, base, &o.outcome, with_body,
+        ));
+    }
+    Ok(())
+}
+
 /// One write of a transaction or batch, inside `tx`.
 async fn write_entry(
     tx: &mut StoreTx,
@@ -361,6 +464,12 @@ async fn write_entry(
     ids: &Identities,
     with_body: bool,
 ) -> AppResult<EntryResponse> {
+    if let Some(req) = prepare_create_or_update(conf, e, ids)? {
+        let outcome = req.run_in(tx).await?;
+        return Ok(EntryResponse::from_write(
+            e.index, base, &outcome, with_body,
+        ));
+    }
     let precondition = e.if_match.map_or(Precondition::None, Precondition::IfMatch);
     match (&e.method, &e.target) {
         (EntryMethod::Delete, Target::Instance(t, id)) => {
@@ -388,42 +497,6 @@ async fn write_entry(
             status: "204 No Content".into(),
             ..Default::default()
         }),
-        (EntryMethod::Post, Target::Type(t)) => {
-            let id = ids
-                .new_ids
-                .get(&e.index)
-                .cloned()
-                .unwrap_or_else(fhir::new_id);
-            let body = e.resource.clone().unwrap_or_default();
-            let req = resources::write_request(
-                conf,
-                t,
-                &id,
-                body,
-                Precondition::MustNotExist,
-                Method::Post,
-            )?;
-            Ok(EntryResponse::from_write(
-                e.index,
-                base,
-                &req.run_in(tx).await?,
-                with_body,
-            ))
-        }
-        (EntryMethod::Put, Target::Instance(t, id)) => {
-            let mut body = e.resource.clone().unwrap_or_default();
-            // A conditional update may leave the id out; it is the matched (or new) one.
-            body.entry("id")
-                .or_insert_with(|| Value::String(id.clone()));
-            resources::check_update_id(id, &body)?;
-            let req = resources::write_request(conf, t, id, body, precondition, Method::Put)?;
-            Ok(EntryResponse::from_write(
-                e.index,
-                base,
-                &req.run_in(tx).await?,
-                with_body,
-            ))
-        }
         (EntryMethod::Patch, Target::Instance(t, id)) => {
             let (format, doc) = patch_document(e.resource.as_ref().unwrap_or(&Map::new()))?;
             let w = patch_in(tx, conf, t, id, format, &doc, e.if_match).await?;
