@@ -571,6 +571,15 @@ pub async fn batch(
                 return Ok(EntryResponse::from_record(i, "200 OK", &base, r, with_body));
             }
             resolve_conditional_references(app, tenant, &mut e).await?;
+            // ... so a `urn:` reference could never resolve: refused, as in a transaction
+            // (<https://hl7.org/fhir/R4/http.html#brules>: such references are non-conformant).
+            if let Some(r) = e.resource.take() {
+                let mut v = Value::Object(r);
+                rewrite(&mut v, &ids)?;
+                if let Value::Object(m) = v {
+                    e.resource = Some(m);
+                }
+            }
             if matches!(e.method, EntryMethod::Get | EntryMethod::Head) {
                 return read_entry(app, tenant, &base, &e).await;
             }
