@@ -371,7 +371,7 @@ async fn transaction_answers_get_entries_with_the_state_after_its_writes_in_requ
             })
             .collect();
         ids.sort();
-        let mut expected = vec!["Practitioner/p1".to_owned(), new_ref];
+        let mut expected = vec!["Practitioner/p1".to_owned(), new_ref.clone()];
         expected.sort();
         assert_eq!(
             ids, expected,
@@ -384,6 +384,30 @@ async fn transaction_answers_get_entries_with_the_state_after_its_writes_in_requ
             es[2]
         );
         app.get("/fhir/default/Practitioner/p2").await.status(410);
+        // The writes happened DELETE, POST, PUT: the system history (newest first) lists
+        // them in the reverse order, whatever their order in the Bundle.
+        let history = app
+            .get("/fhir/default/_history?_count=3")
+            .await
+            .status(200)
+            .json();
+        let newest: Vec<String> = entries(&history)
+            .iter()
+            .map(|e| {
+                let url = e["fullUrl"].as_str().unwrap_or_default();
+                url.rsplit('/').take(2).collect::<Vec<_>>().join("<")
+            })
+            .collect();
+        let new_id = new_ref.trim_start_matches("Practitioner/");
+        assert_eq!(
+            newest,
+            vec![
+                "p1<Practitioner".to_owned(),
+                format!("{new_id}<Practitioner"),
+                "p2<Practitioner".to_owned()
+            ],
+            "[{b}] processing order is not DELETE, POST, PUT: {history}"
+        );
     }
 }
 
