@@ -342,11 +342,13 @@ pub async fn transaction(
     if entries.iter().any(changes_search_parameters) {
         app.search_parameters_changed(tenant).await;
     }
+    // The writes are committed: a read that fails (404, a bad search) is that entry's own
+    // status, never an error answer for a transaction whose changes are stored.
     for e in reads {
         responses.push(
             read_entry(app, tenant, &base, e)
                 .await
-                .map_err(|err| err.context(&e.label()))?,
+                .unwrap_or_else(|err| EntryResponse::from_error(e.index, &err)),
         );
     }
     responses.sort_by_key(|r| r.index);
