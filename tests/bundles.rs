@@ -1420,3 +1420,69 @@ async fn garbage_bundles_get_4xx_operation_outcomes_and_store_nothing() {
         assert_eq!(v, 1, "[{b}]");
     }
 }
+
+#[tokio::test]
+async fn a_failing_get_entry_does_not_misreport_a_committed_transaction() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        let b = app.backend;
+        let r = post_bundle(
+            &app,
+            &tx(vec![
+                entry(
+                    "POST",
+                    "Practitioner",
+                    None,
+                    Some(practitioner(None, "ReadFails")),
+                ),
+                entry("GET", "Practitioner/does-not-exist", None, None),
+                entry(
+                    "GET",
+                    "Practitioner?unknown-parameter=1&_count=nope",
+                    None,
+                    None,
+                ),
+            ]),
+        )
+        .await;
+        let stored = count(&app, "Practitioner?family=ReadFails").await;
+        // Either the transaction failed and stored nothing, or it succeeded and the GETs
+        // carry their own statuses; never an error answer over committed writes.
+        if r.code == 200 {
+            let es = response_entries(&r, "transaction-response", 3);
+            assert_eq!(stored, 1, "[{b}] 200 but nothing stored");
+            assert!(es[0]["response"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("201"));
+            assert!(
+                es[1]["response"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("404"),
+                "[{b}] {}",
+                es[1]
+            );
+            assert_eq!(
+                es[1]["response"]["outcome"]["resourceType"],
+                "OperationOutcome"
+            );
+            assert!(
+                es[2]["response"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with('4'),
+                "[{b}] {}",
+                es[2]
+            );
+        } else {
+            assert_eq!(
+                stored,
+                0,
+                "[{b}] the transaction answered {} but its writes were committed: {}",
+                r.code,
+                r.text()
+            );
+        }
+    }
+}
