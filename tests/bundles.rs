@@ -1486,3 +1486,84 @@ async fn a_failing_get_entry_does_not_misreport_a_committed_transaction() {
         }
     }
 }
+
+#[tokio::test]
+async fn transaction_rewrites_full_urls_in_uri_elements_and_narrative_links() {
+    // http.html#trules: "Servers SHALL replace all matching links in the bundle, whether
+    // they are found in the resource ids, resource references, elements of type uri, url,
+    // oid, uuid, and <a href="" & <img src="" in the narrative."
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        let b = app.backend;
+        let org_url = "urn:uuid:7f000000-0000-4000-8000-0000000000aa";
+        let photo_url = "urn:oid:1.2.3.4.5.6";
+        let practitioner_with_links = json!({
+            "resourceType": "Practitioner",
+            "text": {"status": "generated", "div": format!(
+                "<div xmlns=\"http://www.w3.org/1999/xhtml\">Works at <a href=\"{org_url}\">Acme</a> \
+                 <img src='{photo_url}'/> <a href=\"urn:uuid:7f000000-0000-4000-8000-0000000000ff\">kept</a></div>")},
+            "identifier": [{"system": "urn:ietf:rfc:3986", "value": org_url}],
+            "photo": [{"contentType": "image/png", "url": photo_url}],
+            "extension": [
+                {"url": "http://example.org/uri", "valueUri": org_url},
+                {"url": "http://example.org/url", "valueUrl": photo_url},
+                {"url": "http://example.org/string", "valueString": org_url}
+            ],
+            "name": [{"family": "Links"}]
+        });
+        let bundle = tx(vec![
+            entry("POST", "Practitioner", None, Some(practitioner_with_links)),
+            entry(
+                "POST",
+                "Organization",
+                Some(org_url),
+                Some(org("1212121212", "Linked")),
+            ),
+            entry(
+                "POST",
+                "Binary",
+                Some(photo_url),
+                Some(json!({"resourceType": "Binary", "contentType": "image/png", "data": "AAAA"})),
+            ),
+        ]);
+        let r = post_bundle(&app, &bundle).await.status(200);
+        let es = response_entries(&r, "transaction-response", 3);
+        let org_ref = type_id(b, &es[1]["response"]["location"]);
+        let photo_ref = type_id(b, &es[2]["response"]["location"]);
+        let (_, stored) = read(&app, &type_id(b, &es[0]["response"]["location"])).await;
+        let div = stored["text"]["div"].as_str().unwrap_or_default();
+        assert!(
+            div.contains(&format!("href=\"{org_ref}\"")),
+            "[{b}] narrative a href: {div}"
+        );
+        assert!(
+            div.contains(&format!("src='{photo_ref}'")),
+            "[{b}] narrative img src: {div}"
+        );
+        assert!(
+            div.contains("href=\"urn:uuid:7f000000-0000-4000-8000-0000000000ff\""),
+            "[{b}] a link to no entry must stay: {div}"
+        );
+        assert_eq!(
+            stored["photo"][0]["url"], photo_ref,
+            "[{b}] Attachment.url (url)"
+        );
+        assert_eq!(
+            stored["extension"][0]["valueUri"], org_ref,
+            "[{b}] valueUri"
+        );
+        assert_eq!(
+            stored["extension"][1]["valueUrl"], photo_ref,
+            "[{b}] valueUrl"
+        );
+        // Strings are not links: an identifier or a valueString keeps its text.
+        assert_eq!(
+            stored["identifier"][0]["value"], org_url,
+            "[{b}] Identifier.value is a string"
+        );
+        assert_eq!(
+            stored["extension"][2]["valueString"], org_url,
+            "[{b}] valueString"
+        );
+    }
+}
