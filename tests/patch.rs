@@ -745,3 +745,128 @@ async fn patch_inside_a_transaction_is_applied_or_rolled_back_with_the_rest() {
         }
     }
 }
+
+#[tokio::test]
+async fn patch_cannot_forge_meta_and_honours_prefer_and_bad_if_match() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        let b = app.backend;
+        put_curie(&app, "g").await;
+        // The server owns meta.versionId and meta.lastUpdated.
+        let ops = json!([
+            {"op": "add", "path": "/meta", "value": {"versionId": "99", "lastUpdated": "2001-01-01T00:00:00Z"}},
+            {"op": "replace", "path": "/gender", "value": "other"}
+        ]);
+        let r = json_patch(&app, "Practitioner/g", &ops).await.status(200);
+        let (v, stored) = read(&app, "g").await;
+        assert_eq!(v, 2, "[{b}] {}", r.text());
+        assert_eq!(
+            stored["meta"]["versionId"], "2",
+            "[{b}] forged versionId: {stored}"
+        );
+        assert_ne!(
+            stored["meta"]["lastUpdated"], "2001-01-01T00:00:00Z",
+            "[{b}] forged lastUpdated"
+        );
+        // Prefer: return=minimal: no body, but the version headers.
+        let req = app
+            .request(Method::PATCH, "/fhir/default/Practitioner/g")
+            .header("content-type", JSON_PATCH)
+            .header("prefer", "return=minimal")
+            .body(json!([{"op": "replace", "path": "/gender", "value": "male"}]).to_string());
+        let r = app.send(req).await;
+        assert!(r.code == 200 || r.code == 204, "{}: {}", r.what, r.code);
+        assert!(
+            r.body.is_empty(),
+            "{}: a body with return=minimal: {}",
+            r.what,
+            r.text()
+        );
+        assert_eq!(r.etag_version(), 3, "{}", r.what);
+        // An If-Match that is not an ETag is a client error, and changes nothing.
+        let r = patch(
+            &app,
+            "Practitioner/g",
+            Some(JSON_PATCH),
+            ops.to_string().as_bytes(),
+            Some("yesterday"),
+        )
+        .await;
+        assert!(
+            (400..500).contains(&r.code),
+            "{}: {} {}",
+            r.what,
+            r.code,
+            r.text()
+        );
+        assert_eq!(read(&app, "g").await.0, 3, "[{b}]");
+        // An operation JSON Patch does not define.
+        let r = json_patch(
+            &app,
+            "Practitioner/g",
+            &json!([{"op": "frobnicate", "path": "/gender", "value": "x"}]),
+        )
+        .await;
+        assert!(
+            r.code == 400 || r.code == 422,
+            "{}: {} {}",
+            r.what,
+            r.code,
+            r.text()
+        );
+        let issue = r.json()["issue"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let diag = r.outcome(r.code, &issue);
+        assert!(diag.contains("frobnicate"), "{}: {diag}", r.what);
+        assert_eq!(read(&app, "g").await.0, 3, "[{b}]");
+    }
+}
+
+#[tokio::test]
+async fn patch_entries_of_a_batch_succeed_or_fail_on_their_own() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        let b = app.backend;
+        put_curie(&app, "b1").await;
+        put_curie(&app, "b2").await;
+        let to_other = json!([{"op": "replace", "path": "/gender", "value": "other"}]);
+        let failing = json!([{"op": "test", "path": "/gender", "value": "male"}]);
+        let r = app
+            .post(
+                "/fhir/default",
+                &json!({"resourceType": "Bundle", "type": "batch", "entry": [
+                    patch_entry("Practitioner/b1", binary(&to_other)),
+                    patch_entry("Practitioner/b2", binary(&failing)),
+                    patch_entry("Practitioner/none", binary(&to_other)),
+                    patch_entry("Practitioner/b2", parameters(vec![op("replace", vec![
+                        path("Practitioner.active"), part("value", "valueBoolean", json!(false))])])),
+                ]}),
+            )
+            .await
+            .status(200);
+        let bundle = r.json();
+        assert_eq!(bundle["type"], "batch-response", "[{b}] {bundle}");
+        let es = common::entries(&bundle);
+        let statuses: Vec<&str> = es
+            .iter()
+            .map(|e| e["response"]["status"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(statuses.len(), 4, "[{b}] {bundle}");
+        for (s, expected) in statuses.iter().zip(["200", "422", "404", "200"]) {
+            assert!(s.starts_with(expected), "[{b}] {statuses:?}");
+        }
+        assert_eq!(
+            es[1]["response"]["outcome"]["resourceType"],
+            "OperationOutcome"
+        );
+        assert_eq!(read(&app, "b1").await.1["gender"], "other", "[{b}]");
+        let (v, b2) = read(&app, "b2").await;
+        assert_eq!(
+            (v, &b2["gender"], &b2["active"]),
+            (2, &json!("female"), &json!(false)),
+            "[{b}]"
+        );
+    }
+}
