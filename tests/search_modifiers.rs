@@ -429,3 +429,29 @@ async fn hostile_values_get_400_or_an_answer_never_a_500() {
         }
     }
 }
+
+/// `/metadata` lists the composite parameters the server can search (their components
+/// resolve), such as Group `characteristic-value`, alongside the others.
+#[tokio::test]
+async fn capability_statement_lists_searchable_composites() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        let cs = app.get("/fhir/default/metadata").await.status(200).json();
+        let resources = cs["rest"][0]["resource"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let group = resources
+            .iter()
+            .find(|r| r["type"] == "Group")
+            .unwrap_or_else(|| panic!("[{}] no Group in the CapabilityStatement", app.backend));
+        let composite: Vec<&str> = group["searchParam"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["type"] == "composite")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(composite, ["characteristic-value"], "[{}]", app.backend);
+    }
+}

@@ -12,7 +12,7 @@
 //! parsing and indexing overlap the database work and memory stays flat.
 //!
 //! The planner's statistics of the search index are refreshed while the tables grow
-//! (Postgres) and once at the end ([`store::Store::analyze_search_index`]).
+//! (Postgres) and once at the end ([`store::Store::optimize_after_bulk_load`]).
 //!
 //! Reruns are idempotent: writes use [`store::OnUnchanged::KeepCurrent`], so a resource whose
 //! content equals its current version adds no version.
@@ -273,8 +273,9 @@ pub async fn import_files(
         Err(_) => return Err(ImportError::Reader("it panicked".into())),
     }
     if stats.batches > 0 {
-        // Searches right after the import get plans for the tables as they now are.
-        store.analyze_search_index().await?;
+        // Searches right after the import get plans for the tables as they now are, and
+        // index-only scans on Postgres.
+        store.optimize_after_bulk_load().await?;
     }
     stats.elapsed = started.elapsed();
     Ok(stats)

@@ -27,6 +27,12 @@ use crate::extract::IndexEntry;
 use crate::index::index_values;
 
 /// The `param` column of the rows of component `component` of element `element`.
+/// Whether `param` (a composite) can be indexed and searched: its components resolve in
+/// `registry` and their expressions compile.
+pub fn resolvable(param: &SearchParamDef, registry: &Registry) -> bool {
+    Compiled::new(param, registry).is_ok()
+}
+
 pub fn component_code(code: &str, component: usize, element: usize) -> String {
     format!("{code}${component}${element}")
 }

@@ -26,15 +26,16 @@ fn plan_net_profiles(rtype: &str) -> &'static [&'static str] {
     }
 }
 
-/// Search parameters the store evaluates (composite parameters are not indexed yet).
-fn searchable(kind: SearchParamType) -> bool {
-    kind != SearchParamType::Composite
+/// Search parameters the store evaluates: all but composites whose components the registry
+/// cannot resolve (those are neither indexed nor searchable).
+fn searchable(p: &conformance::SearchParamDef, registry: &Registry) -> bool {
+    p.kind != SearchParamType::Composite || search::composite::resolvable(p, registry)
 }
 
 fn resource_entry(rtype: &str, registry: &Registry) -> Value {
     let mut params: Vec<Value> = registry
         .for_type(rtype)
-        .filter(|p| searchable(p.kind))
+        .filter(|p| searchable(p, registry))
         .map(|p| json!({"name": p.code, "definition": p.url, "type": p.kind}))
         .collect();
     params.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));

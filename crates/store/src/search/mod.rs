@@ -142,6 +142,17 @@ impl Store {
             Store::Postgres(s) => postgres::analyze(s.pool()).await,
         }
     }
+
+    /// [`Store::analyze_search_index`] at the end of a bulk load; on Postgres a `VACUUM
+    /// (ANALYZE)`, which also fills the visibility map, so searches read the index tables with
+    /// index-only scans instead of visiting the heap for every row (until autovacuum gets
+    /// there, which on insert-only tables can take long).
+    pub async fn optimize_after_bulk_load(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => sqlite::analyze(s.writer_pool()).await,
+            Store::Postgres(s) => postgres::vacuum_analyze(s.pool()).await,
+        }
+    }
 }
 
 /// Decodes a row of `record_columns` (plus sort keys from column 7 when `key_kinds` is not

@@ -131,6 +131,20 @@ pub(crate) async fn analyze(pool: &PgPool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// [`crate::Store::optimize_after_bulk_load`]: `VACUUM (ANALYZE)` of the index tables and
+/// `resources` (outside a transaction, as `VACUUM` requires).
+pub(crate) async fn vacuum_analyze(pool: &PgPool) -> Result<(), StoreError> {
+    for table in INDEX_TABLES.iter().chain(&["resources"]) {
+        let mut sql = Sql::new();
+        sql.push("VACUUM (ANALYZE) ").push(table);
+        sql.render::<Postgres>(Dialect::Postgres)
+            .build()
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
 /// [`crate::Store::search`] on Postgres.
 pub(crate) async fn search(
     reader: &PgPool,
