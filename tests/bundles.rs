@@ -482,3 +482,55 @@ async fn a_failing_get_entry_does_not_misreport_a_committed_transaction() {
         }
     }
 }
+
+#[tokio::test]
+async fn absolute_urls_head_entries_and_an_empty_transaction_are_accepted() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        let b = app.backend;
+        let r = post_bundle(&app, &tx(vec![])).await.status(200);
+        response_entries(&r, "transaction-response", 0);
+        let base = format!("{}/fhir/default", app.base);
+        let r = post_bundle(
+            &app,
+            &tx(vec![
+                entry(
+                    "PUT",
+                    &format!("{base}/Practitioner/abs"),
+                    Some(&format!("{base}/Practitioner/abs")),
+                    Some(practitioner(Some("abs"), "Absolute")),
+                ),
+                entry("HEAD", &format!("{base}/Practitioner/abs"), None, None),
+                entry(
+                    "GET",
+                    &format!("{base}/Practitioner?family=Absolute"),
+                    None,
+                    None,
+                ),
+            ]),
+        )
+        .await
+        .status(200);
+        let es = response_entries(&r, "transaction-response", 3);
+        assert_eq!(
+            es[0]["response"]["location"],
+            format!("{base}/Practitioner/abs/_history/1"),
+            "[{b}]"
+        );
+        let head = &es[1];
+        assert!(
+            head["response"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("200"),
+            "[{b}] {head}"
+        );
+        assert!(
+            head.get("resource").is_none(),
+            "[{b}] HEAD with a body: {head}"
+        );
+        assert_eq!(head["response"]["etag"], "W/\"1\"", "[{b}] {head}");
+        assert_eq!(es[2]["resource"]["total"], 1, "[{b}] {}", es[2]);
+        assert_eq!(read(&app, "Practitioner/abs").await.0, 1, "[{b}]");
+    }
+}

@@ -286,3 +286,40 @@ async fn entry_preconditions_if_match_if_none_match_if_modified_since() {
         );
     }
 }
+
+#[tokio::test]
+#[ignore = "bug: ifNoneExist is resolved before the store transaction opens (execute.rs \
+            resolve_conditionals), so concurrent identical transactions each see no match and \
+            each create (2-6 duplicates of 6 on SQLite); needs the check and the write in one \
+            serialized store transaction (store crate)"]
+async fn concurrent_identical_if_none_exist_transactions_create_one_resource() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        let b = app.backend;
+        let bundle = tx(vec![with(
+            entry(
+                "POST",
+                "Organization",
+                None,
+                Some(org("8888888880", "Racer")),
+            ),
+            "ifNoneExist",
+            &format!("identifier={NPI}|8888888880"),
+        )]);
+        let answers = futures::future::join_all((0..6).map(|_| post_bundle(&app, &bundle))).await;
+        for r in &answers {
+            assert!(
+                r.code == 200 || r.code == 412,
+                "{}: {} {}",
+                r.what,
+                r.code,
+                r.text()
+            );
+        }
+        assert_eq!(
+            count(&app, &format!("Organization?identifier={NPI}|8888888880")).await,
+            1,
+            "[{b}] concurrent ifNoneExist created duplicates"
+        );
+    }
+}

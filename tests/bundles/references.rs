@@ -126,6 +126,33 @@ async fn transaction_rewrites_urn_uuid_and_urn_oid_full_urls_everywhere() {
         let r = post_bundle(&app, &dangling).await;
         assert_names_entry(&r, 400, "invalid", 1, None);
         assert_eq!(history_len(&app).await, before, "[{b}]");
+
+        // Two entries with one fullUrl: which one a reference names is unknowable.
+        let twice = "urn:uuid:7f000000-0000-4000-8000-0000000000c8";
+        let r = post_bundle(
+            &app,
+            &tx(vec![
+                entry(
+                    "POST",
+                    "Organization",
+                    Some(twice),
+                    Some(org("1111111114", "A")),
+                ),
+                entry(
+                    "POST",
+                    "Organization",
+                    Some(twice),
+                    Some(org("1111111115", "B")),
+                ),
+            ]),
+        )
+        .await;
+        let diag = r.outcome(400, "invalid");
+        assert!(
+            diag.contains(twice),
+            "[{b}] the fullUrl is not named: {diag}"
+        );
+        assert_eq!(history_len(&app).await, before, "[{b}]");
     }
 }
 
