@@ -75,6 +75,11 @@ pub async fn patch(
     document: &[u8],
     if_match: Option<i64>,
 ) -> AppResult<WriteOutcome> {
+    // The same limit as every other body (the handler takes raw bytes, not a `FhirBody`).
+    let limit = app.config.max_body_bytes;
+    if document.len() > limit {
+        return Err(AppError::PayloadTooLarge(limit));
+    }
     let doc = parse_document(format, document)?;
     // Loaded before the transaction: loading may write (a reindex job), and on SQLite the
     // open transaction holds the one writer.
