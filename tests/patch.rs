@@ -655,3 +655,58 @@ async fn patch_cannot_forge_meta_and_honours_prefer_and_bad_if_match() {
         assert_eq!(read(&app, "g").await.0, 3, "[{b}]");
     }
 }
+
+#[tokio::test]
+async fn a_patch_larger_than_the_body_limit_is_refused_with_413() {
+    for db in test_databases().await {
+        let config = ServerConfig {
+            max_body_bytes: 2000,
+            ..ServerConfig::default()
+        };
+        let app = spawn_app(&db, config).await;
+        put_curie(&app, "big").await;
+        let big = json!([{"op": "add", "path": "/name/0/text", "value": "x".repeat(5000)}]);
+        for (ct, body) in [
+            (JSON_PATCH, big.to_string()),
+            (
+                FHIR_JSON,
+                parameters(vec![op(
+                    "add",
+                    vec![
+                        path("Practitioner.name[0]"),
+                        part("name", "valueString", json!("text")),
+                        part("value", "valueString", json!("x".repeat(5000))),
+                    ],
+                )])
+                .to_string(),
+            ),
+        ] {
+            let r = patch(&app, "Practitioner/big", Some(ct), body.as_bytes(), None).await;
+            let diag = r.outcome(413, "too-long");
+            assert!(
+                diag.contains("2000"),
+                "{}: the limit is not named: {diag}",
+                r.what
+            );
+            assert_unchanged(&app, "big", ct).await;
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "bug: the PATCH handler (crates/server/src/routes/resource.rs) takes axum::body::Bytes, \
+            so axum's 2 MiB default limit applies instead of max_body_bytes (32 MiB), and its \
+            rejection is a text/plain 413, not an OperationOutcome"]
+async fn a_patch_within_the_body_limit_is_not_cut_by_a_smaller_default() {
+    // The default limit is 32 MiB; a 3 MiB patch is within it.
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        put_curie(&app, "large").await;
+        let text = "x".repeat(3 * 1024 * 1024);
+        let ops = json!([{"op": "add", "path": "/name/0/text", "value": text}]);
+        let r = json_patch(&app, "Practitioner/large", &ops)
+            .await
+            .status(200);
+        assert_eq!(r.etag_version(), 2, "{}", r.what);
+    }
+}
