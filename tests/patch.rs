@@ -490,6 +490,57 @@ async fn failed_patches_answer_4xx_and_leave_the_resource_unchanged() {
             "processing",
         ),
         (
+            "FHIRPath insert out of range",
+            Some(FHIR_JSON),
+            parameters(vec![op(
+                "insert",
+                vec![
+                    path("Practitioner.name"),
+                    part("index", "valueInteger", json!(5)),
+                    json!({"name": "value", "part": [{"name": "family", "valueString": "X"}]}),
+                ],
+            )])
+            .to_string(),
+            422,
+            "processing",
+        ),
+        (
+            "FHIRPath move out of range",
+            Some(FHIR_JSON),
+            parameters(vec![op(
+                "move",
+                vec![
+                    path("Practitioner.telecom"),
+                    part("source", "valueInteger", json!(7)),
+                    part("destination", "valueInteger", json!(0)),
+                ],
+            )])
+            .to_string(),
+            422,
+            "processing",
+        ),
+        (
+            "FHIRPath expression that does not parse",
+            Some(FHIR_JSON),
+            parameters(vec![op("delete", vec![path("Practitioner.name[")])]).to_string(),
+            422,
+            "processing",
+        ),
+        (
+            "FHIRPath replace with a value of the wrong type",
+            Some(FHIR_JSON),
+            parameters(vec![op(
+                "replace",
+                vec![
+                    path("Practitioner.active"),
+                    part("value", "valueString", json!("yes")),
+                ],
+            )])
+            .to_string(),
+            422,
+            "processing",
+        ),
+        (
             "text/plain",
             Some("text/plain"),
             json!([]).to_string(),
