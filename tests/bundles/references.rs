@@ -306,6 +306,33 @@ async fn conditional_references_resolve_one_match_and_fail_on_none_or_several() 
             before,
             "[{b}] a failed transaction wrote"
         );
+        // Criteria the server cannot evaluate must not widen the match to "everything":
+        // with one Acme, `Organization?name=Acme&frobnicate=1` must not resolve to it.
+        for reference in ["Organization?name=Acme&frobnicate=1", "Organization?"] {
+            let r = post_bundle(&app, &role(reference)).await;
+            let diag = r.outcome(400, r.json()["issue"][0]["code"].as_str().unwrap_or("?"));
+            assert!(diag.contains("entry 0"), "[{b}] {reference}: {diag}");
+        }
+        let r = post_bundle(
+            &app,
+            &tx(vec![with(
+                entry(
+                    "POST",
+                    "Organization",
+                    None,
+                    Some(org("1234567893", "Acme")),
+                ),
+                "ifNoneExist",
+                "name=Acme&frobnicate=1",
+            )]),
+        )
+        .await;
+        r.outcome(400, r.json()["issue"][0]["code"].as_str().unwrap_or("?"));
+        assert_eq!(
+            history_len(&app).await,
+            before,
+            "[{b}] a failed transaction wrote"
+        );
         assert_eq!(count(&app, "PractitionerRole").await, 1, "[{b}]");
     }
 }
