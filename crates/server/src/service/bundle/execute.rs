@@ -211,6 +211,12 @@ async fn resolve_conditionals(
                 if let (Target::Instance(t, id), Some(u)) = (&e.target, &e.full_url) {
                     ids.by_full_url.insert(u.clone(), format!("{t}/{id}"));
                 }
+                // A conditional update may leave the id out: it is the matched (or new) one.
+                if let (EntryMethod::Put, Target::Instance(_, id), Some(r)) =
+                    (e.method, &e.target, e.resource.as_mut())
+                {
+                    r.entry("id").or_insert_with(|| Value::String(id.clone()));
+                }
             }
             _ => {}
         }
@@ -392,10 +398,9 @@ fn prepare_create_or_update(
             Ok(Some(req))
         }
         (EntryMethod::Put, Target::Instance(t, id)) => {
-            let mut body = e.resource.clone().unwrap_or_default();
-            // A conditional update may leave the id out; it is the matched (or new) one.
-            body.entry("id")
-                .or_insert_with(|| Value::String(id.clone()));
+            // A body without the URL's id is refused as a single update's would be; a
+            // conditional entry got its id in `resolve_conditionals`.
+            let body = e.resource.clone().unwrap_or_default();
             resources::check_update_id(id, &body)?;
             let req = resources::write_request(conf, t, id, body, precondition, Method::Put)?;
             Ok(Some(req))
