@@ -323,3 +323,68 @@ async fn concurrent_identical_if_none_exist_transactions_create_one_resource() {
         );
     }
 }
+
+#[tokio::test]
+async fn put_entries_need_the_url_id_unless_conditional() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        let b = app.backend;
+        // http.html#update: a body without the URL's id is a 400, in a Bundle as alone.
+        let r = post_bundle(
+            &app,
+            &tx(vec![entry(
+                "PUT",
+                "Practitioner/noid",
+                Some("urn:uuid:7f000000-0000-4000-8000-00000000ab01"),
+                Some(practitioner(None, "NoId")),
+            )]),
+        )
+        .await;
+        assert_names_entry(
+            &r,
+            400,
+            "invalid",
+            0,
+            Some("urn:uuid:7f000000-0000-4000-8000-00000000ab01"),
+        );
+        app.get("/fhir/default/Practitioner/noid").await.status(404);
+        // A conditional update may leave the id out: it is the matched one, or a new one.
+        let identified = |family: &str| {
+            let mut p = practitioner(None, family);
+            p["identifier"] = json!([{"system": NPI, "value": "1234567893"}]);
+            p
+        };
+        let url = format!("Practitioner?identifier={NPI}|1234567893");
+        let r = post_bundle(
+            &app,
+            &tx(vec![entry("PUT", &url, None, Some(identified("Created")))]),
+        )
+        .await
+        .status(200);
+        let es = response_entries(&r, "transaction-response", 1);
+        assert!(
+            es[0]["response"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("201"),
+            "[{b}] {}",
+            es[0]
+        );
+        let created = type_id(b, &es[0]["response"]["location"]);
+        let r = post_bundle(
+            &app,
+            &tx(vec![entry("PUT", &url, None, Some(identified("Updated")))]),
+        )
+        .await
+        .status(200);
+        let es = response_entries(&r, "transaction-response", 1);
+        assert_eq!(type_id(b, &es[0]["response"]["location"]), created, "[{b}]");
+        let (v, body) = read(&app, &created).await;
+        assert_eq!(
+            (v, &body["name"][0]["family"]),
+            (2, &json!("Updated")),
+            "[{b}]"
+        );
+        assert_eq!(count(&app, "Practitioner").await, 1, "[{b}]");
+    }
+}
