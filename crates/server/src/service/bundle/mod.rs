@@ -2,9 +2,10 @@
 //! `POST [base]` with a Bundle of type `batch` or `transaction`.
 //!
 //! A transaction runs in one store transaction: entries in the order DELETE, POST,
-//! PUT/PATCH, then GET/HEAD after the commit; every `fullUrl` reference rewritten; all or
-//! nothing, and the error names the entry that failed. A batch runs each entry on its own
-//! and reports each status.
+//! PUT/PATCH, then GET/HEAD after the commit; every link to a `fullUrl` rewritten; the
+//! writes all or nothing, and the error names the entry that failed. A GET/HEAD that fails
+//! after the commit gets its own status in the response. A batch runs each entry on its
+//! own and reports each status.
 
 mod entry;
 mod execute;
