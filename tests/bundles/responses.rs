@@ -461,6 +461,21 @@ async fn garbage_bundles_get_4xx_operation_outcomes_and_store_nothing() {
         )
         .await
         .status(201);
+        // A good Bundle with the wrong media type, or to a tenant that does not exist.
+        let good = tx(vec![entry(
+            "POST",
+            "Practitioner",
+            None,
+            Some(practitioner(None, "G")),
+        )]);
+        let req = app
+            .request(Method::POST, "/fhir/default")
+            .header("content-type", "text/plain")
+            .body(good.to_string());
+        app.send(req).await.outcome(415, "not-supported");
+        app.post("/fhir/no-such-tenant", &good)
+            .await
+            .outcome(404, "not-found");
         for (name, raw) in &cases {
             let req = app
                 .request(Method::POST, "/fhir/default")
