@@ -42,6 +42,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "write_speed",
         sql: include_str!("../../../migrations/sqlite/0004_write_speed.sql"),
     },
+    Migration {
+        version: 5,
+        name: "token_code_id_order",
+        sql: include_str!("../../../migrations/sqlite/0005_token_code_id_order.sql"),
+    },
 ];
 
 /// Postgres migrations, in version order (same versions and names as [`SQLITE`]).
@@ -65,6 +70,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 4,
         name: "write_speed",
         sql: include_str!("../../../migrations/postgres/0004_write_speed.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "token_code_id_order",
+        sql: include_str!("../../../migrations/postgres/0005_token_code_id_order.sql"),
     },
 ];
 

@@ -2,15 +2,18 @@
 //! the count query for `_total`, and the assembly of fetched rows into a [`SearchPage`].
 //!
 //! ```sql
-//! SELECT s.* FROM (
-//!   SELECT r.res_type, r.id, r.version, r.deleted, r.last_updated, r.method, r.content,
-//!          <sort key 0> AS k0, ...
-//!   FROM resources r
-//!   WHERE r.tenant = ? AND r.res_type = ? AND NOT r.deleted AND <criterion> AND ...
-//! ) s
-//! WHERE <keyset condition>
-//! ORDER BY s.k0 IS NULL, s.k0, ..., s.id
-//! LIMIT <count + 1>
+//! SELECT c.res_type, c.id, c.version, c.deleted, c.last_updated, c.method, c.content, p.k0, ...
+//! FROM (
+//!   SELECT s.id, s.k0, ... FROM (
+//!     SELECT r.id AS id, <sort key 0> AS k0, ...
+//!     FROM resources r
+//!     WHERE r.tenant = ? AND r.res_type = ? AND NOT r.deleted AND <criterion> AND ...
+//!   ) s
+//!   WHERE <keyset condition>
+//!   ORDER BY s.k0 IS NULL, s.k0, ..., s.id
+//!   LIMIT <count + 1>
+//! ) p JOIN resources c ON c.tenant = ? AND c.res_type = ? AND c.id = p.id
+//! ORDER BY p.k0 IS NULL, p.k0, ..., p.id
 //! ```
 
 use chrono::{DateTime, Utc};
@@ -112,27 +115,23 @@ impl Plan {
         if let Some(c) = cursor {
             check_cursor(&keys, c)?;
         }
+        // Two steps: the page's ids and sort keys first, from a query that reads no resource
+        // body, then the page's bodies by primary key. Selecting the bodies in the same query
+        // made the database carry (and sort) every match's body to keep 21 of them.
+        let p = cond.alias();
+        let c = cond.alias();
+        let key_names = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"];
         let mut sql = Sql::new();
-        sql.push("SELECT ")
-            .col(s, "res_type")
-            .push(", ")
-            .col(s, "id")
-            .push(", ")
-            .col(s, "version")
-            .push(", ")
-            .col(s, "deleted")
-            .push(", ")
-            .col(s, "last_updated")
-            .push(", ")
-            .col(s, "method")
-            .push(", ")
-            .col(s, "content");
-        for i in 0..keys.len() {
-            sql.push(", ");
-            sql.col(s, ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"][i]);
+        sql.push("SELECT ");
+        record_columns(&mut sql, c);
+        for name in key_names.iter().take(keys.len()) {
+            sql.push(", ").col(p, name);
         }
-        sql.push(" FROM (SELECT ");
-        record_columns(&mut sql, r);
+        sql.push(" FROM (SELECT ").col(s, "id");
+        for name in key_names.iter().take(keys.len()) {
+            sql.push(", ").col(s, name);
+        }
+        sql.push(" FROM (SELECT ").col(r, "id").push(" AS id");
         for (i, k) in keys.iter().enumerate() {
             sql.push(", ").append(k.expr.clone());
             key_alias(&mut sql, i);
@@ -140,11 +139,11 @@ impl Plan {
         sql.push(" FROM resources ").alias(r);
         push_where(&mut sql, &mut cond, query, r)?;
         sql.push(") ").alias(s);
-        if let Some(c) = cursor {
+        if let Some(cur) = cursor {
             sql.push(" WHERE ");
-            keyset(&mut sql, s, &keys, c);
+            keyset(&mut sql, s, &keys, cur);
         }
-        let forward = cursor.is_none_or(|c| c.direction == PageDirection::Next);
+        let forward = cursor.is_none_or(|cur| cur.direction == PageDirection::Next);
         order_by(&mut sql, s, &keys, forward);
         let page_size = usize::try_from(query.count).unwrap_or(usize::MAX);
         sql.push(" LIMIT ").int(
@@ -152,6 +151,23 @@ impl Plan {
                 .unwrap_or(i64::MAX)
                 .saturating_add(1),
         );
+        sql.push(") ")
+            .alias(p)
+            .push(" JOIN resources ")
+            .alias(c)
+            .push(" ON ")
+            .col(c, "tenant")
+            .push(" = ")
+            .text(tenant)
+            .push(" AND ")
+            .col(c, "res_type")
+            .push(" = ")
+            .text(query.resource_type.as_str())
+            .push(" AND ")
+            .col(c, "id")
+            .push(" = ")
+            .col(p, "id");
+        order_by(&mut sql, p, &keys, forward);
         Ok(Plan {
             page: Some(sql),
             count,
