@@ -39,7 +39,13 @@ impl PgStore {
     pub async fn connect(url: &str, opts: &StoreOptions) -> Result<PgStore, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|_| StoreError::UnsupportedUrl(redact(url)))?
-            .application_name("fhirdir");
+            .application_name("fhirdir")
+            // sqlx prepares every statement, and after five runs Postgres switches a prepared
+            // statement to a generic plan that ignores the bound values. Search values are
+            // skewed (a specialty code with 42,000 roles, another with 90), so the generic
+            // plan of `code = $1` was 70x slower than the value's own (BENCHMARKS.md, search
+            // at 1M). Planning a search costs about a millisecond; a wrong plan, far more.
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
