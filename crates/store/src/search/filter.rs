@@ -287,6 +287,65 @@ impl<'t> Cond<'t> {
         Ok(())
     }
 
+    /// For a page's id step: when `filter` is a plain positive criterion (no modifier, or
+    /// `:exact`) answered by one index table, appends `<table> x WHERE <x's scope> AND (<values>)`
+    /// and answers `x`, whose `id` column is then the matching resource's id; `None` (nothing
+    /// appended) for every other criterion.
+    ///
+    /// Index rows exist only for the current version of live resources, so these rows alone
+    /// answer the criterion: no `resources` row has to be read, and when the index orders a
+    /// value's rows by id (`search_token_code`, migration 0005) the database can read the first
+    /// page's ids in order and stop, whatever the number of matches.
+    pub fn index_source(
+        &mut self,
+        sql: &mut Sql,
+        resource_type: &str,
+        filter: &Filter,
+    ) -> Result<Option<Alias>, StoreError> {
+        let Filter::Param {
+            param,
+            modifier,
+            values,
+        } = filter
+        else {
+            return Ok(None);
+        };
+        let plain = matches!(modifier, None | Some(Modifier::Exact));
+        if !plain
+            || param.kind == SearchParamType::Composite
+            || search::is_text_search(param)
+            || matches!(param.code.as_str(), "_id" | "_lastUpdated" | "near")
+            || values.is_empty()
+        {
+            return Ok(None);
+        }
+        let table = table_for(param, modifier.as_ref())?;
+        let x = self.alias();
+        sql.push(table.name())
+            .push(" ")
+            .alias(x)
+            .push(" WHERE ")
+            .col(x, "tenant")
+            .push(" = ")
+            .text(self.tenant)
+            .push(" AND ")
+            .col(x, "res_type")
+            .push(" = ")
+            .text(resource_type)
+            .push(" AND ")
+            .col(x, "param")
+            .push(" = ")
+            .text(param.code.as_str())
+            .push(" AND (");
+        for (i, v) in values.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { " OR (" });
+            self.value(sql, x, param, modifier.as_ref(), v)?;
+            sql.push(")");
+        }
+        sql.push(")");
+        Ok(Some(x))
+    }
+
     /// A composite criterion: any alternative matches when one element has every component.
     fn composite(
         &mut self,

@@ -31,6 +31,11 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     ("near", "Location", "near=42.28|-83.74|10|km"),
     (
+        "token_from_index",
+        "PractitionerRole",
+        "specialty=207Q00000X&active=true&_count=20&_total=accurate",
+    ),
+    (
         "date_prefixes",
         "Basic",
         "created=ge2020&created=lt2021-06,sa2022",

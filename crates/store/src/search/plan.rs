@@ -85,9 +85,11 @@ impl Plan {
         let count = if total_wanted {
             let mut cond = Cond::new(tenant, now);
             let r = cond.alias();
+            let q = cond.alias();
             let mut sql = Sql::new();
-            sql.push("SELECT COUNT(*) FROM resources ").alias(r);
-            push_where(&mut sql, &mut cond, query, r)?;
+            sql.push("SELECT COUNT(*) FROM (");
+            push_ids(&mut sql, &mut cond, query, r)?;
+            sql.push(") ").alias(q);
             Some(sql)
         } else {
             None
@@ -131,13 +133,18 @@ impl Plan {
         for name in key_names.iter().take(keys.len()) {
             sql.push(", ").col(s, name);
         }
-        sql.push(" FROM (SELECT ").col(r, "id").push(" AS id");
-        for (i, k) in keys.iter().enumerate() {
-            sql.push(", ").append(k.expr.clone());
-            key_alias(&mut sql, i);
+        sql.push(" FROM (");
+        if keys.is_empty() {
+            push_ids(&mut sql, &mut cond, query, r)?;
+        } else {
+            sql.push("SELECT ").col(r, "id").push(" AS id");
+            for (i, k) in keys.iter().enumerate() {
+                sql.push(", ").append(k.expr.clone());
+                key_alias(&mut sql, i);
+            }
+            sql.push(" FROM resources ").alias(r);
+            push_where(&mut sql, &mut cond, query, r)?;
         }
-        sql.push(" FROM resources ").alias(r);
-        push_where(&mut sql, &mut cond, query, r)?;
         sql.push(") ").alias(s);
         if let Some(cur) = cursor {
             sql.push(" WHERE ");
@@ -166,7 +173,9 @@ impl Plan {
             .push(" AND ")
             .col(c, "id")
             .push(" = ")
-            .col(p, "id");
+            .col(p, "id")
+            .push(" AND NOT ")
+            .col(c, "deleted");
         order_by(&mut sql, p, &keys, forward);
         Ok(Plan {
             page: Some(sql),
@@ -222,6 +231,37 @@ impl Plan {
             previous,
         }
     }
+}
+
+/// Appends a `SELECT` of the distinct ids (column `id`) of the live resources of the query's
+/// type that match every criterion. When the first criterion is a plain one, its index rows are
+/// the source ([`Cond::index_source`]) and `resources` is not read; otherwise the rows of
+/// `resources` are, as [`push_where`] filters them.
+fn push_ids(
+    sql: &mut Sql,
+    cond: &mut Cond<'_>,
+    query: &SearchQuery,
+    r: Alias,
+) -> Result<(), StoreError> {
+    let mut source = Sql::new();
+    if let Some(first) = query.criteria.first() {
+        if let Some(x) = cond.index_source(&mut source, &query.resource_type, &first.filter)? {
+            sql.push("SELECT DISTINCT ")
+                .col(x, "id")
+                .push(" AS id FROM ")
+                .append(source);
+            for c in &query.criteria[1..] {
+                sql.push(" AND ");
+                cond.filter(sql, &query.resource_type, (x, "id"), &c.filter)?;
+            }
+            return Ok(());
+        }
+    }
+    sql.push("SELECT ")
+        .col(r, "id")
+        .push(" AS id FROM resources ")
+        .alias(r);
+    push_where(sql, cond, query, r)
 }
 
 /// Appends ` WHERE` for the resources of the query's type in the tenant that match every
