@@ -1,0 +1,7 @@
+-- PractitionerRole?specialty=207Q00000X&active=true&_count=20&_total=accurate
+-- page
+SELECT t4.res_type, t4.id, t4.version, t4.deleted, t4.last_updated, t4.method, t4.content AS content FROM (SELECT t2.id FROM (SELECT DISTINCT t5.id AS id FROM search_token t5 WHERE t5.tenant = ? AND t5.res_type = ? AND t5.param = ? AND ((t5.code = ?)) AND t5.id IN (SELECT t6.id FROM search_token t6 WHERE t6.tenant = ? AND t6.res_type = ? AND t6.param = ? AND ((t6.code = ?)))) t2 ORDER BY t2.id ASC LIMIT ?) t3 JOIN resources t4 ON t4.tenant = ? AND t4.res_type = ? AND t4.id = t3.id AND NOT t4.deleted ORDER BY t3.id ASC
+-- binds: [Text("default"), Text("PractitionerRole"), Text("specialty"), Text("207Q00000X"), Text("default"), Text("PractitionerRole"), Text("active"), Text("true"), Int(21), Text("default"), Text("PractitionerRole")]
+-- count
+SELECT COUNT(*) FROM (SELECT DISTINCT t3.id AS id FROM search_token t3 WHERE t3.tenant = ? AND t3.res_type = ? AND t3.param = ? AND ((t3.code = ?)) AND t3.id IN (SELECT t4.id FROM search_token t4 WHERE t4.tenant = ? AND t4.res_type = ? AND t4.param = ? AND ((t4.code = ?)))) t2
+-- binds: [Text("default"), Text("PractitionerRole"), Text("specialty"), Text("207Q00000X"), Text("default"), Text("PractitionerRole"), Text("active"), Text("true")]
