@@ -605,8 +605,6 @@ async fn failed_patches_answer_4xx_and_leave_the_resource_unchanged() {
 }
 
 #[tokio::test]
-#[ignore = "bug: PATCH [base]/[type]?criteria (conditional patch, http.html#patch) has no route: \
-            the server answers 405; the route lives in crates/server/src/routes, outside this task"]
 async fn conditional_patch_applies_to_the_one_match() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
@@ -745,9 +743,6 @@ async fn a_patch_larger_than_the_body_limit_is_refused_with_413() {
 }
 
 #[tokio::test]
-#[ignore = "bug: the PATCH handler (crates/server/src/routes/resource.rs) takes axum::body::Bytes, \
-            so axum's 2 MiB default limit applies instead of max_body_bytes (32 MiB), and its \
-            rejection is a text/plain 413, not an OperationOutcome"]
 async fn a_patch_within_the_body_limit_is_not_cut_by_a_smaller_default() {
     // The default limit is 32 MiB; a 3 MiB patch is within it.
     for db in test_databases().await {

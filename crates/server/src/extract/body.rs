@@ -84,33 +84,52 @@ impl FromRequest<AppState> for FhirBody {
                 ))
             }
         }
-        let limit = state.config.max_body_bytes;
-        if let Some(len) = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-        {
-            if len > limit {
-                return Err(AppError::PayloadTooLarge(limit));
-            }
-        }
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|e| {
-                // `to_bytes` reports an exceeded limit as a boxed `LengthLimitError` somewhere in
-                // the error's source chain; anything else is a broken connection.
-                let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-                while let Some(s) = source {
-                    if s.is::<http_body_util::LengthLimitError>() {
-                        return AppError::PayloadTooLarge(limit);
-                    }
-                    source = s.source();
-                }
-                AppError::invalid(format!("could not read the request body: {e}"))
-            })?;
+        let bytes = read_limited(req, state.config.max_body_bytes).await?;
         parse_resource(&bytes).map(FhirBody)
     }
+}
+
+/// A request body as bytes, read up to `max_body_bytes` like [`FhirBody`] (PATCH documents:
+/// the handler picks their format from the Content-Type). axum's own `Bytes` extractor would
+/// apply its 2 MiB default instead, and reject with a text/plain 413.
+pub struct RawBody(pub axum::body::Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
+        read_limited(req, state.config.max_body_bytes)
+            .await
+            .map(RawBody)
+    }
+}
+
+/// The body, or 413 (with an OperationOutcome) when it is longer than `limit`.
+async fn read_limited(req: Request, limit: usize) -> Result<axum::body::Bytes, AppError> {
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(AppError::PayloadTooLarge(limit));
+        }
+    }
+    axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|e| {
+            // `to_bytes` reports an exceeded limit as a boxed `LengthLimitError` somewhere in
+            // the error's source chain; anything else is a broken connection.
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(s) = source {
+                if s.is::<http_body_util::LengthLimitError>() {
+                    return AppError::PayloadTooLarge(limit);
+                }
+                source = s.source();
+            }
+            AppError::invalid(format!("could not read the request body: {e}"))
+        })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ mod headers;
 mod paths;
 mod query;
 
-pub use body::{parse_resource, FhirBody};
+pub use body::{parse_resource, FhirBody, RawBody};
 pub use headers::{parse_etag, Conditional, Prefer, ReturnPref};
 pub use paths::{InstancePath, TenantPath, TypePath, VersionPath};
 pub use query::QueryPairs;

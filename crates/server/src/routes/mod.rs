@@ -49,6 +49,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             get(search::get)
                 .post(resource::create)
                 .put(resource::conditional_update)
+                .patch(resource::conditional_patch)
                 .delete(resource::conditional_delete),
         )
         .route("/fhir/{tenant}/{type}/_history", get(history::type_level))

@@ -8,7 +8,7 @@ use store::{DeleteOutcome, VersionRecord, WriteKind, WriteOutcome};
 
 use crate::error::AppResult;
 use crate::extract::{
-    Conditional, FhirBody, InstancePath, Prefer, ReturnPref, TypePath, VersionPath,
+    Conditional, FhirBody, InstancePath, Prefer, RawBody, ReturnPref, TypePath, VersionPath,
 };
 use crate::response::{fhir_json, set_location, set_version_headers};
 use crate::service::resources;
@@ -138,12 +138,9 @@ pub async fn patch(
     cond: Conditional,
     prefer: Prefer,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> AppResult<Response> {
-    let ct = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let format = crate::service::patch::PatchFormat::from_content_type(ct)?;
+    let format = patch_format(&headers)?;
     let w = crate::service::patch::patch(
         &app,
         &p.tenant,
@@ -155,6 +152,39 @@ pub async fn patch(
     )
     .await?;
     Ok(write_response(&app, &p.tenant, w, prefer))
+}
+
+/// `PATCH [base]/[type]?criteria` (<https://hl7.org/fhir/R4/http.html#patch>): the one match
+/// is patched; no match is a 404, several a 412.
+pub async fn conditional_patch(
+    State(app): State<AppState>,
+    p: TypePath,
+    uri: axum::http::Uri,
+    cond: Conditional,
+    prefer: Prefer,
+    headers: axum::http::HeaderMap,
+    RawBody(body): RawBody,
+) -> AppResult<Response> {
+    let criteria = criteria(&uri)?;
+    let format = patch_format(&headers)?;
+    let w = crate::service::patch::conditional_patch(
+        &app,
+        &p.tenant,
+        &p.resource_type,
+        &criteria,
+        format,
+        &body,
+        cond.if_match,
+    )
+    .await?;
+    Ok(write_response(&app, &p.tenant, w, prefer))
+}
+
+fn patch_format(headers: &axum::http::HeaderMap) -> AppResult<crate::service::patch::PatchFormat> {
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    crate::service::patch::PatchFormat::from_content_type(ct)
 }
 
 /// The answer to a delete: 200 with an OperationOutcome saying what happened (204 with

@@ -93,6 +93,29 @@ pub async fn patch(
     Ok(outcome)
 }
 
+/// `PATCH [type]?criteria`: the criteria's one match is patched as [`patch`] would; no match
+/// is a 404 and several a 412 (<https://hl7.org/fhir/R4/http.html#patch>).
+pub async fn conditional_patch(
+    app: &App,
+    tenant: &TenantName,
+    rtype: &str,
+    criteria: &str,
+    format: PatchFormat,
+    document: &[u8],
+    if_match: Option<i64>,
+) -> AppResult<WriteOutcome> {
+    let found = super::conditional::find(app, tenant, rtype, criteria).await?;
+    match found.as_slice() {
+        [] => Err(AppError::NotFound(format!(
+            "no {rtype} matches {criteria}: nothing to patch"
+        ))),
+        [one] => patch(app, tenant, rtype, &one.id, format, document, if_match).await,
+        _ => Err(AppError::PreconditionFailed(format!(
+            "{rtype}?{criteria} matches more than one resource"
+        ))),
+    }
+}
+
 /// A document that is not a patch at all is a 400; a patch that cannot be applied is a 422.
 fn patch_error(e: patch::PatchError) -> AppError {
     match e {

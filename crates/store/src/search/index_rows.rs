@@ -81,6 +81,25 @@ pub(crate) fn from_resources_table(code: &str) -> bool {
     matches!(code, "_id" | "_lastUpdated")
 }
 
+/// The most bytes of a text value an index row keeps. A btree entry on Postgres holds at most
+/// ~2.7 kB, so a longer value (a 3 MB `name.text`) made the write fail; the row keeps the
+/// value's first bytes instead, and searches compare the same prefix ([`capped`] on the query
+/// side too), so a value longer than this matches every indexed value sharing its first
+/// `MAX_INDEXED_BYTES` bytes.
+pub(crate) const MAX_INDEXED_BYTES: usize = 1024;
+
+/// `s` cut to at most [`MAX_INDEXED_BYTES`] bytes, on a character boundary.
+pub(crate) fn capped(s: &str) -> &str {
+    if s.len() <= MAX_INDEXED_BYTES {
+        return s;
+    }
+    let mut end = MAX_INDEXED_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// One index row: its table, parameter code and value columns.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Row {
@@ -97,8 +116,8 @@ pub(crate) fn row_of(entry: &IndexEntry) -> Option<Row> {
     if from_resources_table(&entry.param.code) {
         return None;
     }
-    let text = |s: &str| Arg::Text(s.to_owned());
-    let opt = |s: &Option<String>| Arg::OptText(s.clone());
+    let text = |s: &str| Arg::Text(capped(s).to_owned());
+    let opt = |s: &Option<String>| Arg::OptText(s.as_deref().map(|s| capped(s).to_owned()));
     let (table, values) = match &entry.value {
         IndexValue::String { normalized, exact } => {
             (Table::String, vec![text(normalized), text(exact)])

@@ -12,6 +12,7 @@ use search::{
 };
 
 use super::filter::{unsupported, Cond};
+use super::index_rows::capped;
 use super::sql::{like_escape, prefix_upper_bound, Alias, Arg, Sql};
 use crate::StoreError;
 
@@ -40,11 +41,11 @@ impl Cond<'_> {
                         // index on `value_exact`: migration 0004).
                         sql.col(x, "value_norm")
                             .push(" = ")
-                            .text(normalized.as_str())
+                            .text(capped(normalized))
                             .push(" AND ")
                             .col(x, "value_exact")
                             .push(" = ")
-                            .text(exact.as_str());
+                            .text(capped(exact));
                     }
                     Some(Modifier::Contains) => {
                         sql.col(x, "value_norm")
@@ -52,7 +53,7 @@ impl Cond<'_> {
                             .text(format!("%{}%", like_escape(normalized)))
                             .push(" ESCAPE '\\'");
                     }
-                    _ => starts_with(sql, x, "value_norm", normalized),
+                    _ => starts_with(sql, x, "value_norm", capped(normalized)),
                 }
                 Ok(())
             }
