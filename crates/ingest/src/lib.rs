@@ -211,18 +211,8 @@ pub async fn import_files(
                 // later line must win, so such a batch waits for every batch before it.
                 let overlaps = in_flight.iter().any(|f| !f.keys.is_disjoint(&keys));
                 while in_flight.len() >= writers || (overlaps && !in_flight.is_empty()) {
-                    if let Some(f) = in_flight.pop_front() {
-                        let outcomes = finish(f.task).await?;
-                        committed(
-                            store,
-                            &mut stats,
-                            &outcomes,
-                            started,
-                            &f.file,
-                            &mut on_event,
-                        )
+                    settle_oldest(&mut in_flight, store, &mut stats, started, &mut on_event)
                         .await?;
-                    }
                 }
                 let (store, tenant) = (store.clone(), tenant.clone());
                 let task = tokio::spawn(async move { write_batch(&store, &tenant, writes).await });
@@ -231,18 +221,9 @@ pub async fn import_files(
             Msg::Problem(p) => {
                 // Whatever is in flight was read before the problem: it commits either way
                 // ("every earlier batch is"), and its counts come before the problem's.
-                while let Some(f) = in_flight.pop_front() {
-                    let outcomes = finish(f.task).await?;
-                    committed(
-                        store,
-                        &mut stats,
-                        &outcomes,
-                        started,
-                        &f.file,
-                        &mut on_event,
-                    )
-                    .await?;
-                }
+                while settle_oldest(&mut in_flight, store, &mut stats, started, &mut on_event)
+                    .await?
+                {}
                 match on_error {
                     // Returning drops the receiver, which stops the reader thread.
                     OnError::Abort => return Err(ImportError::Invalid(p)),
@@ -254,18 +235,7 @@ pub async fn import_files(
             }
         }
     }
-    while let Some(f) = in_flight.pop_front() {
-        let outcomes = finish(f.task).await?;
-        committed(
-            store,
-            &mut stats,
-            &outcomes,
-            started,
-            &f.file,
-            &mut on_event,
-        )
-        .await?;
-    }
+    while settle_oldest(&mut in_flight, store, &mut stats, started, &mut on_event).await? {}
     // The channel closed: the reader is done (or panicked).
     match reader.join() {
         Ok(Ok(())) => {}
@@ -311,11 +281,23 @@ async fn write_batch(
     Ok(outcomes)
 }
 
-async fn finish(task: WriteTask) -> Result<Vec<store::BatchOutcome>, ImportError> {
-    match task.await {
-        Ok(result) => Ok(result?),
-        Err(e) => Err(ImportError::Writer(e.to_string())),
-    }
+/// Waits for the oldest batch in flight, then counts and reports it; `false` when none is.
+async fn settle_oldest(
+    in_flight: &mut VecDeque<InFlight>,
+    store: &Store,
+    stats: &mut Stats,
+    started: Instant,
+    on_event: &mut impl FnMut(Event<'_>),
+) -> Result<bool, ImportError> {
+    let Some(f) = in_flight.pop_front() else {
+        return Ok(false);
+    };
+    let outcomes = match f.task.await {
+        Ok(result) => result?,
+        Err(e) => return Err(ImportError::Writer(e.to_string())),
+    };
+    committed(store, stats, &outcomes, started, &f.file, on_event).await?;
+    Ok(true)
 }
 
 /// Counts a committed batch, refreshes statistics when due and reports it.

@@ -97,21 +97,7 @@ impl<'t> Cond<'t> {
         } else {
             sql.push("NOT EXISTS (SELECT 1 FROM ");
         }
-        sql.push(table)
-            .push(" ")
-            .alias(x)
-            .push(" WHERE ")
-            .col(x, "tenant")
-            .push(" = ")
-            .text(self.tenant)
-            .push(" AND ")
-            .col(x, "res_type")
-            .push(" = ")
-            .text(resource_type)
-            .push(" AND ")
-            .col(x, "param")
-            .push(" = ")
-            .text(param);
+        self.rows_of(sql, (table, x), resource_type, param);
         if !positive {
             sql.push(" AND ").col(x, "id").push(" = ").col(id.0, id.1);
         }
@@ -278,12 +264,51 @@ impl<'t> Cond<'t> {
             &param.code,
         );
         sql.push(" AND (");
+        self.any_value(sql, x, param, modifier, values)?;
+        sql.push("))");
+        Ok(())
+    }
+
+    /// Appends `<table> x WHERE x.tenant = ? AND x.res_type = ? AND x.param = ?`: the index
+    /// rows of `param` of the tenant's resources of `resource_type`.
+    fn rows_of(
+        &self,
+        sql: &mut Sql,
+        (table, x): (&'static str, Alias),
+        resource_type: &str,
+        param: &str,
+    ) {
+        sql.push(table)
+            .push(" ")
+            .alias(x)
+            .push(" WHERE ")
+            .col(x, "tenant")
+            .push(" = ")
+            .text(self.tenant)
+            .push(" AND ")
+            .col(x, "res_type")
+            .push(" = ")
+            .text(resource_type)
+            .push(" AND ")
+            .col(x, "param")
+            .push(" = ")
+            .text(param);
+    }
+
+    /// Appends `(<value 1>) OR (<value 2>) …` on index row `x`: a criterion's alternatives.
+    fn any_value(
+        &mut self,
+        sql: &mut Sql,
+        x: Alias,
+        param: &SearchParamDef,
+        modifier: Option<&Modifier>,
+        values: &[SearchValue],
+    ) -> Result<(), StoreError> {
         for (i, v) in values.iter().enumerate() {
             sql.push(if i == 0 { "(" } else { " OR (" });
             self.value(sql, x, param, modifier, v)?;
             sql.push(")");
         }
-        sql.push("))");
         Ok(())
     }
 
@@ -321,27 +346,9 @@ impl<'t> Cond<'t> {
         }
         let table = table_for(param, modifier.as_ref())?;
         let x = self.alias();
-        sql.push(table.name())
-            .push(" ")
-            .alias(x)
-            .push(" WHERE ")
-            .col(x, "tenant")
-            .push(" = ")
-            .text(self.tenant)
-            .push(" AND ")
-            .col(x, "res_type")
-            .push(" = ")
-            .text(resource_type)
-            .push(" AND ")
-            .col(x, "param")
-            .push(" = ")
-            .text(param.code.as_str())
-            .push(" AND (");
-        for (i, v) in values.iter().enumerate() {
-            sql.push(if i == 0 { "(" } else { " OR (" });
-            self.value(sql, x, param, modifier.as_ref(), v)?;
-            sql.push(")");
-        }
+        self.rows_of(sql, (table.name(), x), resource_type, &param.code);
+        sql.push(" AND (");
+        self.any_value(sql, x, param, modifier.as_ref(), values)?;
         sql.push(")");
         Ok(Some(x))
     }
