@@ -328,8 +328,9 @@ async fn committed(
 /// Whether to refresh the planner's statistics after batch `batches` (1-based).
 ///
 /// Postgres: autovacuum lags behind a bulk load, and with statistics of nearly empty tables
-/// the planner turns each batch's "delete the old index rows of these 1,000 ids" into a scan
-/// of every row of the type: the import slows down as it grows. Refreshing after batches 1,
+/// the planner turns a batch's "delete the old index rows of these 1,000 ids" (a rerun or an
+/// update; a create deletes nothing) into a scan of every row of the type, and searches run
+/// during the import get plans for empty tables. Refreshing after batches 1,
 /// 4, 16, 64, ... (each time the tables have grown about fourfold) keeps the plans right for
 /// a logarithmic number of `ANALYZE`s. SQLite's planner picks the index for those statements
 /// without statistics, so it is analysed once, at the end.

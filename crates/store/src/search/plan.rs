@@ -163,13 +163,7 @@ impl Plan {
             .push(" JOIN resources ")
             .alias(c)
             .push(" ON ")
-            .col(c, "tenant")
-            .push(" = ")
-            .text(tenant)
-            .push(" AND ")
-            .col(c, "res_type")
-            .push(" = ")
-            .text(query.resource_type.as_str())
+            .scope_rows(c, tenant, query.resource_type.as_str())
             .push(" AND ")
             .col(c, "id")
             .push(" = ")
@@ -273,13 +267,7 @@ fn push_where(
     r: Alias,
 ) -> Result<(), StoreError> {
     sql.push(" WHERE ")
-        .col(r, "tenant")
-        .push(" = ")
-        .text(cond.tenant)
-        .push(" AND ")
-        .col(r, "res_type")
-        .push(" = ")
-        .text(query.resource_type.as_str())
+        .scope_rows(r, cond.tenant, query.resource_type.as_str())
         .push(" AND NOT ")
         .col(r, "deleted");
     for c in &query.criteria {

@@ -87,6 +87,18 @@ impl Sql {
         self.bind(Arg::Text(s.into()))
     }
 
+    /// `x.tenant = ? AND x.res_type = ?`: the rows of one tenant's resources of one type, the
+    /// condition every table of a search is scoped by.
+    pub fn scope_rows(&mut self, x: Alias, tenant: &str, resource_type: &str) -> &mut Sql {
+        self.col(x, "tenant")
+            .push(" = ")
+            .text(tenant)
+            .push(" AND ")
+            .col(x, "res_type")
+            .push(" = ")
+            .text(resource_type)
+    }
+
     pub fn int(&mut self, n: i64) -> &mut Sql {
         self.bind(Arg::Int(n))
     }

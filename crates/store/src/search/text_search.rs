@@ -151,13 +151,7 @@ impl Cond<'_> {
         let z = self.alias();
         let scope = |sql: &mut Sql, tenant: &str| {
             sql.push(" WHERE ")
-                .col(z, "tenant")
-                .push(" = ")
-                .text(tenant)
-                .push(" AND ")
-                .col(z, "res_type")
-                .push(" = ")
-                .text(resource_type)
+                .scope_rows(z, tenant, resource_type)
                 .push(" AND ")
                 .col(z, "id")
                 .push(" = ")
