@@ -37,6 +37,11 @@ pub struct ImportArgs {
     /// SearchParameter resources are always included.
     #[arg(long, env = "FHIRDIR_PROFILES")]
     profiles: Option<PathBuf>,
+    /// Keep the search indexes during the load. By default, when the database's search
+    /// tables are empty (a first load), their indexes are dropped and built once at the end,
+    /// which is several times faster; searches running meanwhile are slow but correct.
+    #[arg(long)]
+    keep_indexes: bool,
     #[command(flatten)]
     db: DbArgs,
     /// Files, loaded in this order: .ndjson, .ndjson.gz, .jsonl, .json (Bundle), .json.gz.
@@ -70,6 +75,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
             OnErrorArg::Skip => ingest::OnError::Skip,
         },
         writers: args.writers.and_then(|n| usize::try_from(n).ok()),
+        defer_indexes: !args.keep_indexes,
     };
     let mut progress = Progress::new();
     let result = ingest::import_files(&store, &tenant, &args.files, &opts, |e| {
@@ -158,6 +164,13 @@ impl Progress {
             ingest::Event::Skipped(problem) => {
                 self.clear();
                 eprintln!("{problem} (skipped)");
+            }
+            ingest::Event::BuildingIndexes { indexes } => {
+                self.clear();
+                eprintln!(
+                    "{} resources written; building {indexes} search indexes",
+                    self.committed
+                );
             }
         }
     }

@@ -59,6 +59,10 @@ pub struct ImportOptions {
     /// tenant's view (built-in, `--profiles`, the tenant's SearchParameters), as the server
     /// indexes its writes.
     pub registry: Option<Arc<conformance::Registry>>,
+    /// When the database's search tables are empty (a first load), drop their secondary
+    /// indexes for the load and build them once at the end, from sorted rows; see
+    /// [`store::Store::defer_search_indexes`].
+    pub defer_indexes: bool,
 }
 
 impl Default for ImportOptions {
@@ -68,6 +72,7 @@ impl Default for ImportOptions {
             on_error: OnError::Abort,
             writers: None,
             registry: None,
+            defer_indexes: true,
         }
     }
 }
@@ -123,6 +128,8 @@ pub enum Event<'a> {
     Committed { stats: &'a Stats, file: &'a Path },
     /// A bad resource was skipped ([`OnError::Skip`]).
     Skipped(&'a Problem),
+    /// Every resource is written; the search indexes deferred for the load are being built.
+    BuildingIndexes { indexes: usize },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +189,36 @@ pub async fn import_files(
     if !store.tenant_exists(tenant).await? {
         return Err(StoreError::UnknownTenant(tenant.to_string()).into());
     }
+    let deferred = if opts.defer_indexes {
+        store.defer_search_indexes().await?
+    } else {
+        0
+    };
+    let result = load(store, tenant, plan, opts, started, &mut on_event).await;
+    if deferred > 0 {
+        // Also after a failed load: what was committed must be searchable the normal way.
+        on_event(Event::BuildingIndexes { indexes: deferred });
+        store.build_deferred_indexes().await?;
+    }
+    let mut stats = result?;
+    if stats.batches > 0 {
+        // Searches right after the import get plans for the tables as they now are, and
+        // index-only scans on Postgres.
+        store.optimize_after_bulk_load().await?;
+    }
+    stats.elapsed = started.elapsed();
+    Ok(stats)
+}
 
+/// Reads, indexes and writes every file of `plan` (the body of [`import_files`]).
+async fn load(
+    store: &Store,
+    tenant: &TenantName,
+    plan: Vec<(PathBuf, Format)>,
+    opts: &ImportOptions,
+    started: Instant,
+    on_event: &mut impl FnMut(Event<'_>),
+) -> Result<Stats, ImportError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
     let (batch_size, on_error) = (opts.batch_size.max(1), opts.on_error);
     let registry = opts
@@ -211,8 +247,7 @@ pub async fn import_files(
                 // later line must win, so such a batch waits for every batch before it.
                 let overlaps = in_flight.iter().any(|f| !f.keys.is_disjoint(&keys));
                 while in_flight.len() >= writers || (overlaps && !in_flight.is_empty()) {
-                    settle_oldest(&mut in_flight, store, &mut stats, started, &mut on_event)
-                        .await?;
+                    settle_oldest(&mut in_flight, store, &mut stats, started, on_event).await?;
                 }
                 let (store, tenant) = (store.clone(), tenant.clone());
                 let task = tokio::spawn(async move { write_batch(&store, &tenant, writes).await });
@@ -221,9 +256,7 @@ pub async fn import_files(
             Msg::Problem(p) => {
                 // Whatever is in flight was read before the problem: it commits either way
                 // ("every earlier batch is"), and its counts come before the problem's.
-                while settle_oldest(&mut in_flight, store, &mut stats, started, &mut on_event)
-                    .await?
-                {}
+                while settle_oldest(&mut in_flight, store, &mut stats, started, on_event).await? {}
                 match on_error {
                     // Returning drops the receiver, which stops the reader thread.
                     OnError::Abort => return Err(ImportError::Invalid(p)),
@@ -235,19 +268,13 @@ pub async fn import_files(
             }
         }
     }
-    while settle_oldest(&mut in_flight, store, &mut stats, started, &mut on_event).await? {}
+    while settle_oldest(&mut in_flight, store, &mut stats, started, on_event).await? {}
     // The channel closed: the reader is done (or panicked).
     match reader.join() {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e),
         Err(_) => return Err(ImportError::Reader("it panicked".into())),
     }
-    if stats.batches > 0 {
-        // Searches right after the import get plans for the tables as they now are, and
-        // index-only scans on Postgres.
-        store.optimize_after_bulk_load().await?;
-    }
-    stats.elapsed = started.elapsed();
     Ok(stats)
 }
 

@@ -50,6 +50,7 @@ fn opts(batch_size: usize, on_error: OnError) -> ImportOptions {
         on_error,
         writers: None,
         registry: None,
+        defer_indexes: true,
     }
 }
 
@@ -162,6 +163,7 @@ async fn with_concurrent_writers_the_later_line_of_a_resource_wins() {
             on_error: OnError::Abort,
             writers: Some(4),
             registry: None,
+            defer_indexes: true,
         };
         let stats = ingest::import_files(&s, &def(), std::slice::from_ref(&p), &opts, |_| {})
             .await

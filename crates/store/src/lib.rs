@@ -9,6 +9,7 @@
 //! Schema rules (DESIGN.md section 3): every primary and unique key begins with the tenant and
 //! no foreign key crosses tenants, so Postgres can be sharded by tenant.
 
+mod bulk_load;
 mod common;
 mod error;
 mod migrate;
@@ -88,6 +89,8 @@ impl Store {
         };
         if opts.migrate {
             store.migrate().await?;
+            // Indexes an interrupted bulk load left deferred (none: one cheap query).
+            store.build_deferred_indexes().await?;
         }
         Ok(store)
     }

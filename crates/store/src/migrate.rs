@@ -47,6 +47,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "token_code_id_order",
         sql: include_str!("../../../migrations/sqlite/0005_token_code_id_order.sql"),
     },
+    Migration {
+        version: 6,
+        name: "deferred_indexes",
+        sql: include_str!("../../../migrations/sqlite/0006_deferred_indexes.sql"),
+    },
 ];
 
 /// Postgres migrations, in version order (same versions and names as [`SQLITE`]).
@@ -75,6 +80,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 5,
         name: "token_code_id_order",
         sql: include_str!("../../../migrations/postgres/0005_token_code_id_order.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "deferred_indexes",
+        sql: include_str!("../../../migrations/postgres/0006_deferred_indexes.sql"),
     },
 ];
 

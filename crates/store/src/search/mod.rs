@@ -47,6 +47,7 @@ mod values;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 pub use index_rows::IndexedResource;
+pub(crate) use index_rows::INDEX_TABLES;
 pub use paging::{PageCursor, PageDirection, SortValue};
 pub use values::DEFAULT_NEAR_KM;
 

@@ -90,6 +90,15 @@ impl Ctx {
             .record
     }
 
+    /// Closes the store and connects again, as a restarted process would (migrations and
+    /// start-up repairs included).
+    pub async fn reconnect(&mut self) {
+        self.store.close().await;
+        self.store = Store::connect(&self._db.url, &StoreOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("[{}] reconnect: {e}", self.be));
+    }
+
     pub async fn put(&self, resource: Value) -> VersionRecord {
         self.put_in(&default_tenant(), resource).await
     }
