@@ -139,19 +139,9 @@ impl<'t> Cond<'t> {
                     resource_type,
                     &param.code,
                 );
-                sql.push(" AND (");
-                for (i, target) in targets.iter().enumerate() {
-                    sql.push(if i == 0 { "(" } else { " OR (" });
-                    sql.col(c, "target_type")
-                        .push(" = ")
-                        .text(target.resource_type.as_str())
-                        .push(" AND ");
-                    self.live(sql, &target.resource_type, (c, "target_id"));
-                    sql.push(" AND ");
-                    self.filter(sql, &target.resource_type, (c, "target_id"), &target.filter)?;
-                    sql.push(")");
-                }
-                sql.push("))");
+                sql.push(" AND ");
+                self.chain_targets(sql, c, targets)?;
+                sql.push(")");
                 Ok(())
             }
             Filter::Has {
@@ -163,26 +153,62 @@ impl<'t> Cond<'t> {
                 sql.col(id.0, id.1)
                     .push(" IN (SELECT ")
                     .col(h, "target_id")
-                    .push(" FROM search_reference ")
-                    .alias(h)
-                    .push(" WHERE ")
-                    .scope_rows(h, self.tenant, source_type.as_str())
-                    .push(" AND ")
-                    .col(h, "param")
-                    .push(" = ")
-                    .text(reference.code.as_str())
-                    .push(" AND ")
-                    .col(h, "target_type")
-                    .push(" = ")
-                    .text(resource_type)
-                    .push(" AND ");
-                self.live(sql, source_type, (h, "id"));
-                sql.push(" AND ");
-                self.filter(sql, source_type, (h, "id"), filter)?;
+                    .push(" FROM ");
+                self.has_rows(sql, h, resource_type, source_type, &reference.code, filter)?;
                 sql.push(")");
                 Ok(())
             }
         }
+    }
+
+    /// Appends `(c.target_type = ? AND <target matches>) OR …` on reference row `c`: the
+    /// reference points at a live resource of one of `targets` matching its filter.
+    fn chain_targets(
+        &mut self,
+        sql: &mut Sql,
+        c: Alias,
+        targets: &[search::ChainTarget],
+    ) -> Result<(), StoreError> {
+        sql.push("(");
+        for (i, target) in targets.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { " OR (" });
+            sql.col(c, "target_type")
+                .push(" = ")
+                .text(target.resource_type.as_str())
+                .push(" AND ");
+            if !needs_index_rows(&target.filter) {
+                self.live(sql, &target.resource_type, (c, "target_id"));
+                sql.push(" AND ");
+            }
+            self.filter(sql, &target.resource_type, (c, "target_id"), &target.filter)?;
+            sql.push(")");
+        }
+        sql.push(")");
+        Ok(())
+    }
+
+    /// Appends `search_reference h WHERE …`: the `reference` rows of live `source_type`
+    /// resources matching `filter` that point at a `target_type` resource (`_has`).
+    fn has_rows(
+        &mut self,
+        sql: &mut Sql,
+        h: Alias,
+        target_type: &str,
+        source_type: &str,
+        reference: &str,
+        filter: &Filter,
+    ) -> Result<(), StoreError> {
+        self.rows_of(sql, ("search_reference", h), source_type, reference);
+        sql.push(" AND ")
+            .col(h, "target_type")
+            .push(" = ")
+            .text(target_type)
+            .push(" AND ");
+        if !needs_index_rows(filter) {
+            self.live(sql, source_type, (h, "id"));
+            sql.push(" AND ");
+        }
+        self.filter(sql, source_type, (h, "id"), filter)
     }
 
     fn param(
@@ -288,10 +314,14 @@ impl<'t> Cond<'t> {
         Ok(())
     }
 
-    /// For a page's id step: when `filter` is a plain positive criterion (no modifier, or
-    /// `:exact`) answered by one index table, appends `<table> x WHERE <x's scope> AND (<values>)`
-    /// and answers `x`, whose `id` column is then the matching resource's id; `None` (nothing
-    /// appended) for every other criterion.
+    /// For a page's id step: when `filter` can be answered from index rows alone, appends
+    /// `<table> x WHERE …` and answers the column of `x` holding the matching resource's id;
+    /// `None` (nothing appended) for every other criterion. The criteria so answered:
+    /// - a plain positive value (no modifier, or `:exact`) of a parameter with an index table:
+    ///   that table's rows of the value, id column `id`;
+    /// - a chain: the source's reference rows whose target matches, id column `id`;
+    /// - `_has`: the referring resources' reference rows, id column `target_id`, with the
+    ///   target checked to be live (a reference may point at nothing).
     ///
     /// Index rows exist only for the current version of live resources, so these rows alone
     /// answer the criterion: no `resources` row has to be read, and when the index orders a
@@ -302,14 +332,31 @@ impl<'t> Cond<'t> {
         sql: &mut Sql,
         resource_type: &str,
         filter: &Filter,
-    ) -> Result<Option<Alias>, StoreError> {
-        let Filter::Param {
-            param,
-            modifier,
-            values,
-        } = filter
-        else {
-            return Ok(None);
+    ) -> Result<Option<IdCol>, StoreError> {
+        let (param, modifier, values) = match filter {
+            Filter::Param {
+                param,
+                modifier,
+                values,
+            } => (param, modifier, values),
+            Filter::Chain { param, targets } => {
+                let c = self.alias();
+                self.rows_of(sql, ("search_reference", c), resource_type, &param.code);
+                sql.push(" AND ");
+                self.chain_targets(sql, c, targets)?;
+                return Ok(Some((c, "id")));
+            }
+            Filter::Has {
+                source_type,
+                reference,
+                filter,
+            } => {
+                let h = self.alias();
+                self.has_rows(sql, h, resource_type, source_type, &reference.code, filter)?;
+                sql.push(" AND ");
+                self.live(sql, resource_type, (h, "target_id"));
+                return Ok(Some((h, "target_id")));
+            }
         };
         let plain = matches!(modifier, None | Some(Modifier::Exact));
         if !plain
@@ -326,7 +373,7 @@ impl<'t> Cond<'t> {
         sql.push(" AND (");
         self.any_value(sql, x, param, modifier.as_ref(), values)?;
         sql.push(")");
-        Ok(Some(x))
+        Ok(Some((x, "id")))
     }
 
     /// A composite criterion: any alternative matches when one element has every component.
@@ -530,6 +577,27 @@ impl<'t> Cond<'t> {
         }
         sql.push("))");
         Ok(())
+    }
+}
+
+/// Whether only resources with index rows of their own can match `filter`: then they are
+/// live (index rows exist only for the current version of live resources) and a chain or
+/// `_has` need not look the resource up to know it exists. `:missing`, `:not`, `:not-in`,
+/// `_id`, `_lastUpdated`, `_text`/`_content` and `_has` (rows of other resources) can match
+/// without any.
+fn needs_index_rows(filter: &Filter) -> bool {
+    match filter {
+        Filter::Param {
+            param, modifier, ..
+        } => {
+            !matches!(
+                modifier,
+                Some(Modifier::Missing | Modifier::Not | Modifier::NotIn)
+            ) && !matches!(param.code.as_str(), "_id" | "_lastUpdated")
+                && !search::is_text_search(param)
+        }
+        Filter::Chain { .. } => true,
+        Filter::Has { .. } => false,
     }
 }
 

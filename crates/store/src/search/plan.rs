@@ -241,12 +241,12 @@ fn push_ids(
     if let Some(first) = query.criteria.first() {
         if let Some(x) = cond.index_source(&mut source, &query.resource_type, &first.filter)? {
             sql.push("SELECT DISTINCT ")
-                .col(x, "id")
+                .col(x.0, x.1)
                 .push(" AS id FROM ")
                 .append(source);
             for c in &query.criteria[1..] {
                 sql.push(" AND ");
-                cond.filter(sql, &query.resource_type, (x, "id"), &c.filter)?;
+                cond.filter(sql, &query.resource_type, x, &c.filter)?;
             }
             return Ok(());
         }
