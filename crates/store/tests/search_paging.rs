@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 use store::{PageCursor, StoreError, DEFAULT_NEAR_KM};
 
-use search_support::{default_tenant, ids_of, set, stores, tenant, Ctx};
+use search_support::{all_pages, default_tenant, ids_of, set, stores, tenant, Ctx};
 
 /// Family names (one or two per resource, or none) and gender of `p00`..`p24`.
 fn practitioner(i: usize) -> (String, Vec<&'static str>, Option<&'static str>) {
@@ -55,39 +55,6 @@ async fn load(c: &Ctx) -> BTreeMap<String, i64> {
 
 fn norm(s: &str) -> String {
     search::normalize_string(s)
-}
-
-/// Follows `next` from the first page to the end; also checks that each page's `previous`
-/// cursor leads back to exactly the page before it.
-async fn all_pages(c: &Ctx, rt: &str, query: &str) -> Vec<String> {
-    let mut pages: Vec<Vec<String>> = Vec::new();
-    let mut cursor: Option<PageCursor> = None;
-    loop {
-        let page = c
-            .search_in(&default_tenant(), rt, query, cursor.as_ref())
-            .await;
-        let ids = ids_of(&page.matches);
-        if let Some(prev) = &page.previous {
-            let back = c.search_in(&default_tenant(), rt, query, Some(prev)).await;
-            assert_eq!(
-                Some(&ids_of(&back.matches)),
-                pages.last(),
-                "[{}] previous of page {} of {rt}?{query}",
-                c.be,
-                pages.len() + 1
-            );
-        } else {
-            assert!(pages.is_empty(), "[{}] a later page without previous", c.be);
-        }
-        assert!(pages.len() < 100, "[{}] paging does not end", c.be);
-        pages.push(ids);
-        match page.next {
-            // The cursor survives its string form.
-            Some(next) => cursor = Some(PageCursor::decode(&next.encode()).expect("cursor")),
-            None => break,
-        }
-    }
-    pages.concat()
 }
 
 #[tokio::test]

@@ -376,6 +376,62 @@ impl<'t> Cond<'t> {
         Ok(Some((x, "id")))
     }
 
+    /// For a `_has` criterion whose inner criterion is a plain indexed value: appends
+    /// `(SELECT 1 FROM search_reference h WHERE … AND h.target_id = <id> LIMIT 1) IS NOT NULL`,
+    /// a per-resource test, and answers the probe that tells whether to use it: `SELECT
+    /// COUNT(*)` of up to `limit` index rows of the inner value. `None` (nothing appended) for
+    /// any other criterion.
+    ///
+    /// A scalar subquery is not turned into a join, so both backends evaluate it once per
+    /// resource, in the order the outer query reads them (id order): when many resources match
+    /// (`Practitioner?_has:PractitionerRole:practitioner:specialty=<common code>`), the first
+    /// page is found after reading a few hundred resources, where the set of every match
+    /// (tens of thousands of referring rows, each mapped to its target) costs far more.
+    pub fn has_walk(
+        &mut self,
+        sql: &mut Sql,
+        resource_type: &str,
+        id: IdCol,
+        filter: &Filter,
+        limit: i64,
+    ) -> Result<Option<Sql>, StoreError> {
+        let Filter::Has {
+            source_type,
+            reference,
+            filter: inner,
+        } = filter
+        else {
+            return Ok(None);
+        };
+        let mut probe = Sql::new();
+        let mut rows = Sql::new();
+        let Some(x) = self.index_source(&mut rows, source_type, inner)? else {
+            return Ok(None);
+        };
+        if !matches!(**inner, Filter::Param { .. }) {
+            return Ok(None);
+        }
+        let q = self.alias();
+        probe
+            .push("SELECT COUNT(*) FROM (SELECT ")
+            .col(x.0, x.1)
+            .push(" FROM ")
+            .append(rows)
+            .push(" LIMIT ")
+            .int(limit)
+            .push(") ")
+            .alias(q);
+        let h = self.alias();
+        sql.push("(SELECT 1 FROM ");
+        self.has_rows(sql, h, resource_type, source_type, &reference.code, inner)?;
+        sql.push(" AND ")
+            .col(h, "target_id")
+            .push(" = ")
+            .col(id.0, id.1)
+            .push(" LIMIT 1) IS NOT NULL");
+        Ok(Some(probe))
+    }
+
     /// A composite criterion: any alternative matches when one element has every component.
     fn composite(
         &mut self,

@@ -29,6 +29,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "Practitioner",
         "gender:not=male&name:missing=false&_total=accurate",
     ),
+    (
+        "has_walk",
+        "Practitioner",
+        "_has:PractitionerRole:practitioner:specialty=207Q00000X&gender=female",
+    ),
     ("near", "Location", "near=42.28|-83.74|10|km"),
     (
         "token_from_index",
@@ -56,7 +61,14 @@ fn render(rt: &str, query: &str) -> String {
         .expect("valid instant");
     let plan = Plan::new("default", &q, None, now).expect("plan");
     let mut out = format!("-- {rt}?{query}\n");
-    for (what, sql) in [("page", &plan.page), ("count", &plan.count)] {
+    let probe = plan.walk.as_ref().map(|w| &w.probe);
+    let walk = plan.walk.as_ref().map(|w| &w.page);
+    for (what, sql) in [
+        ("page", plan.page.as_ref()),
+        ("walk probe", probe),
+        ("walk page", walk),
+        ("count", plan.count.as_ref()),
+    ] {
         if let Some(sql) = sql {
             let (text, args) = sql.debug();
             out.push_str(&format!("-- {what}\n{text}\n-- binds: {args:?}\n"));

@@ -143,8 +143,18 @@ pub(crate) async fn search(
         }
         None => None,
     };
+    let probed = match &plan.walk {
+        Some(w) => Some(
+            w.probe
+                .render::<Sqlite>(Dialect::Sqlite)
+                .build_query_scalar::<i64>()
+                .fetch_one(&mut *tx)
+                .await?,
+        ),
+        None => None,
+    };
     let mut rows = Vec::new();
-    if let Some(sql) = &plan.page {
+    if let Some(sql) = plan.choose_page(probed) {
         for row in sql
             .render::<Sqlite>(Dialect::Sqlite)
             .build()

@@ -90,6 +90,38 @@ impl Ctx {
             .record
     }
 
+    /// Writes many resources (each with `resourceType` and `id`) in one store transaction,
+    /// indexed as [`Ctx::put_in`] does: for tests that need thousands.
+    pub async fn put_many(&self, resources: Vec<Value>) {
+        let writes = resources
+            .into_iter()
+            .map(|resource| store::BatchWrite {
+                index: self.extractor.extract(&resource),
+                request: WriteRequest {
+                    resource_type: resource["resourceType"]
+                        .as_str()
+                        .expect("resourceType")
+                        .into(),
+                    id: resource["id"].as_str().expect("id").into(),
+                    resource: resource.as_object().cloned().unwrap_or_default(),
+                    precondition: Precondition::None,
+                    method: Method::Put,
+                },
+            })
+            .collect();
+        let mut tx = self
+            .store
+            .begin(&default_tenant())
+            .await
+            .unwrap_or_else(|e| panic!("[{}] begin: {e}", self.be));
+        tx.write_batch(writes, store::OnUnchanged::KeepCurrent)
+            .await
+            .unwrap_or_else(|e| panic!("[{}] write_batch: {e}", self.be));
+        tx.commit()
+            .await
+            .unwrap_or_else(|e| panic!("[{}] commit: {e}", self.be));
+    }
+
     /// Closes the store and connects again, as a restarted process would (migrations and
     /// start-up repairs included).
     pub async fn reconnect(&mut self) {
@@ -173,4 +205,37 @@ pub fn set(ids: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
     v.sort();
     v
+}
+
+/// Follows `next` from the first page to the end; also checks that each page's `previous`
+/// cursor leads back to exactly the page before it.
+pub async fn all_pages(c: &Ctx, rt: &str, query: &str) -> Vec<String> {
+    let mut pages: Vec<Vec<String>> = Vec::new();
+    let mut cursor: Option<PageCursor> = None;
+    loop {
+        let page = c
+            .search_in(&default_tenant(), rt, query, cursor.as_ref())
+            .await;
+        let ids = ids_of(&page.matches);
+        if let Some(prev) = &page.previous {
+            let back = c.search_in(&default_tenant(), rt, query, Some(prev)).await;
+            assert_eq!(
+                Some(&ids_of(&back.matches)),
+                pages.last(),
+                "[{}] previous of page {} of {rt}?{query}",
+                c.be,
+                pages.len() + 1
+            );
+        } else {
+            assert!(pages.is_empty(), "[{}] a later page without previous", c.be);
+        }
+        assert!(pages.len() < 100, "[{}] paging does not end", c.be);
+        pages.push(ids);
+        match page.next {
+            // The cursor survives its string form.
+            Some(next) => cursor = Some(PageCursor::decode(&next.encode()).expect("cursor")),
+            None => break,
+        }
+    }
+    pages.concat()
 }
