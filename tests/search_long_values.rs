@@ -54,7 +54,7 @@ async fn long_token_and_uri_values_are_found_by_their_full_value() {
         ] {
             assert_eq!(
                 found(&app, &query).await,
-                [id.clone()],
+                std::slice::from_ref(&id),
                 "[{b}] {}",
                 &query[..60]
             );
