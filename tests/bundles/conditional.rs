@@ -287,40 +287,53 @@ async fn entry_preconditions_if_match_if_none_match_if_modified_since() {
     }
 }
 
+/// Concurrent identical Bundles with the same `ifNoneExist`: the check and the create run in
+/// one store transaction under a lock on the criteria, so exactly one creates (201) and every
+/// other finds that resource (200, same location), in transactions and batches alike.
 #[tokio::test]
-#[ignore = "bug: ifNoneExist is resolved before the store transaction opens (execute.rs \
-            resolve_conditionals), so concurrent identical transactions each see no match and \
-            each create (2-6 duplicates of 6 on SQLite); needs the check and the write in one \
-            serialized store transaction (store crate)"]
 async fn concurrent_identical_if_none_exist_transactions_create_one_resource() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         let b = app.backend;
-        let bundle = tx(vec![with(
-            entry(
-                "POST",
-                "Organization",
-                None,
-                Some(org("8888888880", "Racer")),
-            ),
-            "ifNoneExist",
-            &format!("identifier={NPI}|8888888880"),
-        )]);
-        let answers = futures::future::join_all((0..6).map(|_| post_bundle(&app, &bundle))).await;
-        for r in &answers {
-            assert!(
-                r.code == 200 || r.code == 412,
-                "{}: {} {}",
-                r.what,
-                r.code,
-                r.text()
+        for (kind, npi) in [("transaction", "8888888880"), ("batch", "8888888881")] {
+            let bundle = bundle(
+                kind,
+                vec![with(
+                    entry("POST", "Organization", None, Some(org(npi, "Racer"))),
+                    "ifNoneExist",
+                    &format!("identifier={NPI}|{npi}"),
+                )],
+            );
+            let answers =
+                futures::future::join_all((0..8).map(|_| post_bundle(&app, &bundle))).await;
+            let mut created = 0;
+            let mut named = std::collections::BTreeSet::new();
+            for r in answers {
+                let r = r.status(200);
+                let e = &response_entries(&r, &format!("{kind}-response"), 1)[0];
+                let status = e["response"]["status"].as_str().unwrap_or_default();
+                match &status[..3.min(status.len())] {
+                    "201" => created += 1,
+                    "200" => {}
+                    _ => panic!("[{b}] {kind}: entry status {status}: {e}"),
+                }
+                named.insert(type_id(
+                    &format!("[{b}] {kind}"),
+                    &e["response"]["location"],
+                ));
+            }
+            assert_eq!(created, 1, "[{b}] {kind}: exactly one entry creates");
+            assert_eq!(
+                named.len(),
+                1,
+                "[{b}] {kind}: every entry names the same resource: {named:?}"
+            );
+            assert_eq!(
+                count(&app, &format!("Organization?identifier={NPI}|{npi}")).await,
+                1,
+                "[{b}] {kind}: concurrent ifNoneExist created duplicates"
             );
         }
-        assert_eq!(
-            count(&app, &format!("Organization?identifier={NPI}|8888888880")).await,
-            1,
-            "[{b}] concurrent ifNoneExist created duplicates"
-        );
     }
 }
 

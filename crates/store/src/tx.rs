@@ -19,10 +19,17 @@
 //! SHARE` on the tenant row and the row locks of the resources it wrote; two transactions that
 //! write the same resources in opposite orders can deadlock, and Postgres then aborts one of
 //! them with a database error.
+//!
+//! Conditional writes (a create with `If-None-Exist`, a conditional update that creates)
+//! search and then write; two identical ones must not both see "no match". They call
+//! [`StoreTx::lock_condition`] before [`StoreTx::search`]: on Postgres an advisory lock held
+//! to the end of the transaction, so the second waits for the first to commit and then finds
+//! its resource (READ COMMITTED: every statement sees the latest commits); on SQLite nothing,
+//! as `BEGIN IMMEDIATE` already serialises every write transaction.
 
 use crate::{
-    postgres, sqlite, DeleteOutcome, Precondition, Store, StoreError, TenantName, VersionRecord,
-    WriteOutcome, WriteRequest,
+    postgres, sqlite, DeleteOutcome, Precondition, SearchPage, Store, StoreError, TenantName,
+    VersionRecord, WriteOutcome, WriteRequest,
 };
 
 /// What a batch write does with a resource whose content equals its current version's.
@@ -174,6 +181,28 @@ impl StoreTx {
         dispatch_tx!(self, t => t.write_batch(writes, on_unchanged).await)
     }
 
+    /// The first page of `query`'s results as this transaction sees them (its own writes
+    /// included); otherwise like [`Store::search`]. Conditional writes search here, after
+    /// [`StoreTx::lock_condition`], so the check and the write are one transaction.
+    pub async fn search(
+        &mut self,
+        query: &search::SearchQuery,
+        registry: &conformance::Registry,
+    ) -> Result<SearchPage, StoreError> {
+        dispatch_tx!(self, t => t.search(query, registry).await)
+    }
+
+    /// Serialises, until this transaction ends, the transactions that take the same `key`
+    /// in the same tenant (see the module documentation). `key` names a condition, e.g.
+    /// `Organization?identifier=...` with the criteria in a canonical order; different keys
+    /// may rarely share a lock (it is a 64-bit hash), which costs waiting, never correctness.
+    /// Take several keys in sorted order: two transactions that take the same two keys in
+    /// opposite orders can deadlock, and Postgres then aborts one of them.
+    pub async fn lock_condition(&mut self, key: &str) -> Result<(), StoreError> {
+        let hash = condition_lock_key(self.tenant(), key);
+        dispatch_tx!(self, t => t.lock_condition(hash).await)
+    }
+
     /// Makes every operation of the transaction visible at once.
     pub async fn commit(self) -> Result<(), StoreError> {
         if self.aborted {
@@ -193,6 +222,39 @@ impl StoreTx {
             Inner::Sqlite(t) => t.rollback().await,
             Inner::Postgres(t) => t.rollback().await,
         }
+    }
+}
+
+/// A stable 64-bit FNV-1a hash of `(tenant, key)`: the same in every fhirdir process and
+/// release (std's `DefaultHasher` promises neither), as processes sharing a database must
+/// agree on it.
+fn condition_lock_key(tenant: &TenantName, key: &str) -> i64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    // The 0 byte separates the parts (tenant names never contain one).
+    for b in tenant.as_str().bytes().chain([0]).chain(key.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
+#[cfg(test)]
+mod lock_key_tests {
+    use super::*;
+
+    #[test]
+    fn condition_lock_key_is_stable_and_separates_tenant_from_key() {
+        let t = |s: &str| TenantName::parse(s).unwrap();
+        // A fixed value: the key must not change between releases (processes share locks).
+        assert_eq!(
+            condition_lock_key(&t("default"), "Organization?identifier=x"),
+            8146062526475129824
+        );
+        assert_ne!(
+            condition_lock_key(&t("a"), "bc"),
+            condition_lock_key(&t("ab"), "c")
+        );
     }
 }
 

@@ -123,6 +123,18 @@ impl PreparedWrite {
         Ok(outcome)
     }
 
+    /// Runs the write as the last operation of `tx` and commits it.
+    pub async fn commit_in(self, app: &App, mut tx: store::StoreTx) -> AppResult<WriteOutcome> {
+        let search_parameter = self.request.resource_type == SEARCH_PARAMETER;
+        let outcome = tx.write_indexed(self.request, &self.index).await?;
+        let tenant = tx.tenant().clone();
+        tx.commit().await?;
+        if search_parameter {
+            app.search_parameters_changed(&tenant).await;
+        }
+        Ok(outcome)
+    }
+
     /// Runs the write inside `tx`.
     pub async fn run_in(self, tx: &mut store::StoreTx) -> AppResult<WriteOutcome> {
         Ok(tx.write_indexed(self.request, &self.index).await?)
@@ -172,25 +184,6 @@ pub async fn create(
     if_none_exist: Option<&str>,
 ) -> AppResult<WriteOutcome> {
     check_type(rtype, &body)?;
-    if let Some(criteria) = if_none_exist {
-        // Conditional create (<https://hl7.org/fhir/R4/http.html#ccreate>): one match is
-        // answered with that resource (200), several with 412.
-        let found = super::conditional::find(app, tenant, rtype, criteria).await?;
-        match found.as_slice() {
-            [] => {}
-            [one] => {
-                return Ok(WriteOutcome {
-                    kind: store::WriteKind::Updated,
-                    record: one.clone(),
-                })
-            }
-            _ => {
-                return Err(AppError::PreconditionFailed(format!(
-                    "If-None-Exist {criteria} matches more than one {rtype}"
-                )))
-            }
-        }
-    }
     let conf = app.conformance(tenant).await?;
     let req = write_request(
         &conf,
@@ -200,7 +193,26 @@ pub async fn create(
         Precondition::MustNotExist,
         Method::Post,
     )?;
-    req.run(app, tenant).await
+    let Some(criteria) = if_none_exist else {
+        return req.run(app, tenant).await;
+    };
+    // Conditional create (<https://hl7.org/fhir/R4/http.html#ccreate>): one match is
+    // answered with that resource (200), several with 412. Checked in the write's
+    // transaction, under the criteria's lock, so concurrent identical requests create once.
+    let cond = super::conditional::Criteria::parse(&conf, rtype, criteria)?;
+    let mut tx = app.store.begin(tenant).await?;
+    cond.lock(&mut tx).await?;
+    let found = cond.find_in(&mut tx, &conf).await?;
+    match found.as_slice() {
+        [] => req.commit_in(app, tx).await,
+        [one] => Ok(WriteOutcome {
+            kind: store::WriteKind::Updated,
+            record: one.clone(),
+        }),
+        _ => Err(AppError::PreconditionFailed(format!(
+            "If-None-Exist {criteria} matches more than one {rtype}"
+        ))),
+    }
 }
 
 /// `PUT [type]/[id]`: update, or create with the client's id. `create_only` is
@@ -253,7 +265,8 @@ pub async fn delete(
 
 /// `PUT [type]?criteria` (<https://hl7.org/fhir/R4/http.html#cond-update>): no match creates
 /// (with the body's id when it has one), one match updates it (a different id in the body is
-/// a 400), several are a 412.
+/// a 400), several are a 412. Checked and written in one transaction under the criteria's
+/// lock, so concurrent identical requests create once.
 pub async fn conditional_update(
     app: &App,
     tenant: &TenantName,
@@ -263,7 +276,11 @@ pub async fn conditional_update(
     if_match: Option<i64>,
 ) -> AppResult<WriteOutcome> {
     check_type(rtype, &body)?;
-    let found = super::conditional::find(app, tenant, rtype, criteria).await?;
+    let conf = app.conformance(tenant).await?;
+    let cond = super::conditional::Criteria::parse(&conf, rtype, criteria)?;
+    let mut tx = app.store.begin(tenant).await?;
+    cond.lock(&mut tx).await?;
+    let found = cond.find_in(&mut tx, &conf).await?;
     let body_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
     let id = match (found.as_slice(), body_id) {
         ([], Some(id)) => id,
@@ -282,7 +299,9 @@ pub async fn conditional_update(
         }
     };
     body.insert("id".into(), Value::String(id.clone()));
-    update(app, tenant, rtype, &id, body, if_match, false).await
+    let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
+    let req = write_request(&conf, rtype, &id, body, precondition, Method::Put)?;
+    req.commit_in(app, tx).await
 }
 
 /// `DELETE [type]?criteria` (<https://hl7.org/fhir/R4/http.html#3.1.0.7.1>): no match is a

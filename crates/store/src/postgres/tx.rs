@@ -14,10 +14,11 @@ use sqlx::{Postgres, Transaction};
 
 use super::{compare_and_swap, current_row, lock_tenant, NewRow, PgStore};
 use crate::common::{self, Current};
+use crate::search::value_sets;
 use crate::tx::plan::{self, replaces_rows, CurrentRow, Key, Planned};
 use crate::{
-    BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, StoreError,
-    TenantName, VersionRecord, WriteOutcome, WriteRequest,
+    BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, SearchPage,
+    StoreError, TenantName, VersionRecord, WriteOutcome, WriteRequest,
 };
 
 /// Resources per run: bounds the rows locked and the arrays sent per statement.
@@ -102,6 +103,26 @@ impl PgTx {
         .fetch_optional(&mut *self.tx)
         .await?;
         common::read_result(row, &self.tenant, resource_type, id)
+    }
+
+    pub(crate) async fn search(
+        &mut self,
+        query: &search::SearchQuery,
+        registry: &conformance::Registry,
+    ) -> Result<SearchPage, StoreError> {
+        let source = value_sets::Source::Postgres(&mut self.tx);
+        let expanded = value_sets::resolve(source, &self.tenant, query).await?;
+        let query = expanded.as_ref().unwrap_or(query);
+        crate::search::postgres::search_on(&mut self.tx, &self.tenant, query, registry, None).await
+    }
+
+    /// A transaction-scoped advisory lock on `key` (see [`crate::StoreTx::lock_condition`]).
+    pub(crate) async fn lock_condition(&mut self, key: i64) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     pub(crate) async fn write(&mut self, req: WriteRequest) -> Result<WriteOutcome, StoreError> {

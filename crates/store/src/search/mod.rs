@@ -41,7 +41,7 @@ pub(crate) mod postgres;
 mod sql;
 pub(crate) mod sqlite;
 mod text_search;
-mod value_sets;
+pub(crate) mod value_sets;
 mod values;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
@@ -87,7 +87,7 @@ impl Store {
         registry: &conformance::Registry,
         page: Option<&PageCursor>,
     ) -> Result<SearchPage, StoreError> {
-        let expanded = value_sets::resolve(self, tenant, query).await?;
+        let expanded = value_sets::resolve(value_sets::Source::Store(self), tenant, query).await?;
         let query = expanded.as_ref().unwrap_or(query);
         match self {
             Store::Sqlite(s) => {

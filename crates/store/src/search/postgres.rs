@@ -153,18 +153,33 @@ pub(crate) async fn search(
     registry: &conformance::Registry,
     cursor: Option<&PageCursor>,
 ) -> Result<SearchPage, StoreError> {
-    let plan = Plan::new(tenant.as_str(), query, cursor, Utc::now())?;
     let mut tx = reader.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    require_tenant(&mut tx, tenant).await?;
+    let page = search_on(&mut tx, tenant, query, registry, cursor).await?;
+    tx.commit().await?;
+    Ok(page)
+}
+
+/// A search on `conn`, inside the caller's transaction: from the statements' snapshot(s) of
+/// that transaction, its own uncommitted writes included. `query`'s ValueSets must be
+/// expanded already.
+pub(crate) async fn search_on(
+    conn: &mut PgConnection,
+    tenant: &TenantName,
+    query: &search::SearchQuery,
+    registry: &conformance::Registry,
+    cursor: Option<&PageCursor>,
+) -> Result<SearchPage, StoreError> {
+    let plan = Plan::new(tenant.as_str(), query, cursor, Utc::now())?;
+    require_tenant(&mut *conn, tenant).await?;
     let total = match &plan.count {
         Some(sql) => {
             let n: i64 = sql
                 .render::<Postgres>(Dialect::Postgres)
                 .build_query_scalar()
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?;
             Some(u64::try_from(n).unwrap_or(0))
         }
@@ -185,7 +200,7 @@ pub(crate) async fn search(
         for row in sql
             .render::<Postgres>(Dialect::Postgres)
             .build()
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await?
         {
             rows.push(decode_row(&row, &plan.key_kinds)?);
@@ -198,7 +213,7 @@ pub(crate) async fn search(
         for row in sql
             .render::<Postgres>(Dialect::Postgres)
             .build()
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await?
         {
             records.push(decode_row(&row, &[])?.record);
@@ -206,6 +221,5 @@ pub(crate) async fn search(
         includer.add(records);
     }
     page.included = includer.into_included();
-    tx.commit().await?;
     Ok(page)
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use search::valueset::{expand, imports, ValueSetRef, MAX_IMPORT_DEPTH};
 use search::{Filter, SearchQuery, SearchValue};
 use serde_json::Value;
-use sqlx::{Postgres, Sqlite};
+use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection};
 
 use super::filter::unsupported;
 use super::sql::{Dialect, Sql};
@@ -25,9 +25,17 @@ use crate::{Store, StoreError, TenantName};
 /// How many ValueSets (the named ones and their imports) one search may read.
 const MAX_VALUE_SETS: usize = 64;
 
+/// Where the ValueSets are read: the store's pools (a search of its own), or the connection
+/// of an open transaction (a search inside it must not wait for a second connection).
+pub(crate) enum Source<'a> {
+    Store(&'a Store),
+    Sqlite(&'a mut SqliteConnection),
+    Postgres(&'a mut PgConnection),
+}
+
 /// The query with every `:in` / `:not-in` ValueSet expanded, or `None` when it names none.
 pub(crate) async fn resolve(
-    store: &Store,
+    mut store: Source<'_>,
     tenant: &TenantName,
     query: &SearchQuery,
 ) -> Result<Option<SearchQuery>, StoreError> {
@@ -46,7 +54,7 @@ pub(crate) async fn resolve(
         if expansions.contains_key(&r.text) {
             continue;
         }
-        let Some(vs) = find(store, tenant, &r, &mut fetched).await? else {
+        let Some(vs) = find(&mut store, tenant, &r, &mut fetched).await? else {
             return Err(unsupported(format!(
                 "`:in` / `:not-in`: ValueSet `{}` is not stored in this tenant",
                 r.text
@@ -64,7 +72,7 @@ pub(crate) async fn resolve(
                 if chosen.contains_key(&canonical) {
                     continue;
                 }
-                if let Some(v) = find(store, tenant, &import, &mut fetched).await? {
+                if let Some(v) = find(&mut store, tenant, &import, &mut fetched).await? {
                     next.extend(imports(&v));
                     chosen.insert(canonical, v);
                 }
@@ -129,7 +137,7 @@ fn fill(filter: &mut Filter, expansions: &BTreeMap<String, Arc<search::Expansion
 
 /// The tenant's ValueSet that `r` names (the greatest version when several match).
 async fn find(
-    store: &Store,
+    store: &mut Source<'_>,
     tenant: &TenantName,
     r: &ValueSetRef,
     fetched: &mut BTreeMap<String, Vec<Value>>,
@@ -159,7 +167,7 @@ async fn find(
 
 /// The live ValueSets of the tenant with `r`'s url (or id).
 async fn fetch(
-    store: &Store,
+    store: &mut Source<'_>,
     tenant: &TenantName,
     r: &ValueSetRef,
 ) -> Result<Vec<Value>, StoreError> {
@@ -199,16 +207,28 @@ async fn fetch(
         (None, None) => return Ok(Vec::new()),
     }
     let texts: Vec<Option<String>> = match store {
-        Store::Sqlite(s) => {
+        Source::Store(Store::Sqlite(s)) => {
             sql.render::<Sqlite>(Dialect::Sqlite)
                 .build_query_scalar()
                 .fetch_all(s.reader_pool())
                 .await?
         }
-        Store::Postgres(s) => {
+        Source::Store(Store::Postgres(s)) => {
             sql.render::<Postgres>(Dialect::Postgres)
                 .build_query_scalar()
                 .fetch_all(s.pool())
+                .await?
+        }
+        Source::Sqlite(conn) => {
+            sql.render::<Sqlite>(Dialect::Sqlite)
+                .build_query_scalar()
+                .fetch_all(&mut **conn)
+                .await?
+        }
+        Source::Postgres(conn) => {
+            sql.render::<Postgres>(Dialect::Postgres)
+                .build_query_scalar()
+                .fetch_all(&mut **conn)
                 .await?
         }
     };

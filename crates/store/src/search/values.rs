@@ -4,6 +4,14 @@
 //! the nine prefixes over `[low, high)` ranges for dates, numbers and quantities, uri
 //! `:above` / `:below` (also on canonical references), token `:in` / `:not-in` over an
 //! expanded ValueSet, and `near`.
+//!
+//! Index rows keep at most the first `MAX_INDEXED_BYTES` of a text value (`index_rows.rs`),
+//! so every text value compared with a row's column (`=`, `IN`, starts-with) goes through
+//! [`capped`] first; otherwise a longer value could never find the resource that holds it.
+//! The known limit: two values sharing their first `MAX_INDEXED_BYTES` bytes are the same
+//! value to the index, so searching for either finds both (nothing re-checks the resource
+//! body). `LIKE` patterns (`:contains`, token `:text`) are not capped (a pattern is not a
+//! prefix): they see only the stored bytes, so text past the cap is not found.
 
 use conformance::SearchParamDef;
 use search::{
@@ -77,15 +85,15 @@ impl Cond<'_> {
             SearchValue::OfType(o) => {
                 sql.col(x, "type_code")
                     .push(" = ")
-                    .text(o.type_code.as_str())
+                    .text(capped(&o.type_code))
                     .push(" AND ")
                     .col(x, "type_system")
                     .push(" = ")
-                    .text(o.type_system.as_str())
+                    .text(capped(&o.type_system))
                     .push(" AND ")
                     .col(x, "value")
                     .push(" = ")
-                    .text(o.value.as_str());
+                    .text(capped(&o.value));
                 Ok(())
             }
             SearchValue::Reference(r) => match modifier {
@@ -178,7 +186,7 @@ fn token(sql: &mut Sql, x: Alias, (system, code): (&'static str, &'static str), 
     };
     if let Some(c) = &t.code {
         and(sql);
-        sql.col(x, code).push(" = ").text(c.as_str());
+        sql.col(x, code).push(" = ").text(capped(c));
     }
     match &t.system {
         TokenSystem::Any => {}
@@ -188,7 +196,7 @@ fn token(sql: &mut Sql, x: Alias, (system, code): (&'static str, &'static str), 
         }
         TokenSystem::Is(s) => {
             and(sql);
-            sql.col(x, system).push(" = ").text(s.as_str());
+            sql.col(x, system).push(" = ").text(capped(s));
         }
     }
     if first {
@@ -202,12 +210,12 @@ fn token(sql: &mut Sql, x: Alias, (system, code): (&'static str, &'static str), 
 /// in any type; `_history/n` also by version.
 fn reference(sql: &mut Sql, x: Alias, r: &ReferenceValue) {
     if let Some(url) = &r.url {
-        sql.col(x, "url").push(" = ").text(url.as_str());
+        sql.col(x, "url").push(" = ").text(capped(url));
         return;
     }
     sql.col(x, "target_id")
         .push(" = ")
-        .text(r.id.as_deref().unwrap_or_default());
+        .text(capped(r.id.as_deref().unwrap_or_default()));
     if let Some(t) = &r.resource_type {
         sql.push(" AND ")
             .col(x, "target_type")
@@ -218,7 +226,7 @@ fn reference(sql: &mut Sql, x: Alias, r: &ReferenceValue) {
         sql.push(" AND ")
             .col(x, "version")
             .push(" = ")
-            .text(v.as_str());
+            .text(capped(v));
     }
 }
 
@@ -309,21 +317,22 @@ fn quantity(sql: &mut Sql, x: Alias, q: &QuantityValue) {
         sql.push(" AND ")
             .col(x, "system")
             .push(" = ")
-            .text(s.as_str());
+            .text(capped(s));
     }
     if let Some(c) = &q.code {
+        let c = capped(c);
         sql.push(" AND ");
         if q.system.is_some() {
-            sql.col(x, "code").push(" = ").text(c.as_str());
+            sql.col(x, "code").push(" = ").text(c);
         } else {
             sql.push("(")
                 .col(x, "code")
                 .push(" = ")
-                .text(c.as_str())
+                .text(c)
                 .push(" OR ")
                 .col(x, "unit")
                 .push(" = ")
-                .text(c.as_str())
+                .text(c)
                 .push(")");
         }
     }
@@ -355,11 +364,11 @@ fn in_value_set(sql: &mut Sql, x: Alias, r: &ValueSetRef) -> Result<(), StoreErr
         sql.push("(")
             .col(x, "system")
             .push(" = ")
-            .text(system.as_str())
+            .text(capped(system))
             .push(" AND ")
             .col(x, "code")
             .push(" IN ")
-            .text_list(codes.iter().map(String::as_str))
+            .text_list(codes.iter().map(|c| capped(c)))
             .push(")");
     }
     for (system, excluded) in &e.systems {
@@ -367,7 +376,7 @@ fn in_value_set(sql: &mut Sql, x: Alias, r: &ValueSetRef) -> Result<(), StoreErr
         sql.push("(")
             .col(x, "system")
             .push(" = ")
-            .text(system.as_str())
+            .text(capped(system))
             .push(" AND ")
             .col(x, "code")
             .push(" IS NOT NULL");
@@ -375,7 +384,7 @@ fn in_value_set(sql: &mut Sql, x: Alias, r: &ValueSetRef) -> Result<(), StoreErr
             sql.push(" AND ")
                 .col(x, "code")
                 .push(" NOT IN ")
-                .text_list(excluded.iter().map(String::as_str));
+                .text_list(excluded.iter().map(|c| capped(c)));
         }
         sql.push(")");
     }
@@ -394,23 +403,25 @@ fn uri(
 ) -> Result<(), StoreError> {
     match modifier {
         None => {
-            sql.col(x, column).push(" = ").text(u);
+            sql.col(x, column).push(" = ").text(capped(u));
         }
         Some(Modifier::Below) => {
             if u.ends_with('/') {
-                starts_with(sql, x, column, u);
+                starts_with(sql, x, column, capped(u));
             } else {
                 sql.push("(")
                     .col(x, column)
                     .push(" = ")
-                    .text(u)
+                    .text(capped(u))
                     .push(" OR (");
-                starts_with(sql, x, column, &format!("{u}/"));
+                starts_with(sql, x, column, capped(&format!("{u}/")));
                 sql.push("))");
             }
         }
         Some(Modifier::Above) => {
-            sql.col(x, column).push(" IN ").text_list(uri_parents(u));
+            // A parent longer than the cap is stored as its first bytes: compare those.
+            let parents: Vec<&str> = uri_parents(u).into_iter().map(capped).collect();
+            sql.col(x, column).push(" IN ").text_list(parents);
         }
         Some(m) => return Err(unsupported(format!("`:{}` on uri", m.as_str()))),
     }

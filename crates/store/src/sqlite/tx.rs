@@ -12,10 +12,11 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::{compare_and_swap, current_row, require_tenant, NewRow, SqliteStore};
 use crate::common::{self, Current};
+use crate::search::value_sets;
 use crate::tx::plan::{self, replaces_rows, CurrentRow, Key, Planned};
 use crate::{
-    BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, StoreError,
-    TenantName, VersionRecord, WriteOutcome, WriteRequest,
+    BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, SearchPage,
+    StoreError, TenantName, VersionRecord, WriteOutcome, WriteRequest,
 };
 
 /// Rows per multi-row statement: 9 binds per history row keeps a statement far under
@@ -70,6 +71,22 @@ impl SqliteTx {
         .fetch_optional(&mut *self.tx)
         .await?;
         common::read_result(row, &self.tenant, resource_type, id)
+    }
+
+    pub(crate) async fn search(
+        &mut self,
+        query: &search::SearchQuery,
+        registry: &conformance::Registry,
+    ) -> Result<SearchPage, StoreError> {
+        let source = value_sets::Source::Sqlite(&mut self.tx);
+        let expanded = value_sets::resolve(source, &self.tenant, query).await?;
+        let query = expanded.as_ref().unwrap_or(query);
+        crate::search::sqlite::search_on(&mut self.tx, &self.tenant, query, registry, None).await
+    }
+
+    /// Nothing to do: `BEGIN IMMEDIATE` made this transaction the only writer.
+    pub(crate) async fn lock_condition(&mut self, _key: i64) -> Result<(), StoreError> {
+        Ok(())
     }
 
     pub(crate) async fn write(&mut self, req: WriteRequest) -> Result<WriteOutcome, StoreError> {

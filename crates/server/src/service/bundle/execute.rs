@@ -15,8 +15,9 @@ use super::entry::{parse_entry, Entry, EntryMethod, Target};
 use super::references::{for_each_reference, is_conditional, rewrite, Identities};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Prefer, ReturnPref};
+use crate::service::conditional::Criteria;
 use crate::service::patch::{parameters_document, patch_in, PatchFormat};
-use crate::service::{conditional, resources};
+use crate::service::resources;
 use crate::state::App;
 use crate::tenant_conformance::TenantConformance;
 
@@ -104,15 +105,18 @@ impl EntryResponse {
     }
 }
 
-/// Resolves a conditional target to at most one id; `None` when nothing matches.
+/// Resolves a conditional target to at most one id, inside `tx`; `None` when nothing
+/// matches.
 async fn resolve_one(
-    app: &App,
-    tenant: &TenantName,
+    tx: &mut StoreTx,
+    conf: &TenantConformance,
     rtype: &str,
     criteria: &str,
     what: &str,
 ) -> AppResult<Option<String>> {
-    let found = conditional::find(app, tenant, rtype, criteria).await?;
+    let found = Criteria::parse(conf, rtype, criteria)?
+        .find_in(tx, conf)
+        .await?;
     match found.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one.id.clone())),
@@ -148,15 +152,43 @@ fn patch_document(resource: &Map<String, Value>) -> AppResult<(PatchFormat, Valu
     }
 }
 
-/// Resolves conditional targets and `ifNoneExist` before the writes start, so that the
-/// duplicate check sees every identity. Returns the entries whose POST is satisfied by an
-/// existing resource (`ifNoneExist` matched) as finished responses.
+/// Takes the locks of the entries that may create depending on a search (`ifNoneExist`, a
+/// conditional update), before any write of `tx` and in sorted order: a transaction never
+/// waits for one of these locks while holding row locks or another key out of order, so
+/// they cannot deadlock.
+async fn lock_conditional_creates(
+    tx: &mut StoreTx,
+    conf: &TenantConformance,
+    entries: &[Entry],
+) -> AppResult<()> {
+    let mut keys = std::collections::BTreeSet::new();
+    for e in entries {
+        let (t, criteria) = match (&e.method, &e.target, &e.if_none_exist) {
+            (EntryMethod::Post, Target::Type(t), Some(c)) => (t, c),
+            (EntryMethod::Put, Target::Search(t, c), _) => (t, c),
+            _ => continue,
+        };
+        let c = Criteria::parse(conf, t, criteria).map_err(|err| err.context(&e.label()))?;
+        keys.insert(c.lock_key().to_owned());
+    }
+    for key in keys {
+        tx.lock_condition(&key).await?;
+    }
+    Ok(())
+}
+
+/// Resolves conditional targets and `ifNoneExist` inside `tx` before its writes start, so
+/// that the duplicate check sees every identity, and under the locks of
+/// [`lock_conditional_creates`], so that concurrent identical Bundles create once. Returns
+/// the entries whose POST is satisfied by an existing resource (`ifNoneExist` matched) as
+/// finished responses.
 async fn resolve_conditionals(
-    app: &App,
-    tenant: &TenantName,
+    tx: &mut StoreTx,
+    conf: &TenantConformance,
     entries: &mut [Entry],
     ids: &mut Identities,
 ) -> AppResult<Vec<(usize, VersionRecord)>> {
+    lock_conditional_creates(tx, conf, entries).await?;
     let mut existing = Vec::new();
     for e in entries.iter_mut() {
         let label = e.label();
@@ -164,9 +196,10 @@ async fn resolve_conditionals(
         match (&e.method, e.target.clone()) {
             (EntryMethod::Post, Target::Type(t)) => {
                 if let Some(criteria) = &e.if_none_exist {
-                    let found = conditional::find(app, tenant, &t, criteria)
-                        .await
-                        .map_err(at)?;
+                    let found =
+                        async { Criteria::parse(conf, &t, criteria)?.find_in(tx, conf).await }
+                            .await
+                            .map_err(at)?;
                     match found.as_slice() {
                         [] => {}
                         [one] => {
@@ -187,7 +220,7 @@ async fn resolve_conditionals(
                 EntryMethod::Put | EntryMethod::Delete | EntryMethod::Patch,
                 Target::Search(t, criteria),
             ) => {
-                let id = resolve_one(app, tenant, &t, &criteria, "conditional target")
+                let id = resolve_one(tx, conf, &t, &criteria, "conditional target")
                     .await
                     .map_err(at)?;
                 e.target = match (id, e.method) {
@@ -225,10 +258,10 @@ async fn resolve_conditionals(
 }
 
 /// Replaces conditional references (`Organization?identifier=...`) with the one resource
-/// they match; none or several is an error.
+/// they match inside `tx`; none or several is an error.
 async fn resolve_conditional_references(
-    app: &App,
-    tenant: &TenantName,
+    tx: &mut StoreTx,
+    conf: &TenantConformance,
     e: &mut Entry,
 ) -> AppResult<()> {
     let Some(resource) = e.resource.take() else {
@@ -244,7 +277,7 @@ async fn resolve_conditional_references(
     })?;
     for reference in pending {
         let (t, criteria) = reference.split_once('?').unwrap_or_default();
-        let id = resolve_one(app, tenant, t, criteria, "conditional reference")
+        let id = resolve_one(tx, conf, t, criteria, "conditional reference")
             .await?
             .ok_or_else(|| {
                 AppError::NotFound(format!(
@@ -274,7 +307,13 @@ pub async fn transaction(
 ) -> AppResult<Vec<EntryResponse>> {
     let base = app.tenant_base(tenant);
     let mut ids = Identities::assign(&entries)?;
-    let satisfied = resolve_conditionals(app, tenant, &mut entries, &mut ids).await?;
+    // Loaded before the transaction: loading may write (a reindex job), and on SQLite the
+    // open transaction holds the one writer.
+    let conf = app.conformance(tenant).await?;
+    // Conditionals are resolved inside the transaction that writes: see
+    // `resolve_conditionals`.
+    let mut tx = app.store.begin(tenant).await?;
+    let satisfied = resolve_conditionals(&mut tx, &conf, &mut entries, &mut ids).await?;
 
     // Two entries may not touch the same resource.
     let mut seen = HashSet::new();
@@ -294,7 +333,7 @@ pub async fn transaction(
     }
     for e in entries.iter_mut() {
         let label = e.label();
-        resolve_conditional_references(app, tenant, e)
+        resolve_conditional_references(&mut tx, &conf, e)
             .await
             .map_err(|err| err.context(&label))?;
         if let Some(r) = e.resource.take() {
@@ -318,10 +357,6 @@ pub async fn transaction(
         .filter(|e| !done.contains(&e.index))
         .collect();
     order.sort_by_key(|e| e.method.rank());
-    // Loaded before the transaction: loading may write (a reindex job), and on SQLite the
-    // open transaction holds the one writer.
-    let conf = app.conformance(tenant).await?;
-    let mut tx = app.store.begin(tenant).await?;
     let mut reads = Vec::new();
     // Consecutive creates and updates (in processing order) go to the store as one batch:
     // a handful of statements for the whole run instead of several per entry.
@@ -572,12 +607,22 @@ pub async fn batch(
             let mut ids = Identities::assign(std::slice::from_ref(&e))?;
             // In a batch a fullUrl names nothing else: entries may not refer to each other.
             ids.by_full_url.clear();
+            if matches!(e.method, EntryMethod::Get | EntryMethod::Head) {
+                // Nothing conditional or to rewrite: no write transaction (on SQLite it
+                // would wait for every writer).
+                return read_entry(app, tenant, &base, &e).await;
+            }
+            let conf = app.conformance(tenant).await?;
+            // Conditionals are resolved in the transaction that writes (see
+            // `resolve_conditionals`).
+            let mut tx = app.store.begin(tenant).await?;
             let satisfied =
-                resolve_conditionals(app, tenant, std::slice::from_mut(&mut e), &mut ids).await?;
+                resolve_conditionals(&mut tx, &conf, std::slice::from_mut(&mut e), &mut ids)
+                    .await?;
             if let Some((_, r)) = satisfied.first() {
                 return Ok(EntryResponse::from_record(i, "200 OK", &base, r, with_body));
             }
-            resolve_conditional_references(app, tenant, &mut e).await?;
+            resolve_conditional_references(&mut tx, &conf, &mut e).await?;
             // ... so a `urn:` reference could never resolve: refused, as in a transaction
             // (<https://hl7.org/fhir/R4/http.html#brules>: such references are non-conformant).
             if let Some(r) = e.resource.take() {
@@ -587,11 +632,6 @@ pub async fn batch(
                     e.resource = Some(m);
                 }
             }
-            if matches!(e.method, EntryMethod::Get | EntryMethod::Head) {
-                return read_entry(app, tenant, &base, &e).await;
-            }
-            let conf = app.conformance(tenant).await?;
-            let mut tx = app.store.begin(tenant).await?;
             let r = write_entry(&mut tx, &conf, &base, &e, &ids, with_body).await?;
             tx.commit().await?;
             if changes_search_parameters(&e) {
