@@ -17,13 +17,17 @@ const ROLES: usize = 4_500;
 
 fn practitioner(i: usize) -> Value {
     json!({"resourceType": "Practitioner", "id": format!("p{i:04}"),
-           "gender": if i % 3 == 0 { "female" } else { "male" }})
+           "gender": if i.is_multiple_of(3) { "female" } else { "male" }})
 }
 
 /// Role `i`: practitioner `p(i * 7 % 330)` (30 of those ids never exist), specialty `rare`
 /// for every 500th role, else `common`.
 fn role(i: usize) -> Value {
-    let specialty = if i % 500 == 0 { "rare" } else { "common" };
+    let specialty = if i.is_multiple_of(500) {
+        "rare"
+    } else {
+        "common"
+    };
     json!({"resourceType": "PractitionerRole", "id": format!("r{i:05}"),
            "practitioner": {"reference": format!("Practitioner/p{:04}", i * 7 % 330)},
            "specialty": [{"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": specialty}]}]})
@@ -65,7 +69,7 @@ async fn has_walks_common_values_and_collects_rare_ones_with_the_same_answers() 
                 .map(|r| r["practitioner"]["reference"].as_str().unwrap_or("")[13..].to_owned())
                 .filter(|p| {
                     let n: usize = p[1..].parse().unwrap_or(usize::MAX);
-                    n < PRACTITIONERS && p != "p0007" && (!female_only || n % 3 == 0)
+                    n < PRACTITIONERS && p != "p0007" && (!female_only || n.is_multiple_of(3))
                 })
                 .collect();
             assert!(want.len() > 5, "[{be}] {query}: the data must give matches");

@@ -190,7 +190,7 @@ pub(crate) async fn search_on(
             w.probe
                 .render::<Postgres>(Dialect::Postgres)
                 .build_query_scalar::<i64>()
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?,
         ),
         None => None,

@@ -163,7 +163,7 @@ pub(crate) async fn search_on(
             w.probe
                 .render::<Sqlite>(Dialect::Sqlite)
                 .build_query_scalar::<i64>()
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?,
         ),
         None => None,
