@@ -7,7 +7,8 @@
 //! every index page once.
 //!
 //! Dropping indexes of shared tables is only harmless when they index nothing yet, so
-//! [`Store::defer_search_indexes`] does it only when every search table is empty (a fresh
+//! [`Store::defer_search_indexes`] does it only when every search table (and `resources`,
+//! whose `resources_live` is deferred too) is empty (a fresh
 //! database, the first load of a directory). Meanwhile the definitions wait in
 //! `deferred_indexes` (migration 0006): [`Store::build_deferred_indexes`] builds them and
 //! removes each row in the same transaction as its index, and [`Store::connect`] runs it
@@ -20,6 +21,13 @@ use sqlx::{PgPool, Row, SqlitePool};
 
 use crate::search::INDEX_TABLES;
 use crate::{Store, StoreError};
+
+/// The tables whose secondary indexes a bulk load defers: the search tables, and `resources`
+/// (`resources_live`). Not `resource_versions`: SQLite finds the next history `seq` by its
+/// index on every write.
+fn deferrable() -> Vec<&'static str> {
+    INDEX_TABLES.iter().copied().chain(["resources"]).collect()
+}
 
 /// `maintenance_work_mem` for a Postgres index build: with the default (64 MB) a build of a
 /// 25-million-row index spills its sort to disk in many runs.
@@ -58,11 +66,11 @@ async fn defer_postgres(pool: &PgPool) -> Result<usize, StoreError> {
     let mut tx = pool.begin().await?;
     // The lock keeps writers out between the emptiness check and the drops (DROP INDEX would
     // take it anyway); a concurrent second import waits here, then finds nothing to drop.
-    let tables = INDEX_TABLES.join(", ");
+    let tables = deferrable().join(", ");
     sqlx::query(&format!("LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE"))
         .execute(&mut *tx)
         .await?;
-    for table in INDEX_TABLES {
+    for table in deferrable() {
         let any: bool = sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {table})"))
             .fetch_one(&mut *tx)
             .await?;
@@ -81,7 +89,7 @@ async fn defer_postgres(pool: &PgPool) -> Result<usize, StoreError> {
            AND NOT x.indisunique AND NOT x.indisprimary \
          ORDER BY i.indexname",
     )
-    .bind(INDEX_TABLES)
+    .bind(deferrable())
     .fetch_all(&mut *tx)
     .await?;
     for row in &rows {
@@ -172,7 +180,7 @@ async fn defer_sqlite(pool: &SqlitePool) -> Result<usize, StoreError> {
 }
 
 async fn defer_sqlite_locked(conn: &mut sqlx::SqliteConnection) -> Result<usize, StoreError> {
-    for table in INDEX_TABLES {
+    for table in deferrable() {
         let any: bool = sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {table})"))
             .fetch_one(&mut *conn)
             .await?;
@@ -180,7 +188,7 @@ async fn defer_sqlite_locked(conn: &mut sqlx::SqliteConnection) -> Result<usize,
             return Ok(0);
         }
     }
-    let list = INDEX_TABLES
+    let list = deferrable()
         .iter()
         .map(|t| format!("'{t}'"))
         .collect::<Vec<_>>()

@@ -52,6 +52,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "deferred_indexes",
         sql: include_str!("../../../migrations/sqlite/0006_deferred_indexes.sql"),
     },
+    Migration {
+        version: 7,
+        name: "covering_walk_indexes",
+        sql: include_str!("../../../migrations/sqlite/0007_covering_walk_indexes.sql"),
+    },
 ];
 
 /// Postgres migrations, in version order (same versions and names as [`SQLITE`]).
@@ -85,6 +90,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 6,
         name: "deferred_indexes",
         sql: include_str!("../../../migrations/postgres/0006_deferred_indexes.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "covering_walk_indexes",
+        sql: include_str!("../../../migrations/postgres/0007_covering_walk_indexes.sql"),
     },
 ];
 

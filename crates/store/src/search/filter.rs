@@ -24,6 +24,25 @@ use crate::StoreError;
 /// A column holding a resource id: `alias.column`.
 pub(crate) type IdCol = (Alias, &'static str);
 
+/// Index rows that answer a criterion by themselves ([`Cond::index_source`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IndexSource {
+    /// The column holding the matching resource's id.
+    pub id: IdCol,
+    /// The id may name a resource that does not exist or is deleted (a reference's target);
+    /// otherwise the rows belong to the live resource itself.
+    pub may_dangle: bool,
+}
+
+impl IndexSource {
+    fn own(id: IdCol) -> IndexSource {
+        IndexSource {
+            id,
+            may_dangle: false,
+        }
+    }
+}
+
 /// Builds conditions for one tenant, handing out fresh table aliases.
 #[derive(Debug)]
 pub(crate) struct Cond<'t> {
@@ -100,7 +119,7 @@ impl<'t> Cond<'t> {
     /// Appends a condition true when the live (not deleted) resource `resource_type/<id>`
     /// exists; chains and `_has` need it because `:missing=true` and `:not` also match
     /// resources without index rows.
-    fn live(&mut self, sql: &mut Sql, resource_type: &str, id: IdCol) {
+    pub fn live(&mut self, sql: &mut Sql, resource_type: &str, id: IdCol) {
         let l = self.alias();
         sql.push("EXISTS (SELECT 1 FROM resources ")
             .alias(l)
@@ -320,8 +339,9 @@ impl<'t> Cond<'t> {
     /// - a plain positive value (no modifier, or `:exact`) of a parameter with an index table:
     ///   that table's rows of the value, id column `id`;
     /// - a chain: the source's reference rows whose target matches, id column `id`;
-    /// - `_has`: the referring resources' reference rows, id column `target_id`, with the
-    ///   target checked to be live (a reference may point at nothing).
+    /// - `_has`: the referring resources' reference rows, id column `target_id`; a reference
+    ///   may point at nothing, so the caller tests the distinct targets for liveness
+    ///   ([`IndexSource::may_dangle`]), once per target instead of once per referring row.
     ///
     /// Index rows exist only for the current version of live resources, so these rows alone
     /// answer the criterion: no `resources` row has to be read, and when the index orders a
@@ -332,7 +352,7 @@ impl<'t> Cond<'t> {
         sql: &mut Sql,
         resource_type: &str,
         filter: &Filter,
-    ) -> Result<Option<IdCol>, StoreError> {
+    ) -> Result<Option<IndexSource>, StoreError> {
         let (param, modifier, values) = match filter {
             Filter::Param {
                 param,
@@ -344,7 +364,7 @@ impl<'t> Cond<'t> {
                 self.rows_of(sql, ("search_reference", c), resource_type, &param.code);
                 sql.push(" AND ");
                 self.chain_targets(sql, c, targets)?;
-                return Ok(Some((c, "id")));
+                return Ok(Some(IndexSource::own((c, "id"))));
             }
             Filter::Has {
                 source_type,
@@ -353,9 +373,10 @@ impl<'t> Cond<'t> {
             } => {
                 let h = self.alias();
                 self.has_rows(sql, h, resource_type, source_type, &reference.code, filter)?;
-                sql.push(" AND ");
-                self.live(sql, resource_type, (h, "target_id"));
-                return Ok(Some((h, "target_id")));
+                return Ok(Some(IndexSource {
+                    id: (h, "target_id"),
+                    may_dangle: true,
+                }));
             }
         };
         let plain = matches!(modifier, None | Some(Modifier::Exact));
@@ -373,7 +394,7 @@ impl<'t> Cond<'t> {
         sql.push(" AND (");
         self.any_value(sql, x, param, modifier.as_ref(), values)?;
         sql.push(")");
-        Ok(Some((x, "id")))
+        Ok(Some(IndexSource::own((x, "id"))))
     }
 
     /// For a `_has` criterion whose inner criterion is a plain indexed value: appends
@@ -405,7 +426,8 @@ impl<'t> Cond<'t> {
         };
         let mut probe = Sql::new();
         let mut rows = Sql::new();
-        let Some(x) = self.index_source(&mut rows, source_type, inner)? else {
+        let Some(IndexSource { id: x, .. }) = self.index_source(&mut rows, source_type, inner)?
+        else {
             return Ok(None);
         };
         if !matches!(**inner, Filter::Param { .. }) {

@@ -335,7 +335,28 @@ fn push_ids(
 ) -> Result<(), StoreError> {
     let mut source = Sql::new();
     if let Some(first) = query.criteria.first() {
-        if let Some(x) = cond.index_source(&mut source, &query.resource_type, &first.filter)? {
+        if let Some(src) = cond.index_source(&mut source, &query.resource_type, &first.filter)? {
+            let x = src.id;
+            if src.may_dangle {
+                // Distinct targets first, then liveness and the other criteria per target:
+                // ordered by id under the page's LIMIT, the tests stop at the page.
+                let d = cond.alias();
+                sql.push("SELECT ")
+                    .col(d, "id")
+                    .push(" AS id FROM (SELECT DISTINCT ")
+                    .col(x.0, x.1)
+                    .push(" AS id FROM ")
+                    .append(source)
+                    .push(") ")
+                    .alias(d)
+                    .push(" WHERE ");
+                cond.live(sql, &query.resource_type, (d, "id"));
+                for c in &query.criteria[1..] {
+                    sql.push(" AND ");
+                    cond.filter(sql, &query.resource_type, (d, "id"), &c.filter)?;
+                }
+                return Ok(());
+            }
             sql.push("SELECT DISTINCT ")
                 .col(x.0, x.1)
                 .push(" AS id FROM ")
