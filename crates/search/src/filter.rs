@@ -10,6 +10,7 @@ use std::sync::Arc;
 use conformance::{Registry, SearchParamDef, SearchParamType};
 
 use crate::date::{parse_date, DateValue};
+use crate::hierarchy::{Direction, HierarchyRef};
 use crate::text::{normalize_string, split_unescaped, unescape};
 use crate::value::{
     is_type_name, Decimal, NearValue, OfTypeValue, Prefix, QuantityValue, ReferenceValue,
@@ -151,6 +152,8 @@ pub enum SearchValue {
     Uri(String),
     /// The ValueSet of token `:in` / `:not-in`; the store fills in its expansion.
     InValueSet(ValueSetRef),
+    /// The `system|code` of token `:above` / `:below`; the store fills in its closure.
+    Hierarchy(HierarchyRef),
     /// One value per component, in the definition's component order.
     Composite(Vec<SearchValue>),
     Near(NearValue),
@@ -535,6 +538,12 @@ fn parse_value(
             Some(Modifier::OfType) => SearchValue::OfType(OfTypeValue::parse(raw)?),
             Some(Modifier::In | Modifier::NotIn) => {
                 SearchValue::InValueSet(ValueSetRef::parse(&non_empty(kind, raw)?)?)
+            }
+            Some(Modifier::Above) => {
+                SearchValue::Hierarchy(HierarchyRef::parse(raw, Direction::Above)?)
+            }
+            Some(Modifier::Below) => {
+                SearchValue::Hierarchy(HierarchyRef::parse(raw, Direction::Below)?)
             }
             _ => SearchValue::Token(TokenValue::parse(raw)?),
         },

@@ -6,13 +6,15 @@
 //! chains, `_has`), [`value`] and [`date`] (typed values and their ranges), [`text`]
 //! (escaping and string normalisation), [`index`] (FHIR values to index entries),
 //! [`extract`] (whole resources to index entries, through FHIRPath; composite parameters
-//! in [`composite`]) and [`valueset`] (ValueSet expansion for `:in` / `:not-in`).
+//! in [`composite`]), [`valueset`] (ValueSet expansion for `:in` / `:not-in`) and
+//! [`hierarchy`] (CodeSystem hierarchies for token `:above` / `:below`).
 
 pub mod composite;
 pub mod date;
 mod error;
 pub mod extract;
 pub mod filter;
+pub mod hierarchy;
 pub mod index;
 pub mod query;
 pub mod text;
@@ -23,6 +25,7 @@ pub use date::{parse_date, DatePrecision, DateRange, DateValue};
 pub use error::SearchError;
 pub use extract::{extract, Extractor, IndexEntry};
 pub use filter::{is_text_search, ChainTarget, Filter, Modifier, SearchValue};
+pub use hierarchy::{Direction, Hierarchy, HierarchyRef};
 pub use index::{index_values, IndexValue};
 pub use query::{
     Criterion, Include, SearchLimits, SearchQuery, SortKey, Summary, Total, UnknownParam,

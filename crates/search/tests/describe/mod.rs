@@ -57,6 +57,7 @@ pub fn value(v: &SearchValue) -> String {
         ),
         SearchValue::Uri(u) => format!("uri({u})"),
         SearchValue::InValueSet(v) => format!("valueset({})", v.text),
+        SearchValue::Hierarchy(h) => format!("hier({}|{})", h.system, h.code),
         SearchValue::Composite(parts) => {
             format!(
                 "comp({})",
