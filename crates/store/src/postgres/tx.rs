@@ -14,7 +14,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::{compare_and_swap, current_row, lock_tenant, NewRow, PgStore};
 use crate::common::{self, Current};
-use crate::search::value_sets;
+use crate::search::terminology;
 use crate::tx::plan::{self, replaces_rows, CurrentRow, Key, Planned};
 use crate::{
     BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, SearchPage,
@@ -110,8 +110,8 @@ impl PgTx {
         query: &search::SearchQuery,
         registry: &conformance::Registry,
     ) -> Result<SearchPage, StoreError> {
-        let source = value_sets::Source::Postgres(&mut self.tx);
-        let expanded = value_sets::resolve(source, &self.tenant, query).await?;
+        let source = terminology::Source::Postgres(&mut self.tx);
+        let expanded = terminology::resolve(source, &self.tenant, query).await?;
         let query = expanded.as_ref().unwrap_or(query);
         crate::search::postgres::search_on(&mut self.tx, &self.tenant, query, registry, None).await
     }

@@ -748,10 +748,6 @@ pub(crate) fn table_for(
     match (param.kind, modifier) {
         (T::String, _) => Ok(Table::String),
         (T::Token, Some(Modifier::OfType)) => Ok(Table::IdentifierType),
-        (T::Token, Some(Modifier::Above | Modifier::Below)) => no(
-            "`:above` / `:below` on a token need the code system's hierarchy (subsumption), \
-             which this server does not have; use `:in` with a ValueSet listing the codes",
-        ),
         (T::Token, _) => Ok(Table::Token),
         (T::Reference, _) => Ok(Table::Reference),
         (T::Date, _) => Ok(Table::Date),

@@ -11,8 +11,9 @@
 //! What is answered and how:
 //! - every parameter type with its prefixes and modifiers, composite parameters (component
 //!   rows paired per element), `:in`/`:not-in` over the tenant's own ValueSets
-//!   ([`value_sets`]), `_text`/`_content` from the resource body ([`text_search`]); token
-//!   `:above`/`:below` need a terminology server and are [`StoreError::UnsupportedSearch`];
+//!   ([`value_sets`]), token `:above`/`:below` over the hierarchy of the tenant's own
+//!   CodeSystems ([`code_systems`]; both read first by [`terminology`]), `_text`/`_content`
+//!   from the resource body ([`text_search`]);
 //! - `_id` and `_lastUpdated` from the `resources` table; `_tag`, `_profile`, `_security`
 //!   and `_source` from the index like any token or uri;
 //! - deleted resources never match and are never included; every subquery is scoped to the
@@ -29,6 +30,7 @@
 //! they do not check the resource's version, so a job must not race writes of the same
 //! resource. After a bulk load call [`Store::analyze_search_index`].
 
+mod code_systems;
 mod filter;
 #[cfg(test)]
 mod golden_sql;
@@ -40,8 +42,9 @@ mod plan;
 pub(crate) mod postgres;
 mod sql;
 pub(crate) mod sqlite;
+pub(crate) mod terminology;
 mod text_search;
-pub(crate) mod value_sets;
+mod value_sets;
 mod values;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
@@ -87,7 +90,8 @@ impl Store {
         registry: &conformance::Registry,
         page: Option<&PageCursor>,
     ) -> Result<SearchPage, StoreError> {
-        let expanded = value_sets::resolve(value_sets::Source::Store(self), tenant, query).await?;
+        let expanded =
+            terminology::resolve(terminology::Source::Store(self), tenant, query).await?;
         let query = expanded.as_ref().unwrap_or(query);
         match self {
             Store::Sqlite(s) => {

@@ -3,7 +3,7 @@
 //! `:contains`, token system|code forms, `:text`, `:of-type`, references and `:identifier`,
 //! the nine prefixes over `[low, high)` ranges for dates, numbers and quantities, uri
 //! `:above` / `:below` (also on canonical references), token `:in` / `:not-in` over an
-//! expanded ValueSet, and `near`.
+//! expanded ValueSet, token `:above` / `:below` over a CodeSystem's closure, and `near`.
 //!
 //! Index rows keep at most the first `MAX_INDEXED_BYTES` of a text value (`index_rows.rs`),
 //! so every text value compared with a row's column (`=`, `IN`, starts-with) goes through
@@ -15,8 +15,8 @@
 
 use conformance::SearchParamDef;
 use search::{
-    Modifier, NearValue, Prefix, QuantityValue, ReferenceValue, SearchValue, TokenSystem,
-    TokenValue, ValueSetRef,
+    HierarchyRef, Modifier, NearValue, Prefix, QuantityValue, ReferenceValue, SearchValue,
+    TokenSystem, TokenValue, ValueSetRef,
 };
 
 use super::filter::{unsupported, Cond};
@@ -112,6 +112,7 @@ impl Cond<'_> {
                 }
             },
             SearchValue::InValueSet(r) => in_value_set(sql, x, r),
+            SearchValue::Hierarchy(h) => in_hierarchy(sql, x, h),
             SearchValue::Identifier(t) => {
                 token(sql, x, ("identifier_system", "identifier_value"), t);
                 Ok(())
@@ -389,6 +390,28 @@ fn in_value_set(sql: &mut Sql, x: Alias, r: &ValueSetRef) -> Result<(), StoreErr
         sql.push(")");
     }
     sql.push(")");
+    Ok(())
+}
+
+/// Token `:above` / `:below`: the system, and a code of the closure the store computed.
+fn in_hierarchy(sql: &mut Sql, x: Alias, h: &HierarchyRef) -> Result<(), StoreError> {
+    let Some(codes) = &h.closure else {
+        return Err(unsupported(format!(
+            "the hierarchy of `{}|{}` was not read before the search",
+            h.system, h.code
+        )));
+    };
+    if codes.is_empty() {
+        sql.push("1 = 0");
+        return Ok(());
+    }
+    sql.col(x, "system")
+        .push(" = ")
+        .text(capped(&h.system))
+        .push(" AND ")
+        .col(x, "code")
+        .push(" IN ")
+        .text_list(codes.iter().map(|c| capped(c)));
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::{compare_and_swap, current_row, require_tenant, NewRow, SqliteStore};
 use crate::common::{self, Current};
-use crate::search::value_sets;
+use crate::search::terminology;
 use crate::tx::plan::{self, replaces_rows, CurrentRow, Key, Planned};
 use crate::{
     BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, SearchPage,
@@ -78,8 +78,8 @@ impl SqliteTx {
         query: &search::SearchQuery,
         registry: &conformance::Registry,
     ) -> Result<SearchPage, StoreError> {
-        let source = value_sets::Source::Sqlite(&mut self.tx);
-        let expanded = value_sets::resolve(source, &self.tenant, query).await?;
+        let source = terminology::Source::Sqlite(&mut self.tx);
+        let expanded = terminology::resolve(source, &self.tenant, query).await?;
         let query = expanded.as_ref().unwrap_or(query);
         crate::search::sqlite::search_on(&mut self.tx, &self.tenant, query, registry, None).await
     }
