@@ -1,6 +1,7 @@
 //! Black-box search features over HTTP, per backend: composite parameters, token `:in` /
-//! `:not-in`, `:above` / `:below`, `_text` and `_content` — status, Bundle body and the exact
-//! result set, and a 400 OperationOutcome (never a 500) for what cannot be answered.
+//! `:not-in`, uri `:above` / `:below` (token ones: `search_hierarchy.rs`), `_text` and
+//! `_content` — status, Bundle body and the exact result set, and a 400 OperationOutcome
+//! (never a 500) for what cannot be answered.
 
 mod common;
 
@@ -238,7 +239,7 @@ async fn in_and_not_in_use_value_sets_stored_in_the_tenant() {
 }
 
 #[tokio::test]
-async fn above_and_below_on_uris_and_a_clear_400_for_code_hierarchies() {
+async fn above_and_below_on_uris_and_a_clear_400_without_a_stored_code_system() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         for (id, profile) in [
@@ -276,7 +277,7 @@ async fn above_and_below_on_uris_and_a_clear_400_for_code_hierarchies() {
             "PractitionerRole",
             "specialty:below=http://nucc.org/provider-taxonomy|207Q00000X",
             "not-supported",
-            "hierarchy",
+            "no CodeSystem",
         )
         .await;
         bad_request(
