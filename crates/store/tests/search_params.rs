@@ -394,7 +394,7 @@ async fn unsupported_modifiers_are_errors_not_empty_results() {
         practitioners(&c).await;
         for query in [
             "gender:in=http://hl7.org/fhir/ValueSet/administrative-gender",
-            "gender:below=female",
+            "gender:below=http://hl7.org/fhir/administrative-gender|female",
         ] {
             let q = c.parse("Practitioner", query);
             let got = c
