@@ -34,6 +34,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "Practitioner",
         "_has:PractitionerRole:practitioner:specialty=207Q00000X&gender=female",
     ),
+    (
+        "chain_walk",
+        "PractitionerRole",
+        "location.address-city=ann&active=true&_count=20",
+    ),
     ("near", "Location", "near=42.28|-83.74|10|km"),
     (
         "token_from_index",
@@ -62,11 +67,13 @@ fn render(rt: &str, query: &str) -> String {
     let plan = Plan::new("default", &q, None, now).expect("plan");
     let mut out = format!("-- {rt}?{query}\n");
     let probe = plan.walk.as_ref().map(|w| &w.probe);
-    let walk = plan.walk.as_ref().map(|w| &w.page);
+    let rows = plan.walk.as_ref().map(|w| &w.rows);
+    let scalar = plan.walk.as_ref().and_then(|w| w.scalar.as_ref());
     for (what, sql) in [
         ("page", plan.page.as_ref()),
         ("walk probe", probe),
-        ("walk page", walk),
+        ("row walk page", rows),
+        ("scalar walk page", scalar),
         ("count", plan.count.as_ref()),
     ] {
         if let Some(sql) = sql {

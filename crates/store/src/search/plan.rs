@@ -24,7 +24,7 @@ use super::paging::{
     check_cursor, key_alias, keyset, order_by, sort_keys, Key, KeyKind, PageCursor, PageDirection,
     SortValue, MAX_SORT_KEYS,
 };
-use super::sql::{Alias, Sql};
+use super::sql::{Alias, Dialect, Sql};
 use super::SearchPage;
 use crate::{StoreError, VersionRecord};
 
@@ -151,11 +151,18 @@ impl Plan {
         })
     }
 
-    /// The page query to run, given the probe's answer when there is a [`Walk`]: the walk
-    /// when the probe found at least [`WALK_FROM`] matching rows, else the set query.
-    pub fn choose_page(&self, probed: Option<i64>) -> Option<&Sql> {
+    /// The page query to run on `dialect`, given the probe's answer when there is a
+    /// [`Walk`]: from [`SCALAR_WALK_FROM`] index rows of the inner value the scalar walk
+    /// (Postgres, `_has`), from [`WALK_FROM`] the row-by-row walk, else the set query.
+    pub fn choose_page(&self, probed: Option<i64>, dialect: Dialect) -> Option<&Sql> {
         match (&self.walk, probed) {
-            (Some(w), Some(n)) if n >= WALK_FROM => Some(&w.page),
+            (Some(w), Some(n)) => match &w.scalar {
+                Some(scalar) if n >= SCALAR_WALK_FROM && dialect == Dialect::Postgres => {
+                    Some(scalar)
+                }
+                _ if n >= WALK_FROM => Some(&w.rows),
+                _ => self.page.as_ref(),
+            },
             _ => self.page.as_ref(),
         }
     }
@@ -206,25 +213,38 @@ impl Plan {
     }
 }
 
-/// From how many index rows of a `_has` criterion's inner value on the walk beats the set of
-/// all matches. Measured at 1M resources on Postgres (BENCHMARKS.md "1M, this session"):
-/// the set costs about 5 µs per referring row, the walk about 12 µs per resource read, and
-/// with N targets and M matching rows the walk reads about 21 N / M resources for a page; the
-/// two meet near M = 4,000 for 349,000 Practitioners. A smaller directory makes the walk
-/// relatively cheaper still.
-pub(crate) const WALK_FROM: i64 = 4_000;
+/// From how many index rows of a chain's or `_has` criterion's inner value on the
+/// row-by-row walk ([`Cond::walk_rows`]) beats the set of all matches. Measured at 1M
+/// resources on Postgres (BENCHMARKS.md "1M, session 4"): the set costs a lookup (~10 µs) per
+/// matching Location or role, the walk about 0.3 µs per reference row read, and it reads
+/// about 21 R / M rows for a page (R reference rows of the source parameter, M matching);
+/// at 436,666 roles the two meet below M = 400. Every specialty (862 to 42,045 roles) and
+/// every city (667 to 1,799 Locations) of the benchmark takes the walk: 5-7 ms where the
+/// set took 9-155 ms.
+pub(crate) const WALK_FROM: i64 = 200;
 
-/// The walking alternative of a page query.
+/// From how many index rows of a `_has` criterion's inner value the scalar walk
+/// ([`Cond::has_walk`]) beats the row-by-row walk on Postgres, which first builds the set of
+/// every matching source id: 42,045 role ids took 25 ms to hash, where the scalar walk found
+/// the page in 4-8 ms; at 4,727 roles the row-by-row walk took 7-15 ms and the scalar one
+/// 23 ms. On SQLite the scalar walk is never chosen: its subquery looked every match up
+/// again for each resource (593 ms p50 at 1M).
+pub(crate) const SCALAR_WALK_FROM: i64 = 12_000;
+
+/// The walking alternatives of a page query.
 #[derive(Debug)]
 pub(crate) struct Walk {
-    /// `SELECT COUNT(*)` of up to [`WALK_FROM`] index rows.
+    /// `SELECT COUNT(*)` of up to [`WALK_FROM`] (SQLite) or [`SCALAR_WALK_FROM`] (Postgres)
+    /// index rows of the inner value.
     pub probe: Sql,
-    pub page: Sql,
+    /// The reference rows in id order, each tested ([`Cond::walk_rows`]).
+    pub rows: Sql,
+    /// The target type in id order, each resource tested ([`Cond::has_walk`]; `_has` only).
+    pub scalar: Option<Sql>,
 }
 
-/// For a query without sort keys whose first criterion is a `_has` over a plain value: the
-/// page query that reads the type's resources in id order and tests each
-/// ([`Cond::has_walk`]), the other criteria as usual.
+/// For a query without sort keys whose first criterion is a chain or `_has` over a plain
+/// value: the page queries that walk ([`Walk`]), the other criteria as usual.
 fn walk(
     cond: &mut Cond<'_>,
     query: &SearchQuery,
@@ -234,36 +254,83 @@ fn walk(
     let Some(first) = query.criteria.first() else {
         return Ok(None);
     };
-    let r = cond.alias();
-    let mut test = Sql::new();
-    let Some(probe) = cond.has_walk(
-        &mut test,
-        &query.resource_type,
-        (r, "id"),
-        &first.filter,
-        WALK_FROM,
-    )?
+    let mut limit = Sql::new();
+    let (mut sqlite, mut postgres) = (Sql::new(), Sql::new());
+    sqlite.int(WALK_FROM);
+    postgres.int(SCALAR_WALK_FROM);
+    limit.dialect(sqlite, postgres);
+    let mut source = Sql::new();
+    let Some((src, probe)) =
+        cond.walk_rows(&mut source, &query.resource_type, &first.filter, limit)?
     else {
         return Ok(None);
     };
-    let page = page_sql(cond, query, cursor, keys, |sql, cond| {
-        sql.push("SELECT ")
-            .col(r, "id")
-            .push(" AS id FROM resources ")
-            .alias(r)
-            .push(" WHERE ")
-            .scope_rows(r, cond.tenant, query.resource_type.as_str())
-            .push(" AND NOT ")
-            .col(r, "deleted")
-            .push(" AND ")
-            .append(test);
+    let rows = page_sql(cond, query, cursor, keys, |sql, cond| {
+        let x = src.id;
+        sql.push("SELECT DISTINCT ")
+            .col(x.0, x.1)
+            .push(" AS id FROM ")
+            .append(source);
+        if src.may_dangle {
+            sql.push(" AND ");
+            cond.live(sql, &query.resource_type, x);
+        }
         for c in &query.criteria[1..] {
             sql.push(" AND ");
-            cond.filter(sql, &query.resource_type, (r, "id"), &c.filter)?;
+            cond.filter(sql, &query.resource_type, x, &c.filter)?;
         }
+        // The keyset and the order inside: around a DISTINCT the database would otherwise
+        // finish the walk before sorting.
+        let forward = cursor.is_none_or(|c| c.direction == PageDirection::Next);
+        if let Some(c) = cursor {
+            sql.push(" AND ")
+                .col(x.0, x.1)
+                .push(if forward { " > " } else { " < " })
+                .text(c.id.as_str());
+        }
+        sql.push(" ORDER BY ")
+            .col(x.0, x.1)
+            .push(if forward { " ASC" } else { " DESC" })
+            .push(" LIMIT ")
+            .int(page_limit(query));
         Ok(())
     })?;
-    Ok(Some(Walk { probe, page }))
+
+    let r = cond.alias();
+    let mut test = Sql::new();
+    let scalar = if cond.has_walk(&mut test, &query.resource_type, (r, "id"), &first.filter)? {
+        Some(page_sql(cond, query, cursor, keys, |sql, cond| {
+            sql.push("SELECT ")
+                .col(r, "id")
+                .push(" AS id FROM resources ")
+                .alias(r)
+                .push(" WHERE ")
+                .scope_rows(r, cond.tenant, query.resource_type.as_str())
+                .push(" AND NOT ")
+                .col(r, "deleted")
+                .push(" AND ")
+                .append(test);
+            for c in &query.criteria[1..] {
+                sql.push(" AND ");
+                cond.filter(sql, &query.resource_type, (r, "id"), &c.filter)?;
+            }
+            Ok(())
+        })?)
+    } else {
+        None
+    };
+    Ok(Some(Walk {
+        probe,
+        rows,
+        scalar,
+    }))
+}
+
+/// `LIMIT` of a page query: one more than the page, to know whether there is a next page.
+fn page_limit(query: &SearchQuery) -> i64 {
+    i64::try_from(query.count)
+        .unwrap_or(i64::MAX)
+        .saturating_add(1)
 }
 
 /// The page query around `inner`, a `SELECT` of ids (column `id`) and sort keys (`k0`…):
@@ -301,12 +368,7 @@ fn page_sql(
     }
     let forward = cursor.is_none_or(|cur| cur.direction == PageDirection::Next);
     order_by(&mut sql, s, keys, forward);
-    let page_size = usize::try_from(query.count).unwrap_or(usize::MAX);
-    sql.push(" LIMIT ").int(
-        i64::try_from(page_size)
-            .unwrap_or(i64::MAX)
-            .saturating_add(1),
-    );
+    sql.push(" LIMIT ").int(page_limit(query));
     sql.push(") ")
         .alias(p)
         .push(" JOIN resources ")

@@ -196,7 +196,7 @@ pub(crate) async fn search_on(
         None => None,
     };
     let mut rows = Vec::new();
-    if let Some(sql) = plan.choose_page(probed) {
+    if let Some(sql) = plan.choose_page(probed, Dialect::Postgres) {
         for row in sql
             .render::<Postgres>(Dialect::Postgres)
             .build()

@@ -169,7 +169,7 @@ pub(crate) async fn search_on(
         None => None,
     };
     let mut rows = Vec::new();
-    if let Some(sql) = plan.choose_page(probed) {
+    if let Some(sql) = plan.choose_page(probed, Dialect::Sqlite) {
         for row in sql
             .render::<Sqlite>(Dialect::Sqlite)
             .build()
