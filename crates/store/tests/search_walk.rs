@@ -141,14 +141,21 @@ async fn chains_walk_common_targets_and_collect_rare_ones_with_the_same_answers(
                 assert!(want.len() > 5, "[{be}] {query}: the data must give matches");
                 let got = all_pages(&c, "PractitionerRole", &format!("{query}&_count=40")).await;
                 let got_set: BTreeSet<String> = got.iter().cloned().collect();
-                assert_eq!(got.len(), got_set.len(), "[{be}] {query}: a role on two pages");
+                assert_eq!(
+                    got.len(),
+                    got_set.len(),
+                    "[{be}] {query}: a role on two pages"
+                );
                 assert_eq!(got_set, want, "[{be}] {query}");
                 assert!(
                     got.windows(2).all(|w| w[0] < w[1]),
                     "[{be}] {query}: pages in id order"
                 );
                 let total = c
-                    .search("PractitionerRole", &format!("{query}&_total=accurate&_count=5"))
+                    .search(
+                        "PractitionerRole",
+                        &format!("{query}&_total=accurate&_count=5"),
+                    )
                     .await
                     .total;
                 assert_eq!(total, Some(want.len() as u64), "[{be}] {query}: _total");

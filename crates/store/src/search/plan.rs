@@ -328,9 +328,7 @@ fn walk(
 
 /// `LIMIT` of a page query: one more than the page, to know whether there is a next page.
 fn page_limit(query: &SearchQuery) -> i64 {
-    i64::try_from(query.count)
-        .unwrap_or(i64::MAX)
-        .saturating_add(1)
+    i64::from(query.count).saturating_add(1)
 }
 
 /// The page query around `inner`, a `SELECT` of ids (column `id`) and sort keys (`k0`…):
