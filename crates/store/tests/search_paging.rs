@@ -362,6 +362,20 @@ async fn near_matches_within_the_distance_nearest_first() {
                 c.be
             );
         }
+        // With another criterion, which the distance page applies to the rows it sorts.
+        assert_eq!(
+            ids_of(
+                &c.search(
+                    "Location",
+                    "near=42.2808|-83.7430|100|km&_id=chicago,toledo,detroit"
+                )
+                .await
+                .matches
+            ),
+            ["detroit", "toledo"],
+            "[{}] near and _id",
+            c.be
+        );
         assert_eq!(
             c.ids("Location", "near:missing=true").await,
             set(&["nowhere"]),

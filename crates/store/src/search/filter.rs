@@ -406,6 +406,38 @@ impl<'t> Cond<'t> {
         Ok(Some(IndexSource::own((x, "id"))))
     }
 
+    /// For a search sorted by distance: when `filter` is a plain `near` criterion with one
+    /// value, appends `search_geo x WHERE …` (its rows within the distance) and answers `x`,
+    /// so the page's ids and distances come from those rows in one pass; `None` (nothing
+    /// appended) otherwise. Index rows exist only for live resources, and a resource's
+    /// nearest position is within the distance whenever any is, so the minimum over these
+    /// rows is the sort key the resource would get from all its positions.
+    pub fn near_rows(
+        &mut self,
+        sql: &mut Sql,
+        resource_type: &str,
+        filter: &Filter,
+    ) -> Result<Option<Alias>, StoreError> {
+        let Filter::Param {
+            param,
+            modifier: None,
+            values,
+        } = filter
+        else {
+            return Ok(None);
+        };
+        if param.code != "near" || values.len() != 1 {
+            return Ok(None);
+        }
+        let table = table_for(param, None)?;
+        let x = self.alias();
+        self.rows_of(sql, (table.name(), x), resource_type, &param.code);
+        sql.push(" AND (");
+        self.any_value(sql, x, param, None, values)?;
+        sql.push(")");
+        Ok(Some(x))
+    }
+
     /// Appends `filter` on `id` written so that the database tests each row against the set of
     /// matching ids, built once (Postgres: `(<id> IN (…)) IS TRUE`, a hashed subplan, since
     /// only a bare `IN` is turned into a join; SQLite: `+<id> IN (…)`, which the planner may

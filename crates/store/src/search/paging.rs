@@ -144,7 +144,7 @@ pub(crate) fn sort_keys(
         });
     }
     if keys.is_empty() {
-        if let Some((code, near)) = near_criterion(query) {
+        if let Some((_, code, near)) = near_criterion(query) {
             // Nearest first when `near` is used without `_sort`
             // (<https://hl7.org/fhir/R4/location.html#positional>).
             let x = cond.alias();
@@ -165,17 +165,21 @@ pub(crate) fn sort_keys(
     Ok(keys)
 }
 
-/// The first top-level `near` value, if any.
-fn near_criterion(query: &SearchQuery) -> Option<(&str, &search::NearValue)> {
-    query.criteria.iter().find_map(|c| match &c.filter {
-        Filter::Param { param, values, .. } if param.code == "near" => {
-            values.iter().find_map(|v| match v {
-                SearchValue::Near(n) => Some((param.code.as_str(), n)),
-                _ => None,
-            })
-        }
-        _ => None,
-    })
+/// The first top-level `near` value, if any, with the index of its criterion.
+pub(crate) fn near_criterion(query: &SearchQuery) -> Option<(usize, &str, &search::NearValue)> {
+    query
+        .criteria
+        .iter()
+        .enumerate()
+        .find_map(|(i, c)| match &c.filter {
+            Filter::Param { param, values, .. } if param.code == "near" => {
+                values.iter().find_map(|v| match v {
+                    SearchValue::Near(n) => Some((i, param.code.as_str(), n)),
+                    _ => None,
+                })
+            }
+            _ => None,
+        })
 }
 
 /// Checks that `cursor` has one value of the right type per key.

@@ -21,10 +21,11 @@ use search::{SearchQuery, Summary, Total};
 
 use super::filter::Cond;
 use super::paging::{
-    check_cursor, key_alias, keyset, order_by, sort_keys, Key, KeyKind, PageCursor, PageDirection,
-    SortValue, MAX_SORT_KEYS,
+    check_cursor, key_alias, keyset, near_criterion, order_by, sort_keys, Key, KeyKind, PageCursor,
+    PageDirection, SortValue, MAX_SORT_KEYS,
 };
 use super::sql::{Alias, Dialect, Sql};
+use super::values::{distance_squared, KM_PER_DEGREE};
 use super::SearchPage;
 use crate::{StoreError, VersionRecord};
 
@@ -124,6 +125,8 @@ impl Plan {
         let page = page_sql(&mut cond, query, cursor, &keys, |sql, cond| {
             if keys.is_empty() {
                 push_ids(sql, cond, query, r)
+            } else if push_by_distance(sql, cond, query)? {
+                Ok(())
             } else {
                 sql.push("SELECT ").col(r, "id").push(" AS id");
                 for (i, k) in keys.iter().enumerate() {
@@ -211,6 +214,45 @@ impl Plan {
             previous,
         }
     }
+}
+
+/// `near` without `_sort` (nearest first): appends `SELECT x.id AS id, MIN(<distance>) AS k0`
+/// over the `search_geo` rows within the distance ([`Cond::near_rows`]), the other criteria
+/// on `x.id`, grouped by id, and answers `true`; `false` (nothing appended) when the `near`
+/// criterion is not a plain one with one value. The distance is computed from the rows that
+/// matched, once each, where the general sort key looked every match's positions up again
+/// (`(SELECT MIN(…) FROM search_geo WHERE id = r.id)`): the same value, since a resource's
+/// nearest position is one of those within the distance.
+fn push_by_distance(
+    sql: &mut Sql,
+    cond: &mut Cond<'_>,
+    query: &SearchQuery,
+) -> Result<bool, StoreError> {
+    if !query.sort.is_empty() {
+        return Ok(false);
+    }
+    let Some((i, _, n)) = near_criterion(query) else {
+        return Ok(false);
+    };
+    let mut rows = Sql::new();
+    let Some(x) = cond.near_rows(&mut rows, &query.resource_type, &query.criteria[i].filter)?
+    else {
+        return Ok(false);
+    };
+    let kx = KM_PER_DEGREE * n.latitude.to_radians().cos();
+    sql.push("SELECT ").col(x, "id").push(" AS id, MIN(");
+    distance_squared(sql, x, n.latitude, n.longitude, kx);
+    sql.push(")");
+    key_alias(sql, 0);
+    sql.push(" FROM ").append(rows);
+    for (j, c) in query.criteria.iter().enumerate() {
+        if j != i {
+            sql.push(" AND ");
+            cond.filter(sql, &query.resource_type, (x, "id"), &c.filter)?;
+        }
+    }
+    sql.push(" GROUP BY ").col(x, "id");
+    Ok(true)
 }
 
 /// From how many index rows of a chain's or `_has` criterion's inner value on the
