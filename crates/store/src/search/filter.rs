@@ -406,6 +406,77 @@ impl<'t> Cond<'t> {
         Ok(Some(IndexSource::own((x, "id"))))
     }
 
+    /// The walk of a plain string criterion (prefix match, no modifier): appends
+    /// `search_string x WHERE …`, the type's string rows read in id order through
+    /// `search_string_resource` (migration 0008), each tested against the values
+    /// (Postgres: `(…) IS TRUE`, which no index can serve, so the id-ordered index is the only
+    /// way in; SQLite: `INDEXED BY`), and answers the id column with the probe `SELECT
+    /// COUNT(*)` of up to `limit` index rows of the values. `None` (nothing appended) for any
+    /// other criterion.
+    pub fn string_walk_rows(
+        &mut self,
+        sql: &mut Sql,
+        resource_type: &str,
+        filter: &Filter,
+        limit: Sql,
+    ) -> Result<Option<(IndexSource, Sql)>, StoreError> {
+        let Filter::Param {
+            param,
+            modifier: None,
+            values,
+        } = filter
+        else {
+            return Ok(None);
+        };
+        if param.kind != SearchParamType::String
+            || values.is_empty()
+            || search::is_text_search(param)
+            || !values
+                .iter()
+                .all(|v| matches!(v, SearchValue::String { .. }))
+        {
+            return Ok(None);
+        }
+        let mut rows = Sql::new();
+        let Some(IndexSource { id: v, .. }) =
+            self.index_source(&mut rows, resource_type, filter)?
+        else {
+            return Ok(None);
+        };
+        let q = self.alias();
+        let mut probe = Sql::new();
+        probe
+            .push("SELECT COUNT(*) FROM (SELECT ")
+            .col(v.0, v.1)
+            .push(" FROM ")
+            .append(rows)
+            .push(" LIMIT ")
+            .append(limit)
+            .push(") ")
+            .alias(q);
+        let x = self.alias();
+        let mut indexed_by = Sql::new();
+        indexed_by.push(" INDEXED BY search_string_resource");
+        let (mut open, mut close) = (Sql::new(), Sql::new());
+        open.push("(");
+        close.push(") IS TRUE");
+        sql.push("search_string ")
+            .alias(x)
+            .dialect(indexed_by, Sql::new())
+            .push(" WHERE ")
+            .scope_rows(x, self.tenant, resource_type)
+            .push(" AND ")
+            .col(x, "param")
+            .push(" = ")
+            .text(param.code.as_str())
+            .push(" AND ")
+            .dialect(Sql::new(), open)
+            .push("(");
+        self.any_value(sql, x, param, None, values)?;
+        sql.push(")").dialect(Sql::new(), close);
+        Ok(Some((IndexSource::own((x, "id")), probe)))
+    }
+
     /// For a search sorted by distance: when `filter` is a plain `near` criterion with one
     /// value, appends `search_geo x WHERE …` (its rows within the distance) and answers `x`,
     /// so the page's ids and distances come from those rows in one pass; `None` (nothing
