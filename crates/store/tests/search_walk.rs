@@ -131,7 +131,9 @@ async fn chains_walk_common_targets_and_collect_rare_ones_with_the_same_answers(
                 let query = format!("practitioner.gender={gender}{extra}");
                 let want: BTreeSet<String> = (0..roles)
                     .filter(|&i| i != 10)
-                    .filter(|&i| extra.is_empty() || (i % 20 == 0 && i % 500 != 0))
+                    .filter(|&i| {
+                        extra.is_empty() || (i.is_multiple_of(20) && !i.is_multiple_of(500))
+                    })
                     .filter(|&i| {
                         let p = i * 7 % 330;
                         p < PRACTITIONERS && p != 3 && p.is_multiple_of(3) == female
@@ -173,13 +175,13 @@ async fn chains_walk_common_targets_and_collect_rare_ones_with_the_same_answers(
 async fn string_prefixes_walk_common_values_and_collect_rare_ones_with_the_same_answers() {
     let n = 3_000;
     let person = |i: usize| {
-        let (given, family) = if i % 10 == 0 {
+        let (given, family) = if i.is_multiple_of(10) {
             ("Zed", "Zedd")
         } else {
             ("Mary", "Marsh")
         };
         json!({"resourceType": "Practitioner", "id": format!("p{i:05}"),
-               "gender": if i % 4 == 0 { "female" } else { "male" },
+               "gender": if i.is_multiple_of(4) { "female" } else { "male" },
                "name": [{"family": family, "given": [given], "text": format!("{given} {family}")}]})
     };
     for c in stores().await {
@@ -193,7 +195,11 @@ async fn string_prefixes_walk_common_values_and_collect_rare_ones_with_the_same_
             ("name=zed", false, false),
         ] {
             let want: BTreeSet<String> = (0..n)
-                .filter(|&i| i != 7 && (i % 10 != 0) == common && (!female_only || i % 4 == 0))
+                .filter(|&i| {
+                    i != 7
+                        && i.is_multiple_of(10) != common
+                        && (!female_only || i.is_multiple_of(4))
+                })
                 .map(|i| format!("p{i:05}"))
                 .collect();
             let got = all_pages(&c, "Practitioner", &format!("{query}&_count=200")).await;
