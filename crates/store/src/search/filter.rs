@@ -408,11 +408,18 @@ impl<'t> Cond<'t> {
 
     /// The walk of a plain string criterion (prefix match, no modifier): appends
     /// `search_string x WHERE …`, the type's string rows read in id order through
-    /// `search_string_resource` (migration 0008), each tested against the values
-    /// (Postgres: `(…) IS TRUE`, which no index can serve, so the id-ordered index is the only
-    /// way in; SQLite: `INDEXED BY`), and answers the id column with the probe `SELECT
+    /// `search_string_resource` (migration 0008), each tested against the values, and answers
+    /// the id column with the probe `SELECT
     /// COUNT(*)` of up to `limit` index rows of the values. `None` (nothing appended) for any
     /// other criterion.
+    ///
+    /// Each backend must be kept from serving the values through `search_string_value`:
+    /// SQLite by `INDEXED BY`; Postgres by `COALESCE(<values>, false)`, which no index serves
+    /// and whose selectivity it takes as 0.5, so that reading in id order under the `LIMIT`
+    /// looks (and is, given the probe) cheap. With the bare range (or `(…) IS TRUE`, which it
+    /// estimates from the range's statistics) Postgres read the whole parameter through the
+    /// value index in parallel and sorted it for some prefixes: 411 ms for `name=pri`
+    /// (8,854 rows) at 1M resources, 3 ms walked.
     pub fn string_walk_rows(
         &mut self,
         sql: &mut Sql,
@@ -458,8 +465,8 @@ impl<'t> Cond<'t> {
         let mut indexed_by = Sql::new();
         indexed_by.push(" INDEXED BY search_string_resource");
         let (mut open, mut close) = (Sql::new(), Sql::new());
-        open.push("(");
-        close.push(") IS TRUE");
+        open.push("COALESCE(");
+        close.push(", false)");
         sql.push("search_string ")
             .alias(x)
             .dialect(indexed_by, Sql::new())
