@@ -13,25 +13,16 @@ use server::ServerConfig;
 
 use common::{entries, link, spawn_app, test_databases, TestApp};
 
+/// `PUT` of `resource` at its own id; 200 or 201.
+async fn put(app: &TestApp, resource: Value) {
+    app.put_resource(&resource).await;
+}
+
 const NUCC: &str = "http://nucc.org/provider-taxonomy";
 
 /// `|` percent-encoded, as a client sends it.
 fn enc(query: &str) -> String {
     query.replace('|', "%7C")
-}
-
-async fn put(app: &TestApp, resource: Value) {
-    let path = format!(
-        "/fhir/default/{}/{}",
-        resource["resourceType"].as_str().unwrap_or_default(),
-        resource["id"].as_str().unwrap_or_default()
-    );
-    let code = app.put(&path, &resource).await.code;
-    assert!(
-        code == 200 || code == 201,
-        "[{}] PUT {path}: {code}",
-        app.backend
-    );
 }
 
 fn ids_of(bundle: &Value) -> Vec<String> {

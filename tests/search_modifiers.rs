@@ -10,6 +10,11 @@ use server::ServerConfig;
 
 use common::{entries, link, spawn_app, test_databases, TestApp};
 
+/// `PUT` of `resource` at its own id; 200 or 201.
+async fn put(app: &TestApp, resource: Value) {
+    app.put_resource(&resource).await;
+}
+
 /// Percent-encodes the characters of FHIR search syntax a URL would otherwise mangle.
 fn enc(query: &str) -> String {
     query
@@ -56,20 +61,6 @@ async fn check(app: &TestApp, rtype: &str, cases: &[(&str, &[&str])]) {
             app.backend
         );
     }
-}
-
-async fn put(app: &TestApp, resource: Value) {
-    let path = format!(
-        "/fhir/default/{}/{}",
-        resource["resourceType"].as_str().unwrap_or_default(),
-        resource["id"].as_str().unwrap_or_default()
-    );
-    let code = app.put(&path, &resource).await.code;
-    assert!(
-        code == 200 || code == 201,
-        "[{}] PUT {path}: {code}",
-        app.backend
-    );
 }
 
 /// A 400 OperationOutcome with `issue_code` whose diagnostic mentions `says`.

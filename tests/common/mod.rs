@@ -152,6 +152,21 @@ impl TestApp {
             .await
     }
 
+    /// `PUT /fhir/default/{type}/{id}` of `resource`; asserts 200 or 201.
+    pub async fn put_resource(&self, resource: &Value) {
+        let path = format!(
+            "/fhir/default/{}/{}",
+            resource["resourceType"].as_str().unwrap_or_default(),
+            resource["id"].as_str().unwrap_or_default()
+        );
+        let code = self.put(&path, resource).await.code;
+        assert!(
+            code == 200 || code == 201,
+            "[{}] PUT {path}: {code}",
+            self.backend
+        );
+    }
+
     /// `POST` of a JSON body as `application/fhir+json`.
     pub async fn post(&self, path: &str, body: &Value) -> Resp {
         self.send(fhir_body(self.request(Method::POST, path), body))
