@@ -485,40 +485,46 @@ impl<'t> Cond<'t> {
         filter: &Filter,
         limit: Sql,
     ) -> Result<Option<(IndexSource, Sql)>, StoreError> {
-        let (x, source_type, reference, target_type, inner) = match filter {
-            Filter::Chain { param, targets } => match targets.as_slice() {
-                [t] => (
-                    (self.alias(), "id"),
+        // The reference rows are the source's, pointing at the target; the inner criterion
+        // is on the chain's target (tested on `target_id`) or on the `_has` source (on `id`),
+        // and the page's ids are the other end.
+        let x = self.alias();
+        let (source_type, reference, target_type, inner, (inner_type, tested), source) =
+            match filter {
+                Filter::Chain { param, targets } => match targets.as_slice() {
+                    [t] => (
+                        resource_type,
+                        param.code.as_str(),
+                        t.resource_type.as_str(),
+                        &t.filter,
+                        (t.resource_type.as_str(), "target_id"),
+                        IndexSource::own((x, "id")),
+                    ),
+                    _ => return Ok(None),
+                },
+                Filter::Has {
+                    source_type,
+                    reference,
+                    filter,
+                } => (
+                    source_type.as_str(),
+                    reference.code.as_str(),
                     resource_type,
-                    param.code.as_str(),
-                    t.resource_type.as_str(),
-                    &t.filter,
+                    &**filter,
+                    (source_type.as_str(), "id"),
+                    // The target may not exist, or be deleted.
+                    IndexSource {
+                        id: (x, "target_id"),
+                        may_dangle: true,
+                    },
                 ),
-                _ => return Ok(None),
-            },
-            Filter::Has {
-                source_type,
-                reference,
-                filter,
-            } => (
-                (self.alias(), "target_id"),
-                source_type.as_str(),
-                reference.code.as_str(),
-                resource_type,
-                &**filter,
-            ),
-            Filter::Param { .. } => return Ok(None),
-        };
-        // The inner value's own rows, for the probe.
-        let (inner_type, tested) = if x.1 == "id" {
-            (target_type, (x.0, "target_id"))
-        } else {
-            (source_type, (x.0, "id"))
-        };
-        let mut rows = Sql::new();
+                Filter::Param { .. } => return Ok(None),
+            };
         if !matches!(inner, Filter::Param { .. }) {
             return Ok(None);
         }
+        // The inner value's own rows, for the probe.
+        let mut rows = Sql::new();
         let Some(IndexSource { id: v, .. }) = self.index_source(&mut rows, inner_type, inner)?
         else {
             return Ok(None);
@@ -534,17 +540,13 @@ impl<'t> Cond<'t> {
             .append(limit)
             .push(") ")
             .alias(q);
-        self.rows_of(sql, ("search_reference", x.0), source_type, reference);
+        self.rows_of(sql, ("search_reference", x), source_type, reference);
         sql.push(" AND ")
-            .col(x.0, "target_type")
+            .col(x, "target_type")
             .push(" = ")
             .text(target_type)
             .push(" AND ");
-        self.filter_per_row(sql, inner_type, tested, inner)?;
-        let source = IndexSource {
-            id: x,
-            may_dangle: x.1 == "target_id",
-        };
+        self.filter_per_row(sql, inner_type, (x, tested), inner)?;
         Ok(Some((source, probe)))
     }
 

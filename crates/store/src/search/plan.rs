@@ -256,21 +256,22 @@ fn push_by_distance(
 }
 
 /// From how many index rows of a chain's or `_has` criterion's inner value on the
-/// row-by-row walk ([`Cond::walk_rows`]) beats the set of all matches. Measured at 1M
-/// resources on Postgres (BENCHMARKS.md "1M, session 4"): the set costs a lookup (~10 µs) per
-/// matching Location or role, the walk about 0.3 µs per reference row read, and it reads
-/// about 21 R / M rows for a page (R reference rows of the source parameter, M matching);
-/// at 436,666 roles the two meet below M = 400. Every specialty (862 to 42,045 roles) and
-/// every city (667 to 1,799 Locations) of the benchmark takes the walk: 5-7 ms where the
-/// set took 9-155 ms.
+/// row-by-row walk ([`Cond::walk_rows`]) beats the set of all matches. At 1M resources on
+/// Postgres (psql timings behind BENCHMARKS.md "Session 4"), the set took 9-155 ms for
+/// specialties of 862 to 4,727 roles and the walk 5-15 ms; the biggest city (1,799
+/// Locations) took 19-28 ms as a set and 3-6 ms walked. Estimated from those: the set costs a
+/// lookup (~10 µs) per match, the walk ~0.3 µs per reference row, of which it reads about
+/// 21 R / M (R reference rows of the parameter, M matches), so the two meet below M = 400;
+/// 200 leaves room for smaller directories, where the walk is relatively cheaper.
 pub(crate) const WALK_FROM: i64 = 200;
 
 /// From how many index rows of a `_has` criterion's inner value the scalar walk
 /// ([`Cond::has_walk`]) beats the row-by-row walk on Postgres, which first builds the set of
-/// every matching source id: 42,045 role ids took 25 ms to hash, where the scalar walk found
-/// the page in 4-8 ms; at 4,727 roles the row-by-row walk took 7-15 ms and the scalar one
-/// 23 ms. On SQLite the scalar walk is never chosen: its subquery looked every match up
-/// again for each resource (593 ms p50 at 1M).
+/// every matching source id. At 1M resources (psql timings): specialties of 28,202 to
+/// 42,045 roles took 29-37 ms walked row by row and 4-8 ms walked per target; 4,556 to
+/// 4,727 roles took 9-15 ms row by row and 23-34 ms per target. The crossing between was
+/// not measured; 12,000 is interpolated. On SQLite the scalar walk is never chosen: it
+/// measured 593 ms p50 at 1M (`fhirdir-bench search`, shape (d); the plan was not examined).
 pub(crate) const SCALAR_WALK_FROM: i64 = 12_000;
 
 /// The walking alternatives of a page query.

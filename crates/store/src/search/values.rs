@@ -362,15 +362,9 @@ fn in_value_set(sql: &mut Sql, x: Alias, r: &ValueSetRef) -> Result<(), StoreErr
     };
     for (system, codes) in &e.codes {
         or(sql);
-        sql.push("(")
-            .col(x, "system")
-            .push(" = ")
-            .text(capped(system))
-            .push(" AND ")
-            .col(x, "code")
-            .push(" IN ")
-            .text_list(codes.iter().map(|c| capped(c)))
-            .push(")");
+        sql.push("(");
+        system_codes(sql, x, system, codes.iter().map(String::as_str));
+        sql.push(")");
     }
     for (system, excluded) in &e.systems {
         or(sql);
@@ -405,14 +399,25 @@ fn in_hierarchy(sql: &mut Sql, x: Alias, h: &HierarchyRef) -> Result<(), StoreEr
         sql.push("1 = 0");
         return Ok(());
     }
+    system_codes(sql, x, &h.system, codes.iter().map(String::as_str));
+    Ok(())
+}
+
+/// `x.system = ? AND x.code IN (…)`: one of `codes` of `system` (an expanded ValueSet's
+/// enumerated codes, a CodeSystem closure), each compared as the index stores it.
+fn system_codes<'c>(
+    sql: &mut Sql,
+    x: Alias,
+    system: &str,
+    codes: impl IntoIterator<Item = &'c str>,
+) {
     sql.col(x, "system")
         .push(" = ")
-        .text(capped(&h.system))
+        .text(capped(system))
         .push(" AND ")
         .col(x, "code")
         .push(" IN ")
-        .text_list(codes.iter().map(|c| capped(c)));
-    Ok(())
+        .text_list(codes.into_iter().map(capped));
 }
 
 /// Uri equality, `:below` (the value or anything under it as a path) and `:above` (the value
