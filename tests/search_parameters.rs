@@ -391,6 +391,96 @@ async fn a_tenant_search_parameter_warns_until_reindexed_then_answers_exactly() 
     }
 }
 
+/// A tenant reference parameter `ep` on Organization (the same path as the built-in `endpoint`).
+fn endpoint_ref_param() -> Value {
+    json!({
+        "resourceType": "SearchParameter",
+        "url": "http://example.org/fhir/SearchParameter/organization-ep",
+        "name": "OrganizationEp",
+        "status": "active",
+        "description": "The organization's endpoints",
+        "code": "ep",
+        "base": ["Organization"],
+        "type": "reference",
+        "expression": "Organization.endpoint",
+        "target": ["Endpoint"]
+    })
+}
+
+/// The ids of a search's `include` entries (sorted) and its outcome issues.
+async fn included(app: &Server, path: &str) -> (Vec<String>, Vec<String>) {
+    let bundle = app.get(path).await.status(200).json();
+    let mut ids: Vec<String> = bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["search"]["mode"] == "include")
+        .map(|e| e["resource"]["id"].as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    let (_, issues) = app.search(path).await;
+    (ids, issues)
+}
+
+#[tokio::test]
+async fn includes_over_a_parameter_being_reindexed_warn_until_it_finishes() {
+    for db in testkit::test_databases().await {
+        let app = start(&db, Vec::new()).await;
+        let b = app.backend;
+        let ep = app
+            .create(
+                "default",
+                &json!({"resourceType": "Endpoint", "status": "active",
+                        "connectionType": {"code": "hl7-fhir-rest"},
+                        "payloadType": [{"text": "any"}], "address": "https://e.example"}),
+            )
+            .await;
+        let mut o = org("North", &[]);
+        o["endpoint"] = json!([{"reference": format!("Endpoint/{ep}")}]);
+        app.create("default", &o).await;
+
+        app.state.reindexer.pause();
+        app.post("/fhir/default/SearchParameter", &endpoint_ref_param())
+            .await
+            .status(201);
+        let pending = |issues: &[String]| {
+            issues.len() == 1
+                && issues[0].starts_with("warning incomplete:")
+                && issues[0].contains("\"ep\"")
+        };
+        for path in [
+            "/fhir/default/Organization?_include=Organization:ep",
+            "/fhir/default/Organization?_include=Organization:*",
+            "/fhir/default/Organization?_include=*",
+        ] {
+            let (ids, issues) = included(&app, path).await;
+            assert!(pending(&issues), "[{b}] {path}: {issues:?}");
+            if path.ends_with(":ep") {
+                assert!(ids.is_empty(), "[{b}] not indexed yet: {ids:?}");
+            }
+        }
+        let (_, issues) = app
+            .search("/fhir/default/Endpoint?_revinclude=Organization:ep")
+            .await;
+        assert!(pending(&issues), "[{b}] {issues:?}");
+        // Other parameters and other source types do not warn.
+        for path in [
+            "/fhir/default/Organization?_include=Organization:endpoint",
+            "/fhir/default/Endpoint?_revinclude=PractitionerRole:*",
+        ] {
+            let (_, issues) = app.search(path).await;
+            assert!(issues.is_empty(), "[{b}] {path}: {issues:?}");
+        }
+
+        app.state.reindexer.resume();
+        app.wait_for_all_jobs("default").await;
+        let (ids, issues) =
+            included(&app, "/fhir/default/Organization?_include=Organization:ep").await;
+        assert_eq!(ids, vec![ep.clone()], "[{b}]");
+        assert!(issues.is_empty(), "[{b}] {issues:?}");
+    }
+}
+
 #[tokio::test]
 async fn changing_and_deleting_a_search_parameter_reindexes_again() {
     for db in testkit::test_databases().await {

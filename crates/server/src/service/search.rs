@@ -76,7 +76,7 @@ pub async fn search(
     if let Some(next) = &page.next {
         bundle = bundle.link("next", link(Some(seal(next))));
     }
-    let outcome = search_outcome(&query, &conf.pending);
+    let outcome = search_outcome(&query, &conf.pending, &conf.registry);
     if query.summary == Some(Summary::Count) {
         if let Some(outcome) = outcome {
             bundle.entry(outcome);
@@ -132,8 +132,12 @@ fn entry(base: &str, r: &VersionRecord, query: &SearchQuery, mode: &str) -> AppR
 
 /// The `search.mode = outcome` entry, when there is something to say: parameters that were
 /// ignored (lenient handling), and parameters whose reindex has not finished, so that matches
-/// may be missing (`pending`: parameter URL -> reindex job id).
-fn search_outcome(query: &SearchQuery, pending: &BTreeMap<String, String>) -> Option<BundleEntry> {
+/// or included resources may be missing (`pending`: parameter URL -> reindex job id).
+fn search_outcome(
+    query: &SearchQuery,
+    pending: &BTreeMap<String, String>,
+    registry: &conformance::Registry,
+) -> Option<BundleEntry> {
     let mut oo = OperationOutcome::default();
     for u in &query.unknown {
         oo.push(
@@ -149,6 +153,9 @@ fn search_outcome(query: &SearchQuery, pending: &BTreeMap<String, String>) -> Op
         }
         for k in &query.sort {
             used.insert(k.param.url.clone(), k.param.code.clone());
+        }
+        for inc in query.include.iter().chain(&query.revinclude) {
+            include_params(inc, pending, registry, &mut used);
         }
         for (url, code) in used {
             if let Some(job) = pending.get(&url) {
@@ -173,6 +180,34 @@ fn search_outcome(query: &SearchQuery, pending: &BTreeMap<String, String>) -> Op
         response: None,
         search: Some(json!({ "mode": "outcome" })),
     })
+}
+
+/// The reference parameters an `_include` / `_revinclude` follows (url -> code): its own, or
+/// for `*` every pending reference parameter of the source type (of any type for a bare `*`),
+/// since an unfinished reindex of any of them may leave included resources out.
+fn include_params(
+    inc: &search::Include,
+    pending: &BTreeMap<String, String>,
+    registry: &conformance::Registry,
+    out: &mut BTreeMap<String, String>,
+) {
+    if let Some(p) = &inc.param {
+        out.insert(p.url.clone(), p.code.clone());
+        return;
+    }
+    for url in pending.keys() {
+        let Some(p) = registry.by_url(url) else {
+            continue;
+        };
+        let applies = inc.source_type.as_ref().is_none_or(|t| {
+            p.base
+                .iter()
+                .any(|b| b == t || b == "Resource" || b == "DomainResource")
+        });
+        if p.kind == conformance::SearchParamType::Reference && applies {
+            out.insert(p.url.clone(), p.code.clone());
+        }
+    }
 }
 
 /// Every parameter a filter uses (url -> code), chains and `_has` included.
