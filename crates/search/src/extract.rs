@@ -107,13 +107,19 @@ impl Extractor {
             let Ok(nodes) = expr.evaluate(resource) else {
                 continue;
             };
+            let phonetic = crate::phonetic::is_phonetic(param);
             for node in nodes {
                 let hint = if node.is_system_type() {
                     None
                 } else {
                     node.type_name()
                 };
-                for value in index_values(param.kind, node.value(), hint) {
+                let values = if phonetic {
+                    crate::phonetic::phonetic_values(node.value(), hint)
+                } else {
+                    index_values(param.kind, node.value(), hint)
+                };
+                for value in values {
                     out.push(IndexEntry {
                         param: param.clone(),
                         value,

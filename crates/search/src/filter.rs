@@ -528,6 +528,19 @@ fn parse_value(
             if v.trim().is_empty() {
                 return Err(SearchError::value(kind, &v, "empty string"));
             }
+            if crate::phonetic::is_phonetic(param) {
+                let code = crate::phonetic::soundex(&v).ok_or_else(|| {
+                    SearchError::value(
+                        "phonetic name",
+                        &v,
+                        "has no Latin letter to match by sound (Soundex)",
+                    )
+                })?;
+                return Ok(SearchValue::String {
+                    normalized: code.clone(),
+                    exact: code,
+                });
+            }
             SearchValue::String {
                 normalized: normalize_string(&v),
                 exact: v,

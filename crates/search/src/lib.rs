@@ -7,7 +7,8 @@
 //! (escaping and string normalisation), [`index`] (FHIR values to index entries),
 //! [`extract`] (whole resources to index entries, through FHIRPath; composite parameters
 //! in [`composite`]), [`valueset`] (ValueSet expansion for `:in` / `:not-in`) and
-//! [`hierarchy`] (CodeSystem hierarchies for token `:above` / `:below`).
+//! [`hierarchy`] (CodeSystem hierarchies for token `:above` / `:below`); [`phonetic`]
+//! (Soundex for the `phonetic` parameters).
 
 pub mod composite;
 pub mod date;
@@ -16,6 +17,7 @@ pub mod extract;
 pub mod filter;
 pub mod hierarchy;
 pub mod index;
+pub mod phonetic;
 pub mod query;
 pub mod text;
 pub mod value;
