@@ -93,6 +93,16 @@ async fn import_loads_a_generated_directory_and_a_rerun_adds_no_versions() {
         for t in generate::TYPE_ORDER {
             assert_eq!(versions(&s, t).await, summary.count(t), "[{be}] {t}");
         }
+        // The tenant was empty: its index is this binary's, so a server will not rebuild it.
+        let recorded = s
+            .indexed_search_params(&TenantName::default_tenant())
+            .await
+            .expect("record");
+        assert_eq!(
+            recorded.get(search::INDEX_FORMAT_URL),
+            Some(&search::index_format()),
+            "[{be}] {recorded:?}"
+        );
 
         let again = fhirdir(&db.url, &["--tenant", "default"], &files);
         assert!(again.status.success(), "[{be}] {}", text(&again.stderr));

@@ -482,6 +482,87 @@ async fn includes_over_a_parameter_being_reindexed_warn_until_it_finishes() {
 }
 
 #[tokio::test]
+async fn an_index_built_with_another_format_is_rebuilt_in_the_background() {
+    for db in testkit::test_databases().await {
+        let app = start(&db, Vec::new()).await;
+        let b = app.backend;
+        let tenant = store::TenantName::parse("default").expect("tenant");
+        let smith = app
+            .create(
+                "default",
+                &json!({"resourceType": "Practitioner", "name": [{"family": "Smith"}]}),
+            )
+            .await;
+        let store = &app.state.store;
+        let mut recorded = store.indexed_search_params(&tenant).await.expect("record");
+        assert_eq!(
+            recorded.get(search::INDEX_FORMAT_URL),
+            Some(&search::index_format()),
+            "[{b}] the first load of a tenant records the format"
+        );
+
+        // What an older binary left: rows without the Soundex codes, and its own format.
+        store
+            .reindex_many(
+                &tenant,
+                &[store::IndexedResource {
+                    resource_type: "Practitioner",
+                    id: &smith,
+                    entries: &[],
+                }],
+            )
+            .await
+            .expect("old rows");
+        recorded.insert(search::INDEX_FORMAT_URL.to_owned(), "1:0".to_owned());
+        store
+            .set_indexed_search_params(&tenant, &recorded)
+            .await
+            .expect("old format");
+        app.state.reindexer.pause();
+        app.state.search_parameters_changed(&tenant).await;
+
+        let jobs = app.jobs("default").await;
+        assert_eq!(jobs.len(), 1, "[{b}] {jobs:?}");
+        let (job, state, _, total) = jobs[0].clone();
+        assert_eq!((state.as_str(), total), ("queued", 1), "[{b}] {jobs:?}");
+        let (ids, issues) = app
+            .search("/fhir/default/Practitioner?phonetic=Smyth")
+            .await;
+        assert!(ids.is_empty(), "[{b}] {ids:?}");
+        assert!(
+            issues.len() == 1 && issues[0].contains("being rebuilt") && issues[0].contains(&job),
+            "[{b}] {issues:?}"
+        );
+
+        app.state.reindexer.resume();
+        app.wait_for_all_jobs("default").await;
+        let (ids, issues) = app
+            .search("/fhir/default/Practitioner?phonetic=Smyth")
+            .await;
+        assert_eq!(ids, vec![smith.clone()], "[{b}]");
+        assert!(issues.is_empty(), "[{b}] {issues:?}");
+        assert_eq!(
+            store
+                .indexed_search_params(&tenant)
+                .await
+                .expect("record")
+                .get(search::INDEX_FORMAT_URL),
+            Some(&search::index_format()),
+            "[{b}]"
+        );
+
+        // A tenant loaded first while empty has nothing to rebuild.
+        app.create_tenant("fresh").await;
+        app.create(
+            "fresh",
+            &json!({"resourceType": "Practitioner", "name": [{"family": "Lee"}]}),
+        )
+        .await;
+        assert!(app.jobs("fresh").await.is_empty(), "[{b}]");
+    }
+}
+
+#[tokio::test]
 async fn changing_and_deleting_a_search_parameter_reindexes_again() {
     for db in testkit::test_databases().await {
         let app = start(&db, Vec::new()).await;

@@ -189,6 +189,13 @@ pub async fn import_files(
     if !store.tenant_exists(tenant).await? {
         return Err(StoreError::UnknownTenant(tenant.to_string()).into());
     }
+    if !store.has_live_resources(tenant).await? {
+        // Everything the tenant will hold is indexed by this binary: record its index format
+        // so that the server does not rebuild the index this import writes.
+        store
+            .set_indexed_search_param(tenant, search::INDEX_FORMAT_URL, &search::index_format())
+            .await?;
+    }
     let deferred = if opts.defer_indexes {
         store.defer_search_indexes().await?
     } else {

@@ -38,6 +38,16 @@ pub enum Direction {
     Below,
 }
 
+impl Direction {
+    /// The modifier's name without the colon.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Above => "above",
+            Direction::Below => "below",
+        }
+    }
+}
+
 /// The `system|code` of a token `:above` / `:below`, and its closure once the store has
 /// resolved it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -198,10 +208,7 @@ impl Hierarchy {
                     if seen.len() > MAX_CODES {
                         return Err(format!(
                             "the codes {} `{code}` are more than {MAX_CODES}",
-                            match direction {
-                                Direction::Below => "below",
-                                Direction::Above => "above",
-                            }
+                            direction.as_str()
                         ));
                     }
                     queue.push_back(n);

@@ -8,7 +8,8 @@
 //! [`extract`] (whole resources to index entries, through FHIRPath; composite parameters
 //! in [`composite`]), [`valueset`] (ValueSet expansion for `:in` / `:not-in`) and
 //! [`hierarchy`] (CodeSystem hierarchies for token `:above` / `:below`); [`phonetic`]
-//! (Soundex for the `phonetic` parameters).
+//! (Soundex for the `phonetic` parameters); [`index_format`] (which binary's rows an index
+//! holds).
 
 pub mod composite;
 pub mod date;
@@ -17,6 +18,7 @@ pub mod extract;
 pub mod filter;
 pub mod hierarchy;
 pub mod index;
+pub mod index_format;
 pub mod phonetic;
 pub mod query;
 pub mod text;
@@ -29,6 +31,7 @@ pub use extract::{extract, Extractor, IndexEntry};
 pub use filter::{is_text_search, ChainTarget, Filter, Modifier, SearchValue};
 pub use hierarchy::{Direction, Hierarchy, HierarchyRef};
 pub use index::{index_values, IndexValue};
+pub use index_format::{index_format, INDEX_FORMAT_URL};
 pub use query::{
     Criterion, Include, SearchLimits, SearchQuery, SortKey, Summary, Total, UnknownParam,
 };

@@ -278,16 +278,30 @@ impl App {
         effective: &BTreeMap<String, SearchParamDef>,
     ) -> AppResult<()> {
         let recorded = self.store.indexed_search_params(tenant).await?;
-        let now: BTreeMap<String, String> = effective
+        let mut now: BTreeMap<String, String> = effective
             .iter()
             .map(|(url, d)| (url.clone(), serde_json::to_string(d).unwrap_or_default()))
             .collect();
+        let format = search::index_format();
+        now.insert(search::INDEX_FORMAT_URL.to_owned(), format.clone());
         if now == recorded {
             return Ok(());
         }
+        // Rows written by a binary with another index format (or before formats were
+        // recorded) may not match this binary's queries: rebuild everything. A tenant
+        // without resources has nothing to rebuild.
+        let stale_format = recorded.get(search::INDEX_FORMAT_URL) != Some(&format)
+            && self.store.has_live_resources(tenant).await?;
         let mut changed: Vec<String> = Vec::new();
         let mut bases: BTreeSet<String> = BTreeSet::new();
+        if stale_format {
+            changed.push(search::INDEX_FORMAT_URL.to_owned());
+            bases.insert("Resource".to_owned());
+        }
         for (url, def) in &now {
+            if url == search::INDEX_FORMAT_URL {
+                continue;
+            }
             if recorded.get(url) != Some(def) {
                 changed.push(url.clone());
                 bases.extend(effective[url].base.iter().cloned());
@@ -300,6 +314,11 @@ impl App {
             if !now.contains_key(url) {
                 bases.extend(bases_of(old));
             }
+        }
+        if changed.is_empty() && bases.is_empty() {
+            // Only the format's record was missing or old, and there is nothing to rebuild.
+            self.store.set_indexed_search_params(tenant, &now).await?;
+            return Ok(());
         }
         let types: Vec<String> = if bases
             .iter()

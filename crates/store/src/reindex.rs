@@ -497,6 +497,46 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
+    /// Sets one entry of the record of [`Store::indexed_search_params`], keeping the others.
+    pub async fn set_indexed_search_param(
+        &self,
+        tenant: &TenantName,
+        url: &str,
+        definition: &str,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM indexed_search_params WHERE tenant = $1 AND url = $2")
+                .bind(tenant.as_str())
+                .bind(url)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO indexed_search_params (tenant, url, definition) VALUES ($1, $2, $3)",
+            )
+            .bind(tenant.as_str())
+            .bind(url)
+            .bind(definition)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Whether `tenant` holds at least one live resource.
+    pub async fn has_live_resources(&self, tenant: &TenantName) -> Result<bool, StoreError> {
+        let found: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT CAST(1 AS BIGINT) FROM resources WHERE tenant = $1 AND NOT deleted LIMIT 1",
+            )
+            .bind(tenant.as_str())
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(found.is_some())
+    }
+
     /// Replaces the record of [`Store::indexed_search_params`] (in one transaction).
     pub async fn set_indexed_search_params(
         &self,

@@ -146,7 +146,16 @@ fn search_outcome(
             format!("parameter {:?} was ignored: {}", u.name, u.reason),
         );
     }
-    if !pending.is_empty() {
+    if let Some(job) = pending.get(search::INDEX_FORMAT_URL) {
+        oo.push(
+            IssueSeverity::Warning,
+            IssueType::Incomplete,
+            format!(
+                "the tenant's search index is being rebuilt for this version of fhirdir (job \
+                 {job}): results may be incomplete until the reindex finishes"
+            ),
+        );
+    } else if !pending.is_empty() {
         let mut used = BTreeMap::new();
         for c in &query.criteria {
             params_of(&c.filter, &mut used);

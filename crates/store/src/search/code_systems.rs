@@ -103,9 +103,10 @@ pub(super) async fn resolve(
 }
 
 fn refused(r: &HierarchyRef, why: &str) -> StoreError {
-    let m = match r.direction {
-        Direction::Above => "above",
-        Direction::Below => "below",
-    };
-    unsupported(format!("`:{m}` on `{}|{}`: {why}", r.system, r.code))
+    unsupported(format!(
+        "`:{}` on `{}|{}`: {why}",
+        r.direction.as_str(),
+        r.system,
+        r.code
+    ))
 }
