@@ -29,11 +29,20 @@ use crate::{
     StoreError, StoreOptions, TenantInfo, TenantName, VersionRecord, WriteOutcome, WriteRequest,
 };
 
+mod checkpointer;
 mod point_read;
 pub(crate) mod tx;
 
 /// How long a connection waits for another connection's (or process's) write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The writer's automatic checkpoint threshold in pages (4 KiB): 256 MiB of WAL. Only a
+/// backstop: [`checkpointer`] copies the WAL back in the background long before.
+const WRITER_AUTOCHECKPOINT: &str = "65536";
+
+/// Without the background checkpointer (a custom VFS): every 32 MiB of WAL rather than
+/// SQLite's 4 MiB, so that a page written many times between checkpoints is copied once.
+const WRITER_AUTOCHECKPOINT_ALONE: &str = "8192";
 
 /// The writer's page cache: `cache_size` in KiB when negative (128 MiB).
 const WRITER_CACHE_KIB: &str = "-131072";
@@ -48,6 +57,9 @@ pub struct SqliteStore {
     shared: bool,
     /// The fast path for `read`/`vread`; `None` for in-memory databases.
     point: Option<Arc<point_read::PointReader>>,
+    /// Background WAL checkpoints; `None` for in-memory databases and custom VFSes, and
+    /// once closed.
+    checkpointer: Arc<std::sync::Mutex<Option<checkpointer::Checkpointer>>>,
 }
 
 impl SqliteStore {
@@ -71,6 +83,7 @@ impl SqliteStore {
                 reader: pool,
                 shared: true,
                 point: None,
+                checkpointer: Arc::default(),
             });
         }
         create_parent_dir(base.get_filename())?;
@@ -86,9 +99,14 @@ impl SqliteStore {
                     // pages it had just evicted (`readDbPage` under `BtreeIndexMoveto` in
                     // the profile): each resource touches ~50 index btrees' leaves.
                     .pragma("cache_size", WRITER_CACHE_KIB)
-                    // Checkpoint every 32 MiB of WAL rather than 4 MiB: a page written many
-                    // times between checkpoints is copied back once.
-                    .pragma("wal_autocheckpoint", "8192")
+                    .pragma(
+                        "wal_autocheckpoint",
+                        if names_vfs(url) {
+                            WRITER_AUTOCHECKPOINT_ALONE
+                        } else {
+                            WRITER_AUTOCHECKPOINT
+                        },
+                    )
                     .pragma("temp_store", "memory"),
             )
             .await?;
@@ -109,6 +127,18 @@ impl SqliteStore {
                 }
             }
         };
+        let checkpointer = if names_vfs(url) {
+            None
+        } else {
+            match checkpointer::Checkpointer::start(base.get_filename()) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    // The writer's own automatic checkpoint still bounds the WAL.
+                    tracing::warn!(error = %e, "SQLite background checkpoints unavailable");
+                    None
+                }
+            }
+        };
         let reader = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .connect_with(base.pragma("query_only", "ON"))
@@ -118,6 +148,7 @@ impl SqliteStore {
             reader,
             shared: false,
             point,
+            checkpointer: Arc::new(std::sync::Mutex::new(checkpointer)),
         })
     }
 
@@ -164,6 +195,15 @@ impl SqliteStore {
     pub async fn close(&self) {
         if let Some(point) = &self.point {
             point.close();
+        }
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(c) = checkpointer {
+            // Dropping it joins the thread, which may be inside a checkpoint: not on a worker.
+            let _ = tokio::task::spawn_blocking(move || drop(c)).await;
         }
         self.reader.close().await;
         self.writer.close().await;
