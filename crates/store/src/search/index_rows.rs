@@ -1,5 +1,5 @@
 //! Index rows: how a resource's [`IndexEntry`]s become rows of the `search_*` tables
-//! (migration 0002), and the backend-neutral `INSERT` / `DELETE` statements that replace them.
+//! (migration 0002), and the `INSERT` / `DELETE` statements that replace them.
 //!
 //! The rows always describe the current version of a live resource: the write transaction
 //! deletes the old rows and inserts the new ones, and a delete removes them. `_id` and
@@ -277,7 +277,14 @@ pub(crate) fn rows_by_table<'r>(
 }
 
 /// Multi-row `INSERT` statements for the rows of `resources` (see [`rows_by_table`]),
-/// chunked under the bind limit.
+/// chunked under the bind limit. SQLite's write path (Postgres writes rows with `COPY`,
+/// `pg_copy.rs`).
+///
+/// `OR FAIL`, not SQLite's default `ABORT`: a multi-row statement that may abort inside a
+/// transaction makes SQLite copy every page it touches into a statement journal first, so
+/// that it can undo the statement alone (`subjournalPageIfRequired`, with its allocations,
+/// was a tenth of the writer's profile). The store never goes on after a failed statement:
+/// the caller's whole transaction rolls back, so undoing the statement alone buys nothing.
 pub(crate) fn insert_statements(tenant: &str, resources: &[IndexedResource<'_>]) -> Vec<Sql> {
     let by_table = rows_by_table(resources);
     let mut out = Vec::new();
@@ -285,7 +292,7 @@ pub(crate) fn insert_statements(tenant: &str, resources: &[IndexedResource<'_>])
         let per_row = rows.first().map_or(1, |(_, _, r)| r.values.len() + 4);
         for chunk in rows.chunks((MAX_BINDS / per_row).max(1)) {
             let mut sql = Sql::new();
-            sql.push("INSERT INTO ")
+            sql.push("INSERT OR FAIL INTO ")
                 .push(table.name())
                 .push(" (tenant, res_type, id, param, ")
                 .push(table.value_columns())
@@ -341,7 +348,7 @@ mod tests {
         );
         let string_insert = stmts
             .iter()
-            .find(|s| s.debug().0.starts_with("INSERT INTO search_string"))
+            .find(|s| s.debug().0.starts_with("INSERT OR FAIL INTO search_string"))
             .map(|s| s.debug().1)
             .unwrap_or_default();
         let smiths = string_insert

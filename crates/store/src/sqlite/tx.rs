@@ -306,8 +306,10 @@ impl SqliteTx {
         let tenant = self.tenant.as_str();
         // The run has each resource once and we hold the write lock since reading the
         // current rows, so the upsert is the compare-and-swap.
+        // `OR FAIL`: no statement journal for these multi-row statements (see
+        // `index_rows::insert_statements`); a failure rolls the whole transaction back.
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO resources \
+            "INSERT OR FAIL INTO resources \
              (tenant, res_type, id, version, deleted, last_updated, method, content) ",
         );
         qb.push_values(&rows, |mut b, (req, new)| {
@@ -333,7 +335,7 @@ impl SqliteTx {
                 .fetch_one(&mut *self.tx)
                 .await?;
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO resource_versions \
+            "INSERT OR FAIL INTO resource_versions \
              (tenant, res_type, id, version, seq, deleted, last_updated, method, content) ",
         );
         let numbered = rows.iter().zip(1_i64..);
