@@ -337,6 +337,73 @@ async fn concurrent_identical_if_none_exist_transactions_create_one_resource() {
     }
 }
 
+/// The writes of a transaction are prepared (index entries extracted) before its store
+/// transaction starts, from the bodies its conditionals give as the tenant is then; inside,
+/// an entry that came out differently is prepared again. Here concurrent transactions all
+/// guess that their `ifNoneExist` Organization is new, and all but one find it inside: their
+/// Location must then refer to, and be found by, the Organization that exists.
+#[tokio::test]
+async fn entries_whose_conditionals_resolve_differently_inside_the_transaction_are_prepared_again()
+{
+    for db in test_databases().await {
+        let app = spawn_app(&db, ServerConfig::default()).await;
+        let b = app.backend;
+        let npi = "8888888898";
+        let org_url = "urn:uuid:7f000000-0000-4000-8000-0000000000c1";
+        let bundle = tx(vec![
+            with(
+                entry(
+                    "POST",
+                    "Organization",
+                    Some(org_url),
+                    Some(org(npi, "Racer")),
+                ),
+                "ifNoneExist",
+                &format!("identifier={NPI}|{npi}"),
+            ),
+            entry(
+                "POST",
+                "Location",
+                Some("urn:uuid:7f000000-0000-4000-8000-0000000000c2"),
+                Some(json!({"resourceType": "Location", "name": "Racer site",
+                            "managingOrganization": {"reference": org_url}})),
+            ),
+        ]);
+        let answers = futures::future::join_all((0..8).map(|_| post_bundle(&app, &bundle))).await;
+        let mut orgs = std::collections::BTreeSet::new();
+        let mut locations = Vec::new();
+        for r in answers {
+            let es = response_entries(&r.status(200), "transaction-response", 2);
+            orgs.insert(type_id(b, &es[0]["response"]["location"]));
+            locations.push(type_id(b, &es[1]["response"]["location"]));
+        }
+        assert_eq!(orgs.len(), 1, "[{b}] one Organization: {orgs:?}");
+        let org_ref = orgs.pop_first().unwrap_or_default();
+        for l in &locations {
+            let (_, body) = read(&app, l).await;
+            assert_eq!(
+                body["managingOrganization"]["reference"], org_ref,
+                "[{b}] {l} refers to the Organization that exists"
+            );
+        }
+        // The index rows are those of the stored bodies.
+        assert_eq!(
+            count(&app, &format!("Location?organization={org_ref}")).await,
+            8,
+            "[{b}] every Location is found by its Organization"
+        );
+        assert_eq!(
+            count(
+                &app,
+                &format!("Location?organization.identifier={NPI}|{npi}")
+            )
+            .await,
+            8,
+            "[{b}]"
+        );
+    }
+}
+
 #[tokio::test]
 async fn put_entries_need_the_url_id_unless_conditional() {
     for db in test_databases().await {

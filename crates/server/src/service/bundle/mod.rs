@@ -10,6 +10,7 @@
 mod entry;
 mod execute;
 mod references;
+mod resolve;
 
 use fhir::BundleBuilder;
 use serde_json::{Map, Value};
