@@ -337,14 +337,12 @@ async fn concurrent_identical_if_none_exist_transactions_create_one_resource() {
     }
 }
 
-/// The writes of a transaction are prepared (index entries extracted) before its store
-/// transaction starts, from the bodies its conditionals give as the tenant is then; inside,
-/// an entry that came out differently is prepared again. Here concurrent transactions all
-/// guess that their `ifNoneExist` Organization is new, and all but one find it inside: their
-/// Location must then refer to, and be found by, the Organization that exists.
+/// Concurrent transactions whose `ifNoneExist` Organization all but one find inside their
+/// store transaction: every entry that refers to that Organization's `fullUrl` must then
+/// refer to, and be found by, the Organization that exists (the references are rewritten and
+/// indexed after the condition is resolved, never from an earlier guess).
 #[tokio::test]
-async fn entries_whose_conditionals_resolve_differently_inside_the_transaction_are_prepared_again()
-{
+async fn references_to_an_if_none_exist_entry_name_the_resource_found_under_concurrency() {
     for db in test_databases().await {
         let app = spawn_app(&db, ServerConfig::default()).await;
         let b = app.backend;

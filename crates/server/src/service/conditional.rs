@@ -70,20 +70,6 @@ impl Criteria {
     ) -> AppResult<Vec<VersionRecord>> {
         Ok(tx.search(&self.query, &conf.registry).await?.matches)
     }
-
-    /// At most two current matches as committed now, outside any transaction.
-    pub async fn find_now(
-        &self,
-        app: &App,
-        tenant: &TenantName,
-        conf: &TenantConformance,
-    ) -> AppResult<Vec<VersionRecord>> {
-        let page = app
-            .store
-            .search(tenant, &self.query, &conf.registry, None)
-            .await?;
-        Ok(page.matches)
-    }
 }
 
 /// The current resources of `rtype` matching `criteria`, at most two (see
@@ -95,7 +81,10 @@ pub async fn find(
     criteria: &str,
 ) -> AppResult<Vec<VersionRecord>> {
     let conf = app.conformance(tenant).await?;
-    Criteria::parse(&conf, rtype, criteria)?
-        .find_now(app, tenant, &conf)
-        .await
+    let c = Criteria::parse(&conf, rtype, criteria)?;
+    let page = app
+        .store
+        .search(tenant, &c.query, &conf.registry, None)
+        .await?;
+    Ok(page.matches)
 }

@@ -1,7 +1,7 @@
 //! Running Bundle entries: the transaction (one store transaction, all or nothing) and the
 //! batch (each entry on its own).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use base64::Engine;
 use fhir::BundleEntry;
@@ -12,10 +12,10 @@ use store::{
 };
 
 use super::entry::{parse_entry, Entry, EntryMethod, Target};
-use super::references::{rewrite, Identities};
-use super::resolve::{resolve_conditional_references, resolve_conditionals, Lookup, Now};
+use super::references::{for_each_reference, is_conditional, rewrite, Identities};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Prefer, ReturnPref};
+use crate::service::conditional::Criteria;
 use crate::service::patch::{parameters_document, patch_in, PatchFormat};
 use crate::service::resources;
 use crate::state::App;
@@ -105,6 +105,27 @@ impl EntryResponse {
     }
 }
 
+/// Resolves a conditional target to at most one id, inside `tx`; `None` when nothing
+/// matches.
+async fn resolve_one(
+    tx: &mut StoreTx,
+    conf: &TenantConformance,
+    rtype: &str,
+    criteria: &str,
+    what: &str,
+) -> AppResult<Option<String>> {
+    let found = Criteria::parse(conf, rtype, criteria)?
+        .find_in(tx, conf)
+        .await?;
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.id.clone())),
+        _ => Err(AppError::PreconditionFailed(format!(
+            "{what} {rtype}?{criteria} matches more than one resource"
+        ))),
+    }
+}
+
 /// A JSON Patch travels in a transaction as a Binary; FHIRPath Patch as Parameters.
 fn patch_document(resource: &Map<String, Value>) -> AppResult<(PatchFormat, Value)> {
     match resource.get("resourceType").and_then(Value::as_str) {
@@ -131,6 +152,152 @@ fn patch_document(resource: &Map<String, Value>) -> AppResult<(PatchFormat, Valu
     }
 }
 
+/// Takes the locks of the entries that may create depending on a search (`ifNoneExist`, a
+/// conditional update), before any write of `tx` and in sorted order: a transaction never
+/// waits for one of these locks while holding row locks or another key out of order, so
+/// they cannot deadlock.
+async fn lock_conditional_creates(
+    tx: &mut StoreTx,
+    conf: &TenantConformance,
+    entries: &[Entry],
+) -> AppResult<()> {
+    let mut keys = std::collections::BTreeSet::new();
+    for e in entries {
+        let (t, criteria) = match (&e.method, &e.target, &e.if_none_exist) {
+            (EntryMethod::Post, Target::Type(t), Some(c)) => (t, c),
+            (EntryMethod::Put, Target::Search(t, c), _) => (t, c),
+            _ => continue,
+        };
+        let c = Criteria::parse(conf, t, criteria).map_err(|err| err.context(&e.label()))?;
+        keys.insert(c.lock_key().to_owned());
+    }
+    for key in keys {
+        tx.lock_condition(&key).await?;
+    }
+    Ok(())
+}
+
+/// Resolves conditional targets and `ifNoneExist` inside `tx` before its writes start, so
+/// that the duplicate check sees every identity, and under the locks of
+/// [`lock_conditional_creates`], so that concurrent identical Bundles create once. Returns
+/// the entries whose POST is satisfied by an existing resource (`ifNoneExist` matched) as
+/// finished responses.
+async fn resolve_conditionals(
+    tx: &mut StoreTx,
+    conf: &TenantConformance,
+    entries: &mut [Entry],
+    ids: &mut Identities,
+) -> AppResult<Vec<(usize, VersionRecord)>> {
+    lock_conditional_creates(tx, conf, entries).await?;
+    let mut existing = Vec::new();
+    for e in entries.iter_mut() {
+        let label = e.label();
+        let at = |err: AppError| err.context(&label);
+        match (&e.method, e.target.clone()) {
+            (EntryMethod::Post, Target::Type(t)) => {
+                if let Some(criteria) = &e.if_none_exist {
+                    let found =
+                        async { Criteria::parse(conf, &t, criteria)?.find_in(tx, conf).await }
+                            .await
+                            .map_err(at)?;
+                    match found.as_slice() {
+                        [] => {}
+                        [one] => {
+                            if let Some(u) = &e.full_url {
+                                ids.by_full_url.insert(u.clone(), format!("{t}/{}", one.id));
+                            }
+                            existing.push((e.index, one.clone()));
+                        }
+                        _ => {
+                            return Err(at(AppError::PreconditionFailed(format!(
+                                "ifNoneExist {criteria} matches more than one resource"
+                            ))))
+                        }
+                    }
+                }
+            }
+            (
+                EntryMethod::Put | EntryMethod::Delete | EntryMethod::Patch,
+                Target::Search(t, criteria),
+            ) => {
+                let id = resolve_one(tx, conf, &t, &criteria, "conditional target")
+                    .await
+                    .map_err(at)?;
+                e.target = match (id, e.method) {
+                    (Some(id), _) => Target::Instance(t.clone(), id),
+                    // Conditional create-by-update: the body's id, or a new one.
+                    (None, EntryMethod::Put) => {
+                        let id = e
+                            .resource
+                            .as_ref()
+                            .and_then(|r| r.get("id"))
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                            .unwrap_or_else(fhir::new_id);
+                        Target::Instance(t.clone(), id)
+                    }
+                    (None, EntryMethod::Delete) => Target::Search(t.clone(), criteria),
+                    (None, _) => {
+                        return Err(at(AppError::NotFound(format!("no {t} matches {criteria}"))))
+                    }
+                };
+                if let (Target::Instance(t, id), Some(u)) = (&e.target, &e.full_url) {
+                    ids.by_full_url.insert(u.clone(), format!("{t}/{id}"));
+                }
+                // A conditional update may leave the id out: it is the matched (or new) one.
+                if let (EntryMethod::Put, Target::Instance(_, id), Some(r)) =
+                    (e.method, &e.target, e.resource.as_mut())
+                {
+                    r.entry("id").or_insert_with(|| Value::String(id.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(existing)
+}
+
+/// Replaces conditional references (`Organization?identifier=...`) with the one resource
+/// they match inside `tx`; none or several is an error.
+async fn resolve_conditional_references(
+    tx: &mut StoreTx,
+    conf: &TenantConformance,
+    e: &mut Entry,
+) -> AppResult<()> {
+    let Some(resource) = e.resource.take() else {
+        return Ok(());
+    };
+    let mut value = Value::Object(resource);
+    let mut pending = Vec::new();
+    for_each_reference(&mut value, &mut |r| {
+        if is_conditional(r) {
+            pending.push(r.clone());
+        }
+        Ok(())
+    })?;
+    for reference in pending {
+        let (t, criteria) = reference.split_once('?').unwrap_or_default();
+        let id = resolve_one(tx, conf, t, criteria, "conditional reference")
+            .await?
+            .ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "conditional reference {reference} matches no resource"
+                ))
+            })?;
+        let resolved = format!("{t}/{id}");
+        for_each_reference(&mut value, &mut |r| {
+            if *r == reference {
+                *r = resolved.clone();
+            }
+            Ok(())
+        })?;
+    }
+    if let Value::Object(m) = value {
+        e.resource = Some(m);
+    }
+    Ok(())
+}
+
 /// Runs a transaction: all entries or none.
 pub async fn transaction(
     app: &App,
@@ -143,7 +310,6 @@ pub async fn transaction(
     // Loaded before the transaction: loading may write (a reindex job), and on SQLite the
     // open transaction holds the one writer.
     let conf = app.conformance(tenant).await?;
-    let mut early = prepare_early(app, tenant, &conf, &entries, &ids).await;
     // Conditionals are resolved inside the transaction that writes: see
     // `resolve_conditionals`.
     let mut tx = app.store.begin(tenant).await?;
@@ -167,9 +333,16 @@ pub async fn transaction(
     }
     for e in entries.iter_mut() {
         let label = e.label();
-        finish_body(&mut tx, &conf, e, &ids)
+        resolve_conditional_references(&mut tx, &conf, e)
             .await
             .map_err(|err| err.context(&label))?;
+        if let Some(r) = e.resource.take() {
+            let mut v = Value::Object(r);
+            rewrite(&mut v, &ids).map_err(|err| err.context(&label))?;
+            if let Value::Object(m) = v {
+                e.resource = Some(m);
+            }
+        }
     }
 
     let with_body = prefer.return_pref == ReturnPref::Representation;
@@ -194,13 +367,13 @@ pub async fn transaction(
             continue;
         }
         if let Some(w) =
-            take_prepared(&mut early, &conf, e, &ids).map_err(|err| err.context(&e.label()))?
+            prepare_create_or_update(&conf, e, &ids).map_err(|err| err.context(&e.label()))?
         {
             run.push((e, w));
             continue;
         }
         write_run(&mut tx, &base, &mut run, with_body, &mut responses).await?;
-        let r = write_entry(&mut tx, &conf, &base, e, &ids, &mut early, with_body)
+        let r = write_entry(&mut tx, &conf, &base, e, &ids, with_body)
             .await
             .map_err(|err| err.context(&e.label()))?;
         responses.push(r);
@@ -221,91 +394,6 @@ pub async fn transaction(
     }
     responses.sort_by_key(|r| r.index);
     Ok(responses)
-}
-
-/// Resolves `e`'s conditional references through `lookup` and rewrites its references to
-/// other entries (`fullUrl`s) with `ids`: the body that is written.
-async fn finish_body(
-    lookup: &mut impl Lookup,
-    conf: &TenantConformance,
-    e: &mut Entry,
-    ids: &Identities,
-) -> AppResult<()> {
-    resolve_conditional_references(lookup, conf, e).await?;
-    if let Some(r) = e.resource.take() {
-        let mut v = Value::Object(r);
-        rewrite(&mut v, ids)?;
-        if let Value::Object(m) = v {
-            e.resource = Some(m);
-        }
-    }
-    Ok(())
-}
-
-/// The creates and updates of `entries` prepared (checked, their index entries extracted)
-/// before the write transaction starts, by entry index, from the bodies the entries get when
-/// their conditionals resolve as the tenant is now. On SQLite the write transaction holds the
-/// one writer, so work done inside it is work every other writer waits for; the extraction is
-/// most of a Bundle's work outside the database. The transaction uses a prepared write only
-/// if its entry came out the same ([`same_write`]), and prepares the others itself; so any
-/// failure here just leaves the work to it.
-async fn prepare_early(
-    app: &App,
-    tenant: &TenantName,
-    conf: &TenantConformance,
-    entries: &[Entry],
-    ids: &Identities,
-) -> HashMap<usize, resources::PreparedWrite> {
-    let mut entries = entries.to_vec();
-    let mut ids = ids.clone();
-    let mut now = Now { app, tenant };
-    let mut prepared = HashMap::new();
-    if resolve_conditionals(&mut now, conf, &mut entries, &mut ids)
-        .await
-        .is_err()
-    {
-        return prepared;
-    }
-    for e in &mut entries {
-        if finish_body(&mut now, conf, e, &ids).await.is_err() {
-            return HashMap::new();
-        }
-        if let Ok(Some(w)) = prepare_create_or_update(conf, e, &ids) {
-            prepared.insert(e.index, w);
-        }
-    }
-    prepared
-}
-
-/// The write of a create or update entry: the one [`prepare_early`] prepared when it is
-/// still right, else prepared now; `None` for the other kinds of entry.
-fn take_prepared(
-    early: &mut HashMap<usize, resources::PreparedWrite>,
-    conf: &TenantConformance,
-    e: &Entry,
-    ids: &Identities,
-) -> AppResult<Option<resources::PreparedWrite>> {
-    match early.remove(&e.index) {
-        Some(w) if same_write(&w, e, ids) => Ok(Some(w)),
-        _ => prepare_create_or_update(conf, e, ids),
-    }
-}
-
-/// Whether `w`, prepared by [`prepare_early`], is the write `e` makes now: the same
-/// resource (type and id) and the same body. The prepared index entries are a function of
-/// the body, so they are then the ones `e` would get.
-fn same_write(w: &resources::PreparedWrite, e: &Entry, ids: &Identities) -> bool {
-    let (t, id) = match (&e.method, &e.target) {
-        (EntryMethod::Post, Target::Type(t)) => match ids.new_ids.get(&e.index) {
-            Some(id) => (t, id),
-            None => return false,
-        },
-        (EntryMethod::Put, Target::Instance(t, id)) => (t, id),
-        _ => return false,
-    };
-    w.request.resource_type == *t
-        && w.request.id == *id
-        && e.resource.as_ref() == Some(&w.request.resource)
 }
 
 /// Whether `e` writes a SearchParameter (the tenant's search parameters change).
@@ -416,10 +504,9 @@ async fn write_entry(
     base: &str,
     e: &Entry,
     ids: &Identities,
-    early: &mut HashMap<usize, resources::PreparedWrite>,
     with_body: bool,
 ) -> AppResult<EntryResponse> {
-    if let Some(req) = take_prepared(early, conf, e, ids)? {
+    if let Some(req) = prepare_create_or_update(conf, e, ids)? {
         let outcome = req.run_in(tx).await?;
         return Ok(EntryResponse::from_write(
             e.index, base, &outcome, with_body,
@@ -526,7 +613,6 @@ pub async fn batch(
                 return read_entry(app, tenant, &base, &e).await;
             }
             let conf = app.conformance(tenant).await?;
-            let mut early = prepare_early(app, tenant, &conf, std::slice::from_ref(&e), &ids).await;
             // Conditionals are resolved in the transaction that writes (see
             // `resolve_conditionals`).
             let mut tx = app.store.begin(tenant).await?;
@@ -536,10 +622,17 @@ pub async fn batch(
             if let Some((_, r)) = satisfied.first() {
                 return Ok(EntryResponse::from_record(i, "200 OK", &base, r, with_body));
             }
+            resolve_conditional_references(&mut tx, &conf, &mut e).await?;
             // ... so a `urn:` reference could never resolve: refused, as in a transaction
             // (<https://hl7.org/fhir/R4/http.html#brules>: such references are non-conformant).
-            finish_body(&mut tx, &conf, &mut e, &ids).await?;
-            let r = write_entry(&mut tx, &conf, &base, &e, &ids, &mut early, with_body).await?;
+            if let Some(r) = e.resource.take() {
+                let mut v = Value::Object(r);
+                rewrite(&mut v, &ids)?;
+                if let Value::Object(m) = v {
+                    e.resource = Some(m);
+                }
+            }
+            let r = write_entry(&mut tx, &conf, &base, &e, &ids, with_body).await?;
             tx.commit().await?;
             if changes_search_parameters(&e) {
                 app.search_parameters_changed(tenant).await;

@@ -10,7 +10,6 @@
 mod entry;
 mod execute;
 mod references;
-mod resolve;
 
 use fhir::BundleBuilder;
 use serde_json::{Map, Value};

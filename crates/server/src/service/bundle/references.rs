@@ -13,7 +13,7 @@ use super::entry::{Entry, EntryMethod, Target};
 use crate::error::{AppError, AppResult};
 
 /// The ids fhirdir assigns: `fullUrl` -> `Type/id`, and each POST entry's new id.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Identities {
     pub by_full_url: HashMap<String, String>,
     /// New ids of POST entries, by entry index.
