@@ -496,8 +496,8 @@ async fn an_index_built_with_another_format_is_rebuilt_in_the_background() {
         let store = &app.state.store;
         let mut recorded = store.indexed_search_params(&tenant).await.expect("record");
         assert_eq!(
-            recorded.get(search::INDEX_FORMAT_URL),
-            Some(&search::index_format()),
+            recorded.get(search::INDEX_FORMAT_URL).map(String::as_str),
+            Some(search::index_format()),
             "[{b}] the first load of a tenant records the format"
         );
 
@@ -546,8 +546,9 @@ async fn an_index_built_with_another_format_is_rebuilt_in_the_background() {
                 .indexed_search_params(&tenant)
                 .await
                 .expect("record")
-                .get(search::INDEX_FORMAT_URL),
-            Some(&search::index_format()),
+                .get(search::INDEX_FORMAT_URL)
+                .map(String::as_str),
+            Some(search::index_format()),
             "[{b}]"
         );
 

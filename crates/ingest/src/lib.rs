@@ -193,7 +193,7 @@ pub async fn import_files(
         // Everything the tenant will hold is indexed by this binary: record its index format
         // so that the server does not rebuild the index this import writes.
         store
-            .set_indexed_search_param(tenant, search::INDEX_FORMAT_URL, &search::index_format())
+            .set_indexed_search_param(tenant, search::INDEX_FORMAT_URL, search::index_format())
             .await?;
     }
     let deferred = if opts.defer_indexes {

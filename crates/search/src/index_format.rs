@@ -15,13 +15,17 @@ pub const INDEX_FORMAT_URL: &str = "urn:fhirdir:index-format";
 /// recorded format; 2, `phonetic` indexes Soundex codes.
 const EXTRACTION_VERSION: u32 = 2;
 
-/// This binary's format: the extraction version and a digest of the built-in definitions.
-pub fn index_format() -> String {
-    let definitions = serde_json::to_string(conformance::builtin()).unwrap_or_default();
-    format!(
-        "{EXTRACTION_VERSION}:{:016x}",
-        fnv1a(definitions.as_bytes())
-    )
+/// This binary's format: the extraction version and a digest of the built-in definitions,
+/// computed once (it serialises every built-in definition).
+pub fn index_format() -> &'static str {
+    static FORMAT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FORMAT.get_or_init(|| {
+        let definitions = serde_json::to_string(conformance::builtin()).unwrap_or_default();
+        format!(
+            "{EXTRACTION_VERSION}:{:016x}",
+            fnv1a(definitions.as_bytes())
+        )
+    })
 }
 
 /// 64-bit FNV-1a: stable across Rust releases and platforms, unlike `DefaultHasher`, since

@@ -283,14 +283,15 @@ impl App {
             .map(|(url, d)| (url.clone(), serde_json::to_string(d).unwrap_or_default()))
             .collect();
         let format = search::index_format();
-        now.insert(search::INDEX_FORMAT_URL.to_owned(), format.clone());
+        now.insert(search::INDEX_FORMAT_URL.to_owned(), format.to_owned());
         if now == recorded {
             return Ok(());
         }
         // Rows written by a binary with another index format (or before formats were
         // recorded) may not match this binary's queries: rebuild everything. A tenant
         // without resources has nothing to rebuild.
-        let stale_format = recorded.get(search::INDEX_FORMAT_URL) != Some(&format)
+        let stale_format = recorded.get(search::INDEX_FORMAT_URL).map(String::as_str)
+            != Some(format)
             && self.store.has_live_resources(tenant).await?;
         let mut changed: Vec<String> = Vec::new();
         let mut bases: BTreeSet<String> = BTreeSet::new();

@@ -505,21 +505,15 @@ impl Store {
         definition: &str,
     ) -> Result<(), StoreError> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM indexed_search_params WHERE tenant = $1 AND url = $2")
-                .bind(tenant.as_str())
-                .bind(url)
-                .execute(&mut *tx)
-                .await?;
             sqlx::query(
-                "INSERT INTO indexed_search_params (tenant, url, definition) VALUES ($1, $2, $3)",
+                "INSERT INTO indexed_search_params (tenant, url, definition) VALUES ($1, $2, $3) \
+                 ON CONFLICT (tenant, url) DO UPDATE SET definition = excluded.definition",
             )
             .bind(tenant.as_str())
             .bind(url)
             .bind(definition)
-            .execute(&mut *tx)
+            .execute(pool)
             .await?;
-            tx.commit().await?;
         });
         Ok(())
     }
