@@ -57,6 +57,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "covering_walk_indexes",
         sql: include_str!("../../../migrations/sqlite/0007_covering_walk_indexes.sql"),
     },
+    Migration {
+        version: 8,
+        name: "string_walk_index",
+        sql: include_str!("../../../migrations/sqlite/0008_string_walk_index.sql"),
+    },
 ];
 
 /// Postgres migrations, in version order (same versions and names as [`SQLITE`]).
@@ -95,6 +100,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 7,
         name: "covering_walk_indexes",
         sql: include_str!("../../../migrations/postgres/0007_covering_walk_indexes.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "string_walk_index",
+        sql: include_str!("../../../migrations/postgres/0008_string_walk_index.sql"),
     },
 ];
 

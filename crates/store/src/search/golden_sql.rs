@@ -40,6 +40,7 @@ const CASES: &[(&str, &str, &str)] = &[
         "location.address-city=ann&active=true&_count=20",
     ),
     ("near", "Location", "near=42.28|-83.74|10|km"),
+    ("string_walk", "Practitioner", "name=mar,smi&gender=female"),
     (
         "token_from_index",
         "PractitionerRole",

@@ -156,18 +156,29 @@ impl Plan {
 
     /// The page query to run on `dialect`, given the probe's answer when there is a
     /// [`Walk`]: from [`SCALAR_WALK_FROM`] index rows of the inner value the scalar walk
-    /// (Postgres, `_has`), from [`WALK_FROM`] the row-by-row walk, else the set query.
+    /// (Postgres, `_has`), from [`Walk::from`] the row-by-row walk, else the set query.
     pub fn choose_page(&self, probed: Option<i64>, dialect: Dialect) -> Option<&Sql> {
-        match (&self.walk, probed) {
+        match (self.walk_on(dialect), probed) {
             (Some(w), Some(n)) => match &w.scalar {
                 Some(scalar) if n >= SCALAR_WALK_FROM && dialect == Dialect::Postgres => {
                     Some(scalar)
                 }
-                _ if n >= WALK_FROM => Some(&w.rows),
+                _ if n >= w.from => Some(&w.rows),
                 _ => self.page.as_ref(),
             },
             _ => self.page.as_ref(),
         }
+    }
+
+    /// The probe to run before [`Plan::choose_page`] on `dialect`, when it may walk.
+    pub fn probe(&self, dialect: Dialect) -> Option<&Sql> {
+        self.walk_on(dialect).map(|w| &w.probe)
+    }
+
+    fn walk_on(&self, dialect: Dialect) -> Option<&Walk> {
+        self.walk
+            .as_ref()
+            .filter(|w| !w.postgres_only || dialect == Dialect::Postgres)
     }
 
     /// Turns the fetched rows (one more than the page size when there are more) and the
@@ -278,16 +289,30 @@ pub(crate) const SCALAR_WALK_FROM: i64 = 12_000;
 #[derive(Debug)]
 pub(crate) struct Walk {
     /// `SELECT COUNT(*)` of up to [`WALK_FROM`] (SQLite) or [`SCALAR_WALK_FROM`] (Postgres)
-    /// index rows of the inner value.
+    /// index rows of the inner value, or [`STRING_WALK_FROM`] rows of the string values.
     pub probe: Sql,
     /// The reference rows in id order, each tested ([`Cond::walk_rows`]).
     pub rows: Sql,
     /// The target type in id order, each resource tested ([`Cond::has_walk`]; `_has` only).
     pub scalar: Option<Sql>,
+    /// From how many probed rows `rows` is chosen ([`WALK_FROM`], [`STRING_WALK_FROM`]).
+    pub from: i64,
+    /// Whether only Postgres walks (the string walk, [`Cond::string_walk_rows`]); SQLite
+    /// then runs neither the probe nor the walk.
+    pub postgres_only: bool,
 }
 
+/// From how many index rows of a plain string criterion's values the walk of the type's
+/// string rows in id order ([`Cond::string_walk_rows`]) beats the set of all matches. The
+/// set costs about 0.5-1 µs per matching row (read, made distinct, sorted); the walk reads
+/// about 29 string rows per Practitioner at 0.2 µs each, 21 N / M resources for a page (N
+/// resources, M matching rows): at 349,333 Practitioners the two meet near M = 8,000, which
+/// a tenth of the benchmark's prefixes at 1M exceed (`name=mar`: 29,338 rows).
+pub(crate) const STRING_WALK_FROM: i64 = 8_000;
+
 /// For a query without sort keys whose first criterion is a chain or `_has` over a plain
-/// value: the page queries that walk ([`Walk`]), the other criteria as usual.
+/// value, or (Postgres only) a plain string value: the page queries that walk ([`Walk`]),
+/// the other criteria as usual.
 fn walk(
     cond: &mut Cond<'_>,
     query: &SearchQuery,
@@ -303,9 +328,17 @@ fn walk(
     postgres.int(SCALAR_WALK_FROM);
     limit.dialect(sqlite, postgres);
     let mut source = Sql::new();
-    let Some((src, probe)) =
-        cond.walk_rows(&mut source, &query.resource_type, &first.filter, limit)?
-    else {
+    let mut from = WALK_FROM;
+    let mut postgres_only = false;
+    let mut found = cond.walk_rows(&mut source, &query.resource_type, &first.filter, limit)?;
+    if found.is_none() {
+        let mut limit = Sql::new();
+        limit.int(STRING_WALK_FROM);
+        from = STRING_WALK_FROM;
+        postgres_only = true;
+        found = cond.string_walk_rows(&mut source, &query.resource_type, &first.filter, limit)?;
+    }
+    let Some((src, probe)) = found else {
         return Ok(None);
     };
     let rows = page_sql(cond, query, cursor, keys, |sql, cond| {
@@ -366,6 +399,8 @@ fn walk(
         probe,
         rows,
         scalar,
+        from,
+        postgres_only,
     }))
 }
 

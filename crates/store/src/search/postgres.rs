@@ -185,9 +185,9 @@ pub(crate) async fn search_on(
         }
         None => None,
     };
-    let probed = match &plan.walk {
-        Some(w) => Some(
-            w.probe
+    let probed = match plan.probe(Dialect::Postgres) {
+        Some(probe) => Some(
+            probe
                 .render::<Postgres>(Dialect::Postgres)
                 .build_query_scalar::<i64>()
                 .fetch_one(&mut *conn)

@@ -158,9 +158,9 @@ pub(crate) async fn search_on(
         }
         None => None,
     };
-    let probed = match &plan.walk {
-        Some(w) => Some(
-            w.probe
+    let probed = match plan.probe(Dialect::Sqlite) {
+        Some(probe) => Some(
+            probe
                 .render::<Sqlite>(Dialect::Sqlite)
                 .build_query_scalar::<i64>()
                 .fetch_one(&mut *conn)
