@@ -15,11 +15,13 @@
 //! on top (e.g. only read `seq` below the oldest in-flight writer's), to be added with it.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::common::{self, Current};
+use crate::search::probe_cache::ProbeCache;
 use crate::{
     migrate, redact, DeleteOutcome, HistoryPage, HistoryQuery, Method, PoolStats, Precondition,
     StoreError, StoreOptions, TenantInfo, TenantName, VersionRecord, WriteOutcome, WriteRequest,
@@ -32,6 +34,7 @@ pub(crate) mod tx;
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    probes: Arc<ProbeCache>,
 }
 
 impl PgStore {
@@ -51,12 +54,20 @@ impl PgStore {
             .acquire_timeout(opts.acquire_timeout)
             .connect_with(options)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            probes: Arc::default(),
+        })
     }
 
     /// The pool (search, reindex).
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Recent walk probe answers of this store's searches.
+    pub(crate) fn probes(&self) -> &ProbeCache {
+        &self.probes
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {

@@ -24,6 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::common::{self, Current};
+use crate::search::probe_cache::ProbeCache;
 use crate::{
     migrate, redact, DeleteOutcome, HistoryPage, HistoryQuery, Method, PoolStats, Precondition,
     StoreError, StoreOptions, TenantInfo, TenantName, VersionRecord, WriteOutcome, WriteRequest,
@@ -60,6 +61,8 @@ pub struct SqliteStore {
     /// Background WAL checkpoints; `None` for in-memory databases and custom VFSes, and
     /// once closed.
     checkpointer: Arc<std::sync::Mutex<Option<checkpointer::Checkpointer>>>,
+    /// Recent walk probe answers of this store's searches.
+    probes: Arc<ProbeCache>,
 }
 
 impl SqliteStore {
@@ -84,6 +87,7 @@ impl SqliteStore {
                 shared: true,
                 point: None,
                 checkpointer: Arc::default(),
+                probes: Arc::default(),
             });
         }
         create_parent_dir(base.get_filename())?;
@@ -149,12 +153,18 @@ impl SqliteStore {
             shared: false,
             point,
             checkpointer: Arc::new(std::sync::Mutex::new(checkpointer)),
+            probes: Arc::default(),
         })
     }
 
     /// The reader pool (search).
     pub(crate) fn reader_pool(&self) -> &SqlitePool {
         &self.reader
+    }
+
+    /// Recent walk probe answers of this store's searches.
+    pub(crate) fn probes(&self) -> &ProbeCache {
+        &self.probes
     }
 
     /// The writer pool (reindex).

@@ -217,3 +217,38 @@ async fn string_prefixes_walk_common_values_and_collect_rare_ones_with_the_same_
         }
     }
 }
+
+/// A probe's answer is reused for a while (`store::search::probe_cache`), so a search may run
+/// the plan chosen for an earlier count of its value. The answers must be the current rows
+/// anyway: after the value grows past `WALK_FROM` (200) and after it shrinks back below it,
+/// each within the reuse time of the previous count.
+#[tokio::test]
+async fn a_reused_probe_answer_changes_the_plan_never_the_answers() {
+    const ROLES: usize = 400;
+    let role = |i: usize, code: &str| {
+        json!({"resourceType": "PractitionerRole", "id": format!("g{i:04}"),
+               "practitioner": {"reference": format!("Practitioner/p{:04}", i % PRACTITIONERS)},
+               "specialty": [{"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": code}]}]})
+    };
+    let query = "_has:PractitionerRole:practitioner:specialty=grow&_count=100";
+    for c in stores().await {
+        let be = c.be;
+        c.put_many((0..PRACTITIONERS).map(practitioner).collect())
+            .await;
+        for (growing, step) in [(10, "rare"), (ROLES, "grown"), (10, "shrunk back")] {
+            c.put_many(
+                (0..ROLES)
+                    .map(|i| role(i, if i < growing { "grow" } else { "other" }))
+                    .collect(),
+            )
+            .await;
+            let want: BTreeSet<String> = (0..growing)
+                .map(|i| format!("p{:04}", i % PRACTITIONERS))
+                .collect();
+            let got = all_pages(&c, "Practitioner", query).await;
+            assert_eq!(got.len(), want.len(), "[{be}] {step}: one on two pages");
+            let got: BTreeSet<String> = got.into_iter().collect();
+            assert_eq!(got, want, "[{be}] {step}");
+        }
+    }
+}

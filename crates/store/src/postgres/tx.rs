@@ -113,7 +113,8 @@ impl PgTx {
         let source = terminology::Source::Postgres(&mut self.tx);
         let expanded = terminology::resolve(source, &self.tenant, query).await?;
         let query = expanded.as_ref().unwrap_or(query);
-        crate::search::postgres::search_on(&mut self.tx, &self.tenant, query, registry, None).await
+        crate::search::postgres::search_on(&mut self.tx, &self.tenant, query, registry, None, None)
+            .await
     }
 
     /// A transaction-scoped advisory lock on `key` (see [`crate::StoreTx::lock_condition`]).

@@ -40,6 +40,7 @@ mod paging;
 mod pg_copy;
 mod plan;
 pub(crate) mod postgres;
+pub(crate) mod probe_cache;
 mod sql;
 pub(crate) mod sqlite;
 pub(crate) mod terminology;
@@ -95,9 +96,11 @@ impl Store {
         let query = expanded.as_ref().unwrap_or(query);
         match self {
             Store::Sqlite(s) => {
-                sqlite::search(s.reader_pool(), tenant, query, registry, page).await
+                sqlite::search(s.reader_pool(), s.probes(), tenant, query, registry, page).await
             }
-            Store::Postgres(s) => postgres::search(s.pool(), tenant, query, registry, page).await,
+            Store::Postgres(s) => {
+                postgres::search(s.pool(), s.probes(), tenant, query, registry, page).await
+            }
         }
     }
 

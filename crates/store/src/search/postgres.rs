@@ -11,6 +11,7 @@ use sqlx::{PgConnection, PgPool, Postgres};
 use super::include::Includer;
 use super::index_rows::{delete_statements, rows_by_table, IndexedResource, INDEX_TABLES};
 use super::plan::Plan;
+use super::probe_cache::ProbeCache;
 use super::sql::{Dialect, Sql};
 use super::{decode_row, SearchPage};
 use crate::{PageCursor, StoreError, TenantName};
@@ -148,6 +149,7 @@ pub(crate) async fn vacuum_analyze(pool: &PgPool) -> Result<(), StoreError> {
 /// [`crate::Store::search`] on Postgres.
 pub(crate) async fn search(
     reader: &PgPool,
+    probes: &ProbeCache,
     tenant: &TenantName,
     query: &search::SearchQuery,
     registry: &conformance::Registry,
@@ -157,20 +159,22 @@ pub(crate) async fn search(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    let page = search_on(&mut tx, tenant, query, registry, cursor).await?;
+    let page = search_on(&mut tx, tenant, query, registry, cursor, Some(probes)).await?;
     tx.commit().await?;
     Ok(page)
 }
 
 /// A search on `conn`, inside the caller's transaction: from the statements' snapshot(s) of
 /// that transaction, its own uncommitted writes included. `query`'s ValueSets must be
-/// expanded already.
+/// expanded already. `probes`: where walk probes' answers are reused (`None` in a write
+/// transaction, see [`ProbeCache`]).
 pub(crate) async fn search_on(
     conn: &mut PgConnection,
     tenant: &TenantName,
     query: &search::SearchQuery,
     registry: &conformance::Registry,
     cursor: Option<&PageCursor>,
+    probes: Option<&ProbeCache>,
 ) -> Result<SearchPage, StoreError> {
     let plan = Plan::new(tenant.as_str(), query, cursor, Utc::now())?;
     require_tenant(&mut *conn, tenant).await?;
@@ -186,13 +190,20 @@ pub(crate) async fn search_on(
         None => None,
     };
     let probed = match plan.probe(Dialect::Postgres) {
-        Some(probe) => Some(
-            probe
-                .render::<Postgres>(Dialect::Postgres)
-                .build_query_scalar::<i64>()
-                .fetch_one(&mut *conn)
-                .await?,
-        ),
+        Some(probe) => match probes.and_then(|c| c.get(probe)) {
+            Some(n) => Some(n),
+            None => {
+                let n = probe
+                    .render::<Postgres>(Dialect::Postgres)
+                    .build_query_scalar::<i64>()
+                    .fetch_one(&mut *conn)
+                    .await?;
+                if let Some(c) = probes {
+                    c.put(probe, n);
+                }
+                Some(n)
+            }
+        },
         None => None,
     };
     let mut rows = Vec::new();

@@ -10,6 +10,7 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use super::include::Includer;
 use super::index_rows::{delete_statements, insert_statements, IndexedResource, INDEX_TABLES};
 use super::plan::Plan;
+use super::probe_cache::ProbeCache;
 use super::sql::{Dialect, Sql};
 use super::{decode_row, SearchPage};
 use crate::{PageCursor, StoreError, TenantName};
@@ -124,26 +125,29 @@ pub(crate) async fn analyze(pool: &SqlitePool) -> Result<(), StoreError> {
 /// [`crate::Store::search`] on SQLite.
 pub(crate) async fn search(
     reader: &SqlitePool,
+    probes: &ProbeCache,
     tenant: &TenantName,
     query: &search::SearchQuery,
     registry: &conformance::Registry,
     cursor: Option<&PageCursor>,
 ) -> Result<SearchPage, StoreError> {
     let mut tx = reader.begin().await?;
-    let page = search_on(&mut tx, tenant, query, registry, cursor).await?;
+    let page = search_on(&mut tx, tenant, query, registry, cursor, Some(probes)).await?;
     tx.commit().await?;
     Ok(page)
 }
 
 /// A search on `conn`, inside the caller's transaction: from the statements' snapshot(s) of
 /// that transaction, its own uncommitted writes included. `query`'s ValueSets must be
-/// expanded already.
+/// expanded already. `probes`: where walk probes' answers are reused (`None` in a write
+/// transaction, see [`ProbeCache`]).
 pub(crate) async fn search_on(
     conn: &mut SqliteConnection,
     tenant: &TenantName,
     query: &search::SearchQuery,
     registry: &conformance::Registry,
     cursor: Option<&PageCursor>,
+    probes: Option<&ProbeCache>,
 ) -> Result<SearchPage, StoreError> {
     let plan = Plan::new(tenant.as_str(), query, cursor, Utc::now())?;
     require_tenant(&mut *conn, tenant).await?;
@@ -159,13 +163,20 @@ pub(crate) async fn search_on(
         None => None,
     };
     let probed = match plan.probe(Dialect::Sqlite) {
-        Some(probe) => Some(
-            probe
-                .render::<Sqlite>(Dialect::Sqlite)
-                .build_query_scalar::<i64>()
-                .fetch_one(&mut *conn)
-                .await?,
-        ),
+        Some(probe) => match probes.and_then(|c| c.get(probe)) {
+            Some(n) => Some(n),
+            None => {
+                let n = probe
+                    .render::<Sqlite>(Dialect::Sqlite)
+                    .build_query_scalar::<i64>()
+                    .fetch_one(&mut *conn)
+                    .await?;
+                if let Some(c) = probes {
+                    c.put(probe, n);
+                }
+                Some(n)
+            }
+        },
         None => None,
     };
     let mut rows = Vec::new();

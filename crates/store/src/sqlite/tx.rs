@@ -81,7 +81,8 @@ impl SqliteTx {
         let source = terminology::Source::Sqlite(&mut self.tx);
         let expanded = terminology::resolve(source, &self.tenant, query).await?;
         let query = expanded.as_ref().unwrap_or(query);
-        crate::search::sqlite::search_on(&mut self.tx, &self.tenant, query, registry, None).await
+        crate::search::sqlite::search_on(&mut self.tx, &self.tenant, query, registry, None, None)
+            .await
     }
 
     /// Nothing to do: `BEGIN IMMEDIATE` made this transaction the only writer.
