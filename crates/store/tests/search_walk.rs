@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use search_support::{all_pages, stores};
+use search_support::{all_pages, stores, Ctx};
 
 const PRACTITIONERS: usize = 300;
 const ROLES: usize = 13_000;
@@ -36,6 +36,29 @@ fn role(i: usize) -> Value {
     json!({"resourceType": "PractitionerRole", "id": format!("r{i:05}"),
            "practitioner": {"reference": format!("Practitioner/p{:04}", i * 7 % 330)},
            "specialty": [{"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": specialty}]}]})
+}
+
+/// Every page of `rt?query` with `count` per page, followed to the end, holds each resource
+/// once, in id order, and together exactly `want`; `_total=accurate` counts `want`.
+async fn assert_every_page(c: &Ctx, rt: &str, query: &str, count: u32, want: &BTreeSet<String>) {
+    let be = c.be;
+    let got = all_pages(c, rt, &format!("{query}&_count={count}")).await;
+    let got_set: BTreeSet<String> = got.iter().cloned().collect();
+    assert_eq!(
+        got.len(),
+        got_set.len(),
+        "[{be}] {query}: a resource on two pages"
+    );
+    assert_eq!(&got_set, want, "[{be}] {query}");
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "[{be}] {query}: pages in id order"
+    );
+    let total = c
+        .search(rt, &format!("{query}&_total=accurate&_count=5"))
+        .await
+        .total;
+    assert_eq!(total, Some(want.len() as u64), "[{be}] {query}: _total");
 }
 
 #[tokio::test]
@@ -91,23 +114,7 @@ async fn has_walks_common_values_and_collects_rare_ones_with_the_same_answers() 
                 })
                 .collect();
             assert!(want.len() > 5, "[{be}] {query}: the data must give matches");
-            let got = all_pages(&c, "Practitioner", &format!("{query}&_count=40")).await;
-            let got_set: BTreeSet<String> = got.iter().cloned().collect();
-            assert_eq!(
-                got.len(),
-                got_set.len(),
-                "[{be}] {query}: a resource on two pages"
-            );
-            assert_eq!(got_set, want, "[{be}] {query}");
-            assert!(
-                got.windows(2).all(|w| w[0] < w[1]),
-                "[{be}] {query}: pages in id order"
-            );
-            let total = c
-                .search("Practitioner", &format!("{query}&_total=accurate&_count=5"))
-                .await
-                .total;
-            assert_eq!(total, Some(want.len() as u64), "[{be}] {query}: _total");
+            assert_every_page(&c, "Practitioner", query, 40, &want).await;
         }
     }
 }
@@ -139,26 +146,7 @@ async fn chains_walk_common_targets_and_collect_rare_ones_with_the_same_answers(
                     .map(|i| format!("r{i:05}"))
                     .collect();
                 assert!(want.len() > 5, "[{be}] {query}: the data must give matches");
-                let got = all_pages(&c, "PractitionerRole", &format!("{query}&_count=40")).await;
-                let got_set: BTreeSet<String> = got.iter().cloned().collect();
-                assert_eq!(
-                    got.len(),
-                    got_set.len(),
-                    "[{be}] {query}: a role on two pages"
-                );
-                assert_eq!(got_set, want, "[{be}] {query}");
-                assert!(
-                    got.windows(2).all(|w| w[0] < w[1]),
-                    "[{be}] {query}: pages in id order"
-                );
-                let total = c
-                    .search(
-                        "PractitionerRole",
-                        &format!("{query}&_total=accurate&_count=5"),
-                    )
-                    .await
-                    .total;
-                assert_eq!(total, Some(want.len() as u64), "[{be}] {query}: _total");
+                assert_every_page(&c, "PractitionerRole", &query, 40, &want).await;
             }
         }
     }
@@ -184,7 +172,6 @@ async fn string_prefixes_walk_common_values_and_collect_rare_ones_with_the_same_
                "name": [{"family": family, "given": [given], "text": format!("{given} {family}")}]})
     };
     for c in stores().await {
-        let be = c.be;
         c.put_many((0..n).map(person).collect()).await;
         c.delete("Practitioner", "p00007").await;
         c.store.analyze_search_index().await.expect("analyze");
@@ -201,19 +188,7 @@ async fn string_prefixes_walk_common_values_and_collect_rare_ones_with_the_same_
                 })
                 .map(|i| format!("p{i:05}"))
                 .collect();
-            let got = all_pages(&c, "Practitioner", &format!("{query}&_count=200")).await;
-            let got_set: BTreeSet<String> = got.iter().cloned().collect();
-            assert_eq!(got.len(), got_set.len(), "[{be}] {query}: one on two pages");
-            assert_eq!(got_set, want, "[{be}] {query}");
-            assert!(
-                got.windows(2).all(|w| w[0] < w[1]),
-                "[{be}] {query}: id order"
-            );
-            let total = c
-                .search("Practitioner", &format!("{query}&_total=accurate&_count=5"))
-                .await
-                .total;
-            assert_eq!(total, Some(want.len() as u64), "[{be}] {query}: _total");
+            assert_every_page(&c, "Practitioner", query, 200, &want).await;
         }
     }
 }

@@ -406,6 +406,35 @@ impl<'t> Cond<'t> {
         Ok(Some(IndexSource::own((x, "id"))))
     }
 
+    /// The probe of a walk: `SELECT COUNT(*)` of up to `limit` index rows of `filter`'s
+    /// values (a plain indexed criterion), which decides whether the walk pays
+    /// ([`super::plan::Plan::choose_page`]); `None` when `filter` has no such rows.
+    fn probe(
+        &mut self,
+        resource_type: &str,
+        filter: &Filter,
+        limit: Sql,
+    ) -> Result<Option<Sql>, StoreError> {
+        let mut rows = Sql::new();
+        let Some(IndexSource { id: v, .. }) =
+            self.index_source(&mut rows, resource_type, filter)?
+        else {
+            return Ok(None);
+        };
+        let q = self.alias();
+        let mut probe = Sql::new();
+        probe
+            .push("SELECT COUNT(*) FROM (SELECT ")
+            .col(v.0, v.1)
+            .push(" FROM ")
+            .append(rows)
+            .push(" LIMIT ")
+            .append(limit)
+            .push(") ")
+            .alias(q);
+        Ok(Some(probe))
+    }
+
     /// The walk of a plain string criterion (prefix match, no modifier), for Postgres only:
     /// appends `search_string x WHERE …`, the type's string rows read in id order through
     /// `search_string_resource` (which covers `value_norm` on Postgres, migration 0008), each
@@ -423,7 +452,7 @@ impl<'t> Cond<'t> {
     /// Not SQLite: there the wider index attracted the *set* queries of every prefix whenever
     /// its statistics were missing or stale (a database written only through the API), which
     /// then read every string row of the type (`name=` p50 818 ms at 1M), so SQLite keeps the
-    /// narrow index and the set query ([`super::plan::Walk::postgres_only`]).
+    /// narrow index and the set query ([`super::plan::WalkKind::Strings`]).
     pub fn string_walk_rows(
         &mut self,
         sql: &mut Sql,
@@ -448,33 +477,12 @@ impl<'t> Cond<'t> {
         {
             return Ok(None);
         }
-        let mut rows = Sql::new();
-        let Some(IndexSource { id: v, .. }) =
-            self.index_source(&mut rows, resource_type, filter)?
-        else {
+        let Some(probe) = self.probe(resource_type, filter, limit)? else {
             return Ok(None);
         };
-        let q = self.alias();
-        let mut probe = Sql::new();
-        probe
-            .push("SELECT COUNT(*) FROM (SELECT ")
-            .col(v.0, v.1)
-            .push(" FROM ")
-            .append(rows)
-            .push(" LIMIT ")
-            .append(limit)
-            .push(") ")
-            .alias(q);
         let x = self.alias();
-        sql.push("search_string ")
-            .alias(x)
-            .push(" WHERE ")
-            .scope_rows(x, self.tenant, resource_type)
-            .push(" AND ")
-            .col(x, "param")
-            .push(" = ")
-            .text(param.code.as_str())
-            .push(" AND COALESCE((");
+        self.rows_of(sql, ("search_string", x), resource_type, &param.code);
+        sql.push(" AND COALESCE((");
         self.any_value(sql, x, param, None, values)?;
         sql.push("), false)");
         Ok(Some((IndexSource::own((x, "id")), probe)))
@@ -597,23 +605,9 @@ impl<'t> Cond<'t> {
         if !matches!(inner, Filter::Param { .. }) {
             return Ok(None);
         }
-        // The inner value's own rows, for the probe.
-        let mut rows = Sql::new();
-        let Some(IndexSource { id: v, .. }) = self.index_source(&mut rows, inner_type, inner)?
-        else {
+        let Some(probe) = self.probe(inner_type, inner, limit)? else {
             return Ok(None);
         };
-        let q = self.alias();
-        let mut probe = Sql::new();
-        probe
-            .push("SELECT COUNT(*) FROM (SELECT ")
-            .col(v.0, v.1)
-            .push(" FROM ")
-            .append(rows)
-            .push(" LIMIT ")
-            .append(limit)
-            .push(") ")
-            .alias(q);
         self.rows_of(sql, ("search_reference", x), source_type, reference);
         sql.push(" AND ")
             .col(x, "target_type")

@@ -163,7 +163,7 @@ impl Plan {
                 Some(scalar) if n >= SCALAR_WALK_FROM && dialect == Dialect::Postgres => {
                     Some(scalar)
                 }
-                _ if n >= w.from => Some(&w.rows),
+                _ if n >= w.kind.from() => Some(&w.rows),
                 _ => self.page.as_ref(),
             },
             _ => self.page.as_ref(),
@@ -176,9 +176,7 @@ impl Plan {
     }
 
     fn walk_on(&self, dialect: Dialect) -> Option<&Walk> {
-        self.walk
-            .as_ref()
-            .filter(|w| !w.postgres_only || dialect == Dialect::Postgres)
+        self.walk.as_ref().filter(|w| w.kind.runs_on(dialect))
     }
 
     /// Turns the fetched rows (one more than the page size when there are more) and the
@@ -295,19 +293,40 @@ pub(crate) struct Walk {
     pub rows: Sql,
     /// The target type in id order, each resource tested ([`Cond::has_walk`]; `_has` only).
     pub scalar: Option<Sql>,
-    /// From how many probed rows `rows` is chosen ([`WALK_FROM`], [`STRING_WALK_FROM`]).
-    pub from: i64,
-    /// Whether only Postgres walks (the string walk, [`Cond::string_walk_rows`]); SQLite
-    /// then runs neither the probe nor the walk.
-    pub postgres_only: bool,
+    pub kind: WalkKind,
+}
+
+/// What a [`Walk`] reads in id order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WalkKind {
+    /// The reference rows of a chain or `_has` ([`Cond::walk_rows`]), on both backends.
+    References,
+    /// The type's string rows, for a plain string prefix ([`Cond::string_walk_rows`]), on
+    /// Postgres only: SQLite then runs neither the probe nor the walk.
+    Strings,
+}
+
+impl WalkKind {
+    /// From how many probed rows the walk is chosen.
+    fn from(self) -> i64 {
+        match self {
+            WalkKind::References => WALK_FROM,
+            WalkKind::Strings => STRING_WALK_FROM,
+        }
+    }
+
+    fn runs_on(self, dialect: Dialect) -> bool {
+        self == WalkKind::References || dialect == Dialect::Postgres
+    }
 }
 
 /// From how many index rows of a plain string criterion's values the walk of the type's
-/// string rows in id order ([`Cond::string_walk_rows`]) beats the set of all matches. The
-/// set costs about 0.5-1 µs per matching row (read, made distinct, sorted); the walk reads
-/// about 29 string rows per Practitioner at 0.2 µs each, 21 N / M resources for a page (N
-/// resources, M matching rows): at 349,333 Practitioners the two meet near M = 8,000, which
-/// a tenth of the benchmark's prefixes at 1M exceed (`name=mar`: 29,338 rows).
+/// string rows in id order ([`Cond::string_walk_rows`]) beats the set of all matches. psql
+/// timings at 1M resources (349,333 Practitioners, BENCHMARKS.md "Session 7" under Search):
+/// the set of `name=bro` (6,417 rows) took 2.9-3.5 ms and its walk 3.0-6.0; `pri` (8,854)
+/// 6.7-7.1 against 2.2-3.2; `mar` (29,338) 19-22 against 1.3-2.1. The crossing is near 7,000
+/// rows at that size; it moves lower for fewer resources of the type (a page then needs
+/// fewer rows walked), which this constant does not follow.
 pub(crate) const STRING_WALK_FROM: i64 = 8_000;
 
 /// For a query without sort keys whose first criterion is a chain or `_has` over a plain
@@ -328,14 +347,12 @@ fn walk(
     postgres.int(SCALAR_WALK_FROM);
     limit.dialect(sqlite, postgres);
     let mut source = Sql::new();
-    let mut from = WALK_FROM;
-    let mut postgres_only = false;
+    let mut kind = WalkKind::References;
     let mut found = cond.walk_rows(&mut source, &query.resource_type, &first.filter, limit)?;
     if found.is_none() {
+        kind = WalkKind::Strings;
         let mut limit = Sql::new();
         limit.int(STRING_WALK_FROM);
-        from = STRING_WALK_FROM;
-        postgres_only = true;
         found = cond.string_walk_rows(&mut source, &query.resource_type, &first.filter, limit)?;
     }
     let Some((src, probe)) = found else {
@@ -399,8 +416,7 @@ fn walk(
         probe,
         rows,
         scalar,
-        from,
-        postgres_only,
+        kind,
     }))
 }
 

@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool, Postgres};
 use super::include::Includer;
 use super::index_rows::{delete_statements, rows_by_table, IndexedResource, INDEX_TABLES};
 use super::plan::Plan;
-use super::probe_cache::ProbeCache;
+use super::probe_cache::{self, ProbeCache};
 use super::sql::{Dialect, Sql};
 use super::{decode_row, SearchPage};
 use crate::{PageCursor, StoreError, TenantName};
@@ -190,20 +190,16 @@ pub(crate) async fn search_on(
         None => None,
     };
     let probed = match plan.probe(Dialect::Postgres) {
-        Some(probe) => match probes.and_then(|c| c.get(probe)) {
-            Some(n) => Some(n),
-            None => {
-                let n = probe
+        Some(probe) => Some(
+            probe_cache::reuse_or_count(probes, probe, async {
+                probe
                     .render::<Postgres>(Dialect::Postgres)
                     .build_query_scalar::<i64>()
                     .fetch_one(&mut *conn)
-                    .await?;
-                if let Some(c) = probes {
-                    c.put(probe, n);
-                }
-                Some(n)
-            }
-        },
+                    .await
+            })
+            .await?,
+        ),
         None => None,
     };
     let mut rows = Vec::new();

@@ -10,7 +10,7 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use super::include::Includer;
 use super::index_rows::{delete_statements, insert_statements, IndexedResource, INDEX_TABLES};
 use super::plan::Plan;
-use super::probe_cache::ProbeCache;
+use super::probe_cache::{self, ProbeCache};
 use super::sql::{Dialect, Sql};
 use super::{decode_row, SearchPage};
 use crate::{PageCursor, StoreError, TenantName};
@@ -163,20 +163,16 @@ pub(crate) async fn search_on(
         None => None,
     };
     let probed = match plan.probe(Dialect::Sqlite) {
-        Some(probe) => match probes.and_then(|c| c.get(probe)) {
-            Some(n) => Some(n),
-            None => {
-                let n = probe
+        Some(probe) => Some(
+            probe_cache::reuse_or_count(probes, probe, async {
+                probe
                     .render::<Sqlite>(Dialect::Sqlite)
                     .build_query_scalar::<i64>()
                     .fetch_one(&mut *conn)
-                    .await?;
-                if let Some(c) = probes {
-                    c.put(probe, n);
-                }
-                Some(n)
-            }
-        },
+                    .await
+            })
+            .await?,
+        ),
         None => None,
     };
     let mut rows = Vec::new();
