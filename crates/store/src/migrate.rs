@@ -62,6 +62,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "string_walk_index",
         sql: include_str!("../../../migrations/sqlite/0008_string_walk_index.sql"),
     },
+    Migration {
+        version: 9,
+        name: "write_generations",
+        sql: include_str!("../../../migrations/sqlite/0009_write_generations.sql"),
+    },
 ];
 
 /// Postgres migrations, in version order (same versions and names as [`SQLITE`]).
@@ -105,6 +110,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 8,
         name: "string_walk_index",
         sql: include_str!("../../../migrations/postgres/0008_string_walk_index.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "write_generations",
+        sql: include_str!("../../../migrations/postgres/0009_write_generations.sql"),
     },
 ];
 

@@ -21,7 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::common::{self, Current};
-use crate::search::probe_cache::ProbeCache;
+use crate::search::SearchCaches;
 use crate::{
     migrate, redact, DeleteOutcome, HistoryPage, HistoryQuery, Method, PoolStats, Precondition,
     StoreError, StoreOptions, TenantInfo, TenantName, VersionRecord, WriteOutcome, WriteRequest,
@@ -34,7 +34,8 @@ pub(crate) mod tx;
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
-    probes: Arc<ProbeCache>,
+    /// What this store's searches reuse (walk probe answers, accurate counts).
+    caches: Arc<SearchCaches>,
 }
 
 impl PgStore {
@@ -56,7 +57,7 @@ impl PgStore {
             .await?;
         Ok(PgStore {
             pool,
-            probes: Arc::default(),
+            caches: Arc::default(),
         })
     }
 
@@ -65,9 +66,9 @@ impl PgStore {
         &self.pool
     }
 
-    /// Recent walk probe answers of this store's searches.
-    pub(crate) fn probes(&self) -> &ProbeCache {
-        &self.probes
+    /// What this store's searches reuse (walk probe answers, accurate counts).
+    pub(crate) fn caches(&self) -> &SearchCaches {
+        &self.caches
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -148,6 +149,9 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        // The generation rows stay (and move on): a tenant created again under this name must
+        // not meet counts cached for the deleted one.
+        crate::search::count_cache::bump_postgres(&mut tx, tenant.as_str()).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }

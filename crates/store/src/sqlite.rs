@@ -24,7 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::common::{self, Current};
-use crate::search::probe_cache::ProbeCache;
+use crate::search::SearchCaches;
 use crate::{
     migrate, redact, DeleteOutcome, HistoryPage, HistoryQuery, Method, PoolStats, Precondition,
     StoreError, StoreOptions, TenantInfo, TenantName, VersionRecord, WriteOutcome, WriteRequest,
@@ -61,8 +61,8 @@ pub struct SqliteStore {
     /// Background WAL checkpoints; `None` for in-memory databases and custom VFSes, and
     /// once closed.
     checkpointer: Arc<std::sync::Mutex<Option<checkpointer::Checkpointer>>>,
-    /// Recent walk probe answers of this store's searches.
-    probes: Arc<ProbeCache>,
+    /// What this store's searches reuse (walk probe answers, accurate counts).
+    caches: Arc<SearchCaches>,
 }
 
 impl SqliteStore {
@@ -87,7 +87,7 @@ impl SqliteStore {
                 shared: true,
                 point: None,
                 checkpointer: Arc::default(),
-                probes: Arc::default(),
+                caches: Arc::default(),
             });
         }
         create_parent_dir(base.get_filename())?;
@@ -153,7 +153,7 @@ impl SqliteStore {
             shared: false,
             point,
             checkpointer: Arc::new(std::sync::Mutex::new(checkpointer)),
-            probes: Arc::default(),
+            caches: Arc::default(),
         })
     }
 
@@ -162,9 +162,9 @@ impl SqliteStore {
         &self.reader
     }
 
-    /// Recent walk probe answers of this store's searches.
-    pub(crate) fn probes(&self) -> &ProbeCache {
-        &self.probes
+    /// What this store's searches reuse (walk probe answers, accurate counts).
+    pub(crate) fn caches(&self) -> &SearchCaches {
+        &self.caches
     }
 
     /// The writer pool (reindex).
@@ -263,6 +263,9 @@ impl SqliteStore {
             .bind(tenant.as_str())
             .execute(&mut *tx)
             .await?;
+        // The generation rows stay (and move on): a tenant created again under this name must
+        // not meet counts cached for the deleted one.
+        crate::search::count_cache::bump_sqlite(&mut tx, tenant.as_str()).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }

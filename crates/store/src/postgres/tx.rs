@@ -14,7 +14,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::{compare_and_swap, current_row, lock_tenant, NewRow, PgStore};
 use crate::common::{self, Current};
-use crate::search::terminology;
+use crate::search::{count_cache, terminology};
 use crate::tx::plan::{self, replaces_rows, CurrentRow, Key, Planned};
 use crate::{
     BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, SearchPage,
@@ -29,6 +29,9 @@ const ROWS_PER_RUN: usize = 1000;
 pub(crate) struct PgTx {
     tx: Transaction<'static, Postgres>,
     tenant: TenantName,
+    /// Whether a write or delete ran: the commit then adds to the tenant's write
+    /// generation (see `search::count_cache`).
+    wrote: bool,
 }
 
 impl PgStore {
@@ -38,6 +41,7 @@ impl PgStore {
         Ok(PgTx {
             tx,
             tenant: tenant.clone(),
+            wrote: false,
         })
     }
 }
@@ -78,7 +82,10 @@ impl PgTx {
         &self.tenant
     }
 
-    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        if self.wrote {
+            count_cache::bump_postgres(&mut self.tx, self.tenant.as_str()).await?;
+        }
         Ok(self.tx.commit().await?)
     }
 
@@ -137,6 +144,7 @@ impl PgTx {
         req: WriteRequest,
         index: &[search::IndexEntry],
     ) -> Result<WriteOutcome, StoreError> {
+        self.wrote = true;
         let tenant = &self.tenant;
         for _ in 0..common::MAX_WRITE_ATTEMPTS {
             // READ COMMITTED: each statement sees the latest commits, so a retry re-reads
@@ -196,6 +204,7 @@ impl PgTx {
         id: &str,
         precondition: Precondition,
     ) -> Result<DeleteOutcome, StoreError> {
+        self.wrote = true;
         let tenant = &self.tenant;
         for _ in 0..common::MAX_WRITE_ATTEMPTS {
             let Some(current) = current_row(&mut self.tx, tenant, resource_type, id).await? else {
@@ -246,6 +255,7 @@ impl PgTx {
         writes: Vec<BatchWrite>,
         on_unchanged: OnUnchanged,
     ) -> Result<Vec<BatchOutcome>, StoreError> {
+        self.wrote = true;
         let requests: Vec<&WriteRequest> = writes.iter().map(|w| &w.request).collect();
         let mut planned_all: Vec<Option<Planned>> = Vec::with_capacity(writes.len());
         for run in plan::runs(&requests, ROWS_PER_RUN) {

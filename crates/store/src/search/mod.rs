@@ -31,6 +31,7 @@
 //! resource. After a bulk load call [`Store::analyze_search_index`].
 
 mod code_systems;
+pub(crate) mod count_cache;
 mod filter;
 #[cfg(test)]
 mod golden_sql;
@@ -54,6 +55,15 @@ pub use index_rows::IndexedResource;
 pub(crate) use index_rows::INDEX_TABLES;
 pub use paging::{PageCursor, PageDirection, SortValue};
 pub use values::DEFAULT_NEAR_KM;
+
+/// What a store remembers between its searches: walk probe answers ([`probe_cache`]) and
+/// accurate counts ([`count_cache`]). Never used inside a write transaction, whose searches
+/// see its own uncommitted rows.
+#[derive(Debug, Default)]
+pub(crate) struct SearchCaches {
+    pub probes: probe_cache::ProbeCache,
+    pub counts: count_cache::CountCache,
+}
 
 use crate::{Store, StoreError, TenantName, VersionRecord};
 use paging::KeyKind;
@@ -96,10 +106,10 @@ impl Store {
         let query = expanded.as_ref().unwrap_or(query);
         match self {
             Store::Sqlite(s) => {
-                sqlite::search(s.reader_pool(), s.probes(), tenant, query, registry, page).await
+                sqlite::search(s.reader_pool(), s.caches(), tenant, query, registry, page).await
             }
             Store::Postgres(s) => {
-                postgres::search(s.pool(), s.probes(), tenant, query, registry, page).await
+                postgres::search(s.pool(), s.caches(), tenant, query, registry, page).await
             }
         }
     }

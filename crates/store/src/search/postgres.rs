@@ -11,8 +11,9 @@ use sqlx::{PgConnection, PgPool, Postgres};
 use super::include::Includer;
 use super::index_rows::{delete_statements, rows_by_table, IndexedResource, INDEX_TABLES};
 use super::plan::Plan;
-use super::probe_cache::{self, ProbeCache};
+use super::probe_cache;
 use super::sql::{Dialect, Sql};
+use super::{count_cache, SearchCaches};
 use super::{decode_row, SearchPage};
 use crate::{PageCursor, StoreError, TenantName};
 
@@ -103,6 +104,7 @@ pub(crate) async fn reindex(
         return Err(StoreError::UnknownTenant(tenant.to_string()));
     }
     write_bulk(&mut tx, tenant, resources, &vec![true; resources.len()]).await?;
+    count_cache::bump_postgres(&mut tx, tenant.as_str()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -149,7 +151,7 @@ pub(crate) async fn vacuum_analyze(pool: &PgPool) -> Result<(), StoreError> {
 /// [`crate::Store::search`] on Postgres.
 pub(crate) async fn search(
     reader: &PgPool,
-    probes: &ProbeCache,
+    caches: &SearchCaches,
     tenant: &TenantName,
     query: &search::SearchQuery,
     registry: &conformance::Registry,
@@ -159,39 +161,49 @@ pub(crate) async fn search(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    let page = search_on(&mut tx, tenant, query, registry, cursor, Some(probes)).await?;
+    let page = search_on(&mut tx, tenant, query, registry, cursor, Some(caches)).await?;
     tx.commit().await?;
     Ok(page)
 }
 
 /// A search on `conn`, inside the caller's transaction: from the statements' snapshot(s) of
 /// that transaction, its own uncommitted writes included. `query`'s ValueSets must be
-/// expanded already. `probes`: where walk probes' answers are reused (`None` in a write
-/// transaction, see [`ProbeCache`]).
+/// expanded already. `caches`: where walk probes' answers and accurate counts are reused
+/// (`None` in a write transaction, see [`SearchCaches`]).
 pub(crate) async fn search_on(
     conn: &mut PgConnection,
     tenant: &TenantName,
     query: &search::SearchQuery,
     registry: &conformance::Registry,
     cursor: Option<&PageCursor>,
-    probes: Option<&ProbeCache>,
+    caches: Option<&SearchCaches>,
 ) -> Result<SearchPage, StoreError> {
     let plan = Plan::new(tenant.as_str(), query, cursor, Utc::now())?;
     require_tenant(&mut *conn, tenant).await?;
     let total = match &plan.count {
         Some(sql) => {
-            let n: i64 = sql
-                .render::<Postgres>(Dialect::Postgres)
-                .build_query_scalar()
-                .fetch_one(&mut *conn)
-                .await?;
+            // Read in the snapshot the count is made in (see count_cache).
+            let cached = match caches {
+                Some(c) => Some((
+                    &c.counts,
+                    count_cache::generation_postgres(&mut *conn, tenant.as_str()).await?,
+                )),
+                None => None,
+            };
+            let n = count_cache::reuse_or_count(cached, sql, async {
+                sql.render::<Postgres>(Dialect::Postgres)
+                    .build_query_scalar::<i64>()
+                    .fetch_one(&mut *conn)
+                    .await
+            })
+            .await?;
             Some(u64::try_from(n).unwrap_or(0))
         }
         None => None,
     };
     let probed = match plan.probe(Dialect::Postgres) {
         Some(probe) => Some(
-            probe_cache::reuse_or_count(probes, probe, async {
+            probe_cache::reuse_or_count(caches.map(|c| &c.probes), probe, async {
                 probe
                     .render::<Postgres>(Dialect::Postgres)
                     .build_query_scalar::<i64>()

@@ -12,7 +12,7 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::{compare_and_swap, current_row, require_tenant, NewRow, SqliteStore};
 use crate::common::{self, Current};
-use crate::search::terminology;
+use crate::search::{count_cache, terminology};
 use crate::tx::plan::{self, replaces_rows, CurrentRow, Key, Planned};
 use crate::{
     BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, SearchPage,
@@ -28,6 +28,9 @@ const ROWS_PER_STATEMENT: usize = 500;
 pub(crate) struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
     tenant: TenantName,
+    /// Whether a write or delete ran: the commit then adds to the tenant's write
+    /// generation (see `search::count_cache`).
+    wrote: bool,
 }
 
 impl SqliteStore {
@@ -37,6 +40,7 @@ impl SqliteStore {
         Ok(SqliteTx {
             tx,
             tenant: tenant.clone(),
+            wrote: false,
         })
     }
 }
@@ -46,7 +50,10 @@ impl SqliteTx {
         &self.tenant
     }
 
-    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        if self.wrote {
+            count_cache::bump_sqlite(&mut self.tx, self.tenant.as_str()).await?;
+        }
         Ok(self.tx.commit().await?)
     }
 
@@ -101,6 +108,7 @@ impl SqliteTx {
         req: WriteRequest,
         index: &[search::IndexEntry],
     ) -> Result<WriteOutcome, StoreError> {
+        self.wrote = true;
         let tenant = &self.tenant;
         for _ in 0..common::MAX_WRITE_ATTEMPTS {
             let current = current_row(&mut self.tx, tenant, &req.resource_type, &req.id).await?;
@@ -160,6 +168,7 @@ impl SqliteTx {
         id: &str,
         precondition: Precondition,
     ) -> Result<DeleteOutcome, StoreError> {
+        self.wrote = true;
         let tenant = &self.tenant;
         for _ in 0..common::MAX_WRITE_ATTEMPTS {
             let Some(current) = current_row(&mut self.tx, tenant, resource_type, id).await? else {
@@ -210,6 +219,7 @@ impl SqliteTx {
         writes: Vec<BatchWrite>,
         on_unchanged: OnUnchanged,
     ) -> Result<Vec<BatchOutcome>, StoreError> {
+        self.wrote = true;
         let mut outcomes = Vec::with_capacity(writes.len());
         let requests: Vec<&WriteRequest> = writes.iter().map(|w| &w.request).collect();
         let runs = plan::runs(&requests, ROWS_PER_STATEMENT);

@@ -131,6 +131,13 @@ impl Ctx {
             .unwrap_or_else(|e| panic!("[{}] reconnect: {e}", self.be));
     }
 
+    /// Another store on the same database, as a second fhirdir process would have.
+    pub async fn another_process(&self) -> Store {
+        Store::connect(&self._db.url, &StoreOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("[{}] connect again: {e}", self.be))
+    }
+
     pub async fn put(&self, resource: Value) -> VersionRecord {
         self.put_in(&default_tenant(), resource).await
     }
