@@ -137,6 +137,27 @@ async fn sort_by_several_keys_pages_through_everything_in_order() {
     }
 }
 
+/// A page without `_sort` over one plain criterion takes its ids from the index in id order,
+/// with the cursor and the page's limit inside the `DISTINCT` (plan::push_page_inside): every
+/// page forward, and each page's `previous`, hold exactly the right ids.
+#[tokio::test]
+async fn a_plain_criterion_pages_forward_and_back_through_every_match() {
+    for c in stores().await {
+        load(&c).await;
+        for (query, gender) in [("gender=female", "female"), ("gender=male", "male")] {
+            let want: Vec<String> = (0..25)
+                .map(practitioner)
+                .filter(|(_, _, g)| *g == Some(gender))
+                .map(|(id, _, _)| id)
+                .collect();
+            for count in [1, 2, 3] {
+                let got = all_pages(&c, "Practitioner", &format!("{query}&_count={count}")).await;
+                assert_eq!(got, want, "[{}] {query}&_count={count}", c.be);
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn keyset_paging_never_skips_or_repeats_under_concurrent_writes() {
     for c in stores().await {

@@ -19,7 +19,7 @@
 use chrono::{DateTime, Utc};
 use search::{SearchQuery, Summary, Total};
 
-use super::filter::Cond;
+use super::filter::{Cond, IdCol};
 use super::paging::{
     check_cursor, key_alias, keyset, near_criterion, order_by, sort_keys, Key, KeyKind, PageCursor,
     PageDirection, SortValue, MAX_SORT_KEYS,
@@ -93,7 +93,7 @@ impl Plan {
             let q = cond.alias();
             let mut sql = Sql::new();
             sql.push("SELECT COUNT(*) FROM (");
-            push_ids(&mut sql, &mut cond, query, r)?;
+            push_ids(&mut sql, &mut cond, query, r, None)?;
             sql.push(") ").alias(q);
             Some(sql)
         } else {
@@ -124,7 +124,7 @@ impl Plan {
         }
         let page = page_sql(&mut cond, query, cursor, &keys, |sql, cond| {
             if keys.is_empty() {
-                push_ids(sql, cond, query, r)
+                push_ids(sql, cond, query, r, Some(cursor))
             } else if push_by_distance(sql, cond, query)? {
                 Ok(())
             } else {
@@ -372,20 +372,7 @@ fn walk(
             sql.push(" AND ");
             cond.filter(sql, &query.resource_type, x, &c.filter)?;
         }
-        // The keyset and the order inside: around a DISTINCT the database would otherwise
-        // finish the walk before sorting.
-        let forward = cursor.is_none_or(|c| c.direction == PageDirection::Next);
-        if let Some(c) = cursor {
-            sql.push(" AND ")
-                .col(x.0, x.1)
-                .push(if forward { " > " } else { " < " })
-                .text(c.id.as_str());
-        }
-        sql.push(" ORDER BY ")
-            .col(x.0, x.1)
-            .push(if forward { " ASC" } else { " DESC" })
-            .push(" LIMIT ")
-            .int(page_limit(query));
+        push_page_inside(sql, x, query, cursor);
         Ok(())
     })?;
 
@@ -423,6 +410,26 @@ fn walk(
 /// `LIMIT` of a page query: one more than the page, to know whether there is a next page.
 fn page_limit(query: &SearchQuery) -> i64 {
     i64::from(query.count).saturating_add(1)
+}
+
+/// Appends the page's keyset on `id` (` AND id > <cursor>`), ` ORDER BY id` and its `LIMIT`,
+/// for a `SELECT DISTINCT` of ids in id order, inside it: there the database stops after the
+/// page. Around a DISTINCT it would otherwise produce every match before sorting (SQLite
+/// sorted all 168k `gender=female` ids in a temporary b-tree for every page at 1M, 20-40 ms;
+/// Postgres sees the order through the DISTINCT, but not that a walk's ids come in order).
+fn push_page_inside(sql: &mut Sql, id: IdCol, query: &SearchQuery, cursor: Option<&PageCursor>) {
+    let forward = cursor.is_none_or(|c| c.direction == PageDirection::Next);
+    if let Some(c) = cursor {
+        sql.push(" AND ")
+            .col(id.0, id.1)
+            .push(if forward { " > " } else { " < " })
+            .text(c.id.as_str());
+    }
+    sql.push(" ORDER BY ")
+        .col(id.0, id.1)
+        .push(if forward { " ASC" } else { " DESC" })
+        .push(" LIMIT ")
+        .int(page_limit(query));
 }
 
 /// The page query around `inner`, a `SELECT` of ids (column `id`) and sort keys (`k0`…):
@@ -486,6 +493,7 @@ fn push_ids(
     cond: &mut Cond<'_>,
     query: &SearchQuery,
     r: Alias,
+    page: Option<Option<&PageCursor>>,
 ) -> Result<(), StoreError> {
     let mut source = Sql::new();
     if let Some(first) = query.criteria.first() {
@@ -518,6 +526,9 @@ fn push_ids(
             for c in &query.criteria[1..] {
                 sql.push(" AND ");
                 cond.filter(sql, &query.resource_type, x, &c.filter)?;
+            }
+            if let Some(cursor) = page {
+                push_page_inside(sql, x, query, cursor);
             }
             return Ok(());
         }
