@@ -24,7 +24,8 @@ fn practitioner(i: usize) -> Value {
 
 /// Role `i`: practitioner `p(i * 7 % 330)` (30 of those ids never exist), specialty `rare`
 /// for every 500th role (26 roles: the set), `medium` for every other 20th (624: the row
-/// walk), else `common` (12,350: the scalar walk on Postgres, the row walk on SQLite).
+/// walk), else `common` (12,350: the scalar walk on Postgres, the walk with a lookup per row
+/// on SQLite).
 fn role(i: usize) -> Value {
     let specialty = if i.is_multiple_of(500) {
         "rare"
@@ -116,6 +117,43 @@ async fn has_walks_common_values_and_collects_rare_ones_with_the_same_answers() 
             assert!(want.len() > 5, "[{be}] {query}: the data must give matches");
             assert_every_page(&c, "Practitioner", query, 40, &want).await;
         }
+    }
+}
+
+/// `_has` whose inner value has 9,000 roles (from `LOOKUP_WALK_FROM` = 8,000 SQLite walks the
+/// reference rows and looks each row's role up in the value's rows; Postgres takes the scalar
+/// walk from 12,000 and the row walk below) held by the even Practitioners only, while 400
+/// roles of another value belong to the odd ones: exactly the even ones match, a deleted one
+/// and one whose every role was deleted left out.
+#[tokio::test]
+async fn has_over_a_big_inner_value_finds_exactly_the_resources_it_references() {
+    for c in stores().await {
+        let be = c.be;
+        c.put_many((0..400).map(practitioner).collect()).await;
+        let role = |i: usize, specialty: &str, p: usize| {
+            json!({"resourceType": "PractitionerRole", "id": format!("r{i:05}"),
+                   "practitioner": {"reference": format!("Practitioner/p{p:04}")},
+                   "specialty": [{"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": specialty}]}]})
+        };
+        let mut roles: Vec<Value> = (0..9_000).map(|i| role(i, "big", 2 * (i % 200))).collect();
+        roles.extend((9_000..9_400).map(|i| role(i, "small", 2 * (i % 200) + 1)));
+        c.put_many(roles).await;
+        c.store.analyze_search_index().await.expect("analyze");
+        c.delete("Practitioner", "p0004").await;
+        // p0006's roles are r00003, r00203, ..., r08803.
+        for i in (3..9_000).step_by(200) {
+            c.delete("PractitionerRole", &format!("r{i:05}")).await;
+        }
+        let evens: BTreeSet<String> = (0..200)
+            .map(|k| format!("p{:04}", 2 * k))
+            .filter(|p| p != "p0004" && p != "p0006")
+            .collect();
+        let query = "_has:PractitionerRole:practitioner:specialty=big";
+        assert_every_page(&c, "Practitioner", query, 40, &evens).await;
+        let odds: BTreeSet<String> = (0..200).map(|k| format!("p{:04}", 2 * k + 1)).collect();
+        let query = "_has:PractitionerRole:practitioner:specialty=small";
+        assert_every_page(&c, "Practitioner", query, 40, &odds).await;
+        assert!(evens.len() == 198 && odds.len() == 200, "[{be}] the data");
     }
 }
 

@@ -50,8 +50,23 @@ pub(crate) struct Cond<'t> {
     /// The instant `ap` on dates is measured from.
     pub now: DateTime<Utc>,
     next_alias: u32,
-    /// The next positive membership test [`Cond::open`] writes is for [`Cond::filter_per_row`].
-    per_row: bool,
+    /// How the next positive membership test [`Cond::open`] writes is tested per row
+    /// ([`Cond::filter_per_row`]); [`PerRow::Off`] for any other.
+    per_row: PerRow,
+}
+
+/// How a walk ([`Cond::walk_rows`]) tests each row it reads against its inner criterion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PerRow {
+    /// Not a walk's test: a membership test the planner may turn into a join.
+    Off,
+    /// Against the set of matching ids, built once (`+<id> IN (…)` on SQLite, a hashed
+    /// subplan on Postgres): cheap for a small set.
+    Set,
+    /// By a correlated lookup of the row's id in the inner value's index rows (`EXISTS (…
+    /// AND x.id = <id>)`): no set to build first, which for an inner value of tens of
+    /// thousands of rows costs more than the walk itself (SQLite).
+    Lookup,
 }
 
 pub(crate) fn unsupported(what: impl Into<String>) -> StoreError {
@@ -64,7 +79,7 @@ impl<'t> Cond<'t> {
             tenant,
             now,
             next_alias: 0,
-            per_row: false,
+            per_row: PerRow::Off,
         }
     }
 
@@ -105,8 +120,17 @@ impl<'t> Cond<'t> {
         resource_type: &str,
         param: &str,
     ) {
-        if positive {
-            if std::mem::take(&mut self.per_row) {
+        let per_row = if positive {
+            std::mem::replace(&mut self.per_row, PerRow::Off)
+        } else {
+            PerRow::Off
+        };
+        let correlated = !positive || per_row == PerRow::Lookup;
+        if correlated {
+            sql.push(if positive { "EXISTS" } else { "NOT EXISTS" })
+                .push(" (SELECT 1 FROM ");
+        } else {
+            if per_row == PerRow::Set {
                 // SQLite: a unary `+` keeps the column from driving an index lookup per value.
                 let mut plus = Sql::new();
                 plus.push("+");
@@ -116,11 +140,9 @@ impl<'t> Cond<'t> {
                 .push(" IN (SELECT ")
                 .col(x, "id")
                 .push(" FROM ");
-        } else {
-            sql.push("NOT EXISTS (SELECT 1 FROM ");
         }
         self.rows_of(sql, (table, x), resource_type, param);
-        if !positive {
+        if correlated {
             sql.push(" AND ").col(x, "id").push(" = ").col(id.0, id.1);
         }
     }
@@ -531,11 +553,12 @@ impl<'t> Cond<'t> {
         resource_type: &str,
         id: IdCol,
         filter: &Filter,
+        per_row: PerRow,
     ) -> Result<(), StoreError> {
         let mut test = Sql::new();
-        self.per_row = true;
+        self.per_row = per_row;
         let built = self.filter(&mut test, resource_type, id, filter);
-        self.per_row = false;
+        self.per_row = PerRow::Off;
         built?;
         let (mut open, mut close) = (Sql::new(), Sql::new());
         open.push("(");
@@ -566,6 +589,7 @@ impl<'t> Cond<'t> {
         resource_type: &str,
         filter: &Filter,
         limit: Sql,
+        per_row: PerRow,
     ) -> Result<Option<(IndexSource, Sql)>, StoreError> {
         // The reference rows are the source's, pointing at the target; the inner criterion
         // is on the chain's target (tested on `target_id`) or on the `_has` source (on `id`),
@@ -614,7 +638,7 @@ impl<'t> Cond<'t> {
             .push(" = ")
             .text(target_type)
             .push(" AND ");
-        self.filter_per_row(sql, inner_type, (x, tested), inner)?;
+        self.filter_per_row(sql, inner_type, (x, tested), inner, per_row)?;
         Ok(Some((source, probe)))
     }
 

@@ -69,11 +69,13 @@ fn render(rt: &str, query: &str) -> String {
     let mut out = format!("-- {rt}?{query}\n");
     let probe = plan.walk.as_ref().map(|w| &w.probe);
     let rows = plan.walk.as_ref().map(|w| &w.rows);
+    let lookup = plan.walk.as_ref().and_then(|w| w.lookup.as_ref());
     let scalar = plan.walk.as_ref().and_then(|w| w.scalar.as_ref());
     for (what, sql) in [
         ("page", plan.page.as_ref()),
         ("walk probe", probe),
         ("row walk page", rows),
+        ("lookup walk page", lookup),
         ("scalar walk page", scalar),
         ("count", plan.count.as_ref()),
     ] {
