@@ -174,7 +174,7 @@ pub(crate) async fn search_on(
         }
         None => None,
     };
-    let probed = match plan.probe(Dialect::Sqlite) {
+    let probed = match plan.probe() {
         Some(probe) => Some(
             probe_cache::reuse_or_count(caches.map(|c| &c.probes), probe, async {
                 probe

@@ -4,7 +4,7 @@ SELECT t4.res_type, t4.id, t4.version, t4.deleted, t4.last_updated, t4.method, t
 -- binds: [Text("default"), Text("Practitioner"), Text("name"), Text("mar"), Text("mas"), Text("smi"), Text("smj"), Text("default"), Text("Practitioner"), Text("gender"), Text("female"), Int(51), Int(51), Text("default"), Text("Practitioner")]
 -- walk probe
 SELECT COUNT(*) FROM (SELECT t8.id FROM search_string t8 WHERE t8.tenant = ? AND t8.res_type = ? AND t8.param = ? AND ((t8.value_norm >= ? AND t8.value_norm < ?) OR (t8.value_norm >= ? AND t8.value_norm < ?)) LIMIT ?) t9
--- binds: [Text("default"), Text("Practitioner"), Text("name"), Text("mar"), Text("mas"), Text("smi"), Text("smj"), Int(8000)]
+-- binds: [Text("default"), Text("Practitioner"), Text("name"), Text("mar"), Text("mas"), Text("smi"), Text("smj"), Int(16000)]
 -- row walk page
 SELECT t13.res_type, t13.id, t13.version, t13.deleted, t13.last_updated, t13.method, t13.content AS content FROM (SELECT t11.id FROM (SELECT DISTINCT t10.id AS id FROM search_string t10 WHERE t10.tenant = ? AND t10.res_type = ? AND t10.param = ? AND COALESCE(((t10.value_norm >= ? AND t10.value_norm < ?) OR (t10.value_norm >= ? AND t10.value_norm < ?)), false) AND t10.id IN (SELECT t14.id FROM search_token t14 WHERE t14.tenant = ? AND t14.res_type = ? AND t14.param = ? AND ((t14.code = ?))) ORDER BY t10.id ASC LIMIT ?) t11 ORDER BY t11.id ASC LIMIT ?) t12 JOIN resources t13 ON t13.tenant = ? AND t13.res_type = ? AND t13.id = t12.id AND NOT t13.deleted ORDER BY t12.id ASC
 -- binds: [Text("default"), Text("Practitioner"), Text("name"), Text("mar"), Text("mas"), Text("smi"), Text("smj"), Text("default"), Text("Practitioner"), Text("gender"), Text("female"), Int(51), Int(51), Text("default"), Text("Practitioner")]
