@@ -265,7 +265,7 @@ impl SqliteStore {
             .await?;
         // The generation rows stay (and move on): a tenant created again under this name must
         // not meet counts cached for the deleted one.
-        crate::search::count_cache::bump_sqlite(&mut tx, tenant.as_str()).await?;
+        crate::search::sqlite::bump_generation(&mut tx, tenant).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }

@@ -14,7 +14,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::{compare_and_swap, current_row, lock_tenant, NewRow, PgStore};
 use crate::common::{self, Current};
-use crate::search::{count_cache, terminology};
+use crate::search::terminology;
 use crate::tx::plan::{self, replaces_rows, CurrentRow, Key, Planned};
 use crate::{
     BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, SearchPage,
@@ -84,7 +84,7 @@ impl PgTx {
 
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
         if self.wrote {
-            count_cache::bump_postgres(&mut self.tx, self.tenant.as_str()).await?;
+            crate::search::postgres::bump_generation(&mut self.tx, &self.tenant).await?;
         }
         Ok(self.tx.commit().await?)
     }

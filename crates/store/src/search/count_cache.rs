@@ -23,8 +23,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use sqlx::{PgConnection, SqliteConnection};
-
 use super::sql::Sql;
 use crate::StoreError;
 
@@ -35,64 +33,34 @@ const CAPACITY: usize = 1_000;
 /// so that the cache stays a few megabytes at most.
 const MAX_KEY_BYTES: usize = 4_096;
 
-/// Rows per tenant on Postgres, one per connection (`pg_backend_pid() % STRIPES`): two
-/// transactions committing at once then rarely wait for the same row lock.
-const STRIPES: i32 = 32;
+/// Rows per tenant on Postgres, one per connection: two transactions committing at once then
+/// rarely wait for the same row lock.
+const STRIPES: i64 = 32;
 
-/// The tenant's write generation: the sum of its rows.
-const READ_GENERATION: &str =
-    "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM write_generations WHERE tenant = $1";
-
-/// The tenant's write generation, read on the search's connection (and so in its snapshot).
-pub(crate) async fn generation_postgres(
-    conn: &mut PgConnection,
-    tenant: &str,
-) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(READ_GENERATION)
-        .bind(tenant)
-        .fetch_one(conn)
-        .await?)
+/// The tenant's write generation (the sum of its rows), one scalar; run it on the search's
+/// connection, so that it is read in the snapshot the count is made in.
+pub(crate) fn read_generation(tenant: &str) -> Sql {
+    let mut sql = Sql::new();
+    sql.push("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM write_generations WHERE tenant = ")
+        .text(tenant);
+    sql
 }
 
-/// See [`generation_postgres`].
-pub(crate) async fn generation_sqlite(
-    conn: &mut SqliteConnection,
-    tenant: &str,
-) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(READ_GENERATION)
-        .bind(tenant)
-        .fetch_one(conn)
-        .await?)
-}
-
-/// Adds 1 to the tenant's write generation; call it in every transaction that changes the
-/// tenant's resources or index rows, last before the commit (the row lock is then held only
-/// for the commit itself).
-pub(crate) async fn bump_postgres(conn: &mut PgConnection, tenant: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO write_generations (tenant, stripe, n) VALUES ($1, pg_backend_pid() % $2, 1) \
-         ON CONFLICT (tenant, stripe) DO UPDATE SET n = write_generations.n + 1",
-    )
-    .bind(tenant)
-    .bind(STRIPES)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// See [`bump_postgres`]; SQLite has one writer at a time, so one row per tenant.
-pub(crate) async fn bump_sqlite(
-    conn: &mut SqliteConnection,
-    tenant: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO write_generations (tenant, stripe, n) VALUES ($1, 0, 1) \
-         ON CONFLICT (tenant, stripe) DO UPDATE SET n = write_generations.n + 1",
-    )
-    .bind(tenant)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// Adds 1 to the tenant's write generation: in every transaction that changes the tenant's
+/// resources or index rows, last before the commit (the row lock is then held only for the
+/// commit itself). The row is the connection's stripe on Postgres; SQLite has one writer at a
+/// time, so one row per tenant.
+pub(crate) fn bump(tenant: &str) -> Sql {
+    let (mut sqlite, mut postgres) = (Sql::new(), Sql::new());
+    sqlite.push("0");
+    postgres.push("pg_backend_pid() % ").int(STRIPES);
+    let mut sql = Sql::new();
+    sql.push("INSERT INTO write_generations (tenant, stripe, n) VALUES (")
+        .text(tenant)
+        .push(", ")
+        .dialect(sqlite, postgres)
+        .push(", 1) ON CONFLICT (tenant, stripe) DO UPDATE SET n = write_generations.n + 1");
+    sql
 }
 
 /// `count`'s answer: from `cache` when it holds one counted at `generation` (the tenant's

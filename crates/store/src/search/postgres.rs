@@ -62,6 +62,15 @@ pub(crate) async fn delete_index_rows(
     Ok(())
 }
 
+/// Adds 1 to the tenant's write generation ([`count_cache::bump`]), on the caller's write
+/// transaction, last before its commit.
+pub(crate) async fn bump_generation(
+    conn: &mut PgConnection,
+    tenant: &TenantName,
+) -> Result<(), StoreError> {
+    execute(conn, &count_cache::bump(tenant.as_str())).await
+}
+
 /// Replaces the index rows of many resources on the caller's transaction: one `DELETE` per
 /// table and type (only for resources that may have rows), then one `COPY` per table
 /// (`pg_copy`), so a batch of any size is a handful of statements.
@@ -104,7 +113,7 @@ pub(crate) async fn reindex(
         return Err(StoreError::UnknownTenant(tenant.to_string()));
     }
     write_bulk(&mut tx, tenant, resources, &vec![true; resources.len()]).await?;
-    count_cache::bump_postgres(&mut tx, tenant.as_str()).await?;
+    bump_generation(&mut tx, tenant).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -186,7 +195,11 @@ pub(crate) async fn search_on(
             let cached = match caches {
                 Some(c) => Some((
                     &c.counts,
-                    count_cache::generation_postgres(&mut *conn, tenant.as_str()).await?,
+                    count_cache::read_generation(tenant.as_str())
+                        .render::<Postgres>(Dialect::Postgres)
+                        .build_query_scalar::<i64>()
+                        .fetch_one(&mut *conn)
+                        .await?,
                 )),
                 None => None,
             };

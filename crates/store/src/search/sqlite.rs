@@ -61,6 +61,15 @@ pub(crate) async fn delete_index_rows(
     Ok(())
 }
 
+/// Adds 1 to the tenant's write generation ([`count_cache::bump`]), on the caller's write
+/// transaction, last before its commit.
+pub(crate) async fn bump_generation(
+    conn: &mut SqliteConnection,
+    tenant: &TenantName,
+) -> Result<(), StoreError> {
+    execute(conn, &count_cache::bump(tenant.as_str())).await
+}
+
 /// Replaces the index rows of many resources (multi-row statements, chunked under the bind
 /// limit), on the caller's transaction. `replace[i]` says whether `resources[i]` may have
 /// rows already (see [`super::index_rows::replaced_ids_by_type`]).
@@ -91,7 +100,7 @@ pub(crate) async fn reindex(
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     require_tenant(&mut tx, tenant).await?;
     write_bulk(&mut tx, tenant, resources, &vec![true; resources.len()]).await?;
-    count_cache::bump_sqlite(&mut tx, tenant.as_str()).await?;
+    bump_generation(&mut tx, tenant).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -159,7 +168,11 @@ pub(crate) async fn search_on(
             let cached = match caches {
                 Some(c) => Some((
                     &c.counts,
-                    count_cache::generation_sqlite(&mut *conn, tenant.as_str()).await?,
+                    count_cache::read_generation(tenant.as_str())
+                        .render::<Sqlite>(Dialect::Sqlite)
+                        .build_query_scalar::<i64>()
+                        .fetch_one(&mut *conn)
+                        .await?,
                 )),
                 None => None,
             };

@@ -12,7 +12,7 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::{compare_and_swap, current_row, require_tenant, NewRow, SqliteStore};
 use crate::common::{self, Current};
-use crate::search::{count_cache, terminology};
+use crate::search::terminology;
 use crate::tx::plan::{self, replaces_rows, CurrentRow, Key, Planned};
 use crate::{
     BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, SearchPage,
@@ -52,7 +52,7 @@ impl SqliteTx {
 
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
         if self.wrote {
-            count_cache::bump_sqlite(&mut self.tx, self.tenant.as_str()).await?;
+            crate::search::sqlite::bump_generation(&mut self.tx, &self.tenant).await?;
         }
         Ok(self.tx.commit().await?)
     }
