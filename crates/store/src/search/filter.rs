@@ -542,11 +542,12 @@ impl<'t> Cond<'t> {
         Ok(Some(x))
     }
 
-    /// Appends `filter` on `id` written so that the database tests each row against the set of
-    /// matching ids, built once (Postgres: `(<id> IN (…)) IS TRUE`, a hashed subplan, since
-    /// only a bare `IN` is turned into a join; SQLite: `+<id> IN (…)`, which the planner may
-    /// not use to look rows up by each value), instead of reading the rows of each match.
-    /// For `filter` a plain criterion ([`Cond::walk_rows`]).
+    /// Appends `filter` on `id` written so that the database tests each row it reads, instead
+    /// of reading the rows of each match. With [`PerRow::Set`] against the set of matching
+    /// ids, built once (Postgres: `(<id> IN (…)) IS TRUE`, a hashed subplan, since only a bare
+    /// `IN` is turned into a join; SQLite: `+<id> IN (…)`, which the planner may not use to
+    /// look rows up by each value); with [`PerRow::Lookup`] by a correlated `EXISTS (…)` on
+    /// `id`. For `filter` a plain criterion ([`Cond::walk_rows`]).
     fn filter_per_row(
         &mut self,
         sql: &mut Sql,
