@@ -42,11 +42,25 @@ impl StoreError {
     /// True when the database cannot be reached right now (pool exhausted or closed, IO
     /// error): the request may succeed if retried, so the server answers 503, not 500.
     pub fn is_unavailable(&self) -> bool {
+        if self.is_timeout() {
+            return false;
+        }
         matches!(
             self,
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
             )
         )
+    }
+
+    /// True when the database stopped a statement at [`crate::StoreOptions::statement_timeout`]
+    /// (Postgres `query_canceled`, SQLite `SQLITE_INTERRUPT`).
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("57014" | "9"))
+            }
+            _ => false,
+        }
     }
 }

@@ -12,6 +12,7 @@
 mod bulk_load;
 mod common;
 mod error;
+mod held;
 mod migrate;
 mod model;
 mod postgres;
@@ -40,6 +41,10 @@ pub struct StoreOptions {
     /// long rather than after sqlx's 30 s. SQLite ignores it: an embedded file cannot become
     /// unreachable, and its one writer is waited for as long as sqlx allows.
     pub acquire_timeout: std::time::Duration,
+    /// The longest one statement of a search or of a write transaction may run before the
+    /// database cancels it ([`StoreError::is_timeout`]); `None`: no limit (bulk loads, index
+    /// builds). Postgres enforces it with `statement_timeout`, SQLite with a progress handler.
+    pub statement_timeout: Option<std::time::Duration>,
 }
 
 impl StoreOptions {
@@ -53,6 +58,7 @@ impl Default for StoreOptions {
             max_connections: 16,
             migrate: true,
             acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
+            statement_timeout: None,
         }
     }
 }

@@ -21,6 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::common::{self, Current};
+use crate::held::Held;
 use crate::search::SearchCaches;
 use crate::{
     migrate, redact, DeleteOutcome, HistoryPage, HistoryQuery, Method, PoolStats, Precondition,
@@ -36,6 +37,8 @@ pub struct PgStore {
     pool: PgPool,
     /// What this store's searches reuse (walk probe answers, accurate counts).
     caches: Arc<SearchCaches>,
+    /// [`StoreOptions::statement_timeout`].
+    statement_timeout: Option<std::time::Duration>,
 }
 
 impl PgStore {
@@ -51,6 +54,20 @@ impl PgStore {
             // at 1M). Planning a search costs about a millisecond; a wrong plan, far more.
             .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
+            // A connection closed mid-statement (postgres/held.rs) should stop its statement
+            // too: with this, the server looks at the client socket every second while a
+            // statement runs (Postgres 14 and later; older servers refuse the name, and then
+            // the statement runs on to its timeout).
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    let _ = sqlx::Executor::execute(
+                        &mut *conn,
+                        "SET client_connection_check_interval = '1s'",
+                    )
+                    .await;
+                    Ok(())
+                })
+            })
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
             .connect_with(options)
@@ -58,6 +75,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             caches: Arc::default(),
+            statement_timeout: opts.statement_timeout,
         })
     }
 
@@ -69,6 +87,11 @@ impl PgStore {
     /// What this store's searches reuse (walk probe answers, accurate counts).
     pub(crate) fn caches(&self) -> &SearchCaches {
         &self.caches
+    }
+
+    /// [`StoreOptions::statement_timeout`].
+    pub(crate) fn statement_timeout(&self) -> Option<std::time::Duration> {
+        self.statement_timeout
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -135,7 +158,7 @@ impl PgStore {
         if tenant.as_str() == TenantName::DEFAULT {
             return Err(StoreError::DefaultTenant);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = Held::begin(&self.pool, "BEGIN").await?;
         // The tenant row first: this waits for writes holding FOR KEY SHARE on it and makes
         // every later write fail with UnknownTenant, so nothing is added while we delete.
         let done = sqlx::query("DELETE FROM tenants WHERE name = $1")
@@ -240,16 +263,19 @@ impl PgStore {
         query: &HistoryQuery,
     ) -> Result<HistoryPage, StoreError> {
         // REPEATABLE READ: the count and the page come from one snapshot.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await?;
+        let mut tx = Held::begin_pg(
+            &self.pool,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            self.statement_timeout,
+        )
+        .await?;
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE name = $1)")
                 .bind(tenant.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
         if !exists {
+            tx.set_busy(false);
             return Err(StoreError::UnknownTenant(tenant.to_string()));
         }
         let mut count = QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM resource_versions v");

@@ -24,6 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::common::{self, Current};
+use crate::held::Held;
 use crate::search::SearchCaches;
 use crate::{
     migrate, redact, DeleteOutcome, HistoryPage, HistoryQuery, Method, PoolStats, Precondition,
@@ -63,6 +64,8 @@ pub struct SqliteStore {
     checkpointer: Arc<std::sync::Mutex<Option<checkpointer::Checkpointer>>>,
     /// What this store's searches reuse (walk probe answers, accurate counts).
     caches: Arc<SearchCaches>,
+    /// [`StoreOptions::statement_timeout`].
+    statement_timeout: Option<std::time::Duration>,
 }
 
 impl SqliteStore {
@@ -88,6 +91,7 @@ impl SqliteStore {
                 point: None,
                 checkpointer: Arc::default(),
                 caches: Arc::default(),
+                statement_timeout: opts.statement_timeout,
             });
         }
         create_parent_dir(base.get_filename())?;
@@ -154,6 +158,7 @@ impl SqliteStore {
             point,
             checkpointer: Arc::new(std::sync::Mutex::new(checkpointer)),
             caches: Arc::default(),
+            statement_timeout: opts.statement_timeout,
         })
     }
 
@@ -165,6 +170,11 @@ impl SqliteStore {
     /// What this store's searches reuse (walk probe answers, accurate counts).
     pub(crate) fn caches(&self) -> &SearchCaches {
         &self.caches
+    }
+
+    /// [`StoreOptions::statement_timeout`].
+    pub(crate) fn statement_timeout(&self) -> Option<std::time::Duration> {
+        self.statement_timeout
     }
 
     /// The writer pool (reindex).
@@ -251,7 +261,7 @@ impl SqliteStore {
         if tenant.as_str() == TenantName::DEFAULT {
             return Err(StoreError::DefaultTenant);
         }
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = Held::begin(&self.writer, "BEGIN IMMEDIATE").await?;
         for table in common::TENANT_DATA_TABLES {
             // `table` comes from a constant list, never from input.
             sqlx::query(&format!("DELETE FROM {table} WHERE tenant = $1"))
@@ -349,8 +359,9 @@ impl SqliteStore {
         query: &HistoryQuery,
     ) -> Result<HistoryPage, StoreError> {
         // Count and page from one read transaction, so the total matches the page.
-        let mut tx = self.reader.begin().await?;
+        let mut tx = Held::begin(&self.reader, "BEGIN").await?;
         if !tenant_exists(&mut *tx, tenant).await? {
+            tx.set_busy(false);
             return Err(StoreError::UnknownTenant(tenant.to_string()));
         }
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM resource_versions v");

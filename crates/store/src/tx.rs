@@ -89,15 +89,28 @@ enum Inner {
     Postgres(postgres::tx::PgTx),
 }
 
+impl Inner {
+    fn set_busy(&mut self, busy: bool) {
+        match self {
+            Inner::Sqlite(t) => t.set_busy(busy),
+            Inner::Postgres(t) => t.set_busy(busy),
+        }
+    }
+}
+
 macro_rules! dispatch_tx {
     ($self:ident, $t:ident => $e:expr) => {{
         if $self.aborted {
             return Err(StoreError::TransactionAborted);
         }
+        // Dropped before this operation returns, the transaction's connection is closed
+        // rather than reused (held.rs).
+        $self.inner.set_busy(true);
         let result = match &mut $self.inner {
             Inner::Sqlite($t) => $e,
             Inner::Postgres($t) => $e,
         };
+        $self.inner.set_busy(false);
         if result.is_err() {
             $self.aborted = true;
         }

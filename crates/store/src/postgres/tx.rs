@@ -10,10 +10,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{Postgres, Transaction};
-
 use super::{compare_and_swap, current_row, lock_tenant, NewRow, PgStore};
 use crate::common::{self, Current};
+use crate::held::Held;
 use crate::search::terminology;
 use crate::tx::plan::{self, replaces_rows, CurrentRow, Key, Planned};
 use crate::{
@@ -27,7 +26,7 @@ const ROWS_PER_RUN: usize = 1000;
 /// An open Postgres transaction on one tenant.
 #[derive(Debug)]
 pub(crate) struct PgTx {
-    tx: Transaction<'static, Postgres>,
+    tx: Held<sqlx::Postgres>,
     tenant: TenantName,
     /// Whether a write or delete ran: the commit then adds to the tenant's write
     /// generation (see `search::count_cache`).
@@ -36,8 +35,11 @@ pub(crate) struct PgTx {
 
 impl PgStore {
     pub(crate) async fn begin(&self, tenant: &TenantName) -> Result<PgTx, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        lock_tenant(&mut tx, tenant).await?;
+        let mut tx = Held::begin_pg(&self.pool, "BEGIN", self.statement_timeout).await?;
+        let locked = lock_tenant(&mut tx, tenant).await;
+        // The statement has ended either way: an unknown tenant must not cost a connection.
+        tx.set_busy(false);
+        locked?;
         Ok(PgTx {
             tx,
             tenant: tenant.clone(),
@@ -82,15 +84,21 @@ impl PgTx {
         &self.tenant
     }
 
+    /// See [`Held::set_busy`]: [`crate::StoreTx`] marks each operation.
+    pub(crate) fn set_busy(&mut self, busy: bool) {
+        self.tx.set_busy(busy);
+    }
+
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        self.tx.set_busy(true);
         if self.wrote {
             crate::search::postgres::bump_generation(&mut self.tx, &self.tenant).await?;
         }
-        Ok(self.tx.commit().await?)
+        self.tx.commit().await
     }
 
     pub(crate) async fn rollback(self) -> Result<(), StoreError> {
-        Ok(self.tx.rollback().await?)
+        self.tx.rollback().await
     }
 
     pub(crate) async fn read(

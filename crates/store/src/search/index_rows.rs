@@ -108,6 +108,44 @@ pub(crate) struct Row {
     pub values: Vec<Arg>,
 }
 
+/// What makes two rows of one resource the same row, hashable (`Row` holds floats).
+#[derive(PartialEq, Eq, Hash)]
+struct RowKey {
+    table: Table,
+    param: String,
+    values: Vec<ArgKey>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+enum ArgKey {
+    Text(Option<String>),
+    Int(i64),
+    /// The bits of the float, `-0.0` folded into `0.0` as `==` does.
+    Float(Option<u64>),
+}
+
+impl RowKey {
+    fn of(row: &Row) -> RowKey {
+        let float = |f: f64| if f == 0.0 { 0 } else { f.to_bits() };
+        let values = row
+            .values
+            .iter()
+            .map(|arg| match arg {
+                Arg::Text(s) => ArgKey::Text(Some(s.clone())),
+                Arg::OptText(s) => ArgKey::Text(s.clone()),
+                Arg::Int(i) => ArgKey::Int(*i),
+                Arg::Float(f) => ArgKey::Float(Some(float(*f))),
+                Arg::OptFloat(f) => ArgKey::Float(f.map(float)),
+            })
+            .collect();
+        RowKey {
+            table: row.table,
+            param: row.param.clone(),
+            values,
+        }
+    }
+}
+
 /// The row for one entry, or `None` when the entry is answered from the `resources` table.
 ///
 /// A reference without a type (`"reference": "123"`) gets the parameter's only target type
@@ -260,13 +298,10 @@ pub(crate) fn rows_by_table<'r>(
         .rev()
         .filter(|r| seen.insert((r.resource_type, r.id)));
     for r in last_first {
-        let mut rows: Vec<Row> = Vec::new();
-        for row in r.entries.iter().filter_map(row_of) {
-            if !rows.contains(&row) {
-                rows.push(row);
-            }
-        }
-        for row in rows {
+        // A set, not `Vec::contains`: a resource with 50,000 identifiers must cost linear time.
+        let mut unique = HashSet::new();
+        let rows = r.entries.iter().filter_map(row_of);
+        for row in rows.filter(|row| unique.insert(RowKey::of(row))) {
             by_table
                 .entry(row.table)
                 .or_default()

@@ -105,12 +105,8 @@ impl Store {
             terminology::resolve(terminology::Source::Store(self), tenant, query).await?;
         let query = expanded.as_ref().unwrap_or(query);
         match self {
-            Store::Sqlite(s) => {
-                sqlite::search(s.reader_pool(), s.caches(), tenant, query, registry, page).await
-            }
-            Store::Postgres(s) => {
-                postgres::search(s.pool(), s.caches(), tenant, query, registry, page).await
-            }
+            Store::Sqlite(s) => sqlite::search(s, tenant, query, registry, page).await,
+            Store::Postgres(s) => postgres::search(s, tenant, query, registry, page).await,
         }
     }
 

@@ -15,6 +15,7 @@ use super::probe_cache;
 use super::sql::{Dialect, Sql};
 use super::{count_cache, SearchCaches};
 use super::{decode_row, SearchPage};
+use crate::held::Held;
 use crate::{PageCursor, StoreError, TenantName};
 
 async fn execute(conn: &mut PgConnection, sql: &Sql) -> Result<(), StoreError> {
@@ -101,7 +102,7 @@ pub(crate) async fn reindex(
     tenant: &TenantName,
     resources: &[IndexedResource<'_>],
 ) -> Result<(), StoreError> {
-    let mut tx = writer.begin().await?;
+    let mut tx = Held::begin(writer, "BEGIN").await?;
     // Like a write: a key-share lock on the tenant row, so `delete_tenant` waits for us and
     // no index row outlives its tenant.
     let locked: Option<String> =
@@ -159,18 +160,20 @@ pub(crate) async fn vacuum_analyze(pool: &PgPool) -> Result<(), StoreError> {
 
 /// [`crate::Store::search`] on Postgres.
 pub(crate) async fn search(
-    reader: &PgPool,
-    caches: &SearchCaches,
+    store: &crate::postgres::PgStore,
     tenant: &TenantName,
     query: &search::SearchQuery,
     registry: &conformance::Registry,
     cursor: Option<&PageCursor>,
 ) -> Result<SearchPage, StoreError> {
-    let mut tx = reader.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    let page = search_on(&mut tx, tenant, query, registry, cursor, Some(caches)).await?;
+    let mut tx = Held::begin_pg(
+        store.pool(),
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        store.statement_timeout(),
+    )
+    .await?;
+    let caches = Some(store.caches());
+    let page = search_on(&mut tx, tenant, query, registry, cursor, caches).await?;
     tx.commit().await?;
     Ok(page)
 }

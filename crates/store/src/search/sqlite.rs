@@ -14,6 +14,7 @@ use super::probe_cache;
 use super::sql::{Dialect, Sql};
 use super::{count_cache, SearchCaches};
 use super::{decode_row, SearchPage};
+use crate::held::Held;
 use crate::{PageCursor, StoreError, TenantName};
 
 async fn execute(conn: &mut SqliteConnection, sql: &Sql) -> Result<(), StoreError> {
@@ -97,7 +98,7 @@ pub(crate) async fn reindex(
     tenant: &TenantName,
     resources: &[IndexedResource<'_>],
 ) -> Result<(), StoreError> {
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = Held::begin(writer, "BEGIN IMMEDIATE").await?;
     require_tenant(&mut tx, tenant).await?;
     write_bulk(&mut tx, tenant, resources, &vec![true; resources.len()]).await?;
     bump_generation(&mut tx, tenant).await?;
@@ -135,17 +136,56 @@ pub(crate) async fn analyze(pool: &SqlitePool) -> Result<(), StoreError> {
 
 /// [`crate::Store::search`] on SQLite.
 pub(crate) async fn search(
-    reader: &SqlitePool,
-    caches: &SearchCaches,
+    store: &crate::sqlite::SqliteStore,
     tenant: &TenantName,
     query: &search::SearchQuery,
     registry: &conformance::Registry,
     cursor: Option<&PageCursor>,
 ) -> Result<SearchPage, StoreError> {
-    let mut tx = reader.begin().await?;
-    let page = search_on(&mut tx, tenant, query, registry, cursor, Some(caches)).await?;
+    let mut tx = Held::begin(store.reader_pool(), "BEGIN").await?;
+    let _deadline = match store.statement_timeout() {
+        Some(limit) => Some(Deadline::install(&mut tx, limit).await?),
+        None => None,
+    };
+    let caches = Some(store.caches());
+    let page = search_on(&mut tx, tenant, query, registry, cursor, caches).await?;
     tx.commit().await?;
     Ok(page)
+}
+
+/// SQLite's statement timeout: a progress handler that interrupts the connection's statement
+/// (`SQLITE_INTERRUPT`, [`StoreError::is_timeout`]) once the deadline has passed.
+///
+/// The handler stays installed on the pooled connection after the search (removing it would
+/// cost a second hop to the connection's thread); dropping the `Deadline`, on success or when
+/// the search is dropped, disarms it, and the connection's next search replaces it.
+struct Deadline(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Deadline {
+    /// How many SQLite VM instructions run between two looks at the clock (about 0.1 ms).
+    const CHECK_EVERY: i32 = 10_000;
+
+    async fn install(
+        conn: &mut SqliteConnection,
+        limit: std::time::Duration,
+    ) -> Result<Deadline, StoreError> {
+        let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let until = std::time::Instant::now() + limit;
+        let flag = armed.clone();
+        conn.lock_handle()
+            .await?
+            .set_progress_handler(Deadline::CHECK_EVERY, move || {
+                !flag.load(std::sync::atomic::Ordering::Relaxed)
+                    || std::time::Instant::now() < until
+            });
+        Ok(Deadline(armed))
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A search on `conn`, inside the caller's transaction: from the statements' snapshot(s) of

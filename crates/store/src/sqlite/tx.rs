@@ -8,10 +8,11 @@
 
 use std::collections::HashMap;
 
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::{compare_and_swap, current_row, require_tenant, NewRow, SqliteStore};
 use crate::common::{self, Current};
+use crate::held::Held;
 use crate::search::terminology;
 use crate::tx::plan::{self, replaces_rows, CurrentRow, Key, Planned};
 use crate::{
@@ -26,7 +27,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// An open SQLite transaction on one tenant.
 #[derive(Debug)]
 pub(crate) struct SqliteTx {
-    tx: Transaction<'static, Sqlite>,
+    tx: Held<Sqlite>,
     tenant: TenantName,
     /// Whether a write or delete ran: the commit then adds to the tenant's write
     /// generation (see `search::count_cache`).
@@ -35,8 +36,11 @@ pub(crate) struct SqliteTx {
 
 impl SqliteStore {
     pub(crate) async fn begin(&self, tenant: &TenantName) -> Result<SqliteTx, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        require_tenant(&mut tx, tenant).await?;
+        let mut tx = Held::begin(&self.writer, "BEGIN IMMEDIATE").await?;
+        let found = require_tenant(&mut tx, tenant).await;
+        // The statement has ended either way: an unknown tenant must not cost a connection.
+        tx.set_busy(false);
+        found?;
         Ok(SqliteTx {
             tx,
             tenant: tenant.clone(),
@@ -50,15 +54,21 @@ impl SqliteTx {
         &self.tenant
     }
 
+    /// See [`Held::set_busy`]: [`crate::StoreTx`] marks each operation.
+    pub(crate) fn set_busy(&mut self, busy: bool) {
+        self.tx.set_busy(busy);
+    }
+
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        self.tx.set_busy(true);
         if self.wrote {
             crate::search::sqlite::bump_generation(&mut self.tx, &self.tenant).await?;
         }
-        Ok(self.tx.commit().await?)
+        self.tx.commit().await
     }
 
     pub(crate) async fn rollback(self) -> Result<(), StoreError> {
-        Ok(self.tx.rollback().await?)
+        self.tx.rollback().await
     }
 
     pub(crate) async fn read(

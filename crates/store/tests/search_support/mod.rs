@@ -133,7 +133,12 @@ impl Ctx {
 
     /// Another store on the same database, as a second fhirdir process would have.
     pub async fn another_process(&self) -> Store {
-        Store::connect(&self._db.url, &StoreOptions::default())
+        self.another_store(&StoreOptions::default()).await
+    }
+
+    /// Another store on the same database, with `opts`.
+    pub async fn another_store(&self, opts: &StoreOptions) -> Store {
+        Store::connect(&self._db.url, opts)
             .await
             .unwrap_or_else(|e| panic!("[{}] connect again: {e}", self.be))
     }

@@ -1,0 +1,146 @@
+//! A transaction on a pooled connection (either backend) that is never handed to anyone else
+//! in an unknown state.
+//!
+//! Why: a request future can be dropped at any `.await` (the client hung up, a timeout fired).
+//! If that happens in the middle of a statement, the connection's protocol state is unknown:
+//! mid-`COPY FROM STDIN`, results still unread, a transaction still open. sqlx would return it
+//! to the pool and try to recover, and under load that recovery failed: on Postgres the next
+//! request on that connection saw "unexpected message type 0x51 during COPY from stdin",
+//! "there is already a transaction in progress" or another request's answer (a tenant reported
+//! missing); on SQLite a `BEGIN` dropped half-way left the writer inside a transaction nobody
+//! owned ("attempted to call begin_with at non-zero transaction depth").
+//!
+//! The rule here: while an operation is in flight ([`Held::set_busy`]), dropping the guard
+//! *closes* the connection (the server then rolls the transaction back and, with
+//! `client_connection_check_interval` set, stops a running statement); a guard dropped between
+//! operations rolls back on its own task and then returns the connection to the pool; only
+//! [`Held::commit`] and [`Held::rollback`] hand the connection back directly.
+
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Database, Executor, Pool, Postgres};
+
+use crate::StoreError;
+
+/// An open transaction (see the module documentation).
+#[derive(Debug)]
+pub(crate) struct Held<DB: Database>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    conn: Option<PoolConnection<DB>>,
+    busy: bool,
+}
+
+impl<DB: Database> Held<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    /// Takes a connection and runs `begin` (one or more statements, `BEGIN …` first) on it.
+    /// The guard starts busy: the caller is inside an operation until it says otherwise.
+    pub(crate) async fn begin(pool: &Pool<DB>, begin: &str) -> Result<Held<DB>, StoreError> {
+        let mut held = Held {
+            conn: Some(pool.acquire().await?),
+            busy: true,
+        };
+        (&mut *held).execute(sqlx::raw_sql(begin)).await?;
+        Ok(held)
+    }
+
+    /// Marks whether an operation is in flight: a guard dropped while busy closes its
+    /// connection instead of rolling back on it.
+    pub(crate) fn set_busy(&mut self, busy: bool) {
+        self.busy = busy;
+    }
+
+    /// Commits and returns the connection to the pool.
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        self.busy = true;
+        (&mut *self).execute("COMMIT").await?;
+        self.conn.take();
+        Ok(())
+    }
+
+    /// Rolls back and returns the connection to the pool.
+    pub(crate) async fn rollback(mut self) -> Result<(), StoreError> {
+        self.busy = true;
+        (&mut *self).execute("ROLLBACK").await?;
+        self.conn.take();
+        Ok(())
+    }
+}
+
+impl Held<Postgres> {
+    /// [`Held::begin`] with `timeout` as the transaction's `statement_timeout` when given, in
+    /// the same round trip.
+    pub(crate) async fn begin_pg(
+        pool: &Pool<Postgres>,
+        begin: &'static str,
+        timeout: Option<Duration>,
+    ) -> Result<Held<Postgres>, StoreError> {
+        match timeout {
+            // The number is ours (milliseconds), never input: formatting it is safe.
+            Some(t) => {
+                let sql = format!(
+                    "{begin}; SET LOCAL statement_timeout = {}",
+                    t.as_millis().max(1)
+                );
+                Held::begin(pool, &sql).await
+            }
+            None => Held::begin(pool, begin).await,
+        }
+    }
+}
+
+impl<DB: Database> Deref for Held<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        self.conn
+            .as_ref()
+            .expect("a Held guard has its connection until it ends")
+    }
+}
+
+impl<DB: Database> DerefMut for Held<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        self.conn
+            .as_mut()
+            .expect("a Held guard has its connection until it ends")
+    }
+}
+
+impl<DB: Database> Drop for Held<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        if self.busy {
+            conn.close_on_drop();
+            return;
+        }
+        // Between operations the protocol state is known: roll back, then back to the pool.
+        // Without a runtime (a process shutting down), closing is the safe answer.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if (&mut *conn).execute("ROLLBACK").await.is_err() {
+                        conn.close_on_drop();
+                    }
+                });
+            }
+            Err(_) => conn.close_on_drop(),
+        }
+    }
+}
