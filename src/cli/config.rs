@@ -49,6 +49,11 @@ pub struct FileConfig {
     pub max_count: Option<u32>,
     pub cors_origins: Option<Vec<String>>,
     pub max_bundle_entries: Option<usize>,
+    /// Seconds; see `ServeArgs::query_timeout`.
+    pub query_timeout: Option<f64>,
+    /// Seconds; see `ServeArgs::header_read_timeout`.
+    pub header_read_timeout: Option<f64>,
+    pub max_connections: Option<usize>,
 }
 
 impl FileConfig {
@@ -71,6 +76,17 @@ pub struct DbConfig {
     pub file: FileConfig,
 }
 
+/// A positive number of seconds from a flag or the file, or `default`.
+pub fn seconds(name: &str, value: Option<f64>, default: Duration) -> anyhow::Result<Duration> {
+    match value {
+        None => Ok(default),
+        Some(secs) => Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .with_context(|| format!("--{name} must be a positive number of seconds, not {secs}")),
+    }
+}
+
 impl DbArgs {
     pub fn resolve(&self) -> anyhow::Result<DbConfig> {
         let file = FileConfig::load(self.config.as_ref())?;
@@ -83,15 +99,11 @@ impl DbArgs {
             log_format == "text" || log_format == "json",
             "--log-format must be text or json, not {log_format:?}"
         );
-        let acquire_timeout = match self.db_acquire_timeout.or(file.db_acquire_timeout) {
-            None => store::StoreOptions::DEFAULT_ACQUIRE_TIMEOUT,
-            Some(secs) => Duration::try_from_secs_f64(secs)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .with_context(|| {
-                    format!("--db-acquire-timeout must be a positive number of seconds, not {secs}")
-                })?,
-        };
+        let acquire_timeout = seconds(
+            "db-acquire-timeout",
+            self.db_acquire_timeout.or(file.db_acquire_timeout),
+            store::StoreOptions::DEFAULT_ACQUIRE_TIMEOUT,
+        )?;
         Ok(DbConfig {
             database: self
                 .database
@@ -111,10 +123,21 @@ impl DbArgs {
 
 impl DbConfig {
     pub async fn connect(&self, migrate: bool) -> anyhow::Result<store::Store> {
+        self.connect_with_timeout(migrate, None).await
+    }
+
+    /// [`DbConfig::connect`] with a statement timeout for searches and write transactions
+    /// (the server's; the CLI's bulk paths run without one).
+    pub async fn connect_with_timeout(
+        &self,
+        migrate: bool,
+        statement_timeout: Option<Duration>,
+    ) -> anyhow::Result<store::Store> {
         let opts = store::StoreOptions {
             max_connections: self.max_connections,
             migrate,
             acquire_timeout: self.acquire_timeout,
+            statement_timeout,
         };
         store::Store::connect(&self.database, &opts)
             .await

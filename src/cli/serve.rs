@@ -1,9 +1,11 @@
 //! `fhirdir serve`.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use clap::Args;
 
-use super::config::{init_logging, DbArgs, DEFAULT_LISTEN};
+use super::config::{init_logging, seconds, DbArgs, DEFAULT_LISTEN};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -45,7 +47,21 @@ pub struct ServeArgs {
     /// Default: `profiles/` when it exists.
     #[arg(long, env = "FHIRDIR_PROFILES")]
     profiles: Option<std::path::PathBuf>,
+    /// Seconds one database statement of a search or write may run before it is stopped and
+    /// answered 503 (default 10).
+    #[arg(long, env = "FHIRDIR_QUERY_TIMEOUT", value_name = "SECONDS")]
+    query_timeout: Option<f64>,
+    /// Seconds a client may take to send a request's headers before its connection is closed
+    /// (default 10).
+    #[arg(long, env = "FHIRDIR_HEADER_READ_TIMEOUT", value_name = "SECONDS")]
+    header_read_timeout: Option<f64>,
+    /// Client connections served at once; more wait to be accepted (default 1024).
+    #[arg(long, env = "FHIRDIR_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
 }
+
+/// `--query-timeout` when none is given.
+const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let db = args.db.resolve()?;
@@ -73,14 +89,30 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .max_bundle_entries
             .or(f.max_bundle_entries)
             .unwrap_or(defaults.max_bundle_entries),
+        connections: server::listener::ConnectionLimits {
+            header_read_timeout: seconds(
+                "header-read-timeout",
+                args.header_read_timeout.or(f.header_read_timeout),
+                defaults.connections.header_read_timeout,
+            )?,
+            max_connections: args
+                .max_connections
+                .or(f.max_connections)
+                .unwrap_or(defaults.connections.max_connections),
+        },
     };
+    let query_timeout = seconds(
+        "query-timeout",
+        args.query_timeout.or(f.query_timeout),
+        DEFAULT_QUERY_TIMEOUT,
+    )?;
     let listen = args
         .listen
         .or_else(|| f.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.into());
 
     let profiles = super::profiles::load(args.profiles)?;
-    let store = db.connect(true).await?;
+    let store = db.connect_with_timeout(true, Some(query_timeout)).await?;
     if args.demo {
         super::demo::load_if_empty(&store).await?;
     }

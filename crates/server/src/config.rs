@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub cursor_secret: Option<String>,
     /// Most entries accepted in one batch or transaction Bundle.
     pub max_bundle_entries: usize,
+    /// Header-read timeout and connection cap of the listener.
+    #[serde(skip)]
+    pub connections: crate::listener::ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +40,7 @@ impl Default for ServerConfig {
             max_count: 1000,
             cors_origins: vec!["*".to_owned()],
             max_bundle_entries: 10_000,
+            connections: crate::listener::ConnectionLimits::default(),
         }
     }
 }

@@ -23,11 +23,13 @@
 //! | `Unprocessable` (a PATCH that fails)     | 422    | processing      |
 //! | `NotImplemented`                        | 501    | not-supported   |
 //! | `Unavailable` (database down)           | 503    | transient       |
+//! | `TimedOut` (statement timeout)          | 503    | timeout         |
 //! | `Internal`                              | 500    | exception       |
 //!
 //! Store errors map as: `UnknownTenant` -> 404, `InvalidTenant` -> 404, `VersionConflict`
 //! -> 412, `DefaultTenant` -> 409, `UnsupportedSearch` -> 400 not-supported, `InvalidCursor`
-//! -> 400, a pool timeout or closed pool -> 503, anything else -> 500.
+//! -> 400, a pool timeout or closed pool -> 503, a statement stopped by the query timeout ->
+//! 503 `TimedOut`, anything else -> 500. Every 503 carries `Retry-After`.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -73,6 +75,9 @@ pub enum AppError {
     Unprocessable(String),
     #[error("the database is unavailable")]
     Unavailable(String),
+    /// A statement ran into the query timeout (`--query-timeout`).
+    #[error("{0}")]
+    TimedOut(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -127,7 +132,7 @@ impl AppError {
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable(_) | TimedOut(_) => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -148,6 +153,7 @@ impl AppError {
             Forbidden(_) => IssueType::Forbidden,
             PayloadTooLarge(_) => IssueType::TooLong,
             Unavailable(_) => IssueType::Transient,
+            TimedOut(_) => IssueType::Timeout,
             Unprocessable(_) => IssueType::Processing,
             Internal(_) => IssueType::Exception,
         }
@@ -173,6 +179,11 @@ impl From<StoreError> for AppError {
             StoreError::VersionConflict { .. } => AppError::PreconditionFailed(e.to_string()),
             StoreError::DefaultTenant => AppError::Conflict(e.to_string()),
             e if e.is_unavailable() => AppError::Unavailable(e.to_string()),
+            e if e.is_timeout() => AppError::TimedOut(
+                "the request took longer than the server's query timeout; narrow the search \
+                 (fewer criteria or values, no :contains on short values) or retry later"
+                    .into(),
+            ),
             StoreError::UnsupportedSearch(m) => AppError::BadRequest(IssueType::NotSupported, m),
             StoreError::InvalidCursor(_) => AppError::invalid(
                 "the paging cursor does not fit this search; start again from the first page",
@@ -192,6 +203,11 @@ impl IntoResponse for AppError {
         if let AppError::Unauthorized(_) = self {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // RFC 9110 10.2.3: when to try again.
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
     }

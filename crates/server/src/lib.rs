@@ -5,6 +5,7 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod extract;
+pub mod listener;
 pub mod metrics;
 pub mod middleware;
 pub mod response;
@@ -78,9 +79,8 @@ pub async fn serve_state(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let runner = service::reindex::spawn(state.clone());
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = state.config.connections;
+    let result = listener::serve(listener, router(state), limits, shutdown).await;
     if let Some(runner) = runner {
         runner.abort();
     }

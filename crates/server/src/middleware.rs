@@ -67,6 +67,22 @@ pub async fn track_metrics(State(app): State<AppState>, req: Request, next: Next
     resp
 }
 
+/// Runs every request that may write (any method but GET, HEAD and OPTIONS) on its own task,
+/// so that a client hanging up cannot stop it half-way: the write commits or rolls back as a
+/// whole, and what follows a commit in memory (a SearchParameter's registry reload) happens
+/// too. A read is left cancellable: its statements stop when the client goes away.
+pub async fn finish_writes(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    match tokio::spawn(next.run(req)).await {
+        Ok(resp) => resp,
+        // Re-raised here, where the panic layer turns it into a 500 OperationOutcome.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => AppError::Internal("the request's task was cancelled".into()).into_response(),
+    }
+}
+
 /// `_format` values that mean JSON (<https://hl7.org/fhir/R4/http.html#mime-type>).
 fn format_is_json(v: &str) -> bool {
     let essence = v.split(';').next().unwrap_or_default().trim();

@@ -19,7 +19,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::middleware::{
-    method_not_allowed, negotiate_format, not_found, panic_response, track_metrics,
+    finish_writes, method_not_allowed, negotiate_format, not_found, panic_response, track_metrics,
 };
 use crate::state::AppState;
 
@@ -81,6 +81,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/admin/tenants/{name}", delete(admin::delete))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn(finish_writes))
         // Catch panics inside the metrics layer, so a panicking request is counted as the
         // 500 it becomes (the other way round, the unwind skips the recording).
         .layer(CatchPanicLayer::custom(panic_response))
