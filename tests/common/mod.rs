@@ -73,7 +73,17 @@ pub async fn spawn_app(db: &TestDb, config: ServerConfig) -> TestApp {
 
 /// [`spawn_app`] on a database URL of the caller's (e.g. through a proxy).
 pub async fn spawn_app_on(url: &str, backend: &'static str, config: ServerConfig) -> TestApp {
-    let store = store::Store::connect(url, &store::StoreOptions::default())
+    spawn_app_with(url, backend, config, store::StoreOptions::default()).await
+}
+
+/// [`spawn_app_on`] with the store's options (pool size, statement timeout).
+pub async fn spawn_app_with(
+    url: &str,
+    backend: &'static str,
+    config: ServerConfig,
+    options: store::StoreOptions,
+) -> TestApp {
+    let store = store::Store::connect(url, &options)
         .await
         .unwrap_or_else(|e| panic!("[{backend}] connecting to the test database: {e}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -79,12 +79,22 @@ impl SearchParamDef {
             None => Vec::new(),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|c| {
+                .enumerate()
+                .map(|(i, c)| {
+                    let at = format!("SearchParameter.component[{i}]");
+                    let expression = required_string(c, "expression")
+                        .map_err(|e| bad(format!("{at}: {e}")))?;
+                    // Each component is FHIRPath too: one that does not parse would fail
+                    // every write of the base type at index time.
+                    fhirpath::Expression::parse(&expression).map_err(|err| {
+                        bad(format!(
+                            "{at}.expression {expression:?} is not FHIRPath fhirdir understands: {err}"
+                        ))
+                    })?;
                     Ok(Component {
                         definition: required_string(c, "definition")
-                            .map_err(|e| bad(format!("SearchParameter.component: {e}")))?,
-                        expression: required_string(c, "expression")
-                            .map_err(|e| bad(format!("SearchParameter.component: {e}")))?,
+                            .map_err(|e| bad(format!("{at}: {e}")))?,
+                        expression,
                     })
                 })
                 .collect::<Result<_, InvalidSearchParameter>>()?,

@@ -9,6 +9,7 @@ pub mod meta;
 pub mod outcome;
 pub mod resource_types;
 pub mod shape;
+pub mod storable;
 mod summary_table;
 
 pub use bundle::{BundleBuilder, BundleEntry};

@@ -36,9 +36,13 @@ impl Checked {
 
 /// Checks `value` (see the module documentation).
 pub fn check(value: Value) -> Result<Checked, String> {
+    if let Some(root) = value.get("resourceType").and_then(Value::as_str) {
+        fhir::storable::check(&value, root).map_err(|e| e.to_string())?;
+    }
     let Value::Object(map) = value else {
         return Err(format!("expected a JSON object, found {}", kind(&value)));
     };
+
     let resource_type = match map.get("resourceType") {
         Some(Value::String(t)) if fhir::is_resource_type(t) => t.clone(),
         Some(Value::String(t)) => return Err(format!("unknown resourceType {t:?}")),

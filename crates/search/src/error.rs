@@ -49,6 +49,13 @@ pub enum SearchError {
         /// The underlying problem.
         source: Box<SearchError>,
     },
+    /// The search is over a documented size limit ([`crate::query::MAX_CRITERIA`],
+    /// [`crate::query::MAX_VALUES_PER_CRITERION`], [`crate::query::MAX_VALUES`]).
+    #[error("the search is too complex: {reason}")]
+    TooComplex {
+        /// Which limit, and how far over it the search is.
+        reason: String,
+    },
     /// Under `Prefer: handling=strict`, the request used parameters the server does not know.
     #[error("unknown or unsupported search parameters: {}", names.join(", "))]
     Unknown {

@@ -186,6 +186,18 @@ pub enum Filter {
     },
 }
 
+impl Filter {
+    /// The values this filter tests, its chain targets' and `_has` filters' included: the
+    /// size that [`crate::query::MAX_VALUES_PER_CRITERION`] bounds.
+    pub fn value_count(&self) -> usize {
+        match self {
+            Filter::Param { values, .. } => values.len(),
+            Filter::Chain { targets, .. } => targets.iter().map(|t| t.filter.value_count()).sum(),
+            Filter::Has { filter, .. } => filter.value_count(),
+        }
+    }
+}
+
 fn ser_url<S: serde::Serializer>(p: &Arc<SearchParamDef>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&p.url)
 }

@@ -26,6 +26,8 @@
 //! | `TimedOut` (statement timeout)          | 503    | timeout         |
 //! | `Internal`                              | 500    | exception       |
 //!
+//! A malformed search is 400 `invalid`, one over the size limits 400 `too-costly`.
+//!
 //! Store errors map as: `UnknownTenant` -> 404, `InvalidTenant` -> 404, `VersionConflict`
 //! -> 412, `DefaultTenant` -> 409, `UnsupportedSearch` -> 400 not-supported, `InvalidCursor`
 //! -> 400, a pool timeout or closed pool -> 503, a statement stopped by the query timeout ->
@@ -190,6 +192,21 @@ impl From<StoreError> for AppError {
             ),
             other => AppError::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<search::SearchError> for AppError {
+    fn from(e: search::SearchError) -> Self {
+        let code = match &e {
+            search::SearchError::TooComplex { .. } => IssueType::TooCostly,
+            search::SearchError::InParameter { source, .. }
+                if matches!(**source, search::SearchError::TooComplex { .. }) =>
+            {
+                IssueType::TooCostly
+            }
+            _ => IssueType::Invalid,
+        };
+        AppError::BadRequest(code, e.to_string())
     }
 }
 

@@ -43,6 +43,11 @@ pub fn parse_resource(bytes: &[u8]) -> Result<Map<String, Value>, AppError> {
             format!("request body is not valid JSON: {e}"),
         )
     })?;
+    let root = value
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("Resource");
+    fhir::storable::check(&value, root).map_err(unstorable)?;
     let Value::Object(map) = value else {
         return Err(AppError::BadRequest(
             fhir::IssueType::Structure,
@@ -60,6 +65,11 @@ pub fn parse_resource(bytes: &[u8]) -> Result<Map<String, Value>, AppError> {
             "the resource has no resourceType".into(),
         )),
     }
+}
+
+/// A 400 naming the element that cannot be stored ([`fhir::storable`]).
+pub fn unstorable(e: fhir::storable::Unstorable) -> AppError {
+    AppError::BadRequest(fhir::IssueType::Value, format!("{e}"))
 }
 
 impl FromRequest<AppState> for FhirBody {
@@ -104,8 +114,13 @@ impl FromRequest<AppState> for RawBody {
     }
 }
 
-/// The body, or 413 (with an OperationOutcome) when it is longer than `limit`.
+/// The body, decoded per its `Content-Encoding` (`gzip`, `deflate`, `identity`; others 415),
+/// or 413 (with an OperationOutcome) when it is longer than `limit` before or after decoding.
 async fn read_limited(req: Request, limit: usize) -> Result<axum::body::Bytes, AppError> {
+    let encoding = match req.headers().get(header::CONTENT_ENCODING) {
+        None => Encoding::Identity,
+        Some(v) => Encoding::parse(v.to_str().unwrap_or("?"))?,
+    };
     if let Some(len) = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -116,7 +131,7 @@ async fn read_limited(req: Request, limit: usize) -> Result<axum::body::Bytes, A
             return Err(AppError::PayloadTooLarge(limit));
         }
     }
-    axum::body::to_bytes(req.into_body(), limit)
+    let bytes = axum::body::to_bytes(req.into_body(), limit)
         .await
         .map_err(|e| {
             // `to_bytes` reports an exceeded limit as a boxed `LengthLimitError` somewhere in
@@ -129,7 +144,49 @@ async fn read_limited(req: Request, limit: usize) -> Result<axum::body::Bytes, A
                 source = s.source();
             }
             AppError::invalid(format!("could not read the request body: {e}"))
-        })
+        })?;
+    encoding.decode(bytes, limit)
+}
+
+/// A request body's `Content-Encoding` (<https://www.rfc-editor.org/rfc/rfc9110#section-8.4>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Gzip,
+    Deflate,
+}
+
+impl Encoding {
+    fn parse(value: &str) -> Result<Encoding, AppError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "identity" => Ok(Encoding::Identity),
+            "gzip" | "x-gzip" => Ok(Encoding::Gzip),
+            "deflate" => Ok(Encoding::Deflate),
+            other => Err(AppError::UnsupportedMediaType(format!(
+                "Content-Encoding {other:?} is not supported: send gzip, deflate or identity"
+            ))),
+        }
+    }
+
+    /// The decoded body; at most `limit` bytes of it, else 413 (a small gzip bomb must not
+    /// become gigabytes in memory).
+    fn decode(self, bytes: axum::body::Bytes, limit: usize) -> Result<axum::body::Bytes, AppError> {
+        use std::io::Read;
+        let reader: Box<dyn Read + '_> = match self {
+            Encoding::Identity => return Ok(bytes),
+            Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&bytes[..])),
+            Encoding::Deflate => Box::new(flate2::read::ZlibDecoder::new(&bytes[..])),
+        };
+        let mut out = Vec::new();
+        let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+        reader.take(cap).read_to_end(&mut out).map_err(|e| {
+            AppError::invalid(format!("the request body is not valid {self:?} data: {e}"))
+        })?;
+        if out.len() > limit {
+            return Err(AppError::PayloadTooLarge(limit));
+        }
+        Ok(out.into())
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{AppError, AppResult};
+use crate::extract::RawBody;
 use crate::service::tenants;
 use crate::state::AppState;
 
@@ -64,7 +65,7 @@ pub struct NewTenant {
 pub async fn create(
     State(app): State<AppState>,
     _: Admin,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> AppResult<Response> {
     let NewTenant { name } = serde_json::from_slice(&body).map_err(|e| {
         AppError::invalid(format!("expected a JSON body {{\"name\": \"...\"}}: {e}"))

@@ -10,7 +10,7 @@ use axum::response::Response;
 use store::{ReindexJob, TenantName};
 
 use crate::error::{AppError, AppResult};
-use crate::extract::{QueryPairs, TenantPath};
+use crate::extract::{QueryPairs, RawBody, TenantPath};
 use crate::response::fhir_json;
 use crate::service::reindex;
 use crate::state::{App, AppState};
@@ -25,7 +25,7 @@ pub async fn kick_off(
     State(app): State<AppState>,
     TenantPath(tenant): TenantPath,
     q: QueryPairs,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> AppResult<Response> {
     let body: Option<serde_json::Value> = if body.iter().all(u8::is_ascii_whitespace) {
         None

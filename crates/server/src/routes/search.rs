@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
 use crate::error::{AppError, AppResult};
-use crate::extract::{Prefer, QueryPairs, TypePath};
+use crate::extract::{Prefer, QueryPairs, RawBody, TypePath};
 use crate::response::fhir_json;
 use crate::service::search::search;
 use crate::state::AppState;
@@ -29,7 +29,7 @@ pub async fn post(
     q: QueryPairs,
     prefer: Prefer,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> AppResult<Response> {
     let ct = headers
         .get(header::CONTENT_TYPE)

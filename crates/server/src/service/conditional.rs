@@ -44,8 +44,8 @@ impl Criteria {
         );
         // The callers only distinguish none, one and many.
         pairs.push(("_count".into(), "2".into()));
-        let query = search::SearchQuery::parse(rtype, &pairs, &conf.registry)
-            .map_err(|e| AppError::invalid(e.to_string()))?;
+        let query =
+            search::SearchQuery::parse(rtype, &pairs, &conf.registry).map_err(AppError::from)?;
         query
             .require_all_understood()
             .map_err(|e| AppError::BadRequest(fhir::IssueType::NotSupported, e.to_string()))?;

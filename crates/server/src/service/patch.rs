@@ -159,6 +159,9 @@ pub async fn patch_in(
     .map_err(patch_error)?;
     patch::check_patched(&before, &after, conformance::ElementModel::r4())
         .map_err(|e| AppError::Unprocessable(e.to_string()))?;
+    fhir::storable::check(&after, rtype).map_err(|e| {
+        AppError::Unprocessable(format!("the patched resource cannot be stored: {e}"))
+    })?;
     let Value::Object(body) = after else {
         return Err(AppError::Unprocessable(
             "the patch did not leave a JSON object".into(),

@@ -401,10 +401,13 @@ pub fn requested_types(query: &[(String, String)], body: Option<&Value>) -> AppR
 /// One job of the tenant (404 when unknown).
 pub async fn status(app: &App, tenant: &TenantName, id: &str) -> AppResult<ReindexJob> {
     super::resources::ensure_tenant(app, tenant).await?;
-    app.store
-        .reindex_job(tenant, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no reindex job {id:?} in this tenant")))
+    let unknown = || AppError::NotFound(format!("no reindex job {id:?} in this tenant"));
+    // Job ids are UUIDs: anything else (a NUL character, kilobytes of text) is unknown
+    // without asking the database.
+    if !fhir::is_valid_id(id) {
+        return Err(unknown());
+    }
+    app.store.reindex_job(tenant, id).await?.ok_or_else(unknown)
 }
 
 /// Every job of the tenant, oldest first.

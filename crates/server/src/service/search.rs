@@ -38,7 +38,7 @@ pub async fn search(
     };
     let conf = app.conformance(tenant).await?;
     let query = SearchQuery::parse_with_limits(rtype, &pairs, &conf.registry, limits)
-        .map_err(|e| AppError::invalid(e.to_string()))?;
+        .map_err(AppError::from)?;
     if prefer.strict {
         query
             .require_all_understood()
