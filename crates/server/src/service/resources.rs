@@ -78,6 +78,12 @@ pub struct PreparedWrite {
     pub index: Vec<search::IndexEntry>,
 }
 
+/// Most search index entries one resource written through the API may have. Writing them is
+/// linear (about 50,000 identifiers a second in a debug build), and this bounds how long one
+/// write can hold SQLite's single writer whatever `--max-body-bytes` allows; a Group of
+/// 100,000 members still fits.
+pub const MAX_INDEX_ENTRIES: usize = 250_000;
+
 /// Prepares a write. A SearchParameter must be one fhirdir can use (422 otherwise); after it
 /// commits, the caller reports it with [`App::search_parameters_changed`] (which
 /// [`PreparedWrite::run`] does itself).
@@ -94,6 +100,13 @@ pub fn write_request(
     }
     let resource = Value::Object(body);
     let index = conf.extractor.extract(&resource);
+    if index.len() > MAX_INDEX_ENTRIES {
+        return Err(AppError::Unprocessable(format!(
+            "{rtype}/{id} has {} searchable values; at most {MAX_INDEX_ENTRIES} are accepted \
+             in one resource",
+            index.len()
+        )));
+    }
     let Value::Object(body) = resource else {
         unreachable!("built from an object just above")
     };
