@@ -50,8 +50,8 @@ impl PgStore {
             // sqlx prepares every statement, and after five runs Postgres switches a prepared
             // statement to a generic plan that ignores the bound values. Search values are
             // skewed (a specialty code with 42,000 roles, another with 90), so the generic
-            // plan of `code = $1` was 70x slower than the value's own (BENCHMARKS.md, search
-            // at 1M). Planning a search costs about a millisecond; a wrong plan, far more.
+            // plan of `code = $1` was 70x slower than the value's own (BENCHMARKS.md, Search,
+            // "Plans"). Planning a search costs about a millisecond; a wrong plan, far more.
             .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             // A connection closed mid-statement (postgres/held.rs) should stop its statement

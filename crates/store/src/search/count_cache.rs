@@ -1,9 +1,8 @@
 //! Accurate counts (`_total=accurate`) reused while a tenant's data has not changed.
 //!
 //! An accurate count reads every match: 168k index rows for `Practitioner?gender=female` at
-//! 1M resources, a p95 of 32-35 ms on Postgres and 47-48 ms on SQLite in session 8 (77 ms in
-//! session 7's slower hour), 6-8 times the 100k figure, paid by every page of such a search
-//! (BENCHMARKS.md "Session 8" under Search). A directory is read far more than it is written, so the count is kept and
+//! 1M resources, a p95 of 32-35 ms on Postgres and 47-48 ms on SQLite, paid by every page of
+//! such a search (BENCHMARKS.md, Search, "Accurate count after a write"). A directory is read far more than it is written, so the count is kept and
 //! reused for as long as the tenant's data is provably the same.
 //!
 //! "Provably the same": every transaction that changes a tenant's resources or index rows

@@ -248,7 +248,7 @@ pub struct IndexedResource<'a> {
 /// `replace` set. A resource without a live current version before the write has no rows
 /// (a delete removes them with the tombstone), so a create skips the `DELETE`s: nine
 /// statements per resource on the API path, and on an import's growing tables the
-/// statements whose plans went wrong as the tables grew (BENCHMARKS.md "Import").
+/// statements whose plans went wrong as the tables grew (BENCHMARKS.md "Import"; the plans are in its git history).
 pub(crate) fn replaced_ids_by_type<'r>(
     resources: &[IndexedResource<'r>],
     replace: &[bool],

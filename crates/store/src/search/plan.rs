@@ -266,7 +266,7 @@ fn push_by_distance(
 
 /// From how many index rows of a chain's or `_has` criterion's inner value on the
 /// row-by-row walk ([`Cond::walk_rows`]) beats the set of all matches. At 1M resources on
-/// Postgres (psql timings behind BENCHMARKS.md "Session 4"), the set took 9-155 ms for
+/// Postgres (psql timings; BENCHMARKS.md "Planner walk thresholds"), the set took 9-155 ms for
 /// specialties of 862 to 4,727 roles and the walk 5-15 ms; the biggest city (1,799
 /// Locations) took 19-28 ms as a set and 3-6 ms walked. Estimated from those: the set costs a
 /// lookup (~10 µs) per match, the walk ~0.3 µs per reference row, of which it reads about
@@ -331,7 +331,7 @@ impl WalkKind {
 
 /// From how many index rows of a plain string criterion's values the walk of the type's
 /// string rows in id order ([`Cond::string_walk_rows`]) beats the set of all matches. psql
-/// timings at 1M resources (349,333 Practitioners, BENCHMARKS.md "Session 7" under Search):
+/// timings at 1M resources (349,333 Practitioners, BENCHMARKS.md "Planner walk thresholds"):
 /// the set of `name=bro` (6,417 rows) took 2.9-3.5 ms and its walk 3.0-6.0; `pri` (8,854)
 /// 6.7-7.1 against 2.2-3.2; `mar` (29,338) 19-22 against 1.3-2.1. The crossing is near 7,000
 /// rows at that size; it moves lower for fewer resources of the type (a page then needs
