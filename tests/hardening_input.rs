@@ -63,7 +63,11 @@ async fn numbers_no_store_can_hold_and_nul_characters_are_400_naming_the_element
             )
             .await
             .outcome(400, "value");
-        assert!(diag.contains("Organization.name"), "[{}] {diag}", db.backend);
+        assert!(
+            diag.contains("Organization.name"),
+            "[{}] {diag}",
+            db.backend
+        );
 
         // The same in a transaction entry, and through PATCH (the patched result is checked).
         let bundle = format!(
@@ -90,8 +94,17 @@ async fn numbers_no_store_can_hold_and_nul_characters_are_400_naming_the_element
         )
         .await
         .outcome(422, "processing");
-        let name = app.get("/fhir/default/Organization/o1").await.status(200).json()["name"].clone();
-        assert_eq!(name, "Acme", "[{}] the refused patch left nothing", db.backend);
+        let name = app
+            .get("/fhir/default/Organization/o1")
+            .await
+            .status(200)
+            .json()["name"]
+            .clone();
+        assert_eq!(
+            name, "Acme",
+            "[{}] the refused patch left nothing",
+            db.backend
+        );
 
         // A job id that cannot exist is a 404 without asking the database.
         app.get("/fhir/default/$reindex/%00")
@@ -119,7 +132,10 @@ async fn searches_over_the_size_limits_are_400_too_costly_and_those_at_the_limit
             .status(201);
 
         let too_many_values = [
-            format!("/fhir/default/Practitioner?name={}", alternatives("a", 2000)),
+            format!(
+                "/fhir/default/Practitioner?name={}",
+                alternatives("a", 2000)
+            ),
             format!(
                 "/fhir/default/Practitioner?name:contains={}",
                 alternatives("a", 2000)
@@ -187,7 +203,11 @@ async fn searches_over_the_size_limits_are_400_too_costly_and_those_at_the_limit
                 .json();
             let ids: Vec<&str> = bundle["entry"]
                 .as_array()
-                .map(|e| e.iter().filter_map(|e| e["resource"]["id"].as_str()).collect())
+                .map(|e| {
+                    e.iter()
+                        .filter_map(|e| e["resource"]["id"].as_str())
+                        .collect()
+                })
                 .unwrap_or_default();
             assert_eq!(ids, vec!["p1"], "[{}] {}…", db.backend, &query[..40]);
         }
@@ -229,7 +249,11 @@ async fn compressed_request_bodies_are_decoded_or_refused() {
             .status(200)
             .json();
         assert_eq!(r["total"], json!(1), "[{}] {r}", db.backend);
-        assert_eq!(r["entry"][0]["resource"]["id"], "p1", "[{}] {r}", db.backend);
+        assert_eq!(
+            r["entry"][0]["resource"]["id"], "p1",
+            "[{}] {r}",
+            db.backend
+        );
         // A gzip resource body is created.
         let body = json!({"resourceType": "Organization", "name": "Zipped"}).to_string();
         app.send(
