@@ -143,12 +143,15 @@ pub(crate) async fn search(
     cursor: Option<&PageCursor>,
 ) -> Result<SearchPage, StoreError> {
     let mut tx = Held::begin(store.reader_pool(), "BEGIN").await?;
-    let _deadline = match store.statement_timeout() {
+    let deadline = match store.statement_timeout() {
         Some(limit) => Some(Deadline::install(&mut tx, limit).await?),
         None => None,
     };
     let caches = Some(store.caches());
     let page = search_on(&mut tx, tenant, query, registry, cursor, caches).await?;
+    if let Some(d) = deadline {
+        d.finish();
+    }
     tx.commit().await?;
     Ok(page)
 }
@@ -157,34 +160,55 @@ pub(crate) async fn search(
 /// (`SQLITE_INTERRUPT`, [`StoreError::is_timeout`]) once the deadline has passed.
 ///
 /// The handler stays installed on the pooled connection after the search (removing it would
-/// cost a second hop to the connection's thread); dropping the `Deadline`, on success or when
-/// the search is dropped, disarms it, and the connection's next search replaces it.
-struct Deadline(std::sync::Arc<std::sync::atomic::AtomicBool>);
+/// cost a second hop to the connection's thread): [`Deadline::finish`] makes it let every
+/// later statement run, and the connection's next search replaces it. A search that ends any
+/// other way (an error, or its future dropped because the client went away) leaves it
+/// interrupting at once, so a statement still running on the connection's thread stops; that
+/// connection is closed, never reused (`held.rs`).
+struct Deadline(std::sync::Arc<std::sync::atomic::AtomicU8>);
 
 impl Deadline {
     /// How many SQLite VM instructions run between two looks at the clock (about 0.1 ms).
     const CHECK_EVERY: i32 = 10_000;
+    const RUNNING: u8 = 0;
+    const FINISHED: u8 = 1;
+    const ABANDONED: u8 = 2;
 
     async fn install(
         conn: &mut SqliteConnection,
         limit: std::time::Duration,
     ) -> Result<Deadline, StoreError> {
-        let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        use std::sync::atomic::{AtomicU8, Ordering};
+        let state = std::sync::Arc::new(AtomicU8::new(Deadline::RUNNING));
         let until = std::time::Instant::now() + limit;
-        let flag = armed.clone();
+        let seen = state.clone();
         conn.lock_handle()
             .await?
             .set_progress_handler(Deadline::CHECK_EVERY, move || {
-                !flag.load(std::sync::atomic::Ordering::Relaxed)
-                    || std::time::Instant::now() < until
+                match seen.load(Ordering::Relaxed) {
+                    Deadline::FINISHED => true,
+                    Deadline::RUNNING => std::time::Instant::now() < until,
+                    _ => false,
+                }
             });
-        Ok(Deadline(armed))
+        Ok(Deadline(state))
+    }
+
+    fn finish(self) {
+        self.0
+            .store(Deadline::FINISHED, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
 impl Drop for Deadline {
     fn drop(&mut self) {
-        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+        use std::sync::atomic::Ordering;
+        let _ = self.0.compare_exchange(
+            Deadline::RUNNING,
+            Deadline::ABANDONED,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 }
 
