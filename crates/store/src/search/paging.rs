@@ -184,6 +184,17 @@ pub(crate) fn near_criterion(query: &SearchQuery) -> Option<(usize, &str, &searc
 
 /// Checks that `cursor` has one value of the right type per key.
 pub(crate) fn check_cursor(keys: &[Key], cursor: &PageCursor) -> Result<(), StoreError> {
+    // No id or text the store wrote holds a NUL, and Postgres cannot bind one: a cursor with
+    // one was not made here (found by the cursor fuzz target, FUZZING.md).
+    let text_with_nul = cursor
+        .keys
+        .iter()
+        .any(|v| matches!(v, SortValue::Text(s) if s.contains('\0')));
+    if cursor.id.contains('\0') || text_with_nul {
+        return Err(StoreError::InvalidCursor(
+            "the cursor holds a NUL character".into(),
+        ));
+    }
     if keys.len() != cursor.keys.len() {
         return Err(StoreError::InvalidCursor(format!(
             "{} sort values for {} sort keys",
