@@ -90,8 +90,32 @@ impl Extractor {
     }
 
     /// Every index entry of `resource` (typed by its `resourceType`), in parameter-code order.
-    /// An expression that fails at evaluation time contributes nothing for that resource.
+    /// An expression that fails at evaluation time contributes nothing for that resource
+    /// (reindex and import keep going); the API refuses such a write with
+    /// [`Extractor::extract_all`] instead.
     pub fn extract(&self, resource: &Value) -> Vec<IndexEntry> {
+        self.extract_with(resource, &mut |_, _| {})
+    }
+
+    /// Like [`Extractor::extract`], but an expression that fails at evaluation time (say, a
+    /// collection over FHIRPath's size limit) is an error naming the parameter: such a
+    /// resource would otherwise be stored and silently not found by that parameter.
+    pub fn extract_all(&self, resource: &Value) -> Result<Vec<IndexEntry>, (String, String)> {
+        let mut failure = None;
+        let out = self.extract_with(resource, &mut |param, e| {
+            failure.get_or_insert((param.code.clone(), e));
+        });
+        match failure {
+            Some(f) => Err(f),
+            None => Ok(out),
+        }
+    }
+
+    fn extract_with(
+        &self,
+        resource: &Value,
+        on_error: &mut dyn FnMut(&SearchParamDef, String),
+    ) -> Vec<IndexEntry> {
         let Some(ty) = resource.get("resourceType").and_then(Value::as_str) else {
             return Vec::new();
         };
@@ -104,8 +128,12 @@ impl Extractor {
             let Some(expr) = self.compiled.get(&param.url) else {
                 continue;
             };
-            let Ok(nodes) = expr.evaluate(resource) else {
-                continue;
+            let nodes = match expr.evaluate(resource) {
+                Ok(nodes) => nodes,
+                Err(e) => {
+                    on_error(param, e.to_string());
+                    continue;
+                }
             };
             let phonetic = crate::phonetic::is_phonetic(param);
             for node in nodes {

@@ -38,7 +38,7 @@ pub struct TenantConformance {
     /// Parameter URL -> id of the unfinished reindex job it waits for.
     pub pending: BTreeMap<String, String>,
     /// [`store::Store::search_parameter_stamp`] when this view was loaded.
-    stamp: (i64, i64),
+    pub(crate) stamp: (i64, i64),
 }
 
 /// The server-wide definitions and the per-tenant cache.

@@ -99,7 +99,11 @@ pub fn write_request(
         check_tenant_search_parameter(&body)?;
     }
     let resource = Value::Object(body);
-    let index = conf.extractor.extract(&resource);
+    let index = conf.extractor.extract_all(&resource).map_err(|(code, e)| {
+        AppError::Unprocessable(format!(
+            "{rtype}/{id} cannot be indexed for the search parameter `{code}`: {e}"
+        ))
+    })?;
     if index.len() > MAX_INDEX_ENTRIES {
         return Err(AppError::Unprocessable(format!(
             "{rtype}/{id} has {} searchable values; at most {MAX_INDEX_ENTRIES} are accepted \
@@ -335,5 +339,73 @@ pub async fn conditional_delete(
         _ => Err(AppError::PreconditionFailed(format!(
             "{rtype}?{criteria} matches more than one resource"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_resource_with_more_index_entries_than_the_limit_is_422() {
+        let registry = conformance::Registry::builtin();
+        let conf = TenantConformance {
+            extractor: Arc::new(search::Extractor::new(registry.clone())),
+            registry: Arc::new(registry),
+            pending: Default::default(),
+            stamp: (0, 0),
+        };
+        let org = |n: usize| {
+            let identifiers: Vec<Value> = (0..n)
+                .map(|i| serde_json::json!({"system": "urn:test", "value": format!("v{i}")}))
+                .collect();
+            let Value::Object(body) = serde_json::json!({"resourceType": "Organization",
+                "id": "o", "identifier": identifiers})
+            else {
+                unreachable!()
+            };
+            body
+        };
+        let write = |n| {
+            write_request(
+                &conf,
+                "Organization",
+                "o",
+                org(n),
+                Precondition::None,
+                Method::Put,
+            )
+        };
+        // Every identifier is an `identifier` token entry: over FHIRPath's collection limit
+        // (250,000) the expression fails, and the write must say so rather than store a
+        // resource that `identifier` would never find.
+        match write(MAX_INDEX_ENTRIES + 1) {
+            Err(AppError::Unprocessable(m)) => {
+                assert!(m.contains("`identifier`"), "{m}")
+            }
+            other => panic!("expected 422, got {:?}", other.map(|w| w.index.len())),
+        }
+        // Each collection under FHIRPath's limit, but more entries in all than the cap:
+        // 130,000 identifiers and 130,000 aliases (`name` covers `alias`).
+        let mut body = org(130_000);
+        let aliases: Vec<Value> = (0..130_000)
+            .map(|i| Value::String(format!("a{i}")))
+            .collect();
+        body.insert("alias".into(), Value::Array(aliases));
+        let written = write_request(
+            &conf,
+            "Organization",
+            "o",
+            body,
+            Precondition::None,
+            Method::Put,
+        );
+        match written {
+            Err(AppError::Unprocessable(m)) => assert!(m.contains("at most 250000"), "{m}"),
+            other => panic!("expected 422, got {:?}", other.map(|w| w.index.len())),
+        }
+        let ok = write(1000).expect("a thousand identifiers are fine");
+        assert!(ok.index.len() >= 1000);
     }
 }
