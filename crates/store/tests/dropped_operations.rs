@@ -115,3 +115,78 @@ async fn an_operation_dropped_at_any_point_leaves_the_next_caller_a_working_conn
         }
     }
 }
+
+/// Postgres: a write dropped while its statement waits (here on a row lock another session
+/// holds) must not keep running on the server, and must not happen later.
+#[tokio::test]
+async fn a_dropped_write_stops_waiting_on_the_server_and_never_happens() {
+    for c in stores().await {
+        if c.be != "postgres" {
+            continue;
+        }
+        let t = default_tenant();
+        let org = json!({"resourceType": "Organization", "id": "locked", "name": "Before"});
+        c.store
+            .write_indexed(&t, put(&org), &c.extractor.extract(&org))
+            .await
+            .expect("first write");
+        // Another session locks the row.
+        let url = c.url().to_owned();
+        let mut other = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .expect("connect");
+        sqlx::Executor::execute(&mut other, "BEGIN")
+            .await
+            .expect("begin");
+        sqlx::Executor::execute(
+            &mut other,
+            "SELECT 1 FROM resources WHERE res_type = 'Organization' AND id = 'locked' FOR UPDATE",
+        )
+        .await
+        .expect("lock the row");
+        // The store's update waits for that lock; its caller gives up.
+        let changed = json!({"resourceType": "Organization", "id": "locked", "name": "After"});
+        let entries = c.extractor.extract(&changed);
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(300),
+            c.store.write_indexed(&t, put(&changed), &entries),
+        )
+        .await;
+        assert!(
+            dropped.is_err(),
+            "[postgres] the write should still be waiting"
+        );
+        // Within a few seconds no fhirdir backend is waiting for the lock any more.
+        let waiting = "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'fhirdir' \
+                       AND datname = current_database() AND wait_event_type = 'Lock'";
+        let mut left = i64::MAX;
+        for _ in 0..50 {
+            left = sqlx::query_scalar(waiting)
+                .fetch_one(&mut other)
+                .await
+                .expect("pg_stat_activity");
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            left, 0,
+            "[postgres] the dropped write still waits on the server"
+        );
+        sqlx::Executor::execute(&mut other, "ROLLBACK")
+            .await
+            .expect("rollback");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = c
+            .store
+            .read(&t, "Organization", "locked")
+            .await
+            .expect("read")
+            .expect("exists");
+        assert!(
+            now.body.as_deref().unwrap_or_default().contains("Before"),
+            "[postgres] the dropped, unacknowledged write happened after all"
+        );
+    }
+}

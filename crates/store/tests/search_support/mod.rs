@@ -136,6 +136,11 @@ impl Ctx {
         self.another_store(&StoreOptions::default()).await
     }
 
+    /// The database URL (for a raw connection of the test's own).
+    pub fn url(&self) -> &str {
+        &self._db.url
+    }
+
     /// Another store on the same database, with `opts`.
     pub async fn another_store(&self, opts: &StoreOptions) -> Store {
         Store::connect(&self._db.url, opts)
