@@ -10,14 +10,11 @@
 //! property: `FHIRDIR_FUZZ_CASES` (default small enough for CI); seed: `FHIRDIR_FUZZ_SEED`
 //! (default fixed, so a CI failure reproduces). See FUZZING.md.
 
-use std::sync::{Mutex, OnceLock};
-use std::thread::ThreadId;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use patch::{apply_fhirpath_patch, apply_json_patch, check_patched};
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::RngSeed;
 use serde_json::{json, Map, Value};
 
 // ---------------------------------------------------------------------------------------
@@ -33,49 +30,11 @@ const SLOW: Duration = Duration::from_secs(5);
 const HUNG: Duration = Duration::from_secs(60);
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("FHIRDIR_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_CASES);
-    let seed = std::env::var("FHIRDIR_FUZZ_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5EA2_C4F0);
-    ProptestConfig {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
-        // Failures become table-driven regression tests, not files in the source tree.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    fuzzkit::config(DEFAULT_CASES)
 }
 
-/// Runs `f` on `input`, failing if it takes longer than [`SLOW`]; a watchdog thread aborts
-/// the process (naming the input) if it never returns.
 fn timed<T>(input: &str, f: impl FnOnce() -> T) -> Result<T, TestCaseError> {
-    // The case each test thread is running, for the watchdog (tests run in parallel).
-    static RUNNING: Mutex<Vec<(ThreadId, Instant, String)>> = Mutex::new(Vec::new());
-    static WATCHDOG: OnceLock<()> = OnceLock::new();
-    let running = || RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-    WATCHDOG.get_or_init(|| {
-        std::thread::spawn(move || loop {
-            std::thread::sleep(Duration::from_secs(1));
-            for (_, start, input) in running().iter() {
-                if start.elapsed() > HUNG {
-                    eprintln!("fuzz case hung for over {HUNG:?} on input {input:?}");
-                    std::process::abort();
-                }
-            }
-        });
-    });
-    let me = std::thread::current().id();
-    let start = Instant::now();
-    running().push((me, start, input.to_owned()));
-    let out = f();
-    running().retain(|(id, _, _)| *id != me);
-    let took = start.elapsed();
-    prop_assert!(took < SLOW, "took {took:?} on {input:?}");
-    Ok(out)
+    fuzzkit::timed(SLOW, HUNG, input, f)
 }
 
 // ---------------------------------------------------------------------------------------
