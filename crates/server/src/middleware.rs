@@ -70,16 +70,20 @@ pub async fn track_metrics(State(app): State<AppState>, req: Request, next: Next
 /// Writes running on their own tasks at once, per process (see [`finish_writes`]).
 pub const MAX_WRITES_IN_FLIGHT: usize = 64;
 
-/// Runs every request that may write (any method but GET, HEAD and OPTIONS) on its own task,
-/// so that a client hanging up cannot stop it half-way: the write commits or rolls back as a
-/// whole, and what follows a commit in memory (a SearchParameter's registry reload) happens
-/// too. A read is left cancellable: its statements stop when the client goes away.
+/// Runs every request that may write (any method but GET, HEAD and OPTIONS, and no `_search`)
+/// on its own task, so that a client hanging up cannot stop it half-way: the write commits or
+/// rolls back as a whole, and what follows a commit in memory (a SearchParameter's registry
+/// reload) happens too. A read is left cancellable: its statements stop when the client goes
+/// away.
 ///
 /// At most [`MAX_WRITES_IN_FLIGHT`] such tasks run at once: a client that sends writes and
 /// hangs up at once must not pile up work the connection cap no longer sees. A request waiting
 /// for its turn is still cancellable (nothing has started).
 pub async fn finish_writes(req: Request, next: Next) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        // POST [base]/[type]/_search is a search (https://hl7.org/fhir/R4/http.html#search).
+        || req.uri().path().ends_with("/_search");
+    if reads {
         return next.run(req).await;
     }
     static IN_FLIGHT: tokio::sync::Semaphore =
