@@ -199,11 +199,6 @@ impl From<search::SearchError> for AppError {
     fn from(e: search::SearchError) -> Self {
         let code = match &e {
             search::SearchError::TooComplex { .. } => IssueType::TooCostly,
-            search::SearchError::InParameter { source, .. }
-                if matches!(**source, search::SearchError::TooComplex { .. }) =>
-            {
-                IssueType::TooCostly
-            }
             _ => IssueType::Invalid,
         };
         AppError::BadRequest(code, e.to_string())

@@ -42,9 +42,6 @@ impl StoreError {
     /// True when the database cannot be reached right now (pool exhausted or closed, IO
     /// error): the request may succeed if retried, so the server answers 503, not 500.
     pub fn is_unavailable(&self) -> bool {
-        if self.is_timeout() {
-            return false;
-        }
         matches!(
             self,
             StoreError::Database(

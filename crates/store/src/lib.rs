@@ -41,9 +41,11 @@ pub struct StoreOptions {
     /// long rather than after sqlx's 30 s. SQLite ignores it: an embedded file cannot become
     /// unreachable, and its one writer is waited for as long as sqlx allows.
     pub acquire_timeout: std::time::Duration,
-    /// The longest one statement of a search or of a write transaction may run before the
-    /// database cancels it ([`StoreError::is_timeout`]); `None`: no limit (bulk loads, index
-    /// builds). Postgres enforces it with `statement_timeout`, SQLite with a progress handler.
+    /// The longest one statement may run before the database cancels it
+    /// ([`StoreError::is_timeout`]); `None`: no limit (bulk loads, index builds). Postgres
+    /// applies it (`statement_timeout`) to searches, history pages and write transactions;
+    /// SQLite (a progress handler) to searches only; its history pages and writes run without
+    /// one (writes are bounded by the server's per-request limits instead).
     pub statement_timeout: Option<std::time::Duration>,
 }
 

@@ -108,40 +108,32 @@ pub(crate) struct Row {
     pub values: Vec<Arg>,
 }
 
-/// What makes two rows of one resource the same row, hashable (`Row` holds floats).
-#[derive(PartialEq, Eq, Hash)]
-struct RowKey {
-    table: Table,
-    param: String,
-    values: Vec<ArgKey>,
+/// A row compared and hashed by value, without copying it (`Row` holds floats, so it has no
+/// `Eq` or `Hash` of its own). Equality is `Row`'s: `-0.0` and `0.0` are equal and hash alike;
+/// a NaN never equals itself, so such a row is simply kept, as `Vec::contains` kept it.
+struct SameRow<'a>(&'a Row);
+
+impl PartialEq for SameRow<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
 }
 
-#[derive(PartialEq, Eq, Hash)]
-enum ArgKey {
-    Text(Option<String>),
-    Int(i64),
-    /// The bits of the float, `-0.0` folded into `0.0` as `==` does.
-    Float(Option<u64>),
-}
+impl Eq for SameRow<'_> {}
 
-impl RowKey {
-    fn of(row: &Row) -> RowKey {
+impl std::hash::Hash for SameRow<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         let float = |f: f64| if f == 0.0 { 0 } else { f.to_bits() };
-        let values = row
-            .values
-            .iter()
-            .map(|arg| match arg {
-                Arg::Text(s) => ArgKey::Text(Some(s.clone())),
-                Arg::OptText(s) => ArgKey::Text(s.clone()),
-                Arg::Int(i) => ArgKey::Int(*i),
-                Arg::Float(f) => ArgKey::Float(Some(float(*f))),
-                Arg::OptFloat(f) => ArgKey::Float(f.map(float)),
-            })
-            .collect();
-        RowKey {
-            table: row.table,
-            param: row.param.clone(),
-            values,
+        self.0.table.hash(h);
+        self.0.param.hash(h);
+        for arg in &self.0.values {
+            match arg {
+                Arg::Text(s) => s.hash(h),
+                Arg::OptText(s) => s.hash(h),
+                Arg::Int(i) => i.hash(h),
+                Arg::Float(f) => float(*f).hash(h),
+                Arg::OptFloat(f) => f.map(float).hash(h),
+            }
         }
     }
 }
@@ -299,9 +291,11 @@ pub(crate) fn rows_by_table<'r>(
         .filter(|r| seen.insert((r.resource_type, r.id)));
     for r in last_first {
         // A set, not `Vec::contains`: a resource with 50,000 identifiers must cost linear time.
-        let mut unique = HashSet::new();
-        let rows = r.entries.iter().filter_map(row_of);
-        for row in rows.filter(|row| unique.insert(RowKey::of(row))) {
+        let rows: Vec<Row> = r.entries.iter().filter_map(row_of).collect();
+        let mut unique = HashSet::with_capacity(rows.len());
+        let first: Vec<bool> = rows.iter().map(|row| unique.insert(SameRow(row))).collect();
+        drop(unique);
+        for (row, _) in rows.into_iter().zip(first).filter(|(_, first)| *first) {
             by_table
                 .entry(row.table)
                 .or_default()
