@@ -29,7 +29,19 @@ struct Proxy {
 
 impl Proxy {
     async fn start(upstream: &str, addr: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind(addr).await.expect("binding the proxy");
+        // Restarting on the address of a proxy just cut: `abort` drops the old listener
+        // asynchronously, so its port can be busy for a moment.
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("binding the proxy: {e}"),
+            }
+        };
         let proxy = Proxy {
             addr: listener.local_addr().expect("proxy address"),
             upstream: upstream.to_owned(),
