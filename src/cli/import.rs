@@ -65,7 +65,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     }
     // The same definitions the server indexes this tenant's writes with.
     let mut extra = super::profiles::load(args.profiles)?;
-    extra.extend(super::profiles::tenant_search_parameters(&store, &tenant).await?);
+    extra.extend(services::tenant_conformance::tenant_search_parameters(&store, &tenant).await?);
     let opts = ingest::ImportOptions {
         registry: (!extra.is_empty())
             .then(|| std::sync::Arc::new(conformance::Registry::builtin().extended(extra.iter()))),

@@ -2,6 +2,7 @@
 
 /// Everything that can go wrong while loading conformance definitions.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConformanceError {
     /// A row of a search parameter table is malformed.
     #[error("{table} line {line}: {message}")]

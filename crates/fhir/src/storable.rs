@@ -10,7 +10,7 @@
 //! [`MAX_NUMBER_DIGITS`] characters. Anything else is refused on both backends alike, naming
 //! the element, rather than stored on one and a 500 on the other.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The longest number literal accepted (characters).
 pub const MAX_NUMBER_DIGITS: usize = 1000;
@@ -29,11 +29,19 @@ impl std::fmt::Display for Unstorable {
     }
 }
 
+impl std::error::Error for Unstorable {}
+
 /// Checks every string (keys included) and number of `value`; `root` names it in locations
 /// (usually the resource type).
 pub fn check(value: &Value, root: &str) -> Result<(), Unstorable> {
     let mut path = root.to_owned();
     walk(value, &mut path)
+}
+
+/// [`check`] of a JSON object (a resource held as its map).
+pub fn check_object(map: &Map<String, Value>, root: &str) -> Result<(), Unstorable> {
+    let mut path = root.to_owned();
+    walk_object(map, &mut path)
 }
 
 fn walk(value: &Value, path: &mut String) -> Result<(), Unstorable> {
@@ -61,21 +69,26 @@ fn walk(value: &Value, path: &mut String) -> Result<(), Unstorable> {
             }
             Ok(())
         }
-        Value::Object(map) => {
-            for (key, item) in map {
-                let len = path.len();
-                path.push('.');
-                path.push_str(key);
-                if key.contains('\0') {
-                    return fail(path, "an element name contains a NUL character".into());
-                }
-                walk(item, path)?;
-                path.truncate(len);
-            }
-            Ok(())
-        }
+        Value::Object(map) => walk_object(map, path),
         _ => Ok(()),
     }
+}
+
+fn walk_object(map: &Map<String, Value>, path: &mut String) -> Result<(), Unstorable> {
+    for (key, item) in map {
+        let len = path.len();
+        path.push('.');
+        path.push_str(key);
+        if key.contains('\0') {
+            return Err(Unstorable {
+                location: path.clone(),
+                reason: "an element name contains a NUL character".into(),
+            });
+        }
+        walk(item, path)?;
+        path.truncate(len);
+    }
+    Ok(())
 }
 
 /// Why a number literal cannot be stored, if it cannot.

@@ -22,6 +22,7 @@ impl ParseError {
 /// Evaluation failed. FHIRPath mostly answers “empty” for odd input; these are the cases
 /// where the specification says the expression is in error, or where we refuse to go on.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum EvalError {
     /// A function needing at most one item (or an operator operand) received several.
     #[error("{context}: expected a single item, got {count}")]

@@ -30,7 +30,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
 use store::{BatchWrite, OnUnchanged, Store, StoreError, TenantName};
 
 use reader::{Format, Reader};
@@ -133,6 +132,7 @@ pub enum Event<'a> {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ImportError {
     /// Bad input with [`OnError::Abort`].
     #[error("{0}")]
@@ -154,9 +154,6 @@ pub enum ImportError {
 
 /// Most threads computing index entries at once.
 const MAX_INDEX_THREADS: usize = 4;
-
-/// Batches smaller than this are indexed on the reader thread alone.
-const MIN_PARALLEL_BATCH: usize = 64;
 
 /// What the reader thread sends the writer, in file order.
 enum Msg {
@@ -310,7 +307,7 @@ async fn write_batch(
     writes: Vec<BatchWrite>,
 ) -> Result<Vec<store::BatchOutcome>, StoreError> {
     let mut txn = store.begin(tenant).await?;
-    let outcomes = txn.write_batch(writes, OnUnchanged::KeepCurrent).await?;
+    let outcomes = writes::apply_batch(&mut txn, writes, OnUnchanged::KeepCurrent).await?;
     txn.commit().await?;
     Ok(outcomes)
 }
@@ -452,88 +449,16 @@ fn read_files(
     Ok(())
 }
 
-/// Indexes a batch on up to `workers` threads, keeping its order. Extraction evaluates the
-/// FHIRPath expression of every search parameter of the type and is the import's main CPU
-/// cost, so on a machine with cores to spare it is what parallelism buys most.
+/// Stage 4 of the write pipeline for a batch of checked resources (see
+/// [`writes::index_many`]).
 fn index_all(
     extractor: &search::Extractor,
     checked: Vec<validate::Checked>,
     workers: usize,
 ) -> Vec<BatchWrite> {
-    if workers <= 1 || checked.len() < MIN_PARALLEL_BATCH {
-        return checked.into_iter().map(|c| index(extractor, c)).collect();
-    }
-    let per = checked.len().div_ceil(workers);
-    let (mut chunks, mut rest) = (Vec::with_capacity(workers), checked);
-    while rest.len() > per {
-        let tail = rest.split_off(per);
-        chunks.push(rest);
-        rest = tail;
-    }
-    chunks.push(rest);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|c| index(extractor, c))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            // A panic in a worker is re-raised here; the writer then reports the reader
-            // thread as failed.
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
-}
-
-/// Computes the index entries of a checked resource and makes its batch write.
-fn index(extractor: &search::Extractor, checked: validate::Checked) -> BatchWrite {
-    let value = Value::Object(checked.resource);
-    let entries = extractor.extract(&value);
-    let resource = match value {
-        Value::Object(map) => map,
-        // Built as an object two lines up.
-        _ => Map::new(),
-    };
-    BatchWrite {
-        request: validate::Checked {
-            resource_type: checked.resource_type,
-            id: checked.id,
-            resource,
-        }
-        .into_request(),
-        index: entries,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parallel_indexing_keeps_the_batch_order_and_indexes_everything() {
-        let extractor = search::Extractor::new(conformance::Registry::builtin());
-        let checked: Vec<validate::Checked> = (0..203)
-            .map(|i| {
-                let value = serde_json::json!({
-                    "resourceType": "Practitioner", "id": format!("p{i}"),
-                    "name": [{"family": format!("Name{i}")}]
-                });
-                validate::check(value).expect("valid")
-            })
-            .collect();
-        let writes = index_all(&extractor, checked, 4);
-        let ids: Vec<&str> = writes.iter().map(|w| w.request.id.as_str()).collect();
-        let want: Vec<String> = (0..203).map(|i| format!("p{i}")).collect();
-        assert_eq!(ids, want.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(writes
-            .iter()
-            .all(|w| w.index.iter().any(|e| e.param.code == "family")));
-    }
+    let requests = checked
+        .into_iter()
+        .map(validate::Checked::into_request)
+        .collect();
+    writes::index_many(extractor, requests, workers)
 }

@@ -1,8 +1,8 @@
 //! The minimal checks a resource passes before it is imported.
 //!
-//! Import is a load of trusted exports, not the API: it checks only what the store and search
-//! need (a JSON object, a known R4 `resourceType`, a valid `id`). Profile validation is the
-//! API's business (and the validator's, later).
+//! Import is a load of trusted exports, not the API: it checks a JSON object, a known R4
+//! `resourceType` and a valid `id`, then passes the write pipeline's checks for an import
+//! ([`writes::check`] with [`writes::Source::Import`]).
 //!
 //! **Resources without an id are rejected.** Import keeps the ids of the file (NDJSON exports
 //! always carry them, and references between the files point at them); assigning server ids
@@ -36,9 +36,6 @@ impl Checked {
 
 /// Checks `value` (see the module documentation).
 pub fn check(value: Value) -> Result<Checked, String> {
-    if let Some(root) = value.get("resourceType").and_then(Value::as_str) {
-        fhir::storable::check(&value, root).map_err(|e| e.to_string())?;
-    }
     let Value::Object(map) = value else {
         return Err(format!("expected a JSON object, found {}", kind(&value)));
     };
@@ -63,6 +60,7 @@ pub fn check(value: Value) -> Result<Checked, String> {
             ))
         }
     };
+    writes::check(writes::Source::Import, &resource_type, &map).map_err(|e| e.to_string())?;
     Ok(Checked {
         resource_type,
         id,

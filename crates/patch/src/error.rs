@@ -1,14 +1,15 @@
-//! [`PatchError`]: why a patch was refused. Every variant maps to HTTP 422 Unprocessable
-//! Entity (<https://hl7.org/fhir/R4/http.html#patch>) with an OperationOutcome whose
-//! diagnostics is the `Display` text, except [`PatchError::InvalidDocument`], which a server
-//! may answer with 400 (the body is not a patch at all).
+//! [`PatchError`]: why a patch was refused. fhirdir answers (the conversion is in the
+//! services' error table) with an OperationOutcome whose diagnostics is the `Display` text:
 //!
-//! | variant | meaning | OperationOutcome issue code |
-//! |---|---|---|
-//! | `InvalidDocument` | not a JSON Patch array / not a Parameters resource | `structure` |
-//! | `Operation` | operation number `index` could not be applied | `processing` |
-//! | `ResourceTypeChanged`, `IdChanged` | the result changes what the resource is | `processing` |
-//! | `InvalidResult` | the result is not a well-formed resource | `structure` |
+//! | variant | meaning | status | issue code |
+//! |---|---|---|---|
+//! | `InvalidDocument` | not a JSON Patch array / not a Parameters resource | 400 | `invalid` |
+//! | `Operation` | operation number `index` could not be applied | 422 | `processing` |
+//! | `ResourceTypeChanged`, `IdChanged` | the result changes what the resource is | 422 | `processing` |
+//! | `InvalidResult` | the result is not a well-formed resource | 422 | `processing` |
+//!
+//! (<https://hl7.org/fhir/R4/http.html#patch>: a patch that cannot be applied is 422; a body
+//! that is not a patch document at all is a bad request.)
 
 use conformance::StructureIssue;
 use serde_json::Value;
@@ -16,6 +17,7 @@ use thiserror::Error;
 
 /// A patch document that could not be applied, or whose result is not acceptable.
 #[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
 pub enum PatchError {
     /// The document is not a patch of the expected format.
     #[error("invalid patch document: {0}")]

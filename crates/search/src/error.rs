@@ -5,6 +5,7 @@
 
 /// A malformed search request.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SearchError {
     /// A value does not follow the grammar of its parameter type.
     #[error("invalid {kind} `{value}`: {reason}")]

@@ -2,7 +2,6 @@
 //! (<https://hl7.org/fhir/R4/http.html>) onto the [`store::Store`], per tenant.
 
 pub mod config;
-pub mod cursor;
 pub mod error;
 pub mod extract;
 pub mod listener;
@@ -10,16 +9,14 @@ pub mod metrics;
 pub mod middleware;
 pub mod response;
 pub mod routes;
-pub mod service;
 pub mod state;
-pub mod tenant_conformance;
 
 use std::future::Future;
 use std::sync::Arc;
 
 pub use config::ServerConfig;
 pub use routes::{router, router_with};
-pub use state::{App, AppState};
+pub use state::{App, AppState, ServerState};
 
 /// Builds the shared state over the built-in search parameters only. `base_url` falls back
 /// to `http://{bound}`.
@@ -45,17 +42,18 @@ pub fn app_state_with(
         .unwrap_or_else(|| format!("http://{bound}"))
         .trim_end_matches('/')
         .to_owned();
-    let cursors = cursor::CursorKey::new(config.cursor_secret.as_deref());
-    let registry = conformance::Registry::builtin().extended(loaded.iter());
-    AppState(Arc::new(App {
-        store,
-        config,
+    let settings = services::Settings {
         base_url,
-        cursors,
-        conformance: tenant_conformance::ConformanceCache::new(registry, loaded),
-        reindexer: service::reindex::Reindexer::default(),
+        max_body_bytes: config.max_body_bytes,
+        default_count: config.default_count,
+        max_count: config.max_count,
+        max_bundle_entries: config.max_bundle_entries,
+        cursor_secret: config.cursor_secret.clone(),
+    };
+    AppState(Arc::new(ServerState {
+        app: Arc::new(App::new(store, settings, loaded)),
+        config,
         metrics: metrics::Metrics::default(),
-        started: fhir::meta::format_instant(chrono::Utc::now()),
     }))
 }
 
@@ -72,13 +70,13 @@ pub async fn serve(
 }
 
 /// Serves `state` (from [`app_state_with`]) on `listener` until `shutdown` completes, with
-/// the background reindex runner ([`service::reindex`]) running meanwhile.
+/// the background reindex runner ([`services::reindex`]) running meanwhile.
 pub async fn serve_state(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let runner = service::reindex::spawn(state.clone());
+    let runner = services::reindex::spawn(state.app.clone());
     let limits = state.config.connections;
     let result = listener::serve(listener, router(state), limits, shutdown).await;
     if let Some(runner) = runner {

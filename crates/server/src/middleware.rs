@@ -9,7 +9,7 @@ use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::AppError;
+use crate::error::{AppError, Error};
 use crate::state::AppState;
 
 /// Request ids: a random per-process prefix and a counter. Unique like a UUID per request,
@@ -89,7 +89,7 @@ pub async fn finish_writes(req: Request, next: Next) -> Response {
     static IN_FLIGHT: tokio::sync::Semaphore =
         tokio::sync::Semaphore::const_new(MAX_WRITES_IN_FLIGHT);
     let Ok(permit) = IN_FLIGHT.acquire().await else {
-        return AppError::Internal("the write limiter is closed".into()).into_response();
+        return AppError(Error::internal("the write limiter is closed")).into_response();
     };
     let task = tokio::spawn(async move {
         let resp = next.run(req).await;
@@ -100,7 +100,7 @@ pub async fn finish_writes(req: Request, next: Next) -> Response {
         Ok(resp) => resp,
         // Re-raised here, where the panic layer turns it into a 500 OperationOutcome.
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => AppError::Internal("the request's task was cancelled".into()).into_response(),
+        Err(_) => AppError(Error::internal("the request's task was cancelled")).into_response(),
     }
 }
 
@@ -143,9 +143,9 @@ pub async fn negotiate_format(req: Request, next: Next) -> Response {
     });
     if let Some(f) = format {
         if !format_is_json(&f) {
-            return AppError::NotAcceptable(format!(
+            return AppError(Error::not_acceptable(format!(
                 "_format={f:?} is not supported: this server speaks JSON only"
-            ))
+            )))
             .into_response();
         }
     } else if let Some(accept) = req
@@ -154,9 +154,9 @@ pub async fn negotiate_format(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
     {
         if !accept.trim().is_empty() && !accept_admits_json(accept) {
-            return AppError::NotAcceptable(format!(
+            return AppError(Error::not_acceptable(format!(
                 "Accept {accept:?} admits no format this server produces: use application/fhir+json"
-            ))
+            )))
             .into_response();
         }
     }
@@ -170,20 +170,17 @@ pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
         .map(String::as_str)
         .or_else(|| err.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
-    AppError::Internal(format!("handler panicked: {detail}")).into_response()
+    AppError(Error::internal(format!("handler panicked: {detail}"))).into_response()
 }
 
 /// Routes that do not exist.
 pub async fn not_found(method: Method, uri: axum::http::Uri) -> AppError {
-    AppError::NotFound(format!("no route for {method} {}", uri.path()))
+    Error::not_found(format!("no route for {method} {}", uri.path())).into()
 }
 
 /// A known route called with a method it does not support.
 pub async fn method_not_allowed(method: Method) -> Response {
-    let mut resp = AppError::MethodNotAllowed {
-        method: method.to_string(),
-    }
-    .into_response();
+    let mut resp = AppError(Error::method_not_allowed(method.as_str())).into_response();
     *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     resp
 }

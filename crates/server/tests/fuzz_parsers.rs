@@ -6,7 +6,7 @@
 //! - Bundle entries (`entry.request.url`, method and conditional headers) and search query
 //!   strings, sent through the real router (`server::router`) over every test database.
 //!
-//! `entry.request.url` is parsed by `service::bundle::entry::parse_target`, which is not
+//! `entry.request.url` is parsed by `services::bundle::entry::parse_target`, which is not
 //! public; it is fuzzed here through `POST /fhir/{tenant}` instead. Through the router the
 //! property is "never a 5xx" (a panic in a handler becomes a 500 through the catch-panic
 //! layer, so this also means "never panics"); the direct properties are "never panics, and
@@ -22,10 +22,10 @@ use http_body_util::BodyExt;
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{json, Value};
-use server::cursor::CursorKey;
-use server::extract::parse_etag;
-use server::service::history::parse_instant;
 use server::ServerConfig;
+use services::cursor::CursorKey;
+use services::history::parse_instant;
+use services::request::parse_etag;
 use store::{PageCursor, TenantName};
 use tower::ServiceExt;
 

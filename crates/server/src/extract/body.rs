@@ -5,7 +5,9 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde_json::{Map, Value};
 
-use crate::error::AppError;
+use services::request::parse_resource;
+
+use crate::error::{AppError, Error};
 use crate::state::AppState;
 
 /// A parsed request body that is a JSON object with a string `resourceType`.
@@ -34,44 +36,6 @@ fn is_json_media_type(ct: &str) -> bool {
     )
 }
 
-/// Parses `bytes` as one FHIR resource (object with a string `resourceType`).
-pub fn parse_resource(bytes: &[u8]) -> Result<Map<String, Value>, AppError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        AppError::BadRequest(
-            fhir::IssueType::Structure,
-            // serde_json's message already ends with "at line L column C".
-            format!("request body is not valid JSON: {e}"),
-        )
-    })?;
-    let root = value
-        .get("resourceType")
-        .and_then(Value::as_str)
-        .unwrap_or("Resource");
-    fhir::storable::check(&value, root).map_err(unstorable)?;
-    let Value::Object(map) = value else {
-        return Err(AppError::BadRequest(
-            fhir::IssueType::Structure,
-            "request body must be a JSON object (a FHIR resource)".into(),
-        ));
-    };
-    match map.get("resourceType") {
-        Some(Value::String(_)) => Ok(map),
-        Some(_) => Err(AppError::BadRequest(
-            fhir::IssueType::Structure,
-            "resourceType must be a string".into(),
-        )),
-        None => Err(AppError::BadRequest(
-            fhir::IssueType::Required,
-            "the resource has no resourceType".into(),
-        )),
-    }
-}
-
-/// A 400 naming the element that cannot be stored ([`fhir::storable`]).
-pub fn unstorable(e: fhir::storable::Unstorable) -> AppError {
-    AppError::BadRequest(fhir::IssueType::Value, format!("{e}"))
-}
-
 impl FromRequest<AppState> for FhirBody {
     type Rejection = AppError;
 
@@ -79,23 +43,23 @@ impl FromRequest<AppState> for FhirBody {
         match req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str()) {
             Some(Ok(ct)) if is_json_media_type(ct) => {}
             Some(Ok(ct)) => {
-                return Err(AppError::UnsupportedMediaType(format!(
+                return Err(Error::unsupported_media_type(format!(
                     "content type {ct:?} is not supported: send application/fhir+json"
-                )))
+                ))
+                .into())
             }
             Some(Err(_)) => {
-                return Err(AppError::UnsupportedMediaType(
-                    "unreadable Content-Type header".into(),
-                ))
+                return Err(Error::unsupported_media_type("unreadable Content-Type header").into())
             }
             None => {
-                return Err(AppError::UnsupportedMediaType(
-                    "missing Content-Type: send application/fhir+json".into(),
-                ))
+                return Err(Error::unsupported_media_type(
+                    "missing Content-Type: send application/fhir+json",
+                )
+                .into())
             }
         }
         let bytes = read_limited(req, state.config.max_body_bytes).await?;
-        parse_resource(&bytes).map(FhirBody)
+        Ok(parse_resource(&bytes).map(FhirBody)?)
     }
 }
 
@@ -128,7 +92,7 @@ async fn read_limited(req: Request, limit: usize) -> Result<axum::body::Bytes, A
         .and_then(|v| v.parse::<usize>().ok())
     {
         if len > limit {
-            return Err(AppError::PayloadTooLarge(limit));
+            return Err(Error::payload_too_large(limit).into());
         }
     }
     let bytes = axum::body::to_bytes(req.into_body(), limit)
@@ -139,11 +103,11 @@ async fn read_limited(req: Request, limit: usize) -> Result<axum::body::Bytes, A
             let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
             while let Some(s) = source {
                 if s.is::<http_body_util::LengthLimitError>() {
-                    return AppError::PayloadTooLarge(limit);
+                    return Error::payload_too_large(limit);
                 }
                 source = s.source();
             }
-            AppError::invalid(format!("could not read the request body: {e}"))
+            Error::invalid(format!("could not read the request body: {e}"))
         })?;
     encoding.decode(bytes, limit)
 }
@@ -162,9 +126,10 @@ impl Encoding {
             "" | "identity" => Ok(Encoding::Identity),
             "gzip" | "x-gzip" => Ok(Encoding::Gzip),
             "deflate" => Ok(Encoding::Deflate),
-            other => Err(AppError::UnsupportedMediaType(format!(
+            other => Err(Error::unsupported_media_type(format!(
                 "Content-Encoding {other:?} is not supported: send gzip, deflate or identity"
-            ))),
+            ))
+            .into()),
         }
     }
 
@@ -180,10 +145,10 @@ impl Encoding {
         let mut out = Vec::new();
         let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
         reader.take(cap).read_to_end(&mut out).map_err(|e| {
-            AppError::invalid(format!("the request body is not valid {self:?} data: {e}"))
+            Error::invalid(format!("the request body is not valid {self:?} data: {e}"))
         })?;
         if out.len() > limit {
-            return Err(AppError::PayloadTooLarge(limit));
+            return Err(Error::payload_too_large(limit).into());
         }
         Ok(out.into())
     }

@@ -5,18 +5,9 @@ use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts, HeaderMap};
 use chrono::{DateTime, Utc};
 
-use crate::error::AppError;
+use services::request::{parse_etag, Prefer};
 
-/// Parses a version ETag: `W/"3"`, `"3"` or `3`.
-pub fn parse_etag(raw: &str) -> Option<i64> {
-    let s = raw.trim();
-    let s = s.strip_prefix("W/").unwrap_or(s);
-    let s = s
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .unwrap_or(s);
-    s.parse::<i64>().ok().filter(|n| *n > 0)
-}
+use crate::error::{AppError, Error};
 
 fn header_str<'a>(
     headers: &'a HeaderMap,
@@ -26,7 +17,7 @@ fn header_str<'a>(
         .get(name)
         .map(|v| {
             v.to_str()
-                .map_err(|_| AppError::invalid(format!("header {name} is not readable text")))
+                .map_err(|_| Error::invalid(format!("header {name} is not readable text")).into())
         })
         .transpose()
 }
@@ -68,7 +59,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Conditional {
         let mut c = Conditional::default();
         if let Some(v) = header_str(h, &header::IF_MATCH)? {
             c.if_match = Some(parse_etag(v).ok_or_else(|| {
-                AppError::invalid(format!(
+                Error::invalid(format!(
                     "If-Match {v:?} is not a version ETag such as W/\"3\""
                 ))
             })?);
@@ -79,7 +70,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Conditional {
                     c.if_none_match_any = true;
                 } else {
                     c.if_none_match.push(parse_etag(tag).ok_or_else(|| {
-                        AppError::invalid(format!(
+                        Error::invalid(format!(
                             "If-None-Match {v:?} is not a list of version ETags"
                         ))
                     })?);
@@ -98,45 +89,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Conditional {
     }
 }
 
-/// `Prefer: return=...`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReturnPref {
-    Minimal,
-    #[default]
-    Representation,
-    OperationOutcome,
-}
+/// The `Prefer` header(s) of a request, parsed ([`Prefer::parse`]).
+pub struct PreferHeader(pub Prefer);
 
-/// The `Prefer` header (<https://hl7.org/fhir/R4/http.html#ops>).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Prefer {
-    pub return_pref: ReturnPref,
-    /// `handling=strict`: unknown search parameters are errors.
-    pub strict: bool,
-    pub respond_async: bool,
-}
-
-impl Prefer {
-    pub fn parse(raw: &str) -> Prefer {
-        let mut p = Prefer::default();
-        // Several preferences may come comma-separated or in repeated headers; unknown ones
-        // are ignored, as RFC 7240 asks.
-        for token in raw.split([',', ';']).map(str::trim) {
-            match token.replace(' ', "").as_str() {
-                "return=minimal" => p.return_pref = ReturnPref::Minimal,
-                "return=representation" => p.return_pref = ReturnPref::Representation,
-                "return=OperationOutcome" => p.return_pref = ReturnPref::OperationOutcome,
-                "handling=strict" => p.strict = true,
-                "handling=lenient" => p.strict = false,
-                "respond-async" => p.respond_async = true,
-                _ => {}
-            }
-        }
-        p
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Prefer {
+impl<S: Send + Sync> FromRequestParts<S> for PreferHeader {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
         let joined: Vec<&str> = parts
@@ -145,41 +101,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Prefer {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
-        Ok(Prefer::parse(&joined.join(",")))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn etags() {
-        assert_eq!(parse_etag("W/\"3\""), Some(3));
-        assert_eq!(parse_etag("\"12\""), Some(12));
-        assert_eq!(parse_etag("7"), Some(7));
-        for bad in ["W/\"x\"", "", "W/\"0\"", "\"-1\""] {
-            assert_eq!(parse_etag(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn prefer_values() {
-        assert_eq!(
-            Prefer::parse("return=minimal").return_pref,
-            ReturnPref::Minimal
-        );
-        assert_eq!(
-            Prefer::parse("return=OperationOutcome").return_pref,
-            ReturnPref::OperationOutcome
-        );
-        let p = Prefer::parse("handling=strict, return=representation");
-        assert!(p.strict);
-        assert_eq!(p.return_pref, ReturnPref::Representation);
-        assert!(Prefer::parse("respond-async").respond_async);
-        assert_eq!(
-            Prefer::parse("bogus").return_pref,
-            ReturnPref::Representation
-        );
+        Ok(PreferHeader(Prefer::parse(&joined.join(","))))
     }
 }

@@ -2,11 +2,14 @@
 //! request gets an OperationOutcome.
 
 mod body;
+mod context;
 mod headers;
 mod paths;
 mod query;
 
-pub use body::{parse_resource, FhirBody, RawBody};
-pub use headers::{parse_etag, Conditional, Prefer, ReturnPref};
-pub use paths::{InstancePath, TenantPath, TypePath, VersionPath};
-pub use query::QueryPairs;
+pub use body::{FhirBody, RawBody};
+pub use context::{request_context, Ctx};
+pub use headers::{Conditional, PreferHeader};
+pub use paths::{InstancePath, TypePath, VersionPath};
+pub use query::Query;
+pub use services::request::{Prefer, QueryPairs, ReturnPref};

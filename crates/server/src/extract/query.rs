@@ -1,30 +1,21 @@
-//! The query string as ordered, decoded pairs (FHIR repeats parameters: order and
-//! repetition matter, so a map would lose meaning).
+//! The query string as ordered, decoded pairs ([`QueryPairs`]).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use crate::error::AppError;
+pub use services::request::QueryPairs;
 
-pub struct QueryPairs(pub Vec<(String, String)>);
+use crate::error::{AppError, Error};
 
-impl QueryPairs {
-    /// The last value of `name`, if present.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+/// The decoded query string of a request.
+pub struct Query(pub QueryPairs);
 
-impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+impl<S: Send + Sync> FromRequestParts<S> for Query {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
         let q = parts.uri.query().unwrap_or_default();
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q)
-            .map_err(|e| AppError::invalid(format!("malformed query string: {e}")))?;
-        Ok(QueryPairs(pairs))
+            .map_err(|e| Error::invalid(format!("malformed query string: {e}")))?;
+        Ok(Query(QueryPairs(pairs)))
     }
 }

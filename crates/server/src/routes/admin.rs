@@ -9,10 +9,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Error};
 use crate::extract::RawBody;
-use crate::service::tenants;
 use crate::state::AppState;
+use services::tenants;
 
 /// Proof that the caller presented the admin token.
 pub struct Admin;
@@ -26,9 +26,10 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, AppError> {
         let Some(expected) = app.config.admin_token.as_deref().filter(|t| !t.is_empty()) else {
-            return Err(AppError::Forbidden(
-                "the admin API is disabled: set FHIRDIR_ADMIN_TOKEN to enable it".into(),
-            ));
+            return Err(Error::forbidden(
+                "the admin API is disabled: set FHIRDIR_ADMIN_TOKEN to enable it",
+            )
+            .into());
         };
         let presented = parts
             .headers
@@ -36,12 +37,12 @@ impl FromRequestParts<AppState> for Admin {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| {
-                AppError::Unauthorized("the admin API needs Authorization: Bearer <token>".into())
+                Error::unauthorized("the admin API needs Authorization: Bearer <token>")
             })?;
         if constant_time_eq(presented.trim().as_bytes(), expected.as_bytes()) {
             Ok(Admin)
         } else {
-            Err(AppError::Forbidden("the admin token is not valid".into()))
+            Err(Error::forbidden("the admin token is not valid").into())
         }
     }
 }
@@ -67,12 +68,11 @@ pub async fn create(
     _: Admin,
     RawBody(body): RawBody,
 ) -> AppResult<Response> {
-    let NewTenant { name } = serde_json::from_slice(&body).map_err(|e| {
-        AppError::invalid(format!("expected a JSON body {{\"name\": \"...\"}}: {e}"))
-    })?;
+    let NewTenant { name } = serde_json::from_slice(&body)
+        .map_err(|e| Error::invalid(format!("expected a JSON body {{\"name\": \"...\"}}: {e}")))?;
     let tenant = tenants::create(&app, &name).await?;
     let mut resp = (StatusCode::CREATED, Json(json!({"name": tenant.as_str()}))).into_response();
-    if let Ok(v) = format!("{}/fhir/{}", app.base_url, tenant).parse() {
+    if let Ok(v) = format!("{}/fhir/{}", app.settings.base_url, tenant).parse() {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
@@ -85,7 +85,7 @@ pub async fn delete(
     name: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> AppResult<StatusCode> {
     let Path(name) =
-        name.map_err(|e| AppError::invalid(format!("malformed tenant name in the path: {e}")))?;
+        name.map_err(|e| Error::invalid(format!("malformed tenant name in the path: {e}")))?;
     tenants::delete(&app, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,6 +18,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::extract::request_context;
 use crate::middleware::{
     finish_writes, method_not_allowed, negotiate_format, not_found, panic_response, track_metrics,
 };
@@ -69,6 +70,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             "/fhir/{tenant}/{type}/{id}/_history/{vid}",
             get(resource::vread),
         )
+        // Inside the format check: a 406 is answered before the tenant is looked up.
+        .route_layer(from_fn_with_state(state.clone(), request_context))
         .layer(from_fn(negotiate_format));
 
     Router::new()

@@ -4,56 +4,43 @@
 //! once ended); `DELETE [base]/$reindex/{job}` cancels it; `GET [base]/$reindex` lists the
 //! tenant's jobs.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
-use store::{ReindexJob, TenantName};
+use services::reindex;
+use store::ReindexJob;
 
-use crate::error::{AppError, AppResult};
-use crate::extract::{QueryPairs, RawBody, TenantPath};
+use crate::error::{AppResult, Error};
+use crate::extract::{Ctx, Query, RawBody};
 use crate::response::fhir_json;
-use crate::service::reindex;
-use crate::state::{App, AppState};
-
-/// The status URL of a job.
-fn status_url(app: &App, tenant: &TenantName, job: &str) -> String {
-    format!("{}/$reindex/{job}", app.tenant_base(tenant))
-}
 
 /// `POST [base]/$reindex`: `type` from the query string or a Parameters body.
-pub async fn kick_off(
-    State(app): State<AppState>,
-    TenantPath(tenant): TenantPath,
-    q: QueryPairs,
-    RawBody(body): RawBody,
-) -> AppResult<Response> {
+pub async fn kick_off(ctx: Ctx, Query(q): Query, RawBody(body): RawBody) -> AppResult<Response> {
     let body: Option<serde_json::Value> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
         Some(
             serde_json::from_slice(&body)
-                .map_err(|e| AppError::invalid(format!("the body is not JSON: {e}")))?,
+                .map_err(|e| Error::invalid(format!("the body is not JSON: {e}")))?,
         )
     };
     let types = reindex::requested_types(&q.0, body.as_ref())?;
-    let job = reindex::kick_off(&app, &tenant, types).await?;
+    let job = reindex::kick_off(&ctx, types).await?;
     let oo = fhir::OperationOutcome::information(format!(
         "reindex job {} queued: {} resources",
         job.id, job.total
     ));
     let mut resp = fhir_json(StatusCode::ACCEPTED, oo.to_json().to_string());
-    if let Ok(v) = HeaderValue::from_str(&status_url(&app, &tenant, &job.id)) {
+    let status_url = format!("{}/$reindex/{}", ctx.base(), job.id);
+    if let Ok(v) = HeaderValue::from_str(&status_url) {
         resp.headers_mut().insert(header::CONTENT_LOCATION, v);
     }
     Ok(resp)
 }
 
 /// `GET [base]/$reindex`: every job of the tenant.
-pub async fn list(
-    State(app): State<AppState>,
-    TenantPath(tenant): TenantPath,
-) -> AppResult<Response> {
-    let jobs = reindex::list(&app, &tenant).await?;
+pub async fn list(ctx: Ctx) -> AppResult<Response> {
+    let jobs = reindex::list(&ctx).await?;
     Ok(fhir_json(
         StatusCode::OK,
         reindex::jobs_parameters(&jobs).to_string(),
@@ -61,22 +48,14 @@ pub async fn list(
 }
 
 /// `GET [base]/$reindex/{job}`
-pub async fn status(
-    State(app): State<AppState>,
-    Path((tenant, job)): Path<(String, String)>,
-) -> AppResult<Response> {
-    let tenant = TenantName::parse(&tenant).map_err(|_| AppError::UnknownTenant(tenant))?;
-    let job = reindex::status(&app, &tenant, &job).await?;
+pub async fn status(ctx: Ctx, Path((_, job)): Path<(String, String)>) -> AppResult<Response> {
+    let job = reindex::status(&ctx, &job).await?;
     Ok(status_response(&job))
 }
 
 /// `DELETE [base]/$reindex/{job}`
-pub async fn cancel(
-    State(app): State<AppState>,
-    Path((tenant, job)): Path<(String, String)>,
-) -> AppResult<Response> {
-    let tenant = TenantName::parse(&tenant).map_err(|_| AppError::UnknownTenant(tenant))?;
-    let job = reindex::cancel(&app, &tenant, &job).await?;
+pub async fn cancel(ctx: Ctx, Path((_, job)): Path<(String, String)>) -> AppResult<Response> {
+    let job = reindex::cancel(&ctx, &job).await?;
     Ok(status_response(&job))
 }
 

@@ -1,18 +1,18 @@
 //! Instance and type-level interactions: read, vread, create, update, delete.
 
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use store::{DeleteOutcome, VersionRecord, WriteKind, WriteOutcome};
 
 use crate::error::AppResult;
+use services::{resources, RequestCtx};
+
 use crate::extract::{
-    Conditional, FhirBody, InstancePath, Prefer, RawBody, ReturnPref, TypePath, VersionPath,
+    Conditional, Ctx, FhirBody, InstancePath, Prefer, PreferHeader, RawBody, ReturnPref, TypePath,
+    VersionPath,
 };
 use crate::response::{fhir_json, set_location, set_version_headers};
-use crate::service::resources;
-use crate::state::{App, AppState};
 
 /// A stored version as a 200 response, or 304 when the client's copy is current.
 fn version_response(r: VersionRecord, cond: &Conditional) -> Response {
@@ -28,32 +28,19 @@ fn version_response(r: VersionRecord, cond: &Conditional) -> Response {
 }
 
 /// `GET [base]/[type]/[id]`
-pub async fn read(
-    State(app): State<AppState>,
-    p: InstancePath,
-    cond: Conditional,
-) -> AppResult<Response> {
-    let r = resources::read(&app, &p.tenant, &p.resource_type, &p.id).await?;
+pub async fn read(ctx: Ctx, p: InstancePath, cond: Conditional) -> AppResult<Response> {
+    let r = resources::read(&ctx, &p.resource_type, &p.id).await?;
     Ok(version_response(r, &cond))
 }
 
 /// `GET [base]/[type]/[id]/_history/[vid]`
-pub async fn vread(
-    State(app): State<AppState>,
-    p: VersionPath,
-    cond: Conditional,
-) -> AppResult<Response> {
-    let r = resources::vread(&app, &p.tenant, &p.resource_type, &p.id, p.version).await?;
+pub async fn vread(ctx: Ctx, p: VersionPath, cond: Conditional) -> AppResult<Response> {
+    let r = resources::vread(&ctx, &p.resource_type, &p.id, p.version).await?;
     Ok(version_response(r, &cond))
 }
 
 /// The answer to a create or update, shaped by `Prefer: return=`.
-fn write_response(
-    app: &App,
-    tenant: &store::TenantName,
-    w: WriteOutcome,
-    prefer: Prefer,
-) -> Response {
+fn write_response(ctx: &RequestCtx, w: WriteOutcome, prefer: Prefer) -> Response {
     let r = w.record;
     let status = match w.kind {
         WriteKind::Created => StatusCode::CREATED,
@@ -82,7 +69,7 @@ fn write_response(
     set_version_headers(&mut resp, r.version, r.last_updated);
     let url = format!(
         "{}/{}/{}/_history/{}",
-        app.tenant_base(tenant),
+        ctx.base(),
         r.resource_type,
         r.id,
         r.version
@@ -93,34 +80,26 @@ fn write_response(
 
 /// `POST [base]/[type]`
 pub async fn create(
-    State(app): State<AppState>,
+    ctx: Ctx,
     p: TypePath,
     cond: Conditional,
-    prefer: Prefer,
+    PreferHeader(prefer): PreferHeader,
     FhirBody(body): FhirBody,
 ) -> AppResult<Response> {
-    let w = resources::create(
-        &app,
-        &p.tenant,
-        &p.resource_type,
-        body,
-        cond.if_none_exist.as_deref(),
-    )
-    .await?;
-    Ok(write_response(&app, &p.tenant, w, prefer))
+    let w = resources::create(&ctx, &p.resource_type, body, cond.if_none_exist.as_deref()).await?;
+    Ok(write_response(&ctx, w, prefer))
 }
 
 /// `PUT [base]/[type]/[id]`
 pub async fn update(
-    State(app): State<AppState>,
+    ctx: Ctx,
     p: InstancePath,
     cond: Conditional,
-    prefer: Prefer,
+    PreferHeader(prefer): PreferHeader,
     FhirBody(body): FhirBody,
 ) -> AppResult<Response> {
     let w = resources::update(
-        &app,
-        &p.tenant,
+        &ctx,
         &p.resource_type,
         &p.id,
         body,
@@ -128,48 +107,39 @@ pub async fn update(
         cond.if_none_match_any,
     )
     .await?;
-    Ok(write_response(&app, &p.tenant, w, prefer))
+    Ok(write_response(&ctx, w, prefer))
 }
 
 /// `PATCH [base]/[type]/[id]` (JSON Patch or FHIRPath Patch)
 pub async fn patch(
-    State(app): State<AppState>,
+    ctx: Ctx,
     p: InstancePath,
     cond: Conditional,
-    prefer: Prefer,
+    PreferHeader(prefer): PreferHeader,
     headers: axum::http::HeaderMap,
     RawBody(body): RawBody,
 ) -> AppResult<Response> {
     let format = patch_format(&headers)?;
-    let w = crate::service::patch::patch(
-        &app,
-        &p.tenant,
-        &p.resource_type,
-        &p.id,
-        format,
-        &body,
-        cond.if_match,
-    )
-    .await?;
-    Ok(write_response(&app, &p.tenant, w, prefer))
+    let w =
+        services::patch::patch(&ctx, &p.resource_type, &p.id, format, &body, cond.if_match).await?;
+    Ok(write_response(&ctx, w, prefer))
 }
 
 /// `PATCH [base]/[type]?criteria` (<https://hl7.org/fhir/R4/http.html#patch>): the one match
 /// is patched; no match is a 404, several a 412.
 pub async fn conditional_patch(
-    State(app): State<AppState>,
+    ctx: Ctx,
     p: TypePath,
     uri: axum::http::Uri,
     cond: Conditional,
-    prefer: Prefer,
+    PreferHeader(prefer): PreferHeader,
     headers: axum::http::HeaderMap,
     RawBody(body): RawBody,
 ) -> AppResult<Response> {
     let criteria = criteria(&uri)?;
     let format = patch_format(&headers)?;
-    let w = crate::service::patch::conditional_patch(
-        &app,
-        &p.tenant,
+    let w = services::patch::conditional_patch(
+        &ctx,
         &p.resource_type,
         &criteria,
         format,
@@ -177,14 +147,14 @@ pub async fn conditional_patch(
         cond.if_match,
     )
     .await?;
-    Ok(write_response(&app, &p.tenant, w, prefer))
+    Ok(write_response(&ctx, w, prefer))
 }
 
-fn patch_format(headers: &axum::http::HeaderMap) -> AppResult<crate::service::patch::PatchFormat> {
+fn patch_format(headers: &axum::http::HeaderMap) -> AppResult<services::patch::PatchFormat> {
     let ct = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    crate::service::patch::PatchFormat::from_content_type(ct)
+    Ok(services::patch::PatchFormat::from_content_type(ct)?)
 }
 
 /// The answer to a delete: 200 with an OperationOutcome saying what happened (204 with
@@ -218,13 +188,12 @@ fn delete_response(what: &str, outcome: DeleteOutcome, prefer: Prefer) -> Respon
 
 /// `DELETE [base]/[type]/[id]`
 pub async fn delete(
-    State(app): State<AppState>,
+    ctx: Ctx,
     p: InstancePath,
     cond: Conditional,
-    prefer: Prefer,
+    PreferHeader(prefer): PreferHeader,
 ) -> AppResult<Response> {
-    let outcome =
-        resources::delete(&app, &p.tenant, &p.resource_type, &p.id, cond.if_match).await?;
+    let outcome = resources::delete(&ctx, &p.resource_type, &p.id, cond.if_match).await?;
     Ok(delete_response(
         &format!("{}/{}", p.resource_type, p.id),
         outcome,
@@ -237,43 +206,36 @@ pub async fn delete(
 fn criteria(uri: &axum::http::Uri) -> AppResult<String> {
     match uri.query() {
         Some(q) if !q.trim().is_empty() => Ok(q.to_owned()),
-        _ => Err(crate::error::AppError::invalid(
+        _ => Err(crate::error::Error::invalid(
             "a conditional update or delete needs search criteria in the query string",
-        )),
+        )
+        .into()),
     }
 }
 
 /// `PUT [base]/[type]?criteria`
 pub async fn conditional_update(
-    State(app): State<AppState>,
+    ctx: Ctx,
     p: TypePath,
     uri: axum::http::Uri,
     cond: Conditional,
-    prefer: Prefer,
+    PreferHeader(prefer): PreferHeader,
     FhirBody(body): FhirBody,
 ) -> AppResult<Response> {
     let criteria = criteria(&uri)?;
-    let w = resources::conditional_update(
-        &app,
-        &p.tenant,
-        &p.resource_type,
-        &criteria,
-        body,
-        cond.if_match,
-    )
-    .await?;
-    Ok(write_response(&app, &p.tenant, w, prefer))
+    let w = resources::conditional_update(&ctx, &p.resource_type, &criteria, body, cond.if_match)
+        .await?;
+    Ok(write_response(&ctx, w, prefer))
 }
 
 /// `DELETE [base]/[type]?criteria`
 pub async fn conditional_delete(
-    State(app): State<AppState>,
+    ctx: Ctx,
     p: TypePath,
     uri: axum::http::Uri,
-    prefer: Prefer,
+    PreferHeader(prefer): PreferHeader,
 ) -> AppResult<Response> {
     let criteria = criteria(&uri)?;
-    let (what, outcome) =
-        resources::conditional_delete(&app, &p.tenant, &p.resource_type, &criteria).await?;
+    let (what, outcome) = resources::conditional_delete(&ctx, &p.resource_type, &criteria).await?;
     Ok(delete_response(&what, outcome, prefer))
 }

@@ -6,10 +6,10 @@
 //! then run one after the other, and the second finds what the first created instead of
 //! creating a duplicate.
 
-use store::{StoreTx, TenantName, VersionRecord};
+use store::{StoreTx, VersionRecord};
 
-use crate::error::{AppError, AppResult};
-use crate::state::App;
+use crate::ctx::RequestCtx;
+use crate::error::{Error, Result};
 use crate::tenant_conformance::TenantConformance;
 
 /// Search criteria of a conditional interaction, checked against the tenant's search
@@ -26,14 +26,12 @@ impl Criteria {
     /// `identifier=http://hl7.org/fhir/sid/us-npi|1234567893`) for `rtype`. Criteria the
     /// server does not understand are an error here, never silently ignored (ignoring one
     /// would widen the match).
-    pub fn parse(conf: &TenantConformance, rtype: &str, criteria: &str) -> AppResult<Criteria> {
-        let mut pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(criteria).map_err(|e| {
-                AppError::invalid(format!("malformed search criteria {criteria:?}: {e}"))
-            })?;
+    pub fn parse(conf: &TenantConformance, rtype: &str, criteria: &str) -> Result<Criteria> {
+        let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str(criteria)
+            .map_err(|e| Error::invalid(format!("malformed search criteria {criteria:?}: {e}")))?;
         pairs.retain(|(k, _)| k != "_count");
         if pairs.is_empty() {
-            return Err(AppError::invalid(format!(
+            return Err(Error::invalid(format!(
                 "conditional criteria for {rtype} are empty"
             )));
         }
@@ -45,15 +43,15 @@ impl Criteria {
         // The callers only distinguish none, one and many.
         pairs.push(("_count".into(), "2".into()));
         let query =
-            search::SearchQuery::parse(rtype, &pairs, &conf.registry).map_err(AppError::from)?;
+            search::SearchQuery::parse(rtype, &pairs, &conf.registry).map_err(Error::from)?;
         query
             .require_all_understood()
-            .map_err(|e| AppError::BadRequest(fhir::IssueType::NotSupported, e.to_string()))?;
+            .map_err(|e| Error::bad_request(fhir::IssueType::NotSupported, e.to_string()))?;
         Ok(Criteria { query, lock_key })
     }
 
     /// Serialises the transactions that check these criteria (see the module docs).
-    pub async fn lock(&self, tx: &mut StoreTx) -> AppResult<()> {
+    pub async fn lock(&self, tx: &mut StoreTx) -> Result<()> {
         Ok(tx.lock_condition(&self.lock_key).await?)
     }
 
@@ -67,19 +65,15 @@ impl Criteria {
         &self,
         tx: &mut StoreTx,
         conf: &TenantConformance,
-    ) -> AppResult<Vec<VersionRecord>> {
+    ) -> Result<Vec<VersionRecord>> {
         Ok(tx.search(&self.query, &conf.registry).await?.matches)
     }
 }
 
 /// The current resources of `rtype` matching `criteria`, at most two (see
 /// [`Criteria::parse`]), outside any write transaction: for interactions that never create.
-pub async fn find(
-    app: &App,
-    tenant: &TenantName,
-    rtype: &str,
-    criteria: &str,
-) -> AppResult<Vec<VersionRecord>> {
+pub async fn find(ctx: &RequestCtx, rtype: &str, criteria: &str) -> Result<Vec<VersionRecord>> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
     let conf = app.conformance(tenant).await?;
     let c = Criteria::parse(&conf, rtype, criteria)?;
     let page = app

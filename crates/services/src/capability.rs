@@ -5,6 +5,9 @@
 use conformance::{Registry, SearchParamType};
 use serde_json::{json, Value};
 
+use crate::ctx::RequestCtx;
+use crate::error::{Error, Result};
+
 /// The Plan-Net server CapabilityStatement this server instantiates.
 pub const PLAN_NET_SERVER: &str =
     "http://hl7.org/fhir/us/davinci-pdex-plan-net/CapabilityStatement/plan-net";
@@ -97,6 +100,22 @@ fn resource_entry(rtype: &str, registry: &Registry) -> Value {
     entry
 }
 
+/// `GET [base]/metadata`: the tenant's CapabilityStatement. The tenant is looked up in the
+/// database even though the context found it: `/metadata` is a common load-balancer health
+/// check, and it answers 503 while the database is away, as every data endpoint does.
+pub async fn metadata(ctx: &RequestCtx) -> Result<Value> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
+    if !app.store.tenant_exists(tenant).await? {
+        return Err(Error::unknown_tenant(tenant));
+    }
+    let conf = app.conformance(tenant).await?;
+    Ok(capability_statement(
+        &ctx.base(),
+        &app.started,
+        &conf.registry,
+    ))
+}
+
 /// Builds the CapabilityStatement of one tenant base. `date` is when this server started
 /// (the statement changes only with the binary or the tenant's definitions).
 pub fn capability_statement(tenant_base: &str, date: &str, registry: &Registry) -> Value {
@@ -119,7 +138,7 @@ pub fn capability_statement(tenant_base: &str, date: &str, registry: &Registry) 
             "mode": "server",
             "resource": resources,
             "interaction": [{"code": "history-system"}, {"code": "transaction"}, {"code": "batch"}],
-            // `POST [base]/$reindex` (crate::service::reindex); HAPI's name for the same job.
+            // `POST [base]/$reindex` (crate::reindex); HAPI's name for the same job.
             "operation": [{
                 "name": "reindex",
                 "definition": "http://hapifhir.io/fhir/OperationDefinition/Reindex",

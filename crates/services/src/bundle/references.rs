@@ -10,7 +10,7 @@ use conformance::ElementModel;
 use serde_json::Value;
 
 use super::entry::{Entry, EntryMethod, Target};
-use crate::error::{AppError, AppResult};
+use crate::error::{Error, Result};
 
 /// The ids fhirdir assigns: `fullUrl` -> `Type/id`, and each POST entry's new id.
 #[derive(Debug, Default)]
@@ -23,7 +23,7 @@ pub struct Identities {
 impl Identities {
     /// Assigns ids to the POST entries and records which `fullUrl` names which resource.
     /// Two entries with the same `fullUrl` are an error.
-    pub fn assign(entries: &[Entry]) -> AppResult<Identities> {
+    pub fn assign(entries: &[Entry]) -> Result<Identities> {
         let mut ids = Identities::default();
         for e in entries {
             let reference = match (&e.method, &e.target) {
@@ -41,7 +41,7 @@ impl Identities {
                     .insert(full_url.clone(), reference)
                     .is_some()
                 {
-                    return Err(AppError::invalid(format!(
+                    return Err(Error::invalid(format!(
                         "{}: another entry has the same fullUrl",
                         e.label()
                     )));
@@ -55,8 +55,8 @@ impl Identities {
 /// Calls `f` on every `reference` string anywhere in `value`.
 pub fn for_each_reference(
     value: &mut Value,
-    f: &mut dyn FnMut(&mut String) -> AppResult<()>,
-) -> AppResult<()> {
+    f: &mut dyn FnMut(&mut String) -> Result<()>,
+) -> Result<()> {
     match value {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
@@ -83,12 +83,12 @@ pub fn is_conditional(reference: &str) -> bool {
 /// type uri, url, oid or uuid, and `<a href>` / `<img src>` in narratives
 /// (<https://hl7.org/fhir/R4/http.html#trules>). A `urn:` reference that no entry defines is
 /// an error (it could never resolve); other links to no entry are kept as they are.
-pub fn rewrite(value: &mut Value, ids: &Identities) -> AppResult<()> {
+pub fn rewrite(value: &mut Value, ids: &Identities) -> Result<()> {
     for_each_reference(value, &mut |r| {
         if let Some(new) = ids.by_full_url.get(r.as_str()) {
             *r = new.clone();
         } else if r.starts_with("urn:uuid:") || r.starts_with("urn:oid:") {
-            return Err(AppError::invalid(format!(
+            return Err(Error::invalid(format!(
                 "reference {r:?} names no entry of this Bundle"
             )));
         }

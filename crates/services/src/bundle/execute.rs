@@ -7,18 +7,18 @@ use base64::Engine;
 use fhir::BundleEntry;
 use serde_json::{json, Map, Value};
 use store::{
-    BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, StoreError, StoreTx, TenantName,
+    BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, StoreError, StoreTx,
     VersionRecord, WriteKind, WriteOutcome,
 };
 
 use super::entry::{parse_entry, Entry, EntryMethod, Target};
 use super::references::{for_each_reference, is_conditional, rewrite, Identities};
-use crate::error::{AppError, AppResult};
-use crate::extract::{Prefer, ReturnPref};
-use crate::service::conditional::Criteria;
-use crate::service::patch::{parameters_document, patch_in, PatchFormat};
-use crate::service::resources;
-use crate::state::App;
+use crate::conditional::Criteria;
+use crate::ctx::RequestCtx;
+use crate::error::{Error, Result};
+use crate::patch::{parameters_document, patch_in, PatchFormat};
+use crate::request::{Prefer, ReturnPref};
+use crate::resources;
 use crate::tenant_conformance::TenantConformance;
 
 /// `Bundle.entry.response` (and the resource, when returned) of one entry.
@@ -65,7 +65,7 @@ impl EntryResponse {
         Self::from_record(index, status, base, &w.record, with_body)
     }
 
-    fn from_error(index: usize, e: &AppError) -> EntryResponse {
+    fn from_error(index: usize, e: &Error) -> EntryResponse {
         let status = e.status();
         EntryResponse {
             index,
@@ -113,21 +113,21 @@ async fn resolve_one(
     rtype: &str,
     criteria: &str,
     what: &str,
-) -> AppResult<Option<String>> {
+) -> Result<Option<String>> {
     let found = Criteria::parse(conf, rtype, criteria)?
         .find_in(tx, conf)
         .await?;
     match found.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one.id.clone())),
-        _ => Err(AppError::PreconditionFailed(format!(
+        _ => Err(Error::precondition_failed(format!(
             "{what} {rtype}?{criteria} matches more than one resource"
         ))),
     }
 }
 
 /// A JSON Patch travels in a transaction as a Binary; FHIRPath Patch as Parameters.
-fn patch_document(resource: &Map<String, Value>) -> AppResult<(PatchFormat, Value)> {
+fn patch_document(resource: &Map<String, Value>) -> Result<(PatchFormat, Value)> {
     match resource.get("resourceType").and_then(Value::as_str) {
         Some("Parameters") => Ok((
             PatchFormat::FhirPath,
@@ -140,13 +140,12 @@ fn patch_document(resource: &Map<String, Value>) -> AppResult<(PatchFormat, Valu
                 .unwrap_or_default();
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(data)
-                .map_err(|_| AppError::invalid("the Binary's data is not base64"))?;
-            let doc = serde_json::from_slice(&bytes).map_err(|e| {
-                AppError::invalid(format!("the Binary's JSON Patch is not JSON: {e}"))
-            })?;
+                .map_err(|_| Error::invalid("the Binary's data is not base64"))?;
+            let doc = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::invalid(format!("the Binary's JSON Patch is not JSON: {e}")))?;
             Ok((PatchFormat::Json, doc))
         }
-        _ => Err(AppError::invalid(
+        _ => Err(Error::invalid(
             "a PATCH entry carries a Parameters (FHIRPath Patch) or a Binary (JSON Patch)",
         )),
     }
@@ -160,7 +159,7 @@ async fn lock_conditional_creates(
     tx: &mut StoreTx,
     conf: &TenantConformance,
     entries: &[Entry],
-) -> AppResult<()> {
+) -> Result<()> {
     let mut keys = std::collections::BTreeSet::new();
     for e in entries {
         let (t, criteria) = match (&e.method, &e.target, &e.if_none_exist) {
@@ -168,7 +167,7 @@ async fn lock_conditional_creates(
             (EntryMethod::Put, Target::Search(t, c), _) => (t, c),
             _ => continue,
         };
-        let c = Criteria::parse(conf, t, criteria).map_err(|err| err.context(&e.label()))?;
+        let c = Criteria::parse(conf, t, criteria).map_err(|err| e.locate(err))?;
         keys.insert(c.lock_key().to_owned());
     }
     for key in keys {
@@ -187,12 +186,12 @@ async fn resolve_conditionals(
     conf: &TenantConformance,
     entries: &mut [Entry],
     ids: &mut Identities,
-) -> AppResult<Vec<(usize, VersionRecord)>> {
+) -> Result<Vec<(usize, VersionRecord)>> {
     lock_conditional_creates(tx, conf, entries).await?;
     let mut existing = Vec::new();
     for e in entries.iter_mut() {
-        let label = e.label();
-        let at = |err: AppError| err.context(&label);
+        let (label, index) = (e.label(), e.index);
+        let at = |err: Error| err.at_entry(index, &label);
         match (&e.method, e.target.clone()) {
             (EntryMethod::Post, Target::Type(t)) => {
                 if let Some(criteria) = &e.if_none_exist {
@@ -209,7 +208,7 @@ async fn resolve_conditionals(
                             existing.push((e.index, one.clone()));
                         }
                         _ => {
-                            return Err(at(AppError::PreconditionFailed(format!(
+                            return Err(at(Error::precondition_failed(format!(
                                 "ifNoneExist {criteria} matches more than one resource"
                             ))))
                         }
@@ -238,7 +237,7 @@ async fn resolve_conditionals(
                     }
                     (None, EntryMethod::Delete) => Target::Search(t.clone(), criteria),
                     (None, _) => {
-                        return Err(at(AppError::NotFound(format!("no {t} matches {criteria}"))))
+                        return Err(at(Error::not_found(format!("no {t} matches {criteria}"))))
                     }
                 };
                 if let (Target::Instance(t, id), Some(u)) = (&e.target, &e.full_url) {
@@ -263,7 +262,7 @@ async fn resolve_conditional_references(
     tx: &mut StoreTx,
     conf: &TenantConformance,
     e: &mut Entry,
-) -> AppResult<()> {
+) -> Result<()> {
     let Some(resource) = e.resource.take() else {
         return Ok(());
     };
@@ -280,7 +279,7 @@ async fn resolve_conditional_references(
         let id = resolve_one(tx, conf, t, criteria, "conditional reference")
             .await?
             .ok_or_else(|| {
-                AppError::NotFound(format!(
+                Error::not_found(format!(
                     "conditional reference {reference} matches no resource"
                 ))
             })?;
@@ -300,11 +299,11 @@ async fn resolve_conditional_references(
 
 /// Runs a transaction: all entries or none.
 pub async fn transaction(
-    app: &App,
-    tenant: &TenantName,
+    ctx: &RequestCtx,
     mut entries: Vec<Entry>,
     prefer: Prefer,
-) -> AppResult<Vec<EntryResponse>> {
+) -> Result<Vec<EntryResponse>> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
     let base = app.tenant_base(tenant);
     let mut ids = Identities::assign(&entries)?;
     // Loaded before the transaction: loading may write (a reindex job), and on SQLite the
@@ -324,7 +323,7 @@ pub async fn transaction(
         ) = (&e.method, &e.target)
         {
             if !seen.insert((t.clone(), id.clone())) {
-                return Err(AppError::invalid(format!(
+                return Err(Error::invalid(format!(
                     "{}: another entry of this transaction also changes {t}/{id}",
                     e.label()
                 )));
@@ -332,13 +331,13 @@ pub async fn transaction(
         }
     }
     for e in entries.iter_mut() {
-        let label = e.label();
+        let (label, index) = (e.label(), e.index);
         resolve_conditional_references(&mut tx, &conf, e)
             .await
-            .map_err(|err| err.context(&label))?;
+            .map_err(|err| err.at_entry(index, &label))?;
         if let Some(r) = e.resource.take() {
             let mut v = Value::Object(r);
-            rewrite(&mut v, &ids).map_err(|err| err.context(&label))?;
+            rewrite(&mut v, &ids).map_err(|err| err.at_entry(index, &label))?;
             if let Value::Object(m) = v {
                 e.resource = Some(m);
             }
@@ -360,22 +359,20 @@ pub async fn transaction(
     let mut reads = Vec::new();
     // Consecutive creates and updates (in processing order) go to the store as one batch:
     // a handful of statements for the whole run instead of several per entry.
-    let mut run: Vec<(&Entry, resources::PreparedWrite)> = Vec::new();
+    let mut run: Vec<(&Entry, BatchWrite)> = Vec::new();
     for e in order {
         if matches!(e.method, EntryMethod::Get | EntryMethod::Head) {
             reads.push(e);
             continue;
         }
-        if let Some(w) =
-            prepare_create_or_update(&conf, e, &ids).map_err(|err| err.context(&e.label()))?
-        {
+        if let Some(w) = prepare_create_or_update(&conf, e, &ids).map_err(|err| e.locate(err))? {
             run.push((e, w));
             continue;
         }
         write_run(&mut tx, &base, &mut run, with_body, &mut responses).await?;
         let r = write_entry(&mut tx, &conf, &base, e, &ids, with_body)
             .await
-            .map_err(|err| err.context(&e.label()))?;
+            .map_err(|err| e.locate(err))?;
         responses.push(r);
     }
     write_run(&mut tx, &base, &mut run, with_body, &mut responses).await?;
@@ -387,7 +384,7 @@ pub async fn transaction(
     // status, never an error answer for a transaction whose changes are stored.
     for e in reads {
         responses.push(
-            read_entry(app, tenant, &base, e)
+            read_entry(ctx, &base, e)
                 .await
                 .unwrap_or_else(|err| EntryResponse::from_error(e.index, &err)),
         );
@@ -402,8 +399,7 @@ fn changes_search_parameters(e: &Entry) -> bool {
         Target::Type(t) | Target::Instance(t, _) | Target::Search(t, _) => t,
         Target::Version(..) => return false,
     };
-    rtype == resources::SEARCH_PARAMETER
-        && !matches!(e.method, EntryMethod::Get | EntryMethod::Head)
+    rtype == writes::SEARCH_PARAMETER && !matches!(e.method, EntryMethod::Get | EntryMethod::Head)
 }
 
 /// The write of a create (`POST type`) or update (`PUT type/id`) entry, checked and indexed;
@@ -412,7 +408,7 @@ fn prepare_create_or_update(
     conf: &TenantConformance,
     e: &Entry,
     ids: &Identities,
-) -> AppResult<Option<resources::PreparedWrite>> {
+) -> Result<Option<BatchWrite>> {
     let precondition = e.if_match.map_or(Precondition::None, Precondition::IfMatch);
     match (&e.method, &e.target) {
         (EntryMethod::Post, Target::Type(t)) => {
@@ -444,20 +440,20 @@ fn prepare_create_or_update(
     }
 }
 
-/// Writes a run of prepared creates and updates with one [`StoreTx::write_batch`] and empties
+/// Writes a run of prepared creates and updates with one [`writes::apply_batch`] and empties
 /// it. A failed precondition names its entry, as a single write would.
 async fn write_run(
     tx: &mut StoreTx,
     base: &str,
-    run: &mut Vec<(&Entry, resources::PreparedWrite)>,
+    run: &mut Vec<(&Entry, BatchWrite)>,
     with_body: bool,
     responses: &mut Vec<EntryResponse>,
-) -> AppResult<()> {
+) -> Result<()> {
     if run.is_empty() {
         return Ok(());
     }
     let mut entries = Vec::with_capacity(run.len());
-    let mut writes = Vec::with_capacity(run.len());
+    let mut batch = Vec::with_capacity(run.len());
     for (e, w) in run.drain(..) {
         entries.push((
             e.index,
@@ -465,13 +461,9 @@ async fn write_run(
             w.request.resource_type.clone(),
             w.request.id.clone(),
         ));
-        writes.push(BatchWrite {
-            request: w.request,
-            index: w.index,
-        });
+        batch.push(w);
     }
-    let outcomes = tx
-        .write_batch(writes, OnUnchanged::NewVersion)
+    let outcomes = writes::apply_batch(tx, batch, OnUnchanged::NewVersion)
         .await
         .map_err(|err| {
             let label = match &err {
@@ -480,12 +472,12 @@ async fn write_run(
                 } => entries
                     .iter()
                     .find(|(_, _, t, i)| t == resource_type && i == id)
-                    .map(|(_, label, _, _)| label.clone()),
+                    .map(|(index, label, _, _)| (*index, label.clone())),
                 _ => None,
             };
-            let err = AppError::from(err);
+            let err = Error::from(err);
             match label {
-                Some(label) => err.context(&label),
+                Some((index, label)) => err.at_entry(index, &label),
                 None => err,
             }
         })?;
@@ -505,9 +497,9 @@ async fn write_entry(
     e: &Entry,
     ids: &Identities,
     with_body: bool,
-) -> AppResult<EntryResponse> {
+) -> Result<EntryResponse> {
     if let Some(req) = prepare_create_or_update(conf, e, ids)? {
-        let outcome = req.run_in(tx).await?;
+        let outcome = writes::apply(tx, req).await?;
         return Ok(EntryResponse::from_write(
             e.index, base, &outcome, with_body,
         ));
@@ -515,9 +507,9 @@ async fn write_entry(
     let precondition = e.if_match.map_or(Precondition::None, Precondition::IfMatch);
     match (&e.method, &e.target) {
         (EntryMethod::Delete, Target::Instance(t, id)) => {
-            let outcome = tx.delete(t, id, precondition).await?;
+            let outcome = writes::delete(tx, t, id, precondition).await?;
             if outcome == DeleteOutcome::NotFound && e.if_match.is_some() {
-                return Err(AppError::PreconditionFailed(format!(
+                return Err(Error::precondition_failed(format!(
                     "If-Match was given but {t}/{id} does not exist"
                 )));
             }
@@ -544,32 +536,26 @@ async fn write_entry(
             let w = patch_in(tx, conf, t, id, format, &doc, e.if_match).await?;
             Ok(EntryResponse::from_write(e.index, base, &w, with_body))
         }
-        _ => Err(AppError::invalid(
+        _ => Err(Error::invalid(
             "this combination of method and url cannot be written",
         )),
     }
 }
 
 /// A GET or HEAD entry: read, vread or search.
-async fn read_entry(
-    app: &App,
-    tenant: &TenantName,
-    base: &str,
-    e: &Entry,
-) -> AppResult<EntryResponse> {
+async fn read_entry(ctx: &RequestCtx, base: &str, e: &Entry) -> Result<EntryResponse> {
     let with_body = e.method == EntryMethod::Get;
     let record = match &e.target {
-        Target::Instance(t, id) => resources::read(app, tenant, t, id).await?,
-        Target::Version(t, id, v) => resources::vread(app, tenant, t, id, *v).await?,
+        Target::Instance(t, id) => resources::read(ctx, t, id).await?,
+        Target::Version(t, id, v) => resources::vread(ctx, t, id, *v).await?,
         Target::Type(t) | Target::Search(t, _) => {
             let query = match &e.target {
                 Target::Search(_, q) => q.clone(),
                 _ => String::new(),
             };
             let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&query)
-                .map_err(|err| AppError::invalid(format!("malformed query: {err}")))?;
-            let body =
-                crate::service::search::search(app, tenant, t, pairs, Prefer::default()).await?;
+                .map_err(|err| Error::invalid(format!("malformed query: {err}")))?;
+            let body = crate::search::search(ctx, t, pairs, Prefer::default()).await?;
             return Ok(EntryResponse {
                 index: e.index,
                 status: "200 OK".into(),
@@ -592,12 +578,8 @@ async fn read_entry(
 }
 
 /// Runs a batch: each entry on its own, each with its own status.
-pub async fn batch(
-    app: &App,
-    tenant: &TenantName,
-    raw: &[Value],
-    prefer: Prefer,
-) -> Vec<EntryResponse> {
+pub async fn batch(ctx: &RequestCtx, raw: &[Value], prefer: Prefer) -> Vec<EntryResponse> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
     let base = app.tenant_base(tenant);
     let with_body = prefer.return_pref == ReturnPref::Representation;
     let mut out = Vec::with_capacity(raw.len());
@@ -610,7 +592,7 @@ pub async fn batch(
             if matches!(e.method, EntryMethod::Get | EntryMethod::Head) {
                 // Nothing conditional or to rewrite: no write transaction (on SQLite it
                 // would wait for every writer).
-                return read_entry(app, tenant, &base, &e).await;
+                return read_entry(ctx, &base, &e).await;
             }
             let conf = app.conformance(tenant).await?;
             // Conditionals are resolved in the transaction that writes (see
@@ -637,7 +619,7 @@ pub async fn batch(
             if changes_search_parameters(&e) {
                 app.search_parameters_changed(tenant).await;
             }
-            Ok::<_, AppError>(r)
+            Ok::<_, Error>(r)
         }
         .await;
         out.push(result.unwrap_or_else(|err| EntryResponse::from_error(i, &err)));

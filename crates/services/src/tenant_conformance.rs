@@ -25,8 +25,8 @@ use conformance::{Registry, SearchParamDef};
 use serde_json::Value;
 use store::TenantName;
 
-use crate::error::{AppError, AppResult};
-use crate::state::App;
+use crate::error::{Error, Result};
+use crate::App;
 
 /// What one tenant searches and indexes with.
 #[derive(Debug)]
@@ -109,35 +109,9 @@ impl ConformanceCache {
     }
 }
 
-/// Checks a SearchParameter a client writes into a tenant: what
-/// [`SearchParamDef::from_resource`] checks, plus an expression (a parameter without one
-/// indexes nothing) and no `_` code (those are the specification's own).
-pub fn check_tenant_search_parameter(
-    body: &serde_json::Map<String, Value>,
-) -> AppResult<SearchParamDef> {
-    let resource = Value::Object(body.clone());
-    let def = SearchParamDef::from_resource(&resource)
-        .map_err(|e| AppError::Unprocessable(format!("invalid SearchParameter: {e}")))?;
-    if def.expression.is_none() {
-        return Err(AppError::Unprocessable(
-            "invalid SearchParameter: SearchParameter.expression is required (fhirdir indexes \
-             a tenant's parameters with it)"
-                .into(),
-        ));
-    }
-    if def.code.starts_with('_') {
-        return Err(AppError::Unprocessable(format!(
-            "invalid SearchParameter: SearchParameter.code {:?} begins with `_`, which is \
-             reserved for the parameters of the FHIR specification",
-            def.code
-        )));
-    }
-    Ok(def)
-}
-
 impl App {
     /// The search parameters of `tenant` (cached; loading may queue a reindex job).
-    pub async fn conformance(&self, tenant: &TenantName) -> AppResult<Arc<TenantConformance>> {
+    pub async fn conformance(&self, tenant: &TenantName) -> Result<Arc<TenantConformance>> {
         if let Some(c) = self.conformance.cached(tenant) {
             return Ok(c);
         }
@@ -147,7 +121,7 @@ impl App {
         }
         // Never cache (or reconcile) a tenant that does not exist.
         if !self.store.tenant_exists(tenant).await? {
-            return Err(AppError::UnknownTenant(tenant.to_string()));
+            return Err(Error::unknown_tenant(tenant.to_string()));
         }
         let loaded = self.load_conformance(tenant).await?;
         self.conformance
@@ -197,10 +171,10 @@ impl App {
         }
     }
 
-    async fn load_conformance(&self, tenant: &TenantName) -> AppResult<Arc<TenantConformance>> {
+    async fn load_conformance(&self, tenant: &TenantName) -> Result<Arc<TenantConformance>> {
         // Taken first: a write after it changes the stamp, so the next refresh reloads.
         let stamp = self.store.search_parameter_stamp(tenant).await?;
-        let own = self.tenant_search_parameters(tenant).await?;
+        let own = tenant_search_parameters(&self.store, tenant).await?;
         // Everything beyond the built-in set that applies to this tenant, by URL.
         let mut effective: BTreeMap<String, SearchParamDef> = self.conformance.loaded.clone();
         for d in &own {
@@ -236,39 +210,6 @@ impl App {
         }))
     }
 
-    /// The tenant's own live SearchParameter resources that fhirdir can use, in id order.
-    /// One that cannot be used (stored before it was checked, e.g. by an import) is skipped
-    /// with a warning.
-    async fn tenant_search_parameters(
-        &self,
-        tenant: &TenantName,
-    ) -> AppResult<Vec<SearchParamDef>> {
-        let types = ["SearchParameter".to_owned()];
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .store
-                .reindex_page(tenant, &types, after.as_ref(), 500)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some((last.resource_type.clone(), last.id.clone()));
-            for item in &page {
-                let parsed = serde_json::from_str::<serde_json::Map<String, Value>>(&item.body)
-                    .map_err(|e| AppError::Unprocessable(e.to_string()))
-                    .and_then(|body| check_tenant_search_parameter(&body));
-                match parsed {
-                    Ok(def) => out.push(def),
-                    Err(e) => tracing::warn!(
-                        %tenant, id = %item.id, error = %e,
-                        "stored SearchParameter is not usable; ignored"
-                    ),
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Queues a reindex of the types affected by every definition in `effective` that the
     /// tenant's index was not built for (new, changed or removed), then records `effective`
     /// as what the index reflects.
@@ -276,7 +217,7 @@ impl App {
         &self,
         tenant: &TenantName,
         effective: &BTreeMap<String, SearchParamDef>,
-    ) -> AppResult<()> {
+    ) -> Result<()> {
         let recorded = self.store.indexed_search_params(tenant).await?;
         let mut now: BTreeMap<String, String> = effective
             .iter()
@@ -329,7 +270,7 @@ impl App {
         } else {
             bases.into_iter().collect()
         };
-        let job = crate::service::reindex::queue(self, tenant, &types, &changed).await?;
+        let job = crate::reindex::queue(self, tenant, &types, &changed).await?;
         tracing::info!(
             %tenant, job = %job.id, params = ?changed, types = ?types,
             "search parameters changed; reindex queued"
@@ -337,6 +278,39 @@ impl App {
         self.store.set_indexed_search_params(tenant, &now).await?;
         Ok(())
     }
+}
+
+/// The tenant's own live SearchParameter resources that fhirdir can use, in id order (what
+/// the tenant's view adds to the server-wide registry; `fhirdir import` indexes with the same).
+/// One that cannot be used (stored before it was checked, e.g. by an import) is skipped with a
+/// warning.
+pub async fn tenant_search_parameters(
+    store: &store::Store,
+    tenant: &TenantName,
+) -> Result<Vec<SearchParamDef>> {
+    let types = ["SearchParameter".to_owned()];
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .reindex_page(tenant, &types, after.as_ref(), 500)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.resource_type.clone(), last.id.clone()));
+        for item in &page {
+            let parsed = serde_json::from_str::<serde_json::Map<String, Value>>(&item.body)
+                .map_err(|e| Error::unprocessable(e.to_string()))
+                .and_then(|body| Ok(writes::search_parameter(&body)?));
+            match parsed {
+                Ok(def) => out.push(def),
+                Err(e) => tracing::warn!(
+                    %tenant, id = %item.id, error = %e,
+                    "stored SearchParameter is not usable; ignored"
+                ),
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The bases of a recorded definition (JSON of a [`SearchParamDef`]).

@@ -3,9 +3,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::{AppError, AppResult};
-use crate::extract::parse_etag;
-use crate::service::history::parse_instant;
+use crate::error::{Error, Result};
+use crate::history::parse_instant;
+use crate::request::parse_etag;
 
 /// `Bundle.entry.request.method`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,10 +90,15 @@ impl Entry {
             None => format!("entry {}", self.index),
         }
     }
+
+    /// `err` as an error of this entry: labelled, and located at `Bundle.entry[N]`.
+    pub fn locate(&self, err: Error) -> Error {
+        err.at_entry(self.index, &self.label())
+    }
 }
 
 /// Parses `entry.request.url`: relative, or absolute under this tenant's base.
-pub fn parse_target(url: &str, tenant_base: &str) -> AppResult<Target> {
+pub fn parse_target(url: &str, tenant_base: &str) -> Result<Target> {
     let rel = url
         .strip_prefix(tenant_base)
         .map(|r| r.trim_start_matches('/'))
@@ -105,15 +110,15 @@ pub fn parse_target(url: &str, tenant_base: &str) -> AppResult<Target> {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     let rtype = parts.first().copied().unwrap_or_default();
     if !fhir::is_resource_type(rtype) {
-        return Err(AppError::invalid(format!(
+        return Err(Error::invalid(format!(
             "request.url {url:?} does not start with a FHIR resource type"
         )));
     }
-    let id = |s: &str| -> AppResult<String> {
+    let id = |s: &str| -> Result<String> {
         if fhir::is_valid_id(s) {
             Ok(s.to_owned())
         } else {
-            Err(AppError::invalid(format!(
+            Err(Error::invalid(format!(
                 "request.url {url:?}: {s:?} is not a valid id"
             )))
         }
@@ -124,11 +129,11 @@ pub fn parse_target(url: &str, tenant_base: &str) -> AppResult<Target> {
         ([_, i], None) => Ok(Target::Instance(rtype.to_owned(), id(i)?)),
         ([_, i, "_history", v], None) => {
             let v = v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                AppError::invalid(format!("request.url {url:?}: {v:?} is not a version"))
+                Error::invalid(format!("request.url {url:?}: {v:?} is not a version"))
             })?;
             Ok(Target::Version(rtype.to_owned(), id(i)?, v))
         }
-        _ => Err(AppError::BadRequest(
+        _ => Err(Error::bad_request(
             fhir::IssueType::NotSupported,
             format!("request.url {url:?} is not an interaction fhirdir supports inside a Bundle"),
         )),
@@ -140,30 +145,30 @@ fn string<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// Parses one `Bundle.entry`.
-pub fn parse_entry(index: usize, raw: &Value, tenant_base: &str) -> AppResult<Entry> {
-    let at = |e: AppError| e.context(&format!("entry {index}"));
+pub fn parse_entry(index: usize, raw: &Value, tenant_base: &str) -> Result<Entry> {
+    let at = |e: Error| e.at_entry(index, &format!("entry {index}"));
     let request = raw
         .get("request")
         .filter(|r| r.is_object())
-        .ok_or_else(|| at(AppError::invalid("has no request (method and url)")))?;
+        .ok_or_else(|| at(Error::invalid("has no request (method and url)")))?;
     let method_text = string(request, "method").unwrap_or_default();
     let method = EntryMethod::parse(method_text).ok_or_else(|| {
-        at(AppError::invalid(format!(
+        at(Error::invalid(format!(
             "request.method {method_text:?} is not GET, HEAD, POST, PUT, PATCH or DELETE"
         )))
     })?;
-    let url = string(request, "url").ok_or_else(|| at(AppError::invalid("has no request.url")))?;
+    let url = string(request, "url").ok_or_else(|| at(Error::invalid("has no request.url")))?;
     let target = parse_target(url, tenant_base).map_err(at)?;
     let resource = match raw.get("resource") {
         None => None,
         Some(Value::Object(m)) => Some(m.clone()),
-        Some(_) => return Err(at(AppError::invalid("resource must be a JSON object"))),
+        Some(_) => return Err(at(Error::invalid("resource must be a JSON object"))),
     };
-    let etag = |key: &str| -> AppResult<Option<i64>> {
+    let etag = |key: &str| -> Result<Option<i64>> {
         string(request, key)
             .map(|v| {
                 parse_etag(v).ok_or_else(|| {
-                    at(AppError::invalid(format!(
+                    at(Error::invalid(format!(
                         "request.{key} {v:?} is not a version ETag"
                     )))
                 })
@@ -188,13 +193,13 @@ pub fn parse_entry(index: usize, raw: &Value, tenant_base: &str) -> AppResult<En
 }
 
 /// The combinations of method, URL and resource that make sense.
-fn check_shape(e: &Entry) -> AppResult<()> {
+fn check_shape(e: &Entry) -> Result<()> {
     let needs_resource = matches!(
         e.method,
         EntryMethod::Post | EntryMethod::Put | EntryMethod::Patch
     );
     if needs_resource && e.resource.is_none() {
-        return Err(AppError::invalid(format!(
+        return Err(Error::invalid(format!(
             "a {:?} entry needs a resource",
             e.method
         )));
@@ -209,13 +214,13 @@ fn check_shape(e: &Entry) -> AppResult<()> {
             | (EntryMethod::Get | EntryMethod::Head, _)
     );
     if !ok {
-        return Err(AppError::invalid(format!(
+        return Err(Error::invalid(format!(
             "{:?} cannot be applied to that request.url",
             e.method
         )));
     }
     if let (Some(r), EntryMethod::Post | EntryMethod::Put) = (&e.resource, e.method) {
-        crate::service::resources::check_type(e.target.resource_type(), r)?;
+        crate::resources::check_type(e.target.resource_type(), r)?;
     }
     Ok(())
 }

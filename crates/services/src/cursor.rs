@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use store::TenantName;
 
-use crate::error::AppError;
+use crate::error::Error;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -64,9 +64,9 @@ impl CursorKey {
         tenant: &TenantName,
         scope: &str,
         query: &str,
-    ) -> Result<String, AppError> {
+    ) -> Result<String, Error> {
         let bad = || {
-            AppError::invalid(
+            Error::invalid(
                 "the paging cursor is not valid here (altered, from before a server restart, or from another query or tenant); start again from the first page",
             )
         };

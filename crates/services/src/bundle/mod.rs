@@ -13,23 +13,22 @@ mod references;
 
 use fhir::BundleBuilder;
 use serde_json::{Map, Value};
-use store::TenantName;
 
-use crate::error::{AppError, AppResult};
-use crate::extract::Prefer;
-use crate::state::App;
+use crate::ctx::RequestCtx;
+use crate::error::{Error, Result};
+use crate::request::Prefer;
 
 pub use entry::{Entry, EntryMethod, Target};
 
 /// Processes a `batch` or `transaction` Bundle and returns the response Bundle as JSON text.
 pub async fn process(
-    app: &App,
-    tenant: &TenantName,
+    ctx: &RequestCtx,
     bundle: Map<String, Value>,
     prefer: Prefer,
-) -> AppResult<String> {
+) -> Result<String> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
-        return Err(AppError::invalid(
+        return Err(Error::invalid(
             "POST to the base takes a Bundle of type batch or transaction",
         ));
     }
@@ -40,11 +39,11 @@ pub async fn process(
     let raw_entries = match bundle.get("entry") {
         None => Vec::new(),
         Some(Value::Array(a)) => a.clone(),
-        Some(_) => return Err(AppError::invalid("Bundle.entry must be an array")),
+        Some(_) => return Err(Error::invalid("Bundle.entry must be an array")),
     };
-    let limit = app.config.max_bundle_entries;
+    let limit = app.settings.max_bundle_entries;
     if raw_entries.len() > limit {
-        return Err(AppError::BadRequest(
+        return Err(Error::bad_request(
             fhir::IssueType::TooCostly,
             format!(
                 "the Bundle has {} entries; this server accepts at most {limit} (max_bundle_entries)",
@@ -52,7 +51,6 @@ pub async fn process(
             ),
         ));
     }
-    super::resources::ensure_tenant(app, tenant).await?;
     let base = app.tenant_base(tenant);
     let (response_kind, responses) = match kind {
         "transaction" => {
@@ -60,18 +58,18 @@ pub async fn process(
                 .iter()
                 .enumerate()
                 .map(|(i, e)| entry::parse_entry(i, e, &base))
-                .collect::<AppResult<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             (
                 "transaction-response",
-                execute::transaction(app, tenant, entries, prefer).await?,
+                execute::transaction(ctx, entries, prefer).await?,
             )
         }
         "batch" => (
             "batch-response",
-            execute::batch(app, tenant, &raw_entries, prefer).await,
+            execute::batch(ctx, &raw_entries, prefer).await,
         ),
         other => {
-            return Err(AppError::invalid(format!(
+            return Err(Error::invalid(format!(
                 "Bundle.type {other:?} cannot be processed: POST a batch or a transaction"
             )))
         }

@@ -4,11 +4,12 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use fhir::{BundleBuilder, BundleEntry};
 use serde_json::json;
-use store::{HistoryQuery, HistoryScope, TenantName, VersionRecord};
+use store::{HistoryQuery, HistoryScope, VersionRecord};
 
-use crate::error::{AppError, AppResult};
-use crate::extract::QueryPairs;
-use crate::state::App;
+use crate::ctx::RequestCtx;
+use crate::error::{Error, Result};
+use crate::request::QueryPairs;
+use crate::App;
 
 /// Parameters history understands; anything else is reported as unsupported.
 const KNOWN: &[&str] = &["_count", "_since", "_at", "_cursor", "_format"];
@@ -16,7 +17,7 @@ const KNOWN: &[&str] = &["_count", "_since", "_at", "_cursor", "_format"];
 /// Parses a FHIR `instant` or `dateTime`. Partial dates (`2020`, `2020-05`, `2020-05-01`)
 /// mean the start of that period, in UTC; a time without a timezone is rejected because it
 /// names no instant.
-pub fn parse_instant(name: &str, raw: &str) -> AppResult<DateTime<Utc>> {
+pub fn parse_instant(name: &str, raw: &str) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         return Ok(t.to_utc());
     }
@@ -30,35 +31,30 @@ pub fn parse_instant(name: &str, raw: &str) -> AppResult<DateTime<Utc>> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
         .ok_or_else(|| {
-            AppError::invalid(format!(
+            Error::invalid(format!(
                 "{name}={raw:?} is not a FHIR instant (e.g. 2026-01-31T12:00:00Z) or date (2026-01-31)"
             ))
         })
 }
 
-fn parse_count(app: &App, raw: Option<&str>) -> AppResult<u32> {
+fn parse_count(app: &App, raw: Option<&str>) -> Result<u32> {
     match raw {
-        None => Ok(app.config.default_count),
+        None => Ok(app.settings.default_count),
         Some(v) => v
             .parse::<u32>()
-            .map(|n| n.min(app.config.max_count))
-            .map_err(|_| AppError::invalid(format!("_count={v:?} is not a non-negative integer"))),
+            .map(|n| n.min(app.settings.max_count))
+            .map_err(|_| Error::invalid(format!("_count={v:?} is not a non-negative integer"))),
     }
 }
 
 /// Builds the history Bundle for `scope` as JSON text.
-pub async fn history(
-    app: &App,
-    tenant: &TenantName,
-    scope: HistoryScope,
-    q: &QueryPairs,
-) -> AppResult<String> {
+pub async fn history(ctx: &RequestCtx, scope: HistoryScope, q: &QueryPairs) -> Result<String> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
     if let Some((k, _)) = q.0.iter().find(|(k, _)| !KNOWN.contains(&k.as_str())) {
-        return Err(AppError::invalid(format!(
+        return Err(Error::invalid(format!(
             "history does not support the parameter {k:?}; supported: _count, _since, _at"
         )));
     }
-    super::resources::ensure_tenant(app, tenant).await?;
     let count = parse_count(app, q.get("_count"))?;
     let since = q
         .get("_since")
@@ -73,7 +69,7 @@ pub async fn history(
                     start: d.range.low,
                     end: d.range.high,
                 })
-                .map_err(|e| AppError::invalid(format!("_at: {e}")))
+                .map_err(|e| Error::invalid(format!("_at: {e}")))
         })
         .transpose()?;
     let base = app.tenant_base(tenant);
@@ -99,7 +95,7 @@ pub async fn history(
             app.cursors
                 .open(c, tenant, &scope_text, &criteria_text)?
                 .parse::<i64>()
-                .map_err(|_| AppError::invalid("the paging cursor is not valid here"))
+                .map_err(|_| Error::invalid("the paging cursor is not valid here"))
         })
         .transpose()?;
     let path = match &scope {
@@ -140,14 +136,14 @@ pub async fn history(
     Ok(bundle.to_json_string())
 }
 
-fn history_entry(base: &str, r: &VersionRecord) -> AppResult<BundleEntry> {
+fn history_entry(base: &str, r: &VersionRecord) -> Result<BundleEntry> {
     let url = format!("{}/{}", r.resource_type, r.id);
     let resource = r
         .body
         .as_ref()
         .map(|b| serde_json::value::RawValue::from_string(b.clone()))
         .transpose()
-        .map_err(|e| AppError::Internal(format!("stored body of {url} is not JSON: {e}")))?;
+        .map_err(|e| Error::internal(format!("stored body of {url} is not JSON: {e}")))?;
     let status = match r.method {
         store::Method::Post => "201 Created",
         store::Method::Delete => "204 No Content",

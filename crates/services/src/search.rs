@@ -7,24 +7,23 @@ use fhir::shape::{select_elements, summarize, SummaryMode};
 use fhir::{BundleBuilder, BundleEntry, IssueSeverity, IssueType, OperationOutcome};
 use search::{Filter, SearchLimits, SearchQuery, Summary};
 use serde_json::{json, Value};
-use store::{TenantName, VersionRecord};
+use store::VersionRecord;
 
-use crate::error::{AppError, AppResult};
-use crate::extract::Prefer;
-use crate::state::App;
+use crate::ctx::RequestCtx;
+use crate::error::{Error, Result};
+use crate::request::Prefer;
 
 /// Parameters the server handles itself and never passes to the query parser.
 const CURSOR: &str = "_cursor";
 
 /// Runs a type-level search and returns the Bundle as JSON text.
 pub async fn search(
-    app: &App,
-    tenant: &TenantName,
+    ctx: &RequestCtx,
     rtype: &str,
     mut pairs: Vec<(String, String)>,
     prefer: Prefer,
-) -> AppResult<String> {
-    super::resources::ensure_tenant(app, tenant).await?;
+) -> Result<String> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
     let token = pairs
         .iter()
         .rev()
@@ -33,16 +32,16 @@ pub async fn search(
     pairs.retain(|(k, _)| k != CURSOR && k != "_format" && k != "_pretty");
 
     let limits = SearchLimits {
-        default_count: app.config.default_count,
-        max_count: app.config.max_count,
+        default_count: app.settings.default_count,
+        max_count: app.settings.max_count,
     };
     let conf = app.conformance(tenant).await?;
     let query = SearchQuery::parse_with_limits(rtype, &pairs, &conf.registry, limits)
-        .map_err(AppError::from)?;
+        .map_err(Error::from)?;
     if prefer.strict {
         query
             .require_all_understood()
-            .map_err(|e| AppError::BadRequest(IssueType::NotSupported, e.to_string()))?;
+            .map_err(|e| Error::bad_request(IssueType::NotSupported, e.to_string()))?;
     }
     let canonical = query.canonical_query();
     let cursor = token
@@ -50,7 +49,7 @@ pub async fn search(
         .map(|t| {
             let payload = app.cursors.open(t, tenant, rtype, &canonical)?;
             store::PageCursor::decode(&payload)
-                .map_err(|_| AppError::invalid("the paging cursor is not valid here"))
+                .map_err(|_| Error::invalid("the paging cursor is not valid here"))
         })
         .transpose()?;
 
@@ -96,7 +95,7 @@ pub async fn search(
 }
 
 /// One Bundle entry, subsetted when `_summary`/`_elements` ask for it.
-fn entry(base: &str, r: &VersionRecord, query: &SearchQuery, mode: &str) -> AppResult<BundleEntry> {
+fn entry(base: &str, r: &VersionRecord, query: &SearchQuery, mode: &str) -> Result<BundleEntry> {
     let full_url = format!("{base}/{}/{}", r.resource_type, r.id);
     let body = r.body.clone().unwrap_or_default();
     let mode_summary = match query.summary {
@@ -108,9 +107,8 @@ fn entry(base: &str, r: &VersionRecord, query: &SearchQuery, mode: &str) -> AppR
     // Only a subsetting request pays for parsing the stored body; the default path embeds
     // the stored bytes as they are.
     let body = if mode_summary.is_some() || !query.elements.is_empty() {
-        let mut v: serde_json::Map<String, Value> = serde_json::from_str(&body).map_err(|e| {
-            AppError::Internal(format!("stored body of {full_url} is not JSON: {e}"))
-        })?;
+        let mut v: serde_json::Map<String, Value> = serde_json::from_str(&body)
+            .map_err(|e| Error::internal(format!("stored body of {full_url} is not JSON: {e}")))?;
         match mode_summary {
             Some(m) => summarize(&mut v, m),
             None => select_elements(&mut v, &query.elements),
@@ -120,7 +118,7 @@ fn entry(base: &str, r: &VersionRecord, query: &SearchQuery, mode: &str) -> AppR
         body
     };
     let resource = serde_json::value::RawValue::from_string(body)
-        .map_err(|e| AppError::Internal(format!("stored body of {full_url} is not JSON: {e}")))?;
+        .map_err(|e| Error::internal(format!("stored body of {full_url} is not JSON: {e}")))?;
     Ok(BundleEntry {
         full_url: Some(full_url),
         resource: Some(resource),

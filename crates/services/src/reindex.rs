@@ -21,8 +21,9 @@ use serde_json::{json, Value};
 use store::{ReindexJob, ReindexState, TenantName};
 use tokio::sync::{watch, Notify};
 
-use crate::error::{AppError, AppResult};
-use crate::state::{App, AppState};
+use crate::ctx::RequestCtx;
+use crate::error::{Error, Result};
+use crate::App;
 
 /// How long a claimed job stays this process's without a progress report.
 pub const LEASE: Duration = Duration::from_secs(30);
@@ -124,14 +125,14 @@ impl Default for Reindexer {
 
 /// Starts the runner of `app` on the current tokio runtime (once; later calls do nothing).
 /// It runs until the returned handle is aborted.
-pub fn spawn(app: AppState) -> Option<tokio::task::JoinHandle<()>> {
+pub fn spawn(app: std::sync::Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
     if app.reindexer.started.swap(true, Ordering::SeqCst) {
         return None;
     }
     Some(tokio::spawn(run(app)))
 }
 
-async fn run(app: AppState) {
+async fn run(app: std::sync::Arc<App>) {
     // Load every tenant's view once: a definition that changed while the server was down
     // (e.g. in `profiles/`) queues its reindex now rather than at the tenant's next request.
     match app.store.list_tenants().await {
@@ -171,7 +172,7 @@ async fn run(app: AppState) {
 }
 
 /// Runs every job that can be claimed now; `true` when at least one ran.
-async fn run_available(app: &App) -> AppResult<bool> {
+async fn run_available(app: &App) -> Result<bool> {
     let mut worked = false;
     for tenant in app.store.tenants_with_reindex_work().await? {
         loop {
@@ -202,7 +203,7 @@ async fn run_available(app: &App) -> AppResult<bool> {
                 }
                 // The database is away for now: the job stays claimed until its lease runs
                 // out, then this or another process resumes it from the last batch.
-                Err(AppError::Unavailable(e)) => {
+                Err(e) if e.status() == http::StatusCode::SERVICE_UNAVAILABLE => {
                     tracing::warn!(%tenant, job = %id, error = %e, "reindex interrupted; it resumes when its lease expires");
                     return Ok(worked);
                 }
@@ -231,7 +232,7 @@ fn lease_until() -> i64 {
 }
 
 /// Walks the job's resources from where it stopped. `Ok(false)`: the job is no longer ours.
-async fn run_job(app: &App, tenant: &TenantName, job: ReindexJob) -> AppResult<bool> {
+async fn run_job(app: &App, tenant: &TenantName, job: ReindexJob) -> Result<bool> {
     let mut after = job.after.clone();
     let mut done = job.done;
     loop {
@@ -273,14 +274,14 @@ async fn reindex_batch(
     app: &App,
     tenant: &TenantName,
     page: Vec<store::ReindexItem>,
-) -> AppResult<()> {
+) -> Result<()> {
     let mut items = page;
     for _attempt in 0..5 {
         let conf = app.conformance(tenant).await?;
         let mut entries = Vec::with_capacity(items.len());
         for item in &items {
             let value: Value = serde_json::from_str(&item.body).map_err(|e| {
-                AppError::Internal(format!(
+                Error::internal(format!(
                     "stored body of {}/{} is not JSON: {e}",
                     item.resource_type, item.id
                 ))
@@ -330,8 +331,8 @@ async fn reindex_batch(
         }
         items = stale;
     }
-    Err(AppError::Internal(
-        "resources kept changing while they were reindexed".into(),
+    Err(Error::internal(
+        "resources kept changing while they were reindexed",
     ))
 }
 
@@ -342,7 +343,7 @@ pub async fn queue(
     tenant: &TenantName,
     types: &[String],
     params: &[String],
-) -> AppResult<ReindexJob> {
+) -> Result<ReindexJob> {
     let id = uuid::Uuid::new_v4().to_string();
     let job = app
         .store
@@ -353,11 +354,11 @@ pub async fn queue(
 }
 
 /// `POST [base]/$reindex`: queues a job over `types` (empty: every type).
-pub async fn kick_off(app: &App, tenant: &TenantName, types: Vec<String>) -> AppResult<ReindexJob> {
-    super::resources::ensure_tenant(app, tenant).await?;
+pub async fn kick_off(ctx: &RequestCtx, types: Vec<String>) -> Result<ReindexJob> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
     for t in &types {
         if !fhir::is_resource_type(t) {
-            return Err(AppError::invalid(format!(
+            return Err(Error::invalid(format!(
                 "type {t:?} is not an R4 resource type"
             )));
         }
@@ -366,7 +367,7 @@ pub async fn kick_off(app: &App, tenant: &TenantName, types: Vec<String>) -> App
 }
 
 /// The resource types named by `?type=A,B` and by a Parameters body's `type` parameters.
-pub fn requested_types(query: &[(String, String)], body: Option<&Value>) -> AppResult<Vec<String>> {
+pub fn requested_types(query: &[(String, String)], body: Option<&Value>) -> Result<Vec<String>> {
     let mut types: Vec<String> = query
         .iter()
         .filter(|(k, _)| k == "type")
@@ -376,7 +377,7 @@ pub fn requested_types(query: &[(String, String)], body: Option<&Value>) -> AppR
         .collect();
     if let Some(body) = body {
         if body.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
-            return Err(AppError::invalid(
+            return Err(Error::invalid(
                 "the body of $reindex must be a Parameters resource",
             ));
         }
@@ -387,7 +388,7 @@ pub fn requested_types(query: &[(String, String)], body: Option<&Value>) -> AppR
                     .or_else(|| p.get("valueString"))
                     .and_then(Value::as_str)
                     .ok_or_else(|| {
-                        AppError::invalid("parameter `type` needs a valueCode or valueString")
+                        Error::invalid("parameter `type` needs a valueCode or valueString")
                     })?;
                 types.extend(v.split(',').map(|t| t.trim().to_owned()));
             }
@@ -399,9 +400,9 @@ pub fn requested_types(query: &[(String, String)], body: Option<&Value>) -> AppR
 }
 
 /// One job of the tenant (404 when unknown).
-pub async fn status(app: &App, tenant: &TenantName, id: &str) -> AppResult<ReindexJob> {
-    super::resources::ensure_tenant(app, tenant).await?;
-    let unknown = || AppError::NotFound(format!("no reindex job {id:?} in this tenant"));
+pub async fn status(ctx: &RequestCtx, id: &str) -> Result<ReindexJob> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
+    let unknown = || Error::not_found(format!("no reindex job {id:?} in this tenant"));
     // Job ids are UUIDs: anything else (a NUL character, kilobytes of text) is unknown
     // without asking the database.
     if !fhir::is_valid_id(id) {
@@ -411,7 +412,8 @@ pub async fn status(app: &App, tenant: &TenantName, id: &str) -> AppResult<Reind
 }
 
 /// Every job of the tenant, oldest first.
-pub async fn list(app: &App, tenant: &TenantName) -> AppResult<Vec<ReindexJob>> {
+pub async fn list(ctx: &RequestCtx) -> Result<Vec<ReindexJob>> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
     // Loading the tenant's parameters queues the job a changed definition needs (404 for an
     // unknown tenant).
     app.conformance(tenant).await?;
@@ -429,13 +431,14 @@ pub fn jobs_parameters(jobs: &[ReindexJob]) -> Value {
 }
 
 /// `DELETE` of a job's status URL: cancels it (a job that has ended is left as it is).
-pub async fn cancel(app: &App, tenant: &TenantName, id: &str) -> AppResult<ReindexJob> {
-    let job = status(app, tenant, id).await?;
+pub async fn cancel(ctx: &RequestCtx, id: &str) -> Result<ReindexJob> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
+    let job = status(ctx, id).await?;
     if job.state.is_unfinished() {
         app.store.cancel_reindex_job(tenant, id).await?;
         app.conformance.invalidate(tenant);
     }
-    status(app, tenant, id).await
+    status(ctx, id).await
 }
 
 /// The job as a `Parameters` resource: `jobId`, `status`, `total`, `processed`, and each

@@ -1,0 +1,66 @@
+//! The application: the store and the long-lived components every service works with (the
+//! per-tenant search parameters, the known tenants, the jobs runner's controls, the cursor
+//! key), built once at start and shared by every request.
+
+use store::{Store, TenantName};
+
+use crate::cursor::CursorKey;
+use crate::reindex::Reindexer;
+use crate::tenant_conformance::ConformanceCache;
+use crate::tenants::KnownTenants;
+
+/// What the services need to know of the configuration (the server fills it from its own).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Public base URL used in links and `fullUrl`s, without a trailing slash.
+    pub base_url: String,
+    /// Largest accepted request body (also bounds a PATCH's result).
+    pub max_body_bytes: usize,
+    /// Page size when `_count` is absent.
+    pub default_count: u32,
+    /// Largest honoured `_count`.
+    pub max_count: u32,
+    /// Most entries accepted in one batch or transaction Bundle.
+    pub max_bundle_entries: usize,
+    /// Key that signs paging cursors; `None`: a random key per process.
+    pub cursor_secret: Option<String>,
+}
+
+pub struct App {
+    pub store: Store,
+    pub settings: Settings,
+    /// Search parameters: the server-wide registry (built-in R4, Plan-Net, NDH, VHDir, plus
+    /// `profiles/`) and each tenant's view of it ([`App::conformance`]).
+    pub conformance: ConformanceCache,
+    /// The tenants known to exist ([`App::context`]).
+    pub tenants: KnownTenants,
+    /// The background `$reindex` runner's controls.
+    pub reindexer: Reindexer,
+    /// Seals paging cursors (history and search).
+    pub cursors: CursorKey,
+    /// When this process started, as a FHIR dateTime (CapabilityStatement.date).
+    pub started: String,
+}
+
+impl App {
+    /// The application over `store`. `loaded`: SearchParameters read from `profiles/` or
+    /// FHIR packages ([`conformance::package`]), which extend the built-in registry for every
+    /// tenant.
+    pub fn new(store: Store, settings: Settings, loaded: Vec<conformance::SearchParamDef>) -> App {
+        let registry = conformance::Registry::builtin().extended(loaded.iter());
+        App {
+            store,
+            cursors: CursorKey::new(settings.cursor_secret.as_deref()),
+            settings,
+            conformance: ConformanceCache::new(registry, loaded),
+            tenants: KnownTenants::default(),
+            reindexer: Reindexer::default(),
+            started: fhir::meta::format_instant(chrono::Utc::now()),
+        }
+    }
+
+    /// The FHIR base of a tenant: `{base}/fhir/{tenant}`.
+    pub fn tenant_base(&self, tenant: &TenantName) -> String {
+        format!("{}/fhir/{}", self.settings.base_url, tenant)
+    }
+}

@@ -1,0 +1,133 @@
+//! The request context: of which tenant, asked by whom, under which access policy. It is
+//! built once per request (the server's layer on `/fhir/{tenant}`, a background job for the
+//! tenant of its job, the CLI for the tenant it names) and is the first argument of every
+//! service function that reads or writes tenant data. The store filters on the one value
+//! derived from it ([`RequestCtx::tenant`] today; the caller's visibility once restricted
+//! content exists), so a rule about who sees what is applied in one place.
+
+use std::sync::Arc;
+
+use store::TenantName;
+
+use crate::error::{Error, Result};
+use crate::App;
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// No credentials: the public reader of a directory (Plan-Net requires public read).
+    Anonymous,
+    /// fhirdir itself: background jobs, the CLI and start-up work, which act for no client.
+    System,
+}
+
+/// What a tenant lets callers do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessPolicy {
+    /// Anonymous callers may read and search.
+    pub anonymous_read: bool,
+}
+
+impl Default for AccessPolicy {
+    fn default() -> Self {
+        AccessPolicy {
+            anonymous_read: true,
+        }
+    }
+}
+
+/// See the module documentation. Cheap to build and to clone: the tenant's existence comes from
+/// [`App::tenants`] after its first request.
+#[derive(Clone)]
+pub struct RequestCtx {
+    app: Arc<App>,
+    tenant: TenantName,
+    principal: Principal,
+    policy: AccessPolicy,
+    request_id: Option<String>,
+}
+
+impl std::fmt::Debug for RequestCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestCtx")
+            .field("tenant", &self.tenant)
+            .field("principal", &self.principal)
+            .field("policy", &self.policy)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestCtx {
+    /// The application the request runs in.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// The application, shared (for work that outlives the request).
+    pub fn app_arc(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// The tenant, known to exist when the context was built.
+    pub fn tenant(&self) -> &TenantName {
+        &self.tenant
+    }
+
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    pub fn policy(&self) -> AccessPolicy {
+        self.policy
+    }
+
+    /// The request's `X-Request-ID`, for logs and audit.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// The FHIR base of the tenant: `{base}/fhir/{tenant}`.
+    pub fn base(&self) -> String {
+        self.app.tenant_base(&self.tenant)
+    }
+}
+
+impl App {
+    /// The context of a request from `principal` to the tenant named `raw` in its URL: a 404
+    /// when no such tenant exists.
+    pub async fn context(
+        self: &Arc<Self>,
+        raw: &str,
+        principal: Principal,
+        request_id: Option<String>,
+    ) -> Result<RequestCtx> {
+        let tenant = TenantName::parse(raw).map_err(|_| Error::unknown_tenant(raw))?;
+        if !self.tenants.contains(&tenant) {
+            if !self.store.tenant_exists(&tenant).await? {
+                return Err(Error::unknown_tenant(raw));
+            }
+            self.tenants.insert(&tenant);
+        }
+        Ok(RequestCtx {
+            app: self.clone(),
+            tenant,
+            principal,
+            policy: AccessPolicy::default(),
+            request_id,
+        })
+    }
+
+    /// The context in which fhirdir itself works on `tenant` (jobs, start-up): the system
+    /// principal, which every policy allows. The caller knows the tenant exists (a store call
+    /// on one that does not answers 404 as usual).
+    pub fn system_context(self: &Arc<Self>, tenant: TenantName) -> RequestCtx {
+        RequestCtx {
+            app: self.clone(),
+            tenant,
+            principal: Principal::System,
+            policy: AccessPolicy::default(),
+            request_id: None,
+        }
+    }
+}

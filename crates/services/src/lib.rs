@@ -1,0 +1,26 @@
+//! fhirdir's FHIR interactions as plain async functions, free of HTTP framework types: each
+//! takes the [`RequestCtx`] first and answers a typed result or an [`Error`] that knows its
+//! status and OperationOutcome. The server (`crates/server`) maps routes onto them and shapes
+//! the responses; background jobs and the CLI call them with a system context.
+//!
+//! Long-lived state lives in [`App`]; per-request state in [`RequestCtx`].
+
+mod app;
+pub mod bundle;
+pub mod capability;
+pub mod conditional;
+pub mod ctx;
+pub mod cursor;
+pub mod error;
+pub mod history;
+pub mod patch;
+pub mod reindex;
+pub mod request;
+pub mod resources;
+pub mod search;
+pub mod tenant_conformance;
+pub mod tenants;
+
+pub use app::{App, Settings};
+pub use ctx::{AccessPolicy, Principal, RequestCtx};
+pub use error::{Error, Result};

@@ -1,0 +1,278 @@
+//! Read, vread, create, update and delete of single resources
+//! (<https://hl7.org/fhir/R4/http.html>).
+
+use serde_json::{Map, Value};
+use store::{
+    BatchWrite, DeleteOutcome, Method, Precondition, VersionRecord, WriteOutcome, WriteRequest,
+};
+use writes::SEARCH_PARAMETER;
+
+use crate::ctx::RequestCtx;
+use crate::error::{Error, Result};
+use crate::tenant_conformance::TenantConformance;
+#[expect(unused_imports, reason = "named by the documentation")]
+use crate::App;
+
+/// Turns "not found" into the right 404: unknown tenant or unknown resource.
+async fn not_found(ctx: &RequestCtx, what: String) -> Error {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
+    match app.store.tenant_exists(tenant).await {
+        Ok(true) => Error::not_found(what),
+        Ok(false) => Error::unknown_tenant(tenant.to_string()),
+        Err(e) => e.into(),
+    }
+}
+
+/// The current version; 410 when deleted, 404 when never created.
+pub async fn read(ctx: &RequestCtx, rtype: &str, id: &str) -> Result<VersionRecord> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
+    match app.store.read(tenant, rtype, id).await? {
+        Some(r) if r.deleted => Err(Error::gone(format!(
+            "{rtype}/{id} was deleted (version {})",
+            r.version
+        ))),
+        Some(r) => Ok(r),
+        None => Err(not_found(ctx, format!("{rtype}/{id} is not known")).await),
+    }
+}
+
+/// One version; 410 when that version is a delete.
+pub async fn vread(ctx: &RequestCtx, rtype: &str, id: &str, version: i64) -> Result<VersionRecord> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
+    match app.store.vread(tenant, rtype, id, version).await? {
+        Some(r) if r.deleted => Err(Error::gone(format!(
+            "version {version} of {rtype}/{id} is a delete"
+        ))),
+        Some(r) => Ok(r),
+        None => Err(not_found(ctx, format!("{rtype}/{id} has no version {version}")).await),
+    }
+}
+
+/// Stages 1–4 of the write pipeline ([`writes`]) for a write through the API, with the
+/// tenant's search parameters (`conf`, from [`App::conformance`]). Every API write is
+/// prepared here, so the REST interactions, Bundles and PATCH check and index alike.
+pub fn write_request(
+    conf: &TenantConformance,
+    rtype: &str,
+    id: &str,
+    body: Map<String, Value>,
+    precondition: Precondition,
+    method: Method,
+) -> Result<BatchWrite> {
+    let request = WriteRequest {
+        resource_type: rtype.to_owned(),
+        id: id.to_owned(),
+        resource: body,
+        precondition,
+        method,
+    };
+    Ok(writes::prepare(
+        &conf.extractor,
+        writes::Source::Api,
+        request,
+    )?)
+}
+
+/// Writes `w` in a transaction of its own.
+pub async fn write(ctx: &RequestCtx, w: BatchWrite) -> Result<WriteOutcome> {
+    let tx = ctx.app().store.begin(ctx.tenant()).await?;
+    commit_with(ctx, tx, w).await
+}
+
+/// Writes `w` as the last operation of `tx` and commits; a SearchParameter written reloads
+/// the tenant's parameters ([`App::search_parameters_changed`]).
+pub async fn commit_with(
+    ctx: &RequestCtx,
+    mut tx: store::StoreTx,
+    w: BatchWrite,
+) -> Result<WriteOutcome> {
+    let search_parameter = w.request.resource_type == SEARCH_PARAMETER;
+    let outcome = writes::apply(&mut tx, w).await?;
+    tx.commit().await?;
+    if search_parameter {
+        ctx.app().search_parameters_changed(ctx.tenant()).await;
+    }
+    Ok(outcome)
+}
+
+pub(crate) fn check_type(rtype: &str, body: &Map<String, Value>) -> Result<()> {
+    let found = body
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if found == rtype {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "resourceType {found:?} in the body does not match {rtype:?} in the URL"
+        )))
+    }
+}
+
+/// An update must carry the id of its URL (<https://hl7.org/fhir/R4/http.html#update>).
+pub(crate) fn check_update_id(id: &str, body: &Map<String, Value>) -> Result<()> {
+    match body.get("id") {
+        Some(Value::String(body_id)) if body_id == id => {}
+        Some(Value::String(body_id)) => {
+            return Err(Error::invalid(format!(
+                "the id {body_id:?} in the body does not match the id {id:?} in the URL"
+            )))
+        }
+        Some(_) => return Err(Error::invalid("the id in the body must be a string")),
+        None => {
+            return Err(Error::invalid(format!(
+                "the body has no id: an update must carry id {id:?}"
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// `POST [type]`: the server assigns the id (any id in the body is ignored, as the spec
+/// says).
+pub async fn create(
+    ctx: &RequestCtx,
+    rtype: &str,
+    body: Map<String, Value>,
+    if_none_exist: Option<&str>,
+) -> Result<WriteOutcome> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
+    check_type(rtype, &body)?;
+    let conf = app.conformance(tenant).await?;
+    let req = write_request(
+        &conf,
+        rtype,
+        &fhir::new_id(),
+        body,
+        Precondition::MustNotExist,
+        Method::Post,
+    )?;
+    let Some(criteria) = if_none_exist else {
+        return write(ctx, req).await;
+    };
+    // Conditional create (<https://hl7.org/fhir/R4/http.html#ccreate>): one match is
+    // answered with that resource (200), several with 412. Checked in the write's
+    // transaction, under the criteria's lock, so concurrent identical requests create once.
+    let cond = super::conditional::Criteria::parse(&conf, rtype, criteria)?;
+    let mut tx = app.store.begin(tenant).await?;
+    cond.lock(&mut tx).await?;
+    let found = cond.find_in(&mut tx, &conf).await?;
+    match found.as_slice() {
+        [] => commit_with(ctx, tx, req).await,
+        [one] => Ok(WriteOutcome {
+            kind: store::WriteKind::Updated,
+            record: one.clone(),
+        }),
+        _ => Err(Error::precondition_failed(format!(
+            "If-None-Exist {criteria} matches more than one {rtype}"
+        ))),
+    }
+}
+
+/// `PUT [type]/[id]`: update, or create with the client's id. `create_only` is
+/// `If-None-Match: *`.
+pub async fn update(
+    ctx: &RequestCtx,
+    rtype: &str,
+    id: &str,
+    body: Map<String, Value>,
+    if_match: Option<i64>,
+    create_only: bool,
+) -> Result<WriteOutcome> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
+    check_type(rtype, &body)?;
+    check_update_id(id, &body)?;
+    let precondition = match (if_match, create_only) {
+        (Some(v), _) => Precondition::IfMatch(v),
+        // `If-None-Match: *`: only if no such resource exists (RFC 9110 section 13.1.2).
+        (None, true) => Precondition::MustNotExist,
+        (None, false) => Precondition::None,
+    };
+    let conf = app.conformance(tenant).await?;
+    let req = write_request(&conf, rtype, id, body, precondition, Method::Put)?;
+    write(ctx, req).await
+}
+
+/// `DELETE [type]/[id]`.
+pub async fn delete(
+    ctx: &RequestCtx,
+    rtype: &str,
+    id: &str,
+    if_match: Option<i64>,
+) -> Result<DeleteOutcome> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
+    let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
+    let mut tx = app.store.begin(tenant).await?;
+    let outcome = writes::delete(&mut tx, rtype, id, precondition).await?;
+    tx.commit().await?;
+    if rtype == SEARCH_PARAMETER && matches!(outcome, DeleteOutcome::Deleted { .. }) {
+        app.search_parameters_changed(tenant).await;
+    }
+    if outcome == DeleteOutcome::NotFound && if_match.is_some() {
+        return Err(Error::precondition_failed(format!(
+            "If-Match was given but {rtype}/{id} does not exist"
+        )));
+    }
+    Ok(outcome)
+}
+
+/// `PUT [type]?criteria` (<https://hl7.org/fhir/R4/http.html#cond-update>): no match creates
+/// (with the body's id when it has one), one match updates it (a different id in the body is
+/// a 400), several are a 412. Checked and written in one transaction under the criteria's
+/// lock, so concurrent identical requests create once.
+pub async fn conditional_update(
+    ctx: &RequestCtx,
+    rtype: &str,
+    criteria: &str,
+    mut body: Map<String, Value>,
+    if_match: Option<i64>,
+) -> Result<WriteOutcome> {
+    let (app, tenant) = (ctx.app(), ctx.tenant());
+    check_type(rtype, &body)?;
+    let conf = app.conformance(tenant).await?;
+    let cond = super::conditional::Criteria::parse(&conf, rtype, criteria)?;
+    let mut tx = app.store.begin(tenant).await?;
+    cond.lock(&mut tx).await?;
+    let found = cond.find_in(&mut tx, &conf).await?;
+    let body_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
+    let id = match (found.as_slice(), body_id) {
+        ([], Some(id)) => id,
+        ([], None) => fhir::new_id(),
+        ([one], Some(id)) if id != one.id => {
+            return Err(Error::invalid(format!(
+                "the body's id {id:?} is not the id of the {rtype} that matches {criteria} ({:?})",
+                one.id
+            )))
+        }
+        ([one], _) => one.id.clone(),
+        _ => {
+            return Err(Error::precondition_failed(format!(
+                "{rtype}?{criteria} matches more than one resource"
+            )))
+        }
+    };
+    body.insert("id".into(), Value::String(id.clone()));
+    let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
+    let req = write_request(&conf, rtype, &id, body, precondition, Method::Put)?;
+    commit_with(ctx, tx, req).await
+}
+
+/// `DELETE [type]?criteria` (<https://hl7.org/fhir/R4/http.html#3.1.0.7.1>): no match is a
+/// no-op, one match is deleted, several are a 412 (fhirdir does not delete many at once).
+pub async fn conditional_delete(
+    ctx: &RequestCtx,
+    rtype: &str,
+    criteria: &str,
+) -> Result<(String, DeleteOutcome)> {
+    let found = super::conditional::find(ctx, rtype, criteria).await?;
+    match found.as_slice() {
+        [] => Ok((format!("{rtype}?{criteria}"), DeleteOutcome::NotFound)),
+        [one] => {
+            let outcome = delete(ctx, rtype, &one.id, None).await?;
+            Ok((format!("{rtype}/{}", one.id), outcome))
+        }
+        _ => Err(Error::precondition_failed(format!(
+            "{rtype}?{criteria} matches more than one resource"
+        ))),
+    }
+}
