@@ -39,8 +39,8 @@ impl Store {
     /// nothing. Follow a load with [`Store::build_deferred_indexes`].
     pub async fn defer_search_indexes(&self) -> Result<usize, StoreError> {
         match self {
-            Store::Sqlite(s) => defer_sqlite(s.writer_pool()).await,
-            Store::Postgres(s) => defer_postgres(s.pool()).await,
+            Store::Sqlite(s) => defer_sqlite(crate::backend::Backend::writer(s)).await,
+            Store::Postgres(s) => defer_postgres(crate::backend::Backend::writer(s)).await,
         }
     }
 
@@ -49,8 +49,8 @@ impl Store {
     /// so an interrupted run resumes where it stopped.
     pub async fn build_deferred_indexes(&self) -> Result<usize, StoreError> {
         match self {
-            Store::Sqlite(s) => build_sqlite(s.writer_pool()).await,
-            Store::Postgres(s) => build_postgres(s.pool()).await,
+            Store::Sqlite(s) => build_sqlite(crate::backend::Backend::writer(s)).await,
+            Store::Postgres(s) => build_postgres(crate::backend::Backend::writer(s)).await,
         }
     }
 }

@@ -130,16 +130,10 @@ fn now_micros() -> i64 {
 /// Runs the same sqlx code on either backend's pool (`$pool` is the writer).
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite(s) => {
-                let $pool = s.writer_pool();
-                $body
-            }
-            Store::Postgres(s) => {
-                let $pool = s.pool();
-                $body
-            }
-        }
+        dispatch!($store, s => {
+            let $pool = crate::backend::Backend::writer(s);
+            $body
+        })
     };
 }
 

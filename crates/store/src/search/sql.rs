@@ -3,11 +3,12 @@
 //! Search SQL is assembled from [`Sql`] fragments whose text pieces are `&'static str`
 //! (written in this crate) or generated table aliases; everything that comes from a request
 //! or a resource is an [`Arg`] and becomes a bound parameter when the fragment is rendered
-//! into a `sqlx::QueryBuilder` for one backend ([`Sql::render`]). Building backend-neutral
+//! for one backend ([`Sql::render`]: the text with that database's placeholders, and its
+//! arguments). Building backend-neutral
 //! fragments first keeps one query builder for SQLite and Postgres and lets unit tests look
 //! at the generated SQL.
 
-use sqlx::{Database, Encode, QueryBuilder, Type};
+use sqlx::{Arguments, Database, Encode, Type};
 
 /// A bound value.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +18,7 @@ pub(crate) enum Arg {
     Int(i64),
     Float(f64),
     OptFloat(Option<f64>),
+    Bool(bool),
 }
 
 /// A generated table alias, rendered `t<n>`.
@@ -87,6 +89,33 @@ impl Sql {
         self.bind(Arg::Text(s.into()))
     }
 
+    pub fn opt_text(&mut self, s: Option<String>) -> &mut Sql {
+        self.bind(Arg::OptText(s))
+    }
+
+    pub fn bool(&mut self, b: bool) -> &mut Sql {
+        self.bind(Arg::Bool(b))
+    }
+
+    /// Appends a resource body column (`content`, `r.content`) as text: on Postgres it is
+    /// `jsonb`, read back with `::text`.
+    pub fn content_col(&mut self, column: &'static str) -> &mut Sql {
+        self.push(column).postgres_only("::text")
+    }
+
+    /// Binds a resource body (`NULL` for a tombstone) for a `content` column: on Postgres the
+    /// text is cast to `jsonb`.
+    pub fn json(&mut self, body: Option<String>) -> &mut Sql {
+        self.opt_text(body).postgres_only("::jsonb")
+    }
+
+    /// Appends `text` on Postgres only.
+    pub fn postgres_only(&mut self, text: &'static str) -> &mut Sql {
+        let mut postgres = Sql::new();
+        postgres.push(text);
+        self.dialect(Sql::new(), postgres)
+    }
+
     /// `x.tenant = ? AND x.res_type = ?`: the rows of one tenant's resources of one type, the
     /// condition every table of a search is scoped by.
     pub fn scope_rows(&mut self, x: Alias, tenant: &str, resource_type: &str) -> &mut Sql {
@@ -151,8 +180,13 @@ impl Sql {
             .sum()
     }
 
-    /// Renders into a query builder for `dialect`, binding every [`Arg`].
-    pub fn render<'a, DB>(&self, dialect: Dialect) -> QueryBuilder<'a, DB>
+    /// Renders for `dialect`: the SQL text with the database's placeholders, and the
+    /// arguments binding every [`Arg`] in order (or the error of one that cannot be encoded,
+    /// which the statement then answers).
+    pub fn render<'a, DB>(
+        &self,
+        dialect: Dialect,
+    ) -> (String, Result<DB::Arguments<'a>, sqlx::error::BoxDynError>)
     where
         DB: Database,
         String: Encode<'a, DB> + Type<DB>,
@@ -160,56 +194,59 @@ impl Sql {
         i64: Encode<'a, DB> + Type<DB>,
         f64: Encode<'a, DB> + Type<DB>,
         Option<f64>: Encode<'a, DB> + Type<DB>,
+        bool: Encode<'a, DB> + Type<DB>,
     {
-        let mut qb = QueryBuilder::new("");
-        self.render_into(&mut qb, dialect);
-        qb
+        let mut text = String::new();
+        let mut args = DB::Arguments::default();
+        let bound = self.render_into(&mut text, &mut args, dialect);
+        (text, bound.map(|()| args))
     }
 
-    fn render_into<'a, DB>(&self, qb: &mut QueryBuilder<'a, DB>, dialect: Dialect)
+    fn render_into<'a, A>(
+        &self,
+        text: &mut String,
+        args: &mut A,
+        dialect: Dialect,
+    ) -> Result<(), sqlx::error::BoxDynError>
     where
-        DB: Database,
-        String: Encode<'a, DB> + Type<DB>,
-        Option<String>: Encode<'a, DB> + Type<DB>,
-        i64: Encode<'a, DB> + Type<DB>,
-        f64: Encode<'a, DB> + Type<DB>,
-        Option<f64>: Encode<'a, DB> + Type<DB>,
+        A: Arguments<'a>,
+        String: Encode<'a, A::Database> + Type<A::Database>,
+        Option<String>: Encode<'a, A::Database> + Type<A::Database>,
+        i64: Encode<'a, A::Database> + Type<A::Database>,
+        f64: Encode<'a, A::Database> + Type<A::Database>,
+        Option<f64>: Encode<'a, A::Database> + Type<A::Database>,
+        bool: Encode<'a, A::Database> + Type<A::Database>,
     {
+        use std::fmt::Write;
         for part in &self.parts {
             match part {
-                Part::Static(s) => {
-                    qb.push(s);
-                }
-                Part::Alias(a) => {
-                    qb.push(format_args!("t{}", a.0));
-                }
+                Part::Static(s) => text.push_str(s),
+                Part::Alias(a) => write!(text, "t{}", a.0)?,
                 Part::Content(a) => {
-                    qb.push(format_args!("t{}.content", a.0));
+                    write!(text, "t{}.content", a.0)?;
                     if dialect == Dialect::Postgres {
-                        qb.push("::text");
+                        text.push_str("::text");
                     }
                 }
-                Part::Arg(Arg::Text(s)) => {
-                    qb.push_bind(s.clone());
-                }
-                Part::Arg(Arg::OptText(s)) => {
-                    qb.push_bind(s.clone());
-                }
-                Part::Arg(Arg::Int(n)) => {
-                    qb.push_bind(*n);
-                }
-                Part::Arg(Arg::Float(n)) => {
-                    qb.push_bind(*n);
-                }
-                Part::Arg(Arg::OptFloat(n)) => {
-                    qb.push_bind(*n);
+                Part::Arg(arg) => {
+                    match arg {
+                        Arg::Text(s) => args.add(s.clone())?,
+                        Arg::OptText(s) => args.add(s.clone())?,
+                        Arg::Int(n) => args.add(*n)?,
+                        Arg::Float(n) => args.add(*n)?,
+                        Arg::OptFloat(n) => args.add(*n)?,
+                        Arg::Bool(b) => args.add(*b)?,
+                    }
+                    // After the value: Postgres numbers its placeholders by the count.
+                    args.format_placeholder(text)?;
                 }
                 Part::Dialect(sqlite, postgres) => match dialect {
-                    Dialect::Sqlite => sqlite.render_into(qb, dialect),
-                    Dialect::Postgres => postgres.render_into(qb, dialect),
+                    Dialect::Sqlite => sqlite.render_into(text, args, dialect)?,
+                    Dialect::Postgres => postgres.render_into(text, args, dialect)?,
                 },
             }
         }
+        Ok(())
     }
 
     /// The SQL text with `?` for every bound value, and the values (for tests and logs);
