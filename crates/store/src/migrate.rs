@@ -8,7 +8,7 @@
 //! processes starting at once apply each migration exactly once. Migrations move forward
 //! only: never edit one that has landed, add the next number.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Conn};
 use crate::db::SqlDb;
 use crate::search::Sql;
 use crate::{StoreError, TenantName};
@@ -97,15 +97,23 @@ fn failed(version: i64, e: sqlx::Error) -> StoreError {
 /// the migration advisory lock on Postgres, released at commit or rollback).
 pub(crate) async fn run<B: Backend>(store: &B) -> Result<(), StoreError> {
     let mut tx = crate::held::Held::begin(store.writer(), B::MIGRATION_BEGIN).await?;
-    B::Db::execute_raw(&mut tx, CREATE_LEDGER).await?;
+    let applied = apply::<B>(&mut tx).await;
+    // Every statement has ended: a failure rolls back and returns the connection to the pool.
+    tx.set_busy(false);
+    applied?;
+    tx.commit().await
+}
+
+async fn apply<B: Backend>(tx: &mut Conn<B>) -> Result<(), StoreError> {
+    B::Db::execute_raw(tx, CREATE_LEDGER).await?;
     let mut sql = Sql::new();
     sql.push("SELECT version FROM fhirdir_migrations");
-    let applied: Vec<(i64,)> = B::Db::fetch_all(&mut tx, &sql).await?;
+    let applied: Vec<(i64,)> = B::Db::fetch_all(tx, &sql).await?;
     let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
     warn_if_newer(B::MIGRATIONS, &applied);
     for m in pending(B::MIGRATIONS, &applied) {
         tracing::info!(version = m.version, name = m.name, "applying migration");
-        B::Db::execute_raw(&mut tx, m.sql)
+        B::Db::execute_raw(tx, m.sql)
             .await
             .map_err(|e| failed(m.version, e))?;
         let mut sql = Sql::new();
@@ -116,7 +124,7 @@ pub(crate) async fn run<B: Backend>(store: &B) -> Result<(), StoreError> {
             .push(", ")
             .int(chrono::Utc::now().timestamp_micros())
             .push(")");
-        B::Db::execute(&mut tx, &sql)
+        B::Db::execute(tx, &sql)
             .await
             .map_err(|e| failed(m.version, e))?;
     }
@@ -126,8 +134,8 @@ pub(crate) async fn run<B: Backend>(store: &B) -> Result<(), StoreError> {
         .push(", ")
         .int(chrono::Utc::now().timestamp_micros())
         .push(") ON CONFLICT (name) DO NOTHING");
-    B::Db::execute(&mut tx, &sql).await?;
-    tx.commit().await
+    B::Db::execute(tx, &sql).await?;
+    Ok(())
 }
 
 /// Ready means: the database answers and every migration this binary knows is applied.

@@ -7,13 +7,13 @@
 
 use crate::backend::Backend;
 use crate::common;
-use crate::db::SqlDb;
+use crate::db::{FromCols, SqlDb};
 use crate::rows;
 use crate::search::{run, Sql};
 use crate::tx::rules::WriteTx;
 use crate::{
-    DeleteOutcome, HistoryPage, HistoryQuery, Precondition, StoreError, TenantInfo, TenantName,
-    VersionRecord, WriteOutcome, WriteRequest,
+    DeleteOutcome, HistoryPage, HistoryQuery, Precondition, Store, StoreError, TenantInfo,
+    TenantName, VersionRecord, WriteOutcome, WriteRequest,
 };
 
 pub(crate) async fn create_tenant<B: Backend>(
@@ -262,3 +262,76 @@ macro_rules! store_api {
     };
 }
 pub(crate) use store_api;
+
+/// Statements on the writer pool for code written against [`Store`] itself (the reindex job
+/// queue): each a dispatch to the shared generic path.
+impl Store {
+    /// Runs `sql`; answers how many rows it changed.
+    pub(crate) async fn execute(&self, sql: &Sql) -> Result<u64, StoreError> {
+        dispatch!(self, s => on_writer::execute(s, sql).await)
+    }
+
+    /// Every row of `sql`.
+    pub(crate) async fn fetch_all<T: FromCols>(&self, sql: &Sql) -> Result<Vec<T>, StoreError> {
+        dispatch!(self, s => on_writer::fetch_all(s, sql).await)
+    }
+
+    /// The first row of `sql`, if any.
+    pub(crate) async fn fetch_optional<T: FromCols>(
+        &self,
+        sql: &Sql,
+    ) -> Result<Option<T>, StoreError> {
+        dispatch!(self, s => on_writer::fetch_optional(s, sql).await)
+    }
+
+    /// The one row `sql` answers.
+    pub(crate) async fn fetch_one<T: FromCols>(&self, sql: &Sql) -> Result<T, StoreError> {
+        let row = self.fetch_optional(sql).await?;
+        Ok(row.ok_or(sqlx::Error::RowNotFound)?)
+    }
+
+    /// Runs `statements` in one transaction.
+    pub(crate) async fn execute_all(&self, statements: &[Sql]) -> Result<(), StoreError> {
+        dispatch!(self, s => on_writer::execute_all(s, statements).await)
+    }
+}
+
+mod on_writer {
+    use super::*;
+
+    pub(super) async fn execute<B: Backend>(store: &B, sql: &Sql) -> Result<u64, StoreError> {
+        Ok(B::Db::execute(&mut *store.writer().acquire().await?, sql).await?)
+    }
+
+    pub(super) async fn fetch_all<B: Backend, T: FromCols>(
+        store: &B,
+        sql: &Sql,
+    ) -> Result<Vec<T>, StoreError> {
+        Ok(B::Db::fetch_all(&mut *store.writer().acquire().await?, sql).await?)
+    }
+
+    pub(super) async fn fetch_optional<B: Backend, T: FromCols>(
+        store: &B,
+        sql: &Sql,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(B::Db::fetch_optional(&mut *store.writer().acquire().await?, sql).await?)
+    }
+
+    pub(super) async fn execute_all<B: Backend>(
+        store: &B,
+        statements: &[Sql],
+    ) -> Result<(), StoreError> {
+        let mut tx = store.begin_write(None).await?;
+        let mut done = Ok(0);
+        for sql in statements {
+            done = B::Db::execute(&mut tx, sql).await;
+            if done.is_err() {
+                break;
+            }
+        }
+        // Every statement has ended: a failure rolls back and returns the connection.
+        tx.set_busy(false);
+        done?;
+        tx.commit().await
+    }
+}

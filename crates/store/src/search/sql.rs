@@ -21,6 +21,28 @@ pub(crate) enum Arg {
     Bool(bool),
 }
 
+impl Arg {
+    fn add_to<'a, A>(&self, args: &mut A) -> Result<(), sqlx::error::BoxDynError>
+    where
+        A: Arguments<'a>,
+        String: Encode<'a, A::Database> + Type<A::Database>,
+        Option<String>: Encode<'a, A::Database> + Type<A::Database>,
+        i64: Encode<'a, A::Database> + Type<A::Database>,
+        f64: Encode<'a, A::Database> + Type<A::Database>,
+        Option<f64>: Encode<'a, A::Database> + Type<A::Database>,
+        bool: Encode<'a, A::Database> + Type<A::Database>,
+    {
+        match self {
+            Arg::Text(s) => args.add(s.clone()),
+            Arg::OptText(s) => args.add(s.clone()),
+            Arg::Int(n) => args.add(*n),
+            Arg::Float(n) => args.add(*n),
+            Arg::OptFloat(n) => args.add(*n),
+            Arg::Bool(b) => args.add(*b),
+        }
+    }
+}
+
 /// A generated table alias, rendered `t<n>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Alias(pub u32);
@@ -41,6 +63,38 @@ enum Part {
     Arg(Arg),
     /// A fragment that differs between the backends: (SQLite, Postgres).
     Dialect(Box<Sql>, Box<Sql>),
+    /// A value for a numbered placeholder already in the text ([`Sql::numbered`]).
+    Numbered(Arg),
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Arg {
+        Arg::Text(s.to_owned())
+    }
+}
+
+impl From<String> for Arg {
+    fn from(s: String) -> Arg {
+        Arg::Text(s)
+    }
+}
+
+impl From<Option<String>> for Arg {
+    fn from(s: Option<String>) -> Arg {
+        Arg::OptText(s)
+    }
+}
+
+impl From<Option<&str>> for Arg {
+    fn from(s: Option<&str>) -> Arg {
+        Arg::OptText(s.map(str::to_owned))
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(n: i64) -> Arg {
+        Arg::Int(n)
+    }
 }
 
 /// A SQL fragment: static text, generated aliases and bound values.
@@ -52,6 +106,21 @@ pub(crate) struct Sql {
 impl Sql {
     pub fn new() -> Sql {
         Sql::default()
+    }
+
+    /// A whole statement written with numbered placeholders (`$1`, `$2`, …, repeats
+    /// allowed; SQLite reads them too), bound by [`Sql::arg`] in number order. Not for
+    /// mixing with the methods that bind at the end of the text ([`Sql::text`], …).
+    pub fn numbered(text: &'static str) -> Sql {
+        let mut sql = Sql::new();
+        sql.push(text);
+        sql
+    }
+
+    /// Binds the next numbered placeholder of a [`Sql::numbered`] statement.
+    pub fn arg(&mut self, arg: impl Into<Arg>) -> &mut Sql {
+        self.parts.push(Part::Numbered(arg.into()));
+        self
     }
 
     /// Appends SQL text written in this crate.
@@ -173,7 +242,7 @@ impl Sql {
         self.parts
             .iter()
             .map(|p| match p {
-                Part::Arg(_) => 1,
+                Part::Arg(_) | Part::Numbered(_) => 1,
                 Part::Dialect(s, _) => s.bind_count(),
                 _ => 0,
             })
@@ -229,17 +298,11 @@ impl Sql {
                     }
                 }
                 Part::Arg(arg) => {
-                    match arg {
-                        Arg::Text(s) => args.add(s.clone())?,
-                        Arg::OptText(s) => args.add(s.clone())?,
-                        Arg::Int(n) => args.add(*n)?,
-                        Arg::Float(n) => args.add(*n)?,
-                        Arg::OptFloat(n) => args.add(*n)?,
-                        Arg::Bool(b) => args.add(*b)?,
-                    }
+                    arg.add_to(args)?;
                     // After the value: Postgres numbers its placeholders by the count.
                     args.format_placeholder(text)?;
                 }
+                Part::Numbered(arg) => arg.add_to(args)?,
                 Part::Dialect(sqlite, postgres) => match dialect {
                     Dialect::Sqlite => sqlite.render_into(text, args, dialect)?,
                     Dialect::Postgres => postgres.render_into(text, args, dialect)?,
@@ -270,6 +333,7 @@ impl Sql {
                     text.push('?');
                     args.push(arg.clone());
                 }
+                Part::Numbered(arg) => args.push(arg.clone()),
                 Part::Dialect(sqlite, _) => sqlite.debug_into(text, args),
             }
         }
