@@ -146,6 +146,24 @@ pub(crate) trait Backend: std::fmt::Debug + Send + Sync + 'static {
         planned: &[Planned],
     ) -> impl Future<Output = Result<HashSet<usize>, StoreError>> + Send;
 
+    /// Keeps writers out of the tables a bulk load defers the indexes of, until the
+    /// transaction ends (`crate::bulk_load`).
+    fn lock_for_defer(conn: &mut Conn<Self>)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// `(name, CREATE INDEX statement)` of every secondary index of the deferrable tables
+    /// (not those of primary or unique keys), by name.
+    fn secondary_indexes(
+        conn: &mut Conn<Self>,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    /// Builds the deferred `indexes` (with `crate::bulk_load::build_list`), however suits
+    /// the database; answers how many it built.
+    fn build_indexes(
+        &self,
+        indexes: Vec<(String, String)>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
     /// Appends the index rows of `resources` (their old rows are already deleted).
     fn insert_index_rows(
         conn: &mut Conn<Self>,

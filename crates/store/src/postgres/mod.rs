@@ -31,6 +31,7 @@ use crate::search::{rows_by_table, Dialect, IndexedResource, SearchCaches, Sql};
 use crate::tx::plan::{CurrentRow, Key, Planned};
 use crate::{redact, OnUnchanged, PoolStats, StoreError, StoreOptions, TenantName, WriteRequest};
 
+mod bulk_load;
 mod pg_copy;
 mod tx;
 
@@ -195,6 +196,20 @@ impl Backend for PgStore {
         planned: &[Planned],
     ) -> Result<HashSet<usize>, StoreError> {
         tx::save_run(conn, tenant, requests, planned).await
+    }
+
+    async fn lock_for_defer(conn: &mut PgConnection) -> Result<(), StoreError> {
+        bulk_load::lock_for_defer(conn).await
+    }
+
+    async fn secondary_indexes(
+        conn: &mut PgConnection,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        bulk_load::secondary_indexes(conn).await
+    }
+
+    async fn build_indexes(&self, indexes: Vec<(String, String)>) -> Result<usize, StoreError> {
+        bulk_load::build_indexes(&self.pool, indexes).await
     }
 
     /// One `COPY` per table ([`pg_copy`]).

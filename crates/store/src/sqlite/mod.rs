@@ -39,6 +39,7 @@ use crate::{
 };
 use deadline::Deadline;
 
+mod bulk_load;
 mod checkpointer;
 pub(crate) mod deadline;
 mod point_read;
@@ -318,6 +319,21 @@ impl Backend for SqliteStore {
     ) -> Result<HashSet<usize>, StoreError> {
         tx::save_run(conn, tenant, requests, planned).await?;
         Ok(HashSet::new())
+    }
+
+    /// Nothing to do: `BEGIN IMMEDIATE` keeps every other writer out.
+    async fn lock_for_defer(_conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn secondary_indexes(
+        conn: &mut SqliteConnection,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        bulk_load::secondary_indexes(conn).await
+    }
+
+    async fn build_indexes(&self, indexes: Vec<(String, String)>) -> Result<usize, StoreError> {
+        bulk_load::build_indexes(&self.writer, indexes).await
     }
 
     /// Multi-row `INSERT`s, chunked under the bind limit.
