@@ -235,6 +235,16 @@ pub(crate) fn version_insert_error(
     }
 }
 
+/// [`version_insert_error`] for the multi-row history insert of a batch.
+pub(crate) fn batch_version_insert_error(e: sqlx::Error) -> StoreError {
+    match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::Corrupt(
+            "a batch version already exists but is not the current version".to_owned(),
+        ),
+        _ => StoreError::Database(e),
+    }
+}
+
 /// Epoch microseconds -> instant; out-of-range values mean a corrupt row, not a panic.
 pub(crate) fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros)

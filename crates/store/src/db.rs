@@ -14,9 +14,9 @@
 
 use std::future::Future;
 
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use sqlx::{ColumnIndex, Database, Decode, Executor, IntoArguments, Row, Type};
 
-use crate::search::{decode_row, Dialect, KeyKind, PageRow, Sql};
+use crate::search::{decode_row, BindArgs, Dialect, KeyKind, PageRow, Sql};
 use crate::StoreError;
 
 /// What each database says about itself that sqlx's generic API does not.
@@ -72,17 +72,11 @@ impl<DB> SqlDb for DB
 where
     DB: SqlDialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> f64: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<f64>: Encode<'q, DB> + Type<DB>,
-    for<'q> bool: Encode<'q, DB> + Type<DB>,
-    for<'r> String: Decode<'r, DB>,
-    for<'r> i64: Decode<'r, DB>,
-    for<'r> f64: Decode<'r, DB>,
-    for<'r> bool: Decode<'r, DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB> + BindArgs<'q>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    for<'r> f64: Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Decode<'r, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
     async fn execute_raw(conn: &mut DB::Connection, sql: &str) -> Result<(), sqlx::Error> {

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::PgConnection;
 
-use crate::common::{self, Current};
+use crate::common;
 use crate::tx::plan::{CurrentRow, Key, Planned};
 use crate::{OnUnchanged, StoreError, TenantName, WriteRequest};
 
@@ -81,15 +81,7 @@ pub(super) async fn lock_current_rows(
     Ok(rows
         .into_iter()
         .map(|(t, id, version, deleted, last_updated, method, content)| {
-            let row = CurrentRow {
-                current: Current {
-                    version,
-                    deleted,
-                    last_updated,
-                },
-                method,
-                content,
-            };
+            let row = CurrentRow::new(version, deleted, last_updated, method, content);
             ((t, id), row)
         })
         .collect())
@@ -208,12 +200,7 @@ pub(super) async fn save_run(
         .bind(&history.bodies)
         .execute(&mut *conn)
         .await
-        .map_err(|e| match e.as_database_error() {
-            Some(db) if db.is_unique_violation() => StoreError::Corrupt(
-                "a batch version already exists but is not the current version".to_owned(),
-            ),
-            _ => StoreError::Database(e),
-        })?;
+        .map_err(common::batch_version_insert_error)?;
     }
     Ok(raced)
 }

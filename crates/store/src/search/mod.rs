@@ -56,7 +56,7 @@ pub(crate) use index_rows::{
 pub(crate) use paging::KeyKind;
 pub use paging::{PageCursor, PageDirection, SortValue};
 pub(crate) use plan::PageRow;
-pub(crate) use sql::{Arg, Dialect, Sql};
+pub(crate) use sql::{Arg, BindArgs, Dialect, Sql};
 pub use values::DEFAULT_NEAR_KM;
 
 /// What a store remembers between its searches: walk probe answers ([`probe_cache`]) and

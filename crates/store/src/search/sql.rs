@@ -8,6 +8,7 @@
 //! fragments first keeps one query builder for SQLite and Postgres and lets unit tests look
 //! at the generated SQL.
 
+use sqlx::error::BoxDynError;
 use sqlx::{Arguments, Database, Encode, Type};
 
 /// A bound value.
@@ -21,24 +22,29 @@ pub(crate) enum Arg {
     Bool(bool),
 }
 
-impl Arg {
-    fn add_to<'a, A>(&self, args: &mut A) -> Result<(), sqlx::error::BoxDynError>
-    where
-        A: Arguments<'a>,
-        String: Encode<'a, A::Database> + Type<A::Database>,
-        Option<String>: Encode<'a, A::Database> + Type<A::Database>,
-        i64: Encode<'a, A::Database> + Type<A::Database>,
-        f64: Encode<'a, A::Database> + Type<A::Database>,
-        Option<f64>: Encode<'a, A::Database> + Type<A::Database>,
-        bool: Encode<'a, A::Database> + Type<A::Database>,
-    {
-        match self {
-            Arg::Text(s) => args.add(s.clone()),
-            Arg::OptText(s) => args.add(s.clone()),
-            Arg::Int(n) => args.add(*n),
-            Arg::Float(n) => args.add(*n),
-            Arg::OptFloat(n) => args.add(*n),
-            Arg::Bool(b) => args.add(*b),
+/// Arguments of a database that every [`Arg`] binds to: sqlx's encoding bounds, stated once.
+pub(crate) trait BindArgs<'a>: Arguments<'a> {
+    fn bind_arg(&mut self, arg: &Arg) -> Result<(), BoxDynError>;
+}
+
+impl<'a, A> BindArgs<'a> for A
+where
+    A: Arguments<'a>,
+    String: Encode<'a, A::Database> + Type<A::Database>,
+    Option<String>: Encode<'a, A::Database> + Type<A::Database>,
+    i64: Encode<'a, A::Database> + Type<A::Database>,
+    f64: Encode<'a, A::Database> + Type<A::Database>,
+    Option<f64>: Encode<'a, A::Database> + Type<A::Database>,
+    bool: Encode<'a, A::Database> + Type<A::Database>,
+{
+    fn bind_arg(&mut self, arg: &Arg) -> Result<(), BoxDynError> {
+        match arg {
+            Arg::Text(s) => self.add(s.clone()),
+            Arg::OptText(s) => self.add(s.clone()),
+            Arg::Int(n) => self.add(*n),
+            Arg::Float(n) => self.add(*n),
+            Arg::OptFloat(n) => self.add(*n),
+            Arg::Bool(b) => self.add(*b),
         }
     }
 }
@@ -255,15 +261,10 @@ impl Sql {
     pub fn render<'a, DB>(
         &self,
         dialect: Dialect,
-    ) -> (String, Result<DB::Arguments<'a>, sqlx::error::BoxDynError>)
+    ) -> (String, Result<DB::Arguments<'a>, BoxDynError>)
     where
         DB: Database,
-        String: Encode<'a, DB> + Type<DB>,
-        Option<String>: Encode<'a, DB> + Type<DB>,
-        i64: Encode<'a, DB> + Type<DB>,
-        f64: Encode<'a, DB> + Type<DB>,
-        Option<f64>: Encode<'a, DB> + Type<DB>,
-        bool: Encode<'a, DB> + Type<DB>,
+        DB::Arguments<'a>: BindArgs<'a>,
     {
         let mut text = String::new();
         let mut args = DB::Arguments::default();
@@ -271,21 +272,12 @@ impl Sql {
         (text, bound.map(|()| args))
     }
 
-    fn render_into<'a, A>(
+    fn render_into<'a, A: BindArgs<'a>>(
         &self,
         text: &mut String,
         args: &mut A,
         dialect: Dialect,
-    ) -> Result<(), sqlx::error::BoxDynError>
-    where
-        A: Arguments<'a>,
-        String: Encode<'a, A::Database> + Type<A::Database>,
-        Option<String>: Encode<'a, A::Database> + Type<A::Database>,
-        i64: Encode<'a, A::Database> + Type<A::Database>,
-        f64: Encode<'a, A::Database> + Type<A::Database>,
-        Option<f64>: Encode<'a, A::Database> + Type<A::Database>,
-        bool: Encode<'a, A::Database> + Type<A::Database>,
-    {
+    ) -> Result<(), BoxDynError> {
         use std::fmt::Write;
         for part in &self.parts {
             match part {
@@ -298,11 +290,11 @@ impl Sql {
                     }
                 }
                 Part::Arg(arg) => {
-                    arg.add_to(args)?;
+                    args.bind_arg(arg)?;
                     // After the value: Postgres numbers its placeholders by the count.
                     args.format_placeholder(text)?;
                 }
-                Part::Numbered(arg) => arg.add_to(args)?,
+                Part::Numbered(arg) => args.bind_arg(arg)?,
                 Part::Dialect(sqlite, postgres) => match dialect {
                     Dialect::Sqlite => sqlite.render_into(text, args, dialect)?,
                     Dialect::Postgres => postgres.render_into(text, args, dialect)?,

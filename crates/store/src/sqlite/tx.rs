@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use crate::common::{self, Current};
+use crate::common;
 use crate::tx::plan::{CurrentRow, Key, Planned};
 use crate::{OnUnchanged, StoreError, TenantName, WriteRequest};
 
@@ -50,18 +50,8 @@ pub(super) async fn current_rows(
         let rows: Vec<(String, i64, bool, i64, String, Option<String>)> =
             qb.build_query_as().fetch_all(&mut *conn).await?;
         for (id, version, deleted, last_updated, method, content) in rows {
-            out.insert(
-                (resource_type.to_owned(), id),
-                CurrentRow {
-                    current: Current {
-                        version,
-                        deleted,
-                        last_updated,
-                    },
-                    method,
-                    content,
-                },
-            );
+            let row = CurrentRow::new(version, deleted, last_updated, method, content);
+            out.insert((resource_type.to_owned(), id), row);
         }
     }
     Ok(out)
@@ -134,11 +124,6 @@ pub(super) async fn save_run(
     qb.build()
         .execute(&mut *conn)
         .await
-        .map_err(|e| match e.as_database_error() {
-            Some(db) if db.is_unique_violation() => StoreError::Corrupt(
-                "a batch version already exists but is not the current version".to_owned(),
-            ),
-            _ => StoreError::Database(e),
-        })?;
+        .map_err(common::batch_version_insert_error)?;
     Ok(())
 }

@@ -18,6 +18,28 @@ pub(crate) struct CurrentRow {
     pub content: Option<String>,
 }
 
+impl CurrentRow {
+    /// From the columns version, deleted, last_updated, method, content.
+    pub(crate) fn new(
+        version: i64,
+        deleted: bool,
+        last_updated: i64,
+        method: String,
+        content: Option<String>,
+    ) -> CurrentRow {
+        let current = Current {
+            version,
+            deleted,
+            last_updated,
+        };
+        CurrentRow {
+            current,
+            method,
+            content,
+        }
+    }
+}
+
 /// What the batch does for one write.
 #[derive(Debug)]
 pub(crate) enum Planned {
