@@ -54,6 +54,10 @@ pub(crate) trait Backend: std::fmt::Debug + Send + Sync + 'static {
     /// `seq` value of an `INSERT INTO resource_versions`, or `None` (an identity column).
     const NEXT_SEQ: Option<&'static str>;
 
+    /// What [`crate::Store::optimize_after_bulk_load`] runs on each index table and
+    /// `resources`: the statement, the table name follows.
+    const OPTIMIZE_AFTER_LOAD: &'static str;
+
     /// What [`Backend::limit_search`] leaves for [`Backend::search_finished`].
     type SearchLimit: Send;
 

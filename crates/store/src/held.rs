@@ -17,10 +17,9 @@
 //! [`Held::commit`] and [`Held::rollback`] hand the connection back directly.
 
 use std::ops::{Deref, DerefMut};
-use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Pool, Postgres};
+use sqlx::Pool;
 
 use crate::db::SqlDb;
 use crate::StoreError;
@@ -64,28 +63,6 @@ impl<DB: SqlDb> Held<DB> {
         DB::execute_raw(&mut self, "ROLLBACK").await?;
         self.conn.take();
         Ok(())
-    }
-}
-
-impl Held<Postgres> {
-    /// [`Held::begin`] with `timeout` as the transaction's `statement_timeout` when given, in
-    /// the same round trip.
-    pub(crate) async fn begin_pg(
-        pool: &Pool<Postgres>,
-        begin: &'static str,
-        timeout: Option<Duration>,
-    ) -> Result<Held<Postgres>, StoreError> {
-        match timeout {
-            // The number is ours (milliseconds), never input: formatting it is safe.
-            Some(t) => {
-                let sql = format!(
-                    "{begin}; SET LOCAL statement_timeout = {}",
-                    t.as_millis().max(1)
-                );
-                Held::begin(pool, &sql).await
-            }
-            None => Held::begin(pool, begin).await,
-        }
     }
 }
 

@@ -1,7 +1,10 @@
-//! The Postgres backend.
+//! The Postgres backend: [`PgStore`] and its [`Backend`] impl (the shared rules run on it;
+//! this folder holds what only Postgres does: the `UNNEST` batch path in [`tx`], index rows
+//! by `COPY` in [`pg_copy`], the catalog side of deferred index builds in [`bulk_load`]).
 //!
 //! One pool; statements are prepared and cached per connection by sqlx. Content is `jsonb`
-//! (written as text with `$n::jsonb`, read back with `content::text`). Writes run at READ
+//! (written as text with `::jsonb`, read back with `content::text`; see `Sql::json` and
+//! `Sql::content_col`). Writes run at READ
 //! COMMITTED and never lose an update: the `UPDATE ... WHERE version = <read version>`
 //! compare-and-swap waits for a concurrent writer's row lock and then re-checks the version,
 //! so exactly one of several writers expecting the same version wins. A write takes
@@ -118,6 +121,10 @@ impl Backend for PgStore {
     const ROWS_PER_RUN: usize = tx::ROWS_PER_RUN;
     // `seq` is an identity column (see the module docs for what that means for readers).
     const NEXT_SEQ: Option<&'static str> = None;
+    // Also fills the visibility map, so searches read the index tables with index-only
+    // scans instead of visiting the heap for every row (until autovacuum gets there, which on
+    // insert-only tables can take long).
+    const OPTIMIZE_AFTER_LOAD: &'static str = "VACUUM (ANALYZE) ";
     type SearchLimit = ();
 
     fn reader(&self) -> &PgPool {
@@ -138,13 +145,13 @@ impl Backend for PgStore {
 
     /// READ COMMITTED, with `timeout` as the transaction's `statement_timeout`.
     async fn begin_write(&self, timeout: Option<Duration>) -> Result<Held<Postgres>, StoreError> {
-        Held::begin_pg(&self.pool, "BEGIN", timeout).await
+        begin(&self.pool, "BEGIN", timeout).await
     }
 
     /// `REPEATABLE READ`: every statement sees the snapshot of the first, so a count and its
     /// page agree; the statement timeout is set in the same round trip.
     async fn begin_read(&self) -> Result<Held<Postgres>, StoreError> {
-        Held::begin_pg(
+        begin(
             &self.pool,
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
             self.statement_timeout,
@@ -222,5 +229,25 @@ impl Backend for PgStore {
             pg_copy::copy_rows(conn, tenant.as_str(), table, &rows).await?;
         }
         Ok(())
+    }
+}
+
+/// [`Held::begin`] with `timeout` as the transaction's `statement_timeout` when given, in the
+/// same round trip.
+async fn begin(
+    pool: &PgPool,
+    begin: &'static str,
+    timeout: Option<Duration>,
+) -> Result<Held<Postgres>, StoreError> {
+    match timeout {
+        // The number is ours (milliseconds), never input: formatting it is safe.
+        Some(t) => {
+            let sql = format!(
+                "{begin}; SET LOCAL statement_timeout = {}",
+                t.as_millis().max(1)
+            );
+            Held::begin(pool, &sql).await
+        }
+        None => Held::begin(pool, begin).await,
     }
 }

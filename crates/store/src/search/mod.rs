@@ -151,10 +151,7 @@ impl Store {
     /// index-only scans instead of visiting the heap for every row (until autovacuum gets
     /// there, which on insert-only tables can take long).
     pub async fn optimize_after_bulk_load(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => run::maintain(s, "ANALYZE ").await,
-            Store::Postgres(s) => run::maintain(s, "VACUUM (ANALYZE) ").await,
-        }
+        dispatch!(self, s => run::optimize_after_load(s).await)
     }
 }
 

@@ -116,6 +116,11 @@ pub(crate) async fn maintain<B: Backend>(
     Ok(())
 }
 
+/// [`crate::Store::optimize_after_bulk_load`] ([`Backend::OPTIMIZE_AFTER_LOAD`]).
+pub(crate) async fn optimize_after_load<B: Backend>(store: &B) -> Result<(), StoreError> {
+    maintain(store, B::OPTIMIZE_AFTER_LOAD).await
+}
+
 /// [`crate::Store::search`] on one backend: the tenant's terminology read first, then the
 /// search in one read transaction.
 pub(crate) async fn search<B: Backend>(

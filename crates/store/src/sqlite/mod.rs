@@ -1,4 +1,7 @@
-//! The SQLite backend: the embedded default.
+//! The SQLite backend, the embedded default: [`SqliteStore`] and its [`Backend`] impl (the
+//! shared rules run on it; this folder holds what only SQLite does: the multi-row batch path
+//! in [`tx`], the search [`deadline`], [`point_read`]s, background [`checkpointer`] and the
+//! schema side of deferred index builds in [`bulk_load`]).
 //!
 //! Two pools on one file in WAL mode: a writer pool with exactly one connection whose
 //! transactions start with `BEGIN IMMEDIATE` (the write lock is taken up front, so two writers
@@ -221,6 +224,8 @@ impl Backend for SqliteStore {
     // Writes are serialised by BEGIN IMMEDIATE, so MAX(seq) + 1 cannot be taken twice.
     const NEXT_SEQ: Option<&'static str> =
         Some("(SELECT COALESCE(MAX(seq), 0) + 1 FROM resource_versions)");
+    // Fills `sqlite_stat1` for the query planner.
+    const OPTIMIZE_AFTER_LOAD: &'static str = "ANALYZE ";
     type SearchLimit = Option<Deadline>;
 
     fn reader(&self) -> &SqlitePool {
