@@ -17,41 +17,31 @@
 //! While indexes are deferred, everything stays correct (the tables hold the same rows),
 //! only slower: a search or an update of the loaded tables scans instead of seeking.
 
-use sqlx::{PgPool, Row, SqlitePool};
-
-use crate::search::INDEX_TABLES;
+use crate::backend::{Backend, Conn};
+use crate::db::SqlDb;
+use crate::search::{Sql, INDEX_TABLES};
 use crate::{Store, StoreError};
 
 /// The tables whose secondary indexes a bulk load defers: the search tables, and `resources`
 /// (`resources_live`). Not `resource_versions`: SQLite finds the next history `seq` by its
 /// index on every write.
-fn deferrable() -> Vec<&'static str> {
+pub(crate) fn deferrable() -> Vec<&'static str> {
     INDEX_TABLES.iter().copied().chain(["resources"]).collect()
 }
-
-/// `maintenance_work_mem` for a Postgres index build: with the default (64 MB) a build of a
-/// 25-million-row index spills its sort to disk in many runs.
-const PG_BUILD_MEMORY: &str = "512MB";
 
 impl Store {
     /// When every search index table is empty, drops their secondary indexes (recording each
     /// definition in `deferred_indexes`) and answers how many; otherwise answers 0 and changes
     /// nothing. Follow a load with [`Store::build_deferred_indexes`].
     pub async fn defer_search_indexes(&self) -> Result<usize, StoreError> {
-        match self {
-            Store::Sqlite(s) => defer_sqlite(s.writer_pool()).await,
-            Store::Postgres(s) => defer_postgres(s.pool()).await,
-        }
+        dispatch!(self, s => defer(s).await)
     }
 
     /// Builds every index recorded in `deferred_indexes` (none: returns at once) and answers
     /// how many were built. Each index is built and its record removed in one transaction,
     /// so an interrupted run resumes where it stopped.
     pub async fn build_deferred_indexes(&self) -> Result<usize, StoreError> {
-        match self {
-            Store::Sqlite(s) => build_sqlite(s.writer_pool()).await,
-            Store::Postgres(s) => build_postgres(s.pool()).await,
-        }
+        dispatch!(self, s => build(s).await)
     }
 }
 
@@ -62,56 +52,54 @@ fn if_not_exists(definition: &str) -> String {
     definition.replacen("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
 }
 
-async fn defer_postgres(pool: &PgPool) -> Result<usize, StoreError> {
-    let mut tx = pool.begin().await?;
-    // The lock keeps writers out between the emptiness check and the drops (DROP INDEX would
-    // take it anyway); a concurrent second import waits here, then finds nothing to drop.
-    let tables = deferrable().join(", ");
-    sqlx::query(&format!("LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE"))
-        .execute(&mut *tx)
-        .await?;
+async fn defer<B: Backend>(store: &B) -> Result<usize, StoreError> {
+    // The writer's transaction keeps writers out between the emptiness check and the drops
+    // (`BEGIN IMMEDIATE` on SQLite, a table lock on Postgres); a concurrent second import
+    // waits, then finds nothing to drop.
+    let mut tx = store.begin_write(None).await?;
+    let deferred = defer_on::<B>(&mut tx).await;
+    // Every statement has ended: the transaction is known to be open and idle.
+    tx.set_busy(false);
+    match deferred {
+        Ok(n) if n > 0 => tx.commit().await?,
+        _ => tx.rollback().await?,
+    }
+    deferred
+}
+
+async fn defer_on<B: Backend>(conn: &mut Conn<B>) -> Result<usize, StoreError> {
+    B::lock_for_defer(conn).await?;
     for table in deferrable() {
-        let any: bool = sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {table})"))
-            .fetch_one(&mut *tx)
-            .await?;
-        if any {
+        let mut sql = Sql::new();
+        // `table` comes from a constant list, never from input.
+        sql.push("SELECT EXISTS (SELECT 1 FROM ")
+            .push(table)
+            .push(")");
+        let any: Option<(bool,)> = B::Db::fetch_optional(conn, &sql).await?;
+        if any.is_some_and(|(any,)| any) {
             return Ok(0);
         }
     }
-    // Secondary indexes only: none of these tables has a primary or unique key today, but
-    // one added later must keep enforcing itself during a load.
-    let rows = sqlx::query(
-        "SELECT i.indexname, i.indexdef FROM pg_indexes i \
-         JOIN pg_class c ON c.relname = i.indexname \
-         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = i.schemaname \
-         JOIN pg_index x ON x.indexrelid = c.oid \
-         WHERE i.schemaname = current_schema() AND i.tablename = ANY($1) \
-           AND NOT x.indisunique AND NOT x.indisprimary \
-         ORDER BY i.indexname",
-    )
-    .bind(deferrable())
-    .fetch_all(&mut *tx)
-    .await?;
-    for row in &rows {
-        let (name, definition): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-        sqlx::query("INSERT INTO deferred_indexes (name, definition) VALUES ($1, $2)")
-            .bind(&name)
-            .bind(&definition)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(&format!("DROP INDEX \"{name}\""))
-            .execute(&mut *tx)
-            .await?;
+    // Secondary indexes only: a primary or unique key must keep enforcing itself during a
+    // load.
+    let indexes = B::secondary_indexes(conn).await?;
+    for (name, definition) in &indexes {
+        let mut sql =
+            Sql::numbered("INSERT INTO deferred_indexes (name, definition) VALUES ($1, $2)");
+        sql.arg(name.as_str()).arg(definition.as_str());
+        B::Db::execute(conn, &sql).await?;
+        // The name comes from the catalog, quoted as an identifier.
+        B::Db::execute_raw(conn, &format!("DROP INDEX \"{name}\"")).await?;
     }
-    tx.commit().await?;
-    Ok(rows.len())
+    Ok(indexes.len())
 }
 
-async fn build_postgres(pool: &PgPool) -> Result<usize, StoreError> {
-    let pending: Vec<(String, String)> =
-        sqlx::query_as("SELECT name, definition FROM deferred_indexes ORDER BY name")
-            .fetch_all(pool)
-            .await?;
+async fn build<B: Backend>(store: &B) -> Result<usize, StoreError> {
+    let mut sql = Sql::new();
+    sql.push("SELECT name, definition FROM deferred_indexes ORDER BY name");
+    let mut conn = store.writer().acquire().await?;
+    let pending: Vec<(String, String)> = B::Db::fetch_all(&mut conn, &sql).await?;
+    drop(conn);
     if pending.is_empty() {
         return Ok(0);
     }
@@ -119,146 +107,30 @@ async fn build_postgres(pool: &PgPool) -> Result<usize, StoreError> {
         indexes = pending.len(),
         "building the search indexes deferred by a bulk load"
     );
-    // Two builds at once: Postgres builds a GIN index on one core, and a btree build's sort
-    // leaves the other core mostly idle while it writes.
-    let (first, second): (Vec<_>, Vec<_>) = pending
-        .into_iter()
-        .enumerate()
-        .partition(|(i, _)| i % 2 == 0);
-    let strip = |v: Vec<(usize, (String, String))>| v.into_iter().map(|(_, d)| d).collect();
-    let (a, b) = tokio::join!(
-        build_postgres_list(pool, strip(first)),
-        build_postgres_list(pool, strip(second))
-    );
-    Ok(a? + b?)
+    store.build_indexes(pending).await
 }
 
-async fn build_postgres_list(
-    pool: &PgPool,
+/// Builds `indexes` one after the other on `conn`, each in its own transaction that first
+/// claims the record: a second process building at the same time waits on the row lock,
+/// then finds the row gone and skips the index. `setup` runs first in each transaction.
+pub(crate) async fn build_list<B: Backend>(
+    conn: &mut Conn<B>,
     indexes: Vec<(String, String)>,
-) -> Result<usize, StoreError> {
-    let mut built = 0;
-    for (name, definition) in indexes {
-        let mut tx = pool.begin().await?;
-        sqlx::query(&format!(
-            "SET LOCAL maintenance_work_mem = '{PG_BUILD_MEMORY}'"
-        ))
-        .execute(&mut *tx)
-        .await?;
-        // Claim the record first: a second process building at the same time waits on the
-        // row lock, then finds the row gone and skips the index.
-        let claimed = sqlx::query("DELETE FROM deferred_indexes WHERE name = $1")
-            .bind(&name)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if claimed == 1 {
-            let started = std::time::Instant::now();
-            sqlx::query(&if_not_exists(&definition))
-                .execute(&mut *tx)
-                .await?;
-            tracing::info!(index = %name, secs = started.elapsed().as_secs_f64(), "index built");
-            built += 1;
-        }
-        tx.commit().await?;
-    }
-    Ok(built)
-}
-
-async fn defer_sqlite(pool: &SqlitePool) -> Result<usize, StoreError> {
-    let mut conn = pool.acquire().await?;
-    // IMMEDIATE: the write lock from the start, so no writer slips in after the check.
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let result = defer_sqlite_locked(&mut conn).await;
-    let end = if matches!(result, Ok(n) if n > 0) {
-        "COMMIT"
-    } else {
-        "ROLLBACK"
-    };
-    sqlx::query(end).execute(&mut *conn).await?;
-    result
-}
-
-async fn defer_sqlite_locked(conn: &mut sqlx::SqliteConnection) -> Result<usize, StoreError> {
-    for table in deferrable() {
-        let any: bool = sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {table})"))
-            .fetch_one(&mut *conn)
-            .await?;
-        if any {
-            return Ok(0);
-        }
-    }
-    let list = deferrable()
-        .iter()
-        .map(|t| format!("'{t}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    // `sql IS NULL` are the automatic indexes of primary and unique keys, which stay.
-    let rows: Vec<(String, String)> = sqlx::query_as(&format!(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
-         AND sql NOT LIKE 'CREATE UNIQUE%' AND tbl_name IN ({list}) ORDER BY name"
-    ))
-    .fetch_all(&mut *conn)
-    .await?;
-    for (name, definition) in &rows {
-        sqlx::query("INSERT INTO deferred_indexes (name, definition) VALUES ($1, $2)")
-            .bind(name)
-            .bind(definition)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(&format!("DROP INDEX \"{name}\""))
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(rows.len())
-}
-
-async fn build_sqlite(pool: &SqlitePool) -> Result<usize, StoreError> {
-    let pending: Vec<(String, String)> =
-        sqlx::query_as("SELECT name, definition FROM deferred_indexes ORDER BY name")
-            .fetch_all(pool)
-            .await?;
-    if pending.is_empty() {
-        return Ok(0);
-    }
-    let mut conn = pool.acquire().await?;
-    // The sort of a build spills to temporary files; with the writer's `temp_store = memory`
-    // those live in RAM, and a 10-million-row index took the import's peak RSS from 580 MiB
-    // (100k) to 1.3 GiB (1M). Files keep memory flat; a second sorter thread uses the other
-    // core.
-    sqlx::query("PRAGMA temp_store = FILE")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("PRAGMA threads = 2")
-        .execute(&mut *conn)
-        .await?;
-    let built = build_sqlite_on(&mut conn, pending).await;
-    sqlx::query("PRAGMA temp_store = MEMORY")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("PRAGMA threads = 0")
-        .execute(&mut *conn)
-        .await?;
-    built
-}
-
-async fn build_sqlite_on(
-    conn: &mut sqlx::SqliteConnection,
-    pending: Vec<(String, String)>,
+    setup: Option<&str>,
 ) -> Result<usize, StoreError> {
     use sqlx::Connection;
     let mut built = 0;
-    for (name, definition) in pending {
+    for (name, definition) in indexes {
         let mut tx = conn.begin().await?;
-        let claimed = sqlx::query("DELETE FROM deferred_indexes WHERE name = $1")
-            .bind(&name)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if claimed == 1 {
-            sqlx::query(&if_not_exists(&definition))
-                .execute(&mut *tx)
-                .await?;
+        if let Some(setup) = setup {
+            B::Db::execute_raw(&mut tx, setup).await?;
+        }
+        let mut claim = Sql::numbered("DELETE FROM deferred_indexes WHERE name = $1");
+        claim.arg(name.as_str());
+        if B::Db::execute(&mut tx, &claim).await? == 1 {
+            let started = std::time::Instant::now();
+            B::Db::execute_raw(&mut tx, &if_not_exists(&definition)).await?;
+            tracing::info!(index = %name, secs = started.elapsed().as_secs_f64(), "index built");
             built += 1;
         }
         tx.commit().await?;

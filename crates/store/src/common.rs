@@ -5,8 +5,8 @@
 //! backend modules own only their SQL text and transaction handling.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Encode, QueryBuilder, Type};
 
+use crate::search::Sql;
 use crate::{
     HistoryQuery, HistoryScope, Method, Precondition, StoreError, VersionRecord, WriteKind,
     WriteRequest,
@@ -235,6 +235,16 @@ pub(crate) fn version_insert_error(
     }
 }
 
+/// [`version_insert_error`] for the multi-row history insert of a batch.
+pub(crate) fn batch_version_insert_error(e: sqlx::Error) -> StoreError {
+    match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::Corrupt(
+            "a batch version already exists but is not the current version".to_owned(),
+        ),
+        _ => StoreError::Database(e),
+    }
+}
+
 /// Epoch microseconds -> instant; out-of-range values mean a corrupt row, not a panic.
 pub(crate) fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros)
@@ -277,48 +287,44 @@ pub(crate) fn record(
 ///
 /// `with_cursor` adds the keyset condition `seq < before_seq`; the total count leaves it out.
 /// Every value is bound, never formatted into the SQL text.
-pub(crate) fn push_history_where<'a, DB>(
-    qb: &mut QueryBuilder<'a, DB>,
+pub(crate) fn push_history_where(
+    sql: &mut Sql,
     tenant: &str,
     query: &HistoryQuery,
     with_cursor: bool,
-) where
-    DB: Database,
-    String: Encode<'a, DB> + Type<DB>,
-    i64: Encode<'a, DB> + Type<DB>,
-{
-    qb.push(" WHERE v.tenant = ").push_bind(tenant.to_owned());
+) {
+    sql.push(" WHERE v.tenant = ").text(tenant);
     match &query.scope {
         HistoryScope::System => {}
         HistoryScope::Type(t) => {
-            qb.push(" AND v.res_type = ").push_bind(t.clone());
+            sql.push(" AND v.res_type = ").text(t.as_str());
         }
         HistoryScope::Instance(t, id) => {
-            qb.push(" AND v.res_type = ").push_bind(t.clone());
-            qb.push(" AND v.id = ").push_bind(id.clone());
+            sql.push(" AND v.res_type = ").text(t.as_str());
+            sql.push(" AND v.id = ").text(id.as_str());
         }
     }
     if let Some(since) = query.since {
-        qb.push(" AND v.last_updated >= ")
-            .push_bind(since.timestamp_micros());
+        sql.push(" AND v.last_updated >= ")
+            .int(since.timestamp_micros());
     }
     if let Some(at) = query.at {
         // Current at some point of [start, end): written before the end, and not superseded
         // by a later version written by the start (lastUpdated is monotonic per resource,
         // so version order works).
-        qb.push(" AND v.last_updated < ")
-            .push_bind(at.end.timestamp_micros());
-        qb.push(
+        sql.push(" AND v.last_updated < ")
+            .int(at.end.timestamp_micros());
+        sql.push(
             " AND NOT EXISTS (SELECT 1 FROM resource_versions w \
              WHERE w.tenant = v.tenant AND w.res_type = v.res_type AND w.id = v.id \
              AND w.version > v.version AND w.last_updated <= ",
         )
-        .push_bind(at.start.timestamp_micros())
+        .int(at.start.timestamp_micros())
         .push(")");
     }
     if with_cursor {
         if let Some(before) = query.before_seq {
-            qb.push(" AND v.seq < ").push_bind(before);
+            sql.push(" AND v.seq < ").int(before);
         }
     }
 }

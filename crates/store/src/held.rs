@@ -17,27 +17,21 @@
 //! [`Held::commit`] and [`Held::rollback`] hand the connection back directly.
 
 use std::ops::{Deref, DerefMut};
-use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Database, Executor, Pool, Postgres};
+use sqlx::Pool;
 
+use crate::db::SqlDb;
 use crate::StoreError;
 
 /// An open transaction (see the module documentation).
 #[derive(Debug)]
-pub(crate) struct Held<DB: Database>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
+pub(crate) struct Held<DB: SqlDb> {
     conn: Option<PoolConnection<DB>>,
     busy: bool,
 }
 
-impl<DB: Database> Held<DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
+impl<DB: SqlDb> Held<DB> {
     /// Takes a connection and runs `begin` (one or more statements, `BEGIN …` first) on it.
     /// The guard starts busy: the caller is inside an operation until it says otherwise.
     pub(crate) async fn begin(pool: &Pool<DB>, begin: &str) -> Result<Held<DB>, StoreError> {
@@ -45,7 +39,7 @@ where
             conn: Some(pool.acquire().await?),
             busy: true,
         };
-        (&mut *held).execute(sqlx::raw_sql(begin)).await?;
+        DB::execute_raw(&mut held, begin).await?;
         Ok(held)
     }
 
@@ -58,7 +52,7 @@ where
     /// Commits and returns the connection to the pool.
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
         self.busy = true;
-        (&mut *self).execute("COMMIT").await?;
+        DB::execute_raw(&mut self, "COMMIT").await?;
         self.conn.take();
         Ok(())
     }
@@ -66,38 +60,13 @@ where
     /// Rolls back and returns the connection to the pool.
     pub(crate) async fn rollback(mut self) -> Result<(), StoreError> {
         self.busy = true;
-        (&mut *self).execute("ROLLBACK").await?;
+        DB::execute_raw(&mut self, "ROLLBACK").await?;
         self.conn.take();
         Ok(())
     }
 }
 
-impl Held<Postgres> {
-    /// [`Held::begin`] with `timeout` as the transaction's `statement_timeout` when given, in
-    /// the same round trip.
-    pub(crate) async fn begin_pg(
-        pool: &Pool<Postgres>,
-        begin: &'static str,
-        timeout: Option<Duration>,
-    ) -> Result<Held<Postgres>, StoreError> {
-        match timeout {
-            // The number is ours (milliseconds), never input: formatting it is safe.
-            Some(t) => {
-                let sql = format!(
-                    "{begin}; SET LOCAL statement_timeout = {}",
-                    t.as_millis().max(1)
-                );
-                Held::begin(pool, &sql).await
-            }
-            None => Held::begin(pool, begin).await,
-        }
-    }
-}
-
-impl<DB: Database> Deref for Held<DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
+impl<DB: SqlDb> Deref for Held<DB> {
     type Target = DB::Connection;
 
     fn deref(&self) -> &DB::Connection {
@@ -107,10 +76,7 @@ where
     }
 }
 
-impl<DB: Database> DerefMut for Held<DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
+impl<DB: SqlDb> DerefMut for Held<DB> {
     fn deref_mut(&mut self) -> &mut DB::Connection {
         self.conn
             .as_mut()
@@ -118,10 +84,7 @@ where
     }
 }
 
-impl<DB: Database> Drop for Held<DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
+impl<DB: SqlDb> Drop for Held<DB> {
     fn drop(&mut self) {
         let Some(mut conn) = self.conn.take() else {
             return;
@@ -135,7 +98,7 @@ where
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn(async move {
-                    if (&mut *conn).execute("ROLLBACK").await.is_err() {
+                    if DB::execute_raw(&mut conn, "ROLLBACK").await.is_err() {
                         conn.close_on_drop();
                     }
                 });

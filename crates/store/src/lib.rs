@@ -9,17 +9,41 @@
 //! Schema rules (DESIGN.md section 3): every primary and unique key begins with the tenant and
 //! no foreign key crosses tenants, so Postgres can be sharded by tenant.
 
+/// Runs `$e` with `$s` bound to the backend's store type: the one place where a [`Store`]
+/// call turns into the shared code's monomorphised copy for its backend
+/// ([`backend::Backend`]).
+/// `dispatch!(Inner, value, t => ...)` does the same for another enum with the same two
+/// variants (an open transaction).
+macro_rules! dispatch {
+    ($store:expr, $s:ident => $e:expr) => {
+        dispatch!($crate::Store, $store, $s => $e)
+    };
+    ($enum:path, $value:expr, $s:ident => $e:expr) => {{
+        use $enum as Backends;
+        match $value {
+            Backends::Sqlite($s) => $e,
+            Backends::Postgres($s) => $e,
+        }
+    }};
+}
+
+mod backend;
 mod bulk_load;
 mod common;
+mod db;
 mod error;
 mod held;
 mod migrate;
 mod model;
+mod ops;
 mod postgres;
 mod reindex;
+mod rows;
 mod search;
 mod sqlite;
 mod tx;
+
+use backend::Backend;
 
 pub use error::StoreError;
 pub use model::*;
@@ -75,15 +99,6 @@ pub enum Store {
     Postgres(postgres::PgStore),
 }
 
-macro_rules! dispatch {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            Store::Sqlite($s) => $e,
-            Store::Postgres($s) => $e,
-        }
-    };
-}
-
 impl Store {
     /// Opens `url` (`sqlite://path`, `sqlite::memory:`, `postgres://...`), creating the SQLite
     /// file and its directory when missing, and applies migrations when `opts.migrate`.
@@ -105,10 +120,10 @@ impl Store {
 
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
-        match self {
-            Store::Sqlite(_) => "sqlite",
-            Store::Postgres(_) => "postgres",
+        fn name<B: Backend>(_: &B) -> &'static str {
+            B::NAME
         }
+        dispatch!(self, s => name(s))
     }
 
     /// Applies pending migrations (idempotent; safe with several processes starting at once)

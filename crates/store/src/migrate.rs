@@ -8,8 +8,9 @@
 //! processes starting at once apply each migration exactly once. Migrations move forward
 //! only: never edit one that has landed, add the next number.
 
-use sqlx::{Executor, PgConnection, PgPool, SqliteConnection, SqlitePool};
-
+use crate::backend::{Backend, Conn};
+use crate::db::SqlDb;
+use crate::search::Sql;
 use crate::{StoreError, TenantName};
 
 /// One embedded migration.
@@ -20,113 +21,43 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
-/// SQLite migrations, in version order.
-pub(crate) const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "init",
-        sql: include_str!("../../../migrations/sqlite/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "search_index",
-        sql: include_str!("../../../migrations/sqlite/0002_search_index.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "reindex_jobs",
-        sql: include_str!("../../../migrations/sqlite/0003_reindex_jobs.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "write_speed",
-        sql: include_str!("../../../migrations/sqlite/0004_write_speed.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "token_code_id_order",
-        sql: include_str!("../../../migrations/sqlite/0005_token_code_id_order.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "deferred_indexes",
-        sql: include_str!("../../../migrations/sqlite/0006_deferred_indexes.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "covering_walk_indexes",
-        sql: include_str!("../../../migrations/sqlite/0007_covering_walk_indexes.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "string_walk_index",
-        sql: include_str!("../../../migrations/sqlite/0008_string_walk_index.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "write_generations",
-        sql: include_str!("../../../migrations/sqlite/0009_write_generations.sql"),
-    },
-];
+/// Both backends' migration lists from one table, so they cannot disagree on versions and
+/// names: `version "file stem" as "name"` embeds `migrations/{sqlite,postgres}/<stem>.sql`.
+macro_rules! migrations {
+    ($($version:literal $file:literal as $name:literal,)*) => {
+        /// SQLite migrations, in version order.
+        pub(crate) const SQLITE: &[Migration] = &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../../../migrations/sqlite/", $file, ".sql")),
+        },)*];
 
-/// Postgres migrations, in version order (same versions and names as [`SQLITE`]).
-pub(crate) const POSTGRES: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "init",
-        sql: include_str!("../../../migrations/postgres/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "search_index",
-        sql: include_str!("../../../migrations/postgres/0002_search_index.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "reindex_jobs",
-        sql: include_str!("../../../migrations/postgres/0003_reindex_jobs.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "write_speed",
-        sql: include_str!("../../../migrations/postgres/0004_write_speed.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "token_code_id_order",
-        sql: include_str!("../../../migrations/postgres/0005_token_code_id_order.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "deferred_indexes",
-        sql: include_str!("../../../migrations/postgres/0006_deferred_indexes.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "covering_walk_indexes",
-        sql: include_str!("../../../migrations/postgres/0007_covering_walk_indexes.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "string_walk_index",
-        sql: include_str!("../../../migrations/postgres/0008_string_walk_index.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "write_generations",
-        sql: include_str!("../../../migrations/postgres/0009_write_generations.sql"),
-    },
-];
+        /// Postgres migrations, in version order (same versions and names as [`SQLITE`]).
+        pub(crate) const POSTGRES: &[Migration] = &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../../../migrations/postgres/", $file, ".sql")),
+        },)*];
+    };
+}
+
+migrations! {
+    1 "0001_init" as "init",
+    2 "0002_search_index" as "search_index",
+    3 "0003_reindex_jobs" as "reindex_jobs",
+    4 "0004_write_speed" as "write_speed",
+    5 "0005_token_code_id_order" as "token_code_id_order",
+    6 "0006_deferred_indexes" as "deferred_indexes",
+    7 "0007_covering_walk_indexes" as "covering_walk_indexes",
+    8 "0008_string_walk_index" as "string_walk_index",
+    9 "0009_write_generations" as "write_generations",
+}
 
 /// Same text on both backends (`BIGINT` and `TEXT` mean what we need on both).
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS fhirdir_migrations (\
      version BIGINT NOT NULL PRIMARY KEY, \
      name TEXT NOT NULL, \
      applied_at BIGINT NOT NULL)";
-
-/// A fixed key for `pg_advisory_xact_lock` ("fhirdir" in ASCII), shared by every fhirdir
-/// process on the database.
-const PG_MIGRATION_LOCK: i64 = 0x0066_6869_7264_6972;
 
 /// The highest version in `migrations` (0 when empty).
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {
@@ -161,89 +92,68 @@ fn failed(version: i64, e: sqlx::Error) -> StoreError {
     }
 }
 
-/// Applies pending SQLite migrations and ensures tenant `default`, all in one
-/// `BEGIN IMMEDIATE` transaction on the writer pool.
-pub(crate) async fn run_sqlite(writer: &SqlitePool) -> Result<(), StoreError> {
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-    apply_sqlite(&mut tx).await?;
-    tx.commit().await?;
-    Ok(())
+/// Applies pending migrations and ensures tenant `default`, all in one transaction that
+/// keeps concurrent starters out ([`Backend::MIGRATION_BEGIN`]: `BEGIN IMMEDIATE` on SQLite,
+/// the migration advisory lock on Postgres, released at commit or rollback).
+pub(crate) async fn run<B: Backend>(store: &B) -> Result<(), StoreError> {
+    let mut tx = crate::held::Held::begin(store.writer(), B::MIGRATION_BEGIN).await?;
+    let applied = apply::<B>(&mut tx).await;
+    // Every statement has ended: a failure rolls back and returns the connection to the pool.
+    tx.set_busy(false);
+    applied?;
+    tx.commit().await
 }
 
-// The steps run on `&mut XConnection` and multi-statement SQL goes through
-// `Executor::execute` (a boxed `Send` future): `sqlx::raw_sql(..).execute(&mut *tx)` makes the
-// future not `Send` for every lifetime, and then `Store::connect` cannot be `tokio::spawn`ed.
-async fn apply_sqlite(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    let tx = conn;
-    tx.execute(CREATE_LEDGER).await?;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM fhirdir_migrations")
-        .fetch_all(&mut *tx)
-        .await?;
-    warn_if_newer(SQLITE, &applied);
-    for m in pending(SQLITE, &applied) {
+async fn apply<B: Backend>(tx: &mut Conn<B>) -> Result<(), StoreError> {
+    B::Db::execute_raw(tx, CREATE_LEDGER).await?;
+    let mut sql = Sql::new();
+    sql.push("SELECT version FROM fhirdir_migrations");
+    let applied: Vec<(i64,)> = B::Db::fetch_all(tx, &sql).await?;
+    let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
+    warn_if_newer(B::MIGRATIONS, &applied);
+    for m in pending(B::MIGRATIONS, &applied) {
         tracing::info!(version = m.version, name = m.name, "applying migration");
-        tx.execute(m.sql).await.map_err(|e| failed(m.version, e))?;
-        sqlx::query(
-            "INSERT INTO fhirdir_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(chrono::Utc::now().timestamp_micros())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| failed(m.version, e))?;
+        B::Db::execute_raw(tx, m.sql)
+            .await
+            .map_err(|e| failed(m.version, e))?;
+        let mut sql = Sql::new();
+        sql.push("INSERT INTO fhirdir_migrations (version, name, applied_at) VALUES (")
+            .int(m.version)
+            .push(", ")
+            .text(m.name)
+            .push(", ")
+            .int(chrono::Utc::now().timestamp_micros())
+            .push(")");
+        B::Db::execute(tx, &sql)
+            .await
+            .map_err(|e| failed(m.version, e))?;
     }
-    sqlx::query(
-        "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(TenantName::DEFAULT)
-    .bind(chrono::Utc::now().timestamp_micros())
-    .execute(&mut *tx)
-    .await?;
+    let mut sql = Sql::new();
+    sql.push("INSERT INTO tenants (name, created_at) VALUES (")
+        .text(TenantName::DEFAULT)
+        .push(", ")
+        .int(chrono::Utc::now().timestamp_micros())
+        .push(") ON CONFLICT (name) DO NOTHING");
+    B::Db::execute(tx, &sql).await?;
     Ok(())
 }
 
-/// Applies pending Postgres migrations and ensures tenant `default`, all in one transaction
-/// holding the migration advisory lock (released at commit or rollback).
-pub(crate) async fn run_postgres(pool: &PgPool) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
-    apply_postgres(&mut tx).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-async fn apply_postgres(conn: &mut PgConnection) -> Result<(), StoreError> {
-    let tx = conn;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(PG_MIGRATION_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    tx.execute(CREATE_LEDGER).await?;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM fhirdir_migrations")
-        .fetch_all(&mut *tx)
-        .await?;
-    warn_if_newer(POSTGRES, &applied);
-    for m in pending(POSTGRES, &applied) {
-        tracing::info!(version = m.version, name = m.name, "applying migration");
-        tx.execute(m.sql).await.map_err(|e| failed(m.version, e))?;
-        sqlx::query(
-            "INSERT INTO fhirdir_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(chrono::Utc::now().timestamp_micros())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| failed(m.version, e))?;
-    }
-    sqlx::query(
-        "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(TenantName::DEFAULT)
-    .bind(chrono::Utc::now().timestamp_micros())
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+/// Ready means: the database answers and every migration this binary knows is applied.
+pub(crate) async fn ready<B: Backend>(store: &B) -> Result<(), StoreError> {
+    let mut conn = store.reader().acquire().await?;
+    B::Db::execute_raw(&mut conn, "SELECT 1").await?;
+    let mut sql = Sql::new();
+    sql.push(B::HAS_LEDGER);
+    let has_ledger: Option<(bool,)> = B::Db::fetch_optional(&mut conn, &sql).await?;
+    let applied = if has_ledger.is_some_and(|(h,)| h) {
+        let mut sql = Sql::new();
+        sql.push("SELECT MAX(version) FROM fhirdir_migrations");
+        let max: Option<(Option<i64>,)> = B::Db::fetch_optional(&mut conn, &sql).await?;
+        max.and_then(|(m,)| m)
+    } else {
+        None
+    };
+    check_ready(B::MIGRATIONS, applied)
 }
 
 /// The readiness rule: the highest applied version equals the highest embedded one.

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::search::Sql;
 use crate::{Store, StoreError, TenantName};
 
 /// Where a job is in its life.
@@ -127,34 +128,12 @@ fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-/// Runs the same sqlx code on either backend's pool (`$pool` is the writer).
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite(s) => {
-                let $pool = s.writer_pool();
-                $body
-            }
-            Store::Postgres(s) => {
-                let $pool = s.pool();
-                $body
-            }
-        }
-    };
-}
-
-/// `AND res_type IN (...)` with bound values, unless `types` is empty.
-macro_rules! push_types {
-    ($qb:expr, $types:expr) => {
-        if !$types.is_empty() {
-            $qb.push(" AND res_type IN (");
-            let mut sep = $qb.separated(", ");
-            for t in $types {
-                sep.push_bind(t.clone());
-            }
-            $qb.push(")");
-        }
-    };
+/// ` AND res_type IN (...)` with bound values, unless `types` is empty (every type).
+fn push_types(sql: &mut Sql, types: &[String]) {
+    if !types.is_empty() {
+        sql.push(" AND res_type IN ")
+            .text_list(types.iter().map(String::as_str));
+    }
 }
 
 impl Store {
@@ -169,30 +148,27 @@ impl Store {
     ) -> Result<ReindexJob, StoreError> {
         let now = now_micros();
         let list = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-        let total: i64 = on_pool!(self, pool => {
-            let mut qb = sqlx::QueryBuilder::new(
-                "SELECT COUNT(*) FROM resources WHERE tenant = ",
-            );
-            qb.push_bind(tenant.as_str().to_owned()).push(" AND NOT deleted");
-            push_types!(qb, types);
-            qb.build_query_scalar().fetch_one(pool).await?
-        });
-        on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO reindex_jobs (tenant, id, state, types, params, total, done, \
-                 lease_until, created_at, updated_at) \
-                 SELECT $1, $2, 'queued', $3, $4, $5, 0, 0, $6, $6 \
-                 WHERE EXISTS (SELECT 1 FROM tenants WHERE name = $1)",
-            )
-            .bind(tenant.as_str())
-            .bind(id)
-            .bind(list(types))
-            .bind(list(params))
-            .bind(total)
-            .bind(now)
-            .execute(pool)
-            .await?;
-        });
+        let mut count = Sql::new();
+        count
+            .push("SELECT COUNT(*) FROM resources WHERE tenant = ")
+            .text(tenant.as_str())
+            .push(" AND NOT deleted");
+        push_types(&mut count, types);
+        let (total,): (i64,) = self.fetch_one(&count).await?;
+        let mut insert = Sql::numbered(
+            "INSERT INTO reindex_jobs (tenant, id, state, types, params, total, done, \
+             lease_until, created_at, updated_at) \
+             SELECT $1, $2, 'queued', $3, $4, $5, 0, 0, $6, $6 \
+             WHERE EXISTS (SELECT 1 FROM tenants WHERE name = $1)",
+        );
+        insert
+            .arg(tenant.as_str())
+            .arg(id)
+            .arg(list(types))
+            .arg(list(params))
+            .arg(total)
+            .arg(now);
+        self.execute(&insert).await?;
         self.reindex_job(tenant, id)
             .await?
             .ok_or_else(|| StoreError::UnknownTenant(tenant.to_string()))
@@ -204,14 +180,14 @@ impl Store {
         tenant: &TenantName,
         id: &str,
     ) -> Result<Option<ReindexJob>, StoreError> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM reindex_jobs WHERE tenant = $1 AND id = $2");
-        let row: Option<JobRow> = on_pool!(self, pool => {
-            sqlx::query_as(&sql)
-                .bind(tenant.as_str())
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-        });
+        let mut sql = Sql::new();
+        sql.push("SELECT ")
+            .push(JOB_COLUMNS)
+            .push(" FROM reindex_jobs WHERE tenant = ")
+            .text(tenant.as_str())
+            .push(" AND id = ")
+            .text(id);
+        let row: Option<JobRow> = self.fetch_optional(&sql).await?;
         row.map(job_from_row).transpose()
     }
 
@@ -226,32 +202,27 @@ impl Store {
         } else {
             ""
         };
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM reindex_jobs WHERE tenant = $1{filter} \
-             ORDER BY created_at, id"
-        );
-        let rows: Vec<JobRow> = on_pool!(self, pool => {
-            sqlx::query_as(&sql)
-                .bind(tenant.as_str())
-                .fetch_all(pool)
-                .await?
-        });
+        let mut sql = Sql::new();
+        sql.push("SELECT ")
+            .push(JOB_COLUMNS)
+            .push(" FROM reindex_jobs WHERE tenant = ")
+            .text(tenant.as_str())
+            .push(filter)
+            .push(" ORDER BY created_at, id");
+        let rows: Vec<JobRow> = self.fetch_all(&sql).await?;
         rows.into_iter().map(job_from_row).collect()
     }
 
     /// The tenants with a job to run (queued, or running under an expired lease), oldest job
     /// first. The job queue's one look across tenants: it answers names only.
     pub async fn tenants_with_reindex_work(&self) -> Result<Vec<TenantName>, StoreError> {
-        let rows: Vec<(String, i64)> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT tenant, MIN(created_at) FROM reindex_jobs \
-                 WHERE state = 'queued' OR (state = 'running' AND lease_until < $1) \
-                 GROUP BY tenant ORDER BY 2",
-            )
-            .bind(now_micros())
-            .fetch_all(pool)
-            .await?
-        });
+        let mut sql = Sql::numbered(
+            "SELECT tenant, MIN(created_at) FROM reindex_jobs \
+             WHERE state = 'queued' OR (state = 'running' AND lease_until < $1) \
+             GROUP BY tenant ORDER BY 2",
+        );
+        sql.arg(now_micros());
+        let rows: Vec<(String, i64)> = self.fetch_all(&sql).await?;
         rows.into_iter()
             .map(|(t, _)| TenantName::parse(&t))
             .collect()
@@ -266,35 +237,26 @@ impl Store {
         lease_until: i64,
     ) -> Result<Option<ReindexJob>, StoreError> {
         let now = now_micros();
-        let candidate: Option<String> = on_pool!(self, pool => {
-            sqlx::query_scalar(
-                "SELECT id FROM reindex_jobs WHERE tenant = $1 \
-                 AND (state = 'queued' OR (state = 'running' AND lease_until < $2)) \
-                 ORDER BY created_at, id LIMIT 1",
-            )
-            .bind(tenant.as_str())
-            .bind(now)
-            .fetch_optional(pool)
-            .await?
-        });
-        let Some(id) = candidate else {
+        let mut sql = Sql::numbered(
+            "SELECT id FROM reindex_jobs WHERE tenant = $1 \
+             AND (state = 'queued' OR (state = 'running' AND lease_until < $2)) \
+             ORDER BY created_at, id LIMIT 1",
+        );
+        sql.arg(tenant.as_str()).arg(now);
+        let Some((id,)): Option<(String,)> = self.fetch_optional(&sql).await? else {
             return Ok(None);
         };
-        let claimed = on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE reindex_jobs SET state = 'running', owner = $3, lease_until = $4, \
-                 updated_at = $5 WHERE tenant = $1 AND id = $2 \
-                 AND (state = 'queued' OR (state = 'running' AND lease_until < $5))",
-            )
-            .bind(tenant.as_str())
-            .bind(&id)
-            .bind(owner)
-            .bind(lease_until)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        let mut sql = Sql::numbered(
+            "UPDATE reindex_jobs SET state = 'running', owner = $3, lease_until = $4, \
+             updated_at = $5 WHERE tenant = $1 AND id = $2 \
+             AND (state = 'queued' OR (state = 'running' AND lease_until < $5))",
+        );
+        sql.arg(tenant.as_str())
+            .arg(id.as_str())
+            .arg(owner)
+            .arg(lease_until)
+            .arg(now);
+        let claimed = self.execute(&sql).await?;
         if claimed == 1 {
             self.reindex_job(tenant, &id).await
         } else {
@@ -310,31 +272,25 @@ impl Store {
         after: Option<&(String, String)>,
         limit: u32,
     ) -> Result<Vec<ReindexItem>, StoreError> {
-        let content = match self {
-            Store::Sqlite(_) => "content",
-            Store::Postgres(_) => "content::text",
-        };
-        let (after_type, after_id) = after.cloned().unwrap_or_default();
-        let rows: Vec<(String, String, i64, Option<String>)> = on_pool!(self, pool => {
-            let mut qb = sqlx::QueryBuilder::new("SELECT res_type, id, version, ");
-            qb.push(content)
-                .push(" FROM resources WHERE tenant = ")
-                .push_bind(tenant.as_str().to_owned())
-                .push(" AND NOT deleted");
-            push_types!(qb, types);
-            if after.is_some() {
-                qb.push(" AND (res_type > ")
-                    .push_bind(after_type.clone())
-                    .push(" OR (res_type = ")
-                    .push_bind(after_type.clone())
-                    .push(" AND id > ")
-                    .push_bind(after_id.clone())
-                    .push("))");
-            }
-            qb.push(" ORDER BY res_type, id LIMIT ")
-                .push_bind(i64::from(limit));
-            qb.build_query_as().fetch_all(pool).await?
-        });
+        let mut sql = Sql::new();
+        sql.push("SELECT res_type, id, version, ")
+            .content_col("content")
+            .push(" FROM resources WHERE tenant = ")
+            .text(tenant.as_str())
+            .push(" AND NOT deleted");
+        push_types(&mut sql, types);
+        if let Some((after_type, after_id)) = after {
+            sql.push(" AND (res_type > ")
+                .text(after_type.as_str())
+                .push(" OR (res_type = ")
+                .text(after_type.as_str())
+                .push(" AND id > ")
+                .text(after_id.as_str())
+                .push("))");
+        }
+        sql.push(" ORDER BY res_type, id LIMIT ")
+            .int(i64::from(limit));
+        let rows: Vec<(String, String, i64, Option<String>)> = self.fetch_all(&sql).await?;
         Ok(rows
             .into_iter()
             .map(|(resource_type, id, version, body)| ReindexItem {
@@ -360,21 +316,14 @@ impl Store {
         let mut out = HashMap::new();
         for (resource_type, ids) in by_type {
             for chunk in ids.chunks(1000) {
-                let rows: Vec<(String, i64)> = on_pool!(self, pool => {
-                    let mut qb = sqlx::QueryBuilder::new(
-                        "SELECT id, version FROM resources WHERE tenant = ",
-                    );
-                    qb.push_bind(tenant.as_str().to_owned())
-                        .push(" AND res_type = ")
-                        .push_bind(resource_type.to_owned())
-                        .push(" AND NOT deleted AND id IN (");
-                    let mut sep = qb.separated(", ");
-                    for id in chunk {
-                        sep.push_bind((*id).to_owned());
-                    }
-                    qb.push(")");
-                    qb.build_query_as().fetch_all(pool).await?
-                });
+                let mut sql = Sql::new();
+                sql.push("SELECT id, version FROM resources WHERE tenant = ")
+                    .text(tenant.as_str())
+                    .push(" AND res_type = ")
+                    .text(resource_type)
+                    .push(" AND NOT deleted AND id IN ")
+                    .text_list(chunk.iter().copied());
+                let rows: Vec<(String, i64)> = self.fetch_all(&sql).await?;
                 for (id, version) in rows {
                     out.insert((resource_type.to_owned(), id), version);
                 }
@@ -396,24 +345,20 @@ impl Store {
         lease_until: i64,
     ) -> Result<bool, StoreError> {
         let (after_type, after_id) = after.cloned().unzip();
-        let n = on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE reindex_jobs SET done = $4, after_type = $5, after_id = $6, \
-                 lease_until = $7, updated_at = $8 \
-                 WHERE tenant = $1 AND id = $2 AND owner = $3 AND state = 'running'",
-            )
-            .bind(tenant.as_str())
-            .bind(id)
-            .bind(owner)
-            .bind(i64::try_from(done).unwrap_or(i64::MAX))
-            .bind(after_type)
-            .bind(after_id)
-            .bind(lease_until)
-            .bind(now_micros())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        let mut sql = Sql::numbered(
+            "UPDATE reindex_jobs SET done = $4, after_type = $5, after_id = $6, \
+             lease_until = $7, updated_at = $8 \
+             WHERE tenant = $1 AND id = $2 AND owner = $3 AND state = 'running'",
+        );
+        sql.arg(tenant.as_str())
+            .arg(id)
+            .arg(owner)
+            .arg(i64::try_from(done).unwrap_or(i64::MAX))
+            .arg(after_type)
+            .arg(after_id)
+            .arg(lease_until)
+            .arg(now_micros());
+        let n = self.execute(&sql).await?;
         Ok(n == 1)
     }
 
@@ -426,21 +371,17 @@ impl Store {
         state: ReindexState,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let n = on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE reindex_jobs SET state = $4, error = $5, owner = NULL, updated_at = $6 \
-                 WHERE tenant = $1 AND id = $2 AND owner = $3 AND state = 'running'",
-            )
-            .bind(tenant.as_str())
-            .bind(id)
-            .bind(owner)
-            .bind(state.as_str())
-            .bind(error)
-            .bind(now_micros())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        let mut sql = Sql::numbered(
+            "UPDATE reindex_jobs SET state = $4, error = $5, owner = NULL, updated_at = $6 \
+             WHERE tenant = $1 AND id = $2 AND owner = $3 AND state = 'running'",
+        );
+        sql.arg(tenant.as_str())
+            .arg(id)
+            .arg(owner)
+            .arg(state.as_str())
+            .arg(error)
+            .arg(now_micros());
+        let n = self.execute(&sql).await?;
         Ok(n == 1)
     }
 
@@ -450,18 +391,12 @@ impl Store {
         tenant: &TenantName,
         id: &str,
     ) -> Result<bool, StoreError> {
-        let n = on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE reindex_jobs SET state = 'cancelled', owner = NULL, updated_at = $3 \
-                 WHERE tenant = $1 AND id = $2 AND state IN ('queued', 'running')",
-            )
-            .bind(tenant.as_str())
-            .bind(id)
-            .bind(now_micros())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        let mut sql = Sql::numbered(
+            "UPDATE reindex_jobs SET state = 'cancelled', owner = NULL, updated_at = $3 \
+             WHERE tenant = $1 AND id = $2 AND state IN ('queued', 'running')",
+        );
+        sql.arg(tenant.as_str()).arg(id).arg(now_micros());
+        let n = self.execute(&sql).await?;
         Ok(n == 1)
     }
 
@@ -471,15 +406,12 @@ impl Store {
         &self,
         tenant: &TenantName,
     ) -> Result<(i64, i64), StoreError> {
-        Ok(on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT COUNT(*), COALESCE(MAX(last_updated), 0) FROM resources \
-                 WHERE tenant = $1 AND res_type = 'SearchParameter'",
-            )
-            .bind(tenant.as_str())
-            .fetch_one(pool)
-            .await?
-        }))
+        let mut sql = Sql::numbered(
+            "SELECT COUNT(*), COALESCE(MAX(last_updated), 0) FROM resources \
+             WHERE tenant = $1 AND res_type = 'SearchParameter'",
+        );
+        sql.arg(tenant.as_str());
+        self.fetch_one(&sql).await
     }
 
     /// The non-built-in definitions (url -> definition as JSON) `tenant`'s index was last
@@ -488,12 +420,10 @@ impl Store {
         &self,
         tenant: &TenantName,
     ) -> Result<BTreeMap<String, String>, StoreError> {
-        let rows: Vec<(String, String)> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT url, definition FROM indexed_search_params WHERE tenant = $1")
-                .bind(tenant.as_str())
-                .fetch_all(pool)
-                .await?
-        });
+        let mut sql =
+            Sql::numbered("SELECT url, definition FROM indexed_search_params WHERE tenant = $1");
+        sql.arg(tenant.as_str());
+        let rows: Vec<(String, String)> = self.fetch_all(&sql).await?;
         Ok(rows.into_iter().collect())
     }
 
@@ -504,30 +434,22 @@ impl Store {
         url: &str,
         definition: &str,
     ) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO indexed_search_params (tenant, url, definition) VALUES ($1, $2, $3) \
-                 ON CONFLICT (tenant, url) DO UPDATE SET definition = excluded.definition",
-            )
-            .bind(tenant.as_str())
-            .bind(url)
-            .bind(definition)
-            .execute(pool)
-            .await?;
-        });
+        let mut sql = Sql::numbered(
+            "INSERT INTO indexed_search_params (tenant, url, definition) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant, url) DO UPDATE SET definition = excluded.definition",
+        );
+        sql.arg(tenant.as_str()).arg(url).arg(definition);
+        self.execute(&sql).await?;
         Ok(())
     }
 
     /// Whether `tenant` holds at least one live resource.
     pub async fn has_live_resources(&self, tenant: &TenantName) -> Result<bool, StoreError> {
-        let found: Option<i64> = on_pool!(self, pool => {
-            sqlx::query_scalar(
-                "SELECT CAST(1 AS BIGINT) FROM resources WHERE tenant = $1 AND NOT deleted LIMIT 1",
-            )
-            .bind(tenant.as_str())
-            .fetch_optional(pool)
-            .await?
-        });
+        let mut sql = Sql::numbered(
+            "SELECT CAST(1 AS BIGINT) FROM resources WHERE tenant = $1 AND NOT deleted LIMIT 1",
+        );
+        sql.arg(tenant.as_str());
+        let found: Option<(i64,)> = self.fetch_optional(&sql).await?;
         Ok(found.is_some())
     }
 
@@ -537,25 +459,20 @@ impl Store {
         tenant: &TenantName,
         params: &BTreeMap<String, String>,
     ) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM indexed_search_params WHERE tenant = $1")
-                .bind(tenant.as_str())
-                .execute(&mut *tx)
-                .await?;
-            for (url, definition) in params {
-                sqlx::query(
-                    "INSERT INTO indexed_search_params (tenant, url, definition) \
-                     VALUES ($1, $2, $3)",
-                )
-                .bind(tenant.as_str())
-                .bind(url)
-                .bind(definition)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
+        let mut delete = Sql::numbered("DELETE FROM indexed_search_params WHERE tenant = $1");
+        delete.arg(tenant.as_str());
+        let inserts = params.iter().map(|(url, definition)| {
+            let mut insert = Sql::numbered(
+                "INSERT INTO indexed_search_params (tenant, url, definition) \
+                 VALUES ($1, $2, $3)",
+            );
+            insert
+                .arg(tenant.as_str())
+                .arg(url.as_str())
+                .arg(definition.as_str());
+            insert
         });
-        Ok(())
+        let statements: Vec<Sql> = std::iter::once(delete).chain(inserts).collect();
+        self.execute_all(&statements).await
     }
 }

@@ -21,6 +21,7 @@ use search::{SearchQuery, SearchValue};
 
 use super::filter::unsupported;
 use super::terminology::{fetch, greatest_version, visit, visit_mut, Key, Source};
+use crate::backend::Backend;
 use crate::{StoreError, TenantName};
 
 /// How many CodeSystems one search may read.
@@ -28,8 +29,8 @@ const MAX_CODE_SYSTEMS: usize = 16;
 
 /// The query with the closure of every token `:above` / `:below` value filled in, or `None`
 /// when it has none.
-pub(super) async fn resolve(
-    store: &mut Source<'_>,
+pub(super) async fn resolve<B: Backend>(
+    store: &mut Source<'_, B>,
     tenant: &TenantName,
     query: &SearchQuery,
 ) -> Result<Option<SearchQuery>, StoreError> {

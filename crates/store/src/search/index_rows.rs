@@ -133,6 +133,7 @@ impl std::hash::Hash for SameRow<'_> {
                 Arg::Int(i) => i.hash(h),
                 Arg::Float(f) => float(*f).hash(h),
                 Arg::OptFloat(f) => f.map(float).hash(h),
+                Arg::Bool(b) => b.hash(h),
             }
         }
     }

@@ -5,8 +5,8 @@
 //! Modules: [`sql`] (fragments with bound values only), [`index_rows`] (entries -> rows of
 //! the `search_*` tables), [`filter`] and [`values`] (criteria -> conditions, chains and
 //! `_has` nested), [`paging`] (sort keys and keyset cursors), [`plan`] (the page and count
-//! queries), [`include`] (`_include` / `_revinclude` rounds), and one module per backend that
-//! runs them ([`sqlite`], [`postgres`]).
+//! queries), [`include`] (`_include` / `_revinclude` rounds), and [`run`], which runs them on
+//! either backend (what differs lives in `crate::sqlite` and `crate::postgres`).
 //!
 //! What is answered and how:
 //! - every parameter type with its prefixes and modifiers, composite parameters (component
@@ -38,12 +38,10 @@ mod golden_sql;
 mod include;
 mod index_rows;
 mod paging;
-mod pg_copy;
 mod plan;
-pub(crate) mod postgres;
 pub(crate) mod probe_cache;
+pub(crate) mod run;
 mod sql;
-pub(crate) mod sqlite;
 pub(crate) mod terminology;
 mod text_search;
 mod value_sets;
@@ -52,8 +50,13 @@ mod values;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 pub use index_rows::IndexedResource;
-pub(crate) use index_rows::INDEX_TABLES;
+pub(crate) use index_rows::{
+    insert_statements, rows_by_table, Row as IndexRow, Table, INDEX_TABLES,
+};
+pub(crate) use paging::KeyKind;
 pub use paging::{PageCursor, PageDirection, SortValue};
+pub(crate) use plan::PageRow;
+pub(crate) use sql::{Arg, BindArgs, Dialect, Sql};
 pub use values::DEFAULT_NEAR_KM;
 
 /// What a store remembers between its searches: walk probe answers ([`probe_cache`]) and
@@ -66,8 +69,6 @@ pub(crate) struct SearchCaches {
 }
 
 use crate::{Store, StoreError, TenantName, VersionRecord};
-use paging::KeyKind;
-use plan::PageRow;
 
 /// One page of search results (<https://hl7.org/fhir/R4/search.html#return>).
 #[derive(Debug, Clone, PartialEq)]
@@ -101,13 +102,7 @@ impl Store {
         registry: &conformance::Registry,
         page: Option<&PageCursor>,
     ) -> Result<SearchPage, StoreError> {
-        let expanded =
-            terminology::resolve(terminology::Source::Store(self), tenant, query).await?;
-        let query = expanded.as_ref().unwrap_or(query);
-        match self {
-            Store::Sqlite(s) => sqlite::search(s, tenant, query, registry, page).await,
-            Store::Postgres(s) => postgres::search(s, tenant, query, registry, page).await,
-        }
+        dispatch!(self, s => run::search(s, tenant, query, registry, page).await)
     }
 
     /// Replaces the index rows of one resource with `entries`, in one transaction (a
@@ -137,10 +132,7 @@ impl Store {
         tenant: &TenantName,
         resources: &[IndexedResource<'_>],
     ) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => sqlite::reindex(s.writer_pool(), tenant, resources).await,
-            Store::Postgres(s) => postgres::reindex(s.pool(), tenant, resources).await,
-        }
+        dispatch!(self, s => run::reindex(s, tenant, resources).await)
     }
 }
 
@@ -151,10 +143,7 @@ impl Store {
     /// (about a minute), the planner believes they are empty and may pick nested loops that
     /// turn a millisecond search into seconds. On SQLite it fills `sqlite_stat1`.
     pub async fn analyze_search_index(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => sqlite::analyze(s.writer_pool()).await,
-            Store::Postgres(s) => postgres::analyze(s.pool()).await,
-        }
+        dispatch!(self, s => run::maintain(s, "ANALYZE ").await)
     }
 
     /// [`Store::analyze_search_index`] at the end of a bulk load; on Postgres a `VACUUM
@@ -162,10 +151,7 @@ impl Store {
     /// index-only scans instead of visiting the heap for every row (until autovacuum gets
     /// there, which on insert-only tables can take long).
     pub async fn optimize_after_bulk_load(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => sqlite::analyze(s.writer_pool()).await,
-            Store::Postgres(s) => postgres::vacuum_analyze(s.pool()).await,
-        }
+        dispatch!(self, s => run::optimize_after_load(s).await)
     }
 }
 

@@ -3,11 +3,13 @@
 //! Search SQL is assembled from [`Sql`] fragments whose text pieces are `&'static str`
 //! (written in this crate) or generated table aliases; everything that comes from a request
 //! or a resource is an [`Arg`] and becomes a bound parameter when the fragment is rendered
-//! into a `sqlx::QueryBuilder` for one backend ([`Sql::render`]). Building backend-neutral
+//! for one backend ([`Sql::render`]: the text with that database's placeholders, and its
+//! arguments). Building backend-neutral
 //! fragments first keeps one query builder for SQLite and Postgres and lets unit tests look
 //! at the generated SQL.
 
-use sqlx::{Database, Encode, QueryBuilder, Type};
+use sqlx::error::BoxDynError;
+use sqlx::{Arguments, Database, Encode, Type};
 
 /// A bound value.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +19,34 @@ pub(crate) enum Arg {
     Int(i64),
     Float(f64),
     OptFloat(Option<f64>),
+    Bool(bool),
+}
+
+/// Arguments of a database that every [`Arg`] binds to: sqlx's encoding bounds, stated once.
+pub(crate) trait BindArgs<'a>: Arguments<'a> {
+    fn bind_arg(&mut self, arg: &Arg) -> Result<(), BoxDynError>;
+}
+
+impl<'a, A> BindArgs<'a> for A
+where
+    A: Arguments<'a>,
+    String: Encode<'a, A::Database> + Type<A::Database>,
+    Option<String>: Encode<'a, A::Database> + Type<A::Database>,
+    i64: Encode<'a, A::Database> + Type<A::Database>,
+    f64: Encode<'a, A::Database> + Type<A::Database>,
+    Option<f64>: Encode<'a, A::Database> + Type<A::Database>,
+    bool: Encode<'a, A::Database> + Type<A::Database>,
+{
+    fn bind_arg(&mut self, arg: &Arg) -> Result<(), BoxDynError> {
+        match arg {
+            Arg::Text(s) => self.add(s.clone()),
+            Arg::OptText(s) => self.add(s.clone()),
+            Arg::Int(n) => self.add(*n),
+            Arg::Float(n) => self.add(*n),
+            Arg::OptFloat(n) => self.add(*n),
+            Arg::Bool(b) => self.add(*b),
+        }
+    }
 }
 
 /// A generated table alias, rendered `t<n>`.
@@ -39,6 +69,38 @@ enum Part {
     Arg(Arg),
     /// A fragment that differs between the backends: (SQLite, Postgres).
     Dialect(Box<Sql>, Box<Sql>),
+    /// A value for a numbered placeholder already in the text ([`Sql::numbered`]).
+    Numbered(Arg),
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Arg {
+        Arg::Text(s.to_owned())
+    }
+}
+
+impl From<String> for Arg {
+    fn from(s: String) -> Arg {
+        Arg::Text(s)
+    }
+}
+
+impl From<Option<String>> for Arg {
+    fn from(s: Option<String>) -> Arg {
+        Arg::OptText(s)
+    }
+}
+
+impl From<Option<&str>> for Arg {
+    fn from(s: Option<&str>) -> Arg {
+        Arg::OptText(s.map(str::to_owned))
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(n: i64) -> Arg {
+        Arg::Int(n)
+    }
 }
 
 /// A SQL fragment: static text, generated aliases and bound values.
@@ -50,6 +112,21 @@ pub(crate) struct Sql {
 impl Sql {
     pub fn new() -> Sql {
         Sql::default()
+    }
+
+    /// A whole statement written with numbered placeholders (`$1`, `$2`, …, repeats
+    /// allowed; SQLite reads them too), bound by [`Sql::arg`] in number order. Not for
+    /// mixing with the methods that bind at the end of the text ([`Sql::text`], …).
+    pub fn numbered(text: &'static str) -> Sql {
+        let mut sql = Sql::new();
+        sql.push(text);
+        sql
+    }
+
+    /// Binds the next numbered placeholder of a [`Sql::numbered`] statement.
+    pub fn arg(&mut self, arg: impl Into<Arg>) -> &mut Sql {
+        self.parts.push(Part::Numbered(arg.into()));
+        self
     }
 
     /// Appends SQL text written in this crate.
@@ -85,6 +162,33 @@ impl Sql {
 
     pub fn text(&mut self, s: impl Into<String>) -> &mut Sql {
         self.bind(Arg::Text(s.into()))
+    }
+
+    pub fn opt_text(&mut self, s: Option<String>) -> &mut Sql {
+        self.bind(Arg::OptText(s))
+    }
+
+    pub fn bool(&mut self, b: bool) -> &mut Sql {
+        self.bind(Arg::Bool(b))
+    }
+
+    /// Appends a resource body column (`content`, `r.content`) as text: on Postgres it is
+    /// `jsonb`, read back with `::text`.
+    pub fn content_col(&mut self, column: &'static str) -> &mut Sql {
+        self.push(column).postgres_only("::text")
+    }
+
+    /// Binds a resource body (`NULL` for a tombstone) for a `content` column: on Postgres the
+    /// text is cast to `jsonb`.
+    pub fn json(&mut self, body: Option<String>) -> &mut Sql {
+        self.opt_text(body).postgres_only("::jsonb")
+    }
+
+    /// Appends `text` on Postgres only.
+    pub fn postgres_only(&mut self, text: &'static str) -> &mut Sql {
+        let mut postgres = Sql::new();
+        postgres.push(text);
+        self.dialect(Sql::new(), postgres)
     }
 
     /// `x.tenant = ? AND x.res_type = ?`: the rows of one tenant's resources of one type, the
@@ -144,72 +248,60 @@ impl Sql {
         self.parts
             .iter()
             .map(|p| match p {
-                Part::Arg(_) => 1,
+                Part::Arg(_) | Part::Numbered(_) => 1,
                 Part::Dialect(s, _) => s.bind_count(),
                 _ => 0,
             })
             .sum()
     }
 
-    /// Renders into a query builder for `dialect`, binding every [`Arg`].
-    pub fn render<'a, DB>(&self, dialect: Dialect) -> QueryBuilder<'a, DB>
+    /// Renders for `dialect`: the SQL text with the database's placeholders, and the
+    /// arguments binding every [`Arg`] in order (or the error of one that cannot be encoded,
+    /// which the statement then answers).
+    pub fn render<'a, DB>(
+        &self,
+        dialect: Dialect,
+    ) -> (String, Result<DB::Arguments<'a>, BoxDynError>)
     where
         DB: Database,
-        String: Encode<'a, DB> + Type<DB>,
-        Option<String>: Encode<'a, DB> + Type<DB>,
-        i64: Encode<'a, DB> + Type<DB>,
-        f64: Encode<'a, DB> + Type<DB>,
-        Option<f64>: Encode<'a, DB> + Type<DB>,
+        DB::Arguments<'a>: BindArgs<'a>,
     {
-        let mut qb = QueryBuilder::new("");
-        self.render_into(&mut qb, dialect);
-        qb
+        let mut text = String::new();
+        let mut args = DB::Arguments::default();
+        let bound = self.render_into(&mut text, &mut args, dialect);
+        (text, bound.map(|()| args))
     }
 
-    fn render_into<'a, DB>(&self, qb: &mut QueryBuilder<'a, DB>, dialect: Dialect)
-    where
-        DB: Database,
-        String: Encode<'a, DB> + Type<DB>,
-        Option<String>: Encode<'a, DB> + Type<DB>,
-        i64: Encode<'a, DB> + Type<DB>,
-        f64: Encode<'a, DB> + Type<DB>,
-        Option<f64>: Encode<'a, DB> + Type<DB>,
-    {
+    fn render_into<'a, A: BindArgs<'a>>(
+        &self,
+        text: &mut String,
+        args: &mut A,
+        dialect: Dialect,
+    ) -> Result<(), BoxDynError> {
+        use std::fmt::Write;
         for part in &self.parts {
             match part {
-                Part::Static(s) => {
-                    qb.push(s);
-                }
-                Part::Alias(a) => {
-                    qb.push(format_args!("t{}", a.0));
-                }
+                Part::Static(s) => text.push_str(s),
+                Part::Alias(a) => write!(text, "t{}", a.0)?,
                 Part::Content(a) => {
-                    qb.push(format_args!("t{}.content", a.0));
+                    write!(text, "t{}.content", a.0)?;
                     if dialect == Dialect::Postgres {
-                        qb.push("::text");
+                        text.push_str("::text");
                     }
                 }
-                Part::Arg(Arg::Text(s)) => {
-                    qb.push_bind(s.clone());
+                Part::Arg(arg) => {
+                    args.bind_arg(arg)?;
+                    // After the value: Postgres numbers its placeholders by the count.
+                    args.format_placeholder(text)?;
                 }
-                Part::Arg(Arg::OptText(s)) => {
-                    qb.push_bind(s.clone());
-                }
-                Part::Arg(Arg::Int(n)) => {
-                    qb.push_bind(*n);
-                }
-                Part::Arg(Arg::Float(n)) => {
-                    qb.push_bind(*n);
-                }
-                Part::Arg(Arg::OptFloat(n)) => {
-                    qb.push_bind(*n);
-                }
+                Part::Numbered(arg) => args.bind_arg(arg)?,
                 Part::Dialect(sqlite, postgres) => match dialect {
-                    Dialect::Sqlite => sqlite.render_into(qb, dialect),
-                    Dialect::Postgres => postgres.render_into(qb, dialect),
+                    Dialect::Sqlite => sqlite.render_into(text, args, dialect)?,
+                    Dialect::Postgres => postgres.render_into(text, args, dialect)?,
                 },
             }
         }
+        Ok(())
     }
 
     /// The SQL text with `?` for every bound value, and the values (for tests and logs);
@@ -233,6 +325,7 @@ impl Sql {
                     text.push('?');
                     args.push(arg.clone());
                 }
+                Part::Numbered(arg) => args.push(arg.clone()),
                 Part::Dialect(sqlite, _) => sqlite.debug_into(text, args),
             }
         }

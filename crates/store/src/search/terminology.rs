@@ -8,25 +8,26 @@
 //! connection of an open transaction (a search inside it must not wait for a second
 //! connection).
 
+use super::sql::Sql;
+use super::{code_systems, value_sets};
+use crate::backend::{Backend, Conn};
+use crate::db::SqlDb;
+use crate::{StoreError, TenantName};
 use search::{Filter, SearchQuery, SearchValue};
 use serde_json::Value;
-use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection};
-
-use super::sql::{Dialect, Sql};
-use super::{code_systems, value_sets};
-use crate::{Store, StoreError, TenantName};
 
 /// Where terminology resources are read.
-pub(crate) enum Source<'a> {
-    Store(&'a Store),
-    Sqlite(&'a mut SqliteConnection),
-    Postgres(&'a mut PgConnection),
+pub(crate) enum Source<'a, B: Backend> {
+    /// The store's reader pool (a search of its own).
+    Store(&'a B),
+    /// The connection of an open transaction.
+    Conn(&'a mut Conn<B>),
 }
 
 /// The query with every ValueSet expanded and every hierarchy closed, or `None` when it
 /// needs neither.
-pub(crate) async fn resolve(
-    mut store: Source<'_>,
+pub(crate) async fn resolve<B: Backend>(
+    mut store: Source<'_, B>,
     tenant: &TenantName,
     query: &SearchQuery,
 ) -> Result<Option<SearchQuery>, StoreError> {
@@ -77,8 +78,8 @@ pub(super) fn greatest_version(candidates: impl IntoIterator<Item = Value>) -> O
 }
 
 /// The tenant's live resources of `res_type` with that `url` (or id).
-pub(super) async fn fetch(
-    store: &mut Source<'_>,
+pub(super) async fn fetch<B: Backend>(
+    store: &mut Source<'_, B>,
     tenant: &TenantName,
     res_type: &str,
     key: Key<'_>,
@@ -113,35 +114,13 @@ pub(super) async fn fetch(
             sql.col(v, "id").push(" = ").text(id);
         }
     }
-    let texts: Vec<Option<String>> = match store {
-        Source::Store(Store::Sqlite(s)) => {
-            sql.render::<Sqlite>(Dialect::Sqlite)
-                .build_query_scalar()
-                .fetch_all(s.reader_pool())
-                .await?
-        }
-        Source::Store(Store::Postgres(s)) => {
-            sql.render::<Postgres>(Dialect::Postgres)
-                .build_query_scalar()
-                .fetch_all(s.pool())
-                .await?
-        }
-        Source::Sqlite(conn) => {
-            sql.render::<Sqlite>(Dialect::Sqlite)
-                .build_query_scalar()
-                .fetch_all(&mut **conn)
-                .await?
-        }
-        Source::Postgres(conn) => {
-            sql.render::<Postgres>(Dialect::Postgres)
-                .build_query_scalar()
-                .fetch_all(&mut **conn)
-                .await?
-        }
+    let texts: Vec<(Option<String>,)> = match store {
+        Source::Store(s) => B::Db::fetch_all(&mut *s.reader().acquire().await?, &sql).await?,
+        Source::Conn(conn) => B::Db::fetch_all(&mut **conn, &sql).await?,
     };
     Ok(texts
         .into_iter()
-        .flatten()
+        .filter_map(|(t,)| t)
         .filter_map(|t| serde_json::from_str(&t).ok())
         .collect())
 }

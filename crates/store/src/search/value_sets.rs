@@ -20,14 +20,15 @@ use serde_json::Value;
 
 use super::filter::unsupported;
 use super::terminology::{fetch, greatest_version, visit, visit_mut, Key, Source};
+use crate::backend::Backend;
 use crate::{StoreError, TenantName};
 
 /// How many ValueSets (the named ones and their imports) one search may read.
 const MAX_VALUE_SETS: usize = 64;
 
 /// The query with every `:in` / `:not-in` ValueSet expanded, or `None` when it names none.
-pub(super) async fn resolve(
-    store: &mut Source<'_>,
+pub(super) async fn resolve<B: Backend>(
+    store: &mut Source<'_, B>,
     tenant: &TenantName,
     query: &SearchQuery,
 ) -> Result<Option<SearchQuery>, StoreError> {
@@ -100,8 +101,8 @@ pub(super) async fn resolve(
 }
 
 /// The tenant's ValueSet that `r` names (the greatest version when several match).
-async fn find(
-    store: &mut Source<'_>,
+async fn find<B: Backend>(
+    store: &mut Source<'_, B>,
     tenant: &TenantName,
     r: &ValueSetRef,
     fetched: &mut BTreeMap<String, Vec<Value>>,

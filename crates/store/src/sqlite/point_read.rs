@@ -17,8 +17,10 @@
 //! takes the sqlx path, which may wait (on its own threads) and reports errors as it always
 //! did. The worst case left on the worker is the I/O of one B-tree descent on a cold cache.
 //!
-//! Same answers as the sqlx path: the SQL text is shared (both paths use the constants below)
-//! and rows become results through the same `common::read_result` / `common::vread_result`.
+//! Same answers as the sqlx path: the statements are the same (the constants below are
+//! `rows::read` / `rows::vread` as rendered for SQLite, with numbered placeholders; a test
+//! holds them together) and rows become results through the same `common::read_result` /
+//! `common::vread_result`.
 //! In WAL mode each statement reads the latest committed snapshot, so a read here sees every
 //! write the sqlx writer (or another process) has committed before it started.
 //!
@@ -250,6 +252,28 @@ mod tests {
         let t = TenantName::default_tenant();
         assert!(point.read(&t, "Practitioner", "a").is_none());
         assert!(store.read(&t, "Practitioner", "a").await.is_err());
+    }
+
+    #[test]
+    fn point_reads_run_the_statements_of_the_sqlx_path() {
+        use crate::search::Dialect;
+        let t = TenantName::default_tenant();
+        let sqlx_text = |sql: crate::search::Sql| sql.render::<sqlx::Sqlite>(Dialect::Sqlite).0;
+        // The constants number their placeholders ($1 tenant, $2 type, $3 id, $4 version);
+        // the rendered statements bind the same values in text order.
+        let unnumbered = |s: &str| {
+            ["$1", "$2", "$3", "$4"]
+                .iter()
+                .fold(s.to_owned(), |s, n| s.replace(n, "?"))
+        };
+        assert_eq!(
+            unnumbered(READ_SQL),
+            sqlx_text(crate::rows::read(&t, "P", "a"))
+        );
+        assert_eq!(
+            unnumbered(VREAD_SQL),
+            sqlx_text(crate::rows::vread(&t, "P", "a", 1))
+        );
     }
 
     #[tokio::test]

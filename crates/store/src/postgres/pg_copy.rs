@@ -1,5 +1,5 @@
 //! Index rows into Postgres with `COPY … FROM STDIN` (text format), the bulk path of
-//! [`super::postgres::write_bulk`].
+//! `search::run::write_bulk` on Postgres.
 //!
 //! Why `COPY` and not `INSERT … SELECT FROM UNNEST($arrays)`: the arrays cost a copy of every
 //! value into a `Vec<String>` per column, binary array encoding and decoding, and the executor's
@@ -9,8 +9,7 @@
 
 use sqlx::PgConnection;
 
-use super::index_rows::{Row, Table};
-use super::sql::Arg;
+use crate::search::{Arg, IndexRow as Row, Table};
 use crate::StoreError;
 
 /// Bytes buffered before a `COPY` chunk is sent: keeps memory flat for any batch size.
@@ -67,6 +66,7 @@ fn encode_row(buf: &mut String, tenant: &str, resource_type: &str, id: &str, row
             Arg::OptText(Some(s)) => push_text(buf, s),
             Arg::OptText(None) | Arg::OptFloat(None) => buf.push_str("\\N"),
             Arg::Int(n) => push_display(buf, n),
+            Arg::Bool(b) => push_display(buf, b),
             Arg::Float(f) | Arg::OptFloat(Some(f)) => push_float(buf, *f),
         }
     }

@@ -1,0 +1,260 @@
+//! The write rules, once for both backends: [`WriteTx`] is the backend side of
+//! [`crate::StoreTx`] (and of `Store::write` / `Store::delete`, which are one operation in
+//! their own transaction).
+//!
+//! A single write reads the current row, checks the precondition, numbers and stamps the
+//! new version ([`common::prepare_write`]) and saves it with a compare-and-swap
+//! ([`rows::compare_and_swap`]); losing the race (another writer committed in between) means
+//! re-reading and trying again, up to [`common::MAX_WRITE_ATTEMPTS`], except for a
+//! conditional write, whose precondition no longer holds. On Postgres (READ COMMITTED) each
+//! statement sees the latest commits, so a retry sees the winner's row; on SQLite
+//! `BEGIN IMMEDIATE` makes the transaction the only writer and the first attempt always wins.
+//!
+//! A batch reads (and on Postgres locks) the current rows of a run, plans against them
+//! ([`plan`]) and saves the run with multi-row statements ([`Backend::save_run`]); a
+//! resource that a concurrent transaction created after the read is written through the
+//! single-write path, which handles the race. So a batch never loses an update either.
+
+use crate::backend::{Backend, Conn};
+use crate::common;
+use crate::db::SqlDb;
+use crate::held::Held;
+use crate::rows::{self, NewRow};
+use crate::search::{run, terminology};
+use crate::tx::plan::{self, replaces_rows, Planned};
+use crate::{
+    BatchOutcome, BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, SearchPage,
+    StoreError, TenantName, VersionRecord, WriteOutcome, WriteRequest,
+};
+
+/// An open write transaction on one tenant, on backend `B`.
+#[derive(Debug)]
+pub(crate) struct WriteTx<B: Backend> {
+    tx: Held<B::Db>,
+    tenant: TenantName,
+    /// Whether a write or delete ran: the commit then adds to the tenant's write
+    /// generation (see `search::count_cache`).
+    wrote: bool,
+}
+
+impl<B: Backend> WriteTx<B> {
+    /// Opens a transaction on `tenant`'s data ([`crate::Store::begin`]).
+    pub(crate) async fn begin(store: &B, tenant: &TenantName) -> Result<Self, StoreError> {
+        let mut tx = store.begin_write(store.statement_timeout()).await?;
+        let claimed = B::claim_tenant(&mut tx, tenant).await;
+        // The statement has ended either way: an unknown tenant must not cost a connection.
+        tx.set_busy(false);
+        claimed?;
+        Ok(WriteTx {
+            tx,
+            tenant: tenant.clone(),
+            wrote: false,
+        })
+    }
+
+    pub(crate) fn tenant(&self) -> &TenantName {
+        &self.tenant
+    }
+
+    /// See [`Held::set_busy`]: [`crate::StoreTx`] marks each operation.
+    pub(crate) fn set_busy(&mut self, busy: bool) {
+        self.tx.set_busy(busy);
+    }
+
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        self.tx.set_busy(true);
+        if self.wrote {
+            run::bump_generation::<B>(&mut self.tx, &self.tenant).await?;
+        }
+        self.tx.commit().await
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), StoreError> {
+        self.tx.rollback().await
+    }
+
+    pub(crate) async fn read(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        let sql = rows::read(&self.tenant, resource_type, id);
+        let row: Option<common::ReadRow> = B::Db::fetch_optional(&mut self.tx, &sql).await?;
+        common::read_result(row, &self.tenant, resource_type, id)
+    }
+
+    pub(crate) async fn search(
+        &mut self,
+        query: &search::SearchQuery,
+        registry: &conformance::Registry,
+    ) -> Result<SearchPage, StoreError> {
+        let source = terminology::Source::<B>::Conn(&mut self.tx);
+        let expanded = terminology::resolve(source, &self.tenant, query).await?;
+        let query = expanded.as_ref().unwrap_or(query);
+        run::search_on::<B>(&mut self.tx, &self.tenant, query, registry, None, None).await
+    }
+
+    /// [`crate::StoreTx::lock_condition`] with the key hashed.
+    pub(crate) async fn lock_condition(&mut self, key: i64) -> Result<(), StoreError> {
+        B::lock_condition(&mut self.tx, key).await
+    }
+
+    pub(crate) async fn write(&mut self, req: WriteRequest) -> Result<WriteOutcome, StoreError> {
+        self.write_indexed(req, &[]).await
+    }
+
+    /// A write whose index rows (replacing the previous version's) are saved in the same
+    /// transaction.
+    pub(crate) async fn write_indexed(
+        &mut self,
+        req: WriteRequest,
+        index: &[search::IndexEntry],
+    ) -> Result<WriteOutcome, StoreError> {
+        self.wrote = true;
+        let tenant = &self.tenant;
+        let conn: &mut Conn<B> = &mut self.tx;
+        for _ in 0..common::MAX_WRITE_ATTEMPTS {
+            // READ COMMITTED on Postgres: each statement sees the latest commits, so a retry
+            // re-reads the winner's row (and this transaction's own earlier writes).
+            let current = rows::current_row::<B>(conn, tenant, &req.resource_type, &req.id).await?;
+            let new = common::prepare_write(current.as_ref(), &req)?;
+            let row = NewRow {
+                version: new.version,
+                deleted: false,
+                last_updated: new.last_updated,
+                method: req.method,
+                content: Some(&new.body),
+            };
+            let (rt, id) = (&req.resource_type, &req.id);
+            if !rows::compare_and_swap::<B>(conn, tenant, rt, id, current.as_ref(), &row).await? {
+                if req.precondition != Precondition::None {
+                    return Err(common::lost_race(req.precondition, rt, id));
+                }
+                continue;
+            }
+            // The new version's index rows replace the previous version's, in this
+            // transaction: a search never sees a resource with another version's values.
+            // A live current version may have rows; none (or a tombstone) has none.
+            let replace = current.as_ref().is_some_and(|c| !c.deleted);
+            run::write_index_rows::<B>(conn, tenant, rt, id, index, replace).await?;
+            return plan::outcome(req, new);
+        }
+        Err(common::lost_race(
+            req.precondition,
+            &req.resource_type,
+            &req.id,
+        ))
+    }
+
+    pub(crate) async fn delete(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        precondition: Precondition,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.wrote = true;
+        let tenant = &self.tenant;
+        let conn: &mut Conn<B> = &mut self.tx;
+        for _ in 0..common::MAX_WRITE_ATTEMPTS {
+            let Some(current) = rows::current_row::<B>(conn, tenant, resource_type, id).await?
+            else {
+                return Ok(DeleteOutcome::NotFound);
+            };
+            common::check_precondition(Some(&current), precondition, resource_type, id)?;
+            if current.deleted {
+                return Ok(DeleteOutcome::AlreadyDeleted {
+                    version: current.version,
+                });
+            }
+            let version = common::next_version(Some(&current));
+            let last_updated = common::next_last_updated(Some(&current));
+            let tombstone = NewRow {
+                version,
+                deleted: true,
+                last_updated,
+                method: Method::Delete,
+                content: None,
+            };
+            let current = Some(&current);
+            if !rows::compare_and_swap::<B>(conn, tenant, resource_type, id, current, &tombstone)
+                .await?
+            {
+                if precondition != Precondition::None {
+                    return Err(common::lost_race(precondition, resource_type, id));
+                }
+                continue;
+            }
+            run::delete_index_rows::<B>(conn, tenant, resource_type, id).await?;
+            return Ok(DeleteOutcome::Deleted {
+                version,
+                last_updated: common::from_micros(last_updated)?,
+            });
+        }
+        Err(common::lost_race(precondition, resource_type, id))
+    }
+
+    pub(crate) async fn write_batch(
+        &mut self,
+        writes: Vec<BatchWrite>,
+        on_unchanged: OnUnchanged,
+    ) -> Result<Vec<BatchOutcome>, StoreError> {
+        self.wrote = true;
+        let requests: Vec<&WriteRequest> = writes.iter().map(|w| &w.request).collect();
+        let mut planned_all: Vec<Option<Planned>> = Vec::with_capacity(writes.len());
+        for run in plan::runs(&requests, B::ROWS_PER_RUN) {
+            let run_reqs = &requests[run.clone()];
+            let currents = B::current_rows(&mut self.tx, &self.tenant, run_reqs, on_unchanged);
+            let currents = currents.await?;
+            let planned = plan::plan_run(run_reqs, &currents, on_unchanged)?;
+            let raced = B::save_run(&mut self.tx, &self.tenant, run_reqs, &planned).await?;
+            // Unchanged resources keep their rows: rewriting them (~25 rows per directory
+            // resource) would make a rerun as slow as the first import. Rows from an older
+            // extractor are the reindex job's business (`Store::reindex_many`).
+            let indexed: Vec<(&BatchWrite, bool)> = writes[run.clone()]
+                .iter()
+                .zip(&planned)
+                .enumerate()
+                .filter(|(i, _)| !raced.contains(i))
+                .filter_map(|(_, (w, p))| Some((w, replaces_rows(p)?)))
+                .collect();
+            write_batch_index_rows::<B>(&mut self.tx, &self.tenant, &indexed).await?;
+            for (i, p) in planned.into_iter().enumerate() {
+                planned_all.push(if raced.contains(&i) { None } else { Some(p) });
+            }
+        }
+        let mut outcomes = Vec::with_capacity(writes.len());
+        for (w, p) in writes.into_iter().zip(planned_all) {
+            outcomes.push(match p {
+                Some(Planned::Unchanged(record)) => plan::unchanged_outcome(record),
+                Some(Planned::Write { new, .. }) => plan::written(plan::outcome(w.request, new)?),
+                // Created concurrently after we planned: the single path re-reads and
+                // applies the precondition to what is there now.
+                None => {
+                    let out = self.write(w.request.clone()).await?;
+                    write_batch_index_rows::<B>(&mut self.tx, &self.tenant, &[(&w, true)]).await?;
+                    plan::written(out)
+                }
+            });
+        }
+        Ok(outcomes)
+    }
+}
+
+/// Saves the index rows of the written resources of a batch, on the batch's transaction
+/// (replacing their previous rows; a resource written twice keeps its last entries).
+async fn write_batch_index_rows<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: &TenantName,
+    writes: &[(&BatchWrite, bool)],
+) -> Result<(), StoreError> {
+    let resources: Vec<crate::IndexedResource<'_>> = writes
+        .iter()
+        .map(|(w, _)| crate::IndexedResource {
+            resource_type: &w.request.resource_type,
+            id: &w.request.id,
+            entries: &w.index,
+        })
+        .collect();
+    let replace: Vec<bool> = writes.iter().map(|(_, replace)| *replace).collect();
+    run::write_bulk::<B>(conn, tenant, &resources, &replace).await
+}
