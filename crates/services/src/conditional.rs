@@ -78,7 +78,7 @@ pub async fn find(ctx: &RequestCtx, rtype: &str, criteria: &str) -> Result<Vec<V
     let c = Criteria::parse(&conf, rtype, criteria)?;
     let page = app
         .store
-        .search(tenant, &c.query, &conf.registry, None)
+        .search(ctx.scope(), &c.query, &conf.registry, None)
         .await?;
     Ok(page.matches)
 }

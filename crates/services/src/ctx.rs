@@ -2,8 +2,8 @@
 //! built once per request (the server's layer on `/fhir/{tenant}`, a background job for the
 //! tenant of its job, the CLI for the tenant it names) and is the first argument of every
 //! service function that reads or writes tenant data. The store filters on the one value
-//! derived from it ([`RequestCtx::tenant`] today; the caller's visibility once restricted
-//! content exists), so a rule about who sees what is applied in one place.
+//! derived from it ([`RequestCtx::scope`]: the tenant today, with the caller's visibility
+//! once restricted content exists), so a rule about who sees what is applied in one place.
 
 use std::sync::Arc;
 
@@ -72,6 +72,12 @@ impl RequestCtx {
     /// The tenant, known to exist when the context was built.
     pub fn tenant(&self) -> &TenantName {
         &self.tenant
+    }
+
+    /// What this request's store calls act within ([`store::Scope`]): every read, search,
+    /// history page and write of the request takes it.
+    pub fn scope(&self) -> store::Scope<'_> {
+        store::Scope::whole(&self.tenant)
     }
 
     pub fn principal(&self) -> &Principal {

@@ -110,7 +110,7 @@ pub async fn history(ctx: &RequestCtx, scope: HistoryScope, q: &QueryPairs) -> R
         count,
         before_seq,
     };
-    let page = app.store.history(tenant, &query).await?;
+    let page = app.store.history(ctx.scope(), &query).await?;
 
     // Links repeat the caller's criteria so every page is self-describing.
     let url = |seq: Option<i64>| match seq {

@@ -25,8 +25,7 @@ async fn not_found(ctx: &RequestCtx, what: String) -> Error {
 
 /// The current version; 410 when deleted, 404 when never created.
 pub async fn read(ctx: &RequestCtx, rtype: &str, id: &str) -> Result<VersionRecord> {
-    let (app, tenant) = (ctx.app(), ctx.tenant());
-    match app.store.read(tenant, rtype, id).await? {
+    match ctx.app().store.read(ctx.scope(), rtype, id).await? {
         Some(r) if r.deleted => Err(Error::gone(format!(
             "{rtype}/{id} was deleted (version {})",
             r.version
@@ -38,8 +37,12 @@ pub async fn read(ctx: &RequestCtx, rtype: &str, id: &str) -> Result<VersionReco
 
 /// One version; 410 when that version is a delete.
 pub async fn vread(ctx: &RequestCtx, rtype: &str, id: &str, version: i64) -> Result<VersionRecord> {
-    let (app, tenant) = (ctx.app(), ctx.tenant());
-    match app.store.vread(tenant, rtype, id, version).await? {
+    match ctx
+        .app()
+        .store
+        .vread(ctx.scope(), rtype, id, version)
+        .await?
+    {
         Some(r) if r.deleted => Err(Error::gone(format!(
             "version {version} of {rtype}/{id} is a delete"
         ))),
@@ -75,7 +78,7 @@ pub fn write_request(
 
 /// Writes `w` in a transaction of its own.
 pub async fn write(ctx: &RequestCtx, w: BatchWrite) -> Result<WriteOutcome> {
-    let tx = ctx.app().store.begin(ctx.tenant()).await?;
+    let tx = ctx.app().store.begin(ctx.scope()).await?;
     commit_with(ctx, tx, w).await
 }
 
@@ -154,7 +157,7 @@ pub async fn create(
     // answered with that resource (200), several with 412. Checked in the write's
     // transaction, under the criteria's lock, so concurrent identical requests create once.
     let cond = super::conditional::Criteria::parse(&conf, rtype, criteria)?;
-    let mut tx = app.store.begin(tenant).await?;
+    let mut tx = app.store.begin(ctx.scope()).await?;
     cond.lock(&mut tx).await?;
     let found = cond.find_in(&mut tx, &conf).await?;
     match found.as_slice() {
@@ -202,7 +205,7 @@ pub async fn delete(
 ) -> Result<DeleteOutcome> {
     let (app, tenant) = (ctx.app(), ctx.tenant());
     let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
-    let mut tx = app.store.begin(tenant).await?;
+    let mut tx = app.store.begin(ctx.scope()).await?;
     let outcome = writes::delete(&mut tx, rtype, id, precondition).await?;
     tx.commit().await?;
     if rtype == SEARCH_PARAMETER && matches!(outcome, DeleteOutcome::Deleted { .. }) {
@@ -231,7 +234,7 @@ pub async fn conditional_update(
     check_type(rtype, &body)?;
     let conf = app.conformance(tenant).await?;
     let cond = super::conditional::Criteria::parse(&conf, rtype, criteria)?;
-    let mut tx = app.store.begin(tenant).await?;
+    let mut tx = app.store.begin(ctx.scope()).await?;
     cond.lock(&mut tx).await?;
     let found = cond.find_in(&mut tx, &conf).await?;
     let body_id = body.get("id").and_then(Value::as_str).map(str::to_owned);

@@ -55,7 +55,7 @@ pub async fn search(
 
     let page = app
         .store
-        .search(tenant, &query, &conf.registry, cursor.as_ref())
+        .search(ctx.scope(), &query, &conf.registry, cursor.as_ref())
         .await?;
 
     let base = app.tenant_base(tenant);

@@ -39,6 +39,7 @@ mod ops;
 mod postgres;
 mod reindex;
 mod rows;
+mod scope;
 mod search;
 mod sqlite;
 mod tx;
@@ -48,6 +49,7 @@ use backend::Backend;
 pub use error::StoreError;
 pub use model::*;
 pub use reindex::{ReindexItem, ReindexJob, ReindexState};
+pub use scope::Scope;
 pub use search::{
     IndexedResource, PageCursor, PageDirection, SearchPage, SortValue, DEFAULT_NEAR_KM,
 };
@@ -170,42 +172,49 @@ impl Store {
 
     /// The current version of a resource (a tombstone when it was deleted), or `None` when
     /// the id never existed in this tenant.
+    ///
+    /// Like every call on a tenant's resources, it acts within a [`Scope`] (a request's, or
+    /// a bare tenant name for the whole tenant).
     pub async fn read(
         &self,
-        tenant: &TenantName,
+        scope: impl Into<Scope<'_>>,
         resource_type: &str,
         id: &str,
     ) -> Result<Option<VersionRecord>, StoreError> {
+        let tenant = scope.into().tenant();
         dispatch!(self, s => s.read(tenant, resource_type, id).await)
     }
 
     /// One version of a resource.
     pub async fn vread(
         &self,
-        tenant: &TenantName,
+        scope: impl Into<Scope<'_>>,
         resource_type: &str,
         id: &str,
         version: i64,
     ) -> Result<Option<VersionRecord>, StoreError> {
+        let tenant = scope.into().tenant();
         dispatch!(self, s => s.vread(tenant, resource_type, id, version).await)
     }
 
     /// Creates or updates one resource in one transaction (see [`WriteRequest`]).
     pub async fn write(
         &self,
-        tenant: &TenantName,
+        scope: impl Into<Scope<'_>>,
         req: WriteRequest,
     ) -> Result<WriteOutcome, StoreError> {
+        let tenant = scope.into().tenant();
         dispatch!(self, s => s.write(tenant, req).await)
     }
 
     /// Creates or updates one resource and saves its search index rows, in one transaction.
     pub async fn write_indexed(
         &self,
-        tenant: &TenantName,
+        scope: impl Into<Scope<'_>>,
         req: WriteRequest,
         index: &[::search::IndexEntry],
     ) -> Result<WriteOutcome, StoreError> {
+        let tenant = scope.into().tenant();
         let mut tx = self.begin(tenant).await?;
         let outcome = tx.write_indexed(req, index).await?;
         tx.commit().await?;
@@ -215,20 +224,22 @@ impl Store {
     /// Deletes (tombstones) one resource in one transaction.
     pub async fn delete(
         &self,
-        tenant: &TenantName,
+        scope: impl Into<Scope<'_>>,
         resource_type: &str,
         id: &str,
         precondition: Precondition,
     ) -> Result<DeleteOutcome, StoreError> {
+        let tenant = scope.into().tenant();
         dispatch!(self, s => s.delete(tenant, resource_type, id, precondition).await)
     }
 
     /// A page of history, newest first.
     pub async fn history(
         &self,
-        tenant: &TenantName,
+        scope: impl Into<Scope<'_>>,
         query: &HistoryQuery,
     ) -> Result<HistoryPage, StoreError> {
+        let tenant = scope.into().tenant();
         dispatch!(self, s => s.history(tenant, query).await)
     }
 }

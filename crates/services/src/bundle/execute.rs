@@ -311,7 +311,7 @@ pub async fn transaction(
     let conf = app.conformance(tenant).await?;
     // Conditionals are resolved inside the transaction that writes: see
     // `resolve_conditionals`.
-    let mut tx = app.store.begin(tenant).await?;
+    let mut tx = app.store.begin(ctx.scope()).await?;
     let satisfied = resolve_conditionals(&mut tx, &conf, &mut entries, &mut ids).await?;
 
     // Two entries may not touch the same resource.
@@ -597,7 +597,7 @@ pub async fn batch(ctx: &RequestCtx, raw: &[Value], prefer: Prefer) -> Vec<Entry
             let conf = app.conformance(tenant).await?;
             // Conditionals are resolved in the transaction that writes (see
             // `resolve_conditionals`).
-            let mut tx = app.store.begin(tenant).await?;
+            let mut tx = app.store.begin(ctx.scope()).await?;
             let satisfied =
                 resolve_conditionals(&mut tx, &conf, std::slice::from_mut(&mut e), &mut ids)
                     .await?;

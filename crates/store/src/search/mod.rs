@@ -89,7 +89,7 @@ pub struct SearchPage {
 }
 
 impl Store {
-    /// Runs `query` in `tenant` and returns one page: the first, or the one `page` points at.
+    /// Runs `query` within `scope` (its tenant) and returns one page: the first, or the one `page` points at.
     ///
     /// `registry` is the tenant's search parameter registry (it resolves `_include=T:*`).
     /// Answers [`StoreError::UnknownTenant`] for a tenant that does not exist,
@@ -97,11 +97,12 @@ impl Store {
     /// [`StoreError::InvalidCursor`] for a cursor whose sort keys do not fit the query.
     pub async fn search(
         &self,
-        tenant: &TenantName,
+        scope: impl Into<crate::Scope<'_>>,
         query: &search::SearchQuery,
         registry: &conformance::Registry,
         page: Option<&PageCursor>,
     ) -> Result<SearchPage, StoreError> {
+        let tenant = scope.into().tenant();
         dispatch!(self, s => run::search(s, tenant, query, registry, page).await)
     }
 

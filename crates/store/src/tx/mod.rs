@@ -31,7 +31,7 @@
 use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
 use crate::{
-    DeleteOutcome, Precondition, SearchPage, Store, StoreError, TenantName, VersionRecord,
+    DeleteOutcome, Precondition, Scope, SearchPage, Store, StoreError, TenantName, VersionRecord,
     WriteOutcome, WriteRequest,
 };
 use rules::WriteTx;
@@ -94,9 +94,11 @@ enum Inner {
 }
 
 impl Store {
-    /// Opens a transaction on `tenant`'s data. Answers [`StoreError::UnknownTenant`] when the
-    /// tenant does not exist; the tenant cannot be deleted while the transaction is open.
-    pub async fn begin(&self, tenant: &TenantName) -> Result<StoreTx, StoreError> {
+    /// Opens a transaction on the data of `scope`'s tenant. Answers
+    /// [`StoreError::UnknownTenant`] when the tenant does not exist; the tenant cannot be
+    /// deleted while the transaction is open.
+    pub async fn begin(&self, scope: impl Into<Scope<'_>>) -> Result<StoreTx, StoreError> {
+        let tenant = scope.into().tenant();
         let inner = match self {
             Store::Sqlite(s) => Inner::Sqlite(WriteTx::begin(s, tenant).await?),
             Store::Postgres(s) => Inner::Postgres(WriteTx::begin(s, tenant).await?),
