@@ -1,7 +1,8 @@
 //! `$reindex`: durable background jobs that rebuild a tenant's search index rows with the
 //! tenant's current search parameters, and their status.
 //!
-//! Jobs are rows of `reindex_jobs` (see `store::reindex`); they are queued by
+//! Jobs are rows of the store's job queue of kind [`KIND`] (see `store::jobs`); they are
+//! queued by
 //! `POST [base]/$reindex` and whenever a tenant's search parameters change
 //! ([`crate::tenant_conformance`]). One [`Reindexer`] task per process claims them, walks the
 //! resources in key order a batch at a time, saves the new rows with
@@ -17,13 +18,17 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use store::{ReindexJob, ReindexState, TenantName};
+use store::{Job, JobState, NewJob, TenantName};
 use tokio::sync::{watch, Notify};
 
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
 use crate::App;
+
+/// The kind of `$reindex` jobs in the job queue.
+pub const KIND: &str = "reindex";
 
 /// How long a claimed job stays this process's without a progress report.
 pub const LEASE: Duration = Duration::from_secs(30);
@@ -32,10 +37,90 @@ pub const LEASE: Duration = Duration::from_secs(30);
 /// parameters changed by them (the default of [`Reindexer::set_poll`]).
 pub const POLL: Duration = Duration::from_secs(5);
 
+/// A `$reindex` job as its status reports it: a job of the queue with its parameters read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReindexJob {
+    pub id: String,
+    pub state: JobState,
+    /// Resource types it reindexes; empty: every type.
+    pub types: Vec<String>,
+    /// URLs of the search parameters whose values wait for this job.
+    pub params: Vec<String>,
+    /// Live resources of `types` when the job was queued.
+    pub total: u64,
+    /// Resources reindexed so far.
+    pub done: u64,
+    /// Why a failed job failed.
+    pub error: Option<String>,
+}
+
+impl ReindexJob {
+    fn of(job: Job) -> Result<ReindexJob> {
+        let Params { types, params } = Params::of(&job)?;
+        Ok(ReindexJob {
+            id: job.id,
+            state: job.state,
+            types,
+            params,
+            total: job.total,
+            done: job.done,
+            error: job.error,
+        })
+    }
+}
+
+/// A reindex job's `params` in the queue.
+#[derive(Debug, Serialize, Deserialize)]
+struct Params {
+    types: Vec<String>,
+    params: Vec<String>,
+}
+
+impl Params {
+    fn of(job: &Job) -> Result<Params> {
+        serde_json::from_value(job.params.clone())
+            .map_err(|e| Error::internal(format!("reindex job {}: parameters: {e}", job.id)))
+    }
+}
+
+/// A reindex job's `cursor` in the queue: the last `(res_type, id)` done, after which the
+/// job resumes.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    after_type: String,
+    after_id: String,
+}
+
+impl Cursor {
+    fn of(cursor: &Value) -> Result<(String, String)> {
+        let c: Cursor = serde_json::from_value(cursor.clone())
+            .map_err(|e| Error::internal(format!("reindex cursor {cursor}: {e}")))?;
+        Ok((c.after_type, c.after_id))
+    }
+
+    fn to_json((after_type, after_id): &(String, String)) -> Value {
+        json!(Cursor {
+            after_type: after_type.clone(),
+            after_id: after_id.clone(),
+        })
+    }
+}
+
+/// The `$reindex` jobs of `tenant`, oldest first; only queued and running ones when
+/// `unfinished`.
+pub async fn jobs(app: &App, tenant: &TenantName, unfinished: bool) -> Result<Vec<ReindexJob>> {
+    app.store
+        .jobs(tenant, Some(KIND), unfinished)
+        .await?
+        .into_iter()
+        .map(ReindexJob::of)
+        .collect()
+}
+
 /// Settings and controls of the background runner.
 #[derive(Debug)]
 pub struct Reindexer {
-    /// This process's owner id in `reindex_jobs.owner`.
+    /// This process's owner id in `jobs.owner`.
     owner: String,
     /// Resources per batch (one transaction each).
     batch: AtomicU32,
@@ -174,7 +259,7 @@ async fn run(app: std::sync::Arc<App>) {
 /// Runs every job that can be claimed now; `true` when at least one ran.
 async fn run_available(app: &App) -> Result<bool> {
     let mut worked = false;
-    for tenant in app.store.tenants_with_reindex_work().await? {
+    for tenant in app.store.tenants_with_jobs(&[KIND]).await? {
         loop {
             if app.reindexer.paused() {
                 return Ok(worked);
@@ -182,7 +267,7 @@ async fn run_available(app: &App) -> Result<bool> {
             let lease = lease_until();
             let Some(job) = app
                 .store
-                .claim_reindex_job(&tenant, &app.reindexer.owner, lease)
+                .claim_job(&tenant, &[KIND], &app.reindexer.owner, lease)
                 .await?
             else {
                 break;
@@ -194,7 +279,7 @@ async fn run_available(app: &App) -> Result<bool> {
             match result {
                 Ok(true) => {
                     app.store
-                        .finish_reindex_job(&tenant, &id, owner, ReindexState::Completed, None)
+                        .finish_job(&tenant, &id, owner, JobState::Completed, None)
                         .await?;
                     tracing::info!(%tenant, job = %id, "reindex completed");
                 }
@@ -210,11 +295,11 @@ async fn run_available(app: &App) -> Result<bool> {
                 Err(e) => {
                     tracing::error!(%tenant, job = %id, error = %e, "reindex failed");
                     app.store
-                        .finish_reindex_job(
+                        .finish_job(
                             &tenant,
                             &id,
                             owner,
-                            ReindexState::Failed,
+                            JobState::Failed,
                             Some("the reindex failed; the server log has the cause"),
                         )
                         .await?;
@@ -232,15 +317,16 @@ fn lease_until() -> i64 {
 }
 
 /// Walks the job's resources from where it stopped. `Ok(false)`: the job is no longer ours.
-async fn run_job(app: &App, tenant: &TenantName, job: ReindexJob) -> Result<bool> {
-    let mut after = job.after.clone();
+async fn run_job(app: &App, tenant: &TenantName, job: Job) -> Result<bool> {
+    let params = Params::of(&job)?;
+    let mut after = job.cursor.as_ref().map(Cursor::of).transpose()?;
     let mut done = job.done;
     loop {
         app.reindexer.wait_while_paused().await;
         let batch = app.reindexer.batch.load(Ordering::SeqCst);
         let page = app
             .store
-            .reindex_page(tenant, &job.types, after.as_ref(), batch)
+            .reindex_page(tenant, &params.types, after.as_ref(), batch)
             .await?;
         let Some(last) = page.last() else {
             return Ok(true);
@@ -249,15 +335,16 @@ async fn run_job(app: &App, tenant: &TenantName, job: ReindexJob) -> Result<bool
         let n = u64::try_from(page.len()).unwrap_or(0);
         reindex_batch(app, tenant, page).await?;
         done += n;
+        let cursor = Cursor::to_json(&next);
         after = Some(next);
         let mine = app
             .store
-            .record_reindex_progress(
+            .record_job_progress(
                 tenant,
                 &job.id,
                 &app.reindexer.owner,
                 done,
-                after.as_ref(),
+                &cursor,
                 lease_until(),
             )
             .await?;
@@ -345,10 +432,19 @@ pub async fn queue(
     params: &[String],
 ) -> Result<ReindexJob> {
     let id = uuid::Uuid::new_v4().to_string();
-    let job = app
-        .store
-        .create_reindex_job(tenant, &id, types, params)
-        .await?;
+    let total = app.store.live_resource_count(tenant, types).await?;
+    let params = serde_json::to_value(Params {
+        types: types.to_vec(),
+        params: params.to_vec(),
+    })
+    .map_err(|e| Error::internal(format!("reindex parameters: {e}")))?;
+    let new = NewJob {
+        id: &id,
+        kind: KIND,
+        params: &params,
+        total,
+    };
+    let job = ReindexJob::of(app.store.create_job(tenant, new).await?)?;
     app.reindexer.wake();
     Ok(job)
 }
@@ -408,7 +504,11 @@ pub async fn status(ctx: &RequestCtx, id: &str) -> Result<ReindexJob> {
     if !fhir::is_valid_id(id) {
         return Err(unknown());
     }
-    app.store.reindex_job(tenant, id).await?.ok_or_else(unknown)
+    match app.store.job(tenant, id).await? {
+        // Another kind's job is not a `$reindex` one.
+        Some(job) if job.kind == KIND => ReindexJob::of(job),
+        _ => Err(unknown()),
+    }
 }
 
 /// Every job of the tenant, oldest first.
@@ -417,7 +517,7 @@ pub async fn list(ctx: &RequestCtx) -> Result<Vec<ReindexJob>> {
     // Loading the tenant's parameters queues the job a changed definition needs (404 for an
     // unknown tenant).
     app.conformance(tenant).await?;
-    Ok(app.store.reindex_jobs(tenant, false).await?)
+    jobs(app, tenant, false).await
 }
 
 /// The jobs as one `Parameters` resource: a `job` parameter per job, whose parts are those
@@ -435,7 +535,7 @@ pub async fn cancel(ctx: &RequestCtx, id: &str) -> Result<ReindexJob> {
     let (app, tenant) = (ctx.app(), ctx.tenant());
     let job = status(ctx, id).await?;
     if job.state.is_unfinished() {
-        app.store.cancel_reindex_job(tenant, id).await?;
+        app.store.cancel_job(tenant, id).await?;
         app.conformance.invalidate(tenant);
     }
     status(ctx, id).await
@@ -450,7 +550,7 @@ pub fn job_parameters(job: &ReindexJob) -> Value {
             .min(i64::from(i32::MAX))
     };
     let total = job.total.max(job.done);
-    let done = if job.state == ReindexState::Completed {
+    let done = if job.state == JobState::Completed {
         total
     } else {
         job.done

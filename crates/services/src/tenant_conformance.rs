@@ -149,14 +149,12 @@ impl App {
         for (tenant, conf) in self.conformance.cached_all() {
             let stale = async {
                 if self.store.search_parameter_stamp(&tenant).await? != conf.stamp {
-                    return Ok::<_, store::StoreError>(true);
+                    return Ok::<_, Error>(true);
                 }
                 if conf.pending.is_empty() {
                     return Ok(false);
                 }
-                let unfinished: BTreeSet<String> = self
-                    .store
-                    .reindex_jobs(&tenant, true)
+                let unfinished: BTreeSet<String> = crate::reindex::jobs(self, &tenant, true)
                     .await?
                     .into_iter()
                     .map(|j| j.id)
@@ -182,9 +180,7 @@ impl App {
         }
         self.reconcile_index(tenant, &effective).await?;
 
-        let pending = self
-            .store
-            .reindex_jobs(tenant, true)
+        let pending = crate::reindex::jobs(self, tenant, true)
             .await?
             .into_iter()
             .flat_map(|job| job.params.into_iter().map(move |p| (p, job.id.clone())))
