@@ -16,7 +16,8 @@
 //!
 //! Other processes: a SearchParameter written by a second server or `fhirdir import`, and a
 //! reindex job finished by another server, are noticed by
-//! [`App::refresh_stale_conformance`], which the reindex runner calls every few seconds.
+//! [`App::refresh_stale_conformance`], which the jobs runner calls (through the
+//! reindex kind, [`crate::reindex::Reindex`]) whenever it is idle for its poll interval.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -144,7 +145,7 @@ impl App {
 
     /// Drops cached views that another process made stale: a SearchParameter written there
     /// (a second server, `fhirdir import`), or a pending reindex job that has ended. The
-    /// reindex runner calls this every few seconds.
+    /// jobs runner calls this when idle (every few seconds).
     pub async fn refresh_stale_conformance(&self) {
         for (tenant, conf) in self.conformance.cached_all() {
             let stale = async {
