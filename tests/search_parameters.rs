@@ -10,8 +10,8 @@
 //!   started with a changed profile reindexes existing resources by itself;
 //! - `fhirdir serve --profiles` with a broken file fails at start, naming the file.
 //!
-//! The background runner is driven deterministically: tests pause it
-//! (`Reindexer::pause`), let it run single batches (`step`), or resume it.
+//! The background jobs runner is driven deterministically: tests pause it
+//! (`Jobs::pause`), let it run single batches (`step`), or resume it.
 
 mod common;
 
@@ -270,7 +270,7 @@ async fn a_tenant_search_parameter_warns_until_reindexed_then_answers_exactly() 
             "[{b}] {issues:?}"
         );
 
-        app.state.reindexer.pause();
+        app.state.jobs.pause();
         let sp = app
             .post("/fhir/default/SearchParameter", &alias_param())
             .await
@@ -363,7 +363,7 @@ async fn a_tenant_search_parameter_warns_until_reindexed_then_answers_exactly() 
         assert_eq!(strict.code, 400, "[{b}] {}", strict.text());
 
         // After the job: exact results, no warning.
-        app.state.reindexer.resume();
+        app.state.jobs.resume();
         let done = app.wait_for_job(&status_url).await;
         assert_eq!(
             param_value(&done, "status", "valueCode"),
@@ -439,7 +439,7 @@ async fn includes_over_a_parameter_being_reindexed_warn_until_it_finishes() {
         o["endpoint"] = json!([{"reference": format!("Endpoint/{ep}")}]);
         app.create("default", &o).await;
 
-        app.state.reindexer.pause();
+        app.state.jobs.pause();
         app.post("/fhir/default/SearchParameter", &endpoint_ref_param())
             .await
             .status(201);
@@ -472,7 +472,7 @@ async fn includes_over_a_parameter_being_reindexed_warn_until_it_finishes() {
             assert!(issues.is_empty(), "[{b}] {path}: {issues:?}");
         }
 
-        app.state.reindexer.resume();
+        app.state.jobs.resume();
         app.wait_for_all_jobs("default").await;
         let (ids, issues) =
             included(&app, "/fhir/default/Organization?_include=Organization:ep").await;
@@ -518,7 +518,7 @@ async fn an_index_built_with_another_format_is_rebuilt_in_the_background() {
             .set_indexed_search_params(&tenant, &recorded)
             .await
             .expect("old format");
-        app.state.reindexer.pause();
+        app.state.jobs.pause();
         app.state.search_parameters_changed(&tenant).await;
 
         let jobs = app.jobs("default").await;
@@ -534,7 +534,7 @@ async fn an_index_built_with_another_format_is_rebuilt_in_the_background() {
             "[{b}] {issues:?}"
         );
 
-        app.state.reindexer.resume();
+        app.state.jobs.resume();
         app.wait_for_all_jobs("default").await;
         let (ids, issues) = app
             .search("/fhir/default/Practitioner?phonetic=Smyth")
@@ -575,7 +575,7 @@ async fn changing_and_deleting_a_search_parameter_reindexes_again() {
         assert_eq!(ids, vec![north.clone()], "[{b}]");
 
         // The same code now indexes the name: a new job, and the old values are gone after it.
-        app.state.reindexer.pause();
+        app.state.jobs.pause();
         let mut changed = alias_param();
         changed["id"] = json!(sp);
         changed["expression"] = json!("Organization.name");
@@ -584,7 +584,7 @@ async fn changing_and_deleting_a_search_parameter_reindexes_again() {
             .status(200);
         let (_, issues) = app.search("/fhir/default/Organization?alias=north").await;
         assert_eq!(issues.len(), 1, "[{b}] {issues:?}");
-        app.state.reindexer.resume();
+        app.state.jobs.resume();
         app.wait_for_all_jobs("default").await;
         assert_eq!(app.jobs("default").await.len(), 2, "[{b}]");
         let (ids, issues) = app.search("/fhir/default/Organization?alias=north").await;
@@ -693,8 +693,8 @@ async fn explicit_reindex_is_an_async_job_with_progress() {
             .await;
         }
         app.create("default", &org("North", &[])).await;
-        app.state.reindexer.set_batch(2);
-        app.state.reindexer.pause();
+        app.state.jobs.set_batch(2);
+        app.state.jobs.pause();
 
         let r = app
             .send(app.request(Method::POST, "/fhir/default/$reindex?type=Practitioner"))
@@ -716,7 +716,7 @@ async fn explicit_reindex_is_an_async_job_with_progress() {
         assert_eq!(param_value(&s, "processed", "valueInteger"), 0, "[{b}] {s}");
 
         // One batch of two: the job is running and reports 2 of 5.
-        app.state.reindexer.step(1);
+        app.state.jobs.step(1);
         let mut seen = Value::Null;
         for _ in 0..200 {
             seen = app.get(&status_url).await.status(202).json();
@@ -742,7 +742,7 @@ async fn explicit_reindex_is_an_async_job_with_progress() {
             r.header("x-progress")
         );
 
-        app.state.reindexer.resume();
+        app.state.jobs.resume();
         let done = app.wait_for_job(&status_url).await;
         assert_eq!(
             param_value(&done, "status", "valueCode"),
@@ -764,7 +764,7 @@ async fn explicit_reindex_is_an_async_job_with_progress() {
         );
 
         // A Parameters body works too; a queued job can be cancelled.
-        app.state.reindexer.pause();
+        app.state.jobs.pause();
         let body = json!({"resourceType": "Parameters", "parameter": [
             {"name": "type", "valueCode": "Organization"}
         ]});
@@ -782,7 +782,7 @@ async fn explicit_reindex_is_an_async_job_with_progress() {
             "cancelled",
             "[{b}] {c}"
         );
-        app.state.reindexer.resume();
+        app.state.jobs.resume();
         let s = app.get(&cancel_url).await.status(200).json();
         assert_eq!(
             param_value(&s, "status", "valueCode"),
@@ -913,7 +913,7 @@ async fn a_queued_reindex_survives_a_restart() {
         {
             let app = start(&db, Vec::new()).await;
             north = app.create("default", &org("North", &["Acme North"])).await;
-            app.state.reindexer.pause();
+            app.state.jobs.pause();
             app.create("default", &alias_param()).await;
             let jobs = app.jobs("default").await;
             assert_eq!(jobs.len(), 1, "[{}] {jobs:?}", app.backend);
@@ -1009,11 +1009,11 @@ async fn a_second_server_on_the_database_sees_the_parameter_and_the_finished_rei
         let second = start(&db, Vec::new()).await;
         let b = first.backend;
         for app in [&first, &second] {
-            app.state.reindexer.set_poll(Duration::from_millis(50));
+            app.state.jobs.set_poll(Duration::from_millis(50));
         }
         // Only the first server runs jobs, so the second learns of the parameter and of the
         // finished job from the database alone.
-        second.state.reindexer.pause();
+        second.state.jobs.pause();
         let north = first
             .create("default", &org("North", &["Acme North"]))
             .await;

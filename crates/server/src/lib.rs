@@ -70,13 +70,13 @@ pub async fn serve(
 }
 
 /// Serves `state` (from [`app_state_with`]) on `listener` until `shutdown` completes, with
-/// the background reindex runner ([`services::reindex`]) running meanwhile.
+/// the background jobs runner ([`services::jobs`]) running meanwhile.
 pub async fn serve_state(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let runner = services::reindex::spawn(state.app.clone());
+    let runner = services::jobs::spawn(state.app.clone());
     let limits = state.config.connections;
     let result = listener::serve(listener, router(state), limits, shutdown).await;
     if let Some(runner) = runner {

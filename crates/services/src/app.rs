@@ -2,10 +2,12 @@
 //! per-tenant search parameters, the known tenants, the jobs runner's controls, the cursor
 //! key), built once at start and shared by every request.
 
+use std::sync::Arc;
+
 use store::{Store, TenantName};
 
 use crate::cursor::CursorKey;
-use crate::reindex::Reindexer;
+use crate::jobs::Jobs;
 use crate::tenant_conformance::ConformanceCache;
 use crate::tenants::KnownTenants;
 
@@ -34,8 +36,8 @@ pub struct App {
     pub conformance: ConformanceCache,
     /// The tenants known to exist ([`App::context`]).
     pub tenants: KnownTenants,
-    /// The background `$reindex` runner's controls.
-    pub reindexer: Reindexer,
+    /// The background jobs runner: its kinds, settings and controls.
+    pub jobs: Jobs,
     /// Seals paging cursors (history and search).
     pub cursors: CursorKey,
     /// When this process started, as a FHIR dateTime (CapabilityStatement.date).
@@ -54,7 +56,7 @@ impl App {
             settings,
             conformance: ConformanceCache::new(registry, loaded),
             tenants: KnownTenants::default(),
-            reindexer: Reindexer::default(),
+            jobs: Jobs::new(vec![Arc::new(crate::reindex::Reindex)]),
             started: fhir::meta::format_instant(chrono::Utc::now()),
         }
     }

@@ -13,6 +13,7 @@ pub mod ctx;
 pub mod cursor;
 pub mod error;
 pub mod history;
+pub mod jobs;
 pub mod patch;
 pub mod reindex;
 pub mod request;

@@ -1,12 +1,12 @@
 //! `$reindex`: durable background jobs that rebuild a tenant's search index rows with the
 //! tenant's current search parameters, and their status.
 //!
-//! Jobs are rows of `reindex_jobs` (see `store::reindex`); they are queued by
-//! `POST [base]/$reindex` and whenever a tenant's search parameters change
-//! ([`crate::tenant_conformance`]). One [`Reindexer`] task per process claims them, walks the
-//! resources in key order a batch at a time, saves the new rows with
-//! [`store::Store::reindex_many`], and records progress after every batch, so a restarted
-//! server resumes where it stopped (once the lease of the old process, [`LEASE`], expires).
+//! Jobs are [`Reindex`] jobs of the jobs runner ([`crate::jobs`]), kind [`KIND`] in the
+//! store's job queue, queued by `POST [base]/$reindex` and whenever a tenant's search
+//! parameters change ([`crate::tenant_conformance`]). Each step walks one batch of the
+//! resources in key order, saves their new rows with [`store::Store::reindex_many`] and
+//! answers the last key done as the job's cursor, so a restarted server resumes where it
+//! stopped (once the lease of the old process, [`crate::jobs::LEASE`], expires).
 //!
 //! The HTTP shape follows the FHIR asynchronous request pattern
 //! (<https://hl7.org/fhir/R4/async.html>): kick-off answers `202 Accepted` with
@@ -14,129 +14,128 @@
 //! `X-Progress` header while the job is queued or running and `200` once it has ended, each
 //! time with a `Parameters` resource describing the job.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
-
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use store::{ReindexJob, ReindexState, TenantName};
-use tokio::sync::{watch, Notify};
+use store::{Job, JobState, NewJob, TenantName};
 
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
+use crate::jobs::{BoxFuture, JobKind, Step};
 use crate::App;
 
-/// How long a claimed job stays this process's without a progress report.
-pub const LEASE: Duration = Duration::from_secs(30);
+/// The kind of `$reindex` jobs in the job queue.
+pub const KIND: &str = "reindex";
 
-/// How often an idle runner looks for jobs queued by other processes and for search
-/// parameters changed by them (the default of [`Reindexer::set_poll`]).
-pub const POLL: Duration = Duration::from_secs(5);
-
-/// Settings and controls of the background runner.
-#[derive(Debug)]
-pub struct Reindexer {
-    /// This process's owner id in `reindex_jobs.owner`.
-    owner: String,
-    /// Resources per batch (one transaction each).
-    batch: AtomicU32,
-    /// Milliseconds between looks at the database when idle.
-    poll_ms: AtomicU64,
-    wake: Notify,
-    /// Batches the runner may still run: `None` unlimited (normal), `Some(0)` paused.
-    budget: watch::Sender<Option<u64>>,
-    started: AtomicBool,
+/// A `$reindex` job as its status reports it: a job of the queue with its parameters read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReindexJob {
+    pub id: String,
+    pub state: JobState,
+    /// Resource types it reindexes; empty: every type.
+    pub types: Vec<String>,
+    /// URLs of the search parameters whose values wait for this job.
+    pub params: Vec<String>,
+    /// Live resources of `types` when the job was queued.
+    pub total: u64,
+    /// Resources reindexed so far.
+    pub done: u64,
+    /// Why a failed job failed.
+    pub error: Option<String>,
 }
 
-impl Reindexer {
-    pub fn new(batch: u32) -> Reindexer {
-        Reindexer {
-            owner: uuid::Uuid::new_v4().to_string(),
-            batch: AtomicU32::new(batch.max(1)),
-            poll_ms: AtomicU64::new(u64::try_from(POLL.as_millis()).unwrap_or(5000)),
-            wake: Notify::new(),
-            budget: watch::Sender::new(None),
-            started: AtomicBool::new(false),
-        }
-    }
-
-    /// Sets the number of resources per batch (one transaction and one progress report each).
-    pub fn set_batch(&self, batch: u32) {
-        self.batch.store(batch.max(1), Ordering::SeqCst);
-    }
-
-    /// Sets how often the idle runner looks for work and for changes made by other
-    /// processes (default [`POLL`]).
-    pub fn set_poll(&self, every: Duration) {
-        self.poll_ms.store(
-            u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1),
-            Ordering::SeqCst,
-        );
-        self.wake.notify_one();
-    }
-
-    /// Stops claiming jobs and holds running ones between batches (tests and maintenance).
-    pub fn pause(&self) {
-        self.budget.send_replace(Some(0));
-    }
-
-    /// Lets a paused runner run `batches` more batches, then pause again (tests).
-    pub fn step(&self, batches: u64) {
-        self.budget
-            .send_modify(|b| *b = Some(b.unwrap_or(0) + batches));
-        self.wake.notify_one();
-    }
-
-    /// Undoes [`Reindexer::pause`].
-    pub fn resume(&self) {
-        self.budget.send_replace(None);
-        self.wake.notify_one();
-    }
-
-    /// Tells the runner a job was queued.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    fn paused(&self) -> bool {
-        *self.budget.borrow() == Some(0)
-    }
-
-    async fn wait_while_paused(&self) {
-        let mut rx = self.budget.subscribe();
-        // An error means the sender is gone, which cannot happen while `self` lives.
-        let _ = rx.wait_for(|b| *b != Some(0)).await;
-    }
-
-    /// Counts one batch against the budget.
-    fn spend(&self) {
-        self.budget.send_modify(|b| {
-            if let Some(n) = b {
-                *n = n.saturating_sub(1);
-            }
-        });
+impl ReindexJob {
+    fn of(job: Job) -> Result<ReindexJob> {
+        let Params { types, params } = Params::of(&job)?;
+        Ok(ReindexJob {
+            id: job.id,
+            state: job.state,
+            types,
+            params,
+            total: job.total,
+            done: job.done,
+            error: job.error,
+        })
     }
 }
 
-impl Default for Reindexer {
-    fn default() -> Self {
-        Reindexer::new(500)
+/// A reindex job's `params` in the queue.
+#[derive(Debug, Serialize, Deserialize)]
+struct Params {
+    types: Vec<String>,
+    params: Vec<String>,
+}
+
+impl Params {
+    fn of(job: &Job) -> Result<Params> {
+        serde_json::from_value(job.params.clone())
+            .map_err(|e| Error::internal(format!("reindex job {}: parameters: {e}", job.id)))
     }
 }
 
-/// Starts the runner of `app` on the current tokio runtime (once; later calls do nothing).
-/// It runs until the returned handle is aborted.
-pub fn spawn(app: std::sync::Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
-    if app.reindexer.started.swap(true, Ordering::SeqCst) {
-        return None;
-    }
-    Some(tokio::spawn(run(app)))
+/// A reindex job's `cursor` in the queue: the last `(res_type, id)` done, after which the
+/// job resumes.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    after_type: String,
+    after_id: String,
 }
 
-async fn run(app: std::sync::Arc<App>) {
-    // Load every tenant's view once: a definition that changed while the server was down
-    // (e.g. in `profiles/`) queues its reindex now rather than at the tenant's next request.
-    match app.store.list_tenants().await {
-        Ok(tenants) => {
+impl Cursor {
+    fn of(cursor: &Value) -> Result<(String, String)> {
+        let c: Cursor = serde_json::from_value(cursor.clone())
+            .map_err(|e| Error::internal(format!("reindex cursor {cursor}: {e}")))?;
+        Ok((c.after_type, c.after_id))
+    }
+
+    fn to_json((after_type, after_id): &(String, String)) -> Value {
+        json!(Cursor {
+            after_type: after_type.clone(),
+            after_id: after_id.clone(),
+        })
+    }
+}
+
+/// The `$reindex` jobs of `tenant`, oldest first; only queued and running ones when
+/// `unfinished`.
+pub async fn jobs(app: &App, tenant: &TenantName, unfinished: bool) -> Result<Vec<ReindexJob>> {
+    app.store
+        .jobs(tenant, Some(KIND), unfinished)
+        .await?
+        .into_iter()
+        .map(ReindexJob::of)
+        .collect()
+}
+
+/// The `$reindex` job kind: each step reindexes one page of the job's resources.
+#[derive(Debug, Default)]
+pub struct Reindex;
+
+impl JobKind for Reindex {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    fn step<'a>(
+        &'a self,
+        app: &'a App,
+        tenant: &'a TenantName,
+        job: &'a Job,
+        batch: u32,
+    ) -> BoxFuture<'a, Result<Step>> {
+        Box::pin(step(app, tenant, job, batch))
+    }
+
+    /// Loads every tenant's view once: a definition that changed while the server was down
+    /// (e.g. in `profiles/`) queues its reindex now rather than at the tenant's next request.
+    fn started<'a>(&'a self, app: &'a App) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let tenants = match app.store.list_tenants().await {
+                Ok(tenants) => tenants,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reindex: listing tenants failed");
+                    return;
+                }
+            };
             for t in tenants {
                 if let Ok(name) = TenantName::parse(&t.name) {
                     if let Err(e) = app.conformance(&name).await {
@@ -144,128 +143,35 @@ async fn run(app: std::sync::Arc<App>) {
                     }
                 }
             }
-        }
-        Err(e) => tracing::warn!(error = %e, "reindex runner: listing tenants failed"),
+        })
     }
-    loop {
-        // Paused, the runner takes no job but still notices other processes' changes.
-        let worked = if app.reindexer.paused() {
-            false
-        } else {
-            match run_available(&app).await {
-                Ok(worked) => worked,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reindex runner: looking for jobs failed");
-                    false
-                }
-            }
-        };
-        if !worked {
-            tokio::select! {
-                () = app.reindexer.wake.notified() => {}
-                () = tokio::time::sleep(Duration::from_millis(
-                    app.reindexer.poll_ms.load(Ordering::SeqCst),
-                )) => app.refresh_stale_conformance().await,
-            }
-        }
+
+    /// Notices SearchParameters written and reindex jobs finished by other processes.
+    fn idle<'a>(&'a self, app: &'a App) -> BoxFuture<'a, ()> {
+        Box::pin(app.refresh_stale_conformance())
+    }
+
+    /// Pending parameters are part of the tenant's view.
+    fn stopped(&self, app: &App, tenant: &TenantName) {
+        app.conformance.invalidate(tenant);
     }
 }
 
-/// Runs every job that can be claimed now; `true` when at least one ran.
-async fn run_available(app: &App) -> Result<bool> {
-    let mut worked = false;
-    for tenant in app.store.tenants_with_reindex_work().await? {
-        loop {
-            if app.reindexer.paused() {
-                return Ok(worked);
-            }
-            let lease = lease_until();
-            let Some(job) = app
-                .store
-                .claim_reindex_job(&tenant, &app.reindexer.owner, lease)
-                .await?
-            else {
-                break;
-            };
-            worked = true;
-            let id = job.id.clone();
-            let result = run_job(app, &tenant, job).await;
-            let owner = &app.reindexer.owner;
-            match result {
-                Ok(true) => {
-                    app.store
-                        .finish_reindex_job(&tenant, &id, owner, ReindexState::Completed, None)
-                        .await?;
-                    tracing::info!(%tenant, job = %id, "reindex completed");
-                }
-                Ok(false) => {
-                    tracing::info!(%tenant, job = %id, "reindex stopped (cancelled or taken over)")
-                }
-                // The database is away for now: the job stays claimed until its lease runs
-                // out, then this or another process resumes it from the last batch.
-                Err(e) if e.status() == http::StatusCode::SERVICE_UNAVAILABLE => {
-                    tracing::warn!(%tenant, job = %id, error = %e, "reindex interrupted; it resumes when its lease expires");
-                    return Ok(worked);
-                }
-                Err(e) => {
-                    tracing::error!(%tenant, job = %id, error = %e, "reindex failed");
-                    app.store
-                        .finish_reindex_job(
-                            &tenant,
-                            &id,
-                            owner,
-                            ReindexState::Failed,
-                            Some("the reindex failed; the server log has the cause"),
-                        )
-                        .await?;
-                }
-            }
-            // Pending parameters are part of the tenant's view.
-            app.conformance.invalidate(&tenant);
-        }
-    }
-    Ok(worked)
-}
-
-fn lease_until() -> i64 {
-    chrono::Utc::now().timestamp_micros() + i64::try_from(LEASE.as_micros()).unwrap_or(i64::MAX)
-}
-
-/// Walks the job's resources from where it stopped. `Ok(false)`: the job is no longer ours.
-async fn run_job(app: &App, tenant: &TenantName, job: ReindexJob) -> Result<bool> {
-    let mut after = job.after.clone();
-    let mut done = job.done;
-    loop {
-        app.reindexer.wait_while_paused().await;
-        let batch = app.reindexer.batch.load(Ordering::SeqCst);
-        let page = app
-            .store
-            .reindex_page(tenant, &job.types, after.as_ref(), batch)
-            .await?;
-        let Some(last) = page.last() else {
-            return Ok(true);
-        };
-        let next = (last.resource_type.clone(), last.id.clone());
-        let n = u64::try_from(page.len()).unwrap_or(0);
-        reindex_batch(app, tenant, page).await?;
-        done += n;
-        after = Some(next);
-        let mine = app
-            .store
-            .record_reindex_progress(
-                tenant,
-                &job.id,
-                &app.reindexer.owner,
-                done,
-                after.as_ref(),
-                lease_until(),
-            )
-            .await?;
-        if !mine {
-            return Ok(false);
-        }
-        app.reindexer.spend();
-    }
+/// One page of `job`'s resources after its cursor, reindexed.
+async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<Step> {
+    let params = Params::of(job)?;
+    let after = job.cursor.as_ref().map(Cursor::of).transpose()?;
+    let page = app
+        .store
+        .reindex_page(tenant, &params.types, after.as_ref(), batch)
+        .await?;
+    let Some(last) = page.last() else {
+        return Ok(Step::Finished);
+    };
+    let cursor = Cursor::to_json(&(last.resource_type.clone(), last.id.clone()));
+    let done = job.done + u64::try_from(page.len()).unwrap_or(0);
+    reindex_batch(app, tenant, page).await?;
+    Ok(Step::Progress { done, cursor })
 }
 
 /// Extracts and saves the rows of one page, then redoes any resource a concurrent write
@@ -345,11 +251,20 @@ pub async fn queue(
     params: &[String],
 ) -> Result<ReindexJob> {
     let id = uuid::Uuid::new_v4().to_string();
-    let job = app
-        .store
-        .create_reindex_job(tenant, &id, types, params)
-        .await?;
-    app.reindexer.wake();
+    let total = app.store.live_resource_count(tenant, types).await?;
+    let params = serde_json::to_value(Params {
+        types: types.to_vec(),
+        params: params.to_vec(),
+    })
+    .map_err(|e| Error::internal(format!("reindex parameters: {e}")))?;
+    let new = NewJob {
+        id: &id,
+        kind: KIND,
+        params: &params,
+        total,
+    };
+    let job = ReindexJob::of(app.store.create_job(tenant, new).await?)?;
+    app.jobs.wake();
     Ok(job)
 }
 
@@ -408,7 +323,11 @@ pub async fn status(ctx: &RequestCtx, id: &str) -> Result<ReindexJob> {
     if !fhir::is_valid_id(id) {
         return Err(unknown());
     }
-    app.store.reindex_job(tenant, id).await?.ok_or_else(unknown)
+    match app.store.job(tenant, id).await? {
+        // Another kind's job is not a `$reindex` one.
+        Some(job) if job.kind == KIND => ReindexJob::of(job),
+        _ => Err(unknown()),
+    }
 }
 
 /// Every job of the tenant, oldest first.
@@ -417,7 +336,7 @@ pub async fn list(ctx: &RequestCtx) -> Result<Vec<ReindexJob>> {
     // Loading the tenant's parameters queues the job a changed definition needs (404 for an
     // unknown tenant).
     app.conformance(tenant).await?;
-    Ok(app.store.reindex_jobs(tenant, false).await?)
+    jobs(app, tenant, false).await
 }
 
 /// The jobs as one `Parameters` resource: a `job` parameter per job, whose parts are those
@@ -435,7 +354,7 @@ pub async fn cancel(ctx: &RequestCtx, id: &str) -> Result<ReindexJob> {
     let (app, tenant) = (ctx.app(), ctx.tenant());
     let job = status(ctx, id).await?;
     if job.state.is_unfinished() {
-        app.store.cancel_reindex_job(tenant, id).await?;
+        app.store.cancel_job(tenant, id).await?;
         app.conformance.invalidate(tenant);
     }
     status(ctx, id).await
@@ -450,7 +369,7 @@ pub fn job_parameters(job: &ReindexJob) -> Value {
             .min(i64::from(i32::MAX))
     };
     let total = job.total.max(job.done);
-    let done = if job.state == ReindexState::Completed {
+    let done = if job.state == JobState::Completed {
         total
     } else {
         job.done

@@ -16,7 +16,8 @@
 //!
 //! Other processes: a SearchParameter written by a second server or `fhirdir import`, and a
 //! reindex job finished by another server, are noticed by
-//! [`App::refresh_stale_conformance`], which the reindex runner calls every few seconds.
+//! [`App::refresh_stale_conformance`], which the jobs runner calls (through the
+//! reindex kind, [`crate::reindex::Reindex`]) whenever it is idle for its poll interval.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -144,19 +145,17 @@ impl App {
 
     /// Drops cached views that another process made stale: a SearchParameter written there
     /// (a second server, `fhirdir import`), or a pending reindex job that has ended. The
-    /// reindex runner calls this every few seconds.
+    /// jobs runner calls this when idle (every few seconds).
     pub async fn refresh_stale_conformance(&self) {
         for (tenant, conf) in self.conformance.cached_all() {
             let stale = async {
                 if self.store.search_parameter_stamp(&tenant).await? != conf.stamp {
-                    return Ok::<_, store::StoreError>(true);
+                    return Ok::<_, Error>(true);
                 }
                 if conf.pending.is_empty() {
                     return Ok(false);
                 }
-                let unfinished: BTreeSet<String> = self
-                    .store
-                    .reindex_jobs(&tenant, true)
+                let unfinished: BTreeSet<String> = crate::reindex::jobs(self, &tenant, true)
                     .await?
                     .into_iter()
                     .map(|j| j.id)
@@ -182,9 +181,7 @@ impl App {
         }
         self.reconcile_index(tenant, &effective).await?;
 
-        let pending = self
-            .store
-            .reindex_jobs(tenant, true)
+        let pending = crate::reindex::jobs(self, tenant, true)
             .await?
             .into_iter()
             .flat_map(|job| job.params.into_iter().map(move |p| (p, job.id.clone())))

@@ -1,7 +1,7 @@
 //! The store's one seam between shared rules and backend code: [`Backend`].
 //!
 //! The write rules (`tx/rules.rs`), the search driver (`search/run.rs`), reads, history,
-//! tenants, reindex jobs and migrations are written once, generic over `B: Backend`; each
+//! tenants, the job queue and migrations are written once, generic over `B: Backend`; each
 //! backend folder (`sqlite/`, `postgres/`) implements the trait on its store type with what
 //! really differs: which pool and which `BEGIN` a transaction takes, how a tenant or a
 //! condition is locked, how a batch of writes is read and saved, how index rows are bulk
@@ -64,7 +64,7 @@ pub(crate) trait Backend: std::fmt::Debug + Send + Sync + 'static {
     /// The pool reads run on outside a transaction.
     fn reader(&self) -> &Pool<Self::Db>;
 
-    /// The pool writes run on outside a [`crate::StoreTx`] (reindex jobs, tenants, bulk
+    /// The pool writes run on outside a [`crate::StoreTx`] (the job queue, tenants, bulk
     /// loads, migrations).
     fn writer(&self) -> &Pool<Self::Db>;
 

@@ -31,7 +31,7 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "search_geo",
     "resource_versions",
     "resources",
-    "reindex_jobs",
+    "jobs",
     "indexed_search_params",
 ];
 

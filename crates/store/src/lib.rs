@@ -33,6 +33,7 @@ mod common;
 mod db;
 mod error;
 mod held;
+mod jobs;
 mod migrate;
 mod model;
 mod ops;
@@ -47,8 +48,9 @@ mod tx;
 use backend::Backend;
 
 pub use error::StoreError;
+pub use jobs::{Job, JobState, NewJob};
 pub use model::*;
-pub use reindex::{ReindexItem, ReindexJob, ReindexState};
+pub use reindex::ReindexItem;
 pub use scope::Scope;
 pub use search::{
     IndexedResource, PageCursor, PageDirection, SearchPage, SortValue, DEFAULT_NEAR_KM,

@@ -51,6 +51,7 @@ migrations! {
     7 "0007_covering_walk_indexes" as "covering_walk_indexes",
     8 "0008_string_walk_index" as "string_walk_index",
     9 "0009_write_generations" as "write_generations",
+    10 "0010_jobs" as "jobs",
 }
 
 /// Same text on both backends (`BIGINT` and `TEXT` mean what we need on both).

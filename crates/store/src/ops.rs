@@ -263,7 +263,7 @@ macro_rules! store_api {
 }
 pub(crate) use store_api;
 
-/// Statements on the writer pool for code written against [`Store`] itself (the reindex job
+/// Statements on the writer pool for code written against [`Store`] itself (the job
 /// queue): each a dispatch to the shared generic path.
 impl Store {
     /// Runs `sql`; answers how many rows it changed.

@@ -1,12 +1,12 @@
-//! Durable reindex jobs (migration 0003): the `reindex_jobs` queue, the pages of resources a
-//! job walks, and `indexed_search_params`, the record of which non-built-in search parameter
-//! definitions a tenant's index reflects.
+//! What a `$reindex` job reads and writes besides the job queue (`crate::jobs`, where its
+//! jobs live as kind `reindex`): the pages of resources a job walks, and
+//! `indexed_search_params` (migration 0003), the record of which non-built-in search
+//! parameter definitions a tenant's index reflects.
 //!
 //! A job walks the tenant's live resources of its types in `(res_type, id)` order, a page at
-//! a time; the caller extracts index entries and saves them with [`Store::reindex_many`],
-//! then records the last key done with [`Store::record_reindex_progress`]. A restarted
-//! process resumes there. Claiming is a conditional `UPDATE` (queued, or running with an
-//! expired lease), so several processes can share the queue and each job has one runner.
+//! a time ([`Store::reindex_page`]); the caller extracts index entries and saves them with
+//! [`Store::reindex_many`], then records the last key done as the job's cursor
+//! ([`Store::record_job_progress`]), where a restarted process resumes.
 //!
 //! [`Store::reindex_many`] does not check versions, so a job compares the versions it
 //! extracted with [`Store::live_versions`] after saving and redoes any resource a
@@ -17,66 +17,6 @@ use std::collections::{BTreeMap, HashMap};
 use crate::search::Sql;
 use crate::{Store, StoreError, TenantName};
 
-/// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReindexState {
-    Queued,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
-}
-
-impl ReindexState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReindexState::Queued => "queued",
-            ReindexState::Running => "running",
-            ReindexState::Completed => "completed",
-            ReindexState::Failed => "failed",
-            ReindexState::Cancelled => "cancelled",
-        }
-    }
-
-    fn parse(s: &str) -> Result<ReindexState, StoreError> {
-        Ok(match s {
-            "queued" => ReindexState::Queued,
-            "running" => ReindexState::Running,
-            "completed" => ReindexState::Completed,
-            "failed" => ReindexState::Failed,
-            "cancelled" => ReindexState::Cancelled,
-            other => return Err(StoreError::Corrupt(format!("reindex job state {other:?}"))),
-        })
-    }
-
-    /// Queued or running: the job still has work.
-    pub fn is_unfinished(self) -> bool {
-        matches!(self, ReindexState::Queued | ReindexState::Running)
-    }
-}
-
-/// One reindex job of a tenant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReindexJob {
-    pub id: String,
-    pub state: ReindexState,
-    /// Resource types it reindexes; empty: every type.
-    pub types: Vec<String>,
-    /// URLs of the search parameters whose values wait for this job.
-    pub params: Vec<String>,
-    /// Live resources of `types` when the job was created.
-    pub total: u64,
-    /// Resources reindexed so far.
-    pub done: u64,
-    /// The last `(res_type, id)` done; the job resumes after it.
-    pub after: Option<(String, String)>,
-    /// Why a failed job failed.
-    pub error: Option<String>,
-    /// Epoch microseconds.
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
 /// One resource of a job's page: its key, current version and stored JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReindexItem {
@@ -84,48 +24,6 @@ pub struct ReindexItem {
     pub id: String,
     pub version: i64,
     pub body: String,
-}
-
-type JobRow = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    i64,
-    i64,
-);
-
-const JOB_COLUMNS: &str = "id, state, types, params, total, done, after_type, after_id, error, \
-     created_at, updated_at";
-
-fn job_from_row(row: JobRow) -> Result<ReindexJob, StoreError> {
-    let (id, state, types, params, total, done, after_type, after_id, error, created, updated) =
-        row;
-    let list = |s: &str| {
-        serde_json::from_str::<Vec<String>>(s)
-            .map_err(|e| StoreError::Corrupt(format!("reindex job {id}: {e}")))
-    };
-    Ok(ReindexJob {
-        state: ReindexState::parse(&state)?,
-        types: list(&types)?,
-        params: list(&params)?,
-        total: u64::try_from(total).unwrap_or(0),
-        done: u64::try_from(done).unwrap_or(0),
-        after: after_type.zip(after_id),
-        error,
-        created_at: created,
-        updated_at: updated,
-        id,
-    })
-}
-
-fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
 }
 
 /// ` AND res_type IN (...)` with bound values, unless `types` is empty (every type).
@@ -137,17 +35,13 @@ fn push_types(sql: &mut Sql, types: &[String]) {
 }
 
 impl Store {
-    /// Queues a job over the live resources of `types` (empty: all) in `tenant`, counting
-    /// them now for the progress report.
-    pub async fn create_reindex_job(
+    /// How many live resources of `types` (empty: all) `tenant` holds: a reindex job's
+    /// total, counted when it is queued.
+    pub async fn live_resource_count(
         &self,
         tenant: &TenantName,
-        id: &str,
         types: &[String],
-        params: &[String],
-    ) -> Result<ReindexJob, StoreError> {
-        let now = now_micros();
-        let list = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    ) -> Result<u64, StoreError> {
         let mut count = Sql::new();
         count
             .push("SELECT COUNT(*) FROM resources WHERE tenant = ")
@@ -155,113 +49,7 @@ impl Store {
             .push(" AND NOT deleted");
         push_types(&mut count, types);
         let (total,): (i64,) = self.fetch_one(&count).await?;
-        let mut insert = Sql::numbered(
-            "INSERT INTO reindex_jobs (tenant, id, state, types, params, total, done, \
-             lease_until, created_at, updated_at) \
-             SELECT $1, $2, 'queued', $3, $4, $5, 0, 0, $6, $6 \
-             WHERE EXISTS (SELECT 1 FROM tenants WHERE name = $1)",
-        );
-        insert
-            .arg(tenant.as_str())
-            .arg(id)
-            .arg(list(types))
-            .arg(list(params))
-            .arg(total)
-            .arg(now);
-        self.execute(&insert).await?;
-        self.reindex_job(tenant, id)
-            .await?
-            .ok_or_else(|| StoreError::UnknownTenant(tenant.to_string()))
-    }
-
-    /// One job of `tenant`.
-    pub async fn reindex_job(
-        &self,
-        tenant: &TenantName,
-        id: &str,
-    ) -> Result<Option<ReindexJob>, StoreError> {
-        let mut sql = Sql::new();
-        sql.push("SELECT ")
-            .push(JOB_COLUMNS)
-            .push(" FROM reindex_jobs WHERE tenant = ")
-            .text(tenant.as_str())
-            .push(" AND id = ")
-            .text(id);
-        let row: Option<JobRow> = self.fetch_optional(&sql).await?;
-        row.map(job_from_row).transpose()
-    }
-
-    /// The jobs of `tenant`, oldest first; only queued and running ones when `unfinished`.
-    pub async fn reindex_jobs(
-        &self,
-        tenant: &TenantName,
-        unfinished: bool,
-    ) -> Result<Vec<ReindexJob>, StoreError> {
-        let filter = if unfinished {
-            " AND state IN ('queued', 'running')"
-        } else {
-            ""
-        };
-        let mut sql = Sql::new();
-        sql.push("SELECT ")
-            .push(JOB_COLUMNS)
-            .push(" FROM reindex_jobs WHERE tenant = ")
-            .text(tenant.as_str())
-            .push(filter)
-            .push(" ORDER BY created_at, id");
-        let rows: Vec<JobRow> = self.fetch_all(&sql).await?;
-        rows.into_iter().map(job_from_row).collect()
-    }
-
-    /// The tenants with a job to run (queued, or running under an expired lease), oldest job
-    /// first. The job queue's one look across tenants: it answers names only.
-    pub async fn tenants_with_reindex_work(&self) -> Result<Vec<TenantName>, StoreError> {
-        let mut sql = Sql::numbered(
-            "SELECT tenant, MIN(created_at) FROM reindex_jobs \
-             WHERE state = 'queued' OR (state = 'running' AND lease_until < $1) \
-             GROUP BY tenant ORDER BY 2",
-        );
-        sql.arg(now_micros());
-        let rows: Vec<(String, i64)> = self.fetch_all(&sql).await?;
-        rows.into_iter()
-            .map(|(t, _)| TenantName::parse(&t))
-            .collect()
-    }
-
-    /// Takes the oldest runnable job of `tenant` for `owner` until `lease_until` (epoch
-    /// microseconds): `None` when there is none or another process took it first.
-    pub async fn claim_reindex_job(
-        &self,
-        tenant: &TenantName,
-        owner: &str,
-        lease_until: i64,
-    ) -> Result<Option<ReindexJob>, StoreError> {
-        let now = now_micros();
-        let mut sql = Sql::numbered(
-            "SELECT id FROM reindex_jobs WHERE tenant = $1 \
-             AND (state = 'queued' OR (state = 'running' AND lease_until < $2)) \
-             ORDER BY created_at, id LIMIT 1",
-        );
-        sql.arg(tenant.as_str()).arg(now);
-        let Some((id,)): Option<(String,)> = self.fetch_optional(&sql).await? else {
-            return Ok(None);
-        };
-        let mut sql = Sql::numbered(
-            "UPDATE reindex_jobs SET state = 'running', owner = $3, lease_until = $4, \
-             updated_at = $5 WHERE tenant = $1 AND id = $2 \
-             AND (state = 'queued' OR (state = 'running' AND lease_until < $5))",
-        );
-        sql.arg(tenant.as_str())
-            .arg(id.as_str())
-            .arg(owner)
-            .arg(lease_until)
-            .arg(now);
-        let claimed = self.execute(&sql).await?;
-        if claimed == 1 {
-            self.reindex_job(tenant, &id).await
-        } else {
-            Ok(None)
-        }
+        Ok(u64::try_from(total).unwrap_or(0))
     }
 
     /// Up to `limit` live resources of `types` (empty: all) after `after`, in key order.
@@ -330,74 +118,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// Records progress of a running job owned by `owner` and extends its lease. `false`:
-    /// the job is no longer this owner's to run (cancelled, or taken over after the lease
-    /// expired), so the runner must stop.
-    pub async fn record_reindex_progress(
-        &self,
-        tenant: &TenantName,
-        id: &str,
-        owner: &str,
-        done: u64,
-        after: Option<&(String, String)>,
-        lease_until: i64,
-    ) -> Result<bool, StoreError> {
-        let (after_type, after_id) = after.cloned().unzip();
-        let mut sql = Sql::numbered(
-            "UPDATE reindex_jobs SET done = $4, after_type = $5, after_id = $6, \
-             lease_until = $7, updated_at = $8 \
-             WHERE tenant = $1 AND id = $2 AND owner = $3 AND state = 'running'",
-        );
-        sql.arg(tenant.as_str())
-            .arg(id)
-            .arg(owner)
-            .arg(i64::try_from(done).unwrap_or(i64::MAX))
-            .arg(after_type)
-            .arg(after_id)
-            .arg(lease_until)
-            .arg(now_micros());
-        let n = self.execute(&sql).await?;
-        Ok(n == 1)
-    }
-
-    /// Ends a running job of `owner` as completed or failed (with `error`).
-    pub async fn finish_reindex_job(
-        &self,
-        tenant: &TenantName,
-        id: &str,
-        owner: &str,
-        state: ReindexState,
-        error: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let mut sql = Sql::numbered(
-            "UPDATE reindex_jobs SET state = $4, error = $5, owner = NULL, updated_at = $6 \
-             WHERE tenant = $1 AND id = $2 AND owner = $3 AND state = 'running'",
-        );
-        sql.arg(tenant.as_str())
-            .arg(id)
-            .arg(owner)
-            .arg(state.as_str())
-            .arg(error)
-            .arg(now_micros());
-        let n = self.execute(&sql).await?;
-        Ok(n == 1)
-    }
-
-    /// Cancels a queued or running job; `false` when it had already ended (or is unknown).
-    pub async fn cancel_reindex_job(
-        &self,
-        tenant: &TenantName,
-        id: &str,
-    ) -> Result<bool, StoreError> {
-        let mut sql = Sql::numbered(
-            "UPDATE reindex_jobs SET state = 'cancelled', owner = NULL, updated_at = $3 \
-             WHERE tenant = $1 AND id = $2 AND state IN ('queued', 'running')",
-        );
-        sql.arg(tenant.as_str()).arg(id).arg(now_micros());
-        let n = self.execute(&sql).await?;
-        Ok(n == 1)
     }
 
     /// A cheap fingerprint of the tenant's SearchParameter resources: (rows, newest

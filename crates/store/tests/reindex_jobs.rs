@@ -1,12 +1,16 @@
-//! The reindex job queue (migration 0003) on every backend: a job counts its resources, is
-//! claimed by one owner at a time, walks live resources in key order, records progress,
-//! can be taken over after its lease expires, and is cancelled or finished; the record of
-//! indexed definitions round-trips; everything is scoped to its tenant.
+//! Reindex jobs on the job queue (migration 0010, kind `reindex`) on every backend: a job
+//! counts its resources, is claimed by one owner at a time, walks live resources in key
+//! order, records progress, can be taken over after its lease expires, and is cancelled or
+//! finished; the record of indexed definitions (migration 0003) round-trips; everything is
+//! scoped to its tenant. The queue's own rules for any kind: `tests/contract/jobs.rs`.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
-use store::{Method, Precondition, ReindexState, Store, StoreOptions, TenantName, WriteRequest};
+use store::{
+    Job, JobState, Method, NewJob, Precondition, Store, StoreError, StoreOptions, TenantName,
+    WriteRequest,
+};
 
 fn tenant(name: &str) -> TenantName {
     TenantName::parse(name).expect("tenant name")
@@ -30,6 +34,32 @@ async fn put(store: &Store, t: &TenantName, rtype: &str, id: &str) {
         )
         .await
         .expect("write");
+}
+
+const REINDEX: &[&str] = &["reindex"];
+
+/// Queues a reindex of `types` for `params` the way the service does: counted now.
+async fn queue(
+    store: &Store,
+    t: &TenantName,
+    id: &str,
+    types: &[String],
+    params: &[String],
+) -> Result<Job, StoreError> {
+    let total = store.live_resource_count(t, types).await?;
+    let params = json!({"types": types, "params": params});
+    let job = NewJob {
+        id,
+        kind: "reindex",
+        params: &params,
+        total,
+    };
+    store.create_job(t, job).await
+}
+
+/// A reindex cursor: the last key done.
+fn after(resource_type: &str, id: &str) -> Value {
+    json!({"after_type": resource_type, "after_id": id})
 }
 
 fn micros_from_now(seconds: i64) -> i64 {
@@ -59,48 +89,42 @@ async fn jobs_are_claimed_once_walk_live_resources_in_order_and_resume() {
 
         let types = vec!["Practitioner".to_owned()];
         let params = vec!["http://x/p".to_owned()];
-        let job = store
-            .create_reindex_job(&t, "j1", &types, &params)
+        let job = queue(&store, &t, "j1", &types, &params)
             .await
             .expect("create");
         assert_eq!(
             (job.state, job.total, job.done),
-            (ReindexState::Queued, 3, 0),
+            (JobState::Queued, 3, 0),
             "[{b}]"
         );
-        assert_eq!(job.params, params, "[{b}]");
+        assert_eq!(job.params["params"], json!(params), "[{b}]");
         assert!(
-            store
-                .create_reindex_job(&tenant("nosuch"), "j", &types, &[])
+            queue(&store, &tenant("nosuch"), "j", &types, &[])
                 .await
                 .is_err(),
             "[{b}] unknown tenant"
         );
         assert_eq!(
-            store.tenants_with_reindex_work().await.expect("work"),
+            store.tenants_with_jobs(REINDEX).await.expect("work"),
             vec![t.clone()],
             "[{b}]"
         );
         assert!(
-            store
-                .reindex_job(&other, "j1")
-                .await
-                .expect("read")
-                .is_none(),
+            store.job(&other, "j1").await.expect("read").is_none(),
             "[{b}]"
         );
 
         // One owner at a time.
         let lease = micros_from_now(30);
         let claimed = store
-            .claim_reindex_job(&t, "owner-1", lease)
+            .claim_job(&t, REINDEX, "owner-1", lease)
             .await
             .expect("claim")
             .expect("a job");
-        assert_eq!(claimed.state, ReindexState::Running, "[{b}]");
+        assert_eq!(claimed.state, JobState::Running, "[{b}]");
         assert!(
             store
-                .claim_reindex_job(&t, "owner-2", lease)
+                .claim_job(&t, REINDEX, "owner-2", lease)
                 .await
                 .expect("claim")
                 .is_none(),
@@ -112,20 +136,21 @@ async fn jobs_are_claimed_once_walk_live_resources_in_order_and_resume() {
         let ids: Vec<&str> = page.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, ["a", "b"], "[{b}]");
         assert!(page[0].body.contains("Practitioner"), "[{b}]");
-        let after = ("Practitioner".to_owned(), "b".to_owned());
+        let last = ("Practitioner".to_owned(), "b".to_owned());
+        let cursor = after("Practitioner", "b");
         assert!(store
-            .record_reindex_progress(&t, "j1", "owner-1", 2, Some(&after), lease)
+            .record_job_progress(&t, "j1", "owner-1", 2, &cursor, lease)
             .await
             .expect("progress"));
         assert!(
             !store
-                .record_reindex_progress(&t, "j1", "owner-2", 2, Some(&after), lease)
+                .record_job_progress(&t, "j1", "owner-2", 2, &cursor, lease)
                 .await
                 .expect("progress"),
             "[{b}] not owner-2's job"
         );
         let page = store
-            .reindex_page(&t, &types, Some(&after), 2)
+            .reindex_page(&t, &types, Some(&last), 2)
             .await
             .expect("page");
         let ids: Vec<&str> = page.iter().map(|i| i.id.as_str()).collect();
@@ -143,62 +168,53 @@ async fn jobs_are_claimed_once_walk_live_resources_in_order_and_resume() {
 
         // A lease that expired lets another owner resume from the recorded position.
         assert!(store
-            .record_reindex_progress(&t, "j1", "owner-1", 2, Some(&after), micros_from_now(-1))
+            .record_job_progress(&t, "j1", "owner-1", 2, &cursor, micros_from_now(-1))
             .await
             .expect("progress"));
         let resumed = store
-            .claim_reindex_job(&t, "owner-2", lease)
+            .claim_job(&t, REINDEX, "owner-2", lease)
             .await
             .expect("claim")
             .expect("taken over");
         assert_eq!(
-            (resumed.done, resumed.after.clone()),
-            (2, Some(after)),
+            (resumed.done, resumed.cursor.clone()),
+            (2, Some(cursor)),
             "[{b}]"
         );
         assert!(
             !store
-                .finish_reindex_job(&t, "j1", "owner-1", ReindexState::Completed, None)
+                .finish_job(&t, "j1", "owner-1", JobState::Completed, None)
                 .await
                 .expect("finish"),
             "[{b}] owner-1 lost it"
         );
         assert!(store
-            .finish_reindex_job(&t, "j1", "owner-2", ReindexState::Completed, None)
+            .finish_job(&t, "j1", "owner-2", JobState::Completed, None)
             .await
             .expect("finish"));
-        let done = store
-            .reindex_job(&t, "j1")
-            .await
-            .expect("read")
-            .expect("job");
-        assert_eq!(done.state, ReindexState::Completed, "[{b}]");
-        assert!(
-            !store.cancel_reindex_job(&t, "j1").await.expect("cancel"),
-            "[{b}]"
-        );
+        let done = store.job(&t, "j1").await.expect("read").expect("job");
+        assert_eq!(done.state, JobState::Completed, "[{b}]");
+        assert!(!store.cancel_job(&t, "j1").await.expect("cancel"), "[{b}]");
 
         // Cancel a queued job; it is never claimed.
-        store
-            .create_reindex_job(&t, "j2", &[], &[])
-            .await
-            .expect("create");
-        assert!(
-            store.cancel_reindex_job(&t, "j2").await.expect("cancel"),
-            "[{b}]"
-        );
+        queue(&store, &t, "j2", &[], &[]).await.expect("create");
+        assert!(store.cancel_job(&t, "j2").await.expect("cancel"), "[{b}]");
         assert!(
             store
-                .claim_reindex_job(&t, "o", lease)
+                .claim_job(&t, REINDEX, "o", lease)
                 .await
                 .expect("claim")
                 .is_none(),
             "[{b}]"
         );
-        let unfinished = store.reindex_jobs(&t, true).await.expect("jobs");
+        let unfinished = store.jobs(&t, Some("reindex"), true).await.expect("jobs");
         assert!(unfinished.is_empty(), "[{b}] {unfinished:?}");
         assert_eq!(
-            store.reindex_jobs(&t, false).await.expect("jobs").len(),
+            store
+                .jobs(&t, Some("reindex"), false)
+                .await
+                .expect("jobs")
+                .len(),
             2,
             "[{b}]"
         );
@@ -225,10 +241,7 @@ async fn jobs_are_claimed_once_walk_live_resources_in_order_and_resume() {
         );
 
         // Deleting a tenant deletes its jobs and its record.
-        store
-            .create_reindex_job(&other, "jo", &[], &[])
-            .await
-            .expect("create");
+        queue(&store, &other, "jo", &[], &[]).await.expect("create");
         store
             .set_indexed_search_params(&other, &record)
             .await
@@ -237,7 +250,7 @@ async fn jobs_are_claimed_once_walk_live_resources_in_order_and_resume() {
         store.create_tenant(&other).await.expect("tenant again");
         assert!(
             store
-                .reindex_jobs(&other, false)
+                .jobs(&other, None, false)
                 .await
                 .expect("jobs")
                 .is_empty(),

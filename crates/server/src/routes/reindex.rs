@@ -7,8 +7,7 @@
 use axum::extract::Path;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
-use services::reindex;
-use store::ReindexJob;
+use services::reindex::{self, ReindexJob};
 
 use crate::error::{AppResult, Error};
 use crate::extract::{Ctx, Query, RawBody};

@@ -6,6 +6,7 @@
 
 mod concurrency;
 mod history;
+mod jobs;
 mod lifecycle;
 mod resources;
 mod support;
