@@ -104,13 +104,20 @@ fn type_id(what: &str, location: &Value) -> String {
 }
 
 /// Asserts a failed transaction's OperationOutcome (status `code`) names entry `index`
-/// and, when given, its fullUrl.
+/// (in its diagnostic, and as the issue's location `Bundle.entry[index]`) and, when given,
+/// its fullUrl.
 #[track_caller]
 fn assert_names_entry(r: &Resp, code: u16, issue: &str, index: usize, full_url: Option<&str>) {
     let diag = r.outcome(code, issue);
     assert!(
         diag.contains(&format!("entry {index}")),
         "{}: the diagnostic does not name entry {index}: {diag}",
+        r.what
+    );
+    assert_eq!(
+        r.json()["issue"][0]["expression"][0],
+        format!("Bundle.entry[{index}]"),
+        "{}: the issue is not located at its entry",
         r.what
     );
     if let Some(u) = full_url {

@@ -61,6 +61,17 @@ async fn tenants_managed_with_the_cli_are_served_at_once_by_a_running_server() {
         app.get("/fhir/clinic/Practitioner/p")
             .await
             .outcome(404, "not-found");
+        // The server saw the tenant before another process deleted it: a search, a history
+        // page and a write must not act on it either.
+        app.get("/fhir/clinic/Practitioner?family=C")
+            .await
+            .outcome(404, "not-found");
+        app.get("/fhir/clinic/_history")
+            .await
+            .outcome(404, "not-found");
+        app.put("/fhir/clinic/Practitioner/p", &practitioner(Some("p"), "C"))
+            .await
+            .outcome(404, "not-found");
     }
 }
 

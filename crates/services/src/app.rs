@@ -2,14 +2,12 @@
 //! per-tenant search parameters, the known tenants, the jobs runner's controls, the cursor
 //! key), built once at start and shared by every request.
 
-use std::sync::Arc;
-
 use store::{Store, TenantName};
 
+use crate::conformance_cache::ConformanceCache;
 use crate::cursor::CursorKey;
 use crate::jobs::Jobs;
-use crate::tenant_conformance::ConformanceCache;
-use crate::tenants::KnownTenants;
+use crate::known_tenants::KnownTenants;
 
 /// What the services need to know of the configuration (the server fills it from its own).
 #[derive(Debug, Clone)]
@@ -56,7 +54,7 @@ impl App {
             settings,
             conformance: ConformanceCache::new(registry, loaded),
             tenants: KnownTenants::default(),
-            jobs: Jobs::new(vec![Arc::new(crate::reindex::Reindex)]),
+            jobs: Jobs::new(),
             started: fhir::meta::format_instant(chrono::Utc::now()),
         }
     }

@@ -145,8 +145,9 @@ pub async fn patch_in(
         PatchFormat::Json => patch::apply_json_patch(&mut after, doc),
         PatchFormat::FhirPath => patch::apply_fhirpath_patch(&mut after, doc),
     }?;
-    patch::check_patched(&before, &after, conformance::ElementModel::r4())
-        .map_err(|e| Error::unprocessable(e.to_string()))?;
+    patch::check_patched(&before, &after, conformance::ElementModel::r4())?;
+    // The pipeline refuses an unstorable resource as a bad request; a patch that produces one
+    // is a patch that cannot be applied (422).
     fhir::storable::check(&after, rtype)
         .map_err(|e| Error::unprocessable(format!("the patched resource cannot be stored: {e}")))?;
     let Value::Object(body) = after else {

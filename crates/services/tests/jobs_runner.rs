@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use services::jobs::{self, BoxFuture, JobKind, Jobs, Step};
+use services::jobs::{self, BoxFuture, JobKind, Step};
 use services::{App, Error, Result, Settings};
 use store::{Job, JobState, NewJob, Store, StoreOptions, TenantName};
 
@@ -63,8 +63,7 @@ async fn app(url: &str) -> Arc<App> {
         max_bundle_entries: 100,
         cursor_secret: None,
     };
-    let mut app = App::new(store, settings, Vec::new());
-    app.jobs = Jobs::new(vec![Arc::new(Count)]);
+    let app = App::new(store, settings, Vec::new());
     app.jobs.set_batch(2);
     app.jobs.set_poll(Duration::from_millis(20));
     Arc::new(app)
@@ -109,8 +108,11 @@ async fn the_runner_steps_a_job_to_completion_and_fails_a_failing_one() {
     for db in testkit::test_databases().await {
         let be = db.backend;
         let app = app(&db.url).await;
-        let runner = jobs::spawn(app.clone()).expect("first start");
-        assert!(jobs::spawn(app.clone()).is_none(), "[{be}] one runner");
+        let runner = jobs::spawn_with(app.clone(), vec![Arc::new(Count)]).expect("first start");
+        assert!(
+            jobs::spawn_with(app.clone(), vec![Arc::new(Count)]).is_none(),
+            "[{be}] one runner"
+        );
 
         queue(&app, "ok", json!({"to": 5})).await;
         let ok = wait_for(&app, "ok", |j| !j.state.is_unfinished()).await;
@@ -138,7 +140,7 @@ async fn a_job_cancelled_while_it_runs_stops_at_its_next_report() {
         let be = db.backend;
         let app = app(&db.url).await;
         app.jobs.pause();
-        let runner = jobs::spawn(app.clone()).expect("start");
+        let runner = jobs::spawn_with(app.clone(), vec![Arc::new(Count)]).expect("start");
         queue(&app, "j", json!({"to": 100})).await;
 
         // One step, then the runner holds the job between steps.

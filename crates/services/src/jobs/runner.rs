@@ -1,43 +1,21 @@
-//! The background jobs runner: one task per process that runs every kind of durable job
-//! (`$reindex` today; bulk export, `$import`, subscription delivery and directory sync
-//! later) from the store's job queue (`store::jobs`).
-//!
-//! A kind is a [`JobKind`]: its name in the queue and a [`JobKind::step`] that does one
-//! bounded unit of work (one batch) from the job's params and cursor. The runner ([`spawn`])
-//! claims the oldest runnable job of any registered kind under a lease ([`LEASE`]), runs
-//! steps, and records the new `done` and cursor after each one, which extends the lease.
-//! When a report answers that the job is no longer this process's (cancelled, or taken over
-//! after the lease expired) it stops at once; when a step says the job is finished it
-//! completes it; a failing step fails it. A process that dies leaves its job claimed until
-//! the lease expires; then this or another process resumes it from the last recorded
-//! cursor, so a step must be safe to redo.
-//!
-//! [`Jobs`] holds the runner's settings and the controls tests and maintenance use: pause,
-//! single steps, batch size and poll interval.
+//! The jobs runner: one task per process ([`spawn`]) that claims and runs the jobs of every
+//! registered [`JobKind`] (see the `jobs` module documentation).
 
 use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use store::{Job, JobState, TenantName};
-use tokio::sync::{watch, Notify};
 
 use crate::error::Result;
 use crate::App;
 
 /// How long a claimed job stays this process's without a progress report.
 pub const LEASE: Duration = Duration::from_secs(30);
-
-/// How often an idle runner looks for jobs queued by other processes (the default of
-/// [`Jobs::set_poll`]).
-pub const POLL: Duration = Duration::from_secs(5);
-
-/// Items per step when none is set ([`Jobs::set_batch`]).
-pub const DEFAULT_BATCH: u32 = 500;
 
 /// A boxed future of a [`JobKind`] method: the kinds are held as trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -83,115 +61,38 @@ pub trait JobKind: Debug + Send + Sync + 'static {
     fn stopped(&self, _app: &App, _tenant: &TenantName) {}
 }
 
-/// The runner's kinds, settings and controls ([`App::jobs`]).
-#[derive(Debug)]
-pub struct Jobs {
-    /// The kinds this process runs.
-    kinds: Vec<Arc<dyn JobKind>>,
-    /// This process's owner id in `jobs.owner`.
-    owner: String,
-    /// Items per step.
-    batch: AtomicU32,
-    /// Milliseconds between looks at the database when idle.
-    poll_ms: AtomicU64,
-    wake: Notify,
-    /// Steps the runner may still run: `None` unlimited (normal), `Some(0)` paused.
-    budget: watch::Sender<Option<u64>>,
-    started: AtomicBool,
-}
-
-impl Jobs {
-    /// A runner of `kinds` (not started: see [`spawn`]).
-    pub fn new(kinds: Vec<Arc<dyn JobKind>>) -> Jobs {
-        Jobs {
-            kinds,
-            owner: uuid::Uuid::new_v4().to_string(),
-            batch: AtomicU32::new(DEFAULT_BATCH),
-            poll_ms: AtomicU64::new(millis(POLL)),
-            wake: Notify::new(),
-            budget: watch::Sender::new(None),
-            started: AtomicBool::new(false),
-        }
-    }
-
-    /// Sets the number of items per step (one progress report each).
-    pub fn set_batch(&self, batch: u32) {
-        self.batch.store(batch.max(1), Ordering::SeqCst);
-    }
-
-    /// Sets how often the idle runner looks for work and for changes made by other
-    /// processes (default [`POLL`]).
-    pub fn set_poll(&self, every: Duration) {
-        self.poll_ms.store(millis(every).max(1), Ordering::SeqCst);
-        self.wake.notify_one();
-    }
-
-    /// Stops claiming jobs and holds running ones between steps (tests and maintenance).
-    pub fn pause(&self) {
-        self.budget.send_replace(Some(0));
-    }
-
-    /// Lets a paused runner run `steps` more steps, then pause again (tests).
-    pub fn step(&self, steps: u64) {
-        self.budget
-            .send_modify(|b| *b = Some(b.unwrap_or(0) + steps));
-        self.wake.notify_one();
-    }
-
-    /// Undoes [`Jobs::pause`].
-    pub fn resume(&self) {
-        self.budget.send_replace(None);
-        self.wake.notify_one();
-    }
-
-    /// Tells the runner a job was queued.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    fn paused(&self) -> bool {
-        *self.budget.borrow() == Some(0)
-    }
-
-    async fn wait_while_paused(&self) {
-        let mut rx = self.budget.subscribe();
-        // An error means the sender is gone, which cannot happen while `self` lives.
-        let _ = rx.wait_for(|b| *b != Some(0)).await;
-    }
-
-    /// Counts one step against the budget.
-    fn spend(&self) {
-        self.budget.send_modify(|b| {
-            if let Some(n) = b {
-                *n = n.saturating_sub(1);
-            }
-        });
-    }
-
-    fn names(&self) -> Vec<&'static str> {
-        self.kinds.iter().map(|k| k.name()).collect()
-    }
-
-    fn kind(&self, name: &str) -> Option<&Arc<dyn JobKind>> {
-        self.kinds.iter().find(|k| k.name() == name)
-    }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// Starts the runner of `app` on the current tokio runtime (once; later calls do nothing).
 /// It runs until the returned handle is aborted.
 pub fn spawn(app: Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
+    spawn_with(app, vec![Arc::new(crate::reindex::Reindex)])
+}
+
+/// [`spawn`] with the given kinds instead of fhirdir's own (tests define kinds of their own).
+pub fn spawn_with(
+    app: Arc<App>,
+    kinds: Vec<Arc<dyn JobKind>>,
+) -> Option<tokio::task::JoinHandle<()>> {
     if app.jobs.started.swap(true, Ordering::SeqCst) {
         return None;
     }
-    Some(tokio::spawn(run(app)))
+    Some(tokio::spawn(run(app, Kinds(kinds))))
 }
 
-async fn run(app: Arc<App>) {
-    for kind in &app.jobs.kinds {
+/// The kinds one runner runs.
+struct Kinds(Vec<Arc<dyn JobKind>>);
+
+impl Kinds {
+    fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|k| k.name()).collect()
+    }
+
+    fn kind(&self, name: &str) -> Option<&Arc<dyn JobKind>> {
+        self.0.iter().find(|k| k.name() == name)
+    }
+}
+
+async fn run(app: Arc<App>, kinds: Kinds) {
+    for kind in &kinds.0 {
         kind.started(&app).await;
     }
     loop {
@@ -199,7 +100,7 @@ async fn run(app: Arc<App>) {
         let worked = if app.jobs.paused() {
             false
         } else {
-            match run_available(&app).await {
+            match run_available(&app, &kinds).await {
                 Ok(worked) => worked,
                 Err(e) => {
                     tracing::warn!(error = %e, "jobs runner: looking for jobs failed");
@@ -212,8 +113,12 @@ async fn run(app: Arc<App>) {
             tokio::select! {
                 () = app.jobs.wake.notified() => {}
                 () = tokio::time::sleep(poll) => {
-                    for kind in &app.jobs.kinds {
+                    for kind in &kinds.0 {
                         kind.idle(&app).await;
+                    }
+                    // Tenants another process deleted are forgotten (see `KnownTenants`).
+                    if let Err(e) = app.tenants.retain_existing(&app.store).await {
+                        tracing::warn!(error = %e, "jobs runner: listing tenants failed");
                     }
                 }
             }
@@ -222,9 +127,9 @@ async fn run(app: Arc<App>) {
 }
 
 /// Runs every job that can be claimed now; `true` when at least one ran.
-async fn run_available(app: &App) -> Result<bool> {
+async fn run_available(app: &App, kinds: &Kinds) -> Result<bool> {
     let jobs = &app.jobs;
-    let names = jobs.names();
+    let names = kinds.names();
     let mut worked = false;
     for tenant in app.store.tenants_with_jobs(&names).await? {
         loop {
@@ -241,7 +146,7 @@ async fn run_available(app: &App) -> Result<bool> {
             };
             worked = true;
             // Claimed among `names`, so the kind is registered.
-            let Some(kind) = jobs.kind(&job.kind) else {
+            let Some(kind) = kinds.kind(&job.kind) else {
                 continue;
             };
             let (id, name) = (job.id.clone(), kind.name());
