@@ -13,16 +13,6 @@ use crate::tenant_conformance::TenantConformance;
 #[expect(unused_imports, reason = "named by the documentation")]
 use crate::App;
 
-/// Turns "not found" into the right 404: unknown tenant or unknown resource.
-async fn not_found(ctx: &RequestCtx, what: String) -> Error {
-    let (app, tenant) = (ctx.app(), ctx.tenant());
-    match app.store.tenant_exists(tenant).await {
-        Ok(true) => Error::not_found(what),
-        Ok(false) => Error::unknown_tenant(tenant.to_string()),
-        Err(e) => e.into(),
-    }
-}
-
 /// The current version; 410 when deleted, 404 when never created.
 pub async fn read(ctx: &RequestCtx, rtype: &str, id: &str) -> Result<VersionRecord> {
     match ctx.app().store.read(ctx.scope(), rtype, id).await? {
@@ -31,7 +21,8 @@ pub async fn read(ctx: &RequestCtx, rtype: &str, id: &str) -> Result<VersionReco
             r.version
         ))),
         Some(r) => Ok(r),
-        None => Err(not_found(ctx, format!("{rtype}/{id} is not known")).await),
+        // An unknown tenant is the store's error (`StoreError::UnknownTenant`), not `None`.
+        None => Err(Error::not_found(format!("{rtype}/{id} is not known"))),
     }
 }
 
@@ -47,7 +38,9 @@ pub async fn vread(ctx: &RequestCtx, rtype: &str, id: &str, version: i64) -> Res
             "version {version} of {rtype}/{id} is a delete"
         ))),
         Some(r) => Ok(r),
-        None => Err(not_found(ctx, format!("{rtype}/{id} has no version {version}")).await),
+        None => Err(Error::not_found(format!(
+            "{rtype}/{id} has no version {version}"
+        ))),
     }
 }
 
