@@ -283,7 +283,7 @@ impl From<StoreError> for Error {
         match e {
             StoreError::UnknownTenant(t) | StoreError::InvalidTenant(t) => Error::unknown_tenant(t),
             StoreError::VersionConflict { .. } => Error::precondition_failed(e.to_string()),
-            StoreError::DefaultTenant => Error::conflict(e.to_string()),
+            StoreError::DefaultTenant | StoreError::Conflict(_) => Error::conflict(e.to_string()),
             e if e.is_unavailable() => Error::unavailable(e.to_string()),
             e if e.is_timeout() => Error::timed_out(
                 "the request took longer than the server's query timeout; narrow the search \

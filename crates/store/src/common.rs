@@ -33,6 +33,12 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "resources",
     "jobs",
     "indexed_search_params",
+    "tenant_access",
+    "auth_signing_keys",
+    "auth_clients",
+    "udap_communities",
+    "auth_jti",
+    "auth_events",
 ];
 
 /// `read` columns (version, deleted, last_updated, method, content) from

@@ -37,6 +37,10 @@ pub enum StoreError {
     /// rolled back (which dropping it does).
     #[error("the transaction was aborted by an earlier error")]
     TransactionAborted,
+    /// A write that would break a uniqueness rule of the store (one UDAP registration per
+    /// issuer and community, ...): the message says which.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 impl StoreError {

@@ -27,6 +27,7 @@ macro_rules! dispatch {
     }};
 }
 
+mod auth;
 mod backend;
 mod bulk_load;
 mod common;
@@ -47,6 +48,7 @@ mod tx;
 
 use backend::Backend;
 
+pub use auth::{AuthEvent, AuthRecord, SigningKeyRow, UdapIdentity};
 pub use error::StoreError;
 pub use jobs::{Job, JobState, NewJob};
 pub use model::*;

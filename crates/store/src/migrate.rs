@@ -52,6 +52,7 @@ migrations! {
     8 "0008_string_walk_index" as "string_walk_index",
     9 "0009_write_generations" as "write_generations",
     10 "0010_jobs" as "jobs",
+    11 "0011_auth" as "auth",
 }
 
 /// Same text on both backends (`BIGINT` and `TEXT` mean what we need on both).

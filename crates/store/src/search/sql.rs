@@ -97,6 +97,12 @@ impl From<Option<&str>> for Arg {
     }
 }
 
+impl From<bool> for Arg {
+    fn from(b: bool) -> Arg {
+        Arg::Bool(b)
+    }
+}
+
 impl From<i64> for Arg {
     fn from(n: i64) -> Arg {
         Arg::Int(n)

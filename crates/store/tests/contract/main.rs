@@ -4,6 +4,7 @@
 //!
 //! One test binary, one module per concept.
 
+mod auth;
 mod concurrency;
 mod history;
 mod jobs;
