@@ -3,12 +3,12 @@
 //! upstream directories. It owns the server-side request forgery (SSRF) defences of the
 //! OWASP SSRF Prevention Cheat Sheet:
 //!
-//! - scheme and host rules on the URL text ([`target`]): https only, unless the operator
+//! - scheme and host rules on the URL text (module `target`): https only, unless the operator
 //!   allow-listed the host;
-//! - address rules ([`address`]): every address a host resolves to must be public (not
+//! - address rules (module `address`): every address a host resolves to must be public (not
 //!   loopback, private, link-local incl. cloud metadata, CGNAT, multicast, ... per the IANA
 //!   special-purpose registries, RFC 6890), and an IP-literal host likewise;
-//! - the connection goes to the addresses that were checked ([`resolve`]), so DNS
+//! - the connection goes to the addresses that were checked (module `resolve`), so DNS
 //!   rebinding between check and connect cannot redirect it;
 //! - no redirects (a 3xx is [`OutboundError::Redirect`]: following one would need every
 //!   check again, and no caller needs it), no proxy from the environment (a proxy would
