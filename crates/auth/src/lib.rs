@@ -18,10 +18,19 @@
 //! <https://hl7.org/fhir/smart-app-launch/STU2.2/scopes-and-launch-context.html>,
 //! <https://www.rfc-editor.org/rfc/rfc7519>, <https://www.rfc-editor.org/rfc/rfc7523>.
 
+pub mod access_token;
+pub mod assertion;
 mod error;
+mod jose;
+pub mod keys;
 pub mod scopes;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
+pub use access_token::{issue, AccessClaims, TokenError, TokenVerifier};
+pub use assertion::{unverified_issuer, verify_client_assertion, AssertionClaims, AssertionError};
 pub use error::AuthError;
+pub use keys::{jwks, SigningKey};
 pub use scopes::{Interaction, Scopes};
 
 /// Clock skew tolerated when checking `exp` (and `nbf`) of any JWT, in seconds. SMART Backend Services bounds
