@@ -15,13 +15,18 @@
 mod assertion;
 mod cert;
 mod community;
+mod dev_pki;
 mod error;
+mod issue;
 mod jws;
 mod registration;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod trust;
 
 pub use assertion::{verify_udap_assertion, UdapAssertion};
 pub use community::{Community, SIGNED_METADATA_LIFETIME_SECS};
+pub use dev_pki::{dev_pki, dev_pki_with_crl, DevPki};
 pub use error::{AssertionError, RegistrationError, RegistrationErrorCode, UdapError};
 pub use registration::{verify_software_statement, SoftwareStatement};
 
