@@ -24,6 +24,9 @@ mod registration;
 pub mod testing;
 mod trust;
 
+#[cfg(test)]
+mod tests;
+
 pub use assertion::{verify_udap_assertion, UdapAssertion};
 pub use community::{Community, SIGNED_METADATA_LIFETIME_SECS};
 pub use dev_pki::{dev_pki, dev_pki_with_crl, DevPki};
