@@ -40,7 +40,7 @@ pub struct UdapAssertion {
 /// (`organization_name` aside) are not examined.
 #[expect(
     clippy::too_many_arguments,
-    reason = "the brief's public signature: each input is distinct state of the caller"
+    reason = "each input is distinct state the caller holds: registration, community, endpoint URL, fetched CRLs, clock"
 )]
 pub fn verify_udap_assertion(
     jwt: &str,
