@@ -138,7 +138,7 @@ async fn read(app: &TestApp, path: &str) -> (i64, Value) {
 #[tokio::test]
 async fn transaction_whose_last_entry_fails_stores_nothing_and_names_the_entry() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         app.put(
             "/fhir/default/Practitioner/existing",
@@ -228,7 +228,7 @@ async fn transaction_whose_last_entry_fails_stores_nothing_and_names_the_entry()
 #[tokio::test]
 async fn transaction_failing_in_the_middle_rolls_back_deletes_posts_and_puts() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         for id in ["doomed", "kept"] {
             app.put(
@@ -320,7 +320,7 @@ async fn transaction_failing_in_the_middle_rolls_back_deletes_posts_and_puts() {
 #[tokio::test]
 async fn transaction_answers_get_entries_with_the_state_after_its_writes_in_request_order() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         for id in ["p1", "p2"] {
             app.put(
@@ -427,7 +427,7 @@ async fn transaction_answers_get_entries_with_the_state_after_its_writes_in_requ
 #[tokio::test]
 async fn a_failing_get_entry_does_not_misreport_a_committed_transaction() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         let r = post_bundle(
             &app,
@@ -493,7 +493,7 @@ async fn a_failing_get_entry_does_not_misreport_a_committed_transaction() {
 #[tokio::test]
 async fn absolute_urls_head_entries_and_an_empty_transaction_are_accepted() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         let r = post_bundle(&app, &tx(vec![])).await.status(200);
         response_entries(&r, "transaction-response", 0);

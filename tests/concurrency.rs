@@ -30,7 +30,7 @@ async fn concurrent_puts(app: &TestApp, path: &str, id: &str, if_match: Option<&
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_puts_with_the_same_if_match_have_exactly_one_winner() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let path = "/fhir/default/Practitioner/race";
         app.put(path, &practitioner(Some("race"), "Start"))
             .await
@@ -78,7 +78,7 @@ async fn concurrent_puts_with_the_same_if_match_have_exactly_one_winner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_unconditional_puts_all_succeed_without_gaps_or_lost_versions() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let path = "/fhir/default/Practitioner/many";
         app.put(path, &practitioner(Some("many"), "Start"))
             .await
@@ -127,7 +127,7 @@ async fn concurrent_unconditional_puts_all_succeed_without_gaps_or_lost_versions
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_create_on_update_of_one_new_id_creates_it_once() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let path = "/fhir/default/Practitioner/fresh";
         let answers = concurrent_puts(&app, path, "fresh", None).await;
         let codes: Vec<u16> = answers.iter().map(|r| r.code).collect();
@@ -167,7 +167,7 @@ async fn concurrent_create_on_update_of_one_new_id_creates_it_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_creates_get_distinct_ids_and_all_land_in_history() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let bodies: Vec<_> = (0..50)
             .map(|i| practitioner(None, &format!("C{i}")))
             .collect();
@@ -200,7 +200,7 @@ async fn concurrent_creates_get_distinct_ids_and_all_land_in_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_deletes_and_if_match_updates_never_resurrect_or_duplicate() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let path = "/fhir/default/Practitioner/dz";
         app.put(path, &practitioner(Some("dz"), "Start"))
             .await

@@ -58,7 +58,7 @@ fn one_created(what: &str, answers: &[Resp]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_identical_if_none_exist_posts_create_one_resource() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         let npi = "7777777770";
         let answers = join_all((0..WRITERS).map(|i| {
@@ -79,7 +79,7 @@ async fn concurrent_identical_if_none_exist_posts_create_one_resource() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_identical_conditional_updates_create_one_resource() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         let npi = "7777777771";
         let path = format!("/fhir/default/Organization?identifier={NPI}|{npi}");

@@ -12,7 +12,7 @@ use server::ServerConfig;
 #[tokio::test]
 async fn text_and_structure_round_trip_unchanged() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let body = json!({
             "resourceType": "Practitioner",
             "id": "rt",
@@ -62,7 +62,7 @@ async fn text_and_structure_round_trip_unchanged() {
 #[tokio::test]
 async fn integers_and_plain_decimals_round_trip() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let body = json!({
             "resourceType": "Location",
             "id": "n",
@@ -89,7 +89,7 @@ async fn integers_and_plain_decimals_round_trip() {
 #[tokio::test]
 async fn decimal_precision_is_preserved_exactly() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let decimals = [
             "1.10",
             "0.000",
@@ -139,7 +139,7 @@ async fn decimal_precision_is_preserved_exactly() {
 #[tokio::test]
 async fn json_media_types_are_accepted_for_writes() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let types = [
             "application/fhir+json",
             "application/json",
@@ -166,7 +166,7 @@ async fn the_configured_base_url_is_used_in_every_link() {
         let public = "https://directory.example.org/api";
         let config = ServerConfig {
             base_url: Some(format!("{public}/")),
-            ..ServerConfig::default()
+            ..ServerConfig::auth_off()
         };
         let app = spawn_app(&db, config).await;
         let r = app

@@ -50,7 +50,7 @@ fn assert_locations(app: &TestApp, r: &Resp, rtype: &str, id: &str, version: i64
 #[tokio::test]
 async fn create_assigns_server_id_and_returns_201_with_versioned_location() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let before = Utc::now() - chrono::Duration::seconds(1);
         let mut body = practitioner(Some("client-chosen"), "Hopper");
         body["meta"] = json!({"versionId": "9", "lastUpdated": "2001-01-01T00:00:00Z"});
@@ -98,7 +98,7 @@ async fn create_assigns_server_id_and_returns_201_with_versioned_location() {
 #[tokio::test]
 async fn read_returns_the_stored_resource_with_etag_and_last_modified() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let created = app
             .post(
                 "/fhir/default/Practitioner",
@@ -128,7 +128,7 @@ async fn read_returns_the_stored_resource_with_etag_and_last_modified() {
 #[tokio::test]
 async fn read_of_unknown_id_returns_404_not_found() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let diag = app
             .get("/fhir/default/Practitioner/never-created")
             .await
@@ -144,7 +144,7 @@ async fn read_of_unknown_id_returns_404_not_found() {
 #[tokio::test]
 async fn update_increments_version_and_server_assigns_meta() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let id = app.create("default", &practitioner(None, "Curie")).await;
         let path = format!("/fhir/default/Practitioner/{id}");
         let v1 = app.get(&path).await.status(200).json();
@@ -173,7 +173,7 @@ async fn update_increments_version_and_server_assigns_meta() {
 #[tokio::test]
 async fn update_of_unknown_id_creates_it_with_201() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let path = "/fhir/default/Practitioner/client-id-1";
         let r = app
             .put(path, &practitioner(Some("client-id-1"), "Noether"))
@@ -193,7 +193,7 @@ async fn update_of_unknown_id_creates_it_with_201() {
 #[tokio::test]
 async fn vread_returns_each_version_as_it_was() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let path = "/fhir/default/Practitioner/v";
         let families = ["One", "Two", "Three"];
         let mut written = Vec::new();
@@ -222,7 +222,7 @@ async fn vread_returns_each_version_as_it_was() {
 #[tokio::test]
 async fn delete_leaves_a_tombstone_that_read_and_vread_answer_with_410() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let path = "/fhir/default/Practitioner/gone";
         app.put(path, &practitioner(Some("gone"), "Before"))
             .await
@@ -285,7 +285,7 @@ async fn delete_leaves_a_tombstone_that_read_and_vread_answer_with_410() {
 #[tokio::test]
 async fn put_after_delete_revives_the_resource_with_the_next_version_and_201() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let path = "/fhir/default/Practitioner/phoenix";
         app.put(path, &practitioner(Some("phoenix"), "Ash"))
             .await
@@ -313,7 +313,7 @@ async fn put_after_delete_revives_the_resource_with_the_next_version_and_201() {
 #[tokio::test]
 async fn delete_of_unknown_or_already_deleted_resource_writes_nothing() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         // The spec allows 200, 204 or 404 for a resource that does not exist.
         let r = app.delete("/fhir/default/Practitioner/nobody").await;
         assert!(
@@ -362,7 +362,7 @@ async fn delete_of_unknown_or_already_deleted_resource_writes_nothing() {
 #[tokio::test]
 async fn head_on_read_returns_the_headers_of_get_without_a_body() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let path = "/fhir/default/Practitioner/h";
         app.put(path, &practitioner(Some("h"), "Head"))
             .await
@@ -390,7 +390,7 @@ async fn head_on_read_returns_the_headers_of_get_without_a_body() {
 #[tokio::test]
 async fn resources_of_different_types_with_the_same_id_are_independent() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         app.put(
             "/fhir/default/Practitioner/same",
             &practitioner(Some("same"), "P"),
@@ -414,7 +414,7 @@ async fn resources_of_different_types_with_the_same_id_are_independent() {
 #[tokio::test]
 async fn ids_at_the_edges_of_the_id_rules_are_accepted() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let longest = "Z".repeat(64);
         for id in [
             "A",

@@ -115,7 +115,7 @@ async fn app_behind_proxy() -> Option<(testkit::TestDb, Proxy, String, TestApp)>
     let (_, upstream) = via(&db.url, "127.0.0.1:1".parse().expect("addr"));
     let proxy = Proxy::start(&upstream, "127.0.0.1:0".parse().expect("addr")).await;
     let (url, _) = via(&db.url, proxy.addr);
-    let app = spawn_app_on(&url, "postgres", ServerConfig::default()).await;
+    let app = spawn_app_on(&url, "postgres", ServerConfig::auth_off()).await;
     app.put(
         "/fhir/default/Practitioner/p",
         &practitioner(Some("p"), "Up"),
@@ -155,6 +155,7 @@ async fn healthz_stays_up_and_service_resumes_when_the_database_returns() {
 async fn start_binary(url: &str) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fhirdir"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database", url])
+        .env("FHIRDIR_AUTH", "off")
         .args(["--db-acquire-timeout", "1"])
         .env("FHIRDIR_LOG", "off")
         .env_remove("FHIRDIR_CONFIG")

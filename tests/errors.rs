@@ -64,7 +64,7 @@ impl Case {
 #[tokio::test]
 async fn malformed_json_returns_400_with_line_and_column() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let body = b"{\n  \"resourceType\": \"Practitioner\",\n  \"active\": tru,\n  \"x\": 1\n}";
         for (method, path) in [
             (Method::POST, "/fhir/default/Practitioner"),
@@ -92,7 +92,7 @@ async fn malformed_json_returns_400_with_line_and_column() {
 #[tokio::test]
 async fn resource_content_errors_return_400_and_write_nothing() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let org = json!({"resourceType": "Organization", "id": "x", "name": "O"});
         let cases = [
             (
@@ -184,7 +184,7 @@ async fn resource_content_errors_return_400_and_write_nothing() {
 #[tokio::test]
 async fn unknown_resource_type_returns_404_not_supported() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let foo = json!({"resourceType": "Foo", "id": "1"});
         let cases = [
             Case::new("read", Method::GET, "/fhir/default/Foo/1"),
@@ -215,7 +215,7 @@ async fn unknown_resource_type_returns_404_not_supported() {
 #[tokio::test]
 async fn non_json_request_bodies_return_415() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let xml = b"<Practitioner xmlns=\"http://hl7.org/fhir\"><id value=\"x\"/></Practitioner>";
         let json = practitioner(Some("x"), "F").to_string();
         let cases = [
@@ -252,7 +252,7 @@ async fn non_json_request_bodies_return_415() {
 #[tokio::test]
 async fn xml_responses_requested_return_406() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         app.put(
             "/fhir/default/Practitioner/x",
             &practitioner(Some("x"), "F"),
@@ -310,7 +310,7 @@ async fn bodies_over_the_limit_return_413_and_write_nothing() {
     for db in test_databases().await {
         let config = ServerConfig {
             max_body_bytes: 1000,
-            ..ServerConfig::default()
+            ..ServerConfig::auth_off()
         };
         let app = spawn_app(&db, config).await;
         let mut big = practitioner(Some("big"), "F");
@@ -350,7 +350,7 @@ async fn bodies_over_the_limit_return_413_and_write_nothing() {
 #[tokio::test]
 async fn wrong_method_on_a_known_route_returns_405() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let cases = [
             Case::new("PATCH metadata", Method::PATCH, "/fhir/default/metadata"),
             Case::new(
@@ -384,7 +384,7 @@ async fn wrong_method_on_a_known_route_returns_405() {
 #[tokio::test]
 async fn wrong_method_answer_lists_the_allowed_methods() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let r = app
             .send(app.request(Method::DELETE, "/fhir/default/Practitioner/x/_history"))
             .await
@@ -401,7 +401,7 @@ async fn wrong_method_answer_lists_the_allowed_methods() {
 #[tokio::test]
 async fn unknown_routes_return_404_not_found() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         for path in [
             "/",
             "/nothing",
@@ -425,7 +425,7 @@ async fn unknown_routes_return_404_not_found() {
 #[tokio::test]
 async fn unknown_tenant_returns_404_for_every_interaction() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let body = practitioner(Some("x"), "F");
         for tenant in ["nosuch", "UPPER", "-bad", "a_b"] {
             let base = format!("/fhir/{tenant}");
@@ -481,7 +481,7 @@ async fn unknown_tenant_returns_404_for_every_interaction() {
 #[tokio::test]
 async fn conditional_create_never_silently_duplicates() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let mut body = practitioner(None, "Once");
         body["identifier"] =
             json!([{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567890"}]);

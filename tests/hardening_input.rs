@@ -27,7 +27,7 @@ fn observation_with(value: &str) -> String {
 #[tokio::test]
 async fn numbers_no_store_can_hold_and_nul_characters_are_400_naming_the_element() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         for value in ["1e999999", "-1e999999", "1e-999999"] {
             let r = app
                 .send(
@@ -124,7 +124,7 @@ fn alternatives(prefix: &str, n: usize) -> String {
 #[tokio::test]
 async fn searches_over_the_size_limits_are_400_too_costly_and_those_at_the_limits_run() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let practitioner = json!({"resourceType": "Practitioner", "id": "p1",
             "name": [{"family": "a7"}], "identifier": [{"system": "urn:npi", "value": "v7"}]});
         app.put("/fhir/default/Practitioner/p1", &practitioner)
@@ -221,7 +221,7 @@ async fn compressed_request_bodies_are_decoded_or_refused() {
             &db,
             ServerConfig {
                 max_body_bytes: 64 * 1024,
-                ..ServerConfig::default()
+                ..ServerConfig::auth_off()
             },
         )
         .await;
@@ -299,7 +299,7 @@ async fn compressed_request_bodies_are_decoded_or_refused() {
 #[tokio::test]
 async fn a_composite_search_parameter_with_an_unusable_component_expression_is_422() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let sp: Value = json!({
             "resourceType": "SearchParameter", "url": "http://example.org/sp/bad-composite",
             "name": "badcomposite", "status": "active", "description": "x",

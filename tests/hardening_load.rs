@@ -59,7 +59,7 @@ async fn mixed_load_with_clients_hanging_up_mid_write_gives_no_5xx_no_false_404_
             ..store::StoreOptions::default()
         };
         let app =
-            Arc::new(spawn_app_with(&db.url, db.backend, ServerConfig::default(), options).await);
+            Arc::new(spawn_app_with(&db.url, db.backend, ServerConfig::auth_off(), options).await);
         app.put(
             "/fhir/default/Organization/o1",
             &json!({"resourceType": "Organization", "id": "o1", "name": "Acme"}),
@@ -207,7 +207,7 @@ async fn mixed_load_with_clients_hanging_up_mid_write_gives_no_5xx_no_false_404_
 #[tokio::test]
 async fn a_resource_with_50000_identifiers_is_written_and_indexed_in_one_piece() {
     for db in test_databases().await {
-        let app = small_pool_app(&db, ServerConfig::default()).await;
+        let app = small_pool_app(&db, ServerConfig::auth_off()).await;
         // Before index rows were deduplicated with a set this took 18 s in a release build
         // (BENCHMARKS.md, "One big write").
         let started = Instant::now();
@@ -251,7 +251,7 @@ async fn a_statement_over_the_query_timeout_is_503_timeout_and_the_server_keeps_
             statement_timeout: Some(Duration::from_millis(1)),
             ..store::StoreOptions::default()
         };
-        let app = spawn_app_with(&db.url, db.backend, ServerConfig::default(), options).await;
+        let app = spawn_app_with(&db.url, db.backend, ServerConfig::auth_off(), options).await;
         let entries: Vec<Value> = (0..3000)
             .map(|i| {
                 json!({"resource": {"resourceType": "Practitioner",
@@ -313,7 +313,7 @@ async fn slow_header_senders_are_cut_off_and_cannot_hold_more_than_the_connectio
                 header_read_timeout: Duration::from_secs(1),
                 max_connections: 2,
             },
-            ..ServerConfig::default()
+            ..ServerConfig::auth_off()
         };
         let app = small_pool_app(&db, config).await;
         // Two clients take every connection and send their headers a byte every 100 ms.

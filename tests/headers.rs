@@ -35,7 +35,7 @@ async fn put_if_match(app: &TestApp, value: &str, family: &str) -> common::Resp 
 #[tokio::test]
 async fn update_with_current_if_match_returns_200_and_the_next_version() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         two_versions(&app).await;
         for (tag, next) in [("W/\"2\"", 3), ("\"3\"", 4)] {
             let r = put_if_match(&app, tag, "Matched").await.status(200);
@@ -47,7 +47,7 @@ async fn update_with_current_if_match_returns_200_and_the_next_version() {
 #[tokio::test]
 async fn update_with_stale_if_match_returns_412_and_writes_nothing() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         two_versions(&app).await;
         for tag in ["W/\"1\"", "W/\"3\"", "W/\"99\""] {
             put_if_match(&app, tag, "Stale")
@@ -63,7 +63,7 @@ async fn update_with_stale_if_match_returns_412_and_writes_nothing() {
 #[tokio::test]
 async fn update_with_malformed_if_match_returns_400() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         two_versions(&app).await;
         for tag in ["garbage", "W/\"abc\"", "W/\"0\"", "W/\"-2\"", "W/", "\"\""] {
             put_if_match(&app, tag, "Bad").await.outcome(400, "invalid");
@@ -80,7 +80,7 @@ async fn update_with_malformed_if_match_returns_400() {
 #[tokio::test]
 async fn if_match_on_a_missing_or_deleted_resource_returns_412() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         // Create-on-update cannot match a version that does not exist.
         put_if_match(&app, "W/\"1\"", "New")
             .await
@@ -104,7 +104,7 @@ async fn if_match_on_a_missing_or_deleted_resource_returns_412() {
 #[tokio::test]
 async fn delete_honours_if_match() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         two_versions(&app).await;
         let stale = app
             .request(Method::DELETE, PATH)
@@ -124,7 +124,7 @@ async fn delete_honours_if_match() {
 #[tokio::test]
 async fn read_with_if_none_match_returns_304_without_body_only_when_current() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         two_versions(&app).await;
         let cases = [
             ("W/\"2\"", 304),
@@ -164,7 +164,7 @@ async fn read_with_if_none_match_returns_304_without_body_only_when_current() {
 #[tokio::test]
 async fn read_with_if_modified_since_returns_304_unless_changed_after() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         two_versions(&app).await;
         let lm = app.get(PATH).await.status(200).must_header("last-modified");
         let t = chrono::DateTime::parse_from_rfc2822(&lm).expect("HTTP date");
@@ -199,7 +199,7 @@ async fn read_with_if_modified_since_returns_304_unless_changed_after() {
 #[tokio::test]
 async fn malformed_if_modified_since_is_ignored() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         two_versions(&app).await;
         let req = app
             .request(Method::GET, PATH)
@@ -211,7 +211,7 @@ async fn malformed_if_modified_since_is_ignored() {
 #[tokio::test]
 async fn prefer_return_shapes_the_write_response_body() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let post = |prefer: &'static str| {
             let req = app
                 .request(Method::POST, "/fhir/default/Practitioner")
@@ -322,7 +322,7 @@ async fn every_response_carries_an_x_request_id_and_echoes_the_clients() {
 #[tokio::test]
 async fn gzip_is_used_when_the_client_accepts_it() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         for i in 0..20 {
             app.put(PATH, &practitioner(Some("hdr"), &format!("Family{i}")))
                 .await;
@@ -373,7 +373,7 @@ async fn gzip_is_used_when_the_client_accepts_it() {
 #[tokio::test]
 async fn cors_allows_any_origin_by_default_and_exposes_fhir_headers() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         two_versions(&app).await;
         let req = app
             .request(Method::GET, PATH)
@@ -427,7 +427,7 @@ async fn cors_with_an_origin_list_allows_only_those_origins() {
     for db in test_databases().await {
         let config = ServerConfig {
             cors_origins: vec!["https://good.example".to_owned()],
-            ..ServerConfig::default()
+            ..ServerConfig::auth_off()
         };
         let app = spawn_app(&db, config).await;
         two_versions(&app).await;
@@ -452,7 +452,7 @@ async fn cors_with_an_origin_list_allows_only_those_origins() {
 #[tokio::test]
 async fn json_format_requests_are_served() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         two_versions(&app).await;
         let accepts = [
             "application/fhir+json",
@@ -478,7 +478,7 @@ async fn json_format_requests_are_served() {
 #[tokio::test]
 async fn put_with_if_none_match_star_creates_only_when_absent() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let put = |family: &str| {
             fhir_body(
                 app.request(Method::PUT, PATH),

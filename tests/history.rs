@@ -79,7 +79,7 @@ fn assert_newest_first(backend: &str, pages: &[Value]) {
 #[tokio::test]
 async fn instance_history_lists_every_version_newest_first_with_entries_described() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let path = "/fhir/default/Practitioner/h1";
         app.put(path, &practitioner(Some("h1"), "A"))
             .await
@@ -143,7 +143,7 @@ async fn instance_history_lists_every_version_newest_first_with_entries_describe
 #[tokio::test]
 async fn type_and_system_history_cover_exactly_their_scope() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let written = mixed_load(&app).await;
 
         let system = app.history_pages("/fhir/default/_history").await;
@@ -185,7 +185,7 @@ async fn type_and_system_history_cover_exactly_their_scope() {
 #[tokio::test]
 async fn following_next_links_visits_every_version_once_in_order() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let written = mixed_load(&app).await; // 15 versions
         let practitioners: Written = written
             .iter()
@@ -245,7 +245,7 @@ async fn following_next_links_visits_every_version_once_in_order() {
 #[tokio::test]
 async fn paging_is_stable_while_new_versions_are_written() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let written = mixed_load(&app).await;
         let first = app
             .get("/fhir/default/_history?_count=5")
@@ -277,7 +277,7 @@ async fn count_defaults_and_limits_come_from_the_config() {
         let config = ServerConfig {
             default_count: 3,
             max_count: 5,
-            ..ServerConfig::default()
+            ..ServerConfig::auth_off()
         };
         let app = spawn_app(&db, config).await;
         let written = mixed_load(&app).await;
@@ -312,7 +312,7 @@ async fn count_defaults_and_limits_come_from_the_config() {
 #[tokio::test]
 async fn since_returns_only_versions_written_at_or_after_the_instant() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let base = format!("{}/fhir/default", app.base);
         mixed_load(&app).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
@@ -424,7 +424,7 @@ async fn three_versions(app: &TestApp, path: &str, id: &str) -> Vec<chrono::Date
 #[tokio::test]
 async fn at_returns_the_version_current_at_that_instant() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let path = "/fhir/default/Practitioner/at";
         let times = three_versions(&app, path, "at").await;
         let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
@@ -461,7 +461,7 @@ async fn at_returns_the_version_current_at_that_instant() {
 #[tokio::test]
 async fn at_with_a_date_includes_versions_current_during_that_day() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let path = "/fhir/default/Practitioner/day";
         let times = three_versions(&app, path, "day").await;
         let day = times[2].format("%Y-%m-%d").to_string();

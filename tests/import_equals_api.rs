@@ -98,7 +98,7 @@ async fn an_imported_directory_reads_and_searches_like_the_same_directory_writte
 
     for db in common::test_databases().await {
         let b = db.backend;
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let app = &app;
         for t in [IMPORTED, API] {
             fhirdir(&["tenant", "create", t, "--database", &db.url]);

@@ -13,7 +13,7 @@ use server::ServerConfig;
 #[tokio::test]
 async fn healthz_and_readyz_answer_200() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         for path in ["/healthz", "/readyz"] {
             let r = app.get(path).await.status(200);
             assert!(!r.body.is_empty(), "{}: empty body", r.what);
@@ -60,7 +60,7 @@ fn samples(backend: &str, text: &str) -> BTreeMap<String, f64> {
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_status_with_latency_and_pool_gauges() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         app.put(
             "/fhir/default/Practitioner/m1",
             &practitioner(Some("m1"), "M"),
@@ -279,7 +279,7 @@ async fn a_panicking_handler_becomes_a_500_operation_outcome_and_the_server_keep
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let state = server::app_state(store, ServerConfig::default(), addr);
+        let state = server::app_state(store, ServerConfig::auth_off(), addr);
         let router = server::router_with(state, axum::Router::new().route("/boom", get(boom)));
         tokio::spawn(async move { axum::serve(listener, router).await });
         let base = format!("http://{addr}");
@@ -364,7 +364,7 @@ async fn works(app: &common::TestApp, interaction: &str) -> bool {
 #[tokio::test]
 async fn capability_statement_claims_exactly_the_interactions_that_work() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         app.put(
             "/fhir/default/Practitioner/cs",
             &practitioner(Some("cs"), "Cap"),

@@ -138,7 +138,7 @@ async fn assert_unchanged(app: &TestApp, id: &str, what: &str) {
 #[tokio::test]
 async fn json_patch_applies_every_operation_in_order_as_one_new_version() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         put_curie(&app, "p").await;
         let ops = json!([
@@ -212,7 +212,7 @@ async fn json_patch_applies_every_operation_in_order_as_one_new_version() {
 #[tokio::test]
 async fn fhirpath_patch_add_insert_delete_replace_move() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         put_curie(&app, "f").await;
         let doc = parameters(vec![
@@ -294,7 +294,7 @@ async fn fhirpath_patch_add_insert_delete_replace_move() {
 #[tokio::test]
 async fn patch_honours_if_match() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         put_curie(&app, "m").await;
         let ops = json!([{"op": "replace", "path": "/gender", "value": "other"}]);
@@ -563,7 +563,7 @@ async fn failed_patches_answer_4xx_and_leave_the_resource_unchanged() {
         ),
     ];
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         put_curie(&app, "e").await;
         for (what, ct, body, status, issue) in &cases {
@@ -607,7 +607,7 @@ async fn failed_patches_answer_4xx_and_leave_the_resource_unchanged() {
 #[tokio::test]
 async fn conditional_patch_applies_to_the_one_match() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         put_curie(&app, "c1").await;
         put_curie(&app, "c2").await;
@@ -630,7 +630,7 @@ async fn conditional_patch_applies_to_the_one_match() {
 #[tokio::test]
 async fn patch_cannot_forge_meta_and_honours_prefer_and_bad_if_match() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         put_curie(&app, "g").await;
         // The server owns meta.versionId and meta.lastUpdated.
@@ -710,7 +710,7 @@ async fn a_patch_larger_than_the_body_limit_is_refused_with_413() {
     for db in test_databases().await {
         let config = ServerConfig {
             max_body_bytes: 2000,
-            ..ServerConfig::default()
+            ..ServerConfig::auth_off()
         };
         let app = spawn_app(&db, config).await;
         put_curie(&app, "big").await;
@@ -746,7 +746,7 @@ async fn a_patch_larger_than_the_body_limit_is_refused_with_413() {
 async fn a_patch_within_the_body_limit_is_not_cut_by_a_smaller_default() {
     // The default limit is 32 MiB; a 3 MiB patch is within it.
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         put_curie(&app, "large").await;
         let text = "x".repeat(3 * 1024 * 1024);
         let ops = json!([{"op": "add", "path": "/name/0/text", "value": text}]);

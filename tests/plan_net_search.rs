@@ -83,7 +83,7 @@ async fn loaded_app(db: &TestDb, suite: &Suite) -> (TestApp, Vec<Case>) {
     let end = Utc::now();
     assert_eq!(stats.created, 5215, "[{}] import: {stats:?}", db.backend);
     store.close().await;
-    let app = spawn_app(db, ServerConfig::default()).await;
+    let app = spawn_app(db, ServerConfig::auth_off()).await;
     let last_updated = cases::last_updated_cases(&suite.ds, &suite.igs, start, end);
     (app, last_updated)
 }
@@ -210,7 +210,7 @@ async fn metadata_instantiates_plan_net_and_lists_every_plan_net_capability_that
     let suite = suite();
     let mut failures = Vec::new();
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         let cs = app.get("/fhir/default/metadata").await.status(200).json();
         let inst: BTreeSet<String> = names(&cs, "instantiates");

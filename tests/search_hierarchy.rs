@@ -103,7 +103,7 @@ async fn tenant_with_taxonomy(app: &TestApp) {
 #[tokio::test]
 async fn below_and_above_return_exactly_the_descendants_and_ancestors() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         tenant_with_taxonomy(&app).await;
         let cases: [(String, &[&str]); 7] = [
             (
@@ -139,7 +139,7 @@ async fn below_and_above_return_exactly_the_descendants_and_ancestors() {
 #[tokio::test]
 async fn below_pages_with_count_and_counts_every_match() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         tenant_with_taxonomy(&app).await;
         let pages = search_all(
             &app,
@@ -159,7 +159,7 @@ async fn below_pages_with_count_and_counts_every_match() {
 #[tokio::test]
 async fn no_hierarchy_to_search_is_a_400_that_names_the_system_and_code() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         tenant_with_taxonomy(&app).await;
         let cases: [(&str, &str, &[&str]); 4] = [
             (

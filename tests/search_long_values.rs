@@ -34,7 +34,7 @@ fn long(head: &str) -> String {
 #[tokio::test]
 async fn long_token_and_uri_values_are_found_by_their_full_value() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         let identifier = long("id-");
         let source = long("http://example.org/source/");

@@ -77,7 +77,7 @@ async fn bad_request(app: &TestApp, rtype: &str, query: &str, issue_code: &str, 
 #[tokio::test]
 async fn composite_search_pairs_components_of_one_element() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let ch = |code: &str, value: &str| {
             json!({"code": {"coding": [{"system": "http://ex.org/ch", "code": code}]},
                    "valueCodeableConcept": {"coding": [{"code": value}]}, "exclude": false})
@@ -157,7 +157,7 @@ async fn composite_search_pairs_components_of_one_element() {
 #[tokio::test]
 async fn in_and_not_in_use_value_sets_stored_in_the_tenant() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         const NUCC: &str = "http://nucc.org/provider-taxonomy";
         put(&app, json!({"resourceType": "ValueSet", "id": "primary-care", "status": "active",
             "url": "http://ex.org/ValueSet/primary-care",
@@ -232,7 +232,7 @@ async fn in_and_not_in_use_value_sets_stored_in_the_tenant() {
 #[tokio::test]
 async fn above_and_below_on_uris_and_a_clear_400_without_a_stored_code_system() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         for (id, profile) in [
             ("o1", "http://ex.org/fhir/StructureDefinition/org"),
             ("o2", "http://ex.org/fhir/StructureDefinition/org/v2"),
@@ -285,7 +285,7 @@ async fn above_and_below_on_uris_and_a_clear_400_without_a_stored_code_system() 
 #[tokio::test]
 async fn text_and_content_search_words_and_page_correctly() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         put(&app, json!({"resourceType": "Organization", "id": "x1", "name": "Müller Cardiology",
             "text": {"status": "generated",
                      "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>Accepting <b>new</b> patients</p></div>"}}))
@@ -357,7 +357,7 @@ async fn hostile_values_get_400_or_an_answer_never_a_500() {
     let long_word = "a".repeat(300);
     let many_words = vec!["w"; 17].join("%20");
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let cases: Vec<(String, u16)> = vec![
             ("/fhir/default/Organization?_content=%00".into(), 400),
             ("/fhir/default/Organization?_text=a%00b".into(), 400),
@@ -427,7 +427,7 @@ async fn hostile_values_get_400_or_an_answer_never_a_500() {
 #[tokio::test]
 async fn capability_statement_lists_searchable_composites() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let cs = app.get("/fhir/default/metadata").await.status(200).json();
         let resources = cs["rest"][0]["resource"]
             .as_array()

@@ -49,7 +49,7 @@ async fn start(db: &TestDb, profiles: Vec<conformance::SearchParamDef>) -> Serve
         .await
         .expect("binding 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
-    let state = server::app_state_with(store, ServerConfig::default(), addr, profiles);
+    let state = server::app_state_with(store, ServerConfig::auth_off(), addr, profiles);
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(server::serve_state(listener, state.clone(), async move {
         let _ = rx.await;
@@ -889,6 +889,7 @@ fn serve_fails_at_start_naming_a_broken_profile_file() {
     .expect("write");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_fhirdir"))
         .args(["serve", "--listen", "127.0.0.1:0", "--profiles"])
+        .env("FHIRDIR_AUTH", "off")
         .arg(&profiles)
         .arg("--database")
         .arg(format!("sqlite://{}/db.sqlite", dir.path().display()))

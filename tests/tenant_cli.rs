@@ -25,7 +25,7 @@ async fn cli(args: &[&str], db_url: &str) -> (bool, String, String) {
 #[tokio::test]
 async fn tenants_managed_with_the_cli_are_served_at_once_by_a_running_server() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         app.get("/fhir/clinic/metadata")
             .await
             .outcome(404, "not-found");
@@ -78,7 +78,7 @@ async fn tenants_managed_with_the_cli_are_served_at_once_by_a_running_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_cli_can_create_tenants_while_the_server_is_writing() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let stop = std::sync::atomic::AtomicBool::new(false);
         let load = async {
             let mut n = 0;

@@ -105,7 +105,7 @@ async fn admin_api_is_forbidden_when_no_token_is_configured() {
                 &db,
                 ServerConfig {
                     admin_token: token,
-                    ..ServerConfig::default()
+                    ..ServerConfig::auth_off()
                 },
             )
             .await;

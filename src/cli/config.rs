@@ -54,6 +54,9 @@ pub struct FileConfig {
     /// Seconds; see `ServeArgs::header_read_timeout`.
     pub header_read_timeout: Option<f64>,
     pub max_connections: Option<usize>,
+    /// `on` or `off`; see `ServeArgs::auth`.
+    pub auth: Option<String>,
+    pub outbound_allow: Option<Vec<String>>,
 }
 
 impl FileConfig {

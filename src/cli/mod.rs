@@ -1,6 +1,7 @@
 //! Argument parsing and subcommand dispatch. Every value can come from a flag, an
 //! environment variable or the `--config` TOML file, in that order of precedence.
 
+mod client;
 mod config;
 mod demo;
 mod generate;
@@ -8,6 +9,7 @@ mod import;
 mod profiles;
 mod serve;
 mod tenant;
+mod udap;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +41,16 @@ enum Command {
         #[command(subcommand)]
         command: tenant::TenantCommand,
     },
+    /// Manage the SMART Backend Services clients of a tenant.
+    Client {
+        #[command(subcommand)]
+        command: client::ClientCommand,
+    },
+    /// UDAP tools.
+    Udap {
+        #[command(subcommand)]
+        command: udap::UdapCommand,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -53,6 +65,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Generate(args) => generate::run(args),
         Command::Tenant { command } => tenant::run(command).await,
+        Command::Client { command } => client::run(command).await,
+        Command::Udap { command } => udap::run(command),
         Command::Import(args) => import::run(args).await,
     }
 }

@@ -55,6 +55,14 @@ pub struct ServeArgs {
     /// (default 10).
     #[arg(long, env = "FHIRDIR_HEADER_READ_TIMEOUT", value_name = "SECONDS")]
     header_read_timeout: Option<f64>,
+    /// Authorization: `on` (default) needs a bearer token for writes (and for reads where a
+    /// tenant requires it); `off` serves everything to everyone, for local trials only.
+    #[arg(long, env = "FHIRDIR_AUTH", value_parser = ["on", "off"])]
+    auth: Option<String>,
+    /// Comma-separated hosts that outbound fetches (client JWK Sets, CRLs) may reach although
+    /// they are loopback or private, and over plain http.
+    #[arg(long, env = "FHIRDIR_OUTBOUND_ALLOW", value_delimiter = ',')]
+    outbound_allow: Option<Vec<String>>,
     /// Client connections served at once; more wait to be accepted (default 1024).
     #[arg(long, env = "FHIRDIR_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
@@ -89,6 +97,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .max_bundle_entries
             .or(f.max_bundle_entries)
             .unwrap_or(defaults.max_bundle_entries),
+        auth_enforced: args.auth.or_else(|| f.auth.clone()).as_deref() != Some("off"),
+        outbound_allow: args
+            .outbound_allow
+            .or_else(|| f.outbound_allow.clone())
+            .unwrap_or_default(),
         connections: server::listener::ConnectionLimits {
             header_read_timeout: seconds(
                 "header-read-timeout",
@@ -111,6 +124,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .or_else(|| f.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.into());
 
+    if !config.auth_enforced {
+        tracing::warn!(
+            "authorization is OFF (--auth off): anyone who can reach this server may read and \
+             write every tenant; use it for local trials only"
+        );
+    }
     let profiles = super::profiles::load(args.profiles)?;
     let store = db.connect_with_timeout(true, Some(query_timeout)).await?;
     if args.demo {

@@ -6,7 +6,7 @@ use super::*;
 #[tokio::test]
 async fn if_none_exist_makes_a_transaction_idempotent_and_several_matches_fail_it() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         let org_url = "urn:uuid:7f000000-0000-4000-8000-0000000000e1";
         let bundle = tx(vec![
@@ -140,7 +140,7 @@ async fn if_none_exist_makes_a_transaction_idempotent_and_several_matches_fail_i
 #[tokio::test]
 async fn entry_preconditions_if_match_if_none_match_if_modified_since() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         app.put(
             "/fhir/default/Practitioner/c1",
@@ -293,7 +293,7 @@ async fn entry_preconditions_if_match_if_none_match_if_modified_since() {
 #[tokio::test]
 async fn concurrent_identical_if_none_exist_transactions_create_one_resource() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         for (kind, npi) in [("transaction", "8888888880"), ("batch", "8888888881")] {
             let bundle = bundle(
@@ -344,7 +344,7 @@ async fn concurrent_identical_if_none_exist_transactions_create_one_resource() {
 #[tokio::test]
 async fn references_to_an_if_none_exist_entry_name_the_resource_found_under_concurrency() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         let npi = "8888888898";
         let org_url = "urn:uuid:7f000000-0000-4000-8000-0000000000c1";
@@ -405,7 +405,7 @@ async fn references_to_an_if_none_exist_entry_name_the_resource_found_under_conc
 #[tokio::test]
 async fn put_entries_need_the_url_id_unless_conditional() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         // http.html#update: a body without the URL's id is a 400, in a Bundle as alone.
         let r = post_bundle(

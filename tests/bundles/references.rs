@@ -6,7 +6,7 @@ use super::*;
 #[tokio::test]
 async fn transaction_rewrites_urn_uuid_and_urn_oid_full_urls_everywhere() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         let org_url = "urn:uuid:7f000000-0000-4000-8000-0000000000c1";
         let loc_url = "urn:oid:1.2.840.113619.6.197";
@@ -162,7 +162,7 @@ async fn transaction_rewrites_full_urls_in_uri_elements_and_narrative_links() {
     // they are found in the resource ids, resource references, elements of type uri, url,
     // oid, uuid, and <a href="" & <img src="" in the narrative."
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         let org_url = "urn:uuid:7f000000-0000-4000-8000-0000000000aa";
         let photo_url = "urn:oid:1.2.3.4.5.6";
@@ -240,7 +240,7 @@ async fn transaction_rewrites_full_urls_in_uri_elements_and_narrative_links() {
 #[tokio::test]
 async fn conditional_references_resolve_one_match_and_fail_on_none_or_several() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         let org_id = app.create("default", &org("1234567893", "Acme")).await;
         for _ in 0..2 {

@@ -5,7 +5,7 @@ use super::*;
 #[tokio::test]
 async fn batch_entries_succeed_or_fail_on_their_own() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         app.put(
             "/fhir/default/Practitioner/bx",
@@ -142,7 +142,7 @@ fn bundle_pair_referring_by_urn(kind: &str) -> Value {
 #[tokio::test]
 async fn response_entries_carry_status_location_etag_last_modified_and_representation() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         app.put(
             "/fhir/default/Practitioner/upd",
@@ -258,7 +258,7 @@ async fn too_many_entries_or_bytes_are_refused_and_nothing_is_stored() {
         let config = ServerConfig {
             max_bundle_entries: 3,
             max_body_bytes: 4000,
-            ..ServerConfig::default()
+            ..ServerConfig::auth_off()
         };
         let app = spawn_app(&db, config).await;
         let b = app.backend;
@@ -453,7 +453,7 @@ async fn garbage_bundles_get_4xx_operation_outcomes_and_store_nothing() {
         ),
     ];
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         app.put(
             "/fhir/default/Practitioner/a",

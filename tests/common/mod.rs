@@ -6,7 +6,7 @@
 //!
 //! ```ignore
 //! for db in testkit::test_databases().await {
-//!     let app = spawn_app(&db, ServerConfig::default()).await;
+//!     let app = spawn_app(&db, ServerConfig::auth_off()).await;
 //!     app.get("/fhir/default/metadata").await.status(200);
 //! }
 //! ```
@@ -107,7 +107,7 @@ pub async fn spawn_app_with(
 pub fn admin_config(token: &str) -> ServerConfig {
     ServerConfig {
         admin_token: Some(token.to_owned()),
-        ..ServerConfig::default()
+        ..ServerConfig::auth_off()
     }
 }
 
@@ -452,6 +452,7 @@ impl BinaryServer {
     pub async fn start(db_url: &str, backend: &str) -> BinaryServer {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fhirdir"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database", db_url])
+            .env("FHIRDIR_AUTH", "off")
             .env("FHIRDIR_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

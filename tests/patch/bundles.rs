@@ -52,7 +52,7 @@ fn binary(ops: &Value) -> Value {
 #[tokio::test]
 async fn patch_inside_a_transaction_is_applied_or_rolled_back_with_the_rest() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         for id in ["t1", "t2", "t3", "t4"] {
             put_curie(&app, id).await;
@@ -176,7 +176,7 @@ async fn patch_inside_a_transaction_is_applied_or_rolled_back_with_the_rest() {
 #[tokio::test]
 async fn patch_entries_of_a_batch_succeed_or_fail_on_their_own() {
     for db in test_databases().await {
-        let app = spawn_app(&db, ServerConfig::default()).await;
+        let app = spawn_app(&db, ServerConfig::auth_off()).await;
         let b = app.backend;
         put_curie(&app, "b1").await;
         put_curie(&app, "b2").await;

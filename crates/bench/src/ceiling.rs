@@ -68,7 +68,7 @@ pub async fn serve(listen: &str, body: Bytes, layers: &[String]) -> anyhow::Resu
         // The metrics layer needs the app state; an in-memory store is never queried here.
         let store =
             store::Store::connect("sqlite::memory:", &store::StoreOptions::default()).await?;
-        let state = server::app_state(store, server::ServerConfig::default(), addr);
+        let state = server::app_state(store, server::ServerConfig::auth_off(), addr);
         for name in LAYERS.iter().filter(|l| layers.iter().any(|x| x == *l)) {
             app = layer(app, name, &state);
         }

@@ -62,7 +62,7 @@ pub fn practitioner(i: u64, id: Option<&str>) -> Value {
         "meta": {
             "profile": ["http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Practitioner"]
         },
-        "active": i % 17 != 0,
+        "active": !i.is_multiple_of(17),
         "identifier": [{
             "use": "official",
             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "NPI"}]},
@@ -88,7 +88,7 @@ pub fn practitioner(i: u64, id: Option<&str>) -> Value {
             "postalCode": zip,
             "country": "US"
         }],
-        "gender": if i % 2 == 0 { "female" } else { "male" },
+        "gender": if i.is_multiple_of(2) { "female" } else { "male" },
         "qualification": [{
             "identifier": [{"system": format!("http://www.example.org/license/{}", state.to_lowercase()), "value": format!("{state}-{:07}", i)}],
             "code": {

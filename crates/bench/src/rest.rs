@@ -133,6 +133,8 @@ pub async fn run_backend(backend: &str, opts: &RestOptions) -> anyhow::Result<Ba
     let log = dir.path().join("fhirdir.log");
     let mut cmd = Command::new(&opts.fhirdir);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", &database]);
+    // Writes without tokens; an older binary ignores the variable.
+    cmd.env("FHIRDIR_AUTH", "off");
     let result = run_phases(backend, opts, cmd, &log, skip_put).await;
     if let Some(db) = pg {
         db.drop_now().await?;

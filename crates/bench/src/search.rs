@@ -408,7 +408,7 @@ fn shapes(v: Arc<Values>, o: &SearchOptions) -> Vec<Shape> {
         what: "_total=accurate: Practitioner?gender=female|male&_total=accurate",
         example: format!("{BASE}/Practitioner?gender=female&_total=accurate&_count={count}"),
         make: Box::new(move |r| {
-            let g = if splitmix(r) % 2 == 0 {
+            let g = if splitmix(r).is_multiple_of(2) {
                 "female"
             } else {
                 "male"

@@ -346,6 +346,8 @@ async fn run_backend(
 ) -> anyhow::Result<Vec<Row>> {
     let mut cmd = Command::new(fhirdir);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", database]);
+    // Writes without tokens; an older binary ignores the variable.
+    cmd.env("FHIRDIR_AUTH", "off");
     let server = Server::start(cmd, Some(log)).await?;
     let (addr, pid) = (server.addr, server.pid());
     eprintln!("{backend}: fhirdir on {addr}");

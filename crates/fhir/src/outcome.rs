@@ -49,6 +49,8 @@ pub enum IssueType {
     Timeout,
     Informational,
     Incomplete,
+    /// Information withheld from the caller (e.g. resources its scopes do not cover).
+    Suppressed,
 }
 
 impl IssueType {
@@ -76,6 +78,7 @@ impl IssueType {
             Self::Timeout => "timeout",
             Self::Informational => "informational",
             Self::Incomplete => "incomplete",
+            Self::Suppressed => "suppressed",
         }
     }
 }

@@ -194,12 +194,12 @@ const OPS: &[BinOp] = &[
 ];
 
 fn gen(r: &mut Rng, depth: u32) -> Expr {
-    let leaf = depth == 0 || r.next() % 3 == 0;
+    let leaf = depth == 0 || r.next().is_multiple_of(3);
     let b = |r: &mut Rng| Box::new(gen(r, depth.saturating_sub(1)));
     if leaf {
         return match r.next() % 12 {
             0 => Expr::Empty,
-            1 => Expr::Literal(Literal::Bool(r.next() % 2 == 0)),
+            1 => Expr::Literal(Literal::Bool(r.next().is_multiple_of(2))),
             2 => Expr::Literal(Literal::String(r.pick(STRINGS).to_string())),
             3 => Expr::Literal(Literal::Integer((r.next() % 2000) as i64)),
             4 => Expr::Literal(Literal::Decimal((r.next() % 100_000) as f64 / 100.0)),
@@ -237,7 +237,11 @@ fn gen(r: &mut Rng, depth: u32) -> Expr {
             let (name, arity) =
                 *r.pick(&[("where", 1), ("first", 0), ("iif", 3), ("substring", 2)]);
             let args = (0..arity).map(|_| gen(r, depth - 1)).collect();
-            let target = if r.next() % 2 == 0 { Some(b(r)) } else { None };
+            let target = if r.next().is_multiple_of(2) {
+                Some(b(r))
+            } else {
+                None
+            };
             Expr::Call {
                 target,
                 name: name.to_string(),

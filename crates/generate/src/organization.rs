@@ -125,7 +125,7 @@ pub fn network(world: &World, n: u64) -> Value {
 
 fn org_taxonomy(kind: OrgKind, o: u64) -> (&'static str, &'static str) {
     match kind {
-        OrgKind::Group if o % 2 == 0 => MULTI_SPECIALTY_GROUP,
+        OrgKind::Group if o.is_multiple_of(2) => MULTI_SPECIALTY_GROUP,
         OrgKind::Group => SINGLE_SPECIALTY_GROUP,
         OrgKind::Hospital => GENERAL_ACUTE_HOSPITAL,
         OrgKind::Clinic => PRIMARY_CARE_CLINIC,

@@ -24,6 +24,12 @@ pub struct ServerConfig {
     pub cursor_secret: Option<String>,
     /// Most entries accepted in one batch or transaction Bundle.
     pub max_bundle_entries: usize,
+    /// Whether authorization is enforced: writes need a token, tenants may require one for
+    /// reads. `false` (`--auth off`) serves everything to everyone, for local trials.
+    pub auth_enforced: bool,
+    /// Hosts that outbound fetches (client JWK Sets, CRLs) may reach although they are
+    /// loopback or private, and over plain http.
+    pub outbound_allow: Vec<String>,
     /// Header-read timeout and connection cap of the listener.
     #[serde(skip)]
     pub connections: crate::listener::ConnectionLimits,
@@ -40,7 +46,20 @@ impl Default for ServerConfig {
             max_count: 1000,
             cors_origins: vec!["*".to_owned()],
             max_bundle_entries: 10_000,
+            auth_enforced: true,
+            outbound_allow: Vec::new(),
             connections: crate::listener::ConnectionLimits::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The defaults with authorization off (`--auth off`): for tests and trials that are not
+    /// about authorization.
+    pub fn auth_off() -> Self {
+        Self {
+            auth_enforced: false,
+            ..Self::default()
         }
     }
 }

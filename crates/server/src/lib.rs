@@ -49,6 +49,8 @@ pub fn app_state_with(
         max_count: config.max_count,
         max_bundle_entries: config.max_bundle_entries,
         cursor_secret: config.cursor_secret.clone(),
+        auth_enforced: config.auth_enforced,
+        outbound_allow: config.outbound_allow.clone(),
     };
     AppState(Arc::new(ServerState {
         app: Arc::new(App::new(store, settings, loaded)),

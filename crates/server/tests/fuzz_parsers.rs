@@ -87,7 +87,7 @@ fn servers() -> &'static Servers {
                 let config = ServerConfig {
                     base_url: Some(BASE_URL.to_owned()),
                     cursor_secret: Some(CURSOR_SECRET.to_owned()),
-                    ..ServerConfig::default()
+                    ..ServerConfig::auth_off()
                 };
                 let addr = "127.0.0.1:0".parse().expect("an address");
                 let router = server::router(server::app_state(store, config, addr));

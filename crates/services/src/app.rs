@@ -4,6 +4,7 @@
 
 use store::{Store, TenantName};
 
+use crate::auth::keys::AuthCache;
 use crate::conformance_cache::ConformanceCache;
 use crate::cursor::CursorKey;
 use crate::jobs::Jobs;
@@ -24,6 +25,11 @@ pub struct Settings {
     pub max_bundle_entries: usize,
     /// Key that signs paging cursors; `None`: a random key per process.
     pub cursor_secret: Option<String>,
+    /// Whether authorization is enforced (`fhirdir serve --auth off` turns it off).
+    pub auth_enforced: bool,
+    /// Hosts the server may fetch from although they are loopback or private, and over
+    /// plain http (`--outbound-allow`).
+    pub outbound_allow: Vec<String>,
 }
 
 pub struct App {
@@ -38,6 +44,10 @@ pub struct App {
     pub jobs: Jobs,
     /// Seals paging cursors (history and search).
     pub cursors: CursorKey,
+    /// Each tenant's token-signing keys and access policy ([`crate::auth::keys`]).
+    pub auth: AuthCache,
+    /// The one HTTP client for URLs that clients supply (JWK Sets, CRLs).
+    pub outbound: outbound::Outbound,
     /// When this process started, as a FHIR dateTime (CapabilityStatement.date).
     pub started: String,
 }
@@ -51,11 +61,16 @@ impl App {
         App {
             store,
             cursors: CursorKey::new(settings.cursor_secret.as_deref()),
-            settings,
             conformance: ConformanceCache::new(registry, loaded),
             tenants: KnownTenants::default(),
             jobs: Jobs::new(),
+            auth: AuthCache::default(),
+            outbound: outbound::Outbound::new(outbound::OutboundConfig {
+                allow_hosts: settings.outbound_allow.clone(),
+                ..outbound::OutboundConfig::default()
+            }),
             started: fhir::meta::format_instant(chrono::Utc::now()),
+            settings,
         }
     }
 

@@ -13,17 +13,36 @@ use crate::error::{Error, Result};
 use crate::App;
 
 /// Who is asking.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Principal {
     /// No credentials: the public reader of a directory (Plan-Net requires public read).
     Anonymous,
+    /// A client with a valid access token of this tenant.
+    Client(Arc<Client>),
     /// fhirdir itself: background jobs, the CLI and start-up work, which act for no client.
     System,
+}
+
+/// A client, as its access token describes it (SMART Backend Services or UDAP B2B).
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub client_id: String,
+    /// What the token grants.
+    pub scopes: auth::Scopes,
+    /// The organization the client acts for: registered by the operator, or the UDAP
+    /// `hl7-b2b` extension's `organization_id`.
+    pub organization: Option<String>,
+    /// The UDAP `hl7-b2b` purposes of use.
+    pub purpose_of_use: Vec<String>,
+    /// The token's `jti`, for audit.
+    pub token_id: String,
 }
 
 /// What a tenant lets callers do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessPolicy {
+    /// Whether the rules apply at all (`fhirdir serve --auth off` turns them off).
+    pub enforced: bool,
     /// Anonymous callers may read and search.
     pub anonymous_read: bool,
 }
@@ -31,6 +50,7 @@ pub struct AccessPolicy {
 impl Default for AccessPolicy {
     fn default() -> Self {
         AccessPolicy {
+            enforced: true,
             anonymous_read: true,
         }
     }
@@ -100,12 +120,13 @@ impl RequestCtx {
 }
 
 impl App {
-    /// The context of a request from `principal` to the tenant named `raw` in its URL: a 404
-    /// when no such tenant exists.
+    /// The context of a request to the tenant named `raw` in its URL, presenting `bearer`
+    /// (the `Authorization: Bearer` token, if any): a 404 when no such tenant exists, a 401
+    /// (`invalid_token`) when the token is not a valid token of this tenant.
     pub async fn context(
         self: &Arc<Self>,
         raw: &str,
-        principal: Principal,
+        bearer: Option<&str>,
         request_id: Option<String>,
     ) -> Result<RequestCtx> {
         let tenant = TenantName::parse(raw).map_err(|_| Error::unknown_tenant(raw))?;
@@ -115,11 +136,28 @@ impl App {
             }
             self.tenants.insert(&tenant);
         }
+        let (principal, policy) = if self.settings.auth_enforced {
+            let principal = match bearer {
+                Some(token) => self.authenticate(&tenant, token).await?,
+                None => Principal::Anonymous,
+            };
+            let policy = AccessPolicy {
+                enforced: true,
+                anonymous_read: self.anonymous_read(&tenant).await?,
+            };
+            (principal, policy)
+        } else {
+            let policy = AccessPolicy {
+                enforced: false,
+                anonymous_read: true,
+            };
+            (Principal::Anonymous, policy)
+        };
         Ok(RequestCtx {
             app: self.clone(),
             tenant,
             principal,
-            policy: AccessPolicy::default(),
+            policy,
             request_id,
         })
     }

@@ -6,6 +6,7 @@ use fhir::{BundleBuilder, BundleEntry};
 use serde_json::json;
 use store::{HistoryQuery, HistoryScope, VersionRecord};
 
+use crate::auth::access::{Interaction, ALL_TYPES};
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
 use crate::request::QueryPairs;
@@ -49,6 +50,11 @@ fn parse_count(app: &App, raw: Option<&str>) -> Result<u32> {
 
 /// Builds the history Bundle for `scope` as JSON text.
 pub async fn history(ctx: &RequestCtx, scope: HistoryScope, q: &QueryPairs) -> Result<String> {
+    match &scope {
+        HistoryScope::System => ctx.authorize(ALL_TYPES, Interaction::Search)?,
+        HistoryScope::Type(t) => ctx.authorize(t, Interaction::Search)?,
+        HistoryScope::Instance(t, _) => ctx.authorize(t, Interaction::Read)?,
+    }
     let (app, tenant) = (ctx.app(), ctx.tenant());
     if let Some((k, _)) = q.0.iter().find(|(k, _)| !KNOWN.contains(&k.as_str())) {
         return Err(Error::invalid(format!(

@@ -6,6 +6,7 @@
 //! Long-lived state lives in [`App`]; per-request state in [`RequestCtx`].
 
 mod app;
+pub mod auth;
 pub mod bundle;
 pub mod capability;
 pub mod conditional;
@@ -25,5 +26,5 @@ pub mod tenant_conformance;
 pub mod tenants;
 
 pub use app::{App, Settings};
-pub use ctx::{AccessPolicy, Principal, RequestCtx};
+pub use ctx::{AccessPolicy, Client, Principal, RequestCtx};
 pub use error::{Error, Result};

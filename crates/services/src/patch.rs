@@ -4,6 +4,7 @@
 use serde_json::Value;
 use store::{Method, Precondition, StoreTx, WriteOutcome};
 
+use crate::auth::access::Interaction;
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
 use crate::request::parse_resource;
@@ -74,6 +75,7 @@ pub async fn patch(
     document: &[u8],
     if_match: Option<i64>,
 ) -> Result<WriteOutcome> {
+    ctx.authorize(rtype, Interaction::Update)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     // The same limit as every other body (the handler takes raw bytes, not a `FhirBody`).
     let limit = app.settings.max_body_bytes;
@@ -103,6 +105,8 @@ pub async fn conditional_patch(
     document: &[u8],
     if_match: Option<i64>,
 ) -> Result<WriteOutcome> {
+    // Before the search: a caller who may not patch learns nothing of what matches.
+    ctx.authorize(rtype, Interaction::Update)?;
     let found = super::conditional::find(ctx, rtype, criteria).await?;
     match found.as_slice() {
         [] => Err(Error::not_found(format!(

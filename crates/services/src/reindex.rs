@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use store::{Job, JobState, NewJob, TenantName};
 
+use crate::auth::access::{Interaction, ALL_TYPES};
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
 use crate::jobs::{BoxFuture, JobKind, Step};
@@ -270,6 +271,7 @@ pub async fn queue(
 
 /// `POST [base]/$reindex`: queues a job over `types` (empty: every type).
 pub async fn kick_off(ctx: &RequestCtx, types: Vec<String>) -> Result<ReindexJob> {
+    ctx.authorize(ALL_TYPES, Interaction::Update)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     for t in &types {
         if !fhir::is_resource_type(t) {
@@ -316,6 +318,7 @@ pub fn requested_types(query: &[(String, String)], body: Option<&Value>) -> Resu
 
 /// One job of the tenant (404 when unknown).
 pub async fn status(ctx: &RequestCtx, id: &str) -> Result<ReindexJob> {
+    ctx.authorize(ALL_TYPES, Interaction::Read)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     let unknown = || Error::not_found(format!("no reindex job {id:?} in this tenant"));
     // Job ids are UUIDs: anything else (a NUL character, kilobytes of text) is unknown
@@ -332,6 +335,7 @@ pub async fn status(ctx: &RequestCtx, id: &str) -> Result<ReindexJob> {
 
 /// Every job of the tenant, oldest first.
 pub async fn list(ctx: &RequestCtx) -> Result<Vec<ReindexJob>> {
+    ctx.authorize(ALL_TYPES, Interaction::Read)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     // Loading the tenant's parameters queues the job a changed definition needs (404 for an
     // unknown tenant).
@@ -351,6 +355,7 @@ pub fn jobs_parameters(jobs: &[ReindexJob]) -> Value {
 
 /// `DELETE` of a job's status URL: cancels it (a job that has ended is left as it is).
 pub async fn cancel(ctx: &RequestCtx, id: &str) -> Result<ReindexJob> {
+    ctx.authorize(ALL_TYPES, Interaction::Update)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     let job = status(ctx, id).await?;
     if job.state.is_unfinished() {

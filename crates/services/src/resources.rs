@@ -7,6 +7,7 @@ use store::{
 };
 use writes::SEARCH_PARAMETER;
 
+use crate::auth::access::Interaction;
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
 use crate::tenant_conformance::TenantConformance;
@@ -15,6 +16,7 @@ use crate::App;
 
 /// The current version; 410 when deleted, 404 when never created.
 pub async fn read(ctx: &RequestCtx, rtype: &str, id: &str) -> Result<VersionRecord> {
+    ctx.authorize(rtype, Interaction::Read)?;
     match ctx.app().store.read(ctx.scope(), rtype, id).await? {
         Some(r) if r.deleted => Err(Error::gone(format!(
             "{rtype}/{id} was deleted (version {})",
@@ -28,6 +30,7 @@ pub async fn read(ctx: &RequestCtx, rtype: &str, id: &str) -> Result<VersionReco
 
 /// One version; 410 when that version is a delete.
 pub async fn vread(ctx: &RequestCtx, rtype: &str, id: &str, version: i64) -> Result<VersionRecord> {
+    ctx.authorize(rtype, Interaction::Read)?;
     match ctx
         .app()
         .store
@@ -132,6 +135,7 @@ pub async fn create(
     body: Map<String, Value>,
     if_none_exist: Option<&str>,
 ) -> Result<WriteOutcome> {
+    ctx.authorize(rtype, Interaction::Create)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     check_type(rtype, &body)?;
     let conf = app.conformance(tenant).await?;
@@ -175,6 +179,7 @@ pub async fn update(
     if_match: Option<i64>,
     create_only: bool,
 ) -> Result<WriteOutcome> {
+    ctx.authorize(rtype, Interaction::Update)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     check_type(rtype, &body)?;
     check_update_id(id, &body)?;
@@ -196,6 +201,7 @@ pub async fn delete(
     id: &str,
     if_match: Option<i64>,
 ) -> Result<DeleteOutcome> {
+    ctx.authorize(rtype, Interaction::Delete)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
     let mut tx = app.store.begin(ctx.scope()).await?;
@@ -223,6 +229,7 @@ pub async fn conditional_update(
     mut body: Map<String, Value>,
     if_match: Option<i64>,
 ) -> Result<WriteOutcome> {
+    ctx.authorize(rtype, Interaction::Update)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     check_type(rtype, &body)?;
     let conf = app.conformance(tenant).await?;
@@ -260,6 +267,8 @@ pub async fn conditional_delete(
     rtype: &str,
     criteria: &str,
 ) -> Result<(String, DeleteOutcome)> {
+    // Before the search: a caller who may not delete learns nothing of what matches.
+    ctx.authorize(rtype, Interaction::Delete)?;
     let found = super::conditional::find(ctx, rtype, criteria).await?;
     match found.as_slice() {
         [] => Ok((format!("{rtype}?{criteria}"), DeleteOutcome::NotFound)),

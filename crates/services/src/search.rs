@@ -9,6 +9,7 @@ use search::{Filter, SearchLimits, SearchQuery, Summary};
 use serde_json::{json, Value};
 use store::VersionRecord;
 
+use crate::auth::access::Interaction;
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
 use crate::request::Prefer;
@@ -23,6 +24,7 @@ pub async fn search(
     mut pairs: Vec<(String, String)>,
     prefer: Prefer,
 ) -> Result<String> {
+    ctx.authorize(rtype, Interaction::Search)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     let token = pairs
         .iter()
@@ -75,7 +77,15 @@ pub async fn search(
     if let Some(next) = &page.next {
         bundle = bundle.link("next", link(Some(seal(next))));
     }
-    let outcome = search_outcome(&query, &conf.pending, &conf.registry);
+    // Included resources of types the caller may not read are left out, and said so
+    // (SMART scopes apply to `_include`/`_revinclude` targets as to reads).
+    let mut withheld = BTreeMap::<&str, usize>::new();
+    for r in &page.included {
+        if !ctx.may(&r.resource_type, Interaction::Read) {
+            *withheld.entry(r.resource_type.as_str()).or_default() += 1;
+        }
+    }
+    let outcome = search_outcome(&query, &conf.pending, &conf.registry, &withheld);
     if query.summary == Some(Summary::Count) {
         if let Some(outcome) = outcome {
             bundle.entry(outcome);
@@ -86,7 +96,9 @@ pub async fn search(
         bundle.entry(entry(&base, r, &query, "match")?);
     }
     for r in &page.included {
-        bundle.entry(entry(&base, r, &query, "include")?);
+        if !withheld.contains_key(r.resource_type.as_str()) {
+            bundle.entry(entry(&base, r, &query, "include")?);
+        }
     }
     if let Some(outcome) = outcome {
         bundle.entry(outcome);
@@ -135,8 +147,19 @@ fn search_outcome(
     query: &SearchQuery,
     pending: &BTreeMap<String, String>,
     registry: &conformance::Registry,
+    withheld: &BTreeMap<&str, usize>,
 ) -> Option<BundleEntry> {
     let mut oo = OperationOutcome::default();
+    for (rtype, n) in withheld {
+        oo.push(
+            IssueSeverity::Warning,
+            IssueType::Suppressed,
+            format!(
+                "{n} included {rtype} resource(s) left out: the access token's scopes do not \
+                 allow reading {rtype}"
+            ),
+        );
+    }
     for u in &query.unknown {
         oo.push(
             IssueSeverity::Warning,

@@ -30,6 +30,7 @@ pub async fn delete(app: &App, raw: &str) -> Result<()> {
     // A tenant created later under the same name starts without this one's parameters.
     app.conformance.invalidate(&tenant);
     app.tenants.forget(&tenant);
+    app.auth.forget(&tenant);
     if deleted {
         Ok(())
     } else {

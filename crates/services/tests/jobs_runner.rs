@@ -62,6 +62,8 @@ async fn app(url: &str) -> Arc<App> {
         max_count: 100,
         max_bundle_entries: 100,
         cursor_secret: None,
+        auth_enforced: true,
+        outbound_allow: Vec::new(),
     };
     let app = App::new(store, settings, Vec::new());
     app.jobs.set_batch(2);

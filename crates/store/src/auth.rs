@@ -71,6 +71,9 @@ pub struct AuthEvent {
     pub reason: Option<String>,
 }
 
+/// `auth_events` columns: at, event, client_id, outcome, reason.
+type EventRow = (i64, String, Option<String>, String, Option<String>);
+
 fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
@@ -410,8 +413,7 @@ impl Store {
             .text(tenant.as_str())
             .push(" ORDER BY seq DESC LIMIT ")
             .int(i64::from(limit));
-        let rows: Vec<(i64, String, Option<String>, String, Option<String>)> =
-            self.fetch_all(&sql).await?;
+        let rows: Vec<EventRow> = self.fetch_all(&sql).await?;
         Ok(rows
             .into_iter()
             .map(|(at, event, client_id, outcome, reason)| AuthEvent {

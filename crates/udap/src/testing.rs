@@ -308,7 +308,7 @@ pub fn sign_jwt(claims: &Value, alg: &str, chain_pem: &[String], key_pem: &str) 
             EncodingKey::from_rsa_pem(key_pem.as_bytes()).expect("RSA key PEM")
         }
         "ES256" | "ES384" => EncodingKey::from_ec_pem(key_pem.as_bytes()).expect("EC key PEM"),
-        _ => EncodingKey::from_secret(key_pem.as_bytes()),
+        _ => EncodingKey::from_secret(key_pem.as_bytes()).expect("a non-empty HMAC secret"),
     };
     let mut header = Header::new(algorithm);
     header.x5c = Some(x5c);

@@ -4,9 +4,10 @@
 
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use services::{Principal, RequestCtx};
+use services::RequestCtx;
 
 use crate::error::{AppError, Error};
 use crate::state::AppState;
@@ -36,10 +37,35 @@ async fn context(state: &AppState, parts: &mut Parts) -> Result<RequestCtx, AppE
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    Ok(state
-        .app
-        .context(tenant, Principal::Anonymous, request_id)
-        .await?)
+    let token = bearer(parts)?;
+    Ok(state.app.context(tenant, token, request_id).await?)
+}
+
+/// The token of `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is
+/// case-insensitive). Another scheme, or none, is an anonymous request; a `Bearer` header
+/// with no token is a 401 `invalid_request`.
+fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().unwrap_or_default().trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    match token.trim() {
+        "" => Err(missing_token()),
+        token => Ok(Some(token)),
+    }
+}
+
+fn missing_token() -> AppError {
+    Error::unauthorized("Authorization: Bearer carries no token")
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_request\""),
+        )
+        .into()
 }
 
 /// The request's context, for a handler of a `/fhir/{tenant}` route.

@@ -1,6 +1,7 @@
 //! The route tree. Handlers are thin: extract, call one service function, shape the response.
 
 mod admin;
+mod auth;
 mod health;
 mod history;
 mod metadata;
@@ -10,7 +11,7 @@ mod search;
 
 use axum::http::{header, HeaderName, Method};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -82,6 +83,41 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/admin/tenants", get(admin::list).post(admin::create))
         .route("/admin/tenants/{name}", delete(admin::delete))
+        .route(
+            "/admin/tenants/{name}/access",
+            get(admin::get_access).put(admin::put_access),
+        )
+        .route(
+            "/admin/tenants/{name}/clients",
+            get(admin::list_clients).post(admin::add_client),
+        )
+        .route(
+            "/admin/tenants/{name}/clients/{id}",
+            get(admin::get_client).delete(admin::delete_client),
+        )
+        .route(
+            "/admin/tenants/{name}/udap/communities",
+            get(admin::list_communities),
+        )
+        .route(
+            "/admin/tenants/{name}/udap/communities/{community}",
+            put(admin::put_community).delete(admin::delete_community),
+        )
+        .route(
+            "/admin/tenants/{name}/keys/rotate",
+            post(admin::rotate_keys),
+        )
+        .route("/admin/tenants/{name}/auth-events", get(admin::auth_events))
+        // A tenant's authorization endpoints: outside the FHIR routes' layers, so they stay
+        // public (no bearer token is read) and answer JSON whatever the Accept header.
+        .route(
+            "/fhir/{tenant}/.well-known/smart-configuration",
+            get(auth::smart_configuration),
+        )
+        .route("/fhir/{tenant}/.well-known/udap", get(auth::udap))
+        .route("/fhir/{tenant}/auth/jwks", get(auth::jwks))
+        .route("/fhir/{tenant}/auth/token", post(auth::token))
+        .route("/fhir/{tenant}/auth/register", post(auth::register))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn(finish_writes))

@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::auth::access::Interaction;
+use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
 use crate::history::parse_instant;
 use crate::request::parse_etag;
@@ -89,6 +91,23 @@ impl Entry {
             Some(u) => format!("entry {} ({u})", self.index),
             None => format!("entry {}", self.index),
         }
+    }
+
+    /// What the entry does, for the access rule ([`RequestCtx::authorize`]).
+    pub fn interaction(&self) -> Interaction {
+        match (&self.method, &self.target) {
+            (EntryMethod::Delete, _) => Interaction::Delete,
+            (EntryMethod::Post, _) => Interaction::Create,
+            (EntryMethod::Put | EntryMethod::Patch, _) => Interaction::Update,
+            (_, Target::Instance(..) | Target::Version(..)) => Interaction::Read,
+            (_, Target::Type(_) | Target::Search(..)) => Interaction::Search,
+        }
+    }
+
+    /// The access rule for this entry, located at it.
+    pub fn authorize(&self, ctx: &RequestCtx) -> Result<()> {
+        ctx.authorize(self.target.resource_type(), self.interaction())
+            .map_err(|err| self.locate(err))
     }
 
     /// `err` as an error of this entry: labelled, and located at `Bundle.entry[N]`.

@@ -303,6 +303,11 @@ pub async fn transaction(
     mut entries: Vec<Entry>,
     prefer: Prefer,
 ) -> Result<Vec<EntryResponse>> {
+    // Every entry's access first: a transaction with one entry the caller may not do is
+    // refused whole, before anything is read or written.
+    for e in &entries {
+        e.authorize(ctx)?;
+    }
     let (app, tenant) = (ctx.app(), ctx.tenant());
     let base = app.tenant_base(tenant);
     let mut ids = Identities::assign(&entries)?;
@@ -586,6 +591,7 @@ pub async fn batch(ctx: &RequestCtx, raw: &[Value], prefer: Prefer) -> Vec<Entry
     for (i, raw_entry) in raw.iter().enumerate() {
         let result = async {
             let mut e = parse_entry(i, raw_entry, &base)?;
+            e.authorize(ctx)?;
             let mut ids = Identities::assign(std::slice::from_ref(&e))?;
             // In a batch a fullUrl names nothing else: entries may not refer to each other.
             ids.by_full_url.clear();
