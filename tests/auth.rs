@@ -9,6 +9,8 @@ mod support;
 
 #[path = "auth/admin.rs"]
 mod admin;
+#[path = "auth/cli.rs"]
+mod cli;
 #[path = "auth/policy.rs"]
 mod policy;
 #[path = "auth/scopes.rs"]

@@ -12,6 +12,7 @@
 //!
 //! Output is markdown: machine facts, one row per measurement, and a summary table.
 
+mod auth;
 mod ceiling;
 mod child;
 mod load;
@@ -47,6 +48,9 @@ enum Cmd {
     /// Transaction Bundles (provider attestations of 100 entries): transactions/s,
     /// resources/s, p50/p95 per transaction (issue 4).
     Transaction(transaction::TransactionArgs),
+    /// What authorization costs: read by id with a bearer token against anonymous, and the
+    /// token endpoint's throughput (issue 14).
+    Auth(auth::AuthArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -145,6 +149,10 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Rest(a) => rest(a).await,
         Cmd::Search(a) => search::main(a).await,
         Cmd::Transaction(a) => transaction::main(a).await,
+        Cmd::Auth(a) => {
+            let fhirdir = fhirdir_binary(a.fhirdir.clone())?;
+            auth::run(a, fhirdir).await
+        }
         Cmd::Read(a) => {
             let stop = load::Stop::Timed {
                 warmup: Duration::from_secs(a.warmup),

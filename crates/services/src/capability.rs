@@ -136,6 +136,25 @@ pub fn capability_statement(tenant_base: &str, date: &str, registry: &Registry) 
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
+            // SMART App Launch 2.2 §Conformance ("oauth-uris" and the SMART-on-FHIR service);
+            // the full document is `.well-known/smart-configuration`.
+            "security": {
+                "cors": true,
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR"
+                }]}],
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [
+                        {"url": "token", "valueUri": crate::auth::token_url(tenant_base)},
+                        {"url": "register", "valueUri": crate::auth::registration_url(tenant_base)},
+                    ],
+                }],
+                "description": "Anonymous callers read and search (unless the tenant requires \
+                    a token); writes need a bearer token with SMART system scopes, from the \
+                    token endpoint (SMART Backend Services, or UDAP B2B after registration).",
+            },
             "resource": resources,
             "interaction": [{"code": "history-system"}, {"code": "transaction"}, {"code": "batch"}],
             // `POST [base]/$reindex` (crate::reindex); HAPI's name for the same job.
