@@ -25,6 +25,16 @@ use crate::App;
 /// How long a cached access policy is trusted.
 pub const POLICY_TTL: Duration = Duration::from_secs(5);
 
+/// How often expired assertion ids are forgotten.
+const JTI_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// A key retired before this instant (epoch microseconds) signed no token that is still
+/// valid.
+fn retired_horizon() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+        - (super::TOKEN_LIFETIME_SECS + super::LEEWAY_SECS) * 1_000_000
+}
+
 /// The fewest time between two reloads of a tenant's keys for an unknown `kid`.
 const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 
@@ -42,6 +52,8 @@ pub struct TenantKeys {
 pub struct AuthCache {
     keys: RwLock<HashMap<TenantName, Arc<TenantKeys>>>,
     policies: RwLock<HashMap<TenantName, (bool, Instant)>>,
+    /// When this process last forgot expired assertion ids ([`App::sweep_expired_jtis`]).
+    last_jti_sweep: std::sync::Mutex<Option<Instant>>,
 }
 
 impl AuthCache {
@@ -99,14 +111,39 @@ impl App {
     }
 
     /// Replaces the tenant's signing key; the old one verifies until its tokens expire.
+    /// Keys retired before that horizon are forgotten now.
     pub async fn rotate_keys(&self, tenant: &TenantName) -> Result<String> {
         let key = auth::SigningKey::generate();
         let private = STANDARD.encode(key.pkcs8_der());
         self.store
             .add_signing_key(tenant, key.kid(), &private, false)
             .await?;
+        self.store
+            .drop_retired_keys(tenant, retired_horizon())
+            .await?;
         self.auth.forget(tenant);
         Ok(key.kid().to_owned())
+    }
+
+    /// Forgets assertion ids that have expired (they may be used again anyway), at most once
+    /// a minute per process; called after the token endpoint records one, so the table stays
+    /// the size of five minutes of token requests.
+    pub async fn sweep_expired_jtis(&self) {
+        {
+            let mut last = self
+                .auth
+                .last_jti_sweep
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| at.elapsed() < JTI_SWEEP_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let now = chrono::Utc::now().timestamp_micros();
+        if let Err(e) = self.store.drop_expired_jtis(now).await {
+            tracing::warn!(error = %e, "could not forget expired assertion ids");
+        }
     }
 
     async fn load_keys(&self, tenant: &TenantName) -> Result<Arc<TenantKeys>> {
@@ -120,9 +157,7 @@ impl App {
                 .await?;
             rows = self.store.signing_keys(tenant).await?;
         }
-        // A key retired longer ago than a token lives signed nothing still valid.
-        let horizon = chrono::Utc::now().timestamp_micros()
-            - (super::TOKEN_LIFETIME_SECS + super::LEEWAY_SECS) * 1_000_000;
+        let horizon = retired_horizon();
         let mut signer = None;
         let mut public = Vec::new();
         for row in &rows {

@@ -157,6 +157,7 @@ async fn issue(
             who.jti
         )));
     }
+    app.sweep_expired_jtis().await;
 
     let registered = auth::Scopes::parse_lenient(&client.scope);
     let granted = auth::Scopes::parse_lenient(requested).intersect(&registered);
