@@ -92,11 +92,16 @@ pub async fn search(
         }
         return Ok(bundle.to_json_string());
     }
-    for r in &page.matches {
+    let withheld: BTreeMap<String, usize> = withheld
+        .into_iter()
+        .map(|(t, n)| (t.to_owned(), n))
+        .collect();
+    // The page's records are consumed: their stored bodies move into the Bundle uncopied.
+    for r in page.matches {
         bundle.entry(entry(&base, r, &query, "match")?);
     }
-    for r in &page.included {
-        if !withheld.contains_key(r.resource_type.as_str()) {
+    for r in page.included {
+        if !withheld.contains_key(&r.resource_type) {
             bundle.entry(entry(&base, r, &query, "include")?);
         }
     }
@@ -107,9 +112,9 @@ pub async fn search(
 }
 
 /// One Bundle entry, subsetted when `_summary`/`_elements` ask for it.
-fn entry(base: &str, r: &VersionRecord, query: &SearchQuery, mode: &str) -> Result<BundleEntry> {
+fn entry(base: &str, r: VersionRecord, query: &SearchQuery, mode: &str) -> Result<BundleEntry> {
     let full_url = format!("{base}/{}/{}", r.resource_type, r.id);
-    let body = r.body.clone().unwrap_or_default();
+    let body = r.body.unwrap_or_default();
     let mode_summary = match query.summary {
         Some(Summary::True) => Some(SummaryMode::True),
         Some(Summary::Text) => Some(SummaryMode::Text),
