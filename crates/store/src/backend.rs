@@ -30,7 +30,7 @@ use crate::{OnUnchanged, StoreError, TenantName, VersionRecord, WriteRequest};
 pub(crate) type Conn<B> = <<B as Backend>::Db as Database>::Connection;
 
 /// What one storage backend provides to the shared store code (see the module docs).
-pub(crate) trait Backend: std::fmt::Debug + Send + Sync + 'static {
+pub(crate) trait Backend: std::fmt::Debug + Clone + Send + Sync + 'static {
     /// The sqlx database.
     type Db: SqlDb;
 
@@ -57,6 +57,11 @@ pub(crate) trait Backend: std::fmt::Debug + Send + Sync + 'static {
     /// What [`crate::Store::optimize_after_bulk_load`] runs on each index table and
     /// `resources`: the statement, the table name follows.
     const OPTIMIZE_AFTER_LOAD: &'static str;
+
+    /// Whether the store runs `ANALYZE` after a tenant's write bursts
+    /// (`search::statistics`): Postgres plans go wrong without statistics; SQLite's do not,
+    /// and its `ANALYZE` would hold the one writer while it reads whole tables.
+    const ANALYZE_AFTER_WRITES: bool;
 
     /// What [`Backend::limit_search`] leaves for [`Backend::search_finished`].
     type SearchLimit: Send;

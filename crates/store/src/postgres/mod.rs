@@ -125,6 +125,7 @@ impl Backend for PgStore {
     // scans instead of visiting the heap for every row (until autovacuum gets there, which on
     // insert-only tables can take long).
     const OPTIMIZE_AFTER_LOAD: &'static str = "VACUUM (ANALYZE) ";
+    const ANALYZE_AFTER_WRITES: bool = true;
     type SearchLimit = ();
 
     fn reader(&self) -> &PgPool {

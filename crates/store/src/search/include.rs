@@ -191,7 +191,7 @@ impl<'q> Includer<'q> {
         }
         sql.push(") ")
             .alias(k)
-            .push(" JOIN resources ")
+            .join_resources()
             .alias(t)
             .push(" ON ")
             .col(t, "tenant")
@@ -273,7 +273,7 @@ impl<'q> Includer<'q> {
         }
         sql.push(")) ")
             .alias(k)
-            .push(" JOIN resources ")
+            .join_resources()
             .alias(t)
             .push(" ON ")
             .col(t, "tenant")

@@ -42,6 +42,7 @@ mod plan;
 pub(crate) mod probe_cache;
 pub(crate) mod run;
 mod sql;
+pub(crate) mod statistics;
 pub(crate) mod terminology;
 mod text_search;
 mod value_sets;
@@ -66,6 +67,7 @@ pub use values::DEFAULT_NEAR_KM;
 pub(crate) struct SearchCaches {
     pub probes: probe_cache::ProbeCache,
     pub counts: count_cache::CountCache,
+    pub statistics: statistics::Statistics,
 }
 
 use crate::{Store, StoreError, TenantName, VersionRecord};

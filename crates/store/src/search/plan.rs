@@ -514,7 +514,7 @@ fn page_sql(
     sql.push(" LIMIT ").int(page_limit(query));
     sql.push(") ")
         .alias(p)
-        .push(" JOIN resources ")
+        .join_resources()
         .alias(c)
         .push(" ON ")
         .scope_rows(c, cond.tenant, query.resource_type.as_str())

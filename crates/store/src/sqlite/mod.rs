@@ -226,6 +226,7 @@ impl Backend for SqliteStore {
         Some("(SELECT COALESCE(MAX(seq), 0) + 1 FROM resource_versions)");
     // Fills `sqlite_stat1` for the query planner.
     const OPTIMIZE_AFTER_LOAD: &'static str = "ANALYZE ";
+    const ANALYZE_AFTER_WRITES: bool = false;
     type SearchLimit = Option<Deadline>;
 
     fn reader(&self) -> &SqlitePool {

@@ -32,9 +32,10 @@ use crate::{
 pub(crate) struct WriteTx<B: Backend> {
     tx: Held<B::Db>,
     tenant: TenantName,
-    /// Whether a write or delete ran: the commit then adds to the tenant's write
-    /// generation (see `search::count_cache`).
-    wrote: bool,
+    /// Resources written or deleted: when any, the commit adds to the tenant's write
+    /// generation (see `search::count_cache`) and to what `search::statistics` counts.
+    writes: u64,
+    store: B,
 }
 
 impl<B: Backend> WriteTx<B> {
@@ -48,7 +49,8 @@ impl<B: Backend> WriteTx<B> {
         Ok(WriteTx {
             tx,
             tenant: tenant.clone(),
-            wrote: false,
+            writes: 0,
+            store: store.clone(),
         })
     }
 
@@ -63,10 +65,27 @@ impl<B: Backend> WriteTx<B> {
 
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
         self.tx.set_busy(true);
-        if self.wrote {
+        if self.writes > 0 {
             run::bump_generation::<B>(&mut self.tx, &self.tenant).await?;
         }
-        self.tx.commit().await
+        self.tx.commit().await?;
+        if B::ANALYZE_AFTER_WRITES
+            && self.writes > 0
+            && self
+                .store
+                .caches()
+                .statistics
+                .wrote(self.tenant.as_str(), self.writes)
+        {
+            let store = self.store;
+            tokio::spawn(async move {
+                if let Err(e) = run::maintain(&store, "ANALYZE ").await {
+                    tracing::warn!(error = %e, "ANALYZE after writes failed");
+                }
+                store.caches().statistics.analyzed();
+            });
+        }
+        Ok(())
     }
 
     pub(crate) async fn rollback(self) -> Result<(), StoreError> {
@@ -110,7 +129,7 @@ impl<B: Backend> WriteTx<B> {
         req: WriteRequest,
         index: &[search::IndexEntry],
     ) -> Result<WriteOutcome, StoreError> {
-        self.wrote = true;
+        self.writes += 1;
         let tenant = &self.tenant;
         let conn: &mut Conn<B> = &mut self.tx;
         for _ in 0..common::MAX_WRITE_ATTEMPTS {
@@ -152,7 +171,7 @@ impl<B: Backend> WriteTx<B> {
         id: &str,
         precondition: Precondition,
     ) -> Result<DeleteOutcome, StoreError> {
-        self.wrote = true;
+        self.writes += 1;
         let tenant = &self.tenant;
         let conn: &mut Conn<B> = &mut self.tx;
         for _ in 0..common::MAX_WRITE_ATTEMPTS {
@@ -198,7 +217,7 @@ impl<B: Backend> WriteTx<B> {
         writes: Vec<BatchWrite>,
         on_unchanged: OnUnchanged,
     ) -> Result<Vec<BatchOutcome>, StoreError> {
-        self.wrote = true;
+        self.writes += writes.len() as u64;
         let requests: Vec<&WriteRequest> = writes.iter().map(|w| &w.request).collect();
         let mut planned_all: Vec<Option<Planned>> = Vec::with_capacity(writes.len());
         for run in plan::runs(&requests, B::ROWS_PER_RUN) {
