@@ -143,9 +143,11 @@ fn prune(root: &mut Value, segs: &[Seg]) {
     for end in (1..segs.len()).rev() {
         let prefix = &segs[..end];
         let empty = match at_mut(root, prefix) {
+            // Already gone: `remove` takes an array it emptied with its key.
+            None => continue,
             Some(Value::Object(o)) => o.is_empty(),
             Some(Value::Array(a)) => a.is_empty(),
-            _ => false,
+            Some(_) => false,
         };
         if !empty {
             return;
