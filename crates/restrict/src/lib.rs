@@ -23,6 +23,9 @@ mod policy;
 mod redact;
 mod visibility;
 
+#[cfg(test)]
+mod tests;
+
 pub use extract::{extract, Settings};
 pub use path::{ElementPath, Step};
 pub use policy::{Effect, ElementRules, Provision, Purpose, Restrictions, Rule};
