@@ -1,6 +1,7 @@
 //! The record of authorization events: registrations, tokens issued and refused, access
 //! denied (tenant, client, time, outcome, reason). Kept in the store's `auth_events` table
-//! and logged, so that AuditEvent can publish them later.
+//! and logged, so that AuditEvent can publish them later. Every event is logged; refusals
+//! beyond [`super::keys::STORED_REFUSALS_PER_SECOND`] a second are logged only.
 
 use store::{AuthEvent, TenantName};
 
@@ -51,7 +52,9 @@ impl App {
         reason: &str,
     ) {
         let record = logged(tenant, event, client_id, success, reason);
-        store_event(&self.store, tenant, &record).await;
+        if success || self.auth.may_store_refusal() {
+            store_event(&self.store, tenant, &record).await;
+        }
     }
 
     /// [`App::record_auth_event`] without waiting for it (a refused request answers at once).
@@ -64,6 +67,9 @@ impl App {
         reason: &str,
     ) {
         let record = logged(tenant, event, client_id, success, reason);
+        if !success && !self.auth.may_store_refusal() {
+            return;
+        }
         let (store, tenant) = (self.store.clone(), tenant.clone());
         tokio::spawn(async move { store_event(&store, &tenant, &record).await });
     }

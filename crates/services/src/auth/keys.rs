@@ -25,6 +25,9 @@ use crate::App;
 /// How long a cached access policy is trusted.
 pub const POLICY_TTL: Duration = Duration::from_secs(5);
 
+/// See [`AuthCache::may_store_refusal`].
+pub const STORED_REFUSALS_PER_SECOND: u32 = 100;
+
 /// How often expired assertion ids are forgotten.
 const JTI_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -54,6 +57,8 @@ pub struct AuthCache {
     policies: RwLock<HashMap<TenantName, (bool, Instant)>>,
     /// When this process last forgot expired assertion ids ([`App::sweep_expired_jtis`]).
     last_jti_sweep: std::sync::Mutex<Option<Instant>>,
+    /// Refusals stored in the current second ([`AuthCache::may_store_refusal`]).
+    refusals: std::sync::Mutex<(u64, u32)>,
 }
 
 impl AuthCache {
@@ -67,6 +72,19 @@ impl AuthCache {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(tenant);
+    }
+
+    /// Whether one more refusal may be written to the store this second: at most
+    /// [`STORED_REFUSALS_PER_SECOND`] per process, so that a flood of refused requests (anonymous
+    /// writes, bad tokens) is not also a flood of database writes. The rest are logged only.
+    pub(crate) fn may_store_refusal(&self) -> bool {
+        let second = chrono::Utc::now().timestamp() as u64;
+        let mut window = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        if window.0 != second {
+            *window = (second, 0);
+        }
+        window.1 += 1;
+        window.1 <= STORED_REFUSALS_PER_SECOND
     }
 
     fn cached_keys(&self, tenant: &TenantName) -> Option<Arc<TenantKeys>> {
@@ -239,4 +257,26 @@ pub fn invalid_token(why: &str) -> Error {
         .unwrap_or_else(|_| http::HeaderValue::from_static("Bearer error=\"invalid_token\""));
     Error::unauthorized(format!("the bearer token is not valid here: {why}"))
         .with_header(http::header::WWW_AUTHENTICATE, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_so_many_refusals_a_second_are_stored() {
+        let cache = AuthCache::default();
+        // Unless the second changes between the calls, the last one is refused; retry once
+        // if it did.
+        for _ in 0..2 {
+            let second = chrono::Utc::now().timestamp();
+            let allowed = (0..STORED_REFUSALS_PER_SECOND + 20)
+                .filter(|_| cache.may_store_refusal())
+                .count();
+            if chrono::Utc::now().timestamp() == second {
+                assert_eq!(allowed, STORED_REFUSALS_PER_SECOND as usize);
+                return;
+            }
+        }
+    }
 }
