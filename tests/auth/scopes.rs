@@ -147,6 +147,50 @@ async fn a_practitioner_scope_reads_no_organization() {
 }
 
 #[tokio::test]
+async fn chains_and_has_need_search_access_to_the_types_they_cross() {
+    for db in test_databases().await {
+        let app = spawn(&db).await;
+        seed(&app).await;
+        let roles = client_token(&app, "default", "system/PractitionerRole.rs").await;
+        for path in [
+            "/fhir/default/PractitionerRole?practitioner.name=Lovelace",
+            "/fhir/default/PractitionerRole?organization.name=Acme",
+        ] {
+            let resp = with_token(&app, Some(&roles), Method::GET, path, None).await;
+            let why = resp.outcome(403, "forbidden");
+            assert!(!why.contains("Lovelace"), "{why}");
+        }
+        let people = client_token(&app, "default", "system/Practitioner.rs").await;
+        let has = "/fhir/default/Practitioner?_has:PractitionerRole:practitioner:organization=Organization/o1";
+        with_token(&app, Some(&people), Method::GET, has, None)
+            .await
+            .outcome(403, "forbidden");
+        let both = client_token(
+            &app,
+            "default",
+            "system/PractitionerRole.rs system/Practitioner.rs",
+        )
+        .await;
+        let found = with_token(
+            &app,
+            Some(&both),
+            Method::GET,
+            "/fhir/default/PractitionerRole?practitioner.name=Lovelace",
+            None,
+        )
+        .await
+        .status(200)
+        .json();
+        assert_eq!(found["total"], 1, "[{}] {found}", db.backend);
+        let found = with_token(&app, Some(&both), Method::GET, has, None)
+            .await
+            .status(200)
+            .json();
+        assert_eq!(found["total"], 1, "[{}] {found}", db.backend);
+    }
+}
+
+#[tokio::test]
 async fn included_resources_outside_the_scope_are_left_out_with_a_warning() {
     for db in test_databases().await {
         let app = spawn(&db).await;

@@ -240,6 +240,28 @@ async fn a_community_whose_server_certificate_would_not_verify_is_refused() {
         app.get("/fhir/default/.well-known/udap")
             .await
             .outcome(404, "not-found");
+        // A configured community can be removed, once.
+        configure_a(&app).await;
+        app.get("/fhir/default/.well-known/udap").await.status(200);
+        admin(
+            &app,
+            Method::DELETE,
+            "/admin/tenants/default/udap/communities/a",
+            None,
+        )
+        .await
+        .status(204);
+        admin(
+            &app,
+            Method::DELETE,
+            "/admin/tenants/default/udap/communities/a",
+            None,
+        )
+        .await
+        .outcome(404, "not-found");
+        app.get("/fhir/default/.well-known/udap")
+            .await
+            .outcome(404, "not-found");
         // Only the admin configures communities.
         let resp = app
             .send(app.request(Method::GET, "/admin/tenants/default/udap/communities"))

@@ -40,6 +40,9 @@ pub async fn search(
     let conf = app.conformance(tenant).await?;
     let query = SearchQuery::parse_with_limits(rtype, &pairs, &conf.registry, limits)
         .map_err(Error::from)?;
+    for c in &query.criteria {
+        authorize_filter(ctx, &c.filter)?;
+    }
     if prefer.strict {
         query
             .require_all_understood()
@@ -109,6 +112,26 @@ pub async fn search(
         bundle.entry(outcome);
     }
     Ok(bundle.to_json_string())
+}
+
+/// Chains and `_has` search other types: each needs search access to those too, or the
+/// criterion would tell the caller what it may not search (which Practitioners are named X).
+fn authorize_filter(ctx: &RequestCtx, filter: &Filter) -> Result<()> {
+    match filter {
+        Filter::Param { .. } => Ok(()),
+        Filter::Chain { targets, .. } => targets.iter().try_for_each(|t| {
+            ctx.authorize(&t.resource_type, Interaction::Search)?;
+            authorize_filter(ctx, &t.filter)
+        }),
+        Filter::Has {
+            source_type,
+            filter,
+            ..
+        } => {
+            ctx.authorize(source_type, Interaction::Search)?;
+            authorize_filter(ctx, filter)
+        }
+    }
 }
 
 /// One Bundle entry, subsetted when `_summary`/`_elements` ask for it.
