@@ -82,10 +82,10 @@ pub async fn search(
     }
     // Included resources of types the caller may not read are left out, and said so
     // (SMART scopes apply to `_include`/`_revinclude` targets as to reads).
-    let mut withheld = BTreeMap::<&str, usize>::new();
+    let mut withheld = BTreeMap::<String, usize>::new();
     for r in &page.included {
         if !ctx.may(&r.resource_type, Interaction::Read) {
-            *withheld.entry(r.resource_type.as_str()).or_default() += 1;
+            *withheld.entry(r.resource_type.clone()).or_default() += 1;
         }
     }
     let outcome = search_outcome(&query, &conf.pending, &conf.registry, &withheld);
@@ -95,10 +95,6 @@ pub async fn search(
         }
         return Ok(bundle.to_json_string());
     }
-    let withheld: BTreeMap<String, usize> = withheld
-        .into_iter()
-        .map(|(t, n)| (t.to_owned(), n))
-        .collect();
     // The page's records are consumed: their stored bodies move into the Bundle uncopied.
     for r in page.matches {
         bundle.entry(entry(&base, r, &query, "match")?);
@@ -175,7 +171,7 @@ fn search_outcome(
     query: &SearchQuery,
     pending: &BTreeMap<String, String>,
     registry: &conformance::Registry,
-    withheld: &BTreeMap<&str, usize>,
+    withheld: &BTreeMap<String, usize>,
 ) -> Option<BundleEntry> {
     let mut oo = OperationOutcome::default();
     for (rtype, n) in withheld {

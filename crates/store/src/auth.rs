@@ -12,7 +12,9 @@
 //!   [`Store::record_jti`] answers `false` for one already seen and not yet expired, in one
 //!   statement, so two processes cannot both accept it.
 //!
-//! Every call takes the tenant first.
+//! Every call takes the tenant first. Reads go to the reader pool: they sit on requests' paths
+//! (the policy, a tenant's keys, a client at the token endpoint), and on SQLite the writer pool
+//! is the one connection every write transaction holds.
 
 use crate::search::Sql;
 use crate::{Store, StoreError, TenantName};
@@ -107,7 +109,7 @@ impl Store {
         let mut sql = Sql::new();
         sql.push("SELECT anonymous_read FROM tenant_access WHERE tenant = ")
             .text(tenant.as_str());
-        let row: Option<(bool,)> = self.fetch_optional(&sql).await?;
+        let row: Option<(bool,)> = self.read_optional(&sql).await?;
         Ok(row.map(|(b,)| b))
     }
 
@@ -143,7 +145,7 @@ impl Store {
         )
         .text(tenant.as_str())
         .push(" ORDER BY created_at DESC, kid");
-        let rows: Vec<(String, String, i64, Option<i64>)> = self.fetch_all(&sql).await?;
+        let rows: Vec<(String, String, i64, Option<i64>)> = self.read_all(&sql).await?;
         Ok(rows
             .into_iter()
             .map(|(kid, private_key, created_at, retired_at)| SigningKeyRow {
@@ -413,7 +415,7 @@ impl Store {
             .text(tenant.as_str())
             .push(" ORDER BY seq DESC LIMIT ")
             .int(i64::from(limit));
-        let rows: Vec<EventRow> = self.fetch_all(&sql).await?;
+        let rows: Vec<EventRow> = self.read_all(&sql).await?;
         Ok(rows
             .into_iter()
             .map(|(at, event, client_id, outcome, reason)| AuthEvent {
@@ -427,13 +429,13 @@ impl Store {
     }
 
     async fn one_record(&self, sql: &Sql) -> Result<Option<AuthRecord>, StoreError> {
-        let row: Option<(String, String, i64, i64)> = self.fetch_optional(sql).await?;
+        let row: Option<(String, String, i64, i64)> = self.read_optional(sql).await?;
         row.map(|(key, text, c, u)| parse_record(key, &text, c, u))
             .transpose()
     }
 
     async fn records(&self, sql: &Sql) -> Result<Vec<AuthRecord>, StoreError> {
-        let rows: Vec<(String, String, i64, i64)> = self.fetch_all(sql).await?;
+        let rows: Vec<(String, String, i64, i64)> = self.read_all(sql).await?;
         rows.into_iter()
             .map(|(key, text, c, u)| parse_record(key, &text, c, u))
             .collect()

@@ -273,7 +273,7 @@ impl Store {
 
     /// Every row of `sql`.
     pub(crate) async fn fetch_all<T: FromCols>(&self, sql: &Sql) -> Result<Vec<T>, StoreError> {
-        dispatch!(self, s => on_writer::fetch_all(s, sql).await)
+        dispatch!(self, s => on_writer::fetch_all(s.writer(), sql).await)
     }
 
     /// The first row of `sql`, if any.
@@ -281,7 +281,21 @@ impl Store {
         &self,
         sql: &Sql,
     ) -> Result<Option<T>, StoreError> {
-        dispatch!(self, s => on_writer::fetch_optional(s, sql).await)
+        dispatch!(self, s => on_writer::fetch_optional(s.writer(), sql).await)
+    }
+
+    /// [`Store::fetch_all`] on the reader pool: for reads on a request's path, which on
+    /// SQLite must not wait behind the one writer.
+    pub(crate) async fn read_all<T: FromCols>(&self, sql: &Sql) -> Result<Vec<T>, StoreError> {
+        dispatch!(self, s => on_writer::fetch_all(s.reader(), sql).await)
+    }
+
+    /// [`Store::fetch_optional`] on the reader pool (see [`Store::read_all`]).
+    pub(crate) async fn read_optional<T: FromCols>(
+        &self,
+        sql: &Sql,
+    ) -> Result<Option<T>, StoreError> {
+        dispatch!(self, s => on_writer::fetch_optional(s.reader(), sql).await)
     }
 
     /// The one row `sql` answers.
@@ -303,18 +317,18 @@ mod on_writer {
         Ok(B::Db::execute(&mut *store.writer().acquire().await?, sql).await?)
     }
 
-    pub(super) async fn fetch_all<B: Backend, T: FromCols>(
-        store: &B,
+    pub(super) async fn fetch_all<DB: SqlDb, T: FromCols>(
+        pool: &sqlx::Pool<DB>,
         sql: &Sql,
     ) -> Result<Vec<T>, StoreError> {
-        Ok(B::Db::fetch_all(&mut *store.writer().acquire().await?, sql).await?)
+        Ok(DB::fetch_all(&mut *pool.acquire().await?, sql).await?)
     }
 
-    pub(super) async fn fetch_optional<B: Backend, T: FromCols>(
-        store: &B,
+    pub(super) async fn fetch_optional<DB: SqlDb, T: FromCols>(
+        pool: &sqlx::Pool<DB>,
         sql: &Sql,
     ) -> Result<Option<T>, StoreError> {
-        Ok(B::Db::fetch_optional(&mut *store.writer().acquire().await?, sql).await?)
+        Ok(DB::fetch_optional(&mut *pool.acquire().await?, sql).await?)
     }
 
     pub(super) async fn execute_all<B: Backend>(
