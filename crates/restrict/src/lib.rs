@@ -18,6 +18,7 @@
 //! forms) restricts more, never less: the failure is content hidden, not content shown.
 
 mod extract;
+mod gate;
 mod path;
 mod policy;
 mod redact;
@@ -27,6 +28,7 @@ mod visibility;
 mod tests;
 
 pub use extract::{extract, Settings};
+pub use gate::{Access, Gate, ProvisionRow, Seer};
 pub use path::{ElementPath, Step};
 pub use policy::{Effect, ElementRules, Provision, Purpose, Restrictions, Rule};
 pub use redact::redact;

@@ -149,7 +149,7 @@ fn purpose_is(purpose: &Purpose, token: &str) -> bool {
 
 /// `reference` relative to `base` when it lies under it (`{base}/Organization/x` →
 /// `Organization/x`), else unchanged.
-fn relative<'r>(reference: &'r str, base: &str) -> &'r str {
+pub(crate) fn relative<'r>(reference: &'r str, base: &str) -> &'r str {
     let base = base.trim_end_matches('/');
     if base.is_empty() {
         return reference;

@@ -3,6 +3,7 @@
 //! into the repository).
 
 mod extract;
+mod gate;
 mod ndh_examples;
 mod path;
 mod redact;
