@@ -83,7 +83,7 @@ pub(crate) trait Backend: std::fmt::Debug + Clone + Send + Sync + 'static {
     /// (SQLite's point reads); `None`: read through [`Backend::reader`].
     fn point_read(
         &self,
-        _tenant: &TenantName,
+        _scope: crate::Scope<'_>,
         _resource_type: &str,
         _id: &str,
     ) -> Option<Result<Option<VersionRecord>, StoreError>> {
@@ -93,7 +93,7 @@ pub(crate) trait Backend: std::fmt::Debug + Clone + Send + Sync + 'static {
     /// [`Backend::point_read`] for `vread`.
     fn point_vread(
         &self,
-        _tenant: &TenantName,
+        _scope: crate::Scope<'_>,
         _resource_type: &str,
         _id: &str,
         _version: i64,

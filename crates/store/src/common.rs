@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::restricted::Term;
 use crate::search::Sql;
 use crate::{
     HistoryQuery, HistoryScope, Method, Precondition, StoreError, VersionRecord, WriteKind,
@@ -29,6 +30,11 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "search_quantity",
     "search_uri",
     "search_geo",
+    "restricted_params",
+    "restriction_provisions",
+    "restriction_cites",
+    "restrictions",
+    "tenant_restriction_settings",
     "resource_versions",
     "resources",
     "jobs",
@@ -41,7 +47,7 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "auth_events",
 ];
 
-/// `read` columns (version, deleted, last_updated, method, content) from
+/// `read` columns (version, deleted, last_updated, method, content, policy) from
 /// `tenants LEFT JOIN resources`: all NULL when the tenant exists but the id does not.
 pub(crate) type ReadRow = (
     Option<i64>,
@@ -49,71 +55,99 @@ pub(crate) type ReadRow = (
     Option<i64>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
-/// `vread` columns (deleted, last_updated, method, content) from
+/// `vread` columns (deleted, last_updated, method, content, policy) from
 /// `tenants LEFT JOIN resource_versions`.
-pub(crate) type VreadRow = (Option<bool>, Option<i64>, Option<String>, Option<String>);
+pub(crate) type VreadRow = (
+    Option<bool>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
-/// History columns: seq, res_type, id, version, deleted, last_updated, method, content.
-pub(crate) type HistoryRow = (i64, String, String, i64, bool, i64, String, Option<String>);
+/// History columns: seq, res_type, id, version, deleted, last_updated, method, content, policy.
+pub(crate) type HistoryRow = (
+    i64,
+    String,
+    String,
+    i64,
+    bool,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
-/// Turns the result of the `read` query into the API's answer: no row means no tenant.
+/// Turns the result of the `read` query into the API's answer: no row means no tenant; a
+/// resource the scope's viewer may not see is answered like one that does not exist.
 pub(crate) fn read_result(
     row: Option<ReadRow>,
-    tenant: &crate::TenantName,
+    scope: crate::Scope<'_>,
     resource_type: &str,
     id: &str,
 ) -> Result<Option<VersionRecord>, StoreError> {
     match row {
-        None => Err(StoreError::UnknownTenant(tenant.to_string())),
-        Some((Some(version), Some(deleted), Some(last_updated), Some(method), content)) => record(
-            resource_type.to_owned(),
-            id.to_owned(),
-            version,
-            deleted,
-            last_updated,
-            &method,
-            content,
-        )
-        .map(Some),
+        None => Err(StoreError::UnknownTenant(scope.tenant().to_string())),
+        Some((Some(version), Some(deleted), Some(last_updated), Some(method), content, policy)) => {
+            let record = record(
+                resource_type.to_owned(),
+                id.to_owned(),
+                version,
+                deleted,
+                last_updated,
+                &method,
+                content,
+            )?;
+            crate::restricted::apply(record, policy.as_deref(), scope.viewer())
+        }
         Some(_) => Ok(None),
     }
 }
 
-/// Turns the result of the `vread` query into the API's answer: no row means no tenant.
+/// Turns the result of the `vread` query into the API's answer, like [`read_result`].
 pub(crate) fn vread_result(
     row: Option<VreadRow>,
-    tenant: &crate::TenantName,
+    scope: crate::Scope<'_>,
     resource_type: &str,
     id: &str,
     version: i64,
 ) -> Result<Option<VersionRecord>, StoreError> {
     match row {
-        None => Err(StoreError::UnknownTenant(tenant.to_string())),
-        Some((Some(deleted), Some(last_updated), Some(method), content)) => record(
-            resource_type.to_owned(),
-            id.to_owned(),
-            version,
-            deleted,
-            last_updated,
-            &method,
-            content,
-        )
-        .map(Some),
+        None => Err(StoreError::UnknownTenant(scope.tenant().to_string())),
+        Some((Some(deleted), Some(last_updated), Some(method), content, policy)) => {
+            let record = record(
+                resource_type.to_owned(),
+                id.to_owned(),
+                version,
+                deleted,
+                last_updated,
+                &method,
+                content,
+            )?;
+            crate::restricted::apply(record, policy.as_deref(), scope.viewer())
+        }
         Some(_) => Ok(None),
     }
 }
 
-/// Decodes history rows into `(seq, record)` pairs for [`finish_page`].
+/// Decodes history rows into `(seq, record)` pairs for [`finish_page`], each as `viewer` may
+/// see it (the history query leaves out the versions of resources hidden from it; their
+/// policy redacts the others).
 pub(crate) fn history_records(
     rows: Vec<HistoryRow>,
+    viewer: &restrict::Viewer<'_>,
 ) -> Result<Vec<(i64, VersionRecord)>, StoreError> {
-    rows.into_iter()
-        .map(|(seq, t, id, version, deleted, lu, method, content)| {
-            Ok((seq, record(t, id, version, deleted, lu, &method, content)?))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(rows.len());
+    for (seq, t, id, version, deleted, lu, method, content, policy) in rows {
+        let record = record(t, id, version, deleted, lu, &method, content)?;
+        if let Some(record) = crate::restricted::apply(record, policy.as_deref(), viewer)? {
+            out.push((seq, record));
+        }
+    }
+    Ok(out)
 }
 
 /// The state of the current row that a write or delete decides on.
@@ -296,10 +330,15 @@ pub(crate) fn record(
 pub(crate) fn push_history_where(
     sql: &mut Sql,
     tenant: &str,
+    seer: &restrict::Seer,
     query: &HistoryQuery,
     with_cursor: bool,
 ) {
     sql.push(" WHERE v.tenant = ").text(tenant);
+    // Every version of a resource hidden now is hidden, those written before its
+    // restriction included.
+    let (ty, id) = (Term::Raw("v.res_type"), Term::Raw("v.id"));
+    crate::restricted::visible_terms(sql, seer, tenant, ty, id, None);
     match &query.scope {
         HistoryScope::System => {}
         HistoryScope::Type(t) => {

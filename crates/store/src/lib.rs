@@ -40,6 +40,7 @@ mod model;
 mod ops;
 mod postgres;
 mod reindex;
+mod restricted;
 mod rows;
 mod scope;
 mod search;
@@ -53,6 +54,8 @@ pub use error::StoreError;
 pub use jobs::{Job, JobState, NewJob};
 pub use model::*;
 pub use reindex::ReindexItem;
+pub use restrict::Viewer;
+pub use restricted::RestrictionWrite;
 pub use scope::Scope;
 pub use search::{
     IndexedResource, PageCursor, PageDirection, SearchPage, SortValue, DEFAULT_NEAR_KM,
@@ -185,8 +188,7 @@ impl Store {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<VersionRecord>, StoreError> {
-        let tenant = scope.into().tenant();
-        dispatch!(self, s => s.read(tenant, resource_type, id).await)
+        dispatch!(self, s => s.read(scope.into(), resource_type, id).await)
     }
 
     /// One version of a resource.
@@ -197,8 +199,7 @@ impl Store {
         id: &str,
         version: i64,
     ) -> Result<Option<VersionRecord>, StoreError> {
-        let tenant = scope.into().tenant();
-        dispatch!(self, s => s.vread(tenant, resource_type, id, version).await)
+        dispatch!(self, s => s.vread(scope.into(), resource_type, id, version).await)
     }
 
     /// Creates or updates one resource in one transaction (see [`WriteRequest`]).
@@ -243,8 +244,7 @@ impl Store {
         scope: impl Into<Scope<'_>>,
         query: &HistoryQuery,
     ) -> Result<HistoryPage, StoreError> {
-        let tenant = scope.into().tenant();
-        dispatch!(self, s => s.history(tenant, query).await)
+        dispatch!(self, s => s.history(scope.into(), query).await)
     }
 }
 

@@ -53,6 +53,7 @@ migrations! {
     9 "0009_write_generations" as "write_generations",
     10 "0010_jobs" as "jobs",
     11 "0011_auth" as "auth",
+    12 "0012_restrictions" as "restrictions",
 }
 
 /// Same text on both backends (`BIGINT` and `TEXT` mean what we need on both).

@@ -88,33 +88,33 @@ pub(crate) async fn tenant_exists<B: Backend>(
 
 pub(crate) async fn read<B: Backend>(
     store: &B,
-    tenant: &TenantName,
+    scope: crate::Scope<'_>,
     resource_type: &str,
     id: &str,
 ) -> Result<Option<VersionRecord>, StoreError> {
-    if let Some(answer) = store.point_read(tenant, resource_type, id) {
+    if let Some(answer) = store.point_read(scope, resource_type, id) {
         return answer;
     }
-    let sql = rows::read(tenant, resource_type, id);
+    let sql = rows::read(scope.tenant(), resource_type, id);
     let mut conn = store.reader().acquire().await?;
     let row: Option<common::ReadRow> = B::Db::fetch_optional(&mut conn, &sql).await?;
-    common::read_result(row, tenant, resource_type, id)
+    common::read_result(row, scope, resource_type, id)
 }
 
 pub(crate) async fn vread<B: Backend>(
     store: &B,
-    tenant: &TenantName,
+    scope: crate::Scope<'_>,
     resource_type: &str,
     id: &str,
     version: i64,
 ) -> Result<Option<VersionRecord>, StoreError> {
-    if let Some(answer) = store.point_vread(tenant, resource_type, id, version) {
+    if let Some(answer) = store.point_vread(scope, resource_type, id, version) {
         return answer;
     }
-    let sql = rows::vread(tenant, resource_type, id, version);
+    let sql = rows::vread(scope.tenant(), resource_type, id, version);
     let mut conn = store.reader().acquire().await?;
     let row: Option<common::VreadRow> = B::Db::fetch_optional(&mut conn, &sql).await?;
-    common::vread_result(row, tenant, resource_type, id, version)
+    common::vread_result(row, scope, resource_type, id, version)
 }
 
 pub(crate) async fn write<B: Backend>(
@@ -145,9 +145,11 @@ pub(crate) async fn delete<B: Backend>(
 /// the total matches the page.
 pub(crate) async fn history<B: Backend>(
     store: &B,
-    tenant: &TenantName,
+    scope: crate::Scope<'_>,
     query: &HistoryQuery,
 ) -> Result<HistoryPage, StoreError> {
+    let tenant = scope.tenant();
+    let seer = restrict::Seer::of(scope.viewer());
     let mut tx = store.begin_read().await?;
     let exists: Option<(bool,)> =
         B::Db::fetch_optional(&mut tx, &rows::tenant_exists(tenant)).await?;
@@ -157,20 +159,22 @@ pub(crate) async fn history<B: Backend>(
     }
     let mut count = Sql::new();
     count.push("SELECT COUNT(*) FROM resource_versions v");
-    common::push_history_where(&mut count, tenant.as_str(), query, false);
+    common::push_history_where(&mut count, tenant.as_str(), &seer, query, false);
     let total: Option<(i64,)> = B::Db::fetch_optional(&mut tx, &count).await?;
     let (total,) = total.ok_or(sqlx::Error::RowNotFound)?;
 
     let mut page = Sql::new();
     page.push("SELECT v.seq, v.res_type, v.id, v.version, v.deleted, v.last_updated, v.method, ")
         .content_col("v.content")
+        .push(", ")
+        .push(rows::VREAD_POLICY)
         .push(" FROM resource_versions v");
-    common::push_history_where(&mut page, tenant.as_str(), query, true);
+    common::push_history_where(&mut page, tenant.as_str(), &seer, query, true);
     page.push(" ORDER BY v.seq DESC LIMIT ")
         .int(common::page_limit(query.count));
     let rows: Vec<common::HistoryRow> = B::Db::fetch_all(&mut tx, &page).await?;
     tx.commit().await?;
-    let rows = common::history_records(rows)?;
+    let rows = common::history_records(rows, scope.viewer())?;
     Ok(common::finish_page(rows, query.count, total))
 }
 
@@ -208,21 +212,21 @@ macro_rules! store_api {
 
             pub async fn read(
                 &self,
-                tenant: &crate::TenantName,
+                scope: crate::Scope<'_>,
                 resource_type: &str,
                 id: &str,
             ) -> Result<Option<crate::VersionRecord>, crate::StoreError> {
-                crate::ops::read(self, tenant, resource_type, id).await
+                crate::ops::read(self, scope, resource_type, id).await
             }
 
             pub async fn vread(
                 &self,
-                tenant: &crate::TenantName,
+                scope: crate::Scope<'_>,
                 resource_type: &str,
                 id: &str,
                 version: i64,
             ) -> Result<Option<crate::VersionRecord>, crate::StoreError> {
-                crate::ops::vread(self, tenant, resource_type, id, version).await
+                crate::ops::vread(self, scope, resource_type, id, version).await
             }
 
             pub async fn write(
@@ -245,10 +249,10 @@ macro_rules! store_api {
 
             pub async fn history(
                 &self,
-                tenant: &crate::TenantName,
+                scope: crate::Scope<'_>,
                 query: &crate::HistoryQuery,
             ) -> Result<crate::HistoryPage, crate::StoreError> {
-                crate::ops::history(self, tenant, query).await
+                crate::ops::history(self, scope, query).await
             }
 
             pub async fn migrate(&self) -> Result<(), crate::StoreError> {

@@ -14,10 +14,20 @@ use crate::{Method, StoreError, TenantName};
 /// `read`: the current row, via `tenants LEFT JOIN resources`, so that one query tells an
 /// unknown tenant (no row) from an unknown id (NULL columns); decodes as
 /// [`common::ReadRow`].
+/// The resource's restriction policy, for `read` (NULL when unrestricted or unknown).
+pub(crate) const READ_POLICY: &str = "(SELECT h.policy FROM restrictions h \
+     WHERE h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id)";
+
+/// The resource's current restriction policy, for `vread`.
+pub(crate) const VREAD_POLICY: &str = "(SELECT h.policy FROM restrictions h \
+     WHERE h.tenant = v.tenant AND h.res_type = v.res_type AND h.id = v.id)";
+
 pub(crate) fn read(tenant: &TenantName, resource_type: &str, id: &str) -> Sql {
     let mut sql = Sql::new();
     sql.push("SELECT r.version, r.deleted, r.last_updated, r.method, ")
         .content_col("r.content")
+        .push(", ")
+        .push(READ_POLICY)
         .push(" FROM tenants t LEFT JOIN resources r ON r.tenant = t.name AND r.res_type = ")
         .text(resource_type)
         .push(" AND r.id = ")
@@ -32,6 +42,8 @@ pub(crate) fn vread(tenant: &TenantName, resource_type: &str, id: &str, version:
     let mut sql = Sql::new();
     sql.push("SELECT v.deleted, v.last_updated, v.method, ")
         .content_col("v.content")
+        .push(", ")
+        .push(VREAD_POLICY)
         .push(
             " FROM tenants t LEFT JOIN resource_versions v ON v.tenant = t.name \
              AND v.res_type = ",

@@ -27,7 +27,7 @@ fn write(c: &Ctx, resource: Value) -> (WriteRequest, Vec<search::IndexEntry>) {
 async fn tx_ids(c: &Ctx, tx: &mut StoreTx, rt: &str, query: &str) -> Vec<String> {
     let q = c.parse(rt, query);
     let page = tx
-        .search(&q, &c.registry)
+        .search(&store::Viewer::System, &q, &c.registry)
         .await
         .unwrap_or_else(|e| panic!("[{}] tx search {rt}?{query}: {e}", c.be));
     ids_of(&page.matches)

@@ -98,7 +98,11 @@ async fn an_accurate_total_follows_every_write_of_this_store_and_of_another_proc
             .await
             .expect("write in tx");
         let inside = tx
-            .search(&c.parse("Practitioner", FEMALE), &c.registry)
+            .search(
+                &store::Viewer::System,
+                &c.parse("Practitioner", FEMALE),
+                &c.registry,
+            )
             .await
             .expect("search in tx");
         assert_eq!(inside.total, Some(15), "[{be}] the transaction's own write");

@@ -217,7 +217,7 @@ async fn a_transaction_search_reads_the_hierarchy_on_its_own_connection() {
             "PractitionerRole",
             &format!("specialty:below={NUCC}|207RC0000X"),
         );
-        let page = tx.search(&q, &c.registry).await;
+        let page = tx.search(&store::Viewer::System, &q, &c.registry).await;
         let mut ids = page.map(|p| ids_of(&p.matches)).unwrap_or_else(|e| {
             panic!("[{}] tx search: {e}", c.be);
         });

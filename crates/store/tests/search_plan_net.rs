@@ -81,6 +81,7 @@ fn batch(data: &BTreeMap<&'static str, BTreeMap<String, Value>>) -> Vec<BatchWri
                 method: Method::Put,
             },
             index: extractor.extract(r),
+            restriction: None,
         })
         .collect()
 }

@@ -23,6 +23,7 @@ fn batch_write(c: &Ctx, resource: Value) -> BatchWrite {
             method: Method::Put,
         },
         index: c.extractor.extract(&resource),
+        restriction: None,
     }
 }
 

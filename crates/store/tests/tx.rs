@@ -50,6 +50,7 @@ fn batch(reqs: Vec<WriteRequest>) -> Vec<BatchWrite> {
         .map(|request| BatchWrite {
             request,
             index: Vec::new(),
+            restriction: None,
         })
         .collect()
 }
@@ -595,7 +596,11 @@ async fn batch_index_rows_commit_roll_back_and_follow_the_content() {
     let extractor = search::Extractor::new(registry.clone());
     let indexed = |r: WriteRequest| {
         let index = extractor.extract(&Value::Object(r.resource.clone()));
-        BatchWrite { request: r, index }
+        BatchWrite {
+            request: r,
+            index,
+            restriction: None,
+        }
     };
     let alpha = || {
         req(
@@ -636,6 +641,7 @@ async fn batch_index_rows_commit_roll_back_and_follow_the_content() {
                 vec![BatchWrite {
                     request: alpha(),
                     index: Vec::new(),
+                    restriction: None,
                 }],
                 OnUnchanged::KeepCurrent,
             )

@@ -277,6 +277,26 @@ fn unix_now() -> Duration {
         .unwrap_or_default()
 }
 
+/// `Some(dir)` when the shared reference data folder `../shared/fhir` (next to the workspace)
+/// exists; otherwise the test skips visibly, or fails under `FHIRDIR_REQUIRE_SHARED=1` (CI).
+pub fn shared_fhir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
+        panic!(
+            "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: {} does not exist (set FHIRDIR_REQUIRE_SHARED=1 to fail instead)",
+        dir.display()
+    );
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

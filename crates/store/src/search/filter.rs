@@ -47,6 +47,9 @@ impl IndexSource {
 #[derive(Debug)]
 pub(crate) struct Cond<'t> {
     pub tenant: &'t str,
+    /// Who is looking: every row access leaves out what it may not see
+    /// ([`crate::restricted::visible`]).
+    pub seer: &'t restrict::Seer,
     /// The instant `ap` on dates is measured from.
     pub now: DateTime<Utc>,
     next_alias: u32,
@@ -74,9 +77,10 @@ pub(crate) fn unsupported(what: impl Into<String>) -> StoreError {
 }
 
 impl<'t> Cond<'t> {
-    pub fn new(tenant: &'t str, now: DateTime<Utc>) -> Cond<'t> {
+    pub fn new(tenant: &'t str, seer: &'t restrict::Seer, now: DateTime<Utc>) -> Cond<'t> {
         Cond {
             tenant,
+            seer,
             now,
             next_alias: 0,
             per_row: PerRow::Off,
@@ -86,6 +90,13 @@ impl<'t> Cond<'t> {
     pub fn alias(&mut self) -> Alias {
         self.next_alias += 1;
         Alias(self.next_alias)
+    }
+
+    /// Appends ` AND …`: the resource `resource_type/<id>` is one the viewer may see and,
+    /// with `param`, its rows of that parameter do not come from elements hidden from it
+    /// ([`crate::restricted::visible`]; nothing for a viewer who sees everything).
+    pub fn visible(&self, sql: &mut Sql, resource_type: &str, id: IdCol, param: Option<&str>) {
+        crate::restricted::visible(sql, self.seer, self.tenant, resource_type, id, param);
     }
 
     /// Appends `x.tenant = ? AND x.res_type = ? AND x.param = ? AND x.id = <id>` for the
@@ -100,6 +111,7 @@ impl<'t> Cond<'t> {
             .col(x, "id")
             .push(" = ")
             .col(id.0, id.1);
+        self.visible(sql, resource_type, (x, "id"), Some(param));
     }
 
     /// Opens a membership test of `<id>` in the index rows of `param` in `table` (alias `x`):
@@ -161,8 +173,9 @@ impl<'t> Cond<'t> {
             .push(" = ")
             .col(id.0, id.1)
             .push(" AND NOT ")
-            .col(l, "deleted")
-            .push(")");
+            .col(l, "deleted");
+        self.visible(sql, resource_type, (l, "id"), None);
+        sql.push(")");
     }
 
     /// Appends a condition true when resource `resource_type/<id>` matches `filter`.
@@ -345,6 +358,7 @@ impl<'t> Cond<'t> {
             .col(x, "param")
             .push(" = ")
             .text(param);
+        self.visible(sql, resource_type, (x, "id"), Some(param));
     }
 
     /// Appends `(<value 1>) OR (<value 2>) …` on index row `x`: a criterion's alternatives.
@@ -773,8 +787,9 @@ impl<'t> Cond<'t> {
                     .push(" ")
                     .alias(x)
                     .push(" WHERE ")
-                    .scope_rows(x, self.tenant, resource_type)
-                    .push(" AND ");
+                    .scope_rows(x, self.tenant, resource_type);
+                self.visible(sql, resource_type, (x, "id"), Some(&param.code));
+                sql.push(" AND ");
                 if *missing {
                     sql.col(x, "id").push(" = ").col(id.0, id.1).push(" AND ");
                 }
@@ -811,8 +826,9 @@ impl<'t> Cond<'t> {
             .push(" ")
             .alias(x0)
             .push(" WHERE ")
-            .scope_rows(x0, self.tenant, resource_type)
-            .push(" AND ");
+            .scope_rows(x0, self.tenant, resource_type);
+        self.visible(sql, resource_type, (x0, "id"), Some(&param.code));
+        sql.push(" AND ");
         super::values::starts_with(sql, x0, "param", &prefix0);
         sql.push(" AND (");
         self.value(sql, x0, param, None, first)?;
@@ -866,8 +882,9 @@ impl<'t> Cond<'t> {
             .push(" AND ")
             .col(lu, "id")
             .push(" = ")
-            .col(id.0, id.1)
-            .push(" AND (");
+            .col(id.0, id.1);
+        self.visible(sql, resource_type, (lu, "id"), None);
+        sql.push(" AND (");
         for (i, v) in values.iter().enumerate() {
             sql.push(if i == 0 { "(" } else { " OR (" });
             let SearchValue::Date { prefix, value } = v else {

@@ -51,9 +51,30 @@ const CASES: &[(&str, &str, &str)] = &[
         "Basic",
         "created=ge2020&created=lt2021-06,sa2022",
     ),
+    // As a client restricted content may refuse (organization and purpose of use given).
+    (
+        "restricted_client",
+        "PractitionerRole",
+        "location.address-city=ann&_include=PractitionerRole:location",
+    ),
 ];
 
-fn render(rt: &str, query: &str) -> String {
+/// Who the case is rendered for: fhirdir itself, except the restricted-content case.
+fn seer(name: &str) -> restrict::Seer {
+    if name.starts_with("restricted") {
+        restrict::Seer::Client {
+            organizations: vec![
+                "Organization/o".into(),
+                "https://h/fhir/t/Organization/o".into(),
+            ],
+            purposes: vec!["TREAT".into()],
+        }
+    } else {
+        restrict::Seer::Everything
+    }
+}
+
+fn render(name: &str, rt: &str, query: &str) -> String {
     let registry = Registry::builtin();
     let pairs: Vec<(String, String)> = query
         .split('&')
@@ -65,7 +86,7 @@ fn render(rt: &str, query: &str) -> String {
         .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
         .single()
         .expect("valid instant");
-    let plan = Plan::new("default", &q, None, now).expect("plan");
+    let plan = Plan::new("default", &seer(name), &q, None, now).expect("plan");
     let mut out = format!("-- {rt}?{query}\n");
     let probe = plan.walk.as_ref().map(|w| &w.probe);
     let rows = plan.walk.as_ref().map(|w| &w.rows);
@@ -92,7 +113,7 @@ fn generated_sql_matches_the_golden_files() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/search/golden");
     let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     for (name, rt, query) in CASES {
-        let got = render(rt, query);
+        let got = render(name, rt, query);
         let path = dir.join(format!("{name}.sql"));
         if update {
             std::fs::write(&path, &got).expect("write golden file");

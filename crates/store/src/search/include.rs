@@ -17,6 +17,7 @@ use search::{Include, SearchQuery};
 
 use super::plan::record_columns;
 use super::sql::{Alias, Sql};
+use crate::restricted::{visible_terms, Term};
 use crate::VersionRecord;
 
 /// How many rounds of `:iterate` follow the first one.
@@ -29,6 +30,9 @@ pub(crate) const MAX_INCLUDED: usize = 10_000;
 #[derive(Debug)]
 pub(crate) struct Includer<'q> {
     tenant: &'q str,
+    /// Who is looking: references from elements hidden from it are not followed, and
+    /// resources hidden from it are not included.
+    seer: &'q restrict::Seer,
     query: &'q SearchQuery,
     registry: &'q Registry,
     seen: HashSet<(String, String)>,
@@ -44,6 +48,7 @@ pub(crate) struct Includer<'q> {
 impl<'q> Includer<'q> {
     pub fn new(
         tenant: &'q str,
+        seer: &'q restrict::Seer,
         query: &'q SearchQuery,
         registry: &'q Registry,
         matches: &[VersionRecord],
@@ -54,6 +59,7 @@ impl<'q> Includer<'q> {
             .collect();
         Includer {
             tenant,
+            seer,
             query,
             registry,
             seen: keys.iter().cloned().collect(),
@@ -129,6 +135,17 @@ impl<'q> Includer<'q> {
         }
     }
 
+    /// ` AND …`: reference row `x` belongs to a resource the viewer may see and does not
+    /// come from an element hidden from it (so a hidden reference is never followed).
+    fn source_visible(&self, sql: &mut Sql, x: Alias) {
+        let (ty, id, param) = (
+            Term::Col(x, "res_type"),
+            Term::Col(x, "id"),
+            Term::Col(x, "param"),
+        );
+        visible_terms(sql, self.seer, self.tenant, ty, id, Some(param));
+    }
+
     /// `_include`: the resources that the sources' references point at.
     fn forward(&self, inc: &Include) -> Option<Sql> {
         let mut types: Vec<&str> = self
@@ -145,7 +162,7 @@ impl<'q> Includer<'q> {
         let (x, k, t) = (Alias(1), Alias(2), Alias(3));
         let mut sql = Sql::new();
         sql.push("SELECT ");
-        record_columns(&mut sql, t);
+        record_columns(&mut sql, t, self.seer);
         sql.push(" FROM (SELECT DISTINCT ")
             .col(x, "target_type")
             .push(" AS tt, ")
@@ -189,6 +206,7 @@ impl<'q> Includer<'q> {
                 .push(" = ")
                 .text(target.as_str());
         }
+        self.source_visible(&mut sql, x);
         sql.push(") ")
             .alias(k)
             .join_resources()
@@ -206,8 +224,10 @@ impl<'q> Includer<'q> {
             .push(" = ")
             .col(k, "ti")
             .push(" WHERE NOT ")
-            .col(t, "deleted")
-            .push(" ORDER BY ")
+            .col(t, "deleted");
+        let (t_type, t_id) = (Term::Col(t, "res_type"), Term::Col(t, "id"));
+        visible_terms(&mut sql, self.seer, self.tenant, t_type, t_id, None);
+        sql.push(" ORDER BY ")
             .col(t, "res_type")
             .push(", ")
             .col(t, "id");
@@ -230,7 +250,7 @@ impl<'q> Includer<'q> {
         let (x, k, t) = (Alias(1), Alias(2), Alias(3));
         let mut sql = Sql::new();
         sql.push("SELECT ");
-        record_columns(&mut sql, t);
+        record_columns(&mut sql, t, self.seer);
         sql.push(" FROM (SELECT DISTINCT ")
             .col(x, "res_type")
             .push(" AS st, ")
@@ -271,7 +291,9 @@ impl<'q> Includer<'q> {
                 .text_list(ids)
                 .push(")");
         }
-        sql.push(")) ")
+        sql.push(")");
+        self.source_visible(&mut sql, x);
+        sql.push(") ")
             .alias(k)
             .join_resources()
             .alias(t)

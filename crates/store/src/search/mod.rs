@@ -57,7 +57,7 @@ pub(crate) use index_rows::{
 pub(crate) use paging::KeyKind;
 pub use paging::{PageCursor, PageDirection, SortValue};
 pub(crate) use plan::PageRow;
-pub(crate) use sql::{Arg, BindArgs, Dialect, Sql};
+pub(crate) use sql::{Alias, Arg, BindArgs, Dialect, Sql};
 pub use values::DEFAULT_NEAR_KM;
 
 /// What a store remembers between its searches: walk probe answers ([`probe_cache`]) and
@@ -104,8 +104,8 @@ impl Store {
         registry: &conformance::Registry,
         page: Option<&PageCursor>,
     ) -> Result<SearchPage, StoreError> {
-        let tenant = scope.into().tenant();
-        dispatch!(self, s => run::search(s, tenant, query, registry, page).await)
+        let scope = scope.into();
+        dispatch!(self, s => run::search(s, scope, query, registry, page).await)
     }
 
     /// Replaces the index rows of one resource with `entries`, in one transaction (a
@@ -158,7 +158,7 @@ impl Store {
     }
 }
 
-/// Decodes a row of `record_columns` (plus sort keys from column 7 when `key_kinds` is not
+/// Decodes a row of `record_columns` (the policy in column 7, sort keys from column 8 when `key_kinds` is not
 /// empty) on either backend.
 pub(crate) fn decode_row<R>(row: &R, key_kinds: &[KeyKind]) -> Result<PageRow, StoreError>
 where
@@ -179,9 +179,10 @@ where
         &method,
         row.try_get::<Option<String>, _>(6)?,
     )?;
+    let policy = row.try_get::<Option<String>, _>(7)?;
     let mut keys = Vec::with_capacity(key_kinds.len());
     for (i, kind) in key_kinds.iter().enumerate() {
-        let col = 7 + i;
+        let col = 8 + i;
         let v = match kind {
             KeyKind::Text => row.try_get::<Option<String>, _>(col)?.map(SortValue::Text),
             KeyKind::Int => row.try_get::<Option<i64>, _>(col)?.map(SortValue::Int),
@@ -189,5 +190,9 @@ where
         };
         keys.push(v.unwrap_or(SortValue::Null));
     }
-    Ok(PageRow { record, keys })
+    Ok(PageRow {
+        record,
+        policy,
+        keys,
+    })
 }

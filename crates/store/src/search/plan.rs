@@ -33,6 +33,8 @@ use crate::{StoreError, VersionRecord};
 #[derive(Debug, Clone)]
 pub(crate) struct PageRow {
     pub record: VersionRecord,
+    /// The resource's restriction policy, when the viewer may be refused some of it.
+    pub policy: Option<String>,
     pub keys: Vec<SortValue>,
 }
 
@@ -55,8 +57,9 @@ pub(crate) struct Plan {
     no_total: bool,
 }
 
-/// The record columns every query selects, from alias `t`.
-pub(crate) fn record_columns(sql: &mut Sql, t: Alias) {
+/// The record columns every query selects, from alias `t`, then the resource's restriction
+/// policy as `seer` needs it ([`crate::restricted::policy_column`]).
+pub(crate) fn record_columns(sql: &mut Sql, t: Alias, seer: &restrict::Seer) {
     sql.col(t, "res_type")
         .push(", ")
         .col(t, "id")
@@ -71,12 +74,14 @@ pub(crate) fn record_columns(sql: &mut Sql, t: Alias) {
         .push(", ")
         .content(t)
         .push(" AS content");
+    crate::restricted::policy_column(sql, seer, t);
 }
 
 impl Plan {
     /// Plans `query` for `tenant`, continuing at `cursor` when given.
     pub fn new(
         tenant: &str,
+        seer: &restrict::Seer,
         query: &SearchQuery,
         cursor: Option<&PageCursor>,
         now: DateTime<Utc>,
@@ -88,7 +93,7 @@ impl Plan {
             None => count_only,
         };
         let count = if total_wanted {
-            let mut cond = Cond::new(tenant, now);
+            let mut cond = Cond::new(tenant, seer, now);
             let r = cond.alias();
             let q = cond.alias();
             let mut sql = Sql::new();
@@ -111,7 +116,7 @@ impl Plan {
             });
         }
 
-        let mut cond = Cond::new(tenant, now);
+        let mut cond = Cond::new(tenant, seer, now);
         let r = cond.alias();
         let keys = sort_keys(&mut cond, query, r)?;
         if keys.len() > MAX_SORT_KEYS {
@@ -181,7 +186,13 @@ impl Plan {
 
     /// Turns the fetched rows (one more than the page size when there are more) and the
     /// count into the page, with cursors for the neighbouring pages.
-    pub fn finish(&self, mut rows: Vec<PageRow>, total: Option<u64>) -> SearchPage {
+    /// The page of `rows` (redacted for `viewer`, see [`crate::restricted::apply`]).
+    pub fn finish(
+        &self,
+        mut rows: Vec<PageRow>,
+        total: Option<u64>,
+        viewer: &restrict::Viewer,
+    ) -> Result<SearchPage, StoreError> {
         let more = rows.len() > self.page_size;
         rows.truncate(self.page_size);
         if self.direction == Some(PageDirection::Previous) {
@@ -215,13 +226,21 @@ impl Plan {
             (self.direction.is_none() && !more && self.page.is_some() && !self.no_total)
                 .then(|| u64::try_from(rows.len()).unwrap_or(u64::MAX))
         });
-        SearchPage {
-            matches: rows.into_iter().map(|r| r.record).collect(),
+        let mut matches = Vec::with_capacity(rows.len());
+        for r in rows {
+            matches.extend(crate::restricted::apply(
+                r.record,
+                r.policy.as_deref(),
+                viewer,
+            )?);
+        }
+        Ok(SearchPage {
+            matches,
             included: Vec::new(),
             total,
             next,
             previous,
-        }
+        })
     }
 }
 
@@ -401,9 +420,9 @@ fn walk(
                 .push(" WHERE ")
                 .scope_rows(r, cond.tenant, query.resource_type.as_str())
                 .push(" AND NOT ")
-                .col(r, "deleted")
-                .push(" AND ")
-                .append(test);
+                .col(r, "deleted");
+            cond.visible(sql, &query.resource_type, (r, "id"), None);
+            sql.push(" AND ").append(test);
             for c in &query.criteria[1..] {
                 sql.push(" AND ");
                 cond.filter(sql, &query.resource_type, (r, "id"), &c.filter)?;
@@ -494,7 +513,7 @@ fn page_sql(
     let key_names = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"];
     let mut sql = Sql::new();
     sql.push("SELECT ");
-    record_columns(&mut sql, c);
+    record_columns(&mut sql, c, cond.seer);
     for name in key_names.iter().take(keys.len()) {
         sql.push(", ").col(p, name);
     }
@@ -596,6 +615,7 @@ fn push_where(
         .scope_rows(r, cond.tenant, query.resource_type.as_str())
         .push(" AND NOT ")
         .col(r, "deleted");
+    cond.visible(sql, &query.resource_type, (r, "id"), None);
     for c in &query.criteria {
         sql.push(" AND ");
         cond.filter(sql, &query.resource_type, (r, "id"), &c.filter)?;

@@ -125,18 +125,19 @@ pub(crate) async fn optimize_after_load<B: Backend>(store: &B) -> Result<(), Sto
 /// search in one read transaction.
 pub(crate) async fn search<B: Backend>(
     store: &B,
-    tenant: &TenantName,
+    scope: crate::Scope<'_>,
     query: &search::SearchQuery,
     registry: &conformance::Registry,
     cursor: Option<&PageCursor>,
 ) -> Result<SearchPage, StoreError> {
+    let tenant = scope.tenant();
     let source = terminology::Source::Store(store);
     let expanded = terminology::resolve(source, tenant, query).await?;
     let query = expanded.as_ref().unwrap_or(query);
     let mut tx = store.begin_read().await?;
     let limit = store.limit_search(&mut tx).await?;
     let caches = Some(store.caches());
-    let page = search_on::<B>(&mut tx, tenant, query, registry, cursor, caches).await?;
+    let page = search_on::<B>(&mut tx, scope, query, registry, cursor, caches).await?;
     B::search_finished(limit);
     tx.commit().await?;
     Ok(page)
@@ -148,13 +149,15 @@ pub(crate) async fn search<B: Backend>(
 /// (`None` in a write transaction, see [`SearchCaches`]).
 pub(crate) async fn search_on<B: Backend>(
     conn: &mut Conn<B>,
-    tenant: &TenantName,
+    scope: crate::Scope<'_>,
     query: &search::SearchQuery,
     registry: &conformance::Registry,
     cursor: Option<&PageCursor>,
     caches: Option<&SearchCaches>,
 ) -> Result<SearchPage, StoreError> {
-    let plan = Plan::new(tenant.as_str(), query, cursor, Utc::now())?;
+    let tenant = scope.tenant();
+    let seer = restrict::Seer::of(scope.viewer());
+    let plan = Plan::new(tenant.as_str(), &seer, query, cursor, Utc::now())?;
     rows::require_tenant::<B>(conn, tenant).await?;
     let total = match &plan.count {
         Some(sql) => {
@@ -184,11 +187,20 @@ pub(crate) async fn search_on<B: Backend>(
         Some(sql) => B::Db::fetch_page_rows(conn, sql, &plan.key_kinds).await?,
         None => Vec::new(),
     };
-    let mut page = plan.finish(rows, total);
-    let mut includer = Includer::new(tenant.as_str(), query, registry, &page.matches);
+    let viewer = scope.viewer();
+    let mut page = plan.finish(rows, total, viewer)?;
+    let mut includer = Includer::new(tenant.as_str(), &seer, query, registry, &page.matches);
     while let Some(sql) = includer.next_query() {
         let rows = B::Db::fetch_page_rows(conn, &sql, &[]).await?;
-        includer.add(rows.into_iter().map(|r| r.record).collect());
+        let mut records = Vec::with_capacity(rows.len());
+        for r in rows {
+            records.extend(crate::restricted::apply(
+                r.record,
+                r.policy.as_deref(),
+                viewer,
+            )?);
+        }
+        includer.add(records);
     }
     page.included = includer.into_included();
     Ok(page)

@@ -84,7 +84,10 @@ pub(super) async fn fetch<B: Backend>(
     res_type: &str,
     key: Key<'_>,
 ) -> Result<Vec<Value>, StoreError> {
-    let mut cond = super::filter::Cond::new(tenant.as_str(), chrono::Utc::now());
+    // Terminology is read as fhirdir sees it: a ValueSet or CodeSystem is vocabulary, not
+    // directory content, and what it expands to is filtered where it is used.
+    let seer = restrict::Seer::Everything;
+    let mut cond = super::filter::Cond::new(tenant.as_str(), &seer, chrono::Utc::now());
     let v = cond.alias();
     let mut sql = Sql::new();
     sql.push("SELECT ")

@@ -149,21 +149,25 @@ impl Cond<'_> {
         term: &str,
     ) {
         let z = self.alias();
-        let scope = |sql: &mut Sql, tenant: &str| {
+        // The body holds restricted elements' values: a resource with elements hidden from
+        // the viewer never matches on its text.
+        let param = if narrative_only { "_text" } else { "_content" };
+        let scope = |sql: &mut Sql, cond: &Self| {
             sql.push(" WHERE ")
-                .scope_rows(z, tenant, resource_type)
+                .scope_rows(z, cond.tenant, resource_type)
                 .push(" AND ")
                 .col(z, "id")
                 .push(" = ")
-                .col(id.0, id.1)
-                .push(" AND ");
+                .col(id.0, id.1);
+            cond.visible(sql, resource_type, (z, "id"), Some(param));
+            sql.push(" AND ");
         };
         let (at_start, after_boundary) = glob_patterns(term);
         let mut lite = Sql::new();
         let mut pg = Sql::new();
         if narrative_only {
             lite.push("EXISTS (SELECT 1 FROM resources ").alias(z);
-            scope(&mut lite, self.tenant);
+            scope(&mut lite, self);
             lite.push("(json_extract(")
                 .col(z, "content")
                 .push(", '$.text.div') GLOB ")
@@ -177,7 +181,7 @@ impl Cond<'_> {
                 .col(z, "content")
                 .push(" #>> '{text,div}' FROM resources ")
                 .alias(z);
-            scope(&mut pg, self.tenant);
+            scope(&mut pg, self);
             pg.push("TRUE) ~ ").text(regex_pattern(term)).push(")");
         } else {
             lite.push("EXISTS (SELECT 1 FROM resources ")
@@ -185,7 +189,7 @@ impl Cond<'_> {
                 .push(", json_tree(")
                 .col(z, "content")
                 .push(") j");
-            scope(&mut lite, self.tenant);
+            scope(&mut lite, self);
             lite.push("j.type = 'text' AND (j.value GLOB ")
                 .text(at_start)
                 .push(" OR j.value GLOB ")
@@ -198,7 +202,7 @@ impl Cond<'_> {
                 .col(z, "content")
                 .push(" FROM resources ")
                 .alias(z);
-            scope(&mut pg, self.tenant);
+            scope(&mut pg, self);
             pg.push("TRUE), 'strict $.**') j(v) WHERE jsonb_typeof(j.v) = 'string' AND (j.v #>> '{}') ~ ")
                 .text(regex_pattern(term))
                 .push(")");

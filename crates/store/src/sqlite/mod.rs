@@ -247,23 +247,23 @@ impl Backend for SqliteStore {
 
     fn point_read(
         &self,
-        tenant: &TenantName,
+        scope: crate::Scope<'_>,
         resource_type: &str,
         id: &str,
     ) -> Option<Result<Option<VersionRecord>, StoreError>> {
-        self.point.as_ref()?.read(tenant, resource_type, id)
+        self.point.as_ref()?.read(scope, resource_type, id)
     }
 
     fn point_vread(
         &self,
-        tenant: &TenantName,
+        scope: crate::Scope<'_>,
         resource_type: &str,
         id: &str,
         version: i64,
     ) -> Option<Result<Option<VersionRecord>, StoreError>> {
         self.point
             .as_ref()?
-            .vread(tenant, resource_type, id, version)
+            .vread(scope, resource_type, id, version)
     }
 
     /// `BEGIN IMMEDIATE` on the one writer: every other writer waits until it ends. No

@@ -34,16 +34,20 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, ToSql};
 
 use crate::common::{self, ReadRow, VreadRow};
-use crate::{StoreError, TenantName, VersionRecord};
+use crate::{StoreError, VersionRecord};
 
 /// `read`: one query answers both "unknown tenant" (no row) and "unknown id" (NULL columns).
 pub(super) const READ_SQL: &str = "SELECT r.version, r.deleted, r.last_updated, r.method, \
-     r.content FROM tenants t LEFT JOIN resources r \
+     r.content, (SELECT h.policy FROM restrictions h \
+     WHERE h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id) \
+     FROM tenants t LEFT JOIN resources r \
      ON r.tenant = t.name AND r.res_type = $2 AND r.id = $3 \
      WHERE t.name = $1";
 
 /// `vread`: as [`READ_SQL`], on the version table.
-pub(super) const VREAD_SQL: &str = "SELECT v.deleted, v.last_updated, v.method, v.content \
+pub(super) const VREAD_SQL: &str = "SELECT v.deleted, v.last_updated, v.method, v.content, \
+     (SELECT h.policy FROM restrictions h \
+     WHERE h.tenant = v.tenant AND h.res_type = v.res_type AND h.id = v.id) \
      FROM tenants t LEFT JOIN resource_versions v \
      ON v.tenant = t.name AND v.res_type = $2 AND v.id = $3 AND v.version = $4 \
      WHERE t.name = $1";
@@ -72,26 +76,35 @@ impl PointReader {
     }
 
     /// [`crate::Store::read`], or `None` if it cannot be answered without waiting.
-    pub(super) fn read(&self, tenant: &TenantName, resource_type: &str, id: &str) -> Answer {
+    pub(super) fn read(&self, scope: crate::Scope<'_>, resource_type: &str, id: &str) -> Answer {
+        let tenant = scope.tenant();
         let params: [(&str, &dyn ToSql); 3] = [
             ("$1", &tenant.as_str()),
             ("$2", &resource_type),
             ("$3", &id),
         ];
         let row = self.query_row(READ_SQL, &params, |r| -> rusqlite::Result<ReadRow> {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })?;
-        Some(common::read_result(row, tenant, resource_type, id))
+        Some(common::read_result(row, scope, resource_type, id))
     }
 
     /// [`crate::Store::vread`], or `None` if it cannot be answered without waiting.
     pub(super) fn vread(
         &self,
-        tenant: &TenantName,
+        scope: crate::Scope<'_>,
         resource_type: &str,
         id: &str,
         version: i64,
     ) -> Answer {
+        let tenant = scope.tenant();
         let params: [(&str, &dyn ToSql); 4] = [
             ("$1", &tenant.as_str()),
             ("$2", &resource_type),
@@ -99,15 +112,9 @@ impl PointReader {
             ("$4", &version),
         ];
         let row = self.query_row(VREAD_SQL, &params, |r| -> rusqlite::Result<VreadRow> {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?;
-        Some(common::vread_result(
-            row,
-            tenant,
-            resource_type,
-            id,
-            version,
-        ))
+        Some(common::vread_result(row, scope, resource_type, id, version))
     }
 
     /// Closes every connection (waiting for the one statement a holder may be running), so
@@ -179,7 +186,7 @@ fn open_connection(file: &Path) -> rusqlite::Result<Connection> {
 mod tests {
     use super::*;
     use crate::sqlite::SqliteStore;
-    use crate::{Method, Precondition, StoreOptions, WriteRequest};
+    use crate::{Method, Precondition, StoreOptions, TenantName, WriteRequest};
 
     async fn store_with_one_resource(dir: &Path) -> SqliteStore {
         let url = format!("sqlite://{}", dir.join("p.db").display());
@@ -213,9 +220,13 @@ mod tests {
             .expect("a file database has a point reader");
         let t = TenantName::default_tenant();
 
-        let read = point.read(&t, "Practitioner", "a").expect("answered here");
+        let read = point
+            .read((&t).into(), "Practitioner", "a")
+            .expect("answered here");
         assert_eq!(read.expect("ok").map(|r| r.version), Some(1));
-        let vread = point.vread(&t, "Practitioner", "a", 1).expect("answered");
+        let vread = point
+            .vread((&t).into(), "Practitioner", "a", 1)
+            .expect("answered");
         assert_eq!(vread.expect("ok").map(|r| r.version), Some(1));
 
         let held: Vec<_> = point
@@ -223,10 +234,13 @@ mod tests {
             .iter()
             .map(|c| c.lock().expect("lock"))
             .collect();
-        assert!(point.read(&t, "Practitioner", "a").is_none(), "no waiting");
+        assert!(
+            point.read((&t).into(), "Practitioner", "a").is_none(),
+            "no waiting"
+        );
         assert_eq!(
             store
-                .read(&t, "Practitioner", "a")
+                .read((&t).into(), "Practitioner", "a")
                 .await
                 .expect("sqlx")
                 .map(|r| r.version),
@@ -236,7 +250,10 @@ mod tests {
         drop(held);
 
         store.close().await;
-        assert!(point.read(&t, "Practitioner", "a").is_none(), "closed");
+        assert!(
+            point.read((&t).into(), "Practitioner", "a").is_none(),
+            "closed"
+        );
     }
 
     #[tokio::test]
@@ -250,8 +267,8 @@ mod tests {
         let store = SqliteStore::connect(&url, &opts).await.expect("connect");
         let point = store.point.as_deref().expect("point reader");
         let t = TenantName::default_tenant();
-        assert!(point.read(&t, "Practitioner", "a").is_none());
-        assert!(store.read(&t, "Practitioner", "a").await.is_err());
+        assert!(point.read((&t).into(), "Practitioner", "a").is_none());
+        assert!(store.read((&t).into(), "Practitioner", "a").await.is_err());
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub enum OnUnchanged {
 pub struct BatchWrite {
     pub request: WriteRequest,
     pub index: Vec<search::IndexEntry>,
+    /// The resource's restriction policy as the write pipeline read it (stage 4b); the
+    /// pipeline saves it after the write ([`StoreTx::save_restrictions`]), the store's write
+    /// calls ignore it. `None`: the caller does not manage restrictions (tests, reindex).
+    pub restriction: Option<crate::RestrictionWrite>,
 }
 
 /// The answer for one write of a [`StoreTx::write_batch`].
@@ -142,8 +146,22 @@ impl StoreTx {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<VersionRecord>, StoreError> {
-        self.guarded(async |inner| dispatch!(Inner, inner, t => t.read(resource_type, id).await))
+        self.read_as(&restrict::Viewer::System, resource_type, id)
             .await
+    }
+
+    /// [`StoreTx::read`] as `viewer` may see it: `None` when hidden from it (like a missing
+    /// id), redacted when some elements are.
+    pub async fn read_as(
+        &mut self,
+        viewer: &restrict::Viewer<'_>,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        self.guarded(
+            async |inner| dispatch!(Inner, inner, t => t.read(viewer, resource_type, id).await),
+        )
+        .await
     }
 
     /// Creates or updates one resource; exactly the rules of [`Store::write`] (which is this
@@ -197,15 +215,18 @@ impl StoreTx {
     }
 
     /// The first page of `query`'s results as this transaction sees them (its own writes
-    /// included); otherwise like [`Store::search`]. Conditional writes search here, after
+    /// included) and as `viewer` may see them; otherwise like [`Store::search`]. Conditional writes search here, after
     /// [`StoreTx::lock_condition`], so the check and the write are one transaction.
     pub async fn search(
         &mut self,
+        viewer: &restrict::Viewer<'_>,
         query: &search::SearchQuery,
         registry: &conformance::Registry,
     ) -> Result<SearchPage, StoreError> {
-        self.guarded(async |inner| dispatch!(Inner, inner, t => t.search(query, registry).await))
-            .await
+        self.guarded(
+            async |inner| dispatch!(Inner, inner, t => t.search(viewer, query, registry).await),
+        )
+        .await
     }
 
     /// Serialises, until this transaction ends, the transactions that take the same `key`
@@ -217,6 +238,81 @@ impl StoreTx {
     pub async fn lock_condition(&mut self, key: &str) -> Result<(), StoreError> {
         let hash = condition_lock_key(self.tenant(), key);
         self.guarded(async |inner| dispatch!(Inner, inner, t => t.lock_condition(hash).await))
+            .await
+    }
+
+    /// Replaces the restriction rows of the given resources (written in this transaction, or
+    /// citing a stored Restriction that was): their policy, gates, provisions, restricted
+    /// parameters and cited Restrictions. Searches, reads and history then filter on them
+    /// (see `restricted.rs`).
+    pub async fn save_restrictions(
+        &mut self,
+        writes: &[crate::RestrictionWrite],
+    ) -> Result<(), StoreError> {
+        self.guarded(async |inner| dispatch!(Inner, inner, t => t.save_restrictions(writes).await))
+            .await
+    }
+
+    /// The restriction policy kept for `resource_type/id` (a deleted resource keeps its
+    /// last), or `None` when it is unrestricted.
+    pub async fn policy(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<restrict::Restrictions>, StoreError> {
+        self.guarded(async |inner| dispatch!(Inner, inner, t => t.policy(resource_type, id).await))
+            .await
+    }
+
+    /// The policies of those of `keys` (`(type, id)`) that have restricted elements.
+    pub async fn element_policies(
+        &mut self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<(String, String, restrict::Restrictions)>, StoreError> {
+        self.guarded(async |inner| dispatch!(Inner, inner, t => t.element_policies(keys).await))
+            .await
+    }
+
+    /// Adds parameters fed by restricted elements (a reindex with a new search parameter):
+    /// `(type, id, params)`. Call it before the new index rows are saved, so that they are
+    /// never visible unfiltered.
+    pub async fn add_restricted_params(
+        &mut self,
+        rows: &[(String, String, Vec<String>)],
+    ) -> Result<(), StoreError> {
+        self.guarded(
+            async |inner| dispatch!(Inner, inner, t => t.add_restricted_params(rows).await),
+        )
+        .await
+    }
+
+    /// The tenant's restriction settings (the defaults when none were set).
+    pub async fn restriction_settings(&mut self) -> Result<restrict::Settings, StoreError> {
+        self.guarded(async |inner| dispatch!(Inner, inner, t => t.restriction_settings().await))
+            .await
+    }
+
+    /// Replaces the tenant's restriction settings (the caller recomputes what they change).
+    pub async fn set_restriction_settings(
+        &mut self,
+        settings: &restrict::Settings,
+    ) -> Result<(), StoreError> {
+        self.guarded(
+            async |inner| dispatch!(Inner, inner, t => t.set_restriction_settings(settings).await),
+        )
+        .await
+    }
+
+    /// `(type, id)` of the live resources carrying a `meta.security` confidentiality label.
+    pub async fn labelled(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        self.guarded(async |inner| dispatch!(Inner, inner, t => t.labelled().await))
+            .await
+    }
+
+    /// `(type, id)` of the resources whose policy cites the stored Restriction `consent`
+    /// (`Consent/id`), as this transaction sees them.
+    pub async fn citing(&mut self, consent: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.guarded(async |inner| dispatch!(Inner, inner, t => t.citing(consent).await))
             .await
     }
 

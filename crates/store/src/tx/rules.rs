@@ -94,23 +94,139 @@ impl<B: Backend> WriteTx<B> {
 
     pub(crate) async fn read(
         &mut self,
+        viewer: &restrict::Viewer<'_>,
         resource_type: &str,
         id: &str,
     ) -> Result<Option<VersionRecord>, StoreError> {
         let sql = rows::read(&self.tenant, resource_type, id);
         let row: Option<common::ReadRow> = B::Db::fetch_optional(&mut self.tx, &sql).await?;
-        common::read_result(row, &self.tenant, resource_type, id)
+        common::read_result(
+            row,
+            crate::Scope::viewing(&self.tenant, *viewer),
+            resource_type,
+            id,
+        )
     }
 
     pub(crate) async fn search(
         &mut self,
+        viewer: &restrict::Viewer<'_>,
         query: &search::SearchQuery,
         registry: &conformance::Registry,
     ) -> Result<SearchPage, StoreError> {
         let source = terminology::Source::<B>::Conn(&mut self.tx);
         let expanded = terminology::resolve(source, &self.tenant, query).await?;
         let query = expanded.as_ref().unwrap_or(query);
-        run::search_on::<B>(&mut self.tx, &self.tenant, query, registry, None, None).await
+        let scope = crate::Scope::viewing(&self.tenant, *viewer);
+        run::search_on::<B>(&mut self.tx, scope, query, registry, None, None).await
+    }
+
+    /// [`crate::StoreTx::save_restrictions`].
+    pub(crate) async fn save_restrictions(
+        &mut self,
+        writes: &[crate::RestrictionWrite],
+    ) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.writes += 1;
+        for sql in crate::restricted::save_statements(self.tenant.as_str(), writes) {
+            B::Db::execute(&mut self.tx, &sql).await?;
+        }
+        Ok(())
+    }
+
+    /// [`crate::StoreTx::policy`].
+    pub(crate) async fn policy(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<restrict::Restrictions>, StoreError> {
+        let sql = crate::restricted::policy_of(self.tenant.as_str(), resource_type, id);
+        let row: Option<(String,)> = B::Db::fetch_optional(&mut self.tx, &sql).await?;
+        match row {
+            None => Ok(None),
+            Some((text,)) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("restriction policy: {e}"))),
+        }
+    }
+
+    /// [`crate::StoreTx::element_policies`].
+    pub(crate) async fn element_policies(
+        &mut self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<(String, String, restrict::Restrictions)>, StoreError> {
+        let mut by_type: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (t, id) in keys {
+            by_type.entry(t).or_default().push(id);
+        }
+        let mut out = Vec::new();
+        for (t, ids) in by_type {
+            for chunk in ids.chunks(500) {
+                let sql = crate::restricted::element_policies(self.tenant.as_str(), t, chunk);
+                let rows: Vec<(String, String, String)> =
+                    B::Db::fetch_all(&mut self.tx, &sql).await?;
+                for (t, id, text) in rows {
+                    let policy = serde_json::from_str(&text)
+                        .map_err(|e| StoreError::Corrupt(format!("restriction policy: {e}")))?;
+                    out.push((t, id, policy));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`crate::StoreTx::add_restricted_params`].
+    pub(crate) async fn add_restricted_params(
+        &mut self,
+        rows: &[(String, String, Vec<String>)],
+    ) -> Result<(), StoreError> {
+        for (t, id, params) in rows {
+            for p in params {
+                let sql = crate::restricted::add_param(self.tenant.as_str(), t, id, p);
+                B::Db::execute(&mut self.tx, &sql).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`crate::StoreTx::restriction_settings`].
+    pub(crate) async fn restriction_settings(&mut self) -> Result<restrict::Settings, StoreError> {
+        let sql = crate::restricted::settings_of(self.tenant.as_str());
+        let row: Option<(String,)> = B::Db::fetch_optional(&mut self.tx, &sql).await?;
+        match row {
+            None => Ok(restrict::Settings::default()),
+            Some((text,)) => serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("restriction settings: {e}"))),
+        }
+    }
+
+    /// [`crate::StoreTx::set_restriction_settings`].
+    pub(crate) async fn set_restriction_settings(
+        &mut self,
+        settings: &restrict::Settings,
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string(settings)
+            .map_err(|e| StoreError::Corrupt(format!("restriction settings: {e}")))?;
+        let sql = crate::restricted::set_settings(self.tenant.as_str(), &text);
+        B::Db::execute(&mut self.tx, &sql).await?;
+        Ok(())
+    }
+
+    /// [`crate::StoreTx::labelled`].
+    pub(crate) async fn labelled(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let sql = crate::restricted::labelled(self.tenant.as_str());
+        Ok(B::Db::fetch_all(&mut self.tx, &sql).await?)
+    }
+
+    /// [`crate::StoreTx::citing`].
+    pub(crate) async fn citing(
+        &mut self,
+        consent: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let sql = crate::restricted::citing(self.tenant.as_str(), consent);
+        Ok(B::Db::fetch_all(&mut self.tx, &sql).await?)
     }
 
     /// [`crate::StoreTx::lock_condition`] with the key hashed.

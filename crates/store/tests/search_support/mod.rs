@@ -97,6 +97,7 @@ impl Ctx {
             .into_iter()
             .map(|resource| store::BatchWrite {
                 index: self.extractor.extract(&resource),
+                restriction: None,
                 request: WriteRequest {
                     resource_type: resource["resourceType"]
                         .as_str()

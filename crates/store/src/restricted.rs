@@ -1,0 +1,429 @@
+//! Restricted content inside the store: the one rule of [`restrict::visibility`], applied in
+//! every query that reads a tenant's resources, so that what a viewer may not see never takes
+//! a place in a page, a total, a chain, a `_has`, an include, a history page, or a
+//! conditional write's match.
+//!
+//! Kept when a resource is written ([`save`], tables of migration 0012): its policy, the
+//! [`restrict::Gate`] of the whole resource and of its restricted elements, the provisions of
+//! those gates, the search parameters whose values come from restricted elements, and the
+//! stored Restrictions it cites.
+//!
+//! Read in two forms:
+//! - in SQL ([`visible`]): appended to every index-row and resource-row access of a search,
+//!   a resource whose whole gate is closed to the viewer has no rows, and a resource whose
+//!   element gate is closed has no rows for the parameters its restricted elements feed (its
+//!   other values still match); nothing is appended for viewers who see everything, so they
+//!   pay nothing;
+//! - in Rust ([`apply`]): a fetched version is dropped when hidden and redacted when some of
+//!   its elements are ([`restrict::redact`]), using the resource's *current* policy, so a
+//!   version written before a restriction is hidden like the current one.
+//!
+//! Later channels (bulk export, subscription notifications, `$match`) must read through
+//! [`crate::Scope`] and these two functions too; nothing else knows the rule.
+
+use restrict::{Access, Gate, Restrictions, Seer, Viewer, Visibility};
+
+use crate::search::{Alias, Sql};
+use crate::{StoreError, VersionRecord};
+
+/// The pseudo-parameters of `_text` and `_content`: they read the resource body, which holds
+/// the restricted elements' values, so a resource with restricted elements never matches them
+/// for a viewer its element gate refuses.
+pub(crate) const BODY_PARAMS: [&str; 2] = ["_text", "_content"];
+
+/// What a write saves about one resource's restrictions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestrictionWrite {
+    pub resource_type: String,
+    pub id: String,
+    /// Its policy; empty: unrestricted (any rows it had are removed).
+    pub policy: Restrictions,
+    /// The search parameters fed (partly) by its restricted elements.
+    pub params: Vec<String>,
+    /// Its first version was just written: it has no rows to replace (an import of new
+    /// resources then costs no statement here).
+    pub fresh: bool,
+}
+
+/// A value of a visibility test: bound text, or a column of the enclosing query.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Term<'a> {
+    Text(&'a str),
+    Col(Alias, &'static str),
+    /// A column written as is (`v.id`, for queries with fixed aliases).
+    Raw(&'static str),
+}
+
+impl Term<'_> {
+    fn push(self, sql: &mut Sql) {
+        match self {
+            Term::Text(t) => sql.text(t),
+            Term::Col(a, c) => sql.col(a, c),
+            Term::Raw(c) => sql.push(c),
+        };
+    }
+}
+
+/// Appends ` AND NOT EXISTS (…)`: the row of `resource_type/<id>` (and, with `param`, its
+/// index rows of that parameter) is one `seer` may see. Nothing for [`Seer::Everything`].
+pub(crate) fn visible(
+    sql: &mut Sql,
+    seer: &Seer,
+    tenant: &str,
+    resource_type: &str,
+    id: (Alias, &'static str),
+    param: Option<&str>,
+) {
+    let id = Term::Col(id.0, id.1);
+    visible_terms(
+        sql,
+        seer,
+        tenant,
+        Term::Text(resource_type),
+        id,
+        param.map(Term::Text),
+    );
+}
+
+/// [`visible`] with the type, id and parameter as [`Term`]s (includes read them from rows).
+pub(crate) fn visible_terms(
+    sql: &mut Sql,
+    seer: &Seer,
+    tenant: &str,
+    resource_type: Term,
+    id: Term,
+    param: Option<Term>,
+) {
+    if *seer == Seer::Everything {
+        return;
+    }
+    sql.push(" AND NOT EXISTS (SELECT 1 FROM restrictions rh WHERE rh.tenant = ")
+        .text(tenant)
+        .push(" AND rh.res_type = ");
+    resource_type.push(sql);
+    sql.push(" AND rh.id = ");
+    id.push(sql);
+    sql.push(" AND (");
+    closed(sql, seer, 0);
+    if let Some(param) = param {
+        sql.push(" OR (");
+        closed(sql, seer, 1);
+        sql.push(
+            " AND EXISTS (SELECT 1 FROM restricted_params rp WHERE rp.tenant = rh.tenant \
+             AND rp.res_type = rh.res_type AND rp.id = rh.id AND rp.param = ",
+        );
+        param.push(sql);
+        sql.push("))");
+    }
+    sql.push("))");
+}
+
+/// A condition on `rh`: gate `gate` (0 whole, 1 elements) is closed to `seer`.
+fn closed(sql: &mut Sql, seer: &Seer, gate: i64) {
+    let (access, rules) = if gate == 0 {
+        ("rh.whole_access", "rh.whole_rules")
+    } else {
+        ("rh.element_access", "rh.element_rules")
+    };
+    let Seer::Client {
+        organizations,
+        purposes,
+    } = seer
+    else {
+        // Anonymous: every gate but an open one is closed.
+        sql.push(access).push(" > 0");
+        return;
+    };
+    if organizations.is_empty() {
+        // No provision can name a client without an organization.
+        sql.push(access).push(" >= ").int(Access::Provisions.code());
+        return;
+    }
+    sql.push("(")
+        .push(access)
+        .push(" = ")
+        .int(Access::Privileged.code())
+        .push(" OR (")
+        .push(access)
+        .push(" = ")
+        .int(Access::Provisions.code())
+        .push(" AND (EXISTS (SELECT 1 FROM restriction_provisions rv WHERE ");
+    matching_provisions(sql, gate, false, organizations, purposes);
+    sql.push(") OR (SELECT COUNT(DISTINCT rv.rule) FROM restriction_provisions rv WHERE ");
+    matching_provisions(sql, gate, true, organizations, purposes);
+    sql.push(") < ").push(rules).push(")))");
+}
+
+/// The provisions of `rh`'s gate `gate` that match the client, permits or denies.
+fn matching_provisions(
+    sql: &mut Sql,
+    gate: i64,
+    permit: bool,
+    organizations: &[String],
+    purposes: &[String],
+) {
+    sql.push(
+        "rv.tenant = rh.tenant AND rv.res_type = rh.res_type AND rv.id = rh.id AND rv.gate = ",
+    )
+    .int(gate)
+    .push(if permit {
+        " AND rv.permit"
+    } else {
+        " AND NOT rv.permit"
+    })
+    .push(" AND rv.actor IN ")
+    .text_list(organizations.iter().map(String::as_str))
+    .push(" AND (rv.purpose IS NULL");
+    if !purposes.is_empty() {
+        sql.push(" OR rv.purpose IN ")
+            .text_list(purposes.iter().map(String::as_str));
+    }
+    sql.push(")");
+}
+
+/// Appends `, <policy> AS policy` for the record row `t`: its policy when `seer` may be
+/// refused some of it, else NULL (no lookup for viewers who see everything).
+pub(crate) fn policy_column(sql: &mut Sql, seer: &Seer, t: Alias) {
+    if *seer == Seer::Everything {
+        sql.push(", NULL AS policy");
+        return;
+    }
+    sql.push(", (SELECT rh.policy FROM restrictions rh WHERE rh.tenant = ")
+        .col(t, "tenant")
+        .push(" AND rh.res_type = ")
+        .col(t, "res_type")
+        .push(" AND rh.id = ")
+        .col(t, "id")
+        .push(") AS policy");
+}
+
+/// What `viewer` may see of `record`, whose resource's current policy is `policy` (JSON of
+/// [`Restrictions`]; None: unrestricted): None when hidden, the record redacted when some
+/// elements are. A policy that cannot be read hides the record (fail closed).
+pub(crate) fn apply(
+    record: VersionRecord,
+    policy: Option<&str>,
+    viewer: &Viewer,
+) -> Result<Option<VersionRecord>, StoreError> {
+    let Some(policy) = policy else {
+        return Ok(Some(record));
+    };
+    let Ok(policy) = serde_json::from_str::<Restrictions>(policy) else {
+        tracing::error!(
+            resource = %format!("{}/{}", record.resource_type, record.id),
+            "unreadable restriction policy: the resource is hidden"
+        );
+        return Ok(None);
+    };
+    match restrict::visibility(&policy, viewer) {
+        Visibility::Whole => Ok(Some(record)),
+        Visibility::Hidden => Ok(None),
+        Visibility::Redacted(paths) => {
+            let mut record = record;
+            if let Some(body) = &record.body {
+                let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+                let mut value: serde_json::Value = serde_json::from_str(body).map_err(corrupt)?;
+                restrict::redact(&mut value, &paths);
+                record.body = Some(serde_json::to_string(&value).map_err(corrupt)?);
+            }
+            Ok(Some(record))
+        }
+    }
+}
+
+/// Statements replacing the restriction rows of `writes` (all of them removed first, then the
+/// restricted ones inserted), on the caller's write transaction.
+pub(crate) fn save_statements(tenant: &str, writes: &[RestrictionWrite]) -> Vec<Sql> {
+    let mut out = Vec::new();
+    let mut by_type: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for w in writes.iter().filter(|w| !w.fresh) {
+        by_type.entry(&w.resource_type).or_default().push(&w.id);
+    }
+    for (resource_type, ids) in &by_type {
+        for chunk in ids.chunks(500) {
+            for table in [
+                "restrictions",
+                "restricted_params",
+                "restriction_provisions",
+                "restriction_cites",
+            ] {
+                let mut sql = Sql::new();
+                sql.push("DELETE FROM ")
+                    .push(table)
+                    .push(" WHERE tenant = ")
+                    .text(tenant)
+                    .push(" AND res_type = ")
+                    .text(*resource_type)
+                    .push(" AND id IN ")
+                    .text_list(chunk.iter().copied());
+                out.push(sql);
+            }
+        }
+    }
+    for w in writes {
+        insert_statements(tenant, w, &mut out);
+    }
+    out
+}
+
+fn insert_statements(tenant: &str, w: &RestrictionWrite, out: &mut Vec<Sql>) {
+    let key = |sql: &mut Sql| {
+        sql.text(tenant)
+            .push(", ")
+            .text(&w.resource_type)
+            .push(", ")
+            .text(&w.id);
+    };
+    for consent in w.policy.cites() {
+        let mut sql = Sql::new();
+        sql.push("INSERT INTO restriction_cites (tenant, res_type, id, consent_id) VALUES (");
+        key(&mut sql);
+        sql.push(", ").text(consent).push(")");
+        out.push(sql);
+    }
+    if w.policy.is_empty() {
+        return;
+    }
+    let (whole, elements) = (w.policy.whole_gate(), w.policy.element_gate());
+    let policy = serde_json::to_string(&w.policy).unwrap_or_else(|_| "{".to_owned());
+    let mut sql = Sql::new();
+    sql.push(
+        "INSERT INTO restrictions (tenant, res_type, id, policy, whole_access, whole_rules, \
+         element_access, element_rules) VALUES (",
+    );
+    key(&mut sql);
+    sql.push(", ")
+        .text(&policy)
+        .push(", ")
+        .int(whole.access.code())
+        .push(", ")
+        .int(whole.rules)
+        .push(", ")
+        .int(elements.access.code())
+        .push(", ")
+        .int(elements.rules)
+        .push(")");
+    out.push(sql);
+    if elements.access != Access::Open {
+        let mut params: Vec<&str> = w.params.iter().map(String::as_str).collect();
+        params.extend(BODY_PARAMS);
+        params.sort_unstable();
+        params.dedup();
+        for param in params {
+            let mut sql = Sql::new();
+            sql.push("INSERT INTO restricted_params (tenant, res_type, id, param) VALUES (");
+            key(&mut sql);
+            sql.push(", ").text(param).push(")");
+            out.push(sql);
+        }
+    }
+    for (gate, g) in [(0, &whole), (1, &elements)] {
+        provision_statements(&key, gate, g, out);
+    }
+}
+
+fn provision_statements(key: &dyn Fn(&mut Sql), gate: i64, g: &Gate, out: &mut Vec<Sql>) {
+    for p in &g.provisions {
+        let mut sql = Sql::new();
+        sql.push(
+            "INSERT INTO restriction_provisions (tenant, res_type, id, gate, rule, permit, \
+             actor, purpose) VALUES (",
+        );
+        key(&mut sql);
+        sql.push(", ")
+            .int(gate)
+            .push(", ")
+            .int(p.rule)
+            .push(", ")
+            .bool(p.permit)
+            .push(", ")
+            .text(&p.actor)
+            .push(", ")
+            .opt_text(p.purpose.clone())
+            .push(")");
+        out.push(sql);
+    }
+}
+
+/// `SELECT res_type, id, policy` of those of `ids` (of `resource_type`) with restricted
+/// elements.
+pub(crate) fn element_policies(tenant: &str, resource_type: &str, ids: &[&str]) -> Sql {
+    let mut sql = Sql::new();
+    sql.push("SELECT res_type, id, policy FROM restrictions WHERE tenant = ")
+        .text(tenant)
+        .push(" AND res_type = ")
+        .text(resource_type)
+        .push(" AND element_access > 0 AND id IN ")
+        .text_list(ids.iter().copied());
+    sql
+}
+
+/// Adds a restricted parameter of a resource (kept if already there).
+pub(crate) fn add_param(tenant: &str, resource_type: &str, id: &str, param: &str) -> Sql {
+    let mut sql = Sql::new();
+    sql.push("INSERT INTO restricted_params (tenant, res_type, id, param) VALUES (")
+        .text(tenant)
+        .push(", ")
+        .text(resource_type)
+        .push(", ")
+        .text(id)
+        .push(", ")
+        .text(param)
+        .push(") ON CONFLICT DO NOTHING");
+    sql
+}
+
+/// `SELECT settings` of the tenant's restriction settings.
+pub(crate) fn settings_of(tenant: &str) -> Sql {
+    let mut sql = Sql::new();
+    sql.push("SELECT settings FROM tenant_restriction_settings WHERE tenant = ")
+        .text(tenant);
+    sql
+}
+
+/// Replaces the tenant's restriction settings.
+pub(crate) fn set_settings(tenant: &str, settings: &str) -> Sql {
+    let mut sql = Sql::new();
+    sql.push("INSERT INTO tenant_restriction_settings (tenant, settings) VALUES (")
+        .text(tenant)
+        .push(", ")
+        .text(settings)
+        .push(") ON CONFLICT (tenant) DO UPDATE SET settings = excluded.settings");
+    sql
+}
+
+/// `SELECT DISTINCT res_type, id` of the live resources with a confidentiality label
+/// (`_security` index rows of the v3 Confidentiality system).
+pub(crate) fn labelled(tenant: &str) -> Sql {
+    let mut sql = Sql::new();
+    sql.push("SELECT DISTINCT res_type, id FROM search_token WHERE tenant = ")
+        .text(tenant)
+        .push(" AND param = '_security' AND system = ")
+        .text(restrict::CONFIDENTIALITY_SYSTEM)
+        .push(" ORDER BY res_type, id");
+    sql
+}
+
+/// `SELECT policy` of one resource.
+pub(crate) fn policy_of(tenant: &str, resource_type: &str, id: &str) -> Sql {
+    let mut sql = Sql::new();
+    sql.push("SELECT policy FROM restrictions WHERE tenant = ")
+        .text(tenant)
+        .push(" AND res_type = ")
+        .text(resource_type)
+        .push(" AND id = ")
+        .text(id);
+    sql
+}
+
+/// `SELECT res_type, id` of the resources citing the stored Restriction `consent`
+/// (`Consent/id`).
+pub(crate) fn citing(tenant: &str, consent: &str) -> Sql {
+    let mut sql = Sql::new();
+    sql.push("SELECT res_type, id FROM restriction_cites WHERE tenant = ")
+        .text(tenant)
+        .push(" AND consent_id = ")
+        .text(consent)
+        .push(" ORDER BY res_type, id");
+    sql
+}
