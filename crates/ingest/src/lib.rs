@@ -230,6 +230,9 @@ async fn load(
         .as_deref()
         .cloned()
         .unwrap_or_else(conformance::Registry::builtin);
+    // The writers' own extractor: stage 5b recomputes the policies of resources citing an
+    // imported Restriction (rare; the reader's extractor does the per-resource work).
+    let extractor = Arc::new(search::Extractor::new(registry.clone()));
     let reader = std::thread::Builder::new()
         .name("fhirdir-import-reader".into())
         .spawn(move || read_files(plan, batch_size, on_error, registry, &tx))
@@ -253,8 +256,9 @@ async fn load(
                 while in_flight.len() >= writers || (overlaps && !in_flight.is_empty()) {
                     settle_oldest(&mut in_flight, store, &mut stats, started, on_event).await?;
                 }
-                let (store, tenant) = (store.clone(), tenant.clone());
-                let task = tokio::spawn(async move { write_batch(&store, &tenant, writes).await });
+                let (store, tenant, ex) = (store.clone(), tenant.clone(), extractor.clone());
+                let task =
+                    tokio::spawn(async move { write_batch(&store, &tenant, writes, &ex).await });
                 in_flight.push_back(InFlight { task, file, keys });
             }
             Msg::Problem(p) => {
@@ -305,9 +309,11 @@ async fn write_batch(
     store: &Store,
     tenant: &TenantName,
     writes: Vec<BatchWrite>,
+    extractor: &search::Extractor,
 ) -> Result<Vec<store::BatchOutcome>, StoreError> {
     let mut txn = store.begin(tenant).await?;
-    let outcomes = writes::apply_batch(&mut txn, writes, OnUnchanged::KeepCurrent).await?;
+    let on_unchanged = OnUnchanged::KeepCurrent;
+    let outcomes = writes::apply_batch(&mut txn, writes, on_unchanged, extractor).await?;
     txn.commit().await?;
     Ok(outcomes)
 }

@@ -44,6 +44,9 @@ pub(crate) fn index_one(
             index
         }
     };
+    let settings = restrict::Settings::default();
+    let (rt, id) = (&request.resource_type, &request.id);
+    let restriction = crate::restriction::read(extractor, &settings, rt, id, &resource, &index);
     let Value::Object(body) = resource else {
         unreachable!("built from an object just above")
     };
@@ -53,6 +56,7 @@ pub(crate) fn index_one(
             ..request
         },
         index,
+        restriction: Some(restriction.write),
     })
 }
 

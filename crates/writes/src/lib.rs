@@ -9,8 +9,11 @@
 //! 3. **SearchParameter rules** ([`search_parameter`]): a SearchParameter written by a client
 //!    must be one fhirdir can index with;
 //! 4. **index extraction** ([`prepare`], [`index_many`]): the tenant's search parameters turn
-//!    the resource into its search index entries;
-//! 5. **store write** ([`apply`], [`apply_batch`], [`delete`]) in the caller's transaction;
+//!    the resource into its search index entries; then its restriction policy
+//!    ([`restriction::read`]: NDH usage restrictions and `meta.security` labels);
+//! 5. **store write** ([`apply`], [`apply_batch`], [`delete`]) in the caller's transaction,
+//!    with the policy completed from the stored Restrictions it cites and saved, and the
+//!    resources citing a written Restriction recomputed ([`restriction::save`]);
 //! 6. **change event** (`record_change`): inside the same transaction, the place where change
 //!    events and AuditEvents are appended; it records nothing today.
 //!
@@ -20,6 +23,7 @@
 //! going where the API refuses.
 
 mod index;
+pub mod restriction;
 
 use search::Extractor;
 use store::{
@@ -133,10 +137,17 @@ pub fn prepare(
     index::index_one(extractor, source, request)
 }
 
-/// Stages 5–6: writes `w` in `tx` (see [`StoreTx::write_indexed`]).
-pub async fn apply(tx: &mut StoreTx, w: BatchWrite) -> Result<WriteOutcome, StoreError> {
+/// Stages 5–6: writes `w` in `tx` (see [`StoreTx::write_indexed`]); `extractor` is the
+/// tenant's, for the policies that stage 5b recomputes.
+pub async fn apply(
+    tx: &mut StoreTx,
+    mut w: BatchWrite,
+    extractor: &Extractor,
+) -> Result<WriteOutcome, StoreError> {
+    let pending = w.restriction.take();
     let outcome = tx.write_indexed(w.request, &w.index).await?;
     let r = &outcome.record;
+    save_restrictions(tx, extractor, vec![(pending, r)]).await?;
     record_change(tx, &r.resource_type, &r.id, r.version).await?;
     Ok(outcome)
 }
@@ -145,10 +156,19 @@ pub async fn apply(tx: &mut StoreTx, w: BatchWrite) -> Result<WriteOutcome, Stor
 /// and run of resources, for Bundles and imports.
 pub async fn apply_batch(
     tx: &mut StoreTx,
-    writes: Vec<BatchWrite>,
+    mut writes: Vec<BatchWrite>,
     on_unchanged: OnUnchanged,
+    extractor: &Extractor,
 ) -> Result<Vec<BatchOutcome>, StoreError> {
+    let pending: Vec<_> = writes.iter_mut().map(|w| w.restriction.take()).collect();
     let outcomes = tx.write_batch(writes, on_unchanged).await?;
+    let written: Vec<_> = pending
+        .into_iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| !o.unchanged)
+        .map(|(p, o)| (p, &o.outcome.record))
+        .collect();
+    save_restrictions(tx, extractor, written).await?;
     for o in outcomes.iter().filter(|o| !o.unchanged) {
         let r = &o.outcome.record;
         record_change(tx, &r.resource_type, &r.id, r.version).await?;
@@ -156,18 +176,75 @@ pub async fn apply_batch(
     Ok(outcomes)
 }
 
-/// Stages 5–6 of a delete (see [`StoreTx::delete`]): nothing to check or index.
+/// Stages 5–6 of a delete (see [`StoreTx::delete`]): nothing to check or index. The deleted
+/// resource keeps its restriction policy (its history stays hidden); deleting a stored
+/// Restriction recomputes the resources citing it.
 pub async fn delete(
     tx: &mut StoreTx,
     resource_type: &str,
     id: &str,
     precondition: Precondition,
+    extractor: &Extractor,
 ) -> Result<DeleteOutcome, StoreError> {
     let outcome = tx.delete(resource_type, id, precondition).await?;
     if let DeleteOutcome::Deleted { version, .. } = outcome {
+        let settings = tx.restriction_settings().await?;
+        let deleted = [(resource_type, id)];
+        restriction::save(tx, extractor, &settings, Vec::new(), &deleted).await?;
         record_change(tx, resource_type, id, version).await?;
     }
     Ok(outcome)
+}
+
+/// Stage 5b for written records, each with the policy stage 4b read (`None`: read it now).
+/// Stage 4b reads with the default settings; a tenant with other restricting labels has its
+/// policies read again here.
+async fn save_restrictions(
+    tx: &mut StoreTx,
+    extractor: &Extractor,
+    mut written: Vec<(Option<store::RestrictionWrite>, &store::VersionRecord)>,
+) -> Result<(), StoreError> {
+    let settings = tx.restriction_settings().await?;
+    if settings != restrict::Settings::default() {
+        for (pending, _) in &mut written {
+            *pending = None;
+        }
+    }
+    let mut bodies = Vec::with_capacity(written.len());
+    for (pending, record) in &written {
+        let needs_body = pending
+            .as_ref()
+            .is_none_or(|p| !p.policy.cites().is_empty());
+        let body = match (&record.body, needs_body) {
+            (Some(body), true) => Some(
+                serde_json::from_str::<serde_json::Value>(body)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        bodies.push(body);
+    }
+    let mut pending = Vec::with_capacity(written.len());
+    for ((p, record), body) in written.iter().zip(&bodies) {
+        let p = match (p, body) {
+            (Some(p), _) => p.clone(),
+            (None, Some(body)) => {
+                let (t, id) = (&record.resource_type, &record.id);
+                restriction::read_alone(extractor, &settings, t, id, body).write
+            }
+            (None, None) => continue,
+        };
+        let write = store::RestrictionWrite {
+            fresh: record.version == 1,
+            ..p
+        };
+        pending.push((restriction::Pending { write }, body.as_ref()));
+    }
+    let keys: Vec<(&str, &str)> = written
+        .iter()
+        .map(|(_, r)| (r.resource_type.as_str(), r.id.as_str()))
+        .collect();
+    restriction::save(tx, extractor, &settings, pending, &keys).await
 }
 
 /// Stage 6: change events (Subscriptions Backport, <https://hl7.org/fhir/uv/subscriptions-backport/>)
