@@ -35,6 +35,10 @@ pub enum ClientCommand {
         organization: Option<String>,
         #[arg(long)]
         name: Option<String>,
+        /// Let it see all restricted content (NDH usage restrictions, `meta.security`): for
+        /// the operator's own tools only.
+        #[arg(long)]
+        see_restricted: bool,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -86,6 +90,7 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             scope,
             organization,
             name,
+            see_restricted,
             ..
         } => {
             let jwks: Option<Value> = jwks
@@ -96,7 +101,7 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
                         .with_context(|| format!("{} is not JSON", path.display()))
                 })
                 .transpose()?;
-            let mut body = json!({ "scope": scope });
+            let mut body = json!({ "scope": scope, "see_restricted": see_restricted });
             for (k, v) in [
                 ("jwks", jwks),
                 ("jwks_uri", jwks_uri.map(Value::String)),

@@ -47,6 +47,9 @@ pub struct AccessClaims {
     /// Purposes of use the client registered, when any.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub purpose_of_use: Vec<String>,
+    /// The client may see all restricted content (an operator's grant at registration).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub see_restricted: bool,
 }
 
 /// Signs `claims` as an ES256 JWT with `key`, its `kid` in the header.

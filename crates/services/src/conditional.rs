@@ -60,13 +60,20 @@ impl Criteria {
         &self.lock_key
     }
 
-    /// At most two current matches, as `tx` sees them.
+    /// At most two current matches, as `tx` holds them and as the caller may see them: a
+    /// resource hidden from it neither matches nor makes "several match" (no existence
+    /// oracle through a 412).
     pub async fn find_in(
         &self,
         tx: &mut StoreTx,
+        ctx: &RequestCtx,
         conf: &TenantConformance,
     ) -> Result<Vec<VersionRecord>> {
-        Ok(tx.search(&self.query, &conf.registry).await?.matches)
+        let viewer = ctx.viewer();
+        Ok(tx
+            .search(&viewer, &self.query, &conf.registry)
+            .await?
+            .matches)
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Client {
     pub organization: Option<String>,
     /// The UDAP `hl7-b2b` purposes of use.
     pub purpose_of_use: Vec<String>,
+    /// The operator lets it see all restricted content.
+    pub see_restricted: bool,
     /// The token's `jti`, for audit.
     pub token_id: String,
 }
@@ -65,6 +67,9 @@ pub struct RequestCtx {
     principal: Principal,
     policy: AccessPolicy,
     request_id: Option<String>,
+    /// The tenant's FHIR base, for clients (restriction provisions may name their
+    /// organization by absolute URL); empty otherwise.
+    client_base: String,
 }
 
 impl std::fmt::Debug for RequestCtx {
@@ -95,9 +100,26 @@ impl RequestCtx {
     }
 
     /// What this request's store calls act within ([`store::Scope`]): every read, search,
-    /// history page and write of the request takes it.
+    /// history page and write of the request takes it, and sees only what the principal
+    /// may see of restricted content.
     pub fn scope(&self) -> store::Scope<'_> {
-        store::Scope::whole(&self.tenant)
+        store::Scope::viewing(&self.tenant, self.viewer())
+    }
+
+    /// Who is looking, for the restricted-content rule ([`restrict::visibility`]). Anonymous
+    /// callers, with `--auth off` too, see no restricted content: turning authorization off
+    /// does not publish it.
+    pub fn viewer(&self) -> restrict::Viewer<'_> {
+        match &self.principal {
+            Principal::Anonymous => restrict::Viewer::Anonymous,
+            Principal::System => restrict::Viewer::System,
+            Principal::Client(c) => restrict::Viewer::Client {
+                organization: c.organization.as_deref(),
+                purpose_of_use: &c.purpose_of_use,
+                see_restricted: c.see_restricted,
+                tenant_base: &self.client_base,
+            },
+        }
     }
 
     pub fn principal(&self) -> &Principal {
@@ -153,12 +175,17 @@ impl App {
             };
             (Principal::Anonymous, policy)
         };
+        let client_base = match principal {
+            Principal::Client(_) => self.tenant_base(&tenant),
+            Principal::Anonymous | Principal::System => String::new(),
+        };
         Ok(RequestCtx {
             app: self.clone(),
             tenant,
             principal,
             policy,
             request_id,
+            client_base,
         })
     }
 
@@ -172,6 +199,7 @@ impl App {
             principal: Principal::System,
             policy: AccessPolicy::default(),
             request_id: None,
+            client_base: String::new(),
         }
     }
 }

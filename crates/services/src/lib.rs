@@ -21,6 +21,8 @@ pub mod patch;
 pub mod reindex;
 pub mod request;
 pub mod resources;
+mod restricted;
+pub mod restriction_settings;
 pub mod search;
 pub mod tenant_conformance;
 pub mod tenants;

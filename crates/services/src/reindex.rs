@@ -204,6 +204,7 @@ async fn reindex_batch(
                 entries,
             })
             .collect();
+        restricted_params(app, tenant, &conf, &items, &entries).await?;
         app.store.reindex_many(tenant, &indexed).await?;
         let keys: Vec<(String, String)> = items
             .iter()
@@ -241,6 +242,41 @@ async fn reindex_batch(
     Err(Error::internal(
         "resources kept changing while they were reindexed",
     ))
+}
+
+/// Before the rows of a new search parameter are saved: the parameter is recorded as fed by
+/// restricted elements for every resource of the page where it is, so its rows are never
+/// matched by a caller those elements are hidden from.
+async fn restricted_params(
+    app: &App,
+    tenant: &TenantName,
+    conf: &crate::tenant_conformance::TenantConformance,
+    items: &[store::ReindexItem],
+    entries: &[Vec<search::IndexEntry>],
+) -> Result<()> {
+    let keys: Vec<(String, String)> = items
+        .iter()
+        .map(|i| (i.resource_type.clone(), i.id.clone()))
+        .collect();
+    let mut tx = app.store.begin(tenant).await?;
+    let policies = tx.element_policies(&keys).await?;
+    if policies.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Vec::with_capacity(policies.len());
+    for (t, id, policy) in policies {
+        let Some(at) = keys.iter().position(|k| k.0 == t && k.1 == id) else {
+            continue;
+        };
+        let value: Value = serde_json::from_str(&items[at].body)
+            .map_err(|e| Error::internal(format!("stored body of {t}/{id} is not JSON: {e}")))?;
+        let params =
+            writes::restriction::restricted_params(&conf.extractor, &policy, &value, &entries[at]);
+        rows.push((t, id, params));
+    }
+    tx.add_restricted_params(&rows).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Queues a job over `types` (empty: all) of `tenant`, for the parameters `params`, and wakes

@@ -73,20 +73,27 @@ pub fn write_request(
 }
 
 /// Writes `w` in a transaction of its own.
-pub async fn write(ctx: &RequestCtx, w: BatchWrite) -> Result<WriteOutcome> {
+pub async fn write(
+    ctx: &RequestCtx,
+    conf: &TenantConformance,
+    w: BatchWrite,
+) -> Result<WriteOutcome> {
     let tx = ctx.app().store.begin(ctx.scope()).await?;
-    commit_with(ctx, tx, w).await
+    commit_with(ctx, conf, tx, w).await
 }
 
 /// Writes `w` as the last operation of `tx` and commits; a SearchParameter written reloads
 /// the tenant's parameters ([`App::search_parameters_changed`]).
 pub async fn commit_with(
     ctx: &RequestCtx,
+    conf: &TenantConformance,
     mut tx: store::StoreTx,
     w: BatchWrite,
 ) -> Result<WriteOutcome> {
     let search_parameter = w.request.resource_type == SEARCH_PARAMETER;
-    let outcome = writes::apply(&mut tx, w).await?;
+    let (rtype, id) = (&w.request.resource_type, &w.request.id);
+    super::restricted::may_overwrite(ctx, &mut tx, rtype, id).await?;
+    let outcome = writes::apply(&mut tx, w, &conf.extractor).await?;
     tx.commit().await?;
     if search_parameter {
         ctx.app().search_parameters_changed(ctx.tenant()).await;
@@ -148,7 +155,7 @@ pub async fn create(
         Method::Post,
     )?;
     let Some(criteria) = if_none_exist else {
-        return write(ctx, req).await;
+        return write(ctx, &conf, req).await;
     };
     // Conditional create (<https://hl7.org/fhir/R4/http.html#ccreate>): one match is
     // answered with that resource (200), several with 412. Checked in the write's
@@ -156,9 +163,9 @@ pub async fn create(
     let cond = super::conditional::Criteria::parse(&conf, rtype, criteria)?;
     let mut tx = app.store.begin(ctx.scope()).await?;
     cond.lock(&mut tx).await?;
-    let found = cond.find_in(&mut tx, &conf).await?;
+    let found = cond.find_in(&mut tx, ctx, &conf).await?;
     match found.as_slice() {
-        [] => commit_with(ctx, tx, req).await,
+        [] => commit_with(ctx, &conf, tx, req).await,
         [one] => Ok(WriteOutcome {
             kind: store::WriteKind::Updated,
             record: one.clone(),
@@ -191,7 +198,7 @@ pub async fn update(
     };
     let conf = app.conformance(tenant).await?;
     let req = write_request(&conf, rtype, id, body, precondition, Method::Put)?;
-    write(ctx, req).await
+    write(ctx, &conf, req).await
 }
 
 /// `DELETE [type]/[id]`.
@@ -204,8 +211,18 @@ pub async fn delete(
     ctx.authorize(rtype, Interaction::Delete)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
+    // Loaded before the transaction: loading may write (on SQLite the open transaction would
+    // hold the one writer it needs).
+    let conf = app.conformance(tenant).await?;
     let mut tx = app.store.begin(ctx.scope()).await?;
-    let outcome = writes::delete(&mut tx, rtype, id, precondition).await?;
+    // A resource hidden from the caller is deleted as an id that does not exist is: not.
+    let hidden =
+        super::restricted::seen(ctx, &mut tx, rtype, id).await? == super::restricted::Seen::Hidden;
+    let outcome = if hidden {
+        DeleteOutcome::NotFound
+    } else {
+        writes::delete(&mut tx, rtype, id, precondition, &conf.extractor).await?
+    };
     tx.commit().await?;
     if rtype == SEARCH_PARAMETER && matches!(outcome, DeleteOutcome::Deleted { .. }) {
         app.search_parameters_changed(tenant).await;
@@ -236,7 +253,7 @@ pub async fn conditional_update(
     let cond = super::conditional::Criteria::parse(&conf, rtype, criteria)?;
     let mut tx = app.store.begin(ctx.scope()).await?;
     cond.lock(&mut tx).await?;
-    let found = cond.find_in(&mut tx, &conf).await?;
+    let found = cond.find_in(&mut tx, ctx, &conf).await?;
     let body_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
     let id = match (found.as_slice(), body_id) {
         ([], Some(id)) => id,
@@ -257,7 +274,7 @@ pub async fn conditional_update(
     body.insert("id".into(), Value::String(id.clone()));
     let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
     let req = write_request(&conf, rtype, &id, body, precondition, Method::Put)?;
-    commit_with(ctx, tx, req).await
+    commit_with(ctx, &conf, tx, req).await
 }
 
 /// `DELETE [type]?criteria` (<https://hl7.org/fhir/R4/http.html#3.1.0.7.1>): no match is a

@@ -19,6 +19,7 @@ fn claims() -> AccessClaims {
         scope: "system/Practitioner.read".to_owned(),
         organization: None,
         purpose_of_use: Vec::new(),
+        see_restricted: false,
     }
 }
 

@@ -117,6 +117,27 @@ pub async fn put_access(
     Ok(Json(auth::policy::set(&app, &t, &body).await?).into_response())
 }
 
+/// `GET /admin/tenants/{t}/restrictions`
+pub async fn get_restrictions(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    let t = admin_tenant(&app, &raw).await?;
+    Ok(Json(services::restriction_settings::get(&app, &t).await?).into_response())
+}
+
+/// `PUT /admin/tenants/{t}/restrictions` with `{"restricting_labels": ["R", "V"]}`
+pub async fn put_restrictions(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(raw): Path<String>,
+    RawBody(body): RawBody,
+) -> AppResult<Response> {
+    let t = admin_tenant(&app, &raw).await?;
+    Ok(Json(services::restriction_settings::set(&app, &t, &body).await?).into_response())
+}
+
 /// `GET /admin/tenants/{t}/clients`
 pub async fn list_clients(
     State(app): State<AppState>,

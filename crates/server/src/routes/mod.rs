@@ -88,6 +88,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             get(admin::get_access).put(admin::put_access),
         )
         .route(
+            "/admin/tenants/{name}/restrictions",
+            get(admin::get_restrictions).put(admin::put_restrictions),
+        )
+        .route(
             "/admin/tenants/{name}/clients",
             get(admin::list_clients).post(admin::add_client),
         )

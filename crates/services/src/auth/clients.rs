@@ -35,6 +35,10 @@ pub struct ClientRecord {
     /// `Organization/{id}` the client acts for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
+    /// The operator lets the client see all restricted content (its own tools); never set by
+    /// UDAP registration.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub see_restricted: bool,
     /// UDAP: the community it registered in, its issuer URI (a SAN of its certificate), its
     /// certificate (base64 DER) and the statement it registered with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,6 +64,8 @@ pub struct NewClient {
     pub organization: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
+    #[serde(default)]
+    pub see_restricted: bool,
 }
 
 /// The client as the admin API shows it.
@@ -164,6 +170,7 @@ pub async fn add(app: &App, tenant: &TenantName, body: &[u8]) -> Result<Value> {
         jwks: new.jwks,
         jwks_uri: new.jwks_uri,
         organization: new.organization,
+        see_restricted: new.see_restricted,
         community: None,
         iss: None,
         certificate: None,

@@ -230,6 +230,7 @@ impl App {
                 scopes: auth::Scopes::parse_lenient(&claims.scope),
                 organization: claims.organization.clone(),
                 purpose_of_use: claims.purpose_of_use.clone(),
+                see_restricted: claims.see_restricted,
                 token_id: claims.jti.clone(),
             }))),
             Err(e) => {

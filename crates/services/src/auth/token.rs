@@ -179,6 +179,7 @@ async fn issue(
         scope: granted.to_string(),
         organization: who.organization.or(client.organization),
         purpose_of_use: who.purpose_of_use,
+        see_restricted: client.see_restricted,
     };
     let access_token = auth::issue(&keys.signer, &claims)
         .map_err(|e| OAuthError::from(crate::Error::internal(format!("signing a token: {e}"))))?;

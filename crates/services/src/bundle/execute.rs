@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::patch::{parameters_document, patch_in, PatchFormat};
 use crate::request::{Prefer, ReturnPref};
 use crate::resources;
+use crate::restricted::{self, Seen};
 use crate::tenant_conformance::TenantConformance;
 
 /// `Bundle.entry.response` (and the resource, when returned) of one entry.
@@ -109,13 +110,14 @@ impl EntryResponse {
 /// matches.
 async fn resolve_one(
     tx: &mut StoreTx,
+    ctx: &RequestCtx,
     conf: &TenantConformance,
     rtype: &str,
     criteria: &str,
     what: &str,
 ) -> Result<Option<String>> {
     let found = Criteria::parse(conf, rtype, criteria)?
-        .find_in(tx, conf)
+        .find_in(tx, ctx, conf)
         .await?;
     match found.as_slice() {
         [] => Ok(None),
@@ -183,6 +185,7 @@ async fn lock_conditional_creates(
 /// finished responses.
 async fn resolve_conditionals(
     tx: &mut StoreTx,
+    ctx: &RequestCtx,
     conf: &TenantConformance,
     entries: &mut [Entry],
     ids: &mut Identities,
@@ -195,10 +198,13 @@ async fn resolve_conditionals(
         match (&e.method, e.target.clone()) {
             (EntryMethod::Post, Target::Type(t)) => {
                 if let Some(criteria) = &e.if_none_exist {
-                    let found =
-                        async { Criteria::parse(conf, &t, criteria)?.find_in(tx, conf).await }
+                    let found = async {
+                        Criteria::parse(conf, &t, criteria)?
+                            .find_in(tx, ctx, conf)
                             .await
-                            .map_err(at)?;
+                    }
+                    .await
+                    .map_err(at)?;
                     match found.as_slice() {
                         [] => {}
                         [one] => {
@@ -219,7 +225,7 @@ async fn resolve_conditionals(
                 EntryMethod::Put | EntryMethod::Delete | EntryMethod::Patch,
                 Target::Search(t, criteria),
             ) => {
-                let id = resolve_one(tx, conf, &t, &criteria, "conditional target")
+                let id = resolve_one(tx, ctx, conf, &t, &criteria, "conditional target")
                     .await
                     .map_err(at)?;
                 e.target = match (id, e.method) {
@@ -260,6 +266,7 @@ async fn resolve_conditionals(
 /// they match inside `tx`; none or several is an error.
 async fn resolve_conditional_references(
     tx: &mut StoreTx,
+    ctx: &RequestCtx,
     conf: &TenantConformance,
     e: &mut Entry,
 ) -> Result<()> {
@@ -276,7 +283,7 @@ async fn resolve_conditional_references(
     })?;
     for reference in pending {
         let (t, criteria) = reference.split_once('?').unwrap_or_default();
-        let id = resolve_one(tx, conf, t, criteria, "conditional reference")
+        let id = resolve_one(tx, ctx, conf, t, criteria, "conditional reference")
             .await?
             .ok_or_else(|| {
                 Error::not_found(format!(
@@ -317,7 +324,7 @@ pub async fn transaction(
     // Conditionals are resolved inside the transaction that writes: see
     // `resolve_conditionals`.
     let mut tx = app.store.begin(ctx.scope()).await?;
-    let satisfied = resolve_conditionals(&mut tx, &conf, &mut entries, &mut ids).await?;
+    let satisfied = resolve_conditionals(&mut tx, ctx, &conf, &mut entries, &mut ids).await?;
 
     // Two entries may not touch the same resource.
     let mut seen = HashSet::new();
@@ -337,7 +344,7 @@ pub async fn transaction(
     }
     for e in entries.iter_mut() {
         let (label, index) = (e.label(), e.index);
-        resolve_conditional_references(&mut tx, &conf, e)
+        resolve_conditional_references(&mut tx, ctx, &conf, e)
             .await
             .map_err(|err| err.at_entry(index, &label))?;
         if let Some(r) = e.resource.take() {
@@ -374,13 +381,31 @@ pub async fn transaction(
             run.push((e, w));
             continue;
         }
-        write_run(&mut tx, &base, &mut run, with_body, &mut responses).await?;
-        let r = write_entry(&mut tx, &conf, &base, e, &ids, with_body)
+        write_run(
+            &mut tx,
+            ctx,
+            &conf,
+            &base,
+            &mut run,
+            with_body,
+            &mut responses,
+        )
+        .await?;
+        let r = write_entry(&mut tx, ctx, &conf, &base, e, &ids, with_body)
             .await
             .map_err(|err| e.locate(err))?;
         responses.push(r);
     }
-    write_run(&mut tx, &base, &mut run, with_body, &mut responses).await?;
+    write_run(
+        &mut tx,
+        ctx,
+        &conf,
+        &base,
+        &mut run,
+        with_body,
+        &mut responses,
+    )
+    .await?;
     tx.commit().await?;
     if entries.iter().any(changes_search_parameters) {
         app.search_parameters_changed(tenant).await;
@@ -449,6 +474,8 @@ fn prepare_create_or_update(
 /// it. A failed precondition names its entry, as a single write would.
 async fn write_run(
     tx: &mut StoreTx,
+    ctx: &RequestCtx,
+    conf: &TenantConformance,
     base: &str,
     run: &mut Vec<(&Entry, BatchWrite)>,
     with_body: bool,
@@ -468,7 +495,10 @@ async fn write_run(
         ));
         batch.push(w);
     }
-    let outcomes = writes::apply_batch(tx, batch, OnUnchanged::NewVersion)
+    for w in &batch {
+        restricted::may_overwrite(ctx, tx, &w.request.resource_type, &w.request.id).await?;
+    }
+    let outcomes = writes::apply_batch(tx, batch, OnUnchanged::NewVersion, &conf.extractor)
         .await
         .map_err(|err| {
             let label = match &err {
@@ -497,6 +527,7 @@ async fn write_run(
 /// One write of a transaction or batch, inside `tx`.
 async fn write_entry(
     tx: &mut StoreTx,
+    ctx: &RequestCtx,
     conf: &TenantConformance,
     base: &str,
     e: &Entry,
@@ -504,7 +535,9 @@ async fn write_entry(
     with_body: bool,
 ) -> Result<EntryResponse> {
     if let Some(req) = prepare_create_or_update(conf, e, ids)? {
-        let outcome = writes::apply(tx, req).await?;
+        let (t, id) = (&req.request.resource_type, &req.request.id);
+        restricted::may_overwrite(ctx, tx, t, id).await?;
+        let outcome = writes::apply(tx, req, &conf.extractor).await?;
         return Ok(EntryResponse::from_write(
             e.index, base, &outcome, with_body,
         ));
@@ -512,7 +545,11 @@ async fn write_entry(
     let precondition = e.if_match.map_or(Precondition::None, Precondition::IfMatch);
     match (&e.method, &e.target) {
         (EntryMethod::Delete, Target::Instance(t, id)) => {
-            let outcome = writes::delete(tx, t, id, precondition).await?;
+            let outcome = if restricted::seen(ctx, tx, t, id).await? == Seen::Hidden {
+                DeleteOutcome::NotFound
+            } else {
+                writes::delete(tx, t, id, precondition, &conf.extractor).await?
+            };
             if outcome == DeleteOutcome::NotFound && e.if_match.is_some() {
                 return Err(Error::precondition_failed(format!(
                     "If-Match was given but {t}/{id} does not exist"
@@ -538,7 +575,7 @@ async fn write_entry(
         }),
         (EntryMethod::Patch, Target::Instance(t, id)) => {
             let (format, doc) = patch_document(e.resource.as_ref().unwrap_or(&Map::new()))?;
-            let w = patch_in(tx, conf, t, id, format, &doc, e.if_match).await?;
+            let w = patch_in(tx, ctx, conf, t, id, format, &doc, e.if_match).await?;
             Ok(EntryResponse::from_write(e.index, base, &w, with_body))
         }
         _ => Err(Error::invalid(
@@ -605,12 +642,12 @@ pub async fn batch(ctx: &RequestCtx, raw: &[Value], prefer: Prefer) -> Vec<Entry
             // `resolve_conditionals`).
             let mut tx = app.store.begin(ctx.scope()).await?;
             let satisfied =
-                resolve_conditionals(&mut tx, &conf, std::slice::from_mut(&mut e), &mut ids)
+                resolve_conditionals(&mut tx, ctx, &conf, std::slice::from_mut(&mut e), &mut ids)
                     .await?;
             if let Some((_, r)) = satisfied.first() {
                 return Ok(EntryResponse::from_record(i, "200 OK", &base, r, with_body));
             }
-            resolve_conditional_references(&mut tx, &conf, &mut e).await?;
+            resolve_conditional_references(&mut tx, ctx, &conf, &mut e).await?;
             // ... so a `urn:` reference could never resolve: refused, as in a transaction
             // (<https://hl7.org/fhir/R4/http.html#brules>: such references are non-conformant).
             if let Some(r) = e.resource.take() {
@@ -620,7 +657,7 @@ pub async fn batch(ctx: &RequestCtx, raw: &[Value], prefer: Prefer) -> Vec<Entry
                     e.resource = Some(m);
                 }
             }
-            let r = write_entry(&mut tx, &conf, &base, &e, &ids, with_body).await?;
+            let r = write_entry(&mut tx, ctx, &conf, &base, &e, &ids, with_body).await?;
             tx.commit().await?;
             if changes_search_parameters(&e) {
                 app.search_parameters_changed(tenant).await;
