@@ -49,6 +49,30 @@ async fn clients_added_with_the_cli_get_tokens_from_a_running_server() {
         assert!(ok, "[{}] client add: {err}", db.backend);
         let added: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
         let id = added["client_id"].as_str().unwrap().to_owned();
+        assert!(
+            added.get("see_restricted").is_none(),
+            "[{}] {added}",
+            db.backend
+        );
+        // The operator's own tool: sees restricted content; its tokens say so.
+        let (ok, out, err) = cli(&[
+            "client",
+            "add",
+            "--jwks",
+            jwks,
+            "--scope",
+            "system/*.rs",
+            "--see-restricted",
+            "--database",
+            &db.url,
+        ])
+        .await;
+        assert!(ok, "[{}] client add --see-restricted: {err}", db.backend);
+        let ops: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!(ops["see_restricted"], true, "[{}] {ops}", db.backend);
+        let ops_id = ops["client_id"].as_str().unwrap().to_owned();
+        let ops_token = token(&app, "default", &key, &ops_id, "system/*.rs").await;
+        assert_eq!(claims(&ops_token)["see_restricted"], true);
 
         let (ok, out, _) = cli(&["client", "list", "--database", &db.url]).await;
         assert!(
