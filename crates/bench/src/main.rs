@@ -19,6 +19,7 @@ mod load;
 mod practitioner;
 mod report;
 mod rest;
+mod restrict;
 mod search;
 mod transaction;
 
@@ -51,6 +52,9 @@ enum Cmd {
     /// What authorization costs: read by id with a bearer token against anonymous, and the
     /// token endpoint's throughput (issue 14).
     Auth(auth::AuthArgs),
+    /// Writes a copy of generated data with one resource in `--every` restricted (NDH usage
+    /// restrictions), for the restricted-content benchmark (issue 15).
+    Restrict(restrict::RestrictArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -149,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Rest(a) => rest(a).await,
         Cmd::Search(a) => search::main(a).await,
         Cmd::Transaction(a) => transaction::main(a).await,
+        Cmd::Restrict(a) => restrict::main(a),
         Cmd::Auth(a) => {
             let fhirdir = fhirdir_binary(a.fhirdir.clone())?;
             auth::run(a, fhirdir).await

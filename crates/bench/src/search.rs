@@ -73,6 +73,9 @@ pub struct SearchArgs {
     /// First column of every row (e.g. `sqlite 100k`).
     #[arg(long, default_value = "")]
     label: String,
+    /// The tenant searched.
+    #[arg(long, default_value = "default")]
+    tenant: String,
 }
 
 /// Runs the `search` subcommand; fails when any answer was wrong.
@@ -88,6 +91,7 @@ pub async fn main(a: SearchArgs) -> anyhow::Result<()> {
         walks: a.walks,
         only: a.only,
         label: a.label,
+        tenant: a.tenant,
     };
     println!("{}", crate::report::machine_facts());
     let ok = match (a.addr, a.database) {
@@ -123,6 +127,8 @@ pub struct SearchOptions {
     /// Only these shapes (keys `a`..`h`); empty: all.
     pub only: Vec<String>,
     pub label: String,
+    /// The tenant searched.
+    pub tenant: String,
 }
 
 /// Values picked from the generated data. Each list holds one entry per occurrence, so a
@@ -278,22 +284,23 @@ struct Shape {
     pages: Option<usize>,
 }
 
-const BASE: &str = "/fhir/default";
 const KM: f64 = 10.0;
 
 fn shapes(v: Arc<Values>, o: &SearchOptions) -> Vec<Shape> {
     let count = o.page_size;
+    // Leaked once per run: every shape's closure copies it.
+    let base: &'static str = Box::leak(format!("/fhir/{}", o.tenant).into_boxed_str());
     let mut out = Vec::new();
     let vv = v.clone();
     out.push(Shape {
         key: "a",
         what: "token: PractitionerRole?specialty=",
-        example: format!("{BASE}/PractitionerRole?specialty=207Q00000X&_count={count}"),
+        example: format!("{base}/PractitionerRole?specialty=207Q00000X&_count={count}"),
         make: Box::new(move |r| {
             let code = pick(&vv.specialties, r);
             (
                 format!(
-                    "{BASE}/PractitionerRole?specialty={}&_count={count}",
+                    "{base}/PractitionerRole?specialty={}&_count={count}",
                     enc(code)
                 ),
                 Expect::Matches("PractitionerRole"),
@@ -305,11 +312,11 @@ fn shapes(v: Arc<Values>, o: &SearchOptions) -> Vec<Shape> {
     out.push(Shape {
         key: "b",
         what: "string prefix: Practitioner?name=",
-        example: format!("{BASE}/Practitioner?name=mor&_count={count}"),
+        example: format!("{base}/Practitioner?name=mor&_count={count}"),
         make: Box::new(move |r| {
             let p = pick(&vv.name_prefixes, r);
             (
-                format!("{BASE}/Practitioner?name={}&_count={count}", enc(p)),
+                format!("{base}/Practitioner?name={}&_count={count}", enc(p)),
                 Expect::Matches("Practitioner"),
             )
         }),
@@ -319,12 +326,12 @@ fn shapes(v: Arc<Values>, o: &SearchOptions) -> Vec<Shape> {
     out.push(Shape {
         key: "c",
         what: "chain: PractitionerRole?location.address-city=",
-        example: format!("{BASE}/PractitionerRole?location.address-city=Omaha&_count={count}"),
+        example: format!("{base}/PractitionerRole?location.address-city=Omaha&_count={count}"),
         make: Box::new(move |r| {
             let c = pick(&vv.cities, r);
             (
                 format!(
-                    "{BASE}/PractitionerRole?location.address-city={}&_count={count}",
+                    "{base}/PractitionerRole?location.address-city={}&_count={count}",
                     enc(c)
                 ),
                 Expect::Matches("PractitionerRole"),
@@ -337,13 +344,13 @@ fn shapes(v: Arc<Values>, o: &SearchOptions) -> Vec<Shape> {
         key: "d",
         what: "_has: Practitioner?_has:PractitionerRole:practitioner:specialty=",
         example: format!(
-            "{BASE}/Practitioner?_has:PractitionerRole:practitioner:specialty=207Q00000X&_count={count}"
+            "{base}/Practitioner?_has:PractitionerRole:practitioner:specialty=207Q00000X&_count={count}"
         ),
         make: Box::new(move |r| {
             let code = pick(&vv.specialties, r);
             (
                 format!(
-                    "{BASE}/Practitioner?_has:PractitionerRole:practitioner:specialty={}&_count={count}",
+                    "{base}/Practitioner?_has:PractitionerRole:practitioner:specialty={}&_count={count}",
                     enc(code)
                 ),
                 Expect::Matches("Practitioner"),
@@ -356,11 +363,11 @@ fn shapes(v: Arc<Values>, o: &SearchOptions) -> Vec<Shape> {
     out.push(Shape {
         key: "e",
         what: "_include of 3 targets: PractitionerRole?specialty=&_include=practitioner,organization,location",
-        example: format!("{BASE}/PractitionerRole?specialty=207Q00000X&{INC}&_count={count}"),
+        example: format!("{base}/PractitionerRole?specialty=207Q00000X&{INC}&_count={count}"),
         make: Box::new(move |r| {
             let code = pick(&vv.specialties, r);
             (
-                format!("{BASE}/PractitionerRole?specialty={}&{INC}&_count={count}", enc(code)),
+                format!("{base}/PractitionerRole?specialty={}&{INC}&_count={count}", enc(code)),
                 Expect::Includes(
                     "PractitionerRole",
                     &["Practitioner", "Organization", "Location"],
@@ -373,11 +380,11 @@ fn shapes(v: Arc<Values>, o: &SearchOptions) -> Vec<Shape> {
     out.push(Shape {
         key: "f",
         what: "near 10 km, by distance: Location?near=lat|lon|10|km",
-        example: format!("{BASE}/Location?near=41.2565|-95.9345|10|km&_count={count}"),
+        example: format!("{base}/Location?near=41.2565|-95.9345|10|km&_count={count}"),
         make: Box::new(move |r| {
             let (lat, lon) = *pick(&vv.positions, r);
             (
-                format!("{BASE}/Location?near={lat}|{lon}|{KM}|km&_count={count}"),
+                format!("{base}/Location?near={lat}|{lon}|{KM}|km&_count={count}"),
                 Expect::Near { lat, lon, km: KM },
             )
         }),
@@ -387,12 +394,12 @@ fn shapes(v: Arc<Values>, o: &SearchOptions) -> Vec<Shape> {
     out.push(Shape {
         key: "g",
         what: "paging: PractitionerRole?specialty= pages 1..N via next",
-        example: format!("{BASE}/PractitionerRole?specialty=207Q00000X&_count={count}"),
+        example: format!("{base}/PractitionerRole?specialty=207Q00000X&_count={count}"),
         make: Box::new(move |r| {
             let code = pick(&vv.deep_specialties, r);
             (
                 format!(
-                    "{BASE}/PractitionerRole?specialty={}&_count={count}",
+                    "{base}/PractitionerRole?specialty={}&_count={count}",
                     enc(code)
                 ),
                 Expect::Matches("PractitionerRole"),
@@ -406,7 +413,7 @@ fn shapes(v: Arc<Values>, o: &SearchOptions) -> Vec<Shape> {
     out.push(Shape {
         key: "h",
         what: "_total=accurate: Practitioner?gender=female|male&_total=accurate",
-        example: format!("{BASE}/Practitioner?gender=female&_total=accurate&_count={count}"),
+        example: format!("{base}/Practitioner?gender=female&_total=accurate&_count={count}"),
         make: Box::new(move |r| {
             let g = if splitmix(r).is_multiple_of(2) {
                 "female"
@@ -414,7 +421,7 @@ fn shapes(v: Arc<Values>, o: &SearchOptions) -> Vec<Shape> {
                 "male"
             };
             (
-                format!("{BASE}/Practitioner?gender={g}&_total=accurate&_count={count}"),
+                format!("{base}/Practitioner?gender={g}&_total=accurate&_count={count}"),
                 Expect::Total("Practitioner", min_total),
             )
         }),
