@@ -1,0 +1,151 @@
+//! Lists and escapes in parameter values, as FHIR search writes them
+//! (<https://hl7.org/fhir/R4/search.html#escaping>): a `,` separates values that mean "any of
+//! them", a `|` separates an identifier's system from its value, and `\,` `\|` `\$` `\\` stand
+//! for the characters themselves. The same rules as the search crate's, so that a client can
+//! pass an identifier to `$find-providers` exactly as it passes one to a plain search.
+
+use crate::error::QueryError;
+
+/// At most this many values in one list parameter (`network`, `plan`, `language`), counting
+/// repeats: the same bound as a plain search's `MAX_VALUES_PER_CRITERION`, so that the
+/// store's `IN (...)` lists stay small.
+pub const MAX_LIST_VALUES: usize = 100;
+
+/// Splits `raw` at every `sep` not escaped with `\`. The parts keep their escapes; pass each
+/// through [`unescape`] once all splitting is done.
+pub(crate) fn split_unescaped(raw: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in raw.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == sep {
+            parts.push(&raw[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    parts.push(&raw[start..]);
+    parts
+}
+
+/// `raw` without its escapes. Any other `\` is refused rather than guessed at, and so is a
+/// NUL, which no FHIR string may hold (<https://hl7.org/fhir/R4/datatypes.html#string>).
+pub(crate) fn unescape(param: &str, raw: &str) -> Result<String, QueryError> {
+    if raw.contains('\0') {
+        return Err(QueryError::new(
+            param,
+            format!("parameter `{param}` contains a NUL character"),
+        ));
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some(e @ (',' | '|' | '$' | '\\')) => out.push(e),
+            Some(other) => {
+                return Err(QueryError::new(
+                    param,
+                    format!(
+                    "parameter `{param}`: `\\{other}` is not an escape (only \\, \\| \\$ \\\\ are)"
+                ),
+                ))
+            }
+            None => {
+                return Err(QueryError::new(
+                    param,
+                    format!("parameter `{param}` ends with a lone `\\`"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `text` with the characters that [`split_unescaped`] splits at escaped, for rendering a value
+/// back into a link.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, ',' | '|' | '$' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The comma-separated items of one occurrence of list parameter `param`, escapes kept, none
+/// empty (`a,,b` and a trailing comma are mistakes worth reporting, not values to skip).
+pub(crate) fn list_items<'a>(param: &str, raw: &'a str) -> Result<Vec<&'a str>, QueryError> {
+    let items: Vec<&str> = split_unescaped(raw, ',')
+        .into_iter()
+        .map(str::trim)
+        .collect();
+    if items.iter().any(|i| i.is_empty()) {
+        return Err(QueryError::new(
+            param,
+            format!("parameter `{param}` has an empty value in its comma-separated list `{raw}`"),
+        ));
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_respects_escapes() {
+        let cases: [(&str, char, &[&str]); 5] = [
+            ("a,b,c", ',', &["a", "b", "c"]),
+            (r"a\,b,c", ',', &[r"a\,b", "c"]),
+            (r"a\\,b", ',', &[r"a\\", "b"]),
+            ("sys|code", '|', &["sys", "code"]),
+            (r"x\|y|z", '|', &[r"x\|y", "z"]),
+        ];
+        for (raw, sep, want) in cases {
+            assert_eq!(split_unescaped(raw, sep), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn unescape_accepts_the_four_escapes_and_names_the_parameter_otherwise() {
+        assert_eq!(
+            unescape("plan", r"a\,b\|c\$d\\e"),
+            Ok(r"a,b|c$d\e".to_owned())
+        );
+        for bad in [r"a\nb", "a\\", "a\0b"] {
+            let err = unescape("plan", bad).expect_err(bad);
+            assert_eq!(err.parameter(), Some("plan"));
+            assert!(err.message().contains("`plan`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn escape_is_the_inverse_of_split_and_unescape() {
+        let text = r"urn:x|a,b$c\d";
+        let escaped = escape(text);
+        assert_eq!(split_unescaped(&escaped, ',').len(), 1);
+        assert_eq!(split_unescaped(&escaped, '|').len(), 1);
+        assert_eq!(unescape("network", &escaped).as_deref(), Ok(text));
+    }
+
+    #[test]
+    fn list_items_refuses_empty_items() {
+        assert_eq!(
+            list_items("language", "es, en").ok(),
+            Some(vec!["es", "en"])
+        );
+        for bad in ["es,,en", "es,", ",es"] {
+            let err = list_items("language", bad).expect_err(bad);
+            assert!(err.message().contains("`language`"), "{err}");
+        }
+    }
+}
