@@ -451,10 +451,13 @@ impl<'t> Cond<'t> {
         filter: &Filter,
         limit: Sql,
     ) -> Result<Option<Sql>, StoreError> {
+        // A probe only chooses a plan: it counts every row, restricted or not, and so costs
+        // no visibility test per row.
+        let seer = std::mem::replace(&mut self.seer, &restrict::Seer::Everything);
         let mut rows = Sql::new();
-        let Some(IndexSource { id: v, .. }) =
-            self.index_source(&mut rows, resource_type, filter)?
-        else {
+        let source = self.index_source(&mut rows, resource_type, filter);
+        self.seer = seer;
+        let Some(IndexSource { id: v, .. }) = source? else {
             return Ok(None);
         };
         let q = self.alias();

@@ -51,6 +51,12 @@ const CASES: &[(&str, &str, &str)] = &[
         "Basic",
         "created=ge2020&created=lt2021-06,sa2022",
     ),
+    // As an anonymous caller, who sees no restricted content.
+    (
+        "restricted_anonymous",
+        "Practitioner",
+        "_has:PractitionerRole:practitioner:specialty=207Q00000X&_count=20",
+    ),
     // As a client restricted content may refuse (organization and purpose of use given).
     (
         "restricted_client",
@@ -61,7 +67,9 @@ const CASES: &[(&str, &str, &str)] = &[
 
 /// Who the case is rendered for: fhirdir itself, except the restricted-content case.
 fn seer(name: &str) -> restrict::Seer {
-    if name.starts_with("restricted") {
+    if name.starts_with("restricted_anonymous") {
+        restrict::Seer::Nothing
+    } else if name.starts_with("restricted") {
         restrict::Seer::Client {
             organizations: vec![
                 "Organization/o".into(),
