@@ -32,6 +32,8 @@ CREATE TABLE restricted_params (
     param     text NOT NULL,
     PRIMARY KEY (tenant, res_type, id, param)
 );
+-- Searches ask by parameter: does any resource of the type have it restricted, is this one's.
+CREATE INDEX restricted_params_param ON restricted_params (tenant, res_type, param, id);
 
 CREATE TABLE restriction_provisions (
     tenant    text NOT NULL,

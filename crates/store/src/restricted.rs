@@ -97,33 +97,46 @@ pub(crate) fn visible_terms(
     if *seer == Seer::Everything {
         return;
     }
-    // First whether the tenant has restricted content (of the type, when it is known): an
-    // uncorrelated test the databases evaluate once per statement (SQLite `OP_Once`, a
-    // Postgres InitPlan), so a tenant without restrictions pays no lookup per row.
+    // Each test first asks whether the tenant has such restrictions at all (of the type, and
+    // for the parameter, when they are known): an uncorrelated test the databases evaluate once
+    // per statement (SQLite `OP_Once`, a Postgres InitPlan), so a tenant, type or parameter
+    // without restrictions pays no lookup per row; and the two tests are separate, so a
+    // parameter no restricted element feeds never looks at element gates.
     sql.push(" AND (NOT EXISTS (SELECT 1 FROM restrictions rq WHERE rq.tenant = ")
         .text(tenant);
     if let Term::Text(t) = resource_type {
         sql.push(" AND rq.res_type = ").text(t);
     }
-    sql.push(") OR NOT EXISTS (SELECT 1 FROM restrictions rh WHERE rh.tenant = ")
+    sql.push(" AND rq.whole_access > 0) OR NOT EXISTS (SELECT 1 FROM restrictions rh WHERE rh.tenant = ")
         .text(tenant)
         .push(" AND rh.res_type = ");
     resource_type.push(sql);
     sql.push(" AND rh.id = ");
     id.push(sql);
-    sql.push(" AND (");
+    sql.push(" AND ");
     closed(sql, seer, 0);
-    if let Some(param) = param {
-        sql.push(" OR (");
-        closed(sql, seer, 1);
-        sql.push(
-            " AND EXISTS (SELECT 1 FROM restricted_params rp WHERE rp.tenant = rh.tenant \
-             AND rp.res_type = rh.res_type AND rp.id = rh.id AND rp.param = ",
-        );
-        param.push(sql);
-        sql.push("))");
+    sql.push("))");
+    let Some(param) = param else {
+        return;
+    };
+    sql.push(" AND (NOT EXISTS (SELECT 1 FROM restricted_params rq WHERE rq.tenant = ")
+        .text(tenant);
+    if let Term::Text(t) = resource_type {
+        sql.push(" AND rq.res_type = ").text(t);
     }
-    sql.push(")))");
+    sql.push(" AND rq.param = ");
+    param.push(sql);
+    sql.push(") OR NOT EXISTS (SELECT 1 FROM restricted_params rp, restrictions rh WHERE rp.tenant = ")
+        .text(tenant)
+        .push(" AND rp.res_type = ");
+    resource_type.push(sql);
+    sql.push(" AND rp.param = ");
+    param.push(sql);
+    sql.push(" AND rp.id = ");
+    id.push(sql);
+    sql.push(" AND rh.tenant = rp.tenant AND rh.res_type = rp.res_type AND rh.id = rp.id AND ");
+    closed(sql, seer, 1);
+    sql.push("))");
 }
 
 /// A condition on `rh`: gate `gate` (0 whole, 1 elements) is closed to `seer`.
