@@ -119,11 +119,12 @@ pub(crate) fn visible_terms(
     let Some(param) = param else {
         return;
     };
+    // With the type and parameter read from a row (includes), this test is per row, through
+    // the (tenant, type, parameter) index.
     sql.push(" AND (NOT EXISTS (SELECT 1 FROM restricted_params rq WHERE rq.tenant = ")
-        .text(tenant);
-    if let Term::Text(t) = resource_type {
-        sql.push(" AND rq.res_type = ").text(t);
-    }
+        .text(tenant)
+        .push(" AND rq.res_type = ");
+    resource_type.push(sql);
     sql.push(" AND rq.param = ");
     param.push(sql);
     sql.push(") OR NOT EXISTS (SELECT 1 FROM restricted_params rp, restrictions rh WHERE rp.tenant = ")

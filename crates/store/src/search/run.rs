@@ -108,7 +108,10 @@ pub(crate) async fn maintain<B: Backend>(
     statement: &'static str,
 ) -> Result<(), StoreError> {
     let mut conn = store.writer().acquire().await?;
-    for table in INDEX_TABLES.iter().chain(&["resources"]) {
+    // The restriction tables too: without statistics Postgres takes them for empty and reads a
+    // policy by scanning the table once per page row.
+    let more = ["resources", "restrictions", "restricted_params", "restriction_provisions"];
+    for table in INDEX_TABLES.iter().chain(&more) {
         let mut sql = Sql::new();
         sql.push(statement).push(table);
         execute::<B>(&mut conn, &sql).await?;
