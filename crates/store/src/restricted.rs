@@ -107,9 +107,11 @@ pub(crate) fn visible_terms(
     if let Term::Text(t) = resource_type {
         sql.push(" AND rq.res_type = ").text(t);
     }
-    sql.push(" AND rq.whole_access > 0) OR NOT EXISTS (SELECT 1 FROM restrictions rh WHERE rh.tenant = ")
-        .text(tenant)
-        .push(" AND rh.res_type = ");
+    sql.push(
+        " AND rq.whole_access > 0) OR NOT EXISTS (SELECT 1 FROM restrictions rh WHERE rh.tenant = ",
+    )
+    .text(tenant)
+    .push(" AND rh.res_type = ");
     resource_type.push(sql);
     sql.push(" AND rh.id = ");
     id.push(sql);
@@ -127,9 +129,11 @@ pub(crate) fn visible_terms(
     resource_type.push(sql);
     sql.push(" AND rq.param = ");
     param.push(sql);
-    sql.push(") OR NOT EXISTS (SELECT 1 FROM restricted_params rp, restrictions rh WHERE rp.tenant = ")
-        .text(tenant)
-        .push(" AND rp.res_type = ");
+    sql.push(
+        ") OR NOT EXISTS (SELECT 1 FROM restricted_params rp, restrictions rh WHERE rp.tenant = ",
+    )
+    .text(tenant)
+    .push(" AND rp.res_type = ");
     resource_type.push(sql);
     sql.push(" AND rp.param = ");
     param.push(sql);

@@ -110,7 +110,12 @@ pub(crate) async fn maintain<B: Backend>(
     let mut conn = store.writer().acquire().await?;
     // The restriction tables too: without statistics Postgres takes them for empty and reads a
     // policy by scanning the table once per page row.
-    let more = ["resources", "restrictions", "restricted_params", "restriction_provisions"];
+    let more = [
+        "resources",
+        "restrictions",
+        "restricted_params",
+        "restriction_provisions",
+    ];
     for table in INDEX_TABLES.iter().chain(&more) {
         let mut sql = Sql::new();
         sql.push(statement).push(table);
