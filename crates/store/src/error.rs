@@ -55,6 +55,15 @@ impl StoreError {
         )
     }
 
+    /// True for SQLite's `SQLITE_BUSY` ("database is locked"): another connection holds the
+    /// lock.
+    pub(crate) fn is_sqlite_busy(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => e.code().as_deref() == Some("5"),
+            _ => false,
+        }
+    }
+
     /// True when the database stopped a statement at [`crate::StoreOptions::statement_timeout`]
     /// (Postgres `query_canceled`, SQLite `SQLITE_INTERRUPT`).
     pub fn is_timeout(&self) -> bool {

@@ -112,6 +112,22 @@ impl Store {
     /// Opens `url` (`sqlite://path`, `sqlite::memory:`, `postgres://...`), creating the SQLite
     /// file and its directory when missing, and applies migrations when `opts.migrate`.
     pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        // Several processes creating one new SQLite file at once can meet SQLite's busy answer
+        // outside any busy handler (the journal-mode switch, a schema read while another
+        // process migrates); it passes as soon as the other is done, so a start retries.
+        let mut attempt = 0;
+        loop {
+            match Store::connect_once(url, opts).await {
+                Err(e) if e.is_sqlite_busy() && attempt < CONNECT_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn connect_once(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
         let store = if url.starts_with("sqlite:") {
             Store::Sqlite(sqlite::SqliteStore::connect(url, opts).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -247,6 +263,9 @@ impl Store {
         dispatch!(self, s => s.history(scope.into(), query).await)
     }
 }
+
+/// How often [`Store::connect`] retries a start that met SQLite's busy answer.
+const CONNECT_RETRIES: u64 = 10;
 
 /// Hides a password in a database URL before it reaches logs or errors.
 pub fn redact(url: &str) -> String {

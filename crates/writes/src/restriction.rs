@@ -11,6 +11,8 @@
 //!   saved. When a stored Restriction is written or deleted, every resource citing it is
 //!   recomputed in the same transaction ([`recompute_citing`]), so a change shows at once.
 
+use std::collections::HashSet;
+
 use search::{Extractor, IndexEntry};
 use serde_json::Value;
 use store::{RestrictionWrite, StoreError, StoreTx};
@@ -88,10 +90,17 @@ pub fn restricted_params(
         policy.elements().iter().map(|e| e.path.clone()).collect();
     let mut public = resource.clone();
     restrict::redact(&mut public, &paths);
-    let public_index = extractor.extract(&public);
+    // Compared through a set of the public entries' text: a resource may have hundreds of
+    // thousands of entries (a Group's members), and comparing each with every other would
+    // not end.
+    let key = |e: &IndexEntry| {
+        let value = serde_json::to_string(&e.value).unwrap_or_default();
+        (e.param.code.clone(), value)
+    };
+    let public: HashSet<(String, String)> = extractor.extract(&public).iter().map(key).collect();
     let mut params: Vec<String> = index
         .iter()
-        .filter(|e| !public_index.contains(e))
+        .filter(|e| !public.contains(&key(e)))
         .map(|e| base_code(&e.param.code).to_owned())
         .collect();
     params.sort();
