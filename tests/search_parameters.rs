@@ -937,24 +937,9 @@ async fn a_queued_reindex_survives_a_restart() {
     }
 }
 
-/// `Some(dir)` when `../shared/fhir` exists; otherwise skip visibly, or panic under
-/// `FHIRDIR_REQUIRE_SHARED=1`.
+/// `Some(dir)` when `../shared/fhir` exists ([`testkit::shared_fhir`]).
 fn shared_fhir() -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fhir");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} does not exist (set FHIRDIR_REQUIRE_SHARED=1 to fail instead)",
-        dir.display()
-    );
-    None
+    testkit::shared_fhir()
 }
 
 #[tokio::test]

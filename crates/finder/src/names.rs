@@ -143,53 +143,7 @@ pub(crate) fn fold(text: &str) -> Vec<String> {
 /// vowels and Y do (`Tymczak` T522); the code is cut or zero-padded to four characters.
 #[must_use]
 pub fn soundex(word: &str) -> String {
-    let mut letters = fold(word)
-        .concat()
-        .chars()
-        .filter(char::is_ascii_alphabetic)
-        .map(|c| c.to_ascii_uppercase())
-        .collect::<Vec<_>>()
-        .into_iter();
-    let Some(first) = letters.next() else {
-        return String::new();
-    };
-    let mut code = String::with_capacity(4);
-    code.push(first);
-    let mut last = soundex_digit(first);
-    for c in letters {
-        if code.len() == 4 {
-            break;
-        }
-        match soundex_digit(c) {
-            None => {}
-            Some('0') => last = Some('0'),
-            Some(d) => {
-                if last != Some(d) {
-                    code.push(d);
-                }
-                last = Some(d);
-            }
-        }
-    }
-    while code.len() < 4 {
-        code.push('0');
-    }
-    code
-}
-
-/// A letter's Soundex digit: `'0'` for vowels and Y, which separate equal digits; `None` for H
-/// and W, which do not.
-fn soundex_digit(c: char) -> Option<char> {
-    Some(match c {
-        'B' | 'F' | 'P' | 'V' => '1',
-        'C' | 'G' | 'J' | 'K' | 'Q' | 'S' | 'X' | 'Z' => '2',
-        'D' | 'T' => '3',
-        'L' => '4',
-        'M' | 'N' => '5',
-        'R' => '6',
-        'H' | 'W' => return None,
-        _ => '0',
-    })
+    search::phonetic::soundex(word).unwrap_or_default()
 }
 
 /// pg_trgm's `similarity(a, b)` over the folded words of `a` and `b`: each word padded as

@@ -11,25 +11,9 @@ use crate::error::QueryError;
 /// store's `IN (...)` lists stay small.
 pub const MAX_LIST_VALUES: usize = 100;
 
-/// Splits `raw` at every `sep` not escaped with `\`. The parts keep their escapes; pass each
-/// through [`unescape`] once all splitting is done.
-pub(crate) fn split_unescaped(raw: &str, sep: char) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut escaped = false;
-    for (i, c) in raw.char_indices() {
-        if escaped {
-            escaped = false;
-        } else if c == '\\' {
-            escaped = true;
-        } else if c == sep {
-            parts.push(&raw[start..i]);
-            start = i + c.len_utf8();
-        }
-    }
-    parts.push(&raw[start..]);
-    parts
-}
+/// Splits at every separator not escaped with `\` (the search crate's rule, so a value reads
+/// the same in `$find-providers` as in a plain search); the parts keep their escapes.
+pub(crate) use search::text::split_unescaped;
 
 /// `raw` without its escapes. Any other `\` is refused rather than guessed at, and so is a
 /// NUL, which no FHIR string may hold (<https://hl7.org/fhir/R4/datatypes.html#string>).

@@ -22,22 +22,7 @@ const BASE: &str = "https://fhir.example.org/t/acme/fhir";
 /// The NDH STU1 examples folder, or None (with a loud message) when it is absent; absent under
 /// `FHIRDIR_REQUIRE_SHARED=1` is a failure.
 fn ndh_dir() -> Option<PathBuf> {
-    let dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir/ndh/1.0.0-sushi-compiled");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} does not exist (set FHIRDIR_REQUIRE_SHARED=1 to fail instead)",
-        dir.display()
-    );
-    None
+    testkit::shared_fhir().map(|dir| dir.join("ndh/1.0.0-sushi-compiled"))
 }
 
 /// One NDH example, e.g. `Location-LocationWomenShelter`.
