@@ -107,17 +107,21 @@ pub(crate) fn visible_terms(
     if let Term::Text(t) = resource_type {
         sql.push(" AND rq.res_type = ").text(t);
     }
-    sql.push(
-        " AND rq.whole_access > 0) OR NOT EXISTS (SELECT 1 FROM restrictions rh WHERE rh.tenant = ",
-    )
-    .text(tenant)
-    .push(" AND rh.res_type = ");
-    resource_type.push(sql);
-    sql.push(" AND rh.id = ");
-    id.push(sql);
-    sql.push(" AND ");
-    closed(sql, seer, 0);
-    sql.push("))");
+    sql.push(" AND rq.whole_access > 0) OR ");
+    let uncorrelated = matches!(resource_type, Term::Text(_));
+    per_row(sql, uncorrelated, id, "rh.id", |sql, correlated| {
+        sql.push("restrictions rh WHERE rh.tenant = ")
+            .text(tenant)
+            .push(" AND rh.res_type = ");
+        resource_type.push(sql);
+        if correlated {
+            sql.push(" AND rh.id = ");
+            id.push(sql);
+        }
+        sql.push(" AND ");
+        closed(sql, seer, 0);
+    });
+    sql.push(")");
     let Some(param) = param else {
         return;
     };
@@ -129,19 +133,57 @@ pub(crate) fn visible_terms(
     resource_type.push(sql);
     sql.push(" AND rq.param = ");
     param.push(sql);
-    sql.push(
-        ") OR NOT EXISTS (SELECT 1 FROM restricted_params rp, restrictions rh WHERE rp.tenant = ",
-    )
-    .text(tenant)
-    .push(" AND rp.res_type = ");
-    resource_type.push(sql);
-    sql.push(" AND rp.param = ");
-    param.push(sql);
-    sql.push(" AND rp.id = ");
-    id.push(sql);
-    sql.push(" AND rh.tenant = rp.tenant AND rh.res_type = rp.res_type AND rh.id = rp.id AND ");
-    closed(sql, seer, 1);
-    sql.push("))");
+    sql.push(") OR ");
+    let uncorrelated = uncorrelated && matches!(param, Term::Text(_));
+    per_row(sql, uncorrelated, id, "rp.id", |sql, correlated| {
+        sql.push("restricted_params rp, restrictions rh WHERE rp.tenant = ")
+            .text(tenant)
+            .push(" AND rp.res_type = ");
+        resource_type.push(sql);
+        sql.push(" AND rp.param = ");
+        param.push(sql);
+        if correlated {
+            sql.push(" AND rp.id = ");
+            id.push(sql);
+        }
+        sql.push(" AND rh.tenant = rp.tenant AND rh.res_type = rp.res_type AND rh.id = rp.id AND ");
+        closed(sql, seer, 1);
+    });
+    sql.push(")");
+}
+
+/// Appends the per-row half of a visibility test: `<id>` is not among the hidden ids that
+/// `hidden` selects (it appends `<table> … WHERE <conditions>`, with the id condition when told
+/// the test is correlated; `hidden_id` is the hidden ids' column).
+///
+/// SQLite, when the hidden ids do not depend on the row: `<id> NOT IN (SELECT …)`, a set built
+/// once per statement and probed per row, which costs SQLite's virtual machine far less than
+/// running a correlated subquery per row (index walks read thousands of rows). Postgres, and
+/// any test reading the type or parameter from the row: a correlated `NOT EXISTS`, which
+/// Postgres plans as an anti-join whatever the number of hidden ids (its `NOT IN` falls back
+/// to rescanning the subquery per row when the set outgrows `work_mem`).
+fn per_row(
+    sql: &mut Sql,
+    uncorrelated: bool,
+    id: Term,
+    hidden_id: &'static str,
+    hidden: impl Fn(&mut Sql, bool),
+) {
+    let mut exists = Sql::new();
+    exists.push("NOT EXISTS (SELECT 1 FROM ");
+    hidden(&mut exists, true);
+    exists.push(")");
+    if !uncorrelated {
+        sql.append(exists);
+        return;
+    }
+    let mut set = Sql::new();
+    id.push(&mut set);
+    set.push(" NOT IN (SELECT ");
+    let mut from = Sql::new();
+    hidden(&mut from, false);
+    set.push(hidden_id).push(" FROM ").append(from).push(")");
+    sql.dialect(set, exists);
 }
 
 /// A condition on `rh`: gate `gate` (0 whole, 1 elements) is closed to `seer`.

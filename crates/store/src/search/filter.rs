@@ -43,6 +43,13 @@ impl IndexSource {
     }
 }
 
+/// A membership test [`Cond::open`] opened: the visibility test it leaves for after the set
+/// (type, id column, parameter), if any.
+#[must_use]
+pub(crate) struct Opened {
+    after: Option<(String, IdCol, String)>,
+}
+
 /// Builds conditions for one tenant, handing out fresh table aliases.
 #[derive(Debug)]
 pub(crate) struct Cond<'t> {
@@ -117,7 +124,14 @@ impl<'t> Cond<'t> {
     /// Opens a membership test of `<id>` in the index rows of `param` in `table` (alias `x`):
     /// `<id> IN (SELECT x.id FROM … WHERE x.tenant = ? AND x.res_type = ? AND x.param = ?`
     /// when `positive`, else the correlated `NOT EXISTS (SELECT 1 FROM … AND x.id = <id>`.
-    /// The caller appends further conditions on `x` and the closing `)`.
+    /// The caller appends further conditions on `x`, then closes with [`Cond::close`].
+    ///
+    /// For a walk's set ([`PerRow::Set`]) the visibility of the rows ([`Cond::visible`]) is
+    /// tested after the set, on `<id>`, rather than on every row that builds the set: the same
+    /// answer, since what a viewer may see of a parameter depends on the resource alone, but
+    /// tested only for the rows the walk reads before its page is full, where the set may hold
+    /// thousands. Elsewhere the set is usually the smaller side (a chain's few targets, each
+    /// referenced by many rows), so the test stays inside it.
     ///
     /// `IN` lets SQLite build the (usually small) set of matching ids from the value index
     /// and then look resources up by primary key, instead of probing every resource; both
@@ -131,7 +145,7 @@ impl<'t> Cond<'t> {
         (table, x): (&'static str, Alias),
         resource_type: &str,
         param: &str,
-    ) {
+    ) -> Opened {
         let per_row = if positive {
             std::mem::replace(&mut self.per_row, PerRow::Off)
         } else {
@@ -153,9 +167,24 @@ impl<'t> Cond<'t> {
                 .col(x, "id")
                 .push(" FROM ");
         }
-        self.rows_of(sql, (table, x), resource_type, param);
+        self.rows_of_unchecked(sql, (table, x), resource_type, param);
+        if per_row != PerRow::Set {
+            self.visible(sql, resource_type, (x, "id"), Some(param));
+        }
         if correlated {
             sql.push(" AND ").col(x, "id").push(" = ").col(id.0, id.1);
+        }
+        Opened {
+            after: (per_row == PerRow::Set)
+                .then(|| (resource_type.to_owned(), id, param.to_owned())),
+        }
+    }
+
+    /// Closes what [`Cond::open`] opened: `)` and the visibility test it left for after.
+    fn close(&self, sql: &mut Sql, opened: Opened) {
+        sql.push(")");
+        if let Some((resource_type, id, param)) = opened.after {
+            self.visible(sql, &resource_type, id, Some(&param));
         }
     }
 
@@ -194,7 +223,7 @@ impl<'t> Cond<'t> {
             } => self.param(sql, resource_type, id, param, modifier.as_ref(), values),
             Filter::Chain { param, targets } => {
                 let c = self.alias();
-                self.open(
+                let opened = self.open(
                     sql,
                     id,
                     true,
@@ -204,7 +233,7 @@ impl<'t> Cond<'t> {
                 );
                 sql.push(" AND ");
                 self.chain_targets(sql, c, targets)?;
-                sql.push(")");
+                self.close(sql, opened);
                 Ok(())
             }
             Filter::Has {
@@ -311,7 +340,7 @@ impl<'t> Cond<'t> {
                 }
                 let missing = matches!(v, SearchValue::Missing(true));
                 let x = self.alias();
-                self.open(
+                let opened = self.open(
                     sql,
                     id,
                     !missing,
@@ -319,14 +348,14 @@ impl<'t> Cond<'t> {
                     resource_type,
                     &param.code,
                 );
-                sql.push(")");
+                self.close(sql, opened);
             }
             sql.push(")");
             return Ok(());
         }
         let x = self.alias();
         let negate = matches!(modifier, Some(Modifier::Not | Modifier::NotIn));
-        self.open(
+        let opened = self.open(
             sql,
             id,
             !negate,
@@ -336,13 +365,26 @@ impl<'t> Cond<'t> {
         );
         sql.push(" AND (");
         self.any_value(sql, x, param, modifier, values)?;
-        sql.push("))");
+        sql.push(")");
+        self.close(sql, opened);
         Ok(())
     }
 
     /// Appends `<table> x WHERE x.tenant = ? AND x.res_type = ? AND x.param = ?`: the index
     /// rows of `param` of the tenant's resources of `resource_type`.
     fn rows_of(
+        &self,
+        sql: &mut Sql,
+        (table, x): (&'static str, Alias),
+        resource_type: &str,
+        param: &str,
+    ) {
+        self.rows_of_unchecked(sql, (table, x), resource_type, param);
+        self.visible(sql, resource_type, (x, "id"), Some(param));
+    }
+
+    /// [`Cond::rows_of`] without the visibility test, for a caller that tests it itself.
+    fn rows_of_unchecked(
         &self,
         sql: &mut Sql,
         (table, x): (&'static str, Alias),
@@ -358,7 +400,6 @@ impl<'t> Cond<'t> {
             .col(x, "param")
             .push(" = ")
             .text(param);
-        self.visible(sql, resource_type, (x, "id"), Some(param));
     }
 
     /// Appends `(<value 1>) OR (<value 2>) …` on index row `x`: a criterion's alternatives.

@@ -57,6 +57,31 @@ const CASES: &[(&str, &str, &str)] = &[
         "Practitioner",
         "_has:PractitionerRole:practitioner:specialty=207Q00000X&_count=20",
     ),
+    (
+        "restricted_anonymous_string",
+        "Practitioner",
+        "name=mor&_count=20",
+    ),
+    (
+        "restricted_anonymous_chain",
+        "PractitionerRole",
+        "location.address-city=Omaha&_count=20",
+    ),
+    (
+        "restricted_anonymous_near",
+        "Location",
+        "near=41.2565|-95.9345|10|km&_count=20",
+    ),
+    (
+        "restricted_anonymous_total",
+        "Practitioner",
+        "gender=female&_total=accurate&_count=20",
+    ),
+    (
+        "restricted_anonymous_token",
+        "PractitionerRole",
+        "specialty=207Q00000X&_count=20",
+    ),
     // As a client restricted content may refuse (organization and purpose of use given).
     (
         "restricted_client",
