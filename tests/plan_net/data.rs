@@ -23,20 +23,15 @@ pub fn sample_dir() -> PathBuf {
 }
 
 /// `true` when the shared data is present; otherwise prints a visible SKIPPED line, and
-/// panics instead when `FHIRDIR_REQUIRE_SHARED=1`.
+/// panics instead when `FHIRDIR_REQUIRE_SHARED=1` ([`testkit::shared_fhir_at`]).
 pub fn shared_present(test: &str) -> bool {
-    let needed = [sample_dir(), shared_fhir().join("plan-net/1.2.0")];
-    if let Some(missing) = needed.iter().find(|p| !p.is_dir()) {
-        if std::env::var("FHIRDIR_REQUIRE_SHARED").is_ok_and(|v| v == "1") {
-            panic!(
-                "FHIRDIR_REQUIRE_SHARED=1 but {} is missing",
-                missing.display()
-            );
-        }
-        eprintln!("SKIPPED {test}: {} is missing", missing.display());
-        return false;
+    let present = ["sample-data/plan-net-ri-nppes", "plan-net/1.2.0"]
+        .iter()
+        .all(|dir| testkit::shared_fhir_at(dir).is_some());
+    if !present {
+        eprintln!("SKIPPED {test}");
     }
-    true
+    present
 }
 
 /// The sample resources, by type (each list sorted by id).

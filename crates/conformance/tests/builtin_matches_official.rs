@@ -4,7 +4,7 @@
 //! Skips visibly when the shared folder is absent, unless `FHIRDIR_REQUIRE_SHARED=1`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use conformance::builtin::KEPT_CORE_BASES;
 use conformance::{BuiltinSource, Registry, SearchParamDef};
@@ -149,28 +149,6 @@ const LEFT_OUT: &[(&str, &str)] = &[(
 
 const CORE_PREFIX: &str = "http://hl7.org/fhir/SearchParameter/";
 
-fn shared_dir() -> Option<PathBuf> {
-    locate(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir"))
-}
-
-/// `Some(dir)` when it exists; otherwise skip visibly, or panic under `FHIRDIR_REQUIRE_SHARED=1`.
-fn locate(dir: PathBuf) -> Option<PathBuf> {
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} does not exist (set FHIRDIR_REQUIRE_SHARED=1 to fail instead)",
-        dir.display()
-    );
-    None
-}
-
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -314,19 +292,10 @@ fn differences(p: &SearchParamDef, official: &Value) -> Vec<String> {
 }
 
 #[test]
-fn a_missing_shared_folder_skips_unless_required() {
-    let missing = PathBuf::from("/nonexistent/fhirdir-shared/fhir");
-    let required = std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1");
-    let outcome = std::panic::catch_unwind(|| locate(missing));
-    match (required, outcome) {
-        (false, Ok(None)) | (true, Err(_)) => {}
-        (required, outcome) => panic!("required={required}: unexpected outcome {outcome:?}"),
-    }
-}
-
-#[test]
 fn every_builtin_parameter_equals_the_official_one_or_is_a_listed_reduction() {
-    let Some(shared) = shared_dir() else { return };
+    let Some(shared) = testkit::shared_fhir() else {
+        return;
+    };
     let mut failures = Vec::new();
     let mut reduced_seen = Vec::new();
     for source in BuiltinSource::BY_PRECEDENCE {
@@ -424,7 +393,9 @@ fn every_builtin_parameter_equals_the_official_one_or_is_a_listed_reduction() {
 
 #[test]
 fn plan_net_1_1_0_parameters_equal_the_builtin_1_2_0_ones() {
-    let Some(shared) = shared_dir() else { return };
+    let Some(shared) = testkit::shared_fhir() else {
+        return;
+    };
     let old = folder_params(&shared.join("plan-net/1.1.0"), "SearchParameter-");
     assert_eq!(old.len(), 51);
     let mut failures = Vec::new();
@@ -448,7 +419,9 @@ fn plan_net_1_1_0_parameters_equal_the_builtin_1_2_0_ones() {
 
 #[test]
 fn plan_net_capability_statement_parameters_resolve_to_their_definitions() {
-    let Some(shared) = shared_dir() else { return };
+    let Some(shared) = testkit::shared_fhir() else {
+        return;
+    };
     let registry = Registry::builtin();
     for version in ["1.1.0", "1.2.0"] {
         let cs = read_json(&shared.join(format!(

@@ -13,24 +13,6 @@ use serde_json::{json, Value};
 
 const FHIR_TYPE_EXT: &str = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type";
 
-fn shared_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} does not exist (set FHIRDIR_REQUIRE_SHARED=1 to fail instead)",
-        dir.display()
-    );
-    None
-}
-
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // Some IG files (the Plan-Net OpenAPI document) start with a byte order mark.
@@ -86,7 +68,9 @@ fn type_code(t: &Value) -> String {
 
 #[test]
 fn every_official_element_is_in_the_model_with_the_same_cardinality_and_types() {
-    let Some(shared) = shared_dir() else { return };
+    let Some(shared) = testkit::shared_fhir() else {
+        return;
+    };
     let model = ElementModel::r4();
     let official = official_types(&shared);
     assert_eq!(
@@ -207,7 +191,9 @@ const KNOWN_DATA_DEFECTS: &[(&str, &str, &str)] = &[
 
 #[test]
 fn official_and_ig_examples_are_structurally_valid() {
-    let Some(shared) = shared_dir() else { return };
+    let Some(shared) = testkit::shared_fhir() else {
+        return;
+    };
     let model = ElementModel::r4();
     let mut resources = Vec::new();
     // The VHDir examples are pre-4.0.1 ballot data (see SOURCES.md) and are expected to drift.
@@ -263,7 +249,9 @@ fn official_and_ig_examples_are_structurally_valid() {
 
 #[test]
 fn broken_official_examples_are_flagged() {
-    let Some(shared) = shared_dir() else { return };
+    let Some(shared) = testkit::shared_fhir() else {
+        return;
+    };
     let model = ElementModel::r4();
     let mut examples = Vec::new();
     resources_under(&shared.join("plan-net/1.2.0/example"), &mut examples);

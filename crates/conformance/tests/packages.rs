@@ -2,7 +2,7 @@
 //! `.tgz` packages (built here in a temporary directory), errors that name the file, and the
 //! official Plan-Net package from `../shared/fhir`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use conformance::package::{load_dir, load_package_dir, load_package_tgz, load_path};
 use conformance::{BuiltinSource, ConformanceError, Registry, SearchParamType};
@@ -222,27 +222,11 @@ fn invalid_files_fail_with_an_error_naming_the_file() {
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
 
-fn shared_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} does not exist (set FHIRDIR_REQUIRE_SHARED=1 to fail instead)",
-        dir.display()
-    );
-    None
-}
-
 #[test]
 fn the_official_plan_net_package_folder_loads_the_builtin_definitions() {
-    let Some(shared) = shared_dir() else { return };
+    let Some(shared) = testkit::shared_fhir() else {
+        return;
+    };
     let loaded = load_package_dir(&shared.join("plan-net/1.2.0")).expect("Plan-Net loads");
     assert_eq!(loaded.len(), 55);
     let builtin = BuiltinSource::PlanNet.params();
@@ -259,7 +243,9 @@ fn the_official_plan_net_package_folder_loads_the_builtin_definitions() {
 
 #[test]
 fn the_official_r4_core_search_parameter_bundle_loads_every_definition() {
-    let Some(shared) = shared_dir() else { return };
+    let Some(shared) = testkit::shared_fhir() else {
+        return;
+    };
     let loaded =
         load_path(&shared.join("r4-core/search-parameters.json")).expect("R4 core bundle loads");
     assert_eq!(loaded.len(), 1375);

@@ -1,26 +1,11 @@
 //! The built-in summary table agrees with the official R4 StructureDefinitions
 //! (`isSummary` or `min > 0` on top-level elements).
 
-use std::path::PathBuf;
-
-fn shared() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fhir/r4-core/structuredefinitions");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() != Ok("1"),
-        "FHIRDIR_REQUIRE_SHARED=1 but {} is missing",
-        dir.display()
-    );
-    eprintln!("SKIPPED: {} is absent", dir.display());
-    None
-}
-
 #[test]
 fn summary_elements_match_official_structure_definitions() {
-    let Some(dir) = shared() else { return };
+    let Some(dir) = testkit::shared_fhir_at("r4-core/structuredefinitions") else {
+        return;
+    };
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let sd: serde_json::Value =

@@ -15,21 +15,6 @@ use std::path::{Path, PathBuf};
 /// (invariant key, example file name) pairs that legitimately evaluate to false.
 const KNOWN_FALSE: &[(&str, &str, &str)] = &[];
 
-fn shared_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
-            dir.display()
-        );
-    }
-    eprintln!("SKIPPED: {} not found", dir.display());
-    None
-}
-
 fn json_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -55,7 +40,9 @@ struct Invariant {
 
 #[test]
 fn core_invariants_hold_on_the_examples() {
-    let Some(fhir) = shared_dir() else { return };
+    let Some(fhir) = testkit::shared_fhir() else {
+        return;
+    };
     let mut by_type: BTreeMap<String, Vec<Invariant>> = BTreeMap::new();
     for f in json_files(&fhir.join("r4-core/structuredefinitions")) {
         let sd = read(&f);
@@ -200,7 +187,9 @@ fn profile_context(element: &Value) -> Option<String> {
 
 #[test]
 fn plan_net_profile_invariants_hold_on_its_examples() {
-    let Some(fhir) = shared_dir() else { return };
+    let Some(fhir) = testkit::shared_fhir() else {
+        return;
+    };
     let dir = fhir.join("plan-net/1.2.0");
     let mut profiles: BTreeMap<String, Vec<(Invariant, String)>> = BTreeMap::new();
     let mut npi_check = None;

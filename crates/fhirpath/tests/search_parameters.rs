@@ -54,24 +54,6 @@ struct Corpus {
     instances: Vec<(String, Value)>,
 }
 
-fn shared_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} not found (set FHIRDIR_REQUIRE_SHARED=1 to make this an error)",
-        dir.display()
-    );
-    None
-}
-
 fn read_json(path: &Path) -> Option<Value> {
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(text.trim_start_matches('\u{feff}')).ok()
@@ -136,7 +118,7 @@ fn corpus() -> Option<&'static Corpus> {
     static CORPUS: OnceLock<Option<Corpus>> = OnceLock::new();
     CORPUS
         .get_or_init(|| {
-            let fhir = shared_dir()?;
+            let fhir = testkit::shared_fhir()?;
             let mut params = Vec::new();
             let mut instances = Vec::new();
             let core = read_json(&fhir.join("r4-core/search-parameters.json"))

@@ -15,55 +15,15 @@ pub const MAX_LIST_VALUES: usize = 100;
 /// the same in `$find-providers` as in a plain search); the parts keep their escapes.
 pub(crate) use search::text::split_unescaped;
 
-/// `raw` without its escapes. Any other `\` is refused rather than guessed at, and so is a
-/// NUL, which no FHIR string may hold (<https://hl7.org/fhir/R4/datatypes.html#string>).
+/// `raw` without its escapes ([`search::text::unescape`], the same rule as a plain search's),
+/// an error naming parameter `param`.
 pub(crate) fn unescape(param: &str, raw: &str) -> Result<String, QueryError> {
-    if raw.contains('\0') {
-        return Err(QueryError::new(
-            param,
-            format!("parameter `{param}` contains a NUL character"),
-        ));
-    }
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some(e @ (',' | '|' | '$' | '\\')) => out.push(e),
-            Some(other) => {
-                return Err(QueryError::new(
-                    param,
-                    format!(
-                    "parameter `{param}`: `\\{other}` is not an escape (only \\, \\| \\$ \\\\ are)"
-                ),
-                ))
-            }
-            None => {
-                return Err(QueryError::new(
-                    param,
-                    format!("parameter `{param}` ends with a lone `\\`"),
-                ))
-            }
-        }
-    }
-    Ok(out)
+    search::text::unescape(raw)
+        .map_err(|e| QueryError::new(param, format!("parameter `{param}`: {e}")))
 }
 
-/// `text` with the characters that [`split_unescaped`] splits at escaped, for rendering a value
-/// back into a link.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, ',' | '|' | '$' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
+/// Escapes what [`split_unescaped`] splits at, for rendering a value back into a link.
+pub(crate) use search::text::escape;
 
 /// The comma-separated items of one occurrence of list parameter `param`, escapes kept, none
 /// empty (`a,,b` and a trailing comma are mistakes worth reporting, not values to skip).

@@ -144,21 +144,9 @@ fn problems_already_present_do_not_block_an_unrelated_patch() {
 /// extension built from parts, delete the narrative) and still passes the check.
 #[test]
 fn official_examples_survive_a_typical_patch() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fhir/plan-net/1.2.0/example");
-    if !dir.is_dir() {
-        if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
-            panic!(
-                "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
-                dir.display()
-            );
-        }
-        eprintln!(
-            "SKIPPED: {} does not exist (set FHIRDIR_REQUIRE_SHARED=1 to fail instead)",
-            dir.display()
-        );
+    let Some(dir) = testkit::shared_fhir_at("plan-net/1.2.0/example") else {
         return;
-    }
+    };
     let mut count = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

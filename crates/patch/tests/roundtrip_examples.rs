@@ -5,7 +5,7 @@
 //!
 //! Skips visibly when `<repo>/../shared/fhir` is absent, unless `FHIRDIR_REQUIRE_SHARED=1`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use conformance::elements::{Child, TypeKind};
 use conformance::ElementModel;
@@ -13,20 +13,7 @@ use patch::{apply_fhirpath_patch, check_patched};
 use serde_json::{json, Map, Value};
 
 fn shared_dirs() -> Option<Vec<PathBuf>> {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir");
-    if !shared.is_dir() {
-        if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
-            panic!(
-                "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
-                shared.display()
-            );
-        }
-        eprintln!(
-            "SKIPPED: {} does not exist (set FHIRDIR_REQUIRE_SHARED=1 to fail instead)",
-            shared.display()
-        );
-        return None;
-    }
+    let shared = testkit::shared_fhir()?;
     Some(vec![
         shared.join("plan-net/1.2.0/example"),
         shared.join("ndh/1.0.0-sushi-compiled"),

@@ -149,6 +149,7 @@ mod tests {
             ("Smyth", "S530"),
             ("Müller", "M460"),
             ("o'brien", "O165"),
+            ("robert", "R163"),
         ] {
             assert_eq!(soundex(name).as_deref(), Some(code), "{name}");
         }

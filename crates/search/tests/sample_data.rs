@@ -6,30 +6,11 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use conformance::Registry;
 use search::{normalize_string, Extractor, IndexEntry, IndexValue};
 use serde_json::Value;
-
-fn sample_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fhir/sample-data/plan-net-ri-nppes");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} does not exist (set FHIRDIR_REQUIRE_SHARED=1 to fail instead)",
-        dir.display()
-    );
-    None
-}
 
 fn load(dir: &Path, ty: &str) -> Vec<Value> {
     let path = dir.join(format!("{ty}.ndjson.gz"));
@@ -101,7 +82,9 @@ fn codings(v: &Value, key: &str) -> BTreeSet<(String, String)> {
 
 #[test]
 fn practitioner_role_entries_match_the_data() {
-    let Some(dir) = sample_dir() else { return };
+    let Some(dir) = testkit::shared_fhir_at("sample-data/plan-net-ri-nppes") else {
+        return;
+    };
     let extractor = Extractor::new(Registry::builtin());
     let roles = load(&dir, "PractitionerRole");
     assert_eq!(roles.len(), 2000);
@@ -147,7 +130,9 @@ fn practitioner_role_entries_match_the_data() {
 
 #[test]
 fn location_and_practitioner_entries_match_the_data() {
-    let Some(dir) = sample_dir() else { return };
+    let Some(dir) = testkit::shared_fhir_at("sample-data/plan-net-ri-nppes") else {
+        return;
+    };
     let extractor = Extractor::new(Registry::builtin());
     let locations = load(&dir, "Location");
     assert_eq!(locations.len(), 649);

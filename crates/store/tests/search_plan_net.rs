@@ -9,7 +9,7 @@ mod search_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use search::normalize_string;
 use serde_json::Value;
@@ -27,25 +27,6 @@ const TYPES: &[&str] = &[
     "Practitioner",
     "PractitionerRole",
 ];
-
-fn sample_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fhir/sample-data/plan-net-ri-nppes");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} does not exist (set FHIRDIR_REQUIRE_SHARED=1 to fail instead)",
-        dir.display()
-    );
-    None
-}
 
 /// Every sample resource, by type, then id.
 fn read_all(dir: &Path) -> BTreeMap<&'static str, BTreeMap<String, Value>> {
@@ -155,7 +136,9 @@ fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
 
 #[tokio::test]
 async fn plan_net_searches_agree_with_the_sample_data() {
-    let Some(dir) = sample_dir() else { return };
+    let Some(dir) = testkit::shared_fhir_at("sample-data/plan-net-ri-nppes") else {
+        return;
+    };
     let data = read_all(&dir);
     let roles = &data["PractitionerRole"];
     let locations = &data["Location"];

@@ -16,6 +16,7 @@
 //! - When Postgres is unreachable, a loud warning is printed and only SQLite is returned,
 //!   unless `FHIRDIR_REQUIRE_POSTGRES=1`, which makes that a panic (use it in CI).
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::{Connection, Executor, PgConnection};
@@ -279,17 +280,32 @@ fn unix_now() -> Duration {
 
 /// `Some(dir)` when the shared reference data folder `../shared/fhir` (next to the workspace)
 /// exists; otherwise the test skips visibly, or fails under `FHIRDIR_REQUIRE_SHARED=1` (CI).
-pub fn shared_fhir() -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir");
+/// The one place every test finds the shared data (SOURCES.md there says what it holds).
+pub fn shared_fhir() -> Option<PathBuf> {
+    shared_fhir_at("")
+}
+
+/// [`shared_fhir`] for a folder inside it (`"sample-data/plan-net-ri-nppes"`), which must exist
+/// itself.
+pub fn shared_fhir_at(relative: &str) -> Option<PathBuf> {
+    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir");
+    if !relative.is_empty() {
+        dir = dir.join(relative);
+    }
+    let required = std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1");
+    resolve_shared(dir, required)
+}
+
+/// [`shared_fhir_at`]'s decision, apart from the environment so that it can be tested.
+pub fn resolve_shared(dir: PathBuf, required: bool) -> Option<PathBuf> {
     if dir.is_dir() {
         return Some(dir);
     }
-    if std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
-            dir.display()
-        );
-    }
+    assert!(
+        !required,
+        "FHIRDIR_REQUIRE_SHARED=1 but {} does not exist",
+        dir.display()
+    );
     eprintln!(
         "SKIPPED: {} does not exist (set FHIRDIR_REQUIRE_SHARED=1 to fail instead)",
         dir.display()
@@ -300,6 +316,19 @@ pub fn shared_fhir() -> Option<std::path::PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_shared_data_skips_unless_required() {
+        let missing = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("no-such-shared-dir");
+        assert_eq!(resolve_shared(missing.clone(), false), None);
+        let required = std::panic::catch_unwind(|| resolve_shared(missing, true));
+        assert!(
+            required.is_err(),
+            "a required but missing folder fails the test"
+        );
+        let present = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(resolve_shared(present.clone(), true), Some(present));
+    }
 
     #[test]
     fn database_name_is_replaced() {

@@ -1,7 +1,6 @@
 //! Helpers shared by the integration tests: running the generator into memory, walking JSON, and
 //! locating the shared FHIR reference data (`<repo>/../shared/fhir`).
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use generate::{generate, GenerateOptions, Summary};
@@ -58,40 +57,7 @@ pub fn walk_objects<'a>(value: &'a Value, f: &mut impl FnMut(&'a serde_json::Map
     }
 }
 
-/// `<repo>/../shared/fhir` when present. When absent, the calling test skips visibly, or fails if
-/// `FHIRDIR_REQUIRE_SHARED=1`.
-pub fn shared_fhir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir");
-    let required = std::env::var("FHIRDIR_REQUIRE_SHARED").as_deref() == Ok("1");
-    resolve_shared(dir, required)
-}
-
-/// [`shared_fhir`]'s decision, separated from the environment so it can be tested.
-pub fn resolve_shared(dir: PathBuf, required: bool) -> Option<PathBuf> {
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        !required,
-        "FHIRDIR_REQUIRE_SHARED=1 but {} is missing",
-        dir.display()
-    );
-    eprintln!("SKIPPED: shared FHIR data not found at {}", dir.display());
-    None
-}
-
-#[test]
-fn missing_shared_data_skips_unless_required() {
-    let missing = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("no-such-shared-dir");
-    assert_eq!(resolve_shared(missing.clone(), false), None);
-    let required = std::panic::catch_unwind(|| resolve_shared(missing, true));
-    assert!(
-        required.is_err(),
-        "a required but missing directory must fail the test"
-    );
-    let present = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    assert_eq!(resolve_shared(present.clone(), true), Some(present));
-}
+pub use testkit::shared_fhir;
 
 /// Reads and parses a JSON file.
 pub fn read_json(path: &std::path::Path) -> Value {

@@ -5,16 +5,7 @@ use serde_json::{json, Value};
 
 use crate::{visibility, Access, Restrictions, Seer, Viewer, Visibility};
 
-use super::{client, policy, practitioner, provision, restriction, BASE};
-
-fn whole(provisions: &[Value]) -> Restrictions {
-    let contained = provisions
-        .iter()
-        .enumerate()
-        .map(|(i, p)| restriction(&format!("r{i}"), &[], p.clone()))
-        .collect();
-    policy(&practitioner(contained))
-}
+use super::{client, policy, practitioner, provision, restriction, whole_restricted, BASE};
 
 fn elements(provisions: &[Value]) -> Restrictions {
     let contained = provisions
@@ -116,7 +107,7 @@ fn viewers() -> Vec<(&'static str, Viewer<'static>)> {
 fn gates_agree_with_visibility_for_every_policy_and_viewer() {
     let mut checked = 0;
     for (what, provisions) in policies() {
-        let w = whole(&provisions);
+        let w = whole_restricted(&provisions);
         let e = elements(&provisions);
         for (who, viewer) in viewers() {
             let seer = Seer::of(&viewer);
@@ -142,12 +133,12 @@ fn gates_agree_with_visibility_for_every_policy_and_viewer() {
 
 #[test]
 fn gate_classes_and_rows() {
-    let g = whole(&[Value::Null]).whole_gate();
+    let g = whole_restricted(&[Value::Null]).whole_gate();
     assert_eq!(
         (g.access, g.rules, g.provisions.len()),
         (Access::Authenticated, 0, 0)
     );
-    let g = whole(&[provision(
+    let g = whole_restricted(&[provision(
         "permit",
         &["Organization/a", "Organization/b"],
         &["TREAT", "ETREAT"],

@@ -142,6 +142,17 @@ fn practitioner(contained: Vec<Value>) -> Value {
 }
 
 /// A client acting for `organization` with the purposes of use given.
+/// The policy of a Practitioner restricted as a whole by Restrictions with these provisions
+/// (null: none).
+fn whole_restricted(provisions: &[Value]) -> Restrictions {
+    let contained = provisions
+        .iter()
+        .enumerate()
+        .map(|(i, p)| restriction(&format!("r{i}"), &[], p.clone()))
+        .collect();
+    policy(&practitioner(contained))
+}
+
 fn client<'a>(organization: Option<&'a str>, purposes: &'a [String]) -> Viewer<'a> {
     Viewer::Client {
         organization,

@@ -4,22 +4,13 @@ use serde_json::{json, Value};
 
 use crate::{visibility, Restrictions, Settings, Viewer, Visibility, CONFIDENTIALITY_SYSTEM};
 
-use super::{client, no_store, path, policy, practitioner, provision, restriction, BASE};
+use super::{
+    client, no_store, path, policy, practitioner, provision, restriction, whole_restricted, BASE,
+};
 
 /// Purposes of use, as a token carries them.
 fn purposes(codes: &[&str]) -> Vec<String> {
     codes.iter().map(|c| (*c).to_owned()).collect()
-}
-
-/// The policy of a Practitioner restricted as a whole by Restrictions with these provisions
-/// (null: none).
-fn whole_restricted(provisions: &[Value]) -> Restrictions {
-    let contained = provisions
-        .iter()
-        .enumerate()
-        .map(|(i, p)| restriction(&format!("r{i}"), &[], p.clone()))
-        .collect();
-    policy(&practitioner(contained))
 }
 
 /// Checks `r` against each `(what, viewer, sees the resource)`.
