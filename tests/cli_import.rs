@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use store::{HistoryQuery, HistoryScope, Store, StoreOptions, TenantName};
+use store::{HistoryQuery, HistoryScope, Scope, Store, StoreOptions, TenantName, Viewer};
 
 fn fhirdir(url: &str, args: &[&str], files: &[PathBuf]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fhirdir"))
@@ -243,4 +243,50 @@ async fn an_unknown_tenant_is_refused() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// A file holding two versions of one restricted resource imports both (one batch), and the
+/// resource stays hidden from anonymous callers as its last version says.
+#[tokio::test]
+async fn two_versions_of_a_restricted_resource_in_one_file_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let restricted = |name: &str| {
+        serde_json::json!({
+            "resourceType": "Practitioner", "id": "hidden", "name": [{"family": name}],
+            "extension": [{
+                "url": "http://hl7.org/fhir/us/ndh/StructureDefinition/base-ext-usage-restriction",
+                "valueReference": {"reference": "#r"}}],
+            "contained": [{"resourceType": "Consent", "id": "r", "status": "active",
+                "scope": {"coding": [{"code": "patient-privacy"}]},
+                "category": [{"coding": [{"code": "59284-0"}]}]}]
+        })
+        .to_string()
+    };
+    let lines = vec![restricted("First"), restricted("Second")];
+    let file = write_lines(dir.path(), "Practitioner.ndjson", &lines);
+    for db in testkit::test_databases().await {
+        let be = db.backend;
+        let out = fhirdir(
+            &db.url,
+            &["--tenant", "default"],
+            std::slice::from_ref(&file),
+        );
+        assert!(out.status.success(), "[{be}] {}", text(&out.stderr));
+        let s = open(&db.url).await;
+        assert_eq!(versions(&s, "Practitioner").await, 2, "[{be}]");
+        let tenant = TenantName::default_tenant();
+        let all = s
+            .read(&tenant, "Practitioner", "hidden")
+            .await
+            .expect("read");
+        let body = all.and_then(|r| r.body).expect("fhirdir itself sees it");
+        assert!(body.contains("Second"), "[{be}] {body}");
+        let anonymous = Scope::viewing(&tenant, Viewer::Anonymous);
+        let seen = s
+            .read(anonymous, "Practitioner", "hidden")
+            .await
+            .expect("read");
+        assert!(seen.is_none(), "[{be}] hidden from anonymous callers");
+        s.close().await;
+    }
 }

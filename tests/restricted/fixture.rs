@@ -56,8 +56,13 @@ impl Fixture {
         with_token(&self.app, token, method, &self.path(path), Some(body)).await
     }
 
+    /// The tenant base followed by `path` (`""`: the base itself, where Bundles are posted).
     pub fn path(&self, path: &str) -> String {
-        format!("/fhir/{T}/{path}")
+        if path.is_empty() {
+            format!("/fhir/{T}")
+        } else {
+            format!("/fhir/{T}/{path}")
+        }
     }
 
     /// Every caller, named, anonymous first.

@@ -23,7 +23,7 @@
 
 use restrict::{Access, Gate, Restrictions, Seer, Viewer, Visibility};
 
-use crate::search::{Alias, Sql};
+use crate::search::{delete_statements, Alias, Sql};
 use crate::{StoreError, VersionRecord};
 
 /// The pseudo-parameters of `_text` and `_content`: they read the resource body, which holds
@@ -299,36 +299,38 @@ pub(crate) fn apply(
     }
 }
 
+/// The tables keyed by (tenant, type, id) that hold what [`save_statements`] saves.
+pub(crate) const RESTRICTION_TABLES: &[&str] = &[
+    "restrictions",
+    "restricted_params",
+    "restriction_provisions",
+    "restriction_cites",
+];
+
 /// Statements replacing the restriction rows of `writes` (all of them removed first, then the
-/// restricted ones inserted), on the caller's write transaction.
+/// restricted ones inserted), on the caller's write transaction. A resource written twice in
+/// one batch (an import file may hold two versions) keeps only its last write.
 pub(crate) fn save_statements(tenant: &str, writes: &[RestrictionWrite]) -> Vec<Sql> {
-    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let last: Vec<&RestrictionWrite> = writes
+        .iter()
+        .rev()
+        .filter(|w| seen.insert((w.resource_type.as_str(), w.id.as_str())))
+        .collect();
     let mut by_type: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for w in writes.iter().filter(|w| !w.fresh) {
+    for w in last.iter().filter(|w| !w.fresh) {
         by_type.entry(&w.resource_type).or_default().push(&w.id);
     }
+    let mut out = Vec::new();
     for (resource_type, ids) in &by_type {
-        for chunk in ids.chunks(500) {
-            for table in [
-                "restrictions",
-                "restricted_params",
-                "restriction_provisions",
-                "restriction_cites",
-            ] {
-                let mut sql = Sql::new();
-                sql.push("DELETE FROM ")
-                    .push(table)
-                    .push(" WHERE tenant = ")
-                    .text(tenant)
-                    .push(" AND res_type = ")
-                    .text(*resource_type)
-                    .push(" AND id IN ")
-                    .text_list(chunk.iter().copied());
-                out.push(sql);
-            }
-        }
+        out.extend(delete_statements(
+            RESTRICTION_TABLES,
+            tenant,
+            resource_type,
+            ids,
+        ));
     }
-    for w in writes {
+    for w in last.into_iter().rev() {
         insert_statements(tenant, w, &mut out);
     }
     out

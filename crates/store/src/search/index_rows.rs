@@ -258,11 +258,17 @@ pub(crate) fn replaced_ids_by_type<'r>(
     by_type
 }
 
-/// `DELETE` statements removing every index row of the given resources of one type.
-pub(crate) fn delete_statements(tenant: &str, resource_type: &str, ids: &[&str]) -> Vec<Sql> {
+/// `DELETE` statements removing every row of `tables` (keyed by tenant, type and id: the
+/// index tables, [`crate::restricted::RESTRICTION_TABLES`]) of the given resources of one type.
+pub(crate) fn delete_statements(
+    tables: &[&'static str],
+    tenant: &str,
+    resource_type: &str,
+    ids: &[&str],
+) -> Vec<Sql> {
     let mut out = Vec::new();
     for chunk in ids.chunks(MAX_BINDS - 2) {
-        for table in INDEX_TABLES {
+        for table in tables {
             let mut sql = Sql::new();
             sql.push("DELETE FROM ")
                 .push(table)
@@ -477,7 +483,7 @@ mod tests {
             assert!(s.bind_count() <= MAX_BINDS, "{}", s.bind_count());
         }
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        for s in delete_statements("default", "Location", &refs) {
+        for s in delete_statements(INDEX_TABLES, "default", "Location", &refs) {
             assert!(s.bind_count() <= MAX_BINDS);
         }
     }

@@ -52,7 +52,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 pub use index_rows::IndexedResource;
 pub(crate) use index_rows::{
-    insert_statements, rows_by_table, Row as IndexRow, Table, INDEX_TABLES,
+    delete_statements, insert_statements, rows_by_table, Row as IndexRow, Table, INDEX_TABLES,
 };
 pub(crate) use paging::KeyKind;
 pub use paging::{PageCursor, PageDirection, SortValue};

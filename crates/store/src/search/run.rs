@@ -49,7 +49,7 @@ pub(crate) async fn delete_index_rows<B: Backend>(
     resource_type: &str,
     id: &str,
 ) -> Result<(), StoreError> {
-    for sql in delete_statements(tenant.as_str(), resource_type, &[id]) {
+    for sql in delete_statements(INDEX_TABLES, tenant.as_str(), resource_type, &[id]) {
         execute::<B>(conn, &sql).await?;
     }
     Ok(())
@@ -77,7 +77,7 @@ pub(crate) async fn write_bulk<B: Backend>(
     replace: &[bool],
 ) -> Result<(), StoreError> {
     for (resource_type, ids) in replaced_ids_by_type(resources, replace) {
-        for sql in delete_statements(tenant.as_str(), resource_type, &ids) {
+        for sql in delete_statements(INDEX_TABLES, tenant.as_str(), resource_type, &ids) {
             execute::<B>(conn, &sql).await?;
         }
     }
@@ -110,13 +110,11 @@ pub(crate) async fn maintain<B: Backend>(
     let mut conn = store.writer().acquire().await?;
     // The restriction tables too: without statistics Postgres takes them for empty and reads a
     // policy by scanning the table once per page row.
-    let more = [
-        "resources",
-        "restrictions",
-        "restricted_params",
-        "restriction_provisions",
-    ];
-    for table in INDEX_TABLES.iter().chain(&more) {
+    let tables = INDEX_TABLES
+        .iter()
+        .chain(&["resources"])
+        .chain(crate::restricted::RESTRICTION_TABLES);
+    for table in tables {
         let mut sql = Sql::new();
         sql.push(statement).push(table);
         execute::<B>(&mut conn, &sql).await?;
