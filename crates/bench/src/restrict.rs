@@ -11,6 +11,7 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
+use restrict::{NDH_RESTRICT_FHIR_PATH as PATH, NDH_USAGE_RESTRICTION as USAGE};
 use serde_json::{json, Value};
 
 /// `fhirdir-bench restrict` arguments.
@@ -26,9 +27,6 @@ pub struct RestrictArgs {
     #[arg(long, default_value_t = 100)]
     every: usize,
 }
-
-const USAGE: &str = "http://hl7.org/fhir/us/ndh/StructureDefinition/base-ext-usage-restriction";
-const PATH: &str = "http://hl7.org/fhir/us/ndh/StructureDefinition/base-ext-restrictFhirPath";
 
 /// Restricts `resource`: whole when `whole`, else its address and telecom.
 fn restrict(resource: &mut Value, whole: bool) {

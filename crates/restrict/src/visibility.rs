@@ -39,6 +39,20 @@ pub enum Viewer<'a> {
     System,
 }
 
+impl Viewer<'_> {
+    /// fhirdir itself, or a client granted `see_restricted`: no restriction applies to it.
+    pub fn sees_everything(&self) -> bool {
+        matches!(
+            self,
+            Viewer::System
+                | Viewer::Client {
+                    see_restricted: true,
+                    ..
+                }
+        )
+    }
+}
+
 /// What a viewer may see of a resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Visibility {
@@ -52,15 +66,11 @@ pub enum Visibility {
 
 /// What `viewer` may see of a resource whose policy is `r`. System and `see_restricted`: Whole.
 pub fn visibility(r: &Restrictions, viewer: &Viewer) -> Visibility {
-    if r.is_empty() {
+    if r.is_empty() || viewer.sees_everything() {
         return Visibility::Whole;
     }
     let client = match *viewer {
-        Viewer::System
-        | Viewer::Client {
-            see_restricted: true,
-            ..
-        } => return Visibility::Whole,
+        Viewer::System => return Visibility::Whole,
         Viewer::Anonymous => None,
         Viewer::Client {
             organization,

@@ -137,7 +137,7 @@ pub async fn patch_in(
     let current = match tx.read(rtype, id).await? {
         Some(r) if r.deleted => return Err(Error::gone(format!("{rtype}/{id} was deleted"))),
         Some(r) => r,
-        None => return Err(Error::not_found(format!("{rtype}/{id} is not known"))),
+        None => return Err(crate::restricted::not_known(rtype, id)),
     };
     if let Some(expected) = if_match {
         if expected != current.version {

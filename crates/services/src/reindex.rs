@@ -185,7 +185,7 @@ async fn reindex_batch(
     let mut items = page;
     for _attempt in 0..5 {
         let conf = app.conformance(tenant).await?;
-        let mut entries = Vec::with_capacity(items.len());
+        let mut values = Vec::with_capacity(items.len());
         for item in &items {
             let value: Value = serde_json::from_str(&item.body).map_err(|e| {
                 Error::internal(format!(
@@ -193,8 +193,9 @@ async fn reindex_batch(
                     item.resource_type, item.id
                 ))
             })?;
-            entries.push(conf.extractor.extract(&value));
+            values.push(value);
         }
+        let entries: Vec<_> = values.iter().map(|v| conf.extractor.extract(v)).collect();
         let indexed: Vec<store::IndexedResource<'_>> = items
             .iter()
             .zip(&entries)
@@ -204,12 +205,12 @@ async fn reindex_batch(
                 entries,
             })
             .collect();
-        restricted_params(app, tenant, &conf, &items, &entries).await?;
-        app.store.reindex_many(tenant, &indexed).await?;
         let keys: Vec<(String, String)> = items
             .iter()
             .map(|i| (i.resource_type.clone(), i.id.clone()))
             .collect();
+        restricted_params(app, tenant, &conf, &keys, &values, &entries).await?;
+        app.store.reindex_many(tenant, &indexed).await?;
         let now = app.store.live_versions(tenant, &keys).await?;
         let mut stale = Vec::new();
         for item in items {
@@ -251,27 +252,31 @@ async fn restricted_params(
     app: &App,
     tenant: &TenantName,
     conf: &crate::tenant_conformance::TenantConformance,
-    items: &[store::ReindexItem],
+    keys: &[(String, String)],
+    values: &[Value],
     entries: &[Vec<search::IndexEntry>],
 ) -> Result<()> {
-    let keys: Vec<(String, String)> = items
-        .iter()
-        .map(|i| (i.resource_type.clone(), i.id.clone()))
-        .collect();
     let mut tx = app.store.begin(tenant).await?;
-    let policies = tx.element_policies(&keys).await?;
+    let policies = tx.element_policies(keys).await?;
     if policies.is_empty() {
         return Ok(());
     }
+    let at: std::collections::HashMap<(&str, &str), usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, (t, id))| ((t.as_str(), id.as_str()), i))
+        .collect();
     let mut rows = Vec::with_capacity(policies.len());
     for (t, id, policy) in policies {
-        let Some(at) = keys.iter().position(|k| k.0 == t && k.1 == id) else {
+        let Some(&i) = at.get(&(t.as_str(), id.as_str())) else {
             continue;
         };
-        let value: Value = serde_json::from_str(&items[at].body)
-            .map_err(|e| Error::internal(format!("stored body of {t}/{id} is not JSON: {e}")))?;
-        let params =
-            writes::restriction::restricted_params(&conf.extractor, &policy, &value, &entries[at]);
+        let params = writes::restriction::restricted_params(
+            &conf.extractor,
+            &policy,
+            &values[i],
+            &entries[i],
+        );
         rows.push((t, id, params));
     }
     tx.add_restricted_params(&rows).await?;

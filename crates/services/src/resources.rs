@@ -24,7 +24,7 @@ pub async fn read(ctx: &RequestCtx, rtype: &str, id: &str) -> Result<VersionReco
         ))),
         Some(r) => Ok(r),
         // An unknown tenant is the store's error (`StoreError::UnknownTenant`), not `None`.
-        None => Err(Error::not_found(format!("{rtype}/{id} is not known"))),
+        None => Err(super::restricted::not_known(rtype, id)),
     }
 }
 
@@ -215,14 +215,8 @@ pub async fn delete(
     // hold the one writer it needs).
     let conf = app.conformance(tenant).await?;
     let mut tx = app.store.begin(ctx.scope()).await?;
-    // A resource hidden from the caller is deleted as an id that does not exist is: not.
-    let hidden =
-        super::restricted::seen(ctx, &mut tx, rtype, id).await? == super::restricted::Seen::Hidden;
-    let outcome = if hidden {
-        DeleteOutcome::NotFound
-    } else {
-        writes::delete(&mut tx, rtype, id, precondition, &conf.extractor).await?
-    };
+    let outcome =
+        super::restricted::delete(ctx, &mut tx, rtype, id, precondition, &conf.extractor).await?;
     tx.commit().await?;
     if rtype == SEARCH_PARAMETER && matches!(outcome, DeleteOutcome::Deleted { .. }) {
         app.search_parameters_changed(tenant).await;

@@ -12,7 +12,8 @@
 //!
 //! fhirdir itself and clients with `see_restricted` pass without a lookup.
 
-use store::StoreTx;
+use search::Extractor;
+use store::{DeleteOutcome, Precondition, StoreTx};
 
 use crate::error::{Error, Result};
 use crate::RequestCtx;
@@ -36,7 +37,7 @@ pub(crate) async fn seen(
     id: &str,
 ) -> Result<Seen> {
     let viewer = ctx.viewer();
-    if restrict::Seer::of(&viewer) == restrict::Seer::Everything {
+    if viewer.sees_everything() {
         return Ok(Seen::Whole);
     }
     let Some(policy) = tx.policy(rtype, id).await? else {
@@ -66,7 +67,24 @@ pub(crate) async fn may_overwrite(
     }
 }
 
-/// The answer for an id that does not exist (the same words as a PATCH of a missing id).
+/// Deletes `rtype/id` in `tx` as `ctx`'s caller may: a resource hidden from it is deleted as
+/// an id that does not exist is (not at all, [`DeleteOutcome::NotFound`]).
+pub(crate) async fn delete(
+    ctx: &RequestCtx,
+    tx: &mut StoreTx,
+    rtype: &str,
+    id: &str,
+    precondition: Precondition,
+    extractor: &Extractor,
+) -> Result<DeleteOutcome> {
+    if seen(ctx, tx, rtype, id).await? == Seen::Hidden {
+        return Ok(DeleteOutcome::NotFound);
+    }
+    Ok(writes::delete(tx, rtype, id, precondition, extractor).await?)
+}
+
+/// The answer for an id that does not exist, on every path (read, update, patch, and a
+/// resource hidden from the caller).
 pub(crate) fn not_known(rtype: &str, id: &str) -> Error {
     Error::not_found(format!("{rtype}/{id} is not known"))
 }

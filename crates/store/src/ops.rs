@@ -165,10 +165,11 @@ pub(crate) async fn history<B: Backend>(
 
     let mut page = Sql::new();
     page.push("SELECT v.seq, v.res_type, v.id, v.version, v.deleted, v.last_updated, v.method, ")
-        .content_col("v.content")
-        .push(", ")
-        .push(rows::VREAD_POLICY)
-        .push(" FROM resource_versions v");
+        .content_col("v.content");
+    crate::restricted::policy_column(&mut page, &seer, |sql, c| {
+        sql.push("v.").push(c);
+    });
+    page.push(" FROM resource_versions v");
     common::push_history_where(&mut page, tenant.as_str(), &seer, query, true);
     page.push(" ORDER BY v.seq DESC LIMIT ")
         .int(common::page_limit(query.count));

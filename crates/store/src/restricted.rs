@@ -9,7 +9,7 @@
 //! stored Restrictions it cites.
 //!
 //! Read in two forms:
-//! - in SQL ([`visible`]): appended to every index-row and resource-row access of a search,
+//! - in SQL ([`visible_terms`]): appended to every index-row and resource-row access of a search,
 //!   a resource whose whole gate is closed to the viewer has no rows, and a resource whose
 //!   element gate is closed has no rows for the parameters its restricted elements feed (its
 //!   other values still match); nothing is appended for viewers who see everything, so they
@@ -64,28 +64,9 @@ impl Term<'_> {
     }
 }
 
-/// Appends ` AND NOT EXISTS (…)`: the row of `resource_type/<id>` (and, with `param`, its
-/// index rows of that parameter) is one `seer` may see. Nothing for [`Seer::Everything`].
-pub(crate) fn visible(
-    sql: &mut Sql,
-    seer: &Seer,
-    tenant: &str,
-    resource_type: &str,
-    id: (Alias, &'static str),
-    param: Option<&str>,
-) {
-    let id = Term::Col(id.0, id.1);
-    visible_terms(
-        sql,
-        seer,
-        tenant,
-        Term::Text(resource_type),
-        id,
-        param.map(Term::Text),
-    );
-}
-
-/// [`visible`] with the type, id and parameter as [`Term`]s (includes read them from rows).
+/// Appends ` AND (…)`: the row of `resource_type/<id>` (and, with `param`, its index rows of
+/// that parameter) is one `seer` may see. Nothing for [`Seer::Everything`]. The type and
+/// parameter are bound text for a search's rows, columns for an include's.
 pub(crate) fn visible_terms(
     sql: &mut Sql,
     seer: &Seer,
@@ -249,20 +230,21 @@ fn matching_provisions(
     sql.push(")");
 }
 
-/// Appends `, <policy> AS policy` for the record row `t`: its policy when `seer` may be
-/// refused some of it, else NULL (no lookup for viewers who see everything).
-pub(crate) fn policy_column(sql: &mut Sql, seer: &Seer, t: Alias) {
+/// Appends `, <policy> AS policy` for the record row whose columns `col` writes (`t.tenant`
+/// for `col(sql, "tenant")`): its policy when `seer` may be refused some of it, else NULL (no
+/// lookup for viewers who see everything).
+pub(crate) fn policy_column(sql: &mut Sql, seer: &Seer, col: impl Fn(&mut Sql, &'static str)) {
     if *seer == Seer::Everything {
         sql.push(", NULL AS policy");
         return;
     }
-    sql.push(", (SELECT rh.policy FROM restrictions rh WHERE rh.tenant = ")
-        .col(t, "tenant")
-        .push(" AND rh.res_type = ")
-        .col(t, "res_type")
-        .push(" AND rh.id = ")
-        .col(t, "id")
-        .push(") AS policy");
+    sql.push(", (SELECT rh.policy FROM restrictions rh WHERE rh.tenant = ");
+    col(sql, "tenant");
+    sql.push(" AND rh.res_type = ");
+    col(sql, "res_type");
+    sql.push(" AND rh.id = ");
+    col(sql, "id");
+    sql.push(") AS policy");
 }
 
 /// What `viewer` may see of `record`, whose resource's current policy is `policy` (JSON of
@@ -273,7 +255,7 @@ pub(crate) fn apply(
     policy: Option<&str>,
     viewer: &Viewer,
 ) -> Result<Option<VersionRecord>, StoreError> {
-    let Some(policy) = policy else {
+    let Some(policy) = policy.filter(|_| !viewer.sees_everything()) else {
         return Ok(Some(record));
     };
     let Ok(policy) = serde_json::from_str::<Restrictions>(policy) else {
@@ -297,6 +279,18 @@ pub(crate) fn apply(
             Ok(Some(record))
         }
     }
+}
+
+/// [`apply`] to each row of a page: the records `viewer` may see, as it may see them.
+pub(crate) fn apply_rows(
+    rows: Vec<crate::search::PageRow>,
+    viewer: &Viewer,
+) -> Result<Vec<VersionRecord>, StoreError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.extend(apply(r.record, r.policy.as_deref(), viewer)?);
+    }
+    Ok(out)
 }
 
 /// The tables keyed by (tenant, type, id) that hold what [`save_statements`] saves.

@@ -11,9 +11,6 @@ use crate::db::SqlDb;
 use crate::search::Sql;
 use crate::{Method, StoreError, TenantName};
 
-/// `read`: the current row, via `tenants LEFT JOIN resources`, so that one query tells an
-/// unknown tenant (no row) from an unknown id (NULL columns); decodes as
-/// [`common::ReadRow`].
 /// The resource's restriction policy, for `read` (NULL when unrestricted or unknown).
 pub(crate) const READ_POLICY: &str = "(SELECT h.policy FROM restrictions h \
      WHERE h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id)";
@@ -22,6 +19,9 @@ pub(crate) const READ_POLICY: &str = "(SELECT h.policy FROM restrictions h \
 pub(crate) const VREAD_POLICY: &str = "(SELECT h.policy FROM restrictions h \
      WHERE h.tenant = v.tenant AND h.res_type = v.res_type AND h.id = v.id)";
 
+/// `read`: the current row, via `tenants LEFT JOIN resources`, so that one query tells an
+/// unknown tenant (no row) from an unknown id (NULL columns); decodes as
+/// [`common::ReadRow`].
 pub(crate) fn read(tenant: &TenantName, resource_type: &str, id: &str) -> Sql {
     let mut sql = Sql::new();
     sql.push("SELECT r.version, r.deleted, r.last_updated, r.method, ")

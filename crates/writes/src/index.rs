@@ -46,7 +46,8 @@ pub(crate) fn index_one(
     };
     let settings = restrict::Settings::default();
     let (rt, id) = (&request.resource_type, &request.id);
-    let restriction = crate::restriction::read(extractor, &settings, rt, id, &resource, &index);
+    let restriction =
+        crate::restriction::read(extractor, &settings, rt, id, &resource, Some(&index));
     let Value::Object(body) = resource else {
         unreachable!("built from an object just above")
     };
@@ -56,7 +57,7 @@ pub(crate) fn index_one(
             ..request
         },
         index,
-        restriction: Some(restriction.write),
+        restriction: Some(restriction),
     })
 }
 

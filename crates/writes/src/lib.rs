@@ -188,9 +188,12 @@ pub async fn delete(
 ) -> Result<DeleteOutcome, StoreError> {
     let outcome = tx.delete(resource_type, id, precondition).await?;
     if let DeleteOutcome::Deleted { version, .. } = outcome {
-        let settings = tx.restriction_settings().await?;
-        let deleted = [(resource_type, id)];
-        restriction::save(tx, extractor, &settings, Vec::new(), &deleted).await?;
+        // Only a Restriction's deletion changes other resources' policies.
+        if resource_type == restriction::RESTRICTION_TYPE {
+            let settings = tx.restriction_settings().await?;
+            let deleted = [(resource_type, id)];
+            restriction::save(tx, extractor, &settings, Vec::new(), &deleted).await?;
+        }
         record_change(tx, resource_type, id, version).await?;
     }
     Ok(outcome)
@@ -202,14 +205,14 @@ pub async fn delete(
 async fn save_restrictions(
     tx: &mut StoreTx,
     extractor: &Extractor,
-    mut written: Vec<(Option<store::RestrictionWrite>, &store::VersionRecord)>,
+    written: Vec<(Option<store::RestrictionWrite>, &store::VersionRecord)>,
 ) -> Result<(), StoreError> {
     let settings = tx.restriction_settings().await?;
-    if settings != restrict::Settings::default() {
-        for (pending, _) in &mut written {
-            *pending = None;
-        }
-    }
+    let read_again = settings != restrict::Settings::default();
+    let written: Vec<_> = written
+        .into_iter()
+        .map(|(pending, record)| (pending.filter(|_| !read_again), record))
+        .collect();
     let mut bodies = Vec::with_capacity(written.len());
     for (pending, record) in &written {
         let needs_body = pending
@@ -224,27 +227,24 @@ async fn save_restrictions(
         };
         bodies.push(body);
     }
-    let mut pending = Vec::with_capacity(written.len());
-    for ((p, record), body) in written.iter().zip(&bodies) {
-        let p = match (p, body) {
-            (Some(p), _) => p.clone(),
+    let keys: Vec<(&str, &str)> = written
+        .iter()
+        .map(|&(_, r)| (r.resource_type.as_str(), r.id.as_str()))
+        .collect();
+    let mut writes = Vec::with_capacity(written.len());
+    for ((pending, record), body) in written.into_iter().zip(&bodies) {
+        let mut write = match (pending, body) {
+            (Some(p), _) => p,
             (None, Some(body)) => {
                 let (t, id) = (&record.resource_type, &record.id);
-                restriction::read_alone(extractor, &settings, t, id, body).write
+                restriction::read(extractor, &settings, t, id, body, None)
             }
             (None, None) => continue,
         };
-        let write = store::RestrictionWrite {
-            fresh: record.version == 1,
-            ..p
-        };
-        pending.push((restriction::Pending { write }, body.as_ref()));
+        write.fresh = record.version == 1;
+        writes.push((write, body.as_ref()));
     }
-    let keys: Vec<(&str, &str)> = written
-        .iter()
-        .map(|(_, r)| (r.resource_type.as_str(), r.id.as_str()))
-        .collect();
-    restriction::save(tx, extractor, &settings, pending, &keys).await
+    restriction::save(tx, extractor, &settings, writes, &keys).await
 }
 
 /// Stage 6: change events (Subscriptions Backport, <https://hl7.org/fhir/uv/subscriptions-backport/>)

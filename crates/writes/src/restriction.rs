@@ -20,58 +20,39 @@ use store::{RestrictionWrite, StoreError, StoreTx};
 /// The type of a stored Restriction (NDH `ndh-Restriction` is a Consent profile).
 pub const RESTRICTION_TYPE: &str = "Consent";
 
-/// What 4b knows about one written resource.
-#[derive(Debug, Clone)]
-pub struct Pending {
-    pub write: RestrictionWrite,
-}
-
 /// Stage 4b: the policy of `resource` with no stored Restriction resolved yet, and the
-/// parameters fed by its restricted elements.
+/// parameters fed by its restricted elements. `index` is the resource's entries when they are
+/// at hand; otherwise they are extracted, and only when it has restricted elements.
 pub fn read(
     extractor: &Extractor,
     settings: &restrict::Settings,
     resource_type: &str,
     id: &str,
     resource: &Value,
-    index: &[IndexEntry],
-) -> Pending {
+    index: Option<&[IndexEntry]>,
+) -> RestrictionWrite {
     let policy = restrict::extract(resource, settings, &|_| None);
-    let params = restricted_params(extractor, &policy, resource, index);
-    Pending {
-        write: RestrictionWrite {
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
-            policy,
-            params,
-            fresh: false,
-        },
+    let params = params_of(extractor, &policy, resource, index);
+    RestrictionWrite {
+        resource_type: resource_type.to_owned(),
+        id: id.to_owned(),
+        policy,
+        params,
+        fresh: false,
     }
 }
 
-/// [`read`] for a resource whose index entries are not at hand: they are extracted only when
-/// it has restricted elements.
-pub fn read_alone(
+/// [`restricted_params`], extracting the entries when `index` is `None` and they are needed.
+fn params_of(
     extractor: &Extractor,
-    settings: &restrict::Settings,
-    resource_type: &str,
-    id: &str,
+    policy: &restrict::Restrictions,
     resource: &Value,
-) -> Pending {
-    let policy = restrict::extract(resource, settings, &|_| None);
-    let params = if policy.elements().is_empty() {
-        Vec::new()
-    } else {
-        restricted_params(extractor, &policy, resource, &extractor.extract(resource))
-    };
-    Pending {
-        write: RestrictionWrite {
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
-            policy,
-            params,
-            fresh: false,
-        },
+    index: Option<&[IndexEntry]>,
+) -> Vec<String> {
+    match index {
+        _ if policy.elements().is_empty() => Vec::new(),
+        Some(index) => restricted_params(extractor, policy, resource, index),
+        None => restricted_params(extractor, policy, resource, &extractor.extract(resource)),
     }
 }
 
@@ -114,51 +95,50 @@ fn base_code(code: &str) -> &str {
     code.split('$').next().unwrap_or(code)
 }
 
-/// Stage 5b: completes the policies of `pending` with the stored Restrictions they cite (as
-/// `tx` sees them) and saves them; then recomputes the resources citing any Restriction among
-/// `written` (`(type, id)` of what this transaction wrote or deleted).
+/// Stage 5b: completes the policies of `writes` with the stored Restrictions they cite (as
+/// `tx` sees them; `resource` is the written body, given when the policy cites any) and saves
+/// them; then recomputes the resources citing any Restriction among `written` (`(type, id)`
+/// of what this transaction wrote or deleted).
 pub async fn save(
     tx: &mut StoreTx,
     extractor: &Extractor,
     settings: &restrict::Settings,
-    pending: Vec<(Pending, Option<&Value>)>,
+    writes: Vec<(RestrictionWrite, Option<&Value>)>,
     written: &[(&str, &str)],
 ) -> Result<(), StoreError> {
-    let mut writes = Vec::with_capacity(pending.len());
-    for (p, resource) in pending {
-        let fresh = p.write.fresh;
-        let mut write = match resource {
-            Some(resource) if !p.write.policy.cites().is_empty() => {
-                let w = &p.write;
-                complete(tx, extractor, settings, &w.resource_type, &w.id, resource).await?
-            }
-            _ => p.write,
-        };
-        write.fresh = fresh;
-        writes.push(write);
+    let mut complete_writes = Vec::with_capacity(writes.len());
+    for (mut write, resource) in writes {
+        if let Some(resource) = resource {
+            complete(tx, extractor, settings, &mut write, resource).await?;
+        }
+        complete_writes.push(write);
     }
-    tx.save_restrictions(&writes).await?;
+    tx.save_restrictions(&complete_writes).await?;
     for (resource_type, id) in written {
         if *resource_type == RESTRICTION_TYPE {
-            recompute_citing(tx, extractor, settings, id).await?;
+            let citing = tx.citing(&format!("{RESTRICTION_TYPE}/{id}")).await?;
+            recompute(tx, extractor, settings, citing).await?;
         }
     }
     Ok(())
 }
 
-/// The policy of `resource` with every stored Restriction it cites read in `tx`.
+/// Completes `write` (read from `resource`) with every stored Restriction its policy cites,
+/// read in `tx`. Nothing to do for a policy citing none.
 async fn complete(
     tx: &mut StoreTx,
     extractor: &Extractor,
     settings: &restrict::Settings,
-    resource_type: &str,
-    id: &str,
+    write: &mut RestrictionWrite,
     resource: &Value,
-) -> Result<RestrictionWrite, StoreError> {
-    let first = restrict::extract(resource, settings, &|_| None);
+) -> Result<(), StoreError> {
+    if write.policy.cites().is_empty() {
+        return Ok(());
+    }
+    let prefix = format!("{RESTRICTION_TYPE}/");
     let mut stored = std::collections::HashMap::new();
-    for cite in first.cites() {
-        let Some(consent_id) = cite.strip_prefix("Consent/") else {
+    for cite in write.policy.cites() {
+        let Some(consent_id) = cite.strip_prefix(&prefix) else {
             continue;
         };
         let found = tx.read(RESTRICTION_TYPE, consent_id).await?;
@@ -168,20 +148,9 @@ async fn complete(
             }
         }
     }
-    let policy = restrict::extract(resource, settings, &|r| stored.get(r).cloned());
-    let index = if policy.elements().is_empty() {
-        Vec::new()
-    } else {
-        extractor.extract(resource)
-    };
-    let params = restricted_params(extractor, &policy, resource, &index);
-    Ok(RestrictionWrite {
-        resource_type: resource_type.to_owned(),
-        id: id.to_owned(),
-        policy,
-        params,
-        fresh: false,
-    })
+    write.policy = restrict::extract(resource, settings, &|r| stored.get(r).cloned());
+    write.params = params_of(extractor, &write.policy, resource, None);
+    Ok(())
 }
 
 /// Replaces the tenant's restriction settings and recomputes the policy of every resource
@@ -193,38 +162,29 @@ pub async fn change_settings(
 ) -> Result<usize, StoreError> {
     tx.set_restriction_settings(settings).await?;
     let labelled = tx.labelled().await?;
-    let mut writes = Vec::with_capacity(labelled.len());
-    for (resource_type, id) in &labelled {
+    recompute(tx, extractor, settings, labelled).await
+}
+
+/// Reads the policy of each of `resources` again from its current body, in `tx`, and saves
+/// it; answers how many were live. A deleted one keeps its last policy, so that its history
+/// stays hidden.
+async fn recompute(
+    tx: &mut StoreTx,
+    extractor: &Extractor,
+    settings: &restrict::Settings,
+    resources: Vec<(String, String)>,
+) -> Result<usize, StoreError> {
+    let mut writes = Vec::with_capacity(resources.len());
+    for (resource_type, id) in &resources {
         let Some(body) = tx.read(resource_type, id).await?.and_then(|r| r.body) else {
             continue;
         };
         let resource: Value =
             serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        writes.push(complete(tx, extractor, settings, resource_type, id, &resource).await?);
+        let mut write = read(extractor, settings, resource_type, id, &resource, None);
+        complete(tx, extractor, settings, &mut write, &resource).await?;
+        writes.push(write);
     }
     tx.save_restrictions(&writes).await?;
     Ok(writes.len())
-}
-
-/// Recomputes the policy of every live resource citing the stored Restriction `Consent/id`.
-async fn recompute_citing(
-    tx: &mut StoreTx,
-    extractor: &Extractor,
-    settings: &restrict::Settings,
-    consent_id: &str,
-) -> Result<(), StoreError> {
-    let citing = tx
-        .citing(&format!("{RESTRICTION_TYPE}/{consent_id}"))
-        .await?;
-    let mut writes = Vec::with_capacity(citing.len());
-    for (resource_type, id) in citing {
-        let Some(body) = tx.read(&resource_type, &id).await?.and_then(|r| r.body) else {
-            // Deleted: its last policy stays, so its history stays hidden.
-            continue;
-        };
-        let resource: Value =
-            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        writes.push(complete(tx, extractor, settings, &resource_type, &id, &resource).await?);
-    }
-    tx.save_restrictions(&writes).await
 }

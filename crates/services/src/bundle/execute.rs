@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::patch::{parameters_document, patch_in, PatchFormat};
 use crate::request::{Prefer, ReturnPref};
 use crate::resources;
-use crate::restricted::{self, Seen};
+use crate::restricted;
 use crate::tenant_conformance::TenantConformance;
 
 /// `Bundle.entry.response` (and the resource, when returned) of one entry.
@@ -545,11 +545,7 @@ async fn write_entry(
     let precondition = e.if_match.map_or(Precondition::None, Precondition::IfMatch);
     match (&e.method, &e.target) {
         (EntryMethod::Delete, Target::Instance(t, id)) => {
-            let outcome = if restricted::seen(ctx, tx, t, id).await? == Seen::Hidden {
-                DeleteOutcome::NotFound
-            } else {
-                writes::delete(tx, t, id, precondition, &conf.extractor).await?
-            };
+            let outcome = restricted::delete(ctx, tx, t, id, precondition, &conf.extractor).await?;
             if outcome == DeleteOutcome::NotFound && e.if_match.is_some() {
                 return Err(Error::precondition_failed(format!(
                     "If-Match was given but {t}/{id} does not exist"

@@ -55,7 +55,7 @@ pub(crate) struct Opened {
 pub(crate) struct Cond<'t> {
     pub tenant: &'t str,
     /// Who is looking: every row access leaves out what it may not see
-    /// ([`crate::restricted::visible`]).
+    /// ([`crate::restricted::visible_terms`]).
     pub seer: &'t restrict::Seer,
     /// The instant `ap` on dates is measured from.
     pub now: DateTime<Utc>,
@@ -101,9 +101,11 @@ impl<'t> Cond<'t> {
 
     /// Appends ` AND …`: the resource `resource_type/<id>` is one the viewer may see and,
     /// with `param`, its rows of that parameter do not come from elements hidden from it
-    /// ([`crate::restricted::visible`]; nothing for a viewer who sees everything).
+    /// ([`crate::restricted::visible_terms`]; nothing for a viewer who sees everything).
     pub fn visible(&self, sql: &mut Sql, resource_type: &str, id: IdCol, param: Option<&str>) {
-        crate::restricted::visible(sql, self.seer, self.tenant, resource_type, id, param);
+        use crate::restricted::{visible_terms, Term};
+        let (ty, id) = (Term::Text(resource_type), Term::Col(id.0, id.1));
+        visible_terms(sql, self.seer, self.tenant, ty, id, param.map(Term::Text));
     }
 
     /// Appends `x.tenant = ? AND x.res_type = ? AND x.param = ? AND x.id = <id>` for the

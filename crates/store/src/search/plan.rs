@@ -74,7 +74,9 @@ pub(crate) fn record_columns(sql: &mut Sql, t: Alias, seer: &restrict::Seer) {
         .push(", ")
         .content(t)
         .push(" AS content");
-    crate::restricted::policy_column(sql, seer, t);
+    crate::restricted::policy_column(sql, seer, |sql, c| {
+        sql.col(t, c);
+    });
 }
 
 impl Plan {
@@ -185,8 +187,8 @@ impl Plan {
     }
 
     /// Turns the fetched rows (one more than the page size when there are more) and the
-    /// count into the page, with cursors for the neighbouring pages.
-    /// The page of `rows` (redacted for `viewer`, see [`crate::restricted::apply`]).
+    /// count into the page, with cursors for the neighbouring pages, each row as `viewer` may
+    /// see it ([`crate::restricted::apply`]).
     pub fn finish(
         &self,
         mut rows: Vec<PageRow>,
@@ -226,14 +228,7 @@ impl Plan {
             (self.direction.is_none() && !more && self.page.is_some() && !self.no_total)
                 .then(|| u64::try_from(rows.len()).unwrap_or(u64::MAX))
         });
-        let mut matches = Vec::with_capacity(rows.len());
-        for r in rows {
-            matches.extend(crate::restricted::apply(
-                r.record,
-                r.policy.as_deref(),
-                viewer,
-            )?);
-        }
+        let matches = crate::restricted::apply_rows(rows, viewer)?;
         Ok(SearchPage {
             matches,
             included: Vec::new(),

@@ -198,15 +198,7 @@ pub(crate) async fn search_on<B: Backend>(
     let mut includer = Includer::new(tenant.as_str(), &seer, query, registry, &page.matches);
     while let Some(sql) = includer.next_query() {
         let rows = B::Db::fetch_page_rows(conn, &sql, &[]).await?;
-        let mut records = Vec::with_capacity(rows.len());
-        for r in rows {
-            records.extend(crate::restricted::apply(
-                r.record,
-                r.policy.as_deref(),
-                viewer,
-            )?);
-        }
-        includer.add(records);
+        includer.add(crate::restricted::apply_rows(rows, viewer)?);
     }
     page.included = includer.into_included();
     Ok(page)

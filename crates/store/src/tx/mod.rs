@@ -146,20 +146,9 @@ impl StoreTx {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<VersionRecord>, StoreError> {
-        self.read_as(&restrict::Viewer::System, resource_type, id)
-            .await
-    }
-
-    /// [`StoreTx::read`] as `viewer` may see it: `None` when hidden from it (like a missing
-    /// id), redacted when some elements are.
-    pub async fn read_as(
-        &mut self,
-        viewer: &restrict::Viewer<'_>,
-        resource_type: &str,
-        id: &str,
-    ) -> Result<Option<VersionRecord>, StoreError> {
+        let viewer = restrict::Viewer::System;
         self.guarded(
-            async |inner| dispatch!(Inner, inner, t => t.read(viewer, resource_type, id).await),
+            async |inner| dispatch!(Inner, inner, t => t.read(&viewer, resource_type, id).await),
         )
         .await
     }
