@@ -57,6 +57,8 @@ pub struct FileConfig {
     /// `on` or `off`; see `ServeArgs::auth`.
     pub auth: Option<String>,
     pub outbound_allow: Option<Vec<String>>,
+    /// A duration such as `90d`; see `ServeArgs::stale_after`.
+    pub stale_after: Option<String>,
 }
 
 impl FileConfig {

@@ -63,6 +63,11 @@ pub struct ServeArgs {
     /// they are loopback or private, and over plain http.
     #[arg(long, env = "FHIRDIR_OUTBOUND_ALLOW", value_delimiter = ',')]
     outbound_allow: Option<Vec<String>>,
+    /// How old a network's data may be (the last write or import of the network or of a
+    /// resource citing it) before `$find-providers` and the find-a-doctor page flag it
+    /// stale: a number and a unit, `90d`, `12h`, `30m`, `5s` (default 90d).
+    #[arg(long, env = "FHIRDIR_STALE_AFTER")]
+    stale_after: Option<String>,
     /// Client connections served at once; more wait to be accepted (default 1024).
     #[arg(long, env = "FHIRDIR_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
@@ -102,6 +107,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .outbound_allow
             .or_else(|| f.outbound_allow.clone())
             .unwrap_or_default(),
+        stale_after: match args.stale_after.or_else(|| f.stale_after.clone()) {
+            None => defaults.stale_after,
+            Some(text) => {
+                finder::parse_duration(&text).map_err(|e| anyhow::anyhow!("--stale-after: {e}"))?
+            }
+        },
         connections: server::listener::ConnectionLimits {
             header_read_timeout: seconds(
                 "header-read-timeout",

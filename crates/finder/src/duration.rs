@@ -12,6 +12,9 @@ use std::time::Duration;
 /// `--stale-after` when not given.
 pub const DEFAULT_STALE_AFTER: &str = "90d";
 
+/// [`DEFAULT_STALE_AFTER`] as a duration.
+pub const DEFAULT_STALE_AFTER_DURATION: Duration = Duration::from_secs(90 * 86_400);
+
 /// Parses a duration such as `90d`, `12h`, `30m` or `5s` (see the module documentation). The
 /// error is a sentence for the operator.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -71,7 +74,7 @@ mod tests {
         }
         assert_eq!(
             parse_duration(DEFAULT_STALE_AFTER),
-            Ok(Duration::from_secs(90 * 86_400))
+            Ok(DEFAULT_STALE_AFTER_DURATION)
         );
     }
 

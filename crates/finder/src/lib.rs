@@ -23,21 +23,24 @@
 //!
 //! Distances are miles throughout (`radius=40km` is converted on the way in).
 
+pub mod assemble;
 pub mod centre;
 pub mod distance;
 pub mod duration;
 mod error;
 pub mod language;
 pub mod names;
+pub mod plan_net;
 pub mod query;
 pub mod rank;
 pub mod specialty;
 pub mod target;
 mod values;
 
+pub use assemble::{assemble, Found, FoundNetwork, Resources, RoleHit, Site};
 pub use centre::{Centre, CentreFrom};
 pub use distance::{bbox, miles_between, EARTH_RADIUS_MILES, KM_PER_MILE};
-pub use duration::{parse_duration, DEFAULT_STALE_AFTER};
+pub use duration::{parse_duration, DEFAULT_STALE_AFTER, DEFAULT_STALE_AFTER_DURATION};
 pub use error::QueryError;
 pub use language::language_matches;
 pub use names::{name_match, normalize_name, soundex, trigram_similarity, NameMatch};

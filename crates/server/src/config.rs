@@ -30,6 +30,9 @@ pub struct ServerConfig {
     /// Hosts that outbound fetches (client JWK Sets, CRLs) may reach although they are
     /// loopback or private, and over plain http.
     pub outbound_allow: Vec<String>,
+    /// How old a network's data may be before `$find-providers` flags it stale.
+    #[serde(skip, default = "default_stale_after")]
+    pub stale_after: std::time::Duration,
     /// Header-read timeout and connection cap of the listener.
     #[serde(skip)]
     pub connections: crate::listener::ConnectionLimits,
@@ -48,9 +51,15 @@ impl Default for ServerConfig {
             max_bundle_entries: 10_000,
             auth_enforced: true,
             outbound_allow: Vec::new(),
+            stale_after: default_stale_after(),
             connections: crate::listener::ConnectionLimits::default(),
         }
     }
+}
+
+/// `--stale-after` when none is given (90 days).
+pub fn default_stale_after() -> std::time::Duration {
+    finder::DEFAULT_STALE_AFTER_DURATION
 }
 
 impl ServerConfig {

@@ -14,7 +14,7 @@ pub mod state;
 use std::future::Future;
 use std::sync::Arc;
 
-pub use config::ServerConfig;
+pub use config::{default_stale_after, ServerConfig};
 pub use routes::{router, router_with};
 pub use state::{App, AppState, ServerState};
 
@@ -51,6 +51,7 @@ pub fn app_state_with(
         cursor_secret: config.cursor_secret.clone(),
         auth_enforced: config.auth_enforced,
         outbound_allow: config.outbound_allow.clone(),
+        stale_after: config.stale_after,
     };
     AppState(Arc::new(ServerState {
         app: Arc::new(App::new(store, settings, loaded)),

@@ -30,6 +30,9 @@ pub struct Settings {
     /// Hosts the server may fetch from although they are loopback or private, and over
     /// plain http (`--outbound-allow`).
     pub outbound_allow: Vec<String>,
+    /// How old a network's data may be before `$find-providers` flags it stale
+    /// (`--stale-after`).
+    pub stale_after: std::time::Duration,
 }
 
 pub struct App {

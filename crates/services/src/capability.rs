@@ -159,6 +159,11 @@ pub fn capability_statement(tenant_base: &str, date: &str, registry: &Registry) 
             "interaction": [{"code": "history-system"}, {"code": "transaction"}, {"code": "batch"}],
             // `POST [base]/$reindex` (crate::reindex); HAPI's name for the same job.
             "operation": [{
+                "name": "find-providers",
+                "definition": crate::finder::DEFINITION_URL,
+                "documentation": "Ranked in-network provider search over Plan-Net data (GET \
+                    or POST); the definition is served at OperationDefinition/find-providers.",
+            }, {
                 "name": "reindex",
                 "definition": "http://hapifhir.io/fhir/OperationDefinition/Reindex",
                 "documentation": "Rebuilds the search index of the tenant (optionally `type`) \

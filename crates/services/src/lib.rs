@@ -14,6 +14,7 @@ mod conformance_cache;
 pub mod ctx;
 pub mod cursor;
 pub mod error;
+pub mod finder;
 pub mod history;
 pub mod jobs;
 pub mod known_tenants;

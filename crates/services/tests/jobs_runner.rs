@@ -64,6 +64,7 @@ async fn app(url: &str) -> Arc<App> {
         cursor_secret: None,
         auth_enforced: true,
         outbound_allow: Vec::new(),
+        stale_after: finder::DEFAULT_STALE_AFTER_DURATION,
     };
     let app = App::new(store, settings, Vec::new());
     app.jobs.set_batch(2);

@@ -35,6 +35,7 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "restriction_cites",
     "restrictions",
     "tenant_restriction_settings",
+    "network_activity",
     "resource_versions",
     "resources",
     "jobs",

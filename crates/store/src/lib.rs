@@ -37,6 +37,7 @@ mod held;
 mod jobs;
 mod migrate;
 mod model;
+mod networks;
 mod ops;
 mod postgres;
 mod reindex;

@@ -54,6 +54,7 @@ migrations! {
     10 "0010_jobs" as "jobs",
     11 "0011_auth" as "auth",
     12 "0012_restrictions" as "restrictions",
+    13 "0013_network_activity" as "network_activity",
 }
 
 /// Same text on both backends (`BIGINT` and `TEXT` mean what we need on both).

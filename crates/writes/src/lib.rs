@@ -14,6 +14,8 @@
 //! 5. **store write** ([`apply`], [`apply_batch`], [`delete`]) in the caller's transaction,
 //!    with the policy completed from the stored Restrictions it cites and saved, and the
 //!    resources citing a written Restriction recomputed ([`restriction::save`]);
+//!    Then the networks the write touches are marked as changed (`networks.rs`; the
+//!    provider finder's "last imported" date of a network);
 //! 6. **change event** (`record_change`): inside the same transaction, the place where change
 //!    events and AuditEvents are appended; it records nothing today.
 //!
@@ -23,8 +25,12 @@
 //! going where the API refuses.
 
 mod index;
+mod networks;
 pub mod restriction;
 
+use std::collections::BTreeSet;
+
+use networks::Touched;
 use search::Extractor;
 use store::{
     BatchOutcome, BatchWrite, DeleteOutcome, OnUnchanged, Precondition, StoreError, StoreTx,
@@ -145,9 +151,13 @@ pub async fn apply(
     extractor: &Extractor,
 ) -> Result<WriteOutcome, StoreError> {
     let pending = w.restriction.take();
+    let touched = Touched::of(&w.request.resource_type, &w.index);
     let outcome = tx.write_indexed(w.request, &w.index).await?;
     let r = &outcome.record;
     save_restrictions(tx, extractor, vec![(pending, r)]).await?;
+    let mut networks = BTreeSet::new();
+    touched.networks(&r.id, &mut networks);
+    touch_networks(tx, &networks, r.last_updated).await?;
     record_change(tx, &r.resource_type, &r.id, r.version).await?;
     Ok(outcome)
 }
@@ -161,7 +171,28 @@ pub async fn apply_batch(
     extractor: &Extractor,
 ) -> Result<Vec<BatchOutcome>, StoreError> {
     let pending: Vec<_> = writes.iter_mut().map(|w| w.restriction.take()).collect();
+    let touched: Vec<_> = writes
+        .iter()
+        .map(|w| Touched::of(&w.request.resource_type, &w.index))
+        .collect();
     let outcomes = tx.write_batch(writes, on_unchanged).await?;
+    let mut networks = BTreeSet::new();
+    let mut latest = None;
+    // An unchanged resource was still imported now: a harvest that finds a network's data
+    // as it was keeps the network fresh.
+    for (t, o) in touched.into_iter().zip(&outcomes) {
+        let r = &o.outcome.record;
+        t.networks(&r.id, &mut networks);
+        let at = if o.unchanged {
+            chrono::Utc::now()
+        } else {
+            r.last_updated
+        };
+        latest = latest.max(Some(at));
+    }
+    if let Some(at) = latest {
+        touch_networks(tx, &networks, at).await?;
+    }
     let written: Vec<_> = pending
         .into_iter()
         .zip(&outcomes)
@@ -197,6 +228,17 @@ pub async fn delete(
         record_change(tx, resource_type, id, version).await?;
     }
     Ok(outcome)
+}
+
+/// Stage 5c: the networks the writes touched move their "last imported" date
+/// (`networks.rs`).
+async fn touch_networks(
+    tx: &mut StoreTx,
+    networks: &BTreeSet<String>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    let networks: Vec<&str> = networks.iter().map(String::as_str).collect();
+    tx.touch_networks(&networks, at).await
 }
 
 /// Stage 5b for written records, each with the policy stage 4b read (`None`: read it now).

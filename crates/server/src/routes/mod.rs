@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod finder;
 mod health;
 mod history;
 mod metadata;
@@ -45,6 +46,14 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route(
             "/fhir/{tenant}/$reindex/{job}",
             get(reindex::status).delete(reindex::cancel),
+        )
+        .route(
+            "/fhir/{tenant}/$find-providers",
+            get(finder::get).post(finder::post),
+        )
+        .route(
+            "/fhir/{tenant}/OperationDefinition/find-providers",
+            get(finder::definition),
         )
         .route(
             "/fhir/{tenant}/{type}",

@@ -305,6 +305,22 @@ impl StoreTx {
             .await
     }
 
+    /// Records that `networks` (distinct `Organization/id` references) were touched at `at`
+    /// by this transaction's writes (see [`crate::Store::network_activity`]).
+    pub async fn touch_networks(
+        &mut self,
+        networks: &[&str],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        if networks.is_empty() {
+            return Ok(());
+        }
+        self.guarded(
+            async |inner| dispatch!(Inner, inner, t => t.touch_networks(networks, at).await),
+        )
+        .await
+    }
+
     /// Makes every operation of the transaction visible at once.
     pub async fn commit(self) -> Result<(), StoreError> {
         if self.aborted {

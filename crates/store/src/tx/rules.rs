@@ -214,6 +214,18 @@ impl<B: Backend> WriteTx<B> {
         Ok(())
     }
 
+    /// [`crate::StoreTx::touch_networks`].
+    pub(crate) async fn touch_networks(
+        &mut self,
+        networks: &[&str],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        for sql in crate::networks::touch(self.tenant.as_str(), networks, at) {
+            B::Db::execute(&mut self.tx, &sql).await?;
+        }
+        Ok(())
+    }
+
     /// [`crate::StoreTx::labelled`].
     pub(crate) async fn labelled(&mut self) -> Result<Vec<(String, String)>, StoreError> {
         let sql = crate::restricted::labelled(self.tenant.as_str());
