@@ -17,6 +17,8 @@ mod support;
 #[path = "restricted/fixture.rs"]
 mod fixture;
 
+#[path = "restricted/finder.rs"]
+mod finder;
 #[path = "restricted/reads.rs"]
 mod reads;
 #[path = "restricted/search.rs"]

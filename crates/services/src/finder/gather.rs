@@ -194,12 +194,9 @@ fn base_pairs(
             format!("{}|{}|{radius}|mi", c.lat, c.lon),
         ));
     }
-    if kind == Kind::Practitioner && query.accepting_new_patients == Some(true) {
-        pairs.push((
-            "new-patient".to_owned(),
-            finder::plan_net::ACCEPTING.to_owned(),
-        ));
-    }
+    // `accepting-new-patients` is decided by `finder::assemble` alone: the registry's
+    // `new-patient` parameter is NDH's (its `base-ext-newpatients` extension), which
+    // Plan-Net's `newpatients` extension does not feed.
     if kind
         == (Kind::Facility {
             pharmacy_only: true,
