@@ -37,3 +37,32 @@ pub async fn delete(app: &App, raw: &str) -> Result<()> {
         Err(Error::unknown_tenant(raw.to_owned()))
     }
 }
+
+/// The tenants anonymous callers may read (every tenant when authorization is off): what the
+/// find-a-doctor page at `/` offers. A tenant that requires a token for reads is not named
+/// to anonymous visitors.
+pub async fn publicly_readable(app: &App) -> Result<Vec<TenantName>> {
+    let mut out = Vec::new();
+    for t in app.store.list_tenants().await? {
+        let Ok(tenant) = TenantName::parse(&t.name) else {
+            continue;
+        };
+        if !app.settings.auth_enforced || app.anonymous_read(&tenant).await? {
+            out.push(tenant);
+        }
+    }
+    Ok(out)
+}
+
+/// `raw` as a tenant anonymous callers may read; 404 otherwise (an unknown tenant and one
+/// that requires a token look the same).
+pub async fn public_tenant(app: &App, raw: &str) -> Result<TenantName> {
+    let tenant = TenantName::parse(raw).map_err(|_| Error::unknown_tenant(raw.to_owned()))?;
+    let readable = app.store.tenant_exists(&tenant).await?
+        && (!app.settings.auth_enforced || app.anonymous_read(&tenant).await?);
+    if readable {
+        Ok(tenant)
+    } else {
+        Err(Error::unknown_tenant(raw.to_owned()))
+    }
+}

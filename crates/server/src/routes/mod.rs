@@ -6,6 +6,7 @@ mod finder;
 mod health;
 mod history;
 mod metadata;
+mod page;
 mod reindex;
 mod resource;
 mod search;
@@ -87,6 +88,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     Router::new()
         .merge(fhir)
         .merge(extra)
+        .route("/", get(page::root))
+        .route("/find/{tenant}", get(page::tenant))
+        .route("/find-assets/find.js", get(page::script))
+        .route("/find-assets/find.css", get(page::style))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
