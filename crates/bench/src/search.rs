@@ -144,8 +144,24 @@ struct Values {
     cities: Vec<String>,
     /// (lat, lon) of every Location with a position.
     positions: Vec<(f64, f64)>,
+    /// `$find-providers` cases from real roles: (specialty, network, ZIP of the role's
+    /// site's city, the role's practitioner family name, the city and its state).
+    finder: Vec<FinderCase>,
     /// Counts, for the report.
     counts: BTreeMap<&'static str, usize>,
+}
+
+/// One `$find-providers` case (shapes i and j), taken from one role so that it finds at
+/// least that role's practitioner.
+struct FinderCase {
+    specialty: String,
+    network: String,
+    zip: &'static str,
+    lat: f64,
+    lon: f64,
+    family: String,
+    city: &'static str,
+    state: &'static str,
 }
 
 fn lines(dir: &Path, ty: &str, mut f: impl FnMut(&Value)) -> anyhow::Result<usize> {
@@ -166,6 +182,62 @@ fn lines(dir: &Path, ty: &str, mut f: impl FnMut(&Value)) -> anyhow::Result<usiz
 
 impl Values {
     fn load(dir: &Path, deep: usize) -> anyhow::Result<Values> {
+        // Location id -> its city in the ZIP table; practitioner id -> family name.
+        let mut site_city: HashMap<String, &'static generate::geography::City> = HashMap::new();
+        lines(dir, "Location", |l| {
+            let (Some(id), Some(city), Some(state)) = (
+                l["id"].as_str(),
+                l["address"]["city"].as_str(),
+                l["address"]["state"].as_str(),
+            ) else {
+                return;
+            };
+            if let Some(c) = generate::geography::CITIES
+                .iter()
+                .find(|c| c.name == city && c.state == state)
+            {
+                site_city.insert(format!("Location/{id}"), c);
+            }
+        })?;
+        let mut family: HashMap<String, String> = HashMap::new();
+        lines(dir, "Practitioner", |p| {
+            if let (Some(id), Some(f)) = (p["id"].as_str(), p["name"][0]["family"].as_str()) {
+                family.insert(format!("Practitioner/{id}"), f.to_owned());
+            }
+        })?;
+        let mut finder = Vec::new();
+        lines(dir, "PractitionerRole", |r| {
+            let site = r["location"][0]["reference"]
+                .as_str()
+                .and_then(|l| site_city.get(l));
+            let network = r["extension"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| {
+                    e["url"]
+                        .as_str()
+                        .is_some_and(|u| u.ends_with("/network-reference"))
+                })
+                .and_then(|e| e["valueReference"]["reference"].as_str());
+            let name = r["practitioner"]["reference"]
+                .as_str()
+                .and_then(|p| family.get(p));
+            let specialty = r["specialty"][0]["coding"][0]["code"].as_str();
+            if let (Some(c), Some(n), Some(f), Some(s)) = (site, network, name, specialty) {
+                finder.push(FinderCase {
+                    specialty: s.to_owned(),
+                    network: n.to_owned(),
+                    zip: c.zip,
+                    lat: c.lat,
+                    lon: c.lon,
+                    family: f.clone(),
+                    city: c.name,
+                    state: c.state,
+                });
+            }
+        })?;
+        drop((site_city, family));
         let mut specialties = Vec::new();
         let mut per_code: HashMap<String, usize> = HashMap::new();
         let roles = lines(dir, "PractitionerRole", |r| {
@@ -219,7 +291,13 @@ impl Values {
             ("Practitioner", practitioners),
             ("Location", locations),
         ]);
+        anyhow::ensure!(
+            !finder.is_empty(),
+            "no role with a network, a site in a table city and a practitioner in {}",
+            dir.display()
+        );
         Ok(Values {
+            finder,
             specialties,
             deep_specialties,
             name_prefixes,
@@ -427,7 +505,93 @@ fn shapes(v: Arc<Values>, o: &SearchOptions) -> Vec<Shape> {
         }),
         pages: None,
     });
+    // `$find-providers` (issue 20) and the plain search a client would make instead (no
+    // ranking, no per-network detail), on the same cases.
+    let vv = v.clone();
+    out.push(Shape {
+        key: "i",
+        what: "$find-providers?specialty=&zip=&network=",
+        example: format!("{base}/$find-providers?specialty=207Q00000X&zip=06103&network=Organization/network-000001&type=individual"),
+        make: Box::new(move |r| {
+            let c = pick(&vv.finder, r);
+            (
+                format!(
+                    "{base}/$find-providers?specialty={}&zip={}&network={}&type=individual&_count={count}",
+                    enc(&c.specialty),
+                    c.zip,
+                    enc(&c.network)
+                ),
+                Expect::Matches("Practitioner"),
+            )
+        }),
+        pages: None,
+    });
+    let vv = v.clone();
+    out.push(Shape {
+        key: "i0",
+        what: "plain equivalent of i: PractitionerRole?specialty=&network=&location.near=&_include",
+        example: format!("{base}/PractitionerRole?specialty=207Q00000X&network=Organization/network-000001&location.near=41.77|-72.67|25|mi&_include=PractitionerRole:practitioner&_include=PractitionerRole:location"),
+        make: Box::new(move |r| {
+            let c = pick(&vv.finder, r);
+            (
+                format!(
+                    "{base}/PractitionerRole?specialty={}&network={}&location.near={}|{}|25|mi&_include=PractitionerRole:practitioner&_include=PractitionerRole:location&_count={count}",
+                    enc(&c.specialty),
+                    enc(&c.network),
+                    c.lat,
+                    c.lon
+                ),
+                Expect::Matches("PractitionerRole"),
+            )
+        }),
+        pages: None,
+    });
     out
+}
+
+/// Shapes j and j0: a name in a city, by `$find-providers` and by the plain chained search.
+fn name_city_shapes(v: Arc<Values>, o: &SearchOptions) -> Vec<Shape> {
+    let count = o.page_size;
+    let base: &'static str = Box::leak(format!("/fhir/{}", o.tenant).into_boxed_str());
+    let vv = v.clone();
+    vec![
+        Shape {
+            key: "j",
+            what: "$find-providers?name=&city=&state=",
+            example: format!("{base}/$find-providers?name=Smith&city=Hartford&state=CT&type=individual"),
+            make: Box::new(move |r| {
+                let c = pick(&vv.finder, r);
+                (
+                    format!(
+                        "{base}/$find-providers?name={}&city={}&state={}&type=individual&_count={count}",
+                        enc(&c.family),
+                        enc(c.city),
+                        c.state
+                    ),
+                    Expect::Matches("Practitioner"),
+                )
+            }),
+            pages: None,
+        },
+        Shape {
+            key: "j0",
+            what: "plain equivalent of j: PractitionerRole?practitioner.name=&location.near=&_include",
+            example: format!("{base}/PractitionerRole?practitioner.name=Smith&location.near=41.77|-72.67|25|mi&_include=PractitionerRole:practitioner"),
+            make: Box::new(move |r| {
+                let c = pick(&v.finder, r);
+                (
+                    format!(
+                        "{base}/PractitionerRole?practitioner.name={}&location.near={}|{}|25|mi&_include=PractitionerRole:practitioner&_include=PractitionerRole:location&_count={count}",
+                        enc(&c.family),
+                        c.lat,
+                        c.lon
+                    ),
+                    Expect::Matches("PractitionerRole"),
+                )
+            }),
+            pages: None,
+        },
+    ]
 }
 
 /// Great-circle distance in km (haversine).
@@ -724,7 +888,10 @@ pub async fn run(addr: SocketAddr, pid: Option<u32>, o: &SearchOptions) -> anyho
     let mut ok = true;
     let mut notes = Vec::new();
     let mut paging = None;
-    for shape in shapes(values, o) {
+    for shape in shapes(values.clone(), o)
+        .into_iter()
+        .chain(name_city_shapes(values, o))
+    {
         if !o.only.is_empty() && !o.only.iter().any(|k| k == shape.key) {
             continue;
         }
