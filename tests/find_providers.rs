@@ -111,6 +111,16 @@ async fn networks_radius_and_distance_decide_who_is_found() {
             .collect();
         assert_eq!(nets, ["Organization/net-a", "Organization/net-b"], "[{b}]");
         assert_eq!(bundle["total"], json!(7), "[{b}]");
+        // A plan stands for its networks (its own and its options'); identifiers name them too.
+        for query in ["plan=InsurancePlan/plan-b", "plan=urn:test:plans|plan-b"] {
+            let found = sorted(order(&find(&app, query).await));
+            assert_eq!(found, ["other-net", "psmith", "smithson"], "[{b}] {query}");
+        }
+        let by_id = find(&app, "network=urn:test:networks|net-c").await;
+        assert_eq!(order(&by_id), ["other-net"], "[{b}]");
+        // A network that does not exist finds nobody.
+        let none = find(&app, "network=Organization/nope").await;
+        assert_eq!(none["total"], json!(0), "[{b}]");
         // Without a network: every network of the roles, net-c included.
         let bundle = find(&app, "name=cee").await;
         let nets = parts(&bundle, "other-net", "inNetwork");

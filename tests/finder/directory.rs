@@ -22,6 +22,7 @@ pub fn north(miles: f64) -> (f64, f64) {
 
 pub fn network(id: &str) -> Value {
     json!({"resourceType": "Organization", "id": id, "active": true, "name": format!("Network {id}"),
+        "identifier": [{"system": "urn:test:networks", "value": id}],
         "type": [{"coding": [{"system": "http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/OrgTypeCS", "code": "ntwk"}]}]})
 }
 
@@ -84,6 +85,11 @@ pub fn directory() -> Vec<Value> {
         network("net-a"),
         network("net-b"),
         network("net-c"),
+        // A plan: net-b for the plan as a whole, net-c for its one plan option.
+        json!({"resourceType": "InsurancePlan", "id": "plan-b", "status": "active", "name": "Plan B",
+            "identifier": [{"system": "urn:test:plans", "value": "plan-b"}],
+            "network": [{"reference": "Organization/net-b"}],
+            "plan": [{"network": [{"reference": "Organization/net-c"}]}]}),
         location("centre", CENTRE),
         location("mi5", at(5.0)),
         location("inside", at(RADIUS - 0.05)),
