@@ -31,6 +31,7 @@ mod error;
 pub mod language;
 pub mod names;
 pub mod plan_net;
+pub mod prerank;
 pub mod query;
 pub mod rank;
 pub mod specialty;
@@ -44,6 +45,7 @@ pub use duration::{parse_duration, DEFAULT_STALE_AFTER, DEFAULT_STALE_AFTER_DURA
 pub use error::QueryError;
 pub use language::language_matches;
 pub use names::{name_match, normalize_name, soundex, trigram_similarity, NameMatch};
+pub use prerank::{prerank, RoleSite};
 pub use query::{
     FindQuery, ProviderType, Sort, DEFAULT_COUNT, DEFAULT_RADIUS_MILES, MAX_COUNT, MAX_RADIUS_MILES,
 };

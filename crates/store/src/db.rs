@@ -66,6 +66,7 @@ pub(crate) trait SqlDb: SqlDialect {
     fn get_i64(row: &Self::Row, i: usize) -> Result<Option<i64>, sqlx::Error>;
     fn get_bool(row: &Self::Row, i: usize) -> Result<Option<bool>, sqlx::Error>;
     fn get_string(row: &Self::Row, i: usize) -> Result<Option<String>, sqlx::Error>;
+    fn get_f64(row: &Self::Row, i: usize) -> Result<Option<f64>, sqlx::Error>;
 }
 
 impl<DB> SqlDb for DB
@@ -140,6 +141,10 @@ where
     fn get_string(row: &DB::Row, i: usize) -> Result<Option<String>, sqlx::Error> {
         row.try_get(i)
     }
+
+    fn get_f64(row: &DB::Row, i: usize) -> Result<Option<f64>, sqlx::Error> {
+        row.try_get(i)
+    }
 }
 
 /// A column type the shared code reads: `i64`, `bool`, `String` and their `Option`s.
@@ -175,7 +180,7 @@ macro_rules! cols {
     )*};
 }
 
-cols!(i64 => get_i64, bool => get_bool, String => get_string);
+cols!(i64 => get_i64, bool => get_bool, String => get_string, f64 => get_f64);
 
 macro_rules! tuples {
     ($(($($t:ident $i:tt),+))*) => {$(

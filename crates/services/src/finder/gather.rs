@@ -1,38 +1,27 @@
-//! The searches behind `$find-providers`: the query turned into ordinary FHIR searches of
-//! this server (PractitionerRole for practitioners, OrganizationAffiliation for facilities and
-//! pharmacies) with `_include`s of the providers, sites and services. They run through the
-//! one search path, as the caller, so scopes and restricted content apply exactly as in a
-//! search the caller made; `finder::assemble` then decides.
+//! What `$find-providers` reads: the candidate rows from the index
+//! ([`store::Store::find_roles`], the query's criteria parsed as this server's search
+//! criteria of the role and provider types), and the bodies of the resources a page shows,
+//! read by id through the search path. Both run as the caller, so scopes and restricted
+//! content apply exactly as in a search the caller made.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use finder::{FindQuery, ProviderType, RoleHit, SpecialtyMatch, SpecialtyWanted, NUCC_SYSTEM};
-use search::{SearchLimits, SearchQuery};
+use finder::{FindQuery, ProviderType, RoleSite, SpecialtyWanted, NUCC_SYSTEM};
+use search::{Filter, SearchLimits, SearchQuery};
 use serde_json::Value;
-use store::VersionRecord;
 
 use crate::auth::access::Interaction;
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
 use crate::tenant_conformance::TenantConformance;
 
-/// Roles read per store page.
-const PAGE: u32 = 1000;
-/// Most roles one search may contribute: past this the answer is built from the first ones
-/// and says so (a query this wide is not a "near me" question).
-pub(crate) const MAX_ROLES_PER_SEARCH: usize = 5000;
-/// The store's `near` uses a flat-Earth box (within about 1% of the great-circle distance);
-/// it is asked a little wider and `finder::assemble` measures exactly.
-const NEAR_MARGIN: f64 = 1.02;
-
-/// What the searches found.
-#[derive(Default)]
-pub(crate) struct Gathered {
-    pub roles: Vec<RoleHit>,
-    pub resources: finder::Resources,
-    /// Some search stopped at [`MAX_ROLES_PER_SEARCH`].
-    pub truncated: bool,
-}
+/// Most candidate rows one kind of role may give: past this the answer is built from the
+/// first ones and says so (a query this wide is not a "near me" question).
+pub(crate) const MAX_ROWS: usize = 20_000;
+/// Ids read per body search (the search grammar's limit of values per criterion).
+const IDS_PER_SEARCH: usize = search::query::MAX_VALUES_PER_CRITERION;
+/// The store's box is a little wider than the circle; `finder::prerank` measures exactly.
+const BOX_MARGIN: f64 = 1.02;
 
 /// The kinds of role searched: practitioners through PractitionerRole, facilities and
 /// pharmacies through OrganizationAffiliation.
@@ -50,7 +39,7 @@ impl Kind {
         }
     }
 
-    /// The reference parameter from the role to its provider, for chains.
+    /// The reference parameter from the role to its provider.
     fn provider_param(self) -> &'static str {
         match self {
             Kind::Practitioner => "practitioner",
@@ -58,14 +47,10 @@ impl Kind {
         }
     }
 
-    fn includes(self) -> &'static [&'static str] {
+    fn provider_type(self) -> &'static str {
         match self {
-            Kind::Practitioner => &["PractitionerRole:practitioner", "PractitionerRole:location"],
-            Kind::Facility { .. } => &[
-                "OrganizationAffiliation:participating-organization",
-                "OrganizationAffiliation:location",
-                "OrganizationAffiliation:service",
-            ],
+            Kind::Practitioner => "Practitioner",
+            Kind::Facility { .. } => "Organization",
         }
     }
 
@@ -118,186 +103,193 @@ pub(crate) fn authorize(ctx: &RequestCtx, query: &FindQuery) -> Result<()> {
     Ok(())
 }
 
-/// Runs the searches for `query` within `networks` (`None`: any network).
-pub(crate) async fn gather(
+/// The candidate rows of `query` within `networks` (`None`: any network), and whether some
+/// kind stopped at [`MAX_ROWS`].
+pub(crate) async fn candidate_rows(
     ctx: &RequestCtx,
     conf: &TenantConformance,
     query: &FindQuery,
     networks: Option<&BTreeSet<String>>,
-) -> Result<Gathered> {
-    let mut out = Gathered::default();
-    let mut seen: HashMap<String, usize> = HashMap::new();
+) -> Result<(Vec<RoleSite>, bool)> {
+    let mut out = Vec::new();
+    let mut truncated = false;
     for kind in kinds(query) {
-        let base = base_pairs(kind, query, networks);
-        for (specialty, specialty_pair) in specialty_variants(kind, query) {
-            for name_pair in name_variants(kind, query) {
-                let mut pairs = base.clone();
-                pairs.extend(specialty_pair.clone());
-                pairs.extend(name_pair);
-                let (roles, included, truncated) =
-                    search_all(ctx, conf, kind.role_type(), pairs).await?;
-                out.truncated |= truncated;
-                for r in included {
-                    let key = format!("{}/{}", r.resource_type, r.id);
-                    if !out.resources.contains_key(&key) {
-                        out.resources.insert(key, parse(&r)?);
-                    }
-                }
-                for r in roles {
-                    let key = format!("{}/{}", r.resource_type, r.id);
-                    match seen.get(&key) {
-                        // Found again: keep the better specialty match.
-                        Some(&i) => {
-                            if specialty == Some(SpecialtyMatch::Role) {
-                                out.roles[i].specialty = specialty;
-                            }
-                        }
-                        None => {
-                            seen.insert(key, out.roles.len());
-                            out.roles.push(RoleHit {
-                                role: parse(&r)?,
-                                specialty,
-                            });
-                        }
-                    }
-                }
-            }
+        let (role_type, provider_type) = (kind.role_type(), kind.provider_type());
+        let mut role_pairs = vec![pair("active", "true")];
+        if let Some(networks) = networks {
+            let list: Vec<String> = networks.iter().map(|n| search::text::escape(n)).collect();
+            role_pairs.push(pair("network", &list.join(",")));
         }
+        if kind
+            == (Kind::Facility {
+                pharmacy_only: true,
+            })
+        {
+            role_pairs.push(pair("role", finder::plan_net::PHARMACY_ROLE));
+        }
+        let role_filters = filters(conf, role_type, role_pairs)?;
+        let (specialty, qualification) = match &query.specialty {
+            None => (None, None),
+            Some(wanted) => {
+                let (modifier, value) = match wanted {
+                    SpecialtyWanted::Code(code) => ("", format!("{NUCC_SYSTEM}|{code}")),
+                    SpecialtyWanted::Text(text) => (":text", search::text::escape(text)),
+                };
+                let role = one(
+                    conf,
+                    role_type,
+                    pair(&format!("specialty{modifier}"), &value),
+                )?;
+                // Practitioners also match through their qualification (ranked lower).
+                let qualification = (kind == Kind::Practitioner)
+                    .then(|| {
+                        let name = format!("qualification-code{modifier}");
+                        one(conf, provider_type, pair(&name, &value))
+                    })
+                    .transpose()?;
+                (Some(role), qualification)
+            }
+        };
+        let provider_any = name_filters(conf, provider_type, query)?;
+        let area = query
+            .centre
+            .as_ref()
+            .map(|c| finder::bbox((c.lat, c.lon), query.radius_miles * BOX_MARGIN));
+        let q = store::RoleQuery {
+            role_type,
+            provider_type,
+            provider_param: kind.provider_param(),
+            location_param: "location",
+            role_filters: &role_filters,
+            specialty: specialty.as_ref(),
+            qualification: qualification.as_ref(),
+            provider_any: &provider_any,
+            area,
+            limit: MAX_ROWS + 1,
+        };
+        let mut rows = ctx.app().store.find_roles(ctx.scope(), &q).await?;
+        if rows.len() > MAX_ROWS {
+            rows.truncate(MAX_ROWS);
+            truncated = true;
+        }
+        out.extend(rows.into_iter().map(|r| {
+            RoleSite {
+                role: format!("{role_type}/{}", r.role_id),
+                provider: r.provider,
+                site: r
+                    .site
+                    .map(|(id, lat, lon)| (format!("Location/{id}"), (lat, lon))),
+                role_specialty: r.role_specialty,
+            }
+        }));
     }
-    Ok(out)
+    Ok((out, truncated))
 }
 
-fn parse(r: &VersionRecord) -> Result<Value> {
-    serde_json::from_str(r.body.as_deref().unwrap_or("null")).map_err(|e| {
-        Error::internal(format!(
-            "stored body of {}/{} is not JSON: {e}",
-            r.resource_type, r.id
-        ))
-    })
+fn pair(name: &str, value: &str) -> (String, String) {
+    (name.to_owned(), value.to_owned())
 }
 
-/// The criteria every search of `kind` shares.
-fn base_pairs(
-    kind: Kind,
-    query: &FindQuery,
-    networks: Option<&BTreeSet<String>>,
-) -> Vec<(String, String)> {
-    let mut pairs = vec![("active".to_owned(), "true".to_owned())];
-    if let Some(networks) = networks {
-        let list: Vec<String> = networks.iter().map(|n| search::text::escape(n)).collect();
-        pairs.push(("network".to_owned(), list.join(",")));
-    }
-    if let Some(c) = &query.centre {
-        let radius = query.radius_miles * NEAR_MARGIN;
-        pairs.push((
-            "location.near".to_owned(),
-            format!("{}|{}|{radius}|mi", c.lat, c.lon),
-        ));
-    }
-    // `accepting-new-patients` is decided by `finder::assemble` alone: the registry's
-    // `new-patient` parameter is NDH's (its `base-ext-newpatients` extension), which
-    // Plan-Net's `newpatients` extension does not feed.
-    if kind
-        == (Kind::Facility {
-            pharmacy_only: true,
-        })
-    {
-        pairs.push((
-            "role".to_owned(),
-            finder::plan_net::PHARMACY_ROLE.to_owned(),
-        ));
-    }
-    for inc in kind.includes() {
-        pairs.push(("_include".to_owned(), (*inc).to_owned()));
-    }
-    pairs.push(("_count".to_owned(), PAGE.to_string()));
-    pairs
-}
-
-/// One search per way the specialty may match: through the role (the network's own
-/// statement) and, for practitioners, through the practitioner's qualification.
-fn specialty_variants(
-    kind: Kind,
-    query: &FindQuery,
-) -> Vec<(Option<SpecialtyMatch>, Vec<(String, String)>)> {
-    let Some(wanted) = &query.specialty else {
-        return vec![(None, Vec::new())];
-    };
-    let (modifier, value) = match wanted {
-        SpecialtyWanted::Code(code) => ("", format!("{NUCC_SYSTEM}|{code}")),
-        SpecialtyWanted::Text(text) => (":text", search::text::escape(text)),
-    };
-    let mut out = vec![(
-        Some(SpecialtyMatch::Role),
-        vec![(format!("specialty{modifier}"), value.clone())],
-    )];
-    if kind == Kind::Practitioner {
-        out.push((
-            Some(SpecialtyMatch::Qualification),
-            vec![(format!("practitioner.qualification-code{modifier}"), value)],
-        ));
-    }
-    out
-}
-
-/// One search per way a name may be found, on its longest word: as a prefix of a name part
-/// (exact and prefix matches), by Soundex (phonetic), and by any of its trigrams (similar
-/// spellings); `finder::assemble` then rates every word of it.
-fn name_variants(kind: Kind, query: &FindQuery) -> Vec<Vec<(String, String)>> {
-    let Some(name) = &query.name else {
-        return vec![Vec::new()];
-    };
-    let normalized = finder::normalize_name(name);
-    let Some(word) = normalized.split(' ').max_by_key(|w| w.chars().count()) else {
-        return vec![Vec::new()];
-    };
-    let chain = kind.provider_param();
-    let chars: Vec<char> = word.chars().collect();
-    let mut out = vec![
-        vec![(format!("{chain}.name"), search::text::escape(word))],
-        vec![(format!("{chain}.phonetic"), search::text::escape(word))],
-    ];
-    if chars.len() > 3 {
-        let trigrams: BTreeSet<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
-        let list: Vec<String> = trigrams.iter().map(|t| search::text::escape(t)).collect();
-        out.push(vec![(format!("{chain}.name:contains"), list.join(","))]);
-    }
-    out
-}
-
-/// Every page of one search, up to [`MAX_ROLES_PER_SEARCH`] matches: `(matches, included,
-/// truncated)`.
-async fn search_all(
-    ctx: &RequestCtx,
+/// `pairs` parsed as criteria of `rtype` with the tenant's parameters. A tenant without the
+/// Plan-Net parameters would have a criterion dropped silently: that is a 501.
+fn filters(
     conf: &TenantConformance,
     rtype: &str,
     pairs: Vec<(String, String)>,
-) -> Result<(Vec<VersionRecord>, Vec<VersionRecord>, bool)> {
-    let limits = SearchLimits {
-        default_count: PAGE,
-        max_count: PAGE,
-    };
-    let query = SearchQuery::parse_with_limits(rtype, &pairs, &conf.registry, limits)
-        .map_err(Error::from)?;
-    // A tenant without the Plan-Net parameters would have a criterion silently dropped.
+) -> Result<Vec<Filter>> {
+    let query = SearchQuery::parse(rtype, &pairs, &conf.registry).map_err(Error::from)?;
     query.require_all_understood().map_err(|e| {
         Error::not_implemented(format!(
             "$find-providers needs the Plan-Net search parameters in this tenant: {e}"
         ))
     })?;
-    let store = &ctx.app().store;
-    let (mut matches, mut included) = (Vec::new(), Vec::new());
-    let mut cursor = None;
-    loop {
-        let page = store
-            .search(ctx.scope(), &query, &conf.registry, cursor.as_ref())
-            .await?;
-        matches.extend(page.matches);
-        included.extend(page.included);
-        match page.next {
-            Some(next) if matches.len() < MAX_ROLES_PER_SEARCH => cursor = Some(next),
-            Some(_) => return Ok((matches, included, true)),
-            None => return Ok((matches, included, false)),
+    Ok(query.criteria.into_iter().map(|c| c.filter).collect())
+}
+
+fn one(conf: &TenantConformance, rtype: &str, p: (String, String)) -> Result<Filter> {
+    filters(conf, rtype, vec![p])?
+        .pop()
+        .ok_or_else(|| Error::internal("a criterion parsed to nothing"))
+}
+
+/// The ways a provider may be found by its name's longest word: as a prefix of a name part
+/// (exact and prefix matches), by Soundex (phonetic), and by any of its trigrams (similar
+/// spellings); `finder::prerank` then rates every word of the name.
+fn name_filters(
+    conf: &TenantConformance,
+    provider_type: &str,
+    query: &FindQuery,
+) -> Result<Vec<Filter>> {
+    let Some(name) = &query.name else {
+        return Ok(Vec::new());
+    };
+    let normalized = finder::normalize_name(name);
+    let Some(word) = normalized.split(' ').max_by_key(|w| w.chars().count()) else {
+        return Ok(Vec::new());
+    };
+    let escaped = search::text::escape(word);
+    let mut out = vec![
+        one(conf, provider_type, pair("name", &escaped))?,
+        one(conf, provider_type, pair("phonetic", &escaped))?,
+    ];
+    let chars: Vec<char> = word.chars().collect();
+    if chars.len() > 3 {
+        let trigrams: BTreeSet<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+        let list: Vec<String> = trigrams.iter().map(|t| search::text::escape(t)).collect();
+        out.push(one(
+            conf,
+            provider_type,
+            pair("name:contains", &list.join(",")),
+        )?);
+    }
+    Ok(out)
+}
+
+/// The bodies of `keys` (`Type/id`) as the caller may see them, read by id through the
+/// search path; ids it may not see are simply absent.
+pub(crate) async fn bodies(
+    ctx: &RequestCtx,
+    conf: &TenantConformance,
+    keys: impl IntoIterator<Item = String>,
+    into: &mut finder::Resources,
+) -> Result<()> {
+    let mut by_type: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for key in keys {
+        if into.contains_key(&key) {
+            continue;
+        }
+        if let Some((t, id)) = key.split_once('/') {
+            by_type.entry(t.to_owned()).or_default().push(id.to_owned());
         }
     }
+    let limits = SearchLimits {
+        default_count: IDS_PER_SEARCH as u32,
+        max_count: IDS_PER_SEARCH as u32,
+    };
+    for (rtype, mut ids) in by_type {
+        ids.sort();
+        ids.dedup();
+        for chunk in ids.chunks(IDS_PER_SEARCH) {
+            let list: Vec<String> = chunk.iter().map(|i| search::text::escape(i)).collect();
+            let pairs = vec![pair("_id", &list.join(","))];
+            let query = SearchQuery::parse_with_limits(&rtype, &pairs, &conf.registry, limits)
+                .map_err(Error::from)?;
+            let page = ctx
+                .app()
+                .store
+                .search(ctx.scope(), &query, &conf.registry, None)
+                .await?;
+            for r in page.matches {
+                let body: Value = serde_json::from_str(r.body.as_deref().unwrap_or("null"))
+                    .map_err(|e| {
+                        Error::internal(format!(
+                            "stored body of {}/{} is not JSON: {e}",
+                            r.resource_type, r.id
+                        ))
+                    })?;
+                into.insert(format!("{}/{}", r.resource_type, r.id), body);
+            }
+        }
+    }
+    Ok(())
 }

@@ -18,7 +18,7 @@ mod gather;
 mod networks;
 mod response;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use fhir::{BundleBuilder, BundleEntry, IssueSeverity, IssueType, OperationOutcome};
 use finder::{Criteria, FindQuery};
@@ -48,45 +48,142 @@ pub async fn find_providers(ctx: &RequestCtx, pairs: Vec<(String, String)>) -> R
     let app = ctx.app();
     let conf = app.conformance(ctx.tenant()).await?;
     let networks = networks::requested(ctx, &conf, &query).await?;
-    let gathered = match &networks {
-        Some(n) if n.is_empty() => gather::Gathered::default(),
-        n => gather::gather(ctx, &conf, &query, n.as_ref()).await?,
+    let (rows, truncated) = match &networks {
+        Some(n) if n.is_empty() => (Vec::new(), false),
+        n => gather::candidate_rows(ctx, &conf, &query, n.as_ref()).await?,
     };
-    let found = finder::assemble(
-        &query,
-        networks.as_ref(),
-        &gathered.roles,
-        &gathered.resources,
-    );
-    let ranked = finder::rank(
-        found.iter().map(finder::Found::candidate).collect(),
-        &Criteria::of(&query),
-        query.sort,
-    );
-    let total = ranked.len();
-    let start = (query.offset as usize).min(total);
-    let end = start.saturating_add(query.count as usize).min(total);
-    let page = &ranked[start..end];
-
+    let mut resources = finder::Resources::new();
+    // A name ranks by the providers' names: read every candidate provider.
+    let names = match query.name {
+        Some(_) => {
+            let providers: BTreeSet<String> = rows.iter().map(|r| r.provider.clone()).collect();
+            gather::bodies(ctx, &conf, providers, &mut resources).await?;
+            let names: HashMap<String, Vec<String>> = resources
+                .iter()
+                .map(|(k, v)| (k.clone(), finder::plan_net::names_of(v)))
+                .collect();
+            Some(names)
+        }
+        None => None,
+    };
+    let (pre, roles_of) = finder::prerank(&query, &rows, names.as_ref());
+    let role_specialty: HashMap<&str, bool> = rows
+        .iter()
+        .map(|r| (r.role.as_str(), r.role_specialty))
+        .fold(HashMap::new(), |mut m, (k, v)| {
+            *m.entry(k).or_insert(false) |= v;
+            m
+        });
+    let sites_of: HashMap<&str, Vec<&str>> =
+        rows.iter()
+            .fold(HashMap::new(), |mut m: HashMap<&str, Vec<&str>>, r| {
+                if let Some((site, _)) = &r.site {
+                    m.entry(r.role.as_str()).or_default().push(site.as_str());
+                }
+                m
+            });
+    // New patients and languages are read from the bodies, so every candidate is described
+    // before ranking; otherwise only the page is.
+    let filters_on_bodies =
+        query.accepting_new_patients == Some(true) || !query.languages.is_empty();
+    let (start, end) = page_bounds(&query, pre.len());
+    let described: Vec<&finder::Ranked> = if filters_on_bodies {
+        pre.iter().collect()
+    } else {
+        pre[start..end].iter().collect()
+    };
+    let wanted_roles: Vec<String> = described
+        .iter()
+        .flat_map(|r| {
+            roles_of
+                .get(&r.candidate.provider_ref)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    let providers: Vec<String> = described
+        .iter()
+        .map(|r| r.candidate.provider_ref.clone())
+        .collect();
+    gather::bodies(
+        ctx,
+        &conf,
+        wanted_roles.iter().cloned().chain(providers),
+        &mut resources,
+    )
+    .await?;
+    // The roles' sites (in the area, with a centre; all of them without) and services.
+    let mut more = Vec::new();
+    for role in &wanted_roles {
+        match (&query.centre, resources.get(role)) {
+            (Some(_), _) => more.extend(
+                sites_of
+                    .get(role.as_str())
+                    .into_iter()
+                    .flatten()
+                    .map(|s| (*s).to_owned()),
+            ),
+            (None, Some(body)) => more.extend(
+                finder::plan_net::locations_of(body)
+                    .into_iter()
+                    .map(|c| c.reference),
+            ),
+            (None, None) => {}
+        }
+        if let Some(body) = resources.get(role) {
+            more.extend(
+                finder::plan_net::services_of(body)
+                    .into_iter()
+                    .map(|c| c.reference),
+            );
+        }
+    }
+    gather::bodies(ctx, &conf, more, &mut resources).await?;
+    let hits: Vec<finder::RoleHit> = wanted_roles
+        .iter()
+        .filter_map(|key| {
+            let role = resources.get(key)?.clone();
+            let specialty = query.specialty.as_ref().map(|_| {
+                if role_specialty.get(key.as_str()).copied().unwrap_or(false) {
+                    finder::SpecialtyMatch::Role
+                } else {
+                    finder::SpecialtyMatch::Qualification
+                }
+            });
+            Some(finder::RoleHit { role, specialty })
+        })
+        .collect();
+    let found = finder::assemble(&query, networks.as_ref(), &hits, &resources);
     let found: BTreeMap<String, finder::Found> =
         found.into_iter().map(|f| (f.provider.clone(), f)).collect();
+    // Described in full, the candidates are ranked again from what qualified.
+    let (ranked, start, end) = if filters_on_bodies {
+        let mut candidates: Vec<finder::Candidate> = Vec::new();
+        for r in &pre {
+            if let Some(f) = found.get(&r.candidate.provider_ref) {
+                let mut c = f.candidate();
+                c.name_match = r.candidate.name_match;
+                candidates.push(c);
+            }
+        }
+        let ranked = finder::rank(candidates, &Criteria::of(&query), query.sort);
+        let (start, end) = page_bounds(&query, ranked.len());
+        (ranked, start, end)
+    } else {
+        (pre, start, end)
+    };
+    let total = ranked.len();
+    let page = &ranked[start..end];
+
     let page_networks: BTreeSet<String> = page
         .iter()
         .filter_map(|r| found.get(&r.candidate.provider_ref))
         .flat_map(|f| f.networks.keys().cloned())
         .collect();
     let freshness = networks::freshness(ctx, &page_networks).await?;
-    let roles: BTreeMap<String, &Value> = gathered
-        .roles
+    let roles: BTreeMap<String, &Value> = wanted_roles
         .iter()
-        .map(|h| {
-            let key = format!(
-                "{}/{}",
-                h.role["resourceType"].as_str().unwrap_or(""),
-                h.role["id"].as_str().unwrap_or("")
-            );
-            (key, &h.role)
-        })
+        .filter_map(|k| Some((k.clone(), resources.get(k)?)))
         .collect();
 
     let tenant_base = app.tenant_base(ctx.tenant());
@@ -116,27 +213,20 @@ pub async fn find_providers(ctx: &RequestCtx, pairs: Vec<(String, String)>) -> R
         (total - 1) / count * count
     };
     bundle = bundle.link("last", link(last));
-    for e in response::entries(
-        &tenant_base,
-        page,
-        &found,
-        &roles,
-        &gathered.resources,
-        &freshness,
-    )? {
+    for e in response::entries(&tenant_base, page, &found, &roles, &resources, &freshness)? {
         bundle.entry(e);
     }
-    if gathered.truncated {
+    if truncated {
         let mut oo = OperationOutcome::default();
         oo.push(
             IssueSeverity::Warning,
             IssueType::TooCostly,
             format!(
-                "more than {} roles matched one of the searches behind this request; the \
-                 providers found are from the first {} of them: narrow the search (a centre \
-                 and radius, a network, a specialty)",
-                gather::MAX_ROLES_PER_SEARCH,
-                gather::MAX_ROLES_PER_SEARCH
+                "more than {} roles of one kind matched this request; the providers found are \
+                 from the first {} of them: narrow the search (a centre and radius, a \
+                 network, a specialty)",
+                gather::MAX_ROWS,
+                gather::MAX_ROWS
             ),
         );
         bundle.entry(BundleEntry {
@@ -148,6 +238,12 @@ pub async fn find_providers(ctx: &RequestCtx, pairs: Vec<(String, String)>) -> R
         });
     }
     Ok(bundle.to_json_string())
+}
+
+/// `[start, end)` of the page `query` asks for among `n` results.
+fn page_bounds(query: &FindQuery, n: usize) -> (usize, usize) {
+    let start = (query.offset as usize).min(n);
+    (start, start.saturating_add(query.count as usize).min(n))
 }
 
 /// The parameters of a `Parameters` body (`POST [base]/$find-providers` with

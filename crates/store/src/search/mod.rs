@@ -33,6 +33,7 @@
 mod code_systems;
 pub(crate) mod count_cache;
 mod filter;
+mod finder;
 #[cfg(test)]
 mod golden_sql;
 mod include;
@@ -50,6 +51,7 @@ mod values;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
+pub use finder::{RoleQuery, RoleRow};
 pub use index_rows::IndexedResource;
 pub(crate) use index_rows::{
     delete_statements, insert_statements, rows_by_table, Row as IndexRow, Table, INDEX_TABLES,
