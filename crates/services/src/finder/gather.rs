@@ -115,11 +115,16 @@ pub(crate) async fn candidate_rows(
     let mut truncated = false;
     for kind in kinds(query) {
         let (role_type, provider_type) = (kind.role_type(), kind.provider_type());
-        let mut role_pairs = vec![pair("active", "true")];
+        // The most selective criterion first: each is a lookup per row, tested in order.
+        let mut role_pairs = Vec::new();
         if let Some(networks) = networks {
             let list: Vec<String> = networks.iter().map(|n| search::text::escape(n)).collect();
             role_pairs.push(pair("network", &list.join(",")));
         }
+        // Not marked inactive (a role without `active` counts as active, as in
+        // `finder::assemble`): the few inactive roles make a small anti-join, where
+        // `active=true` would have the database gather every active role first.
+        role_pairs.push(pair("active:not", "false"));
         if kind
             == (Kind::Facility {
                 pharmacy_only: true,

@@ -23,6 +23,7 @@ use crate::db::SqlDb;
 use crate::{Scope, Store, StoreError};
 
 /// What to look for; the filters are parsed search criteria of the role and provider types.
+#[derive(Clone)]
 pub struct RoleQuery<'a> {
     /// `PractitionerRole` or `OrganizationAffiliation`.
     pub role_type: &'a str,
@@ -68,6 +69,17 @@ pub(crate) fn role_rows_sql(
     q: &RoleQuery,
 ) -> Result<Sql, StoreError> {
     let mut cond = Cond::new(tenant, seer, Utc::now());
+    // With an area the rows read are bounded by its sites: each criterion is a lookup per
+    // row. Without one, the database may build a criterion's set of matches first (a name's
+    // few providers) and start from it.
+    let per_row = q.area.is_some();
+    let test = |cond: &mut Cond, sql: &mut Sql, ty: &str, id, f: &Filter| {
+        if per_row {
+            cond.filter_lookup(sql, ty, id, f)
+        } else {
+            cond.filter(sql, ty, id, f)
+        }
+    };
     let (g, rl, rp) = (cond.alias(), cond.alias(), cond.alias());
     let mut sql = Sql::new();
     sql.push("SELECT ")
@@ -90,7 +102,7 @@ pub(crate) fn role_rows_sql(
     match q.specialty {
         Some(f) => {
             let mut flag = Sql::new();
-            cond.filter(&mut flag, q.role_type, (rp, "id"), f)?;
+            test(&mut cond, &mut flag, q.role_type, (rp, "id"), f)?;
             sql.push("(CASE WHEN ")
                 .append(flag)
                 .push(" THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END)");
@@ -163,29 +175,26 @@ pub(crate) fn role_rows_sql(
     sql.push(" AND ")
         .col(rp, "target_type")
         .push(" = ")
-        .text(q.provider_type)
-        .push(" AND ");
-    // The provider exists, is live, and the viewer may see it.
-    cond.live(&mut sql, q.provider_type, (rp, "target_id"));
+        .text(q.provider_type);
     for f in q.role_filters {
         sql.push(" AND ");
-        cond.filter(&mut sql, q.role_type, (rp, "id"), f)?;
+        test(&mut cond, &mut sql, q.role_type, (rp, "id"), f)?;
     }
     match (q.specialty, q.qualification) {
         (Some(s), Some(p)) => {
             sql.push(" AND (");
-            cond.filter(&mut sql, q.role_type, (rp, "id"), s)?;
+            test(&mut cond, &mut sql, q.role_type, (rp, "id"), s)?;
             sql.push(" OR ");
-            cond.filter(&mut sql, q.provider_type, (rp, "target_id"), p)?;
+            test(&mut cond, &mut sql, q.provider_type, (rp, "target_id"), p)?;
             sql.push(")");
         }
         (Some(s), None) => {
             sql.push(" AND ");
-            cond.filter(&mut sql, q.role_type, (rp, "id"), s)?;
+            test(&mut cond, &mut sql, q.role_type, (rp, "id"), s)?;
         }
         (None, Some(p)) => {
             sql.push(" AND ");
-            cond.filter(&mut sql, q.provider_type, (rp, "target_id"), p)?;
+            test(&mut cond, &mut sql, q.provider_type, (rp, "target_id"), p)?;
         }
         (None, None) => {}
     }
@@ -195,10 +204,14 @@ pub(crate) fn role_rows_sql(
             if i > 0 {
                 sql.push(" OR ");
             }
-            cond.filter(&mut sql, q.provider_type, (rp, "target_id"), f)?;
+            test(&mut cond, &mut sql, q.provider_type, (rp, "target_id"), f)?;
         }
         sql.push(")");
     }
+    // Last, on the rows every criterion kept (it reads the provider's resource row, the
+    // costliest test): the provider exists, is live, and the viewer may see it.
+    sql.push(" AND ");
+    cond.live(&mut sql, q.provider_type, (rp, "target_id"));
     sql.push(" LIMIT ")
         .int(i64::try_from(q.limit).unwrap_or(i64::MAX));
     Ok(sql)
@@ -252,5 +265,73 @@ impl Store {
     ) -> Result<Vec<RoleRow>, StoreError> {
         let scope = scope.into();
         dispatch!(self, s => role_rows(s, scope, q).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conformance::Registry;
+    use search::SearchQuery;
+
+    fn filters(rt: &str, query: &str) -> Vec<Filter> {
+        let pairs: Vec<(String, String)> = query
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        let q = SearchQuery::parse(rt, &pairs, &Registry::builtin()).expect("query parses");
+        q.criteria.into_iter().map(|c| c.filter).collect()
+    }
+
+    /// The candidate SQL of the two common shapes, as golden files (see `golden_sql.rs`).
+    #[test]
+    fn candidate_sql_matches_the_golden_files() {
+        let role = filters("PractitionerRole", "network=Organization/n1&active:not=false");
+        let specialty = filters("PractitionerRole", "specialty=207Q00000X");
+        let qualification = filters("Practitioner", "qualification-code=207Q00000X");
+        let names = filters("Practitioner", "name=smith&phonetic=smith&name:contains=smi,mit");
+        let area = Some((41.4, 42.1, -73.2, -72.2));
+        let base = RoleQuery {
+            role_type: "PractitionerRole",
+            provider_type: "Practitioner",
+            provider_param: "practitioner",
+            location_param: "location",
+            role_filters: &role,
+            specialty: specialty.first(),
+            qualification: qualification.first(),
+            provider_any: &[],
+            area,
+            limit: 20_001,
+        };
+        let cases = [
+            ("finder_specialty_area", restrict::Seer::Everything, base.clone()),
+            ("finder_specialty_area_anonymous", restrict::Seer::Nothing, base.clone()),
+            (
+                "finder_name",
+                restrict::Seer::Everything,
+                RoleQuery {
+                    role_filters: &role[..1],
+                    specialty: None,
+                    qualification: None,
+                    provider_any: &names,
+                    area: None,
+                    ..base.clone()
+                },
+            ),
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/search/golden");
+        let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
+        for (name, seer, q) in cases {
+            let (text, args) = role_rows_sql("default", &seer, &q).expect("sql").debug();
+            let got = format!("-- {name}\n{text}\n-- binds: {args:?}\n");
+            let path = dir.join(format!("{name}.sql"));
+            if update {
+                std::fs::write(&path, &got).expect("write golden file");
+                continue;
+            }
+            let want = std::fs::read_to_string(&path).unwrap_or_default();
+            assert_eq!(got, want, "{} differs; run with UPDATE_GOLDEN=1 to accept", path.display());
+        }
     }
 }
