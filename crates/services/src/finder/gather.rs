@@ -218,8 +218,8 @@ fn one(conf: &TenantConformance, rtype: &str, p: (String, String)) -> Result<Fil
 }
 
 /// The ways a provider may be found by its name's longest word: as a prefix of a name part
-/// (exact and prefix matches), by Soundex (phonetic), and by any of its trigrams (similar
-/// spellings); `finder::prerank` then rates every word of the name.
+/// (exact and prefix matches), by Soundex (phonetic), and by its first or last three letters
+/// (similar spellings); `finder::prerank` then rates every word of the name.
 fn name_filters(
     conf: &TenantConformance,
     provider_type: &str,
@@ -237,15 +237,17 @@ fn name_filters(
         one(conf, provider_type, pair("name", &escaped))?,
         one(conf, provider_type, pair("phonetic", &escaped))?,
     ];
+    // Similar spellings: names containing the word's first or last three letters (a
+    // misspelling keeps one end: `Smiht`, `Katherine` for `Catherine`). Every trigram would
+    // find more, at the price of a common ending such as `son` matching half the directory.
     let chars: Vec<char> = word.chars().collect();
     if chars.len() > 3 {
-        let trigrams: BTreeSet<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
-        let list: Vec<String> = trigrams.iter().map(|t| search::text::escape(t)).collect();
-        out.push(one(
-            conf,
-            provider_type,
-            pair("name:contains", &list.join(",")),
-        )?);
+        let ends: BTreeSet<String> = [&chars[..3], &chars[chars.len() - 3..]]
+            .iter()
+            .map(|t| t.iter().collect())
+            .collect();
+        let list: Vec<String> = ends.iter().map(|t| search::text::escape(t)).collect();
+        out.push(one(conf, provider_type, pair("name:contains", &list.join(",")))?);
     }
     Ok(out)
 }
@@ -297,4 +299,36 @@ pub(crate) async fn bodies(
         }
     }
     Ok(())
+}
+
+/// Every candidate provider's name words (the normalized values of its `name` index rows,
+/// as the caller may see them), by `Type/id`.
+pub(crate) async fn names(
+    ctx: &RequestCtx,
+    rows: &[RoleSite],
+) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let mut by_type: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for r in rows {
+        if let Some((t, id)) = r.provider.split_once('/') {
+            by_type.entry(t).or_default().insert(id);
+        }
+    }
+    let mut words: std::collections::HashMap<String, Vec<String>> =
+        std::collections::HashMap::new();
+    for (rtype, ids) in by_type {
+        let ids: Vec<&str> = ids.into_iter().collect();
+        let values = ctx
+            .app()
+            .store
+            .index_strings(ctx.scope(), rtype, "name", &ids)
+            .await?;
+        for (id, value) in values {
+            words.entry(format!("{rtype}/{id}")).or_default().push(value);
+        }
+    }
+    // One name of all the words: every wanted word may be found in any part.
+    Ok(words
+        .into_iter()
+        .map(|(k, v)| (k, vec![v.join(" ")]))
+        .collect())
 }

@@ -53,17 +53,9 @@ pub async fn find_providers(ctx: &RequestCtx, pairs: Vec<(String, String)>) -> R
         n => gather::candidate_rows(ctx, &conf, &query, n.as_ref()).await?,
     };
     let mut resources = finder::Resources::new();
-    // A name ranks by the providers' names: read every candidate provider.
+    // A name ranks by the providers' names: read every candidate's from the index.
     let names = match query.name {
-        Some(_) => {
-            let providers: BTreeSet<String> = rows.iter().map(|r| r.provider.clone()).collect();
-            gather::bodies(ctx, &conf, providers, &mut resources).await?;
-            let names: HashMap<String, Vec<String>> = resources
-                .iter()
-                .map(|(k, v)| (k.clone(), finder::plan_net::names_of(v)))
-                .collect();
-            Some(names)
-        }
+        Some(_) => Some(gather::names(ctx, &rows).await?),
         None => None,
     };
     let (pre, roles_of) = finder::prerank(&query, &rows, names.as_ref());

@@ -268,6 +268,77 @@ impl Store {
     }
 }
 
+/// Ids per statement of [`Store::index_strings`].
+const IDS_PER_STATEMENT: usize = 500;
+
+/// `SELECT id, value_norm` of the string index rows of `param` of the resources `ids`, as
+/// `seer` may see them.
+pub(crate) fn index_strings_sql(
+    tenant: &str,
+    seer: &restrict::Seer,
+    resource_type: &str,
+    param: &str,
+    ids: &[&str],
+) -> Sql {
+    let mut cond = Cond::new(tenant, seer, Utc::now());
+    let x = cond.alias();
+    let mut sql = Sql::new();
+    sql.push("SELECT ")
+        .col(x, "id")
+        .push(", ")
+        .col(x, "value_norm")
+        .push(" FROM search_string ")
+        .alias(x)
+        .push(" WHERE ")
+        .scope_rows(x, tenant, resource_type)
+        .push(" AND ")
+        .col(x, "param")
+        .push(" = ")
+        .text(param)
+        .push(" AND ")
+        .col(x, "id")
+        .push(" IN ")
+        .text_list(ids.iter().copied());
+    cond.visible(&mut sql, resource_type, (x, "id"), Some(param));
+    sql
+}
+
+async fn index_strings<B: Backend>(
+    store: &B,
+    scope: Scope<'_>,
+    resource_type: &str,
+    param: &str,
+    ids: &[&str],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let tenant = scope.tenant();
+    let seer = restrict::Seer::of(scope.viewer());
+    let mut tx = store.begin_read().await?;
+    let conn: &mut crate::backend::Conn<B> = &mut tx;
+    let mut out = Vec::new();
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let sql = index_strings_sql(tenant.as_str(), &seer, resource_type, param, chunk);
+        out.extend(B::Db::fetch_all::<(String, String)>(conn, &sql).await?);
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+impl Store {
+    /// The normalized values (`value_norm`) of the string parameter `param` of the resources
+    /// `ids` of `resource_type`, as `scope`'s viewer may see them: `(id, value)` rows (the
+    /// finder reads the providers' names this way, without their bodies).
+    pub async fn index_strings(
+        &self,
+        scope: impl Into<Scope<'_>>,
+        resource_type: &str,
+        param: &str,
+        ids: &[&str],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let scope = scope.into();
+        dispatch!(self, s => index_strings(s, scope, resource_type, param, ids).await)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
