@@ -73,8 +73,8 @@ async fn the_page_finds_pages_and_opens_providers_in_a_browser() {
         // net-a goes stale; net-b is written again and stays fresh.
         tokio::time::sleep(Duration::from_millis(2200)).await;
         app.put_resource(&role(
-            "r-psmith",
-            "psmith",
+            "r-smitz",
+            "smitz",
             &["net-b"],
             &["mi5"],
             FAMILY,

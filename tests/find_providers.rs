@@ -97,7 +97,7 @@ async fn networks_radius_and_distance_decide_who_is_found() {
         let found = sorted(order(&bundle));
         assert_eq!(
             found,
-            ["edge-in", "edge-out", "jones", "psmith", "smith", "smithson", "smyth"],
+            ["edge-in", "edge-out", "jones", "smith", "smithson", "smitz", "smyth"],
             "[{b}]"
         );
         let nets: Vec<String> = parts(&bundle, "smithson", "inNetwork")
@@ -114,7 +114,7 @@ async fn networks_radius_and_distance_decide_who_is_found() {
         // A plan stands for its networks (its own and its options'); identifiers name them too.
         for query in ["plan=InsurancePlan/plan-b", "plan=urn:test:plans|plan-b"] {
             let found = sorted(order(&find(&app, query).await));
-            assert_eq!(found, ["other-net", "psmith", "smithson"], "[{b}] {query}");
+            assert_eq!(found, ["other-net", "smithson", "smitz"], "[{b}] {query}");
         }
         let by_id = find(&app, "network=urn:test:networks|net-c").await;
         assert_eq!(order(&by_id), ["other-net"], "[{b}]");
@@ -188,7 +188,7 @@ async fn names_rank_exact_prefix_phonetic_similar_and_specialty_by_role_first() 
         let bundle = find(&app, "name=smith").await;
         assert_eq!(
             order(&bundle),
-            ["smith", "smithson", "smyth", "psmith"],
+            ["smith", "smithson", "smyth", "smitz"],
             "[{b}]"
         );
         let levels: Vec<String> = order(&bundle)
@@ -263,7 +263,7 @@ async fn new_patients_and_language_filter_per_network() {
         .await;
         assert_eq!(
             sorted(order(&bundle)),
-            ["edge-in", "edge-out", "jones", "psmith", "smith", "smithson"],
+            ["edge-in", "edge-out", "jones", "smith", "smithson", "smitz"],
             "[{b}]"
         );
         let nets = parts(&bundle, "smithson", "inNetwork");
@@ -405,8 +405,8 @@ async fn a_network_not_written_for_longer_than_stale_after_is_flagged() {
         tokio::time::sleep(Duration::from_millis(2200)).await;
         // net-b is written again (a role citing it): fresh; net-a is not: stale.
         app.put_resource(&role(
-            "r-psmith",
-            "psmith",
+            "r-smitz",
+            "smitz",
             &["net-b"],
             &["mi5"],
             FAMILY,

@@ -218,7 +218,7 @@ fn one(conf: &TenantConformance, rtype: &str, p: (String, String)) -> Result<Fil
 }
 
 /// The ways a provider may be found by its name's longest word: as a prefix of a name part
-/// (exact and prefix matches), by Soundex (phonetic), and by its first or last three letters
+/// (exact and prefix matches), by Soundex (phonetic), and by its first three letters
 /// (similar spellings); `finder::prerank` then rates every word of the name.
 fn name_filters(
     conf: &TenantConformance,
@@ -237,17 +237,17 @@ fn name_filters(
         one(conf, provider_type, pair("name", &escaped))?,
         one(conf, provider_type, pair("phonetic", &escaped))?,
     ];
-    // Similar spellings: names containing the word's first or last three letters (a
-    // misspelling keeps one end: `Smiht`, `Katherine` for `Catherine`). Every trigram would
-    // find more, at the price of a common ending such as `son` matching half the directory.
+    // Similar spellings: names beginning with the word's first three letters (a misspelling
+    // after them: `Smiht`, `Smitz`). A name part's prefix is a range of the name index, where
+    // `:contains` would read every name.
     let chars: Vec<char> = word.chars().collect();
     if chars.len() > 3 {
-        let ends: BTreeSet<String> = [&chars[..3], &chars[chars.len() - 3..]]
-            .iter()
-            .map(|t| t.iter().collect())
-            .collect();
-        let list: Vec<String> = ends.iter().map(|t| search::text::escape(t)).collect();
-        out.push(one(conf, provider_type, pair("name:contains", &list.join(",")))?);
+        let start: String = chars[..3].iter().collect();
+        out.push(one(
+            conf,
+            provider_type,
+            pair("name", &search::text::escape(&start)),
+        )?);
     }
     Ok(out)
 }
@@ -323,7 +323,10 @@ pub(crate) async fn names(
             .index_strings(ctx.scope(), rtype, "name", &ids)
             .await?;
         for (id, value) in values {
-            words.entry(format!("{rtype}/{id}")).or_default().push(value);
+            words
+                .entry(format!("{rtype}/{id}"))
+                .or_default()
+                .push(value);
         }
     }
     // One name of all the words: every wanted word may be found in any part.

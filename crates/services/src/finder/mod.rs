@@ -3,26 +3,32 @@
 //!
 //! 1. the parameters are checked by `finder::FindQuery` (a 400 names the parameter);
 //! 2. `network` and `plan` become the set of networks ([`networks::requested`]);
-//! 3. ordinary searches of this server find the candidate roles with their providers, sites
-//!    and services ([`gather`]), as the caller: scopes and restricted content apply exactly as
+//! 3. the store finds the candidate roles from the index alone ([`gather`],
+//!    `store::Store::find_roles`: sites in the area, their roles, each role's provider, the
+//!    criteria tested per row), as the caller: scopes and restricted content apply exactly as
 //!    in the caller's own searches;
-//! 4. `finder::assemble` decides which providers qualify and `finder::rank` orders them;
-//! 5. the page is a `searchset` Bundle ([`response`]) with `_offset` paging links, and each
+//! 4. `finder::prerank` ranks the providers from those rows (and, for a name, the providers'
+//!    names from the index);
+//! 5. the page's providers are described from their bodies, read by id ([`describe`]:
+//!    networks, sites, new-patient status, through `finder::assemble`); when new patients or
+//!    languages are asked, which only the bodies tell, every candidate is, and ranked again;
+//! 6. the page is a `searchset` Bundle ([`response`]) with `_offset` paging links, and each
 //!    network's "last imported" date and stale flag.
 //!
 //! The ranking is computed over every qualifying provider on each request, so pages are
 //! consistent with each other while the data does not change (the order is total).
 
 mod definition;
+mod describe;
 mod gather;
 mod networks;
 mod response;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use fhir::{BundleBuilder, BundleEntry, IssueSeverity, IssueType, OperationOutcome};
+use fhir::{BundleBuilder, IssueSeverity, IssueType};
 use finder::{Criteria, FindQuery};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
@@ -52,131 +58,62 @@ pub async fn find_providers(ctx: &RequestCtx, pairs: Vec<(String, String)>) -> R
         Some(n) if n.is_empty() => (Vec::new(), false),
         n => gather::candidate_rows(ctx, &conf, &query, n.as_ref()).await?,
     };
-    let mut resources = finder::Resources::new();
     // A name ranks by the providers' names: read every candidate's from the index.
     let names = match query.name {
         Some(_) => Some(gather::names(ctx, &rows).await?),
         None => None,
     };
-    let (pre, roles_of) = finder::prerank(&query, &rows, names.as_ref());
-    let role_specialty: HashMap<&str, bool> = rows
-        .iter()
-        .map(|r| (r.role.as_str(), r.role_specialty))
-        .fold(HashMap::new(), |mut m, (k, v)| {
-            *m.entry(k).or_insert(false) |= v;
-            m
-        });
-    let sites_of: HashMap<&str, Vec<&str>> =
-        rows.iter()
-            .fold(HashMap::new(), |mut m: HashMap<&str, Vec<&str>>, r| {
-                if let Some((site, _)) = &r.site {
-                    m.entry(r.role.as_str()).or_default().push(site.as_str());
-                }
-                m
-            });
-    // New patients and languages are read from the bodies, so every candidate is described
-    // before ranking; otherwise only the page is.
-    let filters_on_bodies =
-        query.accepting_new_patients == Some(true) || !query.languages.is_empty();
-    let (start, end) = page_bounds(&query, pre.len());
-    let described: Vec<&finder::Ranked> = if filters_on_bodies {
-        pre.iter().collect()
-    } else {
-        pre[start..end].iter().collect()
-    };
-    let wanted_roles: Vec<String> = described
-        .iter()
-        .flat_map(|r| {
-            roles_of
-                .get(&r.candidate.provider_ref)
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect();
-    let providers: Vec<String> = described
-        .iter()
-        .map(|r| r.candidate.provider_ref.clone())
-        .collect();
-    gather::bodies(
-        ctx,
-        &conf,
-        wanted_roles.iter().cloned().chain(providers),
-        &mut resources,
-    )
-    .await?;
-    // The roles' sites (in the area, with a centre; all of them without) and services.
-    let mut more = Vec::new();
-    for role in &wanted_roles {
-        match (&query.centre, resources.get(role)) {
-            (Some(_), _) => more.extend(
-                sites_of
-                    .get(role.as_str())
-                    .into_iter()
-                    .flatten()
-                    .map(|s| (*s).to_owned()),
-            ),
-            (None, Some(body)) => more.extend(
-                finder::plan_net::locations_of(body)
-                    .into_iter()
-                    .map(|c| c.reference),
-            ),
-            (None, None) => {}
-        }
-        if let Some(body) = resources.get(role) {
-            more.extend(
-                finder::plan_net::services_of(body)
-                    .into_iter()
-                    .map(|c| c.reference),
-            );
-        }
-    }
-    gather::bodies(ctx, &conf, more, &mut resources).await?;
-    let hits: Vec<finder::RoleHit> = wanted_roles
-        .iter()
-        .filter_map(|key| {
-            let role = resources.get(key)?.clone();
-            let specialty = query.specialty.as_ref().map(|_| {
-                if role_specialty.get(key.as_str()).copied().unwrap_or(false) {
-                    finder::SpecialtyMatch::Role
-                } else {
-                    finder::SpecialtyMatch::Qualification
-                }
-            });
-            Some(finder::RoleHit { role, specialty })
-        })
-        .collect();
-    let found = finder::assemble(&query, networks.as_ref(), &hits, &resources);
-    let found: BTreeMap<String, finder::Found> =
-        found.into_iter().map(|f| (f.provider.clone(), f)).collect();
-    // Described in full, the candidates are ranked again from what qualified.
-    let (ranked, start, end) = if filters_on_bodies {
-        let mut candidates: Vec<finder::Candidate> = Vec::new();
-        for r in &pre {
-            if let Some(f) = found.get(&r.candidate.provider_ref) {
-                let mut c = f.candidate();
+    let (ranked, roles_of) = finder::prerank(&query, &rows, names.as_ref());
+    let facts = describe::RowFacts::of(&rows);
+    // New patients and languages are read from the bodies, so then every candidate is
+    // described and ranked again from what qualified; otherwise only the page is described.
+    let on_bodies = query.accepting_new_patients == Some(true) || !query.languages.is_empty();
+    let (ranked, described) = if on_bodies {
+        let d = describe::describe(
+            ctx,
+            &conf,
+            &query,
+            networks.as_ref(),
+            &facts,
+            &roles_of,
+            &ranked,
+        )
+        .await?;
+        let candidates = ranked
+            .iter()
+            .filter_map(|r| {
+                let mut c = d.found.get(&r.candidate.provider_ref)?.candidate();
                 c.name_match = r.candidate.name_match;
-                candidates.push(c);
-            }
-        }
-        let ranked = finder::rank(candidates, &Criteria::of(&query), query.sort);
-        let (start, end) = page_bounds(&query, ranked.len());
-        (ranked, start, end)
+                Some(c)
+            })
+            .collect();
+        (
+            finder::rank(candidates, &Criteria::of(&query), query.sort),
+            d,
+        )
     } else {
-        (pre, start, end)
+        let (start, end) = page_bounds(&query, ranked.len());
+        let page = &ranked[start..end];
+        let d = describe::describe(
+            ctx,
+            &conf,
+            &query,
+            networks.as_ref(),
+            &facts,
+            &roles_of,
+            page,
+        )
+        .await?;
+        (ranked, d)
     };
-    let total = ranked.len();
+    let (start, end) = page_bounds(&query, ranked.len());
     let page = &ranked[start..end];
-
     let page_networks: BTreeSet<String> = page
         .iter()
-        .filter_map(|r| found.get(&r.candidate.provider_ref))
+        .filter_map(|r| described.found.get(&r.candidate.provider_ref))
         .flat_map(|f| f.networks.keys().cloned())
         .collect();
     let freshness = networks::freshness(ctx, &page_networks).await?;
-    let roles: BTreeMap<String, &Value> = wanted_roles
-        .iter()
-        .filter_map(|k| Some((k.clone(), resources.get(k)?)))
-        .collect();
 
     let tenant_base = app.tenant_base(ctx.tenant());
     let link = |offset: usize| {
@@ -188,6 +125,7 @@ pub async fn find_providers(ctx: &RequestCtx, pairs: Vec<(String, String)>) -> R
         format!("{tenant_base}/$find-providers?{encoded}")
     };
     let count = query.count as usize;
+    let total = ranked.len();
     let mut bundle = BundleBuilder::new("searchset")
         .total(Some(total as u64))
         .timestamp(fhir::meta::format_instant(chrono::Utc::now()))
@@ -205,29 +143,11 @@ pub async fn find_providers(ctx: &RequestCtx, pairs: Vec<(String, String)>) -> R
         (total - 1) / count * count
     };
     bundle = bundle.link("last", link(last));
-    for e in response::entries(&tenant_base, page, &found, &roles, &resources, &freshness)? {
+    for e in response::entries(&tenant_base, page, &described, &freshness)? {
         bundle.entry(e);
     }
     if truncated {
-        let mut oo = OperationOutcome::default();
-        oo.push(
-            IssueSeverity::Warning,
-            IssueType::TooCostly,
-            format!(
-                "more than {} roles of one kind matched this request; the providers found are \
-                 from the first {} of them: narrow the search (a centre and radius, a \
-                 network, a specialty)",
-                gather::MAX_ROWS,
-                gather::MAX_ROWS
-            ),
-        );
-        bundle.entry(BundleEntry {
-            full_url: None,
-            resource: serde_json::value::RawValue::from_string(oo.to_json().to_string()).ok(),
-            request: None,
-            response: None,
-            search: Some(json!({"mode": "outcome"})),
-        });
+        bundle.entry(response::truncated_outcome(gather::MAX_ROWS));
     }
     Ok(bundle.to_json_string())
 }

@@ -9,10 +9,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fhir::BundleEntry;
+use fhir::{BundleEntry, IssueSeverity, IssueType, OperationOutcome};
 use finder::{Found, Ranked, Site};
 use serde_json::{json, Value};
 
+use super::describe::Described;
 use super::networks::Freshness;
 use crate::error::{Error, Result};
 
@@ -96,21 +97,21 @@ fn code(level: &impl serde::Serialize) -> String {
         .unwrap_or_default()
 }
 
-/// The entries of one page: each provider as a match, then the roles and sites used.
+/// The entries of one page: each provider as a match, then the roles and sites used. A
+/// provider the description left out (its roles changed between the two reads) is skipped.
 pub(crate) fn entries(
     base: &str,
     page: &[Ranked],
-    found: &BTreeMap<String, Found>,
-    roles: &BTreeMap<String, &Value>,
-    resources: &finder::Resources,
+    described: &Described,
     freshness: &BTreeMap<String, Freshness>,
 ) -> Result<Vec<BundleEntry>> {
+    let resources = &described.resources;
     let mut out = Vec::with_capacity(page.len() * 3);
     let mut included = BTreeSet::new();
     let mut includes = Vec::new();
     for r in page {
         let key = &r.candidate.provider_ref;
-        let (Some(f), Some(body)) = (found.get(key), resources.get(key)) else {
+        let (Some(f), Some(body)) = (described.found.get(key), resources.get(key)) else {
             continue;
         };
         let search = json!({
@@ -119,23 +120,37 @@ pub(crate) fn entries(
             "score": r.score,
         });
         out.push(entry(base, key, body, search)?);
-        for role in &f.roles {
-            if included.insert(role.clone()) {
-                if let Some(body) = roles.get(role) {
-                    includes.push(entry(base, role, body, json!({"mode": "include"}))?);
-                }
-            }
-        }
-        for site in f.sites.keys() {
-            if included.insert(site.clone()) {
-                if let Some(body) = resources.get(site) {
-                    includes.push(entry(base, site, body, json!({"mode": "include"}))?);
+        for used in f.roles.iter().chain(f.sites.keys()) {
+            if included.insert(used.clone()) {
+                if let Some(body) = resources.get(used) {
+                    includes.push(entry(base, used, body, json!({"mode": "include"}))?);
                 }
             }
         }
     }
     out.extend(includes);
     Ok(out)
+}
+
+/// The `outcome` entry of an answer built from the first `max` candidate rows of a kind.
+pub(crate) fn truncated_outcome(max: usize) -> BundleEntry {
+    let mut oo = OperationOutcome::default();
+    oo.push(
+        IssueSeverity::Warning,
+        IssueType::TooCostly,
+        format!(
+            "more than {max} roles of one kind matched this request; the providers found are \
+             from the first {max} of them: narrow the search (a centre and radius, a network, \
+             a specialty)"
+        ),
+    );
+    BundleEntry {
+        full_url: None,
+        resource: serde_json::value::RawValue::from_string(oo.to_json().to_string()).ok(),
+        request: None,
+        response: None,
+        search: Some(json!({"mode": "outcome"})),
+    }
 }
 
 fn entry(base: &str, key: &str, body: &Value, search: Value) -> Result<BundleEntry> {

@@ -209,18 +209,18 @@ impl<'t> Cond<'t> {
         sql.push(")");
     }
 
-    /// [`Cond::filter`] for a plain criterion, tested on each row by a correlated lookup of
-    /// the row's id ([`PerRow::Lookup`]): for a caller that reads a bounded number of rows
-    /// (the provider finder's sites in an area) and must not have the database build the set
-    /// of every match first (every active role, every role in a big network).
-    pub fn filter_lookup(
+    /// [`Cond::filter`] for a plain criterion as a set built once and probed for each row
+    /// ([`PerRow::Set`]), which never becomes where the database starts: for a query that
+    /// must start elsewhere (the provider finder's sites in an area) whatever the sizes the
+    /// planner guesses.
+    pub fn filter_set(
         &mut self,
         sql: &mut Sql,
         resource_type: &str,
         id: IdCol,
         filter: &Filter,
     ) -> Result<(), StoreError> {
-        self.filter_per_row(sql, resource_type, id, filter, PerRow::Lookup)
+        self.filter_per_row(sql, resource_type, id, filter, PerRow::Set)
     }
 
     /// Appends a condition true when resource `resource_type/<id>` matches `filter`.
