@@ -70,17 +70,34 @@ async fn the_page_finds_pages_and_opens_providers_in_a_browser() {
         for r in directory() {
             app.put_resource(&r).await;
         }
-        // net-a goes stale; net-b is written again and stays fresh.
+        // net-a goes stale; net-b is written again and again (a role citing it), so it stays
+        // fresh however long the browser takes.
         tokio::time::sleep(Duration::from_millis(2200)).await;
-        app.put_resource(&role(
-            "r-smitz",
-            "smitz",
-            &["net-b"],
-            &["mi5"],
-            FAMILY,
-            ("newpt", Some("net-b")),
-        ))
-        .await;
+        let (client, url) = (
+            app.client.clone(),
+            app.url("/fhir/default/PractitionerRole/r-smitz"),
+        );
+        let keep_fresh = tokio::spawn(async move {
+            for i in 0u64.. {
+                let from = (i % 2 == 0).then_some("net-b");
+                let body = role(
+                    "r-smitz",
+                    "smitz",
+                    &["net-b"],
+                    &["mi5"],
+                    FAMILY,
+                    ("newpt", from),
+                );
+                let _ = client
+                    .put(&url)
+                    .header("content-type", "application/fhir+json")
+                    .body(body.to_string())
+                    .send()
+                    .await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(400)).await;
 
         let shots = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(format!("target/test-artifacts/find-page-{b}"));
@@ -94,6 +111,7 @@ async fn the_page_finds_pages_and_opens_providers_in_a_browser() {
             .output()
             .await
             .expect("running node");
+        keep_fresh.abort();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
