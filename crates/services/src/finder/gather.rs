@@ -269,33 +269,13 @@ pub(crate) async fn bodies(
             by_type.entry(t.to_owned()).or_default().push(id.to_owned());
         }
     }
-    let limits = SearchLimits {
-        default_count: IDS_PER_SEARCH as u32,
-        max_count: IDS_PER_SEARCH as u32,
-    };
     for (rtype, mut ids) in by_type {
         ids.sort();
         ids.dedup();
         for chunk in ids.chunks(IDS_PER_SEARCH) {
             let list: Vec<String> = chunk.iter().map(|i| search::text::escape(i)).collect();
             let pairs = vec![pair("_id", &list.join(","))];
-            let query = SearchQuery::parse_with_limits(&rtype, &pairs, &conf.registry, limits)
-                .map_err(Error::from)?;
-            let page = ctx
-                .app()
-                .store
-                .search(ctx.scope(), &query, &conf.registry, None)
-                .await?;
-            for r in page.matches {
-                let body: Value = serde_json::from_str(r.body.as_deref().unwrap_or("null"))
-                    .map_err(|e| {
-                        Error::internal(format!(
-                            "stored body of {}/{} is not JSON: {e}",
-                            r.resource_type, r.id
-                        ))
-                    })?;
-                into.insert(format!("{}/{}", r.resource_type, r.id), body);
-            }
+            into.extend(search_bodies(ctx, conf, &rtype, &pairs, IDS_PER_SEARCH).await?);
         }
     }
     Ok(())
@@ -334,4 +314,36 @@ pub(crate) async fn names(
         .into_iter()
         .map(|(k, v)| (k, vec![v.join(" ")]))
         .collect())
+}
+
+/// The first `limit` matches of `rtype?pairs` as the caller may see them, parsed, by
+/// `Type/id`.
+pub(crate) async fn search_bodies(
+    ctx: &RequestCtx,
+    conf: &TenantConformance,
+    rtype: &str,
+    pairs: &[(String, String)],
+    limit: usize,
+) -> Result<Vec<(String, Value)>> {
+    let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+    let limits = SearchLimits {
+        default_count: limit,
+        max_count: limit,
+    };
+    let query = SearchQuery::parse_with_limits(rtype, pairs, &conf.registry, limits)
+        .map_err(Error::from)?;
+    let page = ctx
+        .app()
+        .store
+        .search(ctx.scope(), &query, &conf.registry, None)
+        .await?;
+    page.matches
+        .into_iter()
+        .map(|r| {
+            let key = format!("{}/{}", r.resource_type, r.id);
+            let body = serde_json::from_str(r.body.as_deref().unwrap_or("null"))
+                .map_err(|e| Error::internal(format!("stored body of {key} is not JSON: {e}")))?;
+            Ok((key, body))
+        })
+        .collect()
 }

@@ -68,43 +68,34 @@ pub async fn find_providers(ctx: &RequestCtx, pairs: Vec<(String, String)>) -> R
     // New patients and languages are read from the bodies, so then every candidate is
     // described and ranked again from what qualified; otherwise only the page is described.
     let on_bodies = query.accepting_new_patients == Some(true) || !query.languages.is_empty();
-    let (ranked, described) = if on_bodies {
-        let d = describe::describe(
-            ctx,
-            &conf,
-            &query,
-            networks.as_ref(),
-            &facts,
-            &roles_of,
-            &ranked,
-        )
-        .await?;
+    let (start, end) = page_bounds(&query, ranked.len());
+    let to_describe = if on_bodies {
+        &ranked[..]
+    } else {
+        &ranked[start..end]
+    };
+    let described = describe::describe(
+        ctx,
+        &conf,
+        &query,
+        networks.as_ref(),
+        &facts,
+        &roles_of,
+        to_describe,
+    )
+    .await?;
+    let ranked = if on_bodies {
         let candidates = ranked
             .iter()
             .filter_map(|r| {
-                let mut c = d.found.get(&r.candidate.provider_ref)?.candidate();
+                let mut c = described.found.get(&r.candidate.provider_ref)?.candidate();
                 c.name_match = r.candidate.name_match;
                 Some(c)
             })
             .collect();
-        (
-            finder::rank(candidates, &Criteria::of(&query), query.sort),
-            d,
-        )
+        finder::rank(candidates, &Criteria::of(&query), query.sort)
     } else {
-        let (start, end) = page_bounds(&query, ranked.len());
-        let page = &ranked[start..end];
-        let d = describe::describe(
-            ctx,
-            &conf,
-            &query,
-            networks.as_ref(),
-            &facts,
-            &roles_of,
-            page,
-        )
-        .await?;
-        (ranked, d)
+        ranked
     };
     let (start, end) = page_bounds(&query, ranked.len());
     let page = &ranked[start..end];

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use finder::{FindQuery, Target};
-use search::{SearchLimits, SearchQuery};
 use serde_json::Value;
 
 use crate::ctx::RequestCtx;
@@ -13,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::tenant_conformance::TenantConformance;
 
 /// Most resources one identifier may name (identifiers are meant to be unique).
-const MAX_PER_IDENTIFIER: u32 = 100;
+const MAX_PER_IDENTIFIER: usize = 100;
 
 /// The requested networks as `Organization/id`; `None` when neither `network` nor `plan` was
 /// given (any network). Targets that name nothing the caller may see add nothing, so a
@@ -109,21 +108,8 @@ async fn by_identifier(
             search::text::escape(value)
         ),
     )];
-    let limits = SearchLimits {
-        default_count: MAX_PER_IDENTIFIER,
-        max_count: MAX_PER_IDENTIFIER,
-    };
-    let query = SearchQuery::parse_with_limits(rtype, &pairs, &conf.registry, limits)
-        .map_err(Error::from)?;
-    let page = ctx
-        .app()
-        .store
-        .search(ctx.scope(), &query, &conf.registry, None)
-        .await?;
-    page.matches
-        .iter()
-        .map(|r| parse(r.body.as_deref()))
-        .collect()
+    let found = super::gather::search_bodies(ctx, conf, rtype, &pairs, MAX_PER_IDENTIFIER).await?;
+    Ok(found.into_iter().map(|(_, body)| body).collect())
 }
 
 /// A network's freshness as the response states it.

@@ -415,23 +415,10 @@ mod tests {
                 },
             ),
         ];
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/search/golden");
-        let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
         for (name, seer, q) in cases {
             let (text, args) = role_rows_sql("default", &seer, &q).expect("sql").debug();
             let got = format!("-- {name}\n{text}\n-- binds: {args:?}\n");
-            let path = dir.join(format!("{name}.sql"));
-            if update {
-                std::fs::write(&path, &got).expect("write golden file");
-                continue;
-            }
-            let want = std::fs::read_to_string(&path).unwrap_or_default();
-            assert_eq!(
-                got,
-                want,
-                "{} differs; run with UPDATE_GOLDEN=1 to accept",
-                path.display()
-            );
+            crate::search::golden_sql::check_golden(name, &got);
         }
     }
 }

@@ -141,23 +141,26 @@ fn render(name: &str, rt: &str, query: &str) -> String {
     out
 }
 
+/// Compares `got` with `golden/{name}.sql`, or writes it there under `UPDATE_GOLDEN=1`.
+pub(crate) fn check_golden(name: &str, got: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/search/golden");
+    let path = dir.join(format!("{name}.sql"));
+    if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, got).expect("write golden file");
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        got,
+        want,
+        "{} differs; run with UPDATE_GOLDEN=1 to accept",
+        path.display()
+    );
+}
+
 #[test]
 fn generated_sql_matches_the_golden_files() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/search/golden");
-    let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     for (name, rt, query) in CASES {
-        let got = render(name, rt, query);
-        let path = dir.join(format!("{name}.sql"));
-        if update {
-            std::fs::write(&path, &got).expect("write golden file");
-            continue;
-        }
-        let want = std::fs::read_to_string(&path).unwrap_or_default();
-        assert_eq!(
-            got,
-            want,
-            "{} differs; run with UPDATE_GOLDEN=1 to accept",
-            path.display()
-        );
+        check_golden(name, &render(name, rt, query));
     }
 }

@@ -35,7 +35,7 @@ pub(crate) mod count_cache;
 mod filter;
 mod finder;
 #[cfg(test)]
-mod golden_sql;
+pub(crate) mod golden_sql;
 mod include;
 mod index_rows;
 mod paging;
