@@ -121,6 +121,17 @@ async fn networks_radius_and_distance_decide_who_is_found() {
         // A network that does not exist finds nobody.
         let none = find(&app, "network=Organization/nope").await;
         assert_eq!(none["total"], json!(0), "[{b}]");
+        // A site that is not a Location is neither a site nor an include.
+        let bundle = find(&app, "name=wrongsite").await;
+        assert_eq!(order(&bundle), ["wrongsite"], "[{b}]");
+        assert!(
+            parts(&bundle, "wrongsite", "site").is_empty(),
+            "[{b}] {bundle}"
+        );
+        assert!(
+            !bundle.to_string().contains("\"Organization\""),
+            "[{b}] {bundle}"
+        );
         // Without a network: every network of the roles, net-c included.
         let bundle = find(&app, "name=cee").await;
         let nets = parts(&bundle, "other-net", "inNetwork");

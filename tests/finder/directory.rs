@@ -171,6 +171,23 @@ pub fn directory() -> Vec<Value> {
             FAMILY,
             ("newpt", None),
         ),
+        // Never found: an inactive practitioner (whose name starts like `smith`).
+        json!({"resourceType": "Practitioner", "id": "retired", "active": false,
+            "name": [{"given": ["Ray"], "family": "Smithe"}]}),
+        role(
+            "r-retired",
+            "retired",
+            &["net-a"],
+            &["centre"],
+            FAMILY,
+            ("newpt", None),
+        ),
+        // A role whose "site" is not a Location: found by name, with no site and nothing of
+        // that Organization read or shown.
+        practitioner("wrongsite", "Wanda", "Wrongsite", None, None),
+        json!({"resourceType": "PractitionerRole", "id": "r-wrongsite", "active": true,
+            "practitioner": {"reference": "Practitioner/wrongsite"},
+            "location": [{"reference": "Organization/net-a"}]}),
         role(
             "r-other",
             "other-net",

@@ -31,7 +31,7 @@ pub struct Cited {
 
 fn cited(value: &Value) -> Option<Cited> {
     let reference = value.get("reference")?.as_str()?;
-    if reference.split('/').count() != 2 {
+    if reference.split('/').count() != 2 || reference.ends_with('/') {
         return None;
     }
     Some(Cited {
@@ -41,6 +41,12 @@ fn cited(value: &Value) -> Option<Cited> {
             .and_then(Value::as_str)
             .map(str::to_owned),
     })
+}
+
+/// [`cited`] when the reference names a resource of type `ty`: a role's site is a Location
+/// whatever its writer put there, so nothing else is ever read as one.
+fn cited_as(value: &Value, ty: &str) -> Option<Cited> {
+    cited(value).filter(|c| c.reference.split_once('/').is_some_and(|(t, _)| t == ty))
 }
 
 fn array<'a>(resource: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
@@ -60,8 +66,10 @@ fn extensions<'a>(resource: &'a Value, url: &'a str) -> impl Iterator<Item = &'a
 #[must_use]
 pub fn provider_of(role: &Value) -> Option<Cited> {
     match role.get("resourceType")?.as_str()? {
-        "PractitionerRole" => cited(role.get("practitioner")?),
-        "OrganizationAffiliation" => cited(role.get("participatingOrganization")?),
+        "PractitionerRole" => cited_as(role.get("practitioner")?, "Practitioner"),
+        "OrganizationAffiliation" => {
+            cited_as(role.get("participatingOrganization")?, "Organization")
+        }
         _ => None,
     }
 }
@@ -71,8 +79,8 @@ pub fn provider_of(role: &Value) -> Option<Cited> {
 #[must_use]
 pub fn networks_of(role: &Value) -> Vec<Cited> {
     let mut out: Vec<Cited> = extensions(role, NETWORK_REFERENCE)
-        .filter_map(|e| cited(e.get("valueReference")?))
-        .chain(array(role, "network").filter_map(cited))
+        .filter_map(|e| cited_as(e.get("valueReference")?, "Organization"))
+        .chain(array(role, "network").filter_map(|n| cited_as(n, "Organization")))
         .collect();
     out.dedup_by(|a, b| a.reference == b.reference);
     out
@@ -81,13 +89,17 @@ pub fn networks_of(role: &Value) -> Vec<Cited> {
 /// The role's sites (`location`).
 #[must_use]
 pub fn locations_of(role: &Value) -> Vec<Cited> {
-    array(role, "location").filter_map(cited).collect()
+    array(role, "location")
+        .filter_map(|l| cited_as(l, "Location"))
+        .collect()
 }
 
 /// An OrganizationAffiliation's services (`healthcareService`).
 #[must_use]
 pub fn services_of(role: &Value) -> Vec<Cited> {
-    array(role, "healthcareService").filter_map(cited).collect()
+    array(role, "healthcareService")
+        .filter_map(|s| cited_as(s, "HealthcareService"))
+        .collect()
 }
 
 /// Whether a role's role codes include `code` (`OrganizationAffiliation.code`).
@@ -117,7 +129,7 @@ pub fn accepting_new_patients(resource: &Value) -> Vec<Option<String>> {
         .map(|e| {
             array(e, "extension")
                 .find(|x| x.get("url").and_then(Value::as_str) == Some("fromNetwork"))
-                .and_then(|x| cited(x.get("valueReference")?))
+                .and_then(|x| cited_as(x.get("valueReference")?, "Organization"))
                 .map(|c| c.reference)
         })
         .collect()
@@ -210,7 +222,8 @@ mod tests {
                     {"url": "fromNetwork", "valueReference": {"reference": "Organization/n1"}}
                 ]}
             ],
-            "location": [{"reference": "Location/l1"}, {"display": "no reference"}]
+            "location": [{"reference": "Location/l1"}, {"display": "no reference"},
+                         {"reference": "Patient/x"}]
         });
         assert_eq!(provider_of(&role).unwrap().reference, "Practitioner/p1");
         let networks = networks_of(&role);

@@ -47,7 +47,7 @@ pub fn definition() -> Value {
              orders by distance first. Paging with _offset and _count."
         ),
         "parameter": [
-            param("name", "string", "1", "Practitioner or organization name; fuzzy (exact, prefix, Soundex, trigram)"),
+            param("name", "string", "1", "Practitioner or organization name; fuzzy: found when a name part begins with its longest word, has that word's Soundex code, or begins with its first three letters; then ranked exact, prefix, phonetic, trigram-similar"),
             param("specialty", "string", "1", "NUCC taxonomy code (e.g. 207RC0000X) or display text"),
             param("network", "string", "*", "Organization/id or system|value of a network; comma-separated or repeated values mean any of them"),
             param("plan", "string", "*", "InsurancePlan/id or system|value; a plan stands for its networks"),

@@ -15,8 +15,8 @@ use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
 use crate::tenant_conformance::TenantConformance;
 
-/// Most candidate rows one kind of role may give: past this the answer is built from the
-/// first ones and says so (a query this wide is not a "near me" question).
+/// Most candidate rows one kind of role may give: a query this wide is not a "near me"
+/// question, and is refused (400, `too-costly`) rather than answered from an arbitrary part.
 pub(crate) const MAX_ROWS: usize = 20_000;
 /// Ids read per body search (the search grammar's limit of values per criterion).
 const IDS_PER_SEARCH: usize = search::query::MAX_VALUES_PER_CRITERION;
@@ -103,16 +103,15 @@ pub(crate) fn authorize(ctx: &RequestCtx, query: &FindQuery) -> Result<()> {
     Ok(())
 }
 
-/// The candidate rows of `query` within `networks` (`None`: any network), and whether some
-/// kind stopped at [`MAX_ROWS`].
+/// The candidate rows of `query` within `networks` (`None`: any network); a 400 when a
+/// kind gives more than [`MAX_ROWS`].
 pub(crate) async fn candidate_rows(
     ctx: &RequestCtx,
     conf: &TenantConformance,
     query: &FindQuery,
     networks: Option<&BTreeSet<String>>,
-) -> Result<(Vec<RoleSite>, bool)> {
+) -> Result<Vec<RoleSite>> {
     let mut out = Vec::new();
-    let mut truncated = false;
     for kind in kinds(query) {
         let (role_type, provider_type) = (kind.role_type(), kind.provider_type());
         // The most selective criterion first: each is a lookup per row, tested in order.
@@ -155,6 +154,7 @@ pub(crate) async fn candidate_rows(
                 (Some(role), qualification)
             }
         };
+        let provider_all = filters(conf, provider_type, vec![pair("active:not", "false")])?;
         let provider_any = name_filters(conf, provider_type, query)?;
         let area = query
             .centre
@@ -168,14 +168,20 @@ pub(crate) async fn candidate_rows(
             role_filters: &role_filters,
             specialty: specialty.as_ref(),
             qualification: qualification.as_ref(),
+            provider_all: &provider_all,
             provider_any: &provider_any,
             area,
             limit: MAX_ROWS + 1,
         };
-        let mut rows = ctx.app().store.find_roles(ctx.scope(), &q).await?;
+        let rows = ctx.app().store.find_roles(ctx.scope(), &q).await?;
         if rows.len() > MAX_ROWS {
-            rows.truncate(MAX_ROWS);
-            truncated = true;
+            return Err(Error::bad_request(
+                fhir::IssueType::TooCostly,
+                format!(
+                    "more than {MAX_ROWS} {role_type} resources match this request: narrow it \
+                     (a centre and radius, a network, a specialty, a name)"
+                ),
+            ));
         }
         out.extend(rows.into_iter().map(|r| {
             RoleSite {
@@ -188,7 +194,7 @@ pub(crate) async fn candidate_rows(
             }
         }));
     }
-    Ok((out, truncated))
+    Ok(out)
 }
 
 fn pair(name: &str, value: &str) -> (String, String) {
@@ -325,6 +331,10 @@ pub(crate) async fn search_bodies(
     pairs: &[(String, String)],
     limit: usize,
 ) -> Result<Vec<(String, Value)>> {
+    // A type the caller may not read is left out, as search leaves out such includes.
+    if !ctx.may(rtype, Interaction::Read) {
+        return Ok(Vec::new());
+    }
     let limit = u32::try_from(limit).unwrap_or(u32::MAX);
     let limits = SearchLimits {
         default_count: limit,

@@ -54,8 +54,8 @@ pub async fn find_providers(ctx: &RequestCtx, pairs: Vec<(String, String)>) -> R
     let app = ctx.app();
     let conf = app.conformance(ctx.tenant()).await?;
     let networks = networks::requested(ctx, &conf, &query).await?;
-    let (rows, truncated) = match &networks {
-        Some(n) if n.is_empty() => (Vec::new(), false),
+    let rows = match &networks {
+        Some(n) if n.is_empty() => Vec::new(),
         n => gather::candidate_rows(ctx, &conf, &query, n.as_ref()).await?,
     };
     // A name ranks by the providers' names: read every candidate's from the index.
@@ -74,16 +74,26 @@ pub async fn find_providers(ctx: &RequestCtx, pairs: Vec<(String, String)>) -> R
     } else {
         &ranked[start..end]
     };
-    let described = describe::describe(
+    // The name was decided by `prerank` from the name index; the bodies are not asked again.
+    let unnamed = FindQuery {
+        name: None,
+        ..query.clone()
+    };
+    let mut described = describe::describe(
         ctx,
         &conf,
-        &query,
+        &unnamed,
         networks.as_ref(),
         &facts,
         &roles_of,
         to_describe,
     )
     .await?;
+    for r in &ranked {
+        if let Some(f) = described.found.get_mut(&r.candidate.provider_ref) {
+            f.name_match = r.candidate.name_match;
+        }
+    }
     let ranked = if on_bodies {
         let candidates = ranked
             .iter()
@@ -120,7 +130,7 @@ pub async fn find_providers(ctx: &RequestCtx, pairs: Vec<(String, String)>) -> R
     let mut bundle = BundleBuilder::new("searchset")
         .total(Some(total as u64))
         .timestamp(fhir::meta::format_instant(chrono::Utc::now()))
-        .link("self", link(start))
+        .link("self", link(query.offset as usize))
         .link("first", link(0));
     if start > 0 {
         bundle = bundle.link("previous", link(start.saturating_sub(count)));
@@ -136,9 +146,6 @@ pub async fn find_providers(ctx: &RequestCtx, pairs: Vec<(String, String)>) -> R
     bundle = bundle.link("last", link(last));
     for e in response::entries(&tenant_base, page, &described, &freshness)? {
         bundle.entry(e);
-    }
-    if truncated {
-        bundle.entry(response::truncated_outcome(gather::MAX_ROWS));
     }
     Ok(bundle.to_json_string())
 }

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fhir::{BundleEntry, IssueSeverity, IssueType, OperationOutcome};
+use fhir::BundleEntry;
 use finder::{Found, Ranked, Site};
 use serde_json::{json, Value};
 
@@ -130,27 +130,6 @@ pub(crate) fn entries(
     }
     out.extend(includes);
     Ok(out)
-}
-
-/// The `outcome` entry of an answer built from the first `max` candidate rows of a kind.
-pub(crate) fn truncated_outcome(max: usize) -> BundleEntry {
-    let mut oo = OperationOutcome::default();
-    oo.push(
-        IssueSeverity::Warning,
-        IssueType::TooCostly,
-        format!(
-            "more than {max} roles of one kind matched this request; the providers found are \
-             from the first {max} of them: narrow the search (a centre and radius, a network, \
-             a specialty)"
-        ),
-    );
-    BundleEntry {
-        full_url: None,
-        resource: serde_json::value::RawValue::from_string(oo.to_json().to_string()).ok(),
-        request: None,
-        response: None,
-        search: Some(json!({"mode": "outcome"})),
-    }
 }
 
 fn entry(base: &str, key: &str, body: &Value, search: Value) -> Result<BundleEntry> {

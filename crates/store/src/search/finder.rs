@@ -41,6 +41,8 @@ pub struct RoleQuery<'a> {
     pub specialty: Option<&'a Filter>,
     /// The specialty on the provider (its qualification), the alternative to `specialty`.
     pub qualification: Option<&'a Filter>,
+    /// Criteria on the provider, all of which must hold (not marked inactive).
+    pub provider_all: &'a [Filter],
     /// Criteria on the provider, any of which must hold (the ways a name may be found).
     pub provider_any: &'a [Filter],
     /// The area's box, `(lat_min, lat_max, lon_min, lon_max)`, in degrees; the caller
@@ -210,6 +212,10 @@ pub(crate) fn role_rows_sql(
         }
         sql.push(")");
     }
+    for f in q.provider_all {
+        sql.push(" AND ");
+        provider_test(&mut cond, &mut sql, q.provider_type, (rp, "target_id"), f)?;
+    }
     // Last, on the rows every criterion kept (it reads the provider's resource row, the
     // costliest test): the provider exists, is live, and the viewer may see it.
     sql.push(" AND ");
@@ -367,6 +373,7 @@ mod tests {
         let specialty = filters("PractitionerRole", "specialty=207Q00000X");
         let qualification = filters("Practitioner", "qualification-code=207Q00000X");
         let names = filters("Practitioner", "name=smith&phonetic=smith&name=smi");
+        let provider_all = filters("Practitioner", "active:not=false");
         let area = Some((41.4, 42.1, -73.2, -72.2));
         let base = RoleQuery {
             role_type: "PractitionerRole",
@@ -376,6 +383,7 @@ mod tests {
             role_filters: &role,
             specialty: specialty.first(),
             qualification: qualification.first(),
+            provider_all: &provider_all,
             provider_any: &[],
             area,
             limit: 20_001,
