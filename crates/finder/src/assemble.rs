@@ -16,7 +16,7 @@ use crate::language::language_matches;
 use crate::names::{name_match, NameMatch};
 use crate::plan_net::{self, Cited};
 use crate::query::FindQuery;
-use crate::rank::{Candidate, SpecialtyMatch};
+use crate::rank::{best_specialty, closer, Candidate, SpecialtyMatch};
 
 /// A role the store found, with how it met `specialty` (`None` when none was asked).
 #[derive(Debug, Clone)]
@@ -274,22 +274,4 @@ fn sites(
         return None;
     }
     Some(out)
-}
-
-fn best_specialty(a: Option<SpecialtyMatch>, b: Option<SpecialtyMatch>) -> Option<SpecialtyMatch> {
-    match (a, b) {
-        (Some(SpecialtyMatch::Role), _) | (_, Some(SpecialtyMatch::Role)) => {
-            Some(SpecialtyMatch::Role)
-        }
-        (Some(x), _) | (None, Some(x)) => Some(x),
-        (None, None) => None,
-    }
-}
-
-fn closer(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::distance::miles_between;
 use crate::names::{name_match, NameMatch};
 use crate::query::FindQuery;
-use crate::rank::{rank, Candidate, Criteria, Ranked, SpecialtyMatch};
+use crate::rank::{best_specialty, closer, rank, Candidate, Criteria, Ranked, SpecialtyMatch};
 
 /// One candidate row of the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,12 +76,8 @@ pub fn prerank(
             specialty_match: specialty,
             distance_miles: distance,
         });
-        if specialty == Some(SpecialtyMatch::Role) {
-            c.specialty_match = specialty;
-        }
-        if let Some(d) = distance {
-            c.distance_miles = Some(c.distance_miles.map_or(d, |x| x.min(d)));
-        }
+        c.specialty_match = best_specialty(c.specialty_match, specialty);
+        c.distance_miles = closer(c.distance_miles, distance);
         let list = roles.entry(row.provider.clone()).or_default();
         if !list.contains(&row.role) {
             list.push(row.role.clone());

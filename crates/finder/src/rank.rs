@@ -99,6 +99,31 @@ pub struct Ranked {
     pub score: f64,
 }
 
+/// The better of two ways a provider met `specialty` (through a role beats a qualification).
+#[must_use]
+pub fn best_specialty(
+    a: Option<SpecialtyMatch>,
+    b: Option<SpecialtyMatch>,
+) -> Option<SpecialtyMatch> {
+    match (a, b) {
+        (Some(SpecialtyMatch::Role), _) | (_, Some(SpecialtyMatch::Role)) => {
+            Some(SpecialtyMatch::Role)
+        }
+        (Some(x), _) | (None, Some(x)) => Some(x),
+        (None, None) => None,
+    }
+}
+
+/// The closer of two distances (unknown counts as no distance).
+#[must_use]
+pub fn closer(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
 /// A name level's closeness (see the module table).
 #[must_use]
 pub fn name_closeness(level: NameMatch) -> f64 {
