@@ -68,6 +68,15 @@ impl FromRequest<AppState> for FhirBody {
 /// apply its 2 MiB default instead, and reject with a text/plain 413.
 pub struct RawBody(pub axum::body::Bytes);
 
+impl RawBody {
+    /// The body as `application/x-www-form-urlencoded` pairs (`POST _search`, operations);
+    /// 400 when it is not.
+    pub fn form_pairs(&self) -> Result<Vec<(String, String)>, Error> {
+        serde_urlencoded::from_bytes(&self.0)
+            .map_err(|e| Error::invalid(format!("malformed form body: {e}")))
+    }
+}
+
 impl FromRequest<AppState> for RawBody {
     type Rejection = AppError;
 

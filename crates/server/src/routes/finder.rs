@@ -21,8 +21,9 @@ pub async fn post(
     ctx: Ctx,
     Query(q): Query,
     headers: HeaderMap,
-    RawBody(body): RawBody,
+    raw: RawBody,
 ) -> AppResult<Response> {
+    let body = &raw.0;
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -31,11 +32,9 @@ pub async fn post(
     if body.iter().all(u8::is_ascii_whitespace) {
         // Nothing more than the query string.
     } else if ct.starts_with("application/x-www-form-urlencoded") {
-        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-            .map_err(|e| Error::invalid(format!("malformed form body: {e}")))?;
-        pairs.extend(form);
+        pairs.extend(raw.form_pairs()?);
     } else if ct.starts_with("application/fhir+json") || ct.starts_with("application/json") {
-        let value: serde_json::Value = serde_json::from_slice(&body)
+        let value: serde_json::Value = serde_json::from_slice(body)
             .map_err(|e| Error::invalid(format!("the body is not JSON: {e}")))?;
         pairs.extend(finder::pairs_from_parameters(&value)?);
     } else {

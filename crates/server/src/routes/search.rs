@@ -28,22 +28,20 @@ pub async fn post(
     Query(q): Query,
     PreferHeader(prefer): PreferHeader,
     headers: HeaderMap,
-    RawBody(body): RawBody,
+    raw: RawBody,
 ) -> AppResult<Response> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if !body.is_empty() && !ct.starts_with("application/x-www-form-urlencoded") {
+    if !raw.0.is_empty() && !ct.starts_with("application/x-www-form-urlencoded") {
         return Err(Error::unsupported_media_type(format!(
             "POST _search takes application/x-www-form-urlencoded, not {ct:?}"
         ))
         .into());
     }
     let mut pairs = q.0;
-    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| Error::invalid(format!("malformed form body: {e}")))?;
-    pairs.extend(form);
+    pairs.extend(raw.form_pairs()?);
     let body = search(&ctx, &p.resource_type, pairs, prefer).await?;
     Ok(fhir_json(StatusCode::OK, body))
 }
