@@ -59,8 +59,8 @@ pub use restrict::Viewer;
 pub use restricted::RestrictionWrite;
 pub use scope::Scope;
 pub use search::{
-    IndexedResource, PageCursor, PageDirection, RoleQuery, RoleRow, SearchPage, SortValue,
-    DEFAULT_NEAR_KM,
+    IndexedResource, PageCursor, PageDirection, RoleQuery, RoleRow, RoleStart, SearchPage,
+    SortValue, DEFAULT_NEAR_KM,
 };
 pub use tx::{BatchOutcome, BatchWrite, OnUnchanged, StoreTx};
 

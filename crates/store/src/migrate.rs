@@ -55,6 +55,7 @@ migrations! {
     11 "0011_auth" as "auth",
     12 "0012_restrictions" as "restrictions",
     13 "0013_network_activity" as "network_activity",
+    14 "0014_covering_geo_lookup" as "covering_geo_lookup",
 }
 
 /// Same text on both backends (`BIGINT` and `TEXT` mean what we need on both).

@@ -223,9 +223,9 @@ fn one(conf: &TenantConformance, rtype: &str, p: (String, String)) -> Result<Fil
         .ok_or_else(|| Error::internal("a criterion parsed to nothing"))
 }
 
-/// The ways a provider may be found by its name's longest word: as a prefix of a name part
-/// (exact and prefix matches), by Soundex (phonetic), and by its first three letters
-/// (similar spellings); `finder::prerank` then rates every word of the name.
+/// The ways a provider may be found by its name's longest word: a name part beginning with
+/// its first three letters (exact, prefix and similar spellings), or by Soundex (phonetic);
+/// `finder::prerank` then rates every word of the name.
 fn name_filters(
     conf: &TenantConformance,
     provider_type: &str,
@@ -238,24 +238,24 @@ fn name_filters(
     let Some(word) = normalized.split(' ').max_by_key(|w| w.chars().count()) else {
         return Ok(Vec::new());
     };
-    let escaped = search::text::escape(word);
-    let mut out = vec![
-        one(conf, provider_type, pair("name", &escaped))?,
-        one(conf, provider_type, pair("phonetic", &escaped))?,
-    ];
-    // Similar spellings: names beginning with the word's first three letters (a misspelling
-    // after them: `Smiht`, `Smitz`). A name part's prefix is a range of the name index, where
-    // `:contains` would read every name.
+    // A name part beginning with the word (exact and prefix matches) or, for a longer word,
+    // with its first three letters, which also finds misspellings after them (`Smiht`,
+    // `Smitz`) and includes the former. A name part's prefix is a range of the name index,
+    // where `:contains` would read every name.
     let chars: Vec<char> = word.chars().collect();
-    if chars.len() > 3 {
-        let start: String = chars[..3].iter().collect();
-        out.push(one(
+    let prefix: String = chars.iter().take(3).collect();
+    Ok(vec![
+        one(
             conf,
             provider_type,
-            pair("name", &search::text::escape(&start)),
-        )?);
-    }
-    Ok(out)
+            pair("name", &search::text::escape(&prefix)),
+        )?,
+        one(
+            conf,
+            provider_type,
+            pair("phonetic", &search::text::escape(word)),
+        )?,
+    ])
 }
 
 /// The bodies of `keys` (`Type/id`) as the caller may see them, read by id through the

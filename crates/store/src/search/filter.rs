@@ -94,6 +94,10 @@ impl<'t> Cond<'t> {
         }
     }
 
+    pub fn tenant(&self) -> &'t str {
+        self.tenant
+    }
+
     pub fn alias(&mut self) -> Alias {
         self.next_alias += 1;
         Alias(self.next_alias)
@@ -502,7 +506,7 @@ impl<'t> Cond<'t> {
     /// The probe of a walk: `SELECT COUNT(*)` of up to `limit` index rows of `filter`'s
     /// values (a plain indexed criterion), which decides whether the walk pays
     /// ([`super::plan::Plan::choose_page`]); `None` when `filter` has no such rows.
-    fn probe(
+    pub(crate) fn probe(
         &mut self,
         resource_type: &str,
         filter: &Filter,

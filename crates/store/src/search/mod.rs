@@ -51,7 +51,7 @@ mod values;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-pub use finder::{RoleQuery, RoleRow};
+pub use finder::{RoleQuery, RoleRow, Start as RoleStart};
 pub use index_rows::IndexedResource;
 pub(crate) use index_rows::{
     delete_statements, insert_statements, rows_by_table, Row as IndexRow, Table, INDEX_TABLES,

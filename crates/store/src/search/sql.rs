@@ -241,10 +241,16 @@ impl Sql {
     /// outer loop and ran the id subquery once per row (2.4 s for 17 rows; BENCHMARKS.md
     /// "Statistics after API writes"). Postgres has no such spelling and needs none.
     pub fn join_resources(&mut self) -> &mut Sql {
+        self.join_in_order("resources")
+    }
+
+    /// ` JOIN <table> ` with the tables before it driving the loop: ` CROSS JOIN ` on SQLite,
+    /// whose planner keeps that order (see [`Sql::join_resources`]).
+    pub fn join_in_order(&mut self, table: &'static str) -> &mut Sql {
         let mut sqlite = Sql::new();
-        sqlite.push(" CROSS JOIN resources ");
+        sqlite.push(" CROSS JOIN ").push(table).push(" ");
         let mut postgres = Sql::new();
-        postgres.push(" JOIN resources ");
+        postgres.push(" JOIN ").push(table).push(" ");
         self.dialect(sqlite, postgres)
     }
 

@@ -62,6 +62,12 @@ const WRITER_AUTOCHECKPOINT_ALONE: &str = "8192";
 /// The writer's page cache: `cache_size` in KiB when negative (128 MiB).
 const WRITER_CACHE_KIB: &str = "-131072";
 
+/// Each reader's page cache (32 MiB, filled only as pages are read). With SQLite's default
+/// 2 MiB a search at 1M resources re-read through the OS most of the index pages its
+/// thousands of lookups touch: the provider finder's name-and-city candidates took 36 ms
+/// instead of 27 ms.
+const READER_CACHE_KIB: &str = "-32768";
+
 /// The SQLite store: one writer connection, a pool of readers. Its methods are the
 /// [`crate::Store`] methods of the same name, documented there.
 #[derive(Clone, Debug)]
@@ -162,7 +168,10 @@ impl SqliteStore {
         };
         let reader = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
-            .connect_with(base.pragma("query_only", "ON"))
+            .connect_with(
+                base.pragma("query_only", "ON")
+                    .pragma("cache_size", READER_CACHE_KIB),
+            )
             .await?;
         Ok(SqliteStore {
             writer,
