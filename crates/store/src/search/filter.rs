@@ -227,6 +227,20 @@ impl<'t> Cond<'t> {
         self.filter_per_row(sql, resource_type, id, filter, PerRow::Set)
     }
 
+    /// [`Cond::filter`] for a plain criterion as a correlated lookup of each row's id
+    /// ([`PerRow::Lookup`]): for a query that starts from a few rows, which would otherwise
+    /// build the criterion's nationwide set first (a specialty's 21,000 roles: 25 ms on
+    /// Postgres, for three rows).
+    pub fn filter_lookup(
+        &mut self,
+        sql: &mut Sql,
+        resource_type: &str,
+        id: IdCol,
+        filter: &Filter,
+    ) -> Result<(), StoreError> {
+        self.filter_per_row(sql, resource_type, id, filter, PerRow::Lookup)
+    }
+
     /// Appends a condition true when resource `resource_type/<id>` matches `filter`.
     pub fn filter(
         &mut self,

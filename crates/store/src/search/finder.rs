@@ -97,8 +97,20 @@ pub(crate) fn role_rows_sql(
     // they are small enough to start from, `start` says so and they are read once.
     let area = q.area.is_some();
     let start = if area { start } else { Start::Area };
+    // From a few rows (a network's roles, a name's providers) each criterion is a lookup
+    // per row, where a set would be built from the whole tenant first.
+    let few = start != Start::Area;
+    let role_test = |cond: &mut Cond, sql: &mut Sql, ty: &str, id, f: &Filter| {
+        if few {
+            cond.filter_lookup(sql, ty, id, f)
+        } else {
+            cond.filter(sql, ty, id, f)
+        }
+    };
     let provider_test = |cond: &mut Cond, sql: &mut Sql, ty: &str, id, f: &Filter| {
-        if area {
+        if few {
+            cond.filter_lookup(sql, ty, id, f)
+        } else if area {
             cond.filter_set(sql, ty, id, f)
         } else {
             cond.filter(sql, ty, id, f)
@@ -239,7 +251,7 @@ pub(crate) fn role_rows_sql(
     match q.specialty {
         Some(f) => {
             let mut flag = Sql::new();
-            cond.filter(&mut flag, q.role_type, role, f)?;
+            role_test(&mut cond, &mut flag, q.role_type, role, f)?;
             sql.push("(CASE WHEN ")
                 .append(flag)
                 .push(" THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END)");
@@ -252,20 +264,20 @@ pub(crate) fn role_rows_sql(
     for (i, f) in q.role_filters.iter().enumerate() {
         if start != Start::Role(i) {
             sql.push(" AND ");
-            cond.filter(&mut sql, q.role_type, role, f)?;
+            role_test(&mut cond, &mut sql, q.role_type, role, f)?;
         }
     }
     match (q.specialty, q.qualification) {
         (Some(s), Some(p)) => {
             sql.push(" AND (");
-            cond.filter(&mut sql, q.role_type, role, s)?;
+            role_test(&mut cond, &mut sql, q.role_type, role, s)?;
             sql.push(" OR ");
             provider_test(&mut cond, &mut sql, q.provider_type, provider, p)?;
             sql.push(")");
         }
         (Some(s), None) => {
             sql.push(" AND ");
-            cond.filter(&mut sql, q.role_type, role, s)?;
+            role_test(&mut cond, &mut sql, q.role_type, role, s)?;
         }
         (None, Some(p)) => {
             sql.push(" AND ");
