@@ -1024,3 +1024,63 @@ async fn a_second_server_on_the_database_sees_the_parameter_and_the_finished_rei
         assert!(last.1.is_empty(), "[{b}] {:?}", last.1);
     }
 }
+
+/// NDH's search parameters load at start, and its `VerificationResult?target=` (whose target
+/// type is `Resource`: any) finds what a VerificationResult verifies, of any type, by
+/// reference and by chain.
+#[tokio::test]
+async fn the_ndh_search_parameters_load_and_a_resource_typed_target_answers() {
+    let Some(shared) = shared_fhir() else { return };
+    let loaded = conformance::package::load_dir(&shared.join("ndh/1.0.0-sushi-compiled"))
+        .expect("NDH loads");
+    for db in testkit::test_databases().await {
+        let app = start(&db, loaded.iter().map(|p| p.def.clone()).collect()).await;
+        let b = app.backend;
+        app.wait_for_all_jobs("default").await;
+        let pract = app
+            .create(
+                "default",
+                &json!({"resourceType": "Practitioner", "name": [{"family": "Verified"}]}),
+            )
+            .await;
+        let org = app.create("default", &org("Checked", &[])).await;
+        let verification = |target: &str| {
+            json!({"resourceType": "VerificationResult", "status": "validated",
+                   "target": [{"reference": target}]})
+        };
+        let of_pract = app
+            .create("default", &verification(&format!("Practitioner/{pract}")))
+            .await;
+        let of_org = app
+            .create("default", &verification(&format!("Organization/{org}")))
+            .await;
+        let (ids, issues) = app
+            .search(&format!(
+                "/fhir/default/VerificationResult?target=Practitioner/{pract}"
+            ))
+            .await;
+        assert_eq!(ids, vec![of_pract.clone()], "[{b}] {issues:?}");
+        let (ids, _) = app
+            .search(&format!(
+                "/fhir/default/VerificationResult?target=Organization/{org}"
+            ))
+            .await;
+        assert_eq!(ids, vec![of_org], "[{b}]");
+        let (ids, issues) = app
+            .search("/fhir/default/VerificationResult?target:Practitioner.family=verified")
+            .await;
+        assert_eq!(ids, vec![of_pract.clone()], "[{b}] {issues:?}");
+        // Without the type the chain searches every type with a `family` parameter (R4
+        // search, "Chained parameters").
+        let (ids, issues) = app
+            .search("/fhir/default/VerificationResult?target.family=verified")
+            .await;
+        assert_eq!(ids, vec![of_pract.clone()], "[{b}] {issues:?}");
+        assert!(
+            app.capability_codes("default", "VerificationResult")
+                .await
+                .contains(&"target".to_owned()),
+            "[{b}]"
+        );
+    }
+}

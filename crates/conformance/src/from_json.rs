@@ -69,8 +69,13 @@ impl SearchParamDef {
                 ))
             }
         };
+        // `Resource` (NDH's and VHDir's `verificationresult-target`) means any type, as a
+        // parameter without targets does; the search crate reads it so.
         let target = strings(resource, "target")?;
-        if let Some(t) = target.iter().find(|t| !fhir::is_resource_type(t)) {
+        if let Some(t) = target
+            .iter()
+            .find(|t| !fhir::is_resource_type(t) && *t != "Resource")
+        {
             return Err(bad(format!(
                 "SearchParameter.target {t:?} is not an R4 resource type"
             )));

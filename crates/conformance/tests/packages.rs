@@ -255,3 +255,28 @@ fn the_official_r4_core_search_parameter_bundle_loads_every_definition() {
     let birthdate = registry.get("Patient", "birthdate").expect("loaded");
     assert_eq!(birthdate.kind, SearchParamType::Date);
 }
+
+/// Every SearchParameter of the directory guides in `../shared/fhir` loads, including a
+/// `target` of `Resource` (NDH's and VHDir's `verificationresult-target`: any type).
+#[test]
+fn every_search_parameter_of_the_directory_guides_loads() {
+    let Some(shared) = testkit::shared_fhir() else {
+        return;
+    };
+    for (folder, count) in [
+        ("plan-net/1.1.0", 51),
+        ("plan-net/1.2.0", 55),
+        ("ndh/1.0.0-sushi-compiled", 77),
+        ("vhdir", 144),
+    ] {
+        // As `--profiles` takes it: a package folder, or a folder of JSON files.
+        let loaded = load_path(&shared.join(folder)).unwrap_or_else(|e| panic!("{folder}: {e}"));
+        assert_eq!(loaded.len(), count, "{folder}");
+    }
+    let ndh = load_path(&shared.join("ndh/1.0.0-sushi-compiled")).expect("NDH loads");
+    let target = ndh
+        .iter()
+        .find(|p| p.def.code == "target" && p.def.base == ["VerificationResult"])
+        .expect("verificationresult-target");
+    assert_eq!(target.def.target, ["Resource"]);
+}
