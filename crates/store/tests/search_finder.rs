@@ -89,6 +89,20 @@ async fn rows(c: &Ctx, q: &RoleQuery<'_>, start: Option<RoleStart>) -> BTreeSet<
         .collect()
 }
 
+/// The rows of `q` are `want` from the cheapest start and from each of `starts`.
+async fn from_every(c: &Ctx, q: &RoleQuery<'_>, starts: &[RoleStart], want: &[&str]) {
+    let want = set(want);
+    assert_eq!(rows(c, q, None).await, want, "[{}] cheapest start", c.be);
+    for start in starts {
+        assert_eq!(
+            rows(c, q, Some(*start)).await,
+            want,
+            "[{}] from {start:?}",
+            c.be
+        );
+    }
+}
+
 fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -128,39 +142,31 @@ async fn every_start_gives_the_same_rows() {
         };
         // In n1, in the area: r2 through its second site; r5's site is outside, r6's
         // practitioner inactive.
-        let in_network = RoleQuery { ..base.clone() };
-        let want = set(&[
+        let in_network = base.clone();
+        let want = [
             "r1 Practitioner/smith1 in1",
             "r2 Practitioner/smith2 in2",
             "r4 Practitioner/jones in1",
-        ]);
-        for start in [None, Some(RoleStart::Area), Some(RoleStart::Role(0))] {
-            assert_eq!(
-                rows(&c, &in_network, start).await,
-                want,
-                "[{}] network {start:?}",
-                c.be
-            );
-        }
+        ];
+        from_every(
+            &c,
+            &in_network,
+            &[RoleStart::Area, RoleStart::Role(0)],
+            &want,
+        )
+        .await;
         // Named like Smith (prefix `smi` or Soundex S530), any network, in the area.
         let named = RoleQuery {
             role_filters: &role_active,
             provider_any: &names,
             ..base.clone()
         };
-        let want = set(&[
+        let want = [
             "r1 Practitioner/smith1 in1",
             "r2 Practitioner/smith2 in2",
             "r3 Practitioner/smyth in2",
-        ]);
-        for start in [None, Some(RoleStart::Area), Some(RoleStart::Providers)] {
-            assert_eq!(
-                rows(&c, &named, start).await,
-                want,
-                "[{}] names {start:?}",
-                c.be
-            );
-        }
+        ];
+        from_every(&c, &named, &[RoleStart::Area, RoleStart::Providers], &want).await;
         // Names in n1 with the specialty on the role or the practitioner's qualification
         // (r2's role specialty differs, its practitioner qualifies), from all three starts.
         let all = RoleQuery {
@@ -169,20 +175,9 @@ async fn every_start_gives_the_same_rows() {
             qualification: qualification.first(),
             ..base.clone()
         };
-        let want = set(&["r1 Practitioner/smith1 in1", "r2 Practitioner/smith2 in2"]);
-        for start in [
-            None,
-            Some(RoleStart::Area),
-            Some(RoleStart::Role(0)),
-            Some(RoleStart::Providers),
-        ] {
-            assert_eq!(
-                rows(&c, &all, start).await,
-                want,
-                "[{}] all {start:?}",
-                c.be
-            );
-        }
+        let want = ["r1 Practitioner/smith1 in1", "r2 Practitioner/smith2 in2"];
+        let starts = [RoleStart::Area, RoleStart::Role(0), RoleStart::Providers];
+        from_every(&c, &all, &starts, &want).await;
         // The role flag says which rows have the specialty on the role itself.
         let flagged: BTreeSet<String> = c
             .store

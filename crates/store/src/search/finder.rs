@@ -680,6 +680,13 @@ mod tests {
             area,
             limit: 20_001,
         };
+        let named = RoleQuery {
+            role_filters: &role[1..],
+            specialty: None,
+            qualification: None,
+            provider_any: &names,
+            ..base.clone()
+        };
         let cases = [
             (
                 "finder_specialty_area",
@@ -702,25 +709,13 @@ mod tests {
             (
                 "finder_name_area",
                 restrict::Seer::Everything,
-                RoleQuery {
-                    role_filters: &role[1..],
-                    specialty: None,
-                    qualification: None,
-                    provider_any: &names,
-                    ..base.clone()
-                },
+                named.clone(),
                 Start::Providers,
             ),
             (
                 "finder_name_area_anonymous",
                 restrict::Seer::Nothing,
-                RoleQuery {
-                    role_filters: &role[1..],
-                    specialty: None,
-                    qualification: None,
-                    provider_any: &names,
-                    ..base.clone()
-                },
+                named,
                 Start::Providers,
             ),
             (
