@@ -32,11 +32,11 @@ pub struct ImportArgs {
     /// SQLite).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=16))]
     writers: Option<u64>,
-    /// Conformance resources whose search parameters the import indexes too, as `fhirdir
-    /// serve --profiles` (default: `profiles/` when it exists). The tenant's own
-    /// SearchParameter resources are always included.
-    #[arg(long, env = "FHIRDIR_PROFILES")]
-    profiles: Option<PathBuf>,
+    // The search parameters the import indexes too, as `fhirdir serve` reads them
+    // (`--profiles`, `--packages`); the tenant's own SearchParameter resources are always
+    // included.
+    #[command(flatten)]
+    profiles: super::profiles::ProfileArgs,
     /// Keep the search indexes during the load. By default, when the database's search
     /// tables are empty (a first load), their indexes are dropped and built once at the end,
     /// which is several times faster; searches running meanwhile are slow but correct.

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod generate;
 mod import;
+mod package;
 mod profiles;
 mod serve;
 mod tenant;
@@ -29,7 +30,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DbArgs),
     /// Write a synthetic Plan-Net directory as NDJSON.
@@ -51,11 +52,16 @@ enum Command {
         #[command(subcommand)]
         command: udap::UdapCommand,
     },
+    /// FHIR packages: install into and list the package cache `--packages` reads.
+    Package {
+        #[command(subcommand)]
+        command: package::PackageCommand,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Migrate(db) => {
             let cfg = db.resolve()?;
             config::init_logging(&cfg.log_format);
@@ -67,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant { command } => tenant::run(command).await,
         Command::Client { command } => client::run(command).await,
         Command::Udap { command } => udap::run(command),
+        Command::Package { command } => package::run(command).await,
         Command::Import(args) => import::run(args).await,
     }
 }

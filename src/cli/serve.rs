@@ -42,11 +42,8 @@ pub struct ServeArgs {
     /// Comma-separated CORS origins, or * (default).
     #[arg(long, env = "FHIRDIR_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Option<Vec<String>>,
-    /// Conformance resources that extend the built-in search parameters for every tenant: a
-    /// folder of JSON files, FHIR package folders and `.tgz` packages (or one package).
-    /// Default: `profiles/` when it exists.
-    #[arg(long, env = "FHIRDIR_PROFILES")]
-    profiles: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    profiles: super::profiles::ProfileArgs,
     /// Seconds one database statement of a search or write may run before it is stopped and
     /// answered 503 (default 10).
     #[arg(long, env = "FHIRDIR_QUERY_TIMEOUT", value_name = "SECONDS")]

@@ -450,8 +450,14 @@ impl BinaryServer {
     /// Starts `fhirdir serve --listen 127.0.0.1:0 --database URL` and waits for the
     /// `fhirdir listening on http://ADDR` line.
     pub async fn start(db_url: &str, backend: &str) -> BinaryServer {
+        BinaryServer::start_with(db_url, backend, &[]).await
+    }
+
+    /// [`BinaryServer::start`] with more environment variables.
+    pub async fn start_with(db_url: &str, backend: &str, env: &[(&str, &str)]) -> BinaryServer {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fhirdir"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database", db_url])
+            .envs(env.iter().copied())
             .env("FHIRDIR_AUTH", "off")
             .env("FHIRDIR_LOG", "warn")
             .stdout(Stdio::piped())
