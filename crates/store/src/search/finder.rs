@@ -8,10 +8,14 @@
 //! ([`Cond::scope`], [`Cond::filter`], [`Cond::live`]): a hidden role, site or provider, or a
 //! hidden element's values, never make a row.
 //!
-//! With an area the query starts from the sites in its box (`search_geo`), then their roles
-//! (`search_reference_target`), then each role's provider; without one, from the roles'
-//! provider references, narrowed by the provider's criteria when there are some (an `IN`
-//! set the database builds from their index first).
+//! With an area the query starts from the cheapest of three sets ([`Start`], chosen by
+//! bounded counts in `choose_start`): the sites in its box (`search_geo`), then their roles
+//! (`search_reference_target`) and each role's provider; or one role criterion's roles (a
+//! network's); or the providers the name criteria find, then their roles. From the last two
+//! the roles' sites in the box are found first and the other criteria tested on those rows
+//! only, each by a lookup per row. Without an area it starts from the roles' provider
+//! references, narrowed by the provider's criteria when there are some (an `IN` set the
+//! database builds from their index first).
 
 use chrono::Utc;
 use search::Filter;
