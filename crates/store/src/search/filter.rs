@@ -229,8 +229,8 @@ impl<'t> Cond<'t> {
 
     /// [`Cond::filter`] for a plain criterion as a correlated lookup of each row's id
     /// ([`PerRow::Lookup`]): for a query that starts from a few rows, which would otherwise
-    /// build the criterion's nationwide set first (a specialty's 21,000 roles: 25 ms on
-    /// Postgres, for three rows).
+    /// build the criterion's nationwide set first (at 1M resources a specialty's 21,060
+    /// roles: 27.8 ms on Postgres to keep three rows, 0.4 ms by lookups).
     pub fn filter_lookup(
         &mut self,
         sql: &mut Sql,

@@ -21,6 +21,7 @@ use chrono::Utc;
 use search::Filter;
 
 use super::filter::{Cond, IdCol};
+use super::run::fetch_i64;
 use super::sql::{Alias, Sql};
 use crate::backend::Backend;
 use crate::db::SqlDb;
@@ -93,16 +94,15 @@ pub(crate) fn role_rows_sql(
     start: Start,
 ) -> Result<Sql, StoreError> {
     let mut cond = Cond::new(tenant, seer, Utc::now());
-    // Every criterion is a set the database builds once from its index. The role's (a
-    // network's roles, a specialty's) may be where it starts, when they are smaller than the
-    // area's roles. The provider's (a name's prefix range or Soundex code, a qualification)
-    // are nationwide: with an area they are probed for each site's role and never where it
-    // starts ([`Cond::filter_set`]), or it would look up the sites of every namesake; when
-    // they are small enough to start from, `start` says so and they are read once.
+    // How each criterion is tested on a row. From a few rows (a network's roles, a name's
+    // providers) by a lookup per row, where a set would be built from the whole tenant
+    // first. From the area's roles: the role's criteria as membership tests the planner may
+    // also start from; the provider's (a name's prefix range or Soundex code, a
+    // qualification) as nationwide sets probed per row, never where it starts
+    // ([`Cond::filter_set`]), or it would look up the sites of every namesake. Without an
+    // area, every criterion as a membership test.
     let area = q.area.is_some();
     let start = if area { start } else { Start::Area };
-    // From a few rows (a network's roles, a name's providers) each criterion is a lookup
-    // per row, where a set would be built from the whole tenant first.
     let few = start != Start::Area;
     let role_test = |cond: &mut Cond, sql: &mut Sql, ty: &str, id, f: &Filter| {
         if few {
@@ -462,21 +462,19 @@ async fn choose_start<B: Backend>(
     let g = cond.alias();
     let mut sites = Sql::new();
     sites
-        .push("SELECT COUNT(*) FROM (SELECT ")
+        .push("SELECT ")
         .col(g, "id")
         .push(" FROM search_geo ")
         .alias(g)
         .push(" WHERE ");
     in_area(&mut sites, &cond, g, area);
-    sites.push(" LIMIT ").int(AREA_PROBE).push(") ");
-    let a = cond.alias();
-    sites.alias(a);
-    let mut best = (count::<B>(conn, &sites).await? * SITE_COST, Start::Area);
+    let sites = up_to(&mut cond, sites, AREA_PROBE);
+    let mut best = (fetch_i64::<B>(conn, &sites).await? * SITE_COST, Start::Area);
     for (i, f) in q.role_filters.iter().enumerate() {
         let mut limit = Sql::new();
         limit.int(best.0 / ROLE_COST + 1);
         if let Some(probe) = cond.probe(q.role_type, f, limit)? {
-            let cost = count::<B>(conn, &probe).await? * ROLE_COST;
+            let cost = fetch_i64::<B>(conn, &probe).await? * ROLE_COST;
             if cost < best.0 {
                 best = (cost, Start::Role(i));
             }
@@ -484,19 +482,13 @@ async fn choose_start<B: Backend>(
     }
     if !q.provider_any.is_empty() {
         // The distinct providers of every name criterion, up to what would cost more than
-        // the best start so far.
+        // the best start so far. A criterion without index rows to read cannot be started
+        // from (the query then tests it per row).
         let Ok(providers) = providers_union(&mut cond, q) else {
             return Ok(best.1);
         };
-        let mut union = Sql::new();
-        union.push("SELECT COUNT(*) FROM (").append(providers);
-        let u = cond.alias();
-        union
-            .push(" LIMIT ")
-            .int(best.0 / PROVIDER_COST + 1)
-            .push(") ")
-            .alias(u);
-        let cost = count::<B>(conn, &union).await? * PROVIDER_COST;
+        let union = up_to(&mut cond, providers, best.0 / PROVIDER_COST + 1);
+        let cost = fetch_i64::<B>(conn, &union).await? * PROVIDER_COST;
         if cost < best.0 {
             best = (cost, Start::Providers);
         }
@@ -504,12 +496,17 @@ async fn choose_start<B: Backend>(
     Ok(best.1)
 }
 
-async fn count<B: Backend>(
-    conn: &mut crate::backend::Conn<B>,
-    sql: &Sql,
-) -> Result<i64, StoreError> {
-    let row: Option<(i64,)> = B::Db::fetch_optional(conn, sql).await?;
-    Ok(row.map_or(0, |(n,)| n))
+/// `SELECT COUNT(*)` of the first `limit` rows of `select`.
+fn up_to(cond: &mut Cond, select: Sql, limit: i64) -> Sql {
+    let a = cond.alias();
+    let mut sql = Sql::new();
+    sql.push("SELECT COUNT(*) FROM (")
+        .append(select)
+        .push(" LIMIT ")
+        .int(limit)
+        .push(") ")
+        .alias(a);
+    sql
 }
 
 async fn role_rows<B: Backend>(

@@ -205,7 +205,10 @@ pub(crate) async fn search_on<B: Backend>(
 }
 
 /// The one `BIGINT` a count, probe or generation query answers.
-async fn fetch_i64<B: Backend>(conn: &mut Conn<B>, sql: &Sql) -> Result<i64, sqlx::Error> {
+pub(crate) async fn fetch_i64<B: Backend>(
+    conn: &mut Conn<B>,
+    sql: &Sql,
+) -> Result<i64, sqlx::Error> {
     let row: Option<(i64,)> = B::Db::fetch_optional(conn, sql).await?;
     row.map(|(n,)| n).ok_or(sqlx::Error::RowNotFound)
 }
