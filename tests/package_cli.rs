@@ -32,22 +32,11 @@ fn archive(path: &std::path::Path) {
                     "url": "http://example.org/sp/nickname", "code": "nickname",
                     "base": ["Organization"], "type": "string",
                     "expression": "Organization.alias"});
-    let file = std::fs::File::create(path).expect("create");
-    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-    let mut tar = tar::Builder::new(gz);
-    for (name, v) in [
-        ("package/package.json", manifest),
-        ("package/SearchParameter-nickname.json", sp),
-    ] {
-        let bytes = serde_json::to_vec(&v).expect("json");
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, name, bytes.as_slice())
-            .expect("append");
-    }
-    tar.into_inner().expect("tar").finish().expect("gzip");
+    common::package_tgz(
+        path,
+        &manifest,
+        &[("SearchParameter-nickname.json".to_owned(), sp)],
+    );
 }
 
 #[tokio::test]
@@ -135,14 +124,17 @@ async fn an_archive_installs_offline_lists_and_extends_search() {
         )
         .await;
         let client = reqwest::Client::new();
-        let created: Value = client
-            .post(format!("{}/fhir/default/Organization", server.base))
-            .header("content-type", "application/fhir+json")
-            .body(
-                json!({"resourceType": "Organization", "name": "North", "alias": ["Acme"]})
-                    .to_string(),
-            )
-            .send()
+        let create = |name: &str, alias: &str| {
+            client
+                .post(format!("{}/fhir/default/Organization", server.base))
+                .header("content-type", "application/fhir+json")
+                .body(
+                    json!({"resourceType": "Organization", "name": name, "alias": [alias]})
+                        .to_string(),
+                )
+                .send()
+        };
+        let created: Value = create("North", "Acme")
             .await
             .expect("create")
             .json()
@@ -150,16 +142,7 @@ async fn an_archive_installs_offline_lists_and_extends_search() {
             .expect("json");
         // Another that the parameter must leave out (an unknown parameter would be ignored
         // and match both; strict handling refuses one).
-        client
-            .post(format!("{}/fhir/default/Organization", server.base))
-            .header("content-type", "application/fhir+json")
-            .body(
-                json!({"resourceType": "Organization", "name": "South", "alias": ["Other"]})
-                    .to_string(),
-            )
-            .send()
-            .await
-            .expect("create");
+        create("South", "Other").await.expect("create");
         let bundle: Value = client
             .get(format!(
                 "{}/fhir/default/Organization?nickname=acm",

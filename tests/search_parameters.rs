@@ -805,26 +805,16 @@ async fn explicit_reindex_is_an_async_job_with_progress() {
 
 /// A `.tgz` FHIR package with `params` under `package/`.
 fn package_tgz(path: &std::path::Path, params: &[Value]) {
-    let file = std::fs::File::create(path).expect("create");
-    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
-    let mut tar = tar::Builder::new(gz);
-    let mut add = |name: String, v: &Value| {
-        let bytes = serde_json::to_vec(v).expect("json");
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, name, bytes.as_slice())
-            .expect("append");
-    };
-    add(
-        "package/package.json".into(),
+    let files: Vec<(String, Value)> = params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (format!("SearchParameter-{i}.json"), p.clone()))
+        .collect();
+    common::package_tgz(
+        path,
         &json!({"name": "example.directory", "version": "1.0.0"}),
+        &files,
     );
-    for (i, p) in params.iter().enumerate() {
-        add(format!("package/SearchParameter-{i}.json"), p);
-    }
-    tar.into_inner().expect("tar").finish().expect("gzip");
 }
 
 #[tokio::test]

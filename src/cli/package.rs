@@ -63,7 +63,13 @@ pub async fn run(command: PackageCommand) -> anyhow::Result<()> {
 
 async fn install(args: InstallArgs) -> anyhow::Result<()> {
     let cache = args.cache.cache()?;
-    let wanted = args.package.as_deref().map(parse_wanted).transpose()?;
+    // `NAME@VERSION` or `NAME#VERSION`; `latest` is a valid version text.
+    let wanted = args
+        .package
+        .as_deref()
+        .map(PackageId::parse)
+        .transpose()?
+        .map(|id| (id.name, id.version));
     let installed: Vec<Installed> = match (&args.from, wanted) {
         (Some(file), wanted) => {
             let bytes =
@@ -107,17 +113,4 @@ async fn install(args: InstallArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `NAME@VERSION`, `NAME#VERSION` or `NAME@latest`.
-fn parse_wanted(text: &str) -> anyhow::Result<(String, String)> {
-    let (name, version) = text
-        .split_once('@')
-        .or_else(|| text.split_once('#'))
-        .with_context(|| format!("{text:?}: write the package as NAME@VERSION"))?;
-    PackageId::check_name(name)?;
-    if version != "latest" {
-        PackageId::new(name, version)?;
-    }
-    Ok((name.to_owned(), version.to_owned()))
 }

@@ -566,3 +566,23 @@ fn parse_raw_response(what: &str, raw: &[u8]) -> Resp {
     );
     r
 }
+
+/// Writes a `.tgz` FHIR package at `path`: `manifest` as `package/package.json` and each
+/// `(name, resource)` as `package/{name}`.
+pub fn package_tgz(path: &std::path::Path, manifest: &Value, files: &[(String, Value)]) {
+    let file = std::fs::File::create(path).expect("create");
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    let entries = std::iter::once(("package.json".to_owned(), manifest))
+        .chain(files.iter().map(|(n, v)| (n.clone(), v)));
+    for (name, v) in entries {
+        let bytes = serde_json::to_vec(v).expect("json");
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("package/{name}"), bytes.as_slice())
+            .expect("append");
+    }
+    tar.into_inner().expect("tar").finish().expect("gzip");
+}

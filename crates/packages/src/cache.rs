@@ -1,7 +1,7 @@
 //! The package cache: `{root}/{name}#{version}/package/…`, one folder per installed package.
 //!
-//! An archive is unpacked into a temporary folder inside the cache and renamed into place
-//! only when complete, so a failed or interrupted install never leaves a half package where
+//! An archive is unpacked into a temporary folder inside the cache (so that the final rename
+//! stays on one file system) and renamed into place only when complete, so a failed or interrupted install never leaves a half package where
 //! a reader would take it for a whole one.
 
 use std::io::Read;
@@ -76,10 +76,11 @@ impl PackageCache {
         for entry in read {
             let entry = entry.map_err(|e| PackageError::io(self.root.display(), e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Ok(id) = PackageId::parse(&name) {
-                if name.contains('#') && self.contains(&id) {
-                    out.push(id);
-                }
+            let id = name
+                .split_once('#')
+                .and_then(|(n, v)| PackageId::new(n, v).ok());
+            if let Some(id) = id.filter(|id| self.contains(id)) {
+                out.push(id);
             }
         }
         out.sort();
@@ -110,7 +111,10 @@ impl PackageCache {
     ) -> Result<Installed, PackageError> {
         std::fs::create_dir_all(&self.root)
             .map_err(|e| PackageError::io(self.root.display(), e))?;
-        let staging = tempdir_in(&self.root)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".installing-")
+            .tempdir_in(&self.root)
+            .map_err(|e| PackageError::io(self.root.display(), e))?;
         let unpacked = unpack(bytes, source, staging.path())?;
         let manifest_path = unpacked.join("package.json");
         let manifest_bytes = std::fs::read(&manifest_path).map_err(|_| {
@@ -139,7 +143,8 @@ impl PackageCache {
         }
         std::fs::rename(staging.path(), &target)
             .map_err(|e| PackageError::io(target.display(), e))?;
-        staging.keep();
+        // Moved: nothing left for the guard to remove.
+        let _ = staging.keep();
         Ok(Installed {
             id,
             dependencies,
@@ -234,44 +239,4 @@ fn unpack(bytes: &[u8], source: &str, into: &Path) -> Result<PathBuf, PackageErr
         std::fs::write(&path, &content).map_err(|e| PackageError::io(path.display(), e))?;
     }
     Ok(root)
-}
-
-/// A temporary folder inside the cache (so that the final rename stays on one file system).
-fn tempdir_in(root: &Path) -> Result<Staging, PackageError> {
-    for n in 0..1000u32 {
-        let path = root.join(format!(".installing-{}-{n}", std::process::id()));
-        match std::fs::create_dir(&path) {
-            Ok(()) => return Ok(Staging { path, keep: false }),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(PackageError::io(path.display(), e)),
-        }
-    }
-    Err(PackageError::invalid(
-        root.display(),
-        "no free name for a temporary folder",
-    ))
-}
-
-/// A folder removed when dropped, unless kept.
-struct Staging {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Staging {
-    fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn keep(mut self) {
-        self.keep = true;
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
 }

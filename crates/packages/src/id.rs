@@ -11,8 +11,8 @@ pub struct PackageId {
 }
 
 impl PackageId {
-    /// A package id from its parts, each checked ([`PackageId::check_name`], and a version
-    /// holds no `/`, `\\`, `#` or space, so that `name#version` is always one safe folder
+    /// A package id from its parts, each checked (the name as `check_name` says; a version
+    /// holds no `/`, `\`, `#` or space, so that `name#version` is always one safe folder
     /// name).
     pub fn new(name: &str, version: &str) -> Result<PackageId, PackageError> {
         PackageId::check_name(name)?;
@@ -36,7 +36,7 @@ impl PackageId {
 
     /// A package name is lower-case letters, digits, `.`, `-` and `_` (npm's rule for
     /// unscoped names, which FHIR packages follow), not starting with `.`.
-    pub fn check_name(name: &str) -> Result<(), PackageError> {
+    fn check_name(name: &str) -> Result<(), PackageError> {
         let ok = !name.is_empty()
             && name.len() <= 214
             && !name.starts_with('.')

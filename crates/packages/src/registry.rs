@@ -76,7 +76,9 @@ impl Registry {
         name: &str,
         version: &str,
     ) -> Result<(PackageId, Vec<u8>, String), PackageError> {
-        PackageId::check_name(name)?;
+        // `latest` passes as a version: the name is what must be checked before it is
+        // put in an address.
+        PackageId::new(name, version)?;
         let url = format!("{}/{name}", self.base);
         let listing: Value = serde_json::from_slice(&self.get(&url).await?).map_err(|e| {
             PackageError::registry(&url, format!("not a JSON package listing: {e}"))
