@@ -557,7 +557,8 @@ impl Store {
 
     /// [`Store::find_roles`] from `start` rather than the cheapest start: the same rows, at
     /// another cost (for tests and measurements). A start `q` cannot have (a role criterion
-    /// or names without index rows) is an [`StoreError::UnsupportedSearch`].
+    /// or names without index rows) is an [`StoreError::UnsupportedSearch`]; without an area
+    /// there is one start, the roles' provider references, whatever `start` says.
     pub async fn find_roles_from(
         &self,
         scope: impl Into<Scope<'_>>,
