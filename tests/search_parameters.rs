@@ -509,6 +509,7 @@ async fn an_index_built_with_another_format_is_rebuilt_in_the_background() {
                     resource_type: "Practitioner",
                     id: &smith,
                     entries: &[],
+                    hidden: &store::NOT_HIDDEN,
                 }],
             )
             .await

@@ -266,6 +266,16 @@ async fn restrictions_take_effect_and_lift_at_once_and_stored_ones_apply_to_ever
                 .await
                 .status(200);
         }
+        // ... and in searches, by any of their values: none for anonymous callers, both for
+        // a client (their index rows moved with the Restriction, without a write of theirs).
+        for path in [
+            "Practitioner?family=Citer",
+            "Practitioner?address-city=Worktown",
+        ] {
+            assert!(ids(&f.get(None, path).await.status(200).json()).is_empty());
+            let seen = f.get(Some(&f.who.stranger), path).await.status(200).json();
+            assert_eq!(ids(&seen), vec!["Cites1", "Cites2"], "{path}");
+        }
         // A Restriction deleted: its citers fail closed (see_restricted clients only).
         f.send(
             Some(&f.who.privileged),
@@ -280,6 +290,53 @@ async fn restrictions_take_effect_and_lift_at_once_and_stored_ones_apply_to_ever
         f.get(Some(&f.who.privileged), "Practitioner/Cites1")
             .await
             .status(200);
+        let path = "Practitioner?family=Citer";
+        assert!(ids(&f.get(Some(&f.who.stranger), path).await.json()).is_empty());
+        let seen = f
+            .get(Some(&f.who.privileged), path)
+            .await
+            .status(200)
+            .json();
+        assert_eq!(ids(&seen), vec!["Cites1", "Cites2"]);
+    }
+}
+
+#[tokio::test]
+async fn a_bundle_writing_a_restriction_and_its_citer_hides_the_citer_from_searches() {
+    for db in test_databases().await {
+        let Some(f) = fixture(&db).await else { return };
+        let dir = testkit::shared_fhir().expect("fixture read it");
+        // The citer comes first: when it is written, the Restriction it cites is not stored
+        // yet, and the Restriction's write then recomputes it.
+        let mut consent = crate::fixture::example(&dir, "Consent-PractitionerRestrict");
+        consent["id"] = json!("Bundled");
+        let citer = json!({"resourceType": "Practitioner", "id": "BundledCiter",
+            "extension": [{"url": USAGE, "valueReference": {"reference": "Consent/Bundled"}}],
+            "name": [{"family": "Bundledciter"}],
+            "address": [{"use": "home", "city": "Bundlehome"}, {"use": "work", "city": "Bundlework"}]});
+        let entry = |r: &serde_json::Value| {
+            let url = format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap_or_default(),
+                r["id"].as_str().unwrap_or_default()
+            );
+            json!({"resource": r, "request": {"method": "PUT", "url": url}})
+        };
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction",
+            "entry": [entry(&citer), entry(&consent)]});
+        f.send(Some(&f.who.privileged), Method::POST, "", &bundle)
+            .await
+            .status(200);
+        // The stored example restricts home addresses only: the city parameter (fed by the
+        // home and the work address) no longer matches for anonymous callers, the name does.
+        for city in ["Bundlehome", "Bundlework"] {
+            let path = format!("Practitioner?address-city={city}");
+            assert!(ids(&f.get(None, &path).await.status(200).json()).is_empty());
+            let seen = f.get(Some(&f.who.privileged), &path).await.status(200);
+            assert_eq!(ids(&seen.json()), vec!["BundledCiter"]);
+        }
+        let path = "Practitioner?family=Bundledciter";
+        assert_eq!(ids(&f.get(None, path).await.json()), vec!["BundledCiter"]);
     }
 }
 
@@ -343,10 +400,20 @@ async fn the_restricting_labels_are_a_tenant_setting_applied_at_once() {
         assert_eq!(r["restricting_labels"], json!(["N", "R", "V"]));
         assert_eq!(r["recomputed"], 1, "{r}");
         f.get(None, "Practitioner/Normal").await.status(404);
-        assert!(ids(&f.get(None, "Practitioner?family=Normal").await.json()).is_empty());
+        let search = "Practitioner?family=Normal&_total=accurate";
+        let found = f.get(None, search).await.status(200).json();
+        assert!(ids(&found).is_empty());
+        assert_eq!(found["total"], 0, "{found}");
         f.get(Some(&f.who.stranger), "Practitioner/Normal")
             .await
             .status(200);
+        let seen = f
+            .get(Some(&f.who.stranger), search)
+            .await
+            .status(200)
+            .json();
+        assert_eq!(ids(&seen), vec!["Normal"]);
+        assert_eq!(seen["total"], 1, "{seen}");
         // A later write keeps to the tenant's setting.
         let mut again = normal.clone();
         again["id"] = json!("Normal2");

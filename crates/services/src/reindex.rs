@@ -203,6 +203,7 @@ async fn reindex_batch(
                 resource_type: &item.resource_type,
                 id: &item.id,
                 entries,
+                hidden: &store::NOT_HIDDEN,
             })
             .collect();
         let keys: Vec<(String, String)> = items

@@ -339,7 +339,8 @@ pub(crate) fn push_history_where(
     // Every version of a resource hidden now is hidden, those written before its
     // restriction included.
     let (ty, id) = (Term::Raw("v.res_type"), Term::Raw("v.id"));
-    crate::restricted::visible_terms(sql, seer, tenant, ty, id, None);
+    let sight = crate::restricted::Sight::new(seer.clone(), true);
+    crate::restricted::visible_terms(sql, &sight, tenant, ty, id, None);
     match &query.scope {
         HistoryScope::System => {}
         HistoryScope::Type(t) => {

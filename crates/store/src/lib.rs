@@ -56,11 +56,11 @@ pub use jobs::{Job, JobState, NewJob};
 pub use model::*;
 pub use reindex::ReindexItem;
 pub use restrict::Viewer;
-pub use restricted::RestrictionWrite;
+pub use restricted::{HiddenRows, RestrictionWrite};
 pub use scope::Scope;
 pub use search::{
     IndexedResource, PageCursor, PageDirection, RoleQuery, RoleRow, RoleStart, SearchPage,
-    SortValue, DEFAULT_NEAR_KM,
+    SortValue, DEFAULT_NEAR_KM, NOT_HIDDEN,
 };
 pub use tx::{BatchOutcome, BatchWrite, OnUnchanged, StoreTx};
 
@@ -239,7 +239,7 @@ impl Store {
     ) -> Result<WriteOutcome, StoreError> {
         let tenant = scope.into().tenant();
         let mut tx = self.begin(tenant).await?;
-        let outcome = tx.write_indexed(req, index).await?;
+        let outcome = tx.write_indexed(req, index, &NOT_HIDDEN).await?;
         tx.commit().await?;
         Ok(outcome)
     }

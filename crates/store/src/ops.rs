@@ -65,8 +65,11 @@ pub(crate) async fn delete_tenant<B: Backend>(
         // `table` comes from a constant list, never from input.
         sql.push("DELETE FROM ")
             .push(table)
-            .push(" WHERE tenant = ")
-            .text(tenant.as_str());
+            .push(" WHERE tenant IN (")
+            .text(tenant.as_str())
+            .push(", ")
+            .text(crate::restricted::shadow_tenant(tenant.as_str()))
+            .push(")");
         B::Db::execute(&mut tx, &sql).await?;
     }
     // The generation rows stay (and move on): a tenant created again under this name must

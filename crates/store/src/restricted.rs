@@ -18,12 +18,20 @@
 //!   its elements are ([`restrict::redact`]), using the resource's *current* policy, so a
 //!   version written before a restriction is hidden like the current one.
 //!
+//! Index rows of restricted content are kept apart ([`shadow_tenant`]): written under the
+//! tenant's shadow key instead of its name, so that the searches of a viewer who may see none
+//! of it (anonymous callers) read only the tenant's own key and test nothing per row. Which
+//! rows: every row of a resource whose whole gate is not open, and the rows of the parameters
+//! its restricted elements feed ([`HiddenRows`]). Written so by the write itself, and moved
+//! ([`rekey_statements`]) when a policy changes without a write (a stored Restriction or the
+//! tenant's settings changed) or rows are rewritten without one (a reindex).
+//!
 //! Later channels (bulk export, subscription notifications, `$match`) must read through
 //! [`crate::Scope`] and these two functions too; nothing else knows the rule.
 
 use restrict::{Access, Gate, Restrictions, Seer, Viewer, Visibility};
 
-use crate::search::{delete_statements, Alias, Sql};
+use crate::search::{delete_statements, Alias, Sql, INDEX_TABLES};
 use crate::{StoreError, VersionRecord};
 
 /// The pseudo-parameters of `_text` and `_content`: they read the resource body, which holds
@@ -43,6 +51,107 @@ pub struct RestrictionWrite {
     /// Its first version was just written: it has no rows to replace (an import of new
     /// resources then costs no statement here).
     pub fresh: bool,
+    /// Its index rows were not written with this policy (it was recomputed because a stored
+    /// Restriction or the tenant's settings changed): they are moved to the keys it gives.
+    pub rekey: bool,
+}
+
+impl RestrictionWrite {
+    /// The index rows this policy keeps under the shadow key.
+    pub fn hidden_rows(&self) -> HiddenRows {
+        if self.policy.is_empty() {
+            HiddenRows::None
+        } else if self.policy.whole_gate().access != Access::Open {
+            HiddenRows::All
+        } else if self.policy.element_gate().access != Access::Open {
+            HiddenRows::Params(self.params.clone())
+        } else {
+            HiddenRows::None
+        }
+    }
+}
+
+/// Which index rows of a resource hold restricted content (see the module documentation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum HiddenRows {
+    #[default]
+    None,
+    /// Every row: the whole resource is restricted.
+    All,
+    /// The rows of these parameters (a composite's component rows, `{code}$…`, with it).
+    Params(Vec<String>),
+}
+
+impl HiddenRows {
+    /// Whether the rows of parameter `param` are hidden.
+    pub(crate) fn hides(&self, param: &str) -> bool {
+        match self {
+            HiddenRows::None => false,
+            HiddenRows::All => true,
+            HiddenRows::Params(params) => params.iter().any(|p| {
+                param
+                    .strip_prefix(p.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('$'))
+            }),
+        }
+    }
+}
+
+/// The key under which the index rows of `tenant`'s restricted content are kept in place of
+/// the tenant's name. A tenant name has no `~` ([`crate::TenantName::parse`]), so no tenant
+/// can own it.
+pub(crate) fn shadow_tenant(tenant: &str) -> String {
+    format!("{tenant}~restricted")
+}
+
+/// The rows under the tenant's own key, unfiltered: for probes, which only choose a plan.
+pub(crate) static PLAIN: Sight = Sight {
+    seer: Seer::Everything,
+    shadow: false,
+};
+
+/// How the statements of one search see a tenant's restricted content: who looks, and
+/// whether they read the shadow key too.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sight {
+    pub seer: Seer,
+    /// Index rows are read under the shadow key as well as the tenant's own (and tested);
+    /// otherwise only under the tenant's own, where no row is restricted.
+    pub shadow: bool,
+}
+
+impl Sight {
+    /// For `seer` in a tenant that holds restricted content (`restricted`) or none: in one
+    /// without any, everything there is may be seen and no row is under the shadow key; in
+    /// one with some, an anonymous viewer sees none of it and reads none of its rows.
+    pub fn new(seer: Seer, restricted: bool) -> Sight {
+        match seer {
+            _ if !restricted => Sight {
+                seer: Seer::Everything,
+                shadow: false,
+            },
+            Seer::Nothing => Sight {
+                seer,
+                shadow: false,
+            },
+            seer => Sight { seer, shadow: true },
+        }
+    }
+
+    /// Appends `x.tenant = ?` (or `x.tenant IN (?, ?)` with the shadow key): the index rows of
+    /// `tenant` this sight reads.
+    pub fn index_tenant(&self, sql: &mut Sql, x: Alias, tenant: &str) {
+        sql.col(x, "tenant");
+        if self.shadow {
+            sql.push(" IN (")
+                .text(tenant)
+                .push(", ")
+                .text(shadow_tenant(tenant))
+                .push(")");
+        } else {
+            sql.push(" = ").text(tenant);
+        }
+    }
 }
 
 /// A value of a visibility test: bound text, or a column of the enclosing query.
@@ -65,17 +174,24 @@ impl Term<'_> {
 }
 
 /// Appends ` AND (…)`: the row of `resource_type/<id>` (and, with `param`, its index rows of
-/// that parameter) is one `seer` may see. Nothing for [`Seer::Everything`]. The type and
+/// that parameter) is one `sight`'s viewer may see. Nothing for [`Seer::Everything`], nor for
+/// index rows read under the tenant's own key only (none of them is restricted). The type and
 /// parameter are bound text for a search's rows, columns for an include's.
 pub(crate) fn visible_terms(
     sql: &mut Sql,
-    seer: &Seer,
+    sight: &Sight,
     tenant: &str,
     resource_type: Term,
     id: Term,
     param: Option<Term>,
 ) {
+    let seer = &sight.seer;
     if *seer == Seer::Everything {
+        return;
+    }
+    let body = matches!(param, Some(Term::Text(p)) if BODY_PARAMS.contains(&p));
+    if param.is_some() && !body && !sight.shadow {
+        // Index rows under the tenant's own key: none of them is restricted.
         return;
     }
     // Each test first asks whether the tenant has such restrictions at all (of the type, and
@@ -324,11 +440,78 @@ pub(crate) fn save_statements(tenant: &str, writes: &[RestrictionWrite]) -> Vec<
             ids,
         ));
     }
+    let mut rekeyed: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for w in last.iter().filter(|w| w.rekey) {
+        rekeyed.entry(&w.resource_type).or_default().push(&w.id);
+    }
     for w in last.into_iter().rev() {
         insert_statements(tenant, w, &mut out);
     }
+    for (resource_type, ids) in &rekeyed {
+        out.extend(rekey_statements(tenant, resource_type, ids));
+    }
     out
 }
+
+/// Statements moving the index rows of `ids` (of `resource_type`) to the keys their saved
+/// policies give (the module documentation): every row back under the tenant's own key, then
+/// those of a resource whose whole gate is not open, or of a parameter in its
+/// `restricted_params`, under the shadow key. Run after the policies are saved.
+pub(crate) fn rekey_statements(tenant: &str, resource_type: &str, ids: &[&str]) -> Vec<Sql> {
+    let shadow = shadow_tenant(tenant);
+    let mut out = Vec::new();
+    for chunk in ids.chunks(MAX_REKEYED) {
+        for table in INDEX_TABLES {
+            let mut sql = Sql::new();
+            sql.push("UPDATE ")
+                .push(table)
+                .push(" SET tenant = ")
+                .text(tenant)
+                .push(" WHERE tenant = ")
+                .text(&shadow)
+                .push(" AND res_type = ")
+                .text(resource_type)
+                .push(" AND id IN ")
+                .text_list(chunk.iter().copied());
+            out.push(sql);
+            // `table` names the row being updated inside the subqueries (both databases
+            // accept the table's own name there).
+            let mut sql = Sql::new();
+            sql.push("UPDATE ")
+                .push(table)
+                .push(" SET tenant = ")
+                .text(&shadow)
+                .push(" WHERE tenant = ")
+                .text(tenant)
+                .push(" AND res_type = ")
+                .text(resource_type)
+                .push(" AND id IN ")
+                .text_list(chunk.iter().copied())
+                .push(" AND (EXISTS (SELECT 1 FROM restrictions rh WHERE rh.tenant = ")
+                .text(tenant)
+                .push(" AND rh.res_type = ")
+                .push(table)
+                .push(".res_type AND rh.id = ")
+                .push(table)
+                .push(".id AND rh.whole_access > 0) OR EXISTS (SELECT 1 FROM restricted_params rp WHERE rp.tenant = ")
+                .text(tenant)
+                .push(" AND rp.res_type = ")
+                .push(table)
+                .push(".res_type AND rp.id = ")
+                .push(table)
+                .push(".id AND (rp.param = ")
+                .push(table)
+                .push(".param OR substr(")
+                .push(table)
+                .push(".param, 1, length(rp.param) + 1) = rp.param || '$')))");
+            out.push(sql);
+        }
+    }
+    out
+}
+
+/// Most ids one [`rekey_statements`] statement binds.
+const MAX_REKEYED: usize = 1_000;
 
 fn insert_statements(tenant: &str, w: &RestrictionWrite, out: &mut Vec<Sql>) {
     let key = |sql: &mut Sql| {
@@ -460,9 +643,11 @@ pub(crate) fn set_settings(tenant: &str, settings: &str) -> Sql {
 /// (`_security` index rows of the v3 Confidentiality system).
 pub(crate) fn labelled(tenant: &str) -> Sql {
     let mut sql = Sql::new();
-    sql.push("SELECT DISTINCT res_type, id FROM search_token WHERE tenant = ")
+    sql.push("SELECT DISTINCT res_type, id FROM search_token WHERE tenant IN (")
         .text(tenant)
-        .push(" AND param = '_security' AND system = ")
+        .push(", ")
+        .text(shadow_tenant(tenant))
+        .push(") AND param = '_security' AND system = ")
         .text(restrict::CONFIDENTIALITY_SYSTEM)
         .push(" ORDER BY res_type, id");
     sql

@@ -67,6 +67,31 @@ pub(crate) fn tenant_exists(tenant: &TenantName) -> Sql {
     sql
 }
 
+/// How `viewer` sees the tenant's restricted content in this transaction
+/// ([`crate::restricted::Sight`]: whether the tenant holds any decides whether its searches
+/// read the shadow key); [`StoreError::UnknownTenant`] unless the tenant exists. One
+/// statement for both.
+pub(crate) async fn tenant_sight<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: &TenantName,
+    viewer: &restrict::Viewer<'_>,
+) -> Result<crate::restricted::Sight, StoreError> {
+    let mut sql = Sql::new();
+    sql.push("SELECT EXISTS (SELECT 1 FROM tenants WHERE name = ")
+        .text(tenant.as_str())
+        .push("), EXISTS (SELECT 1 FROM restrictions WHERE tenant = ")
+        .text(tenant.as_str())
+        .push(")");
+    let row: Option<(bool, bool)> = B::Db::fetch_optional(conn, &sql).await?;
+    match row {
+        Some((true, restricted)) => Ok(crate::restricted::Sight::new(
+            restrict::Seer::of(viewer),
+            restricted,
+        )),
+        _ => Err(StoreError::UnknownTenant(tenant.to_string())),
+    }
+}
+
 /// Answers [`StoreError::UnknownTenant`] unless the tenant exists.
 pub(crate) async fn require_tenant<B: Backend>(
     conn: &mut Conn<B>,

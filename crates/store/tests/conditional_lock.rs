@@ -48,7 +48,9 @@ async fn a_transaction_search_sees_its_own_writes_and_expands_value_sets() {
             json!({"resourceType": "Organization", "id": "o1", "name": "Inside",
                 "type": [{"coding": [{"system": "http://ex.org/kind", "code": "clinic"}]}]}),
         );
-        tx.write_indexed(req, &index).await.expect("write");
+        tx.write_indexed(req, &index, &store::NOT_HIDDEN)
+            .await
+            .expect("write");
         assert_eq!(
             tx_ids(&c, &mut tx, "Organization", "name=inside").await,
             ["o1"],
@@ -124,7 +126,10 @@ async fn the_second_taker_of_a_condition_lock_waits_and_then_sees_the_first_comm
             &c,
             json!({"resourceType": "Organization", "id": "r1", "name": "Racer"}),
         );
-        first.write_indexed(req, &index).await.expect("write");
+        first
+            .write_indexed(req, &index, &store::NOT_HIDDEN)
+            .await
+            .expect("write");
         first.commit().await.expect("commit first");
         let found = tokio::time::timeout(Duration::from_secs(10), second)
             .await

@@ -55,7 +55,8 @@ async fn an_operation_dropped_at_any_point_leaves_the_next_caller_a_working_conn
             // Dropped after `delay`: somewhere in acquire, BEGIN, the row writes, COPY, COMMIT.
             let write = async {
                 let mut tx = store.begin(&t).await?;
-                tx.write_indexed(put(&big), &entries).await?;
+                tx.write_indexed(put(&big), &entries, &store::NOT_HIDDEN)
+                    .await?;
                 tx.commit().await
             };
             let _ = tokio::time::timeout(delay, write).await;

@@ -94,7 +94,7 @@ async fn an_accurate_total_follows_every_write_of_this_store_and_of_another_proc
         // rolled back, nobody else may get that count.
         let mut tx = c.store.begin(&t).await.expect("begin");
         let entries = c.extractor.extract(&practitioner("tx1", "female"));
-        tx.write_indexed(female_request("tx1"), &entries)
+        tx.write_indexed(female_request("tx1"), &entries, &store::NOT_HIDDEN)
             .await
             .expect("write in tx");
         let inside = tx

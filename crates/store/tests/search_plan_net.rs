@@ -63,6 +63,7 @@ fn batch(data: &BTreeMap<&'static str, BTreeMap<String, Value>>) -> Vec<BatchWri
             },
             index: extractor.extract(r),
             restriction: None,
+            hidden: Default::default(),
         })
         .collect()
 }

@@ -24,6 +24,7 @@ fn batch_write(c: &Ctx, resource: Value) -> BatchWrite {
         },
         index: c.extractor.extract(&resource),
         restriction: None,
+        hidden: Default::default(),
     }
 }
 

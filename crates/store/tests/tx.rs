@@ -51,6 +51,7 @@ fn batch(reqs: Vec<WriteRequest>) -> Vec<BatchWrite> {
             request,
             index: Vec::new(),
             restriction: None,
+            hidden: Default::default(),
         })
         .collect()
 }
@@ -600,6 +601,7 @@ async fn batch_index_rows_commit_roll_back_and_follow_the_content() {
             request: r,
             index,
             restriction: None,
+            hidden: Default::default(),
         }
     };
     let alpha = || {
@@ -642,6 +644,7 @@ async fn batch_index_rows_commit_roll_back_and_follow_the_content() {
                     request: alpha(),
                     index: Vec::new(),
                     restriction: None,
+                    hidden: Default::default(),
                 }],
                 OnUnchanged::KeepCurrent,
             )

@@ -58,6 +58,7 @@ pub(crate) fn index_one(
         },
         index,
         restriction: Some(restriction),
+        hidden: Default::default(),
     })
 }
 

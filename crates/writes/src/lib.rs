@@ -11,9 +11,10 @@
 //! 4. **index extraction** ([`prepare`], [`index_many`]): the tenant's search parameters turn
 //!    the resource into its search index entries; then its restriction policy
 //!    ([`restriction::read`]: NDH usage restrictions and `meta.security` labels);
-//! 5. **store write** ([`apply`], [`apply_batch`], [`delete`]) in the caller's transaction,
-//!    with the policy completed from the stored Restrictions it cites and saved, and the
-//!    resources citing a written Restriction recomputed ([`restriction::save`]);
+//! 5. **store write** ([`apply`], [`apply_batch`], [`delete`]) in the caller's transaction:
+//!    the policy completed from the stored Restrictions it cites ([`restriction::resolve`]),
+//!    the write (restricted content's index rows under the tenant's shadow key), the policy
+//!    saved and the resources citing a written Restriction recomputed ([`restriction::save`]);
 //!    Then the networks the write touches are marked as changed (`networks.rs`; the
 //!    provider finder's "last imported" date of a network);
 //! 6. **change event** (`record_change`): inside the same transaction, the place where change
@@ -150,11 +151,14 @@ pub async fn apply(
     mut w: BatchWrite,
     extractor: &Extractor,
 ) -> Result<WriteOutcome, StoreError> {
-    let pending = w.restriction.take();
     let touched = Touched::of(&w.request.resource_type, &w.index);
-    let outcome = tx.write_indexed(w.request, &w.index).await?;
+    let settings = tx.restriction_settings().await?;
+    let policies =
+        resolve_restrictions(tx, extractor, &settings, std::slice::from_mut(&mut w)).await?;
+    let outcome = tx.write_indexed(w.request, &w.index, &w.hidden).await?;
     let r = &outcome.record;
-    save_restrictions(tx, extractor, vec![(pending, r)]).await?;
+    let written = policies.into_iter().map(|p| (p, r)).collect();
+    save_restrictions(tx, extractor, &settings, written).await?;
     let mut networks = BTreeSet::new();
     touched.networks(&r.id, &mut networks);
     touch_networks(tx, &networks, r.last_updated).await?;
@@ -170,7 +174,8 @@ pub async fn apply_batch(
     on_unchanged: OnUnchanged,
     extractor: &Extractor,
 ) -> Result<Vec<BatchOutcome>, StoreError> {
-    let pending: Vec<_> = writes.iter_mut().map(|w| w.restriction.take()).collect();
+    let settings = tx.restriction_settings().await?;
+    let policies = resolve_restrictions(tx, extractor, &settings, &mut writes).await?;
     let touched: Vec<_> = writes
         .iter()
         .map(|w| Touched::of(&w.request.resource_type, &w.index))
@@ -193,13 +198,13 @@ pub async fn apply_batch(
     if let Some(at) = latest {
         touch_networks(tx, &networks, at).await?;
     }
-    let written: Vec<_> = pending
+    let written: Vec<_> = policies
         .into_iter()
         .zip(&outcomes)
         .filter(|(_, o)| !o.unchanged)
         .map(|(p, o)| (p, &o.outcome.record))
         .collect();
-    save_restrictions(tx, extractor, written).await?;
+    save_restrictions(tx, extractor, &settings, written).await?;
     for o in outcomes.iter().filter(|o| !o.unchanged) {
         let r = &o.outcome.record;
         record_change(tx, &r.resource_type, &r.id, r.version).await?;
@@ -241,52 +246,46 @@ async fn touch_networks(
     tx.touch_networks(&networks, at).await
 }
 
-/// Stage 5b for written records, each with the policy stage 4b read (`None`: read it now).
-/// Stage 4b reads with the default settings; a tenant with other restricting labels has its
-/// policies read again here.
+/// Stage 5b before the writes: the complete policy of each of `writes` (its `restriction`
+/// taken), and the index rows it hides set in its `hidden`.
+async fn resolve_restrictions(
+    tx: &mut StoreTx,
+    extractor: &Extractor,
+    settings: &restrict::Settings,
+    writes: &mut [BatchWrite],
+) -> Result<Vec<store::RestrictionWrite>, StoreError> {
+    let mut policies = Vec::with_capacity(writes.len());
+    for w in writes {
+        let pending = w.restriction.take();
+        let key = (w.request.resource_type.as_str(), w.request.id.as_str());
+        let policy =
+            restriction::resolve(tx, extractor, settings, pending, key, &w.request.resource)
+                .await?;
+        w.hidden = policy.hidden_rows();
+        policies.push(policy);
+    }
+    Ok(policies)
+}
+
+/// Stage 5b after the writes: saves the policies of the written records.
 async fn save_restrictions(
     tx: &mut StoreTx,
     extractor: &Extractor,
-    written: Vec<(Option<store::RestrictionWrite>, &store::VersionRecord)>,
+    settings: &restrict::Settings,
+    written: Vec<(store::RestrictionWrite, &store::VersionRecord)>,
 ) -> Result<(), StoreError> {
-    let settings = tx.restriction_settings().await?;
-    let read_again = settings != restrict::Settings::default();
-    let written: Vec<_> = written
-        .into_iter()
-        .map(|(pending, record)| (pending.filter(|_| !read_again), record))
-        .collect();
-    let mut bodies = Vec::with_capacity(written.len());
-    for (pending, record) in &written {
-        let needs_body = pending
-            .as_ref()
-            .is_none_or(|p| !p.policy.cites().is_empty());
-        let body = match (&record.body, needs_body) {
-            (Some(body), true) => Some(
-                serde_json::from_str::<serde_json::Value>(body)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            ),
-            _ => None,
-        };
-        bodies.push(body);
-    }
     let keys: Vec<(&str, &str)> = written
         .iter()
-        .map(|&(_, r)| (r.resource_type.as_str(), r.id.as_str()))
+        .map(|(_, r)| (r.resource_type.as_str(), r.id.as_str()))
         .collect();
-    let mut writes = Vec::with_capacity(written.len());
-    for ((pending, record), body) in written.into_iter().zip(&bodies) {
-        let mut write = match (pending, body) {
-            (Some(p), _) => p,
-            (None, Some(body)) => {
-                let (t, id) = (&record.resource_type, &record.id);
-                restriction::read(extractor, &settings, t, id, body, None)
-            }
-            (None, None) => continue,
-        };
-        write.fresh = record.version == 1;
-        writes.push((write, body.as_ref()));
-    }
-    restriction::save(tx, extractor, &settings, writes, &keys).await
+    let writes = written
+        .into_iter()
+        .map(|(mut write, record)| {
+            write.fresh = record.version == 1;
+            write
+        })
+        .collect();
+    restriction::save(tx, extractor, settings, writes, &keys).await
 }
 
 /// Stage 6: change events (Subscriptions Backport, <https://hl7.org/fhir/uv/subscriptions-backport/>)

@@ -6,10 +6,13 @@
 //!   resource itself tells (contained Restrictions, labels), and the search parameters whose
 //!   values come from restricted elements: those whose entries differ once every restricted
 //!   element is removed.
-//! - 5b ([`save`], inside the transaction): Restrictions the resource cites by reference
-//!   (`Consent/id`) are read as the transaction sees them and the policy is completed; then
-//!   saved. When a stored Restriction is written or deleted, every resource citing it is
-//!   recomputed in the same transaction ([`recompute_citing`]), so a change shows at once.
+//! - 5b, inside the transaction: before the write ([`resolve`]), Restrictions the resource
+//!   cites by reference (`Consent/id`) are read as the transaction sees them and the policy is
+//!   completed, so the write keeps the index rows of restricted content apart (the store's
+//!   `restricted.rs`); after it ([`save`]), the policy is saved. When a stored Restriction is
+//!   written or deleted, every resource citing it is recomputed in the same transaction (a
+//!   resource written with a Restriction it cites in one Bundle included), so a change shows
+//!   at once.
 
 use std::collections::HashSet;
 
@@ -39,6 +42,7 @@ pub fn read(
         policy,
         params,
         fresh: false,
+        rekey: false,
     }
 }
 
@@ -95,25 +99,45 @@ fn base_code(code: &str) -> &str {
     code.split('$').next().unwrap_or(code)
 }
 
-/// Stage 5b: completes the policies of `writes` with the stored Restrictions they cite (as
-/// `tx` sees them; `resource` is the written body, given when the policy cites any) and saves
-/// them; then recomputes the resources citing any Restriction among `written` (`(type, id)`
-/// of what this transaction wrote or deleted).
+/// Stage 5b before the write: the complete policy of `resource_type/id` about to be written
+/// with body `resource`: `pending` (what stage 4b read, with the default settings) or, when
+/// there is none or the tenant's `settings` are others, read again; then completed with the
+/// stored Restrictions it cites, as `tx` sees them.
+pub async fn resolve(
+    tx: &mut StoreTx,
+    extractor: &Extractor,
+    settings: &restrict::Settings,
+    pending: Option<RestrictionWrite>,
+    (resource_type, id): (&str, &str),
+    resource: &serde_json::Map<String, Value>,
+) -> Result<RestrictionWrite, StoreError> {
+    let read_again = *settings != restrict::Settings::default();
+    let mut body = None;
+    let mut write = match pending.filter(|_| !read_again) {
+        Some(p) => p,
+        None => {
+            let value = body.insert(Value::Object(resource.clone()));
+            read(extractor, settings, resource_type, id, value, None)
+        }
+    };
+    if !write.policy.cites().is_empty() {
+        let value = body.get_or_insert_with(|| Value::Object(resource.clone()));
+        complete(tx, extractor, settings, &mut write, value).await?;
+    }
+    Ok(write)
+}
+
+/// Stage 5b after the write: saves the complete policies `writes` ([`resolve`]); then
+/// recomputes the resources citing any Restriction among `written` (`(type, id)` of what this
+/// transaction wrote or deleted).
 pub async fn save(
     tx: &mut StoreTx,
     extractor: &Extractor,
     settings: &restrict::Settings,
-    writes: Vec<(RestrictionWrite, Option<&Value>)>,
+    writes: Vec<RestrictionWrite>,
     written: &[(&str, &str)],
 ) -> Result<(), StoreError> {
-    let mut complete_writes = Vec::with_capacity(writes.len());
-    for (mut write, resource) in writes {
-        if let Some(resource) = resource {
-            complete(tx, extractor, settings, &mut write, resource).await?;
-        }
-        complete_writes.push(write);
-    }
-    tx.save_restrictions(&complete_writes).await?;
+    tx.save_restrictions(&writes).await?;
     for (resource_type, id) in written {
         if *resource_type == RESTRICTION_TYPE {
             let citing = tx.citing(&format!("{RESTRICTION_TYPE}/{id}")).await?;
@@ -166,8 +190,8 @@ pub async fn change_settings(
 }
 
 /// Reads the policy of each of `resources` again from its current body, in `tx`, and saves
-/// it; answers how many were live. A deleted one keeps its last policy, so that its history
-/// stays hidden.
+/// it, moving its index rows to the keys it gives; answers how many were live. A deleted one
+/// keeps its last policy, so that its history stays hidden.
 async fn recompute(
     tx: &mut StoreTx,
     extractor: &Extractor,
@@ -183,6 +207,7 @@ async fn recompute(
             serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut write = read(extractor, settings, resource_type, id, &resource, None);
         complete(tx, extractor, settings, &mut write, &resource).await?;
+        write.rekey = true;
         writes.push(write);
     }
     tx.save_restrictions(&writes).await?;

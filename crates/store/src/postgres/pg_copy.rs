@@ -32,8 +32,15 @@ pub(crate) async fn copy_rows(
     );
     let mut copy = conn.copy_in_raw(&statement).await?;
     let mut buf = String::with_capacity(SEND_AT + 4096);
+    let shadow = crate::restricted::shadow_tenant(tenant);
     for (resource_type, id, row) in rows {
-        encode_row(&mut buf, tenant, resource_type, id, row);
+        encode_row(
+            &mut buf,
+            row.tenant(tenant, &shadow),
+            resource_type,
+            id,
+            row,
+        );
         if buf.len() >= SEND_AT {
             if let Err(e) = copy.send(buf.as_bytes()).await {
                 // Ends the COPY so the connection goes back to a usable state.
@@ -126,6 +133,7 @@ mod tests {
                 Arg::OptText(Some("a\tb\\c\nd\re".into())),
                 Arg::Text("plain".into()),
             ],
+            shadow: false,
         };
         let mut buf = String::new();
         encode_row(&mut buf, "t1", "Organization", "o1", &row);
@@ -146,6 +154,7 @@ mod tests {
                 Arg::OptFloat(Some(1e300)),
                 Arg::Int(-42),
             ],
+            shadow: false,
         };
         let mut buf = String::new();
         encode_row(&mut buf, "t", "Group", "g", &row);

@@ -19,6 +19,7 @@ use search::{Filter, Modifier, SearchValue};
 
 use super::index_rows::Table;
 use super::sql::{Alias, Sql};
+use crate::restricted::{Sight, PLAIN};
 use crate::StoreError;
 
 /// A column holding a resource id: `alias.column`.
@@ -54,9 +55,9 @@ pub(crate) struct Opened {
 #[derive(Debug)]
 pub(crate) struct Cond<'t> {
     pub tenant: &'t str,
-    /// Who is looking: every row access leaves out what it may not see
-    /// ([`crate::restricted::visible_terms`]).
-    pub seer: &'t restrict::Seer,
+    /// Who is looking, and under which keys index rows are read: every row access leaves out
+    /// what the viewer may not see ([`crate::restricted::visible_terms`]).
+    pub sight: &'t Sight,
     /// The instant `ap` on dates is measured from.
     pub now: DateTime<Utc>,
     next_alias: u32,
@@ -84,18 +85,14 @@ pub(crate) fn unsupported(what: impl Into<String>) -> StoreError {
 }
 
 impl<'t> Cond<'t> {
-    pub fn new(tenant: &'t str, seer: &'t restrict::Seer, now: DateTime<Utc>) -> Cond<'t> {
+    pub fn new(tenant: &'t str, sight: &'t Sight, now: DateTime<Utc>) -> Cond<'t> {
         Cond {
             tenant,
-            seer,
+            sight,
             now,
             next_alias: 0,
             per_row: PerRow::Off,
         }
-    }
-
-    pub fn tenant(&self) -> &'t str {
-        self.tenant
     }
 
     pub fn alias(&mut self) -> Alias {
@@ -109,13 +106,26 @@ impl<'t> Cond<'t> {
     pub fn visible(&self, sql: &mut Sql, resource_type: &str, id: IdCol, param: Option<&str>) {
         use crate::restricted::{visible_terms, Term};
         let (ty, id) = (Term::Text(resource_type), Term::Col(id.0, id.1));
-        visible_terms(sql, self.seer, self.tenant, ty, id, param.map(Term::Text));
+        visible_terms(sql, self.sight, self.tenant, ty, id, param.map(Term::Text));
+    }
+
+    /// `x.tenant = ? AND x.res_type = ?` for index rows `x` of the tenant's resources of
+    /// `resource_type`: under the tenant's own key, and its shadow key when the sight reads it
+    /// (`x.tenant IN (?, ?)`; see `restricted.rs`).
+    pub fn index_scope(&self, x: Alias, resource_type: &str) -> Sql {
+        let mut sql = Sql::new();
+        self.sight.index_tenant(&mut sql, x, self.tenant);
+        sql.push(" AND ")
+            .col(x, "res_type")
+            .push(" = ")
+            .text(resource_type);
+        sql
     }
 
     /// Appends `x.tenant = ? AND x.res_type = ? AND x.param = ? AND x.id = <id>` for the
     /// index rows of `param` of the resource in `id`.
     pub fn scope(&self, sql: &mut Sql, x: Alias, resource_type: &str, param: &str, id: IdCol) {
-        sql.scope_rows(x, self.tenant, resource_type)
+        sql.append(self.index_scope(x, resource_type))
             .push(" AND ")
             .col(x, "param")
             .push(" = ")
@@ -429,7 +439,7 @@ impl<'t> Cond<'t> {
             .push(" ")
             .alias(x)
             .push(" WHERE ")
-            .scope_rows(x, self.tenant, resource_type)
+            .append(self.index_scope(x, resource_type))
             .push(" AND ")
             .col(x, "param")
             .push(" = ")
@@ -526,12 +536,12 @@ impl<'t> Cond<'t> {
         filter: &Filter,
         limit: Sql,
     ) -> Result<Option<Sql>, StoreError> {
-        // A probe only chooses a plan: it counts every row, restricted or not, and so costs
-        // no visibility test per row.
-        let seer = std::mem::replace(&mut self.seer, &restrict::Seer::Everything);
+        // A probe only chooses a plan: it counts the rows under the tenant's own key, and so
+        // costs no visibility test per row.
+        let sight = std::mem::replace(&mut self.sight, &PLAIN);
         let mut rows = Sql::new();
         let source = self.index_source(&mut rows, resource_type, filter);
-        self.seer = seer;
+        self.sight = sight;
         let Some(IndexSource { id: v, .. }) = source? else {
             return Ok(None);
         };
@@ -865,7 +875,7 @@ impl<'t> Cond<'t> {
                     .push(" ")
                     .alias(x)
                     .push(" WHERE ")
-                    .scope_rows(x, self.tenant, resource_type);
+                    .append(self.index_scope(x, resource_type));
                 self.visible(sql, resource_type, (x, "id"), Some(&param.code));
                 sql.push(" AND ");
                 if *missing {
@@ -904,7 +914,7 @@ impl<'t> Cond<'t> {
             .push(" ")
             .alias(x0)
             .push(" WHERE ")
-            .scope_rows(x0, self.tenant, resource_type);
+            .append(self.index_scope(x0, resource_type));
         self.visible(sql, resource_type, (x0, "id"), Some(&param.code));
         sql.push(" AND ");
         super::values::starts_with(sql, x0, "param", &prefix0);
@@ -919,7 +929,7 @@ impl<'t> Cond<'t> {
                 .push(" ")
                 .alias(xi)
                 .push(" WHERE ")
-                .scope_rows(xi, self.tenant, resource_type)
+                .append(self.index_scope(xi, resource_type))
                 .push(" AND ")
                 .col(xi, "id")
                 .push(" = ")

@@ -25,6 +25,7 @@ use super::run::fetch_i64;
 use super::sql::{Alias, Sql};
 use crate::backend::Backend;
 use crate::db::SqlDb;
+use crate::restricted::{Sight, PLAIN};
 use crate::{Scope, Store, StoreError};
 
 /// What to look for; the filters are parsed search criteria of the role and provider types.
@@ -86,14 +87,14 @@ pub enum Start {
     Providers,
 }
 
-/// The SQL of `q` for the viewer `seer` in `tenant`, starting from `start`.
+/// The SQL of `q` for the viewer of `sight` in `tenant`, starting from `start`.
 pub(crate) fn role_rows_sql(
     tenant: &str,
-    seer: &restrict::Seer,
+    sight: &Sight,
     q: &RoleQuery,
     start: Start,
 ) -> Result<Sql, StoreError> {
-    let mut cond = Cond::new(tenant, seer, Utc::now());
+    let mut cond = Cond::new(tenant, sight, Utc::now());
     // How each criterion is tested on a row. From a few rows (a network's roles, a name's
     // providers) by a lookup per row, where a set would be built from the whole tenant
     // first. From the area's roles: the role's criteria as membership tests the planner may
@@ -131,7 +132,7 @@ pub(crate) fn role_rows_sql(
                 .push(" JOIN search_reference ")
                 .alias(rl)
                 .push(" ON ")
-                .scope_rows(rl, tenant, q.role_type)
+                .append(cond.index_scope(rl, q.role_type))
                 .push(" AND ")
                 .col(rl, "param")
                 .push(" = ")
@@ -221,7 +222,7 @@ pub(crate) fn role_rows_sql(
             from.push("search_reference ")
                 .alias(rp)
                 .push(" WHERE ")
-                .scope_rows(rp, tenant, q.role_type)
+                .append(cond.index_scope(rp, q.role_type))
                 .push(" AND ")
                 .col(rp, "param")
                 .push(" = ")
@@ -314,7 +315,7 @@ pub(crate) fn role_rows_sql(
 
 /// Appends the scope of the position rows `g` in `area`'s box, as the viewer may see them.
 fn in_area(sql: &mut Sql, cond: &Cond, g: Alias, (lat_min, lat_max, lon_min, lon_max): Area) {
-    sql.scope_rows(g, cond.tenant(), "Location")
+    sql.append(cond.index_scope(g, "Location"))
         .push(" AND ")
         .col(g, "param")
         .push(" = ")
@@ -383,7 +384,7 @@ fn roles_of_providers(
         .join_in_order("search_reference")
         .alias(rp)
         .push(" ON ")
-        .scope_rows(rp, cond.tenant(), q.role_type)
+        .append(cond.index_scope(rp, q.role_type))
         .push(" AND ")
         .col(rp, "param")
         .push(" = ")
@@ -457,8 +458,7 @@ async fn choose_start<B: Backend>(
     let Some(area) = q.area else {
         return Ok(Start::Area);
     };
-    let everything = restrict::Seer::Everything;
-    let mut cond = Cond::new(tenant, &everything, Utc::now());
+    let mut cond = Cond::new(tenant, &PLAIN, Utc::now());
     let g = cond.alias();
     let mut sites = Sql::new();
     sites
@@ -516,16 +516,15 @@ async fn role_rows<B: Backend>(
     start: Option<Start>,
 ) -> Result<Vec<RoleRow>, StoreError> {
     let tenant = scope.tenant();
-    let seer = restrict::Seer::of(scope.viewer());
     let mut tx = store.begin_read().await?;
     let limit = store.limit_search(&mut tx).await?;
     let conn: &mut crate::backend::Conn<B> = &mut tx;
-    crate::rows::require_tenant::<B>(conn, tenant).await?;
+    let sight = crate::rows::tenant_sight::<B>(conn, tenant, scope.viewer()).await?;
     let start = match start {
         Some(s) => s,
         None => choose_start::<B>(conn, tenant.as_str(), q).await?,
     };
-    let sql = role_rows_sql(tenant.as_str(), &seer, q, start)?;
+    let sql = role_rows_sql(tenant.as_str(), &sight, q, start)?;
     let rows: Vec<Row> = B::Db::fetch_all(conn, &sql).await?;
     B::search_finished(limit);
     tx.commit().await?;
@@ -574,15 +573,15 @@ impl Store {
 const IDS_PER_STATEMENT: usize = 500;
 
 /// `SELECT id, value_norm` of the string index rows of `param` of the resources `ids`, as
-/// `seer` may see them.
+/// `sight`'s viewer may see them.
 pub(crate) fn index_strings_sql(
     tenant: &str,
-    seer: &restrict::Seer,
+    sight: &Sight,
     resource_type: &str,
     param: &str,
     ids: &[&str],
 ) -> Sql {
-    let mut cond = Cond::new(tenant, seer, Utc::now());
+    let mut cond = Cond::new(tenant, sight, Utc::now());
     let x = cond.alias();
     let mut sql = Sql::new();
     sql.push("SELECT ")
@@ -592,7 +591,7 @@ pub(crate) fn index_strings_sql(
         .push(" FROM search_string ")
         .alias(x)
         .push(" WHERE ")
-        .scope_rows(x, tenant, resource_type)
+        .append(cond.index_scope(x, resource_type))
         .push(" AND ")
         .col(x, "param")
         .push(" = ")
@@ -613,12 +612,12 @@ async fn index_strings<B: Backend>(
     ids: &[&str],
 ) -> Result<Vec<(String, String)>, StoreError> {
     let tenant = scope.tenant();
-    let seer = restrict::Seer::of(scope.viewer());
     let mut tx = store.begin_read().await?;
     let conn: &mut crate::backend::Conn<B> = &mut tx;
+    let sight = crate::rows::tenant_sight::<B>(conn, tenant, scope.viewer()).await?;
     let mut out = Vec::new();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let sql = index_strings_sql(tenant.as_str(), &seer, resource_type, param, chunk);
+        let sql = index_strings_sql(tenant.as_str(), &sight, resource_type, param, chunk);
         out.extend(B::Db::fetch_all::<(String, String)>(conn, &sql).await?);
     }
     tx.commit().await?;
@@ -735,7 +734,9 @@ mod tests {
             ),
         ];
         for (name, seer, q, start) in cases {
-            let (text, args) = role_rows_sql("default", &seer, &q, start)
+            // Anonymous in a tenant with restricted content; otherwise in one without.
+            let restricted = seer == restrict::Seer::Nothing;
+            let (text, args) = role_rows_sql("default", &Sight::new(seer, restricted), &q, start)
                 .expect("sql")
                 .debug();
             let got = format!("-- {name}\n{text}\n-- binds: {args:?}\n");

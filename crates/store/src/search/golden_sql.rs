@@ -90,7 +90,13 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Who the case is rendered for: fhirdir itself, except the restricted-content case.
+/// How the case is rendered: in a tenant without restricted content, except the
+/// restricted-content cases (in a tenant with some, for the viewer [`seer`] names).
+fn sight(name: &str) -> crate::restricted::Sight {
+    crate::restricted::Sight::new(seer(name), name.starts_with("restricted"))
+}
+
+/// Who the case is rendered for: fhirdir itself, except the restricted-content cases.
 fn seer(name: &str) -> restrict::Seer {
     if name.starts_with("restricted_anonymous") {
         restrict::Seer::Nothing
@@ -119,7 +125,7 @@ fn render(name: &str, rt: &str, query: &str) -> String {
         .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
         .single()
         .expect("valid instant");
-    let plan = Plan::new("default", &seer(name), &q, None, now).expect("plan");
+    let plan = Plan::new("default", &sight(name), &q, None, now).expect("plan");
     let mut out = format!("-- {rt}?{query}\n");
     let probe = plan.walk.as_ref().map(|w| &w.probe);
     let rows = plan.walk.as_ref().map(|w| &w.rows);

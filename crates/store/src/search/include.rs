@@ -17,7 +17,7 @@ use search::{Include, SearchQuery};
 
 use super::plan::record_columns;
 use super::sql::{Alias, Sql};
-use crate::restricted::{visible_terms, Term};
+use crate::restricted::{visible_terms, Sight, Term};
 use crate::VersionRecord;
 
 /// How many rounds of `:iterate` follow the first one.
@@ -32,7 +32,7 @@ pub(crate) struct Includer<'q> {
     tenant: &'q str,
     /// Who is looking: references from elements hidden from it are not followed, and
     /// resources hidden from it are not included.
-    seer: &'q restrict::Seer,
+    sight: &'q Sight,
     query: &'q SearchQuery,
     registry: &'q Registry,
     seen: HashSet<(String, String)>,
@@ -48,7 +48,7 @@ pub(crate) struct Includer<'q> {
 impl<'q> Includer<'q> {
     pub fn new(
         tenant: &'q str,
-        seer: &'q restrict::Seer,
+        sight: &'q Sight,
         query: &'q SearchQuery,
         registry: &'q Registry,
         matches: &[VersionRecord],
@@ -59,7 +59,7 @@ impl<'q> Includer<'q> {
             .collect();
         Includer {
             tenant,
-            seer,
+            sight,
             query,
             registry,
             seen: keys.iter().cloned().collect(),
@@ -143,7 +143,7 @@ impl<'q> Includer<'q> {
             Term::Col(x, "id"),
             Term::Col(x, "param"),
         );
-        visible_terms(sql, self.seer, self.tenant, ty, id, Some(param));
+        visible_terms(sql, self.sight, self.tenant, ty, id, Some(param));
     }
 
     /// `_include`: the resources that the sources' references point at.
@@ -162,18 +162,16 @@ impl<'q> Includer<'q> {
         let (x, k, t) = (Alias(1), Alias(2), Alias(3));
         let mut sql = Sql::new();
         sql.push("SELECT ");
-        record_columns(&mut sql, t, self.seer);
+        record_columns(&mut sql, t, &self.sight.seer);
         sql.push(" FROM (SELECT DISTINCT ")
             .col(x, "target_type")
             .push(" AS tt, ")
             .col(x, "target_id")
             .push(" AS ti FROM search_reference ")
             .alias(x)
-            .push(" WHERE ")
-            .col(x, "tenant")
-            .push(" = ")
-            .text(self.tenant)
-            .push(" AND ")
+            .push(" WHERE ");
+        self.sight.index_tenant(&mut sql, x, self.tenant);
+        sql.push(" AND ")
             .col(x, "target_id")
             .push(" IS NOT NULL AND (");
         for (i, ty) in types.iter().enumerate() {
@@ -226,7 +224,7 @@ impl<'q> Includer<'q> {
             .push(" WHERE NOT ")
             .col(t, "deleted");
         let (t_type, t_id) = (Term::Col(t, "res_type"), Term::Col(t, "id"));
-        visible_terms(&mut sql, self.seer, self.tenant, t_type, t_id, None);
+        visible_terms(&mut sql, self.sight, self.tenant, t_type, t_id, None);
         sql.push(" ORDER BY ")
             .col(t, "res_type")
             .push(", ")
@@ -250,17 +248,15 @@ impl<'q> Includer<'q> {
         let (x, k, t) = (Alias(1), Alias(2), Alias(3));
         let mut sql = Sql::new();
         sql.push("SELECT ");
-        record_columns(&mut sql, t, self.seer);
+        record_columns(&mut sql, t, &self.sight.seer);
         sql.push(" FROM (SELECT DISTINCT ")
             .col(x, "res_type")
             .push(" AS st, ")
             .col(x, "id")
             .push(" AS si FROM search_reference ")
             .alias(x)
-            .push(" WHERE ")
-            .col(x, "tenant")
-            .push(" = ")
-            .text(self.tenant);
+            .push(" WHERE ");
+        self.sight.index_tenant(&mut sql, x, self.tenant);
         if let Some(source) = &inc.source_type {
             sql.push(" AND ")
                 .col(x, "res_type")

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 use search::{IndexEntry, IndexValue};
 
 use super::sql::{Arg, Sql};
+use crate::restricted::HiddenRows;
 
 /// The index tables; `delete_tenant` must empty each of them.
 pub(crate) const INDEX_TABLES: &[&str] = &[
@@ -106,6 +107,20 @@ pub(crate) struct Row {
     pub table: Table,
     pub param: String,
     pub values: Vec<Arg>,
+    /// Restricted content: kept under the tenant's shadow key
+    /// ([`crate::restricted::shadow_tenant`]).
+    pub shadow: bool,
+}
+
+impl Row {
+    /// The `tenant` column of this row of `tenant`.
+    pub fn tenant<'t>(&self, tenant: &'t str, shadow: &'t str) -> &'t str {
+        if self.shadow {
+            shadow
+        } else {
+            tenant
+        }
+    }
 }
 
 /// A row compared and hashed by value, without copying it (`Row` holds floats, so it has no
@@ -226,6 +241,7 @@ pub(crate) fn row_of(entry: &IndexEntry) -> Option<Row> {
         table,
         param: entry.param.code.clone(),
         values,
+        shadow: false,
     })
 }
 
@@ -235,7 +251,12 @@ pub struct IndexedResource<'a> {
     pub resource_type: &'a str,
     pub id: &'a str,
     pub entries: &'a [IndexEntry],
+    /// Its rows that hold restricted content (see `restricted.rs`).
+    pub hidden: &'a HiddenRows,
 }
+
+/// [`HiddenRows::None`], for resources without restricted content.
+pub static NOT_HIDDEN: HiddenRows = HiddenRows::None;
 
 /// The ids, by type, of the resources whose old rows a write must delete: those with
 /// `replace` set. A resource without a live current version before the write has no rows
@@ -259,22 +280,26 @@ pub(crate) fn replaced_ids_by_type<'r>(
 }
 
 /// `DELETE` statements removing every row of `tables` (keyed by tenant, type and id: the
-/// index tables, [`crate::restricted::RESTRICTION_TABLES`]) of the given resources of one type.
+/// index tables, [`crate::restricted::RESTRICTION_TABLES`]) of the given resources of one type,
+/// under the tenant's own key and its shadow key ([`crate::restricted::shadow_tenant`]).
 pub(crate) fn delete_statements(
     tables: &[&'static str],
     tenant: &str,
     resource_type: &str,
     ids: &[&str],
 ) -> Vec<Sql> {
+    let shadow = crate::restricted::shadow_tenant(tenant);
     let mut out = Vec::new();
-    for chunk in ids.chunks(MAX_BINDS - 2) {
+    for chunk in ids.chunks(MAX_BINDS - 3) {
         for table in tables {
             let mut sql = Sql::new();
             sql.push("DELETE FROM ")
                 .push(table)
-                .push(" WHERE tenant = ")
+                .push(" WHERE tenant IN (")
                 .text(tenant)
-                .push(" AND res_type = ")
+                .push(", ")
+                .text(&shadow)
+                .push(") AND res_type = ")
                 .text(resource_type)
                 .push(" AND id IN ")
                 .text_list(chunk.iter().copied());
@@ -298,7 +323,12 @@ pub(crate) fn rows_by_table<'r>(
         .filter(|r| seen.insert((r.resource_type, r.id)));
     for r in last_first {
         // A set, not `Vec::contains`: a resource with 50,000 identifiers must cost linear time.
-        let rows: Vec<Row> = r.entries.iter().filter_map(row_of).collect();
+        let mut rows: Vec<Row> = r.entries.iter().filter_map(row_of).collect();
+        if *r.hidden != HiddenRows::None {
+            for row in &mut rows {
+                row.shadow = r.hidden.hides(&row.param);
+            }
+        }
         let mut unique = HashSet::with_capacity(rows.len());
         let first: Vec<bool> = rows.iter().map(|row| unique.insert(SameRow(row))).collect();
         drop(unique);
@@ -323,6 +353,7 @@ pub(crate) fn rows_by_table<'r>(
 /// the caller's whole transaction rolls back, so undoing the statement alone buys nothing.
 pub(crate) fn insert_statements(tenant: &str, resources: &[IndexedResource<'_>]) -> Vec<Sql> {
     let by_table = rows_by_table(resources);
+    let shadow = crate::restricted::shadow_tenant(tenant);
     let mut out = Vec::new();
     for (table, rows) in by_table {
         let per_row = rows.first().map_or(1, |(_, _, r)| r.values.len() + 4);
@@ -335,7 +366,7 @@ pub(crate) fn insert_statements(tenant: &str, resources: &[IndexedResource<'_>])
                 .push(") VALUES ");
             for (i, (resource_type, id, row)) in chunk.iter().enumerate() {
                 sql.push(if i == 0 { "(" } else { ", (" });
-                sql.text(tenant)
+                sql.text(row.tenant(tenant, &shadow))
                     .push(", ")
                     .text(*resource_type)
                     .push(", ")
@@ -375,6 +406,7 @@ mod tests {
                 resource_type: "Practitioner",
                 id: "p1",
                 entries: &e,
+                hidden: &NOT_HIDDEN,
             }],
         );
         let texts: Vec<String> = stmts.iter().map(|s| s.debug().0).collect();
@@ -411,6 +443,7 @@ mod tests {
             resource_type: "Organization",
             id: "o",
             entries,
+            hidden: &NOT_HIDDEN,
         };
         let args: Vec<Arg> = insert_statements("default", &[item(&old), item(&new)])
             .iter()
@@ -433,6 +466,7 @@ mod tests {
             resource_type: "InsurancePlan",
             id: "i",
             entries: &e,
+            hidden: &NOT_HIDDEN,
         }]);
         assert!(rows.len() >= 6, "{:?}", rows.keys());
         for (table, rows) in rows {
@@ -477,6 +511,7 @@ mod tests {
                 resource_type: "Location",
                 id,
                 entries: &e,
+                hidden: &NOT_HIDDEN,
             })
             .collect();
         for s in insert_statements("default", &items) {

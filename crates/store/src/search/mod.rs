@@ -52,10 +52,10 @@ mod values;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 pub use finder::{RoleQuery, RoleRow, Start as RoleStart};
-pub use index_rows::IndexedResource;
 pub(crate) use index_rows::{
     delete_statements, insert_statements, rows_by_table, Row as IndexRow, Table, INDEX_TABLES,
 };
+pub use index_rows::{IndexedResource, NOT_HIDDEN};
 pub(crate) use paging::KeyKind;
 pub use paging::{PageCursor, PageDirection, SortValue};
 pub(crate) use plan::PageRow;
@@ -125,6 +125,7 @@ impl Store {
                 resource_type,
                 id,
                 entries,
+                hidden: &crate::search::index_rows::NOT_HIDDEN,
             }],
         )
         .await

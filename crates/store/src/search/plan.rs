@@ -27,6 +27,7 @@ use super::paging::{
 use super::sql::{Alias, Dialect, Sql};
 use super::values::{distance_squared, KM_PER_DEGREE};
 use super::SearchPage;
+use crate::restricted::Sight;
 use crate::{StoreError, VersionRecord};
 
 /// A fetched row: the record and its sort-key values.
@@ -83,7 +84,7 @@ impl Plan {
     /// Plans `query` for `tenant`, continuing at `cursor` when given.
     pub fn new(
         tenant: &str,
-        seer: &restrict::Seer,
+        sight: &Sight,
         query: &SearchQuery,
         cursor: Option<&PageCursor>,
         now: DateTime<Utc>,
@@ -95,7 +96,7 @@ impl Plan {
             None => count_only,
         };
         let count = if total_wanted {
-            let mut cond = Cond::new(tenant, seer, now);
+            let mut cond = Cond::new(tenant, sight, now);
             let r = cond.alias();
             let q = cond.alias();
             let mut sql = Sql::new();
@@ -118,7 +119,7 @@ impl Plan {
             });
         }
 
-        let mut cond = Cond::new(tenant, seer, now);
+        let mut cond = Cond::new(tenant, sight, now);
         let r = cond.alias();
         let keys = sort_keys(&mut cond, query, r)?;
         if keys.len() > MAX_SORT_KEYS {
@@ -508,7 +509,7 @@ fn page_sql(
     let key_names = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"];
     let mut sql = Sql::new();
     sql.push("SELECT ");
-    record_columns(&mut sql, c, cond.seer);
+    record_columns(&mut sql, c, &cond.sight.seer);
     for name in key_names.iter().take(keys.len()) {
         sql.push(", ").col(p, name);
     }

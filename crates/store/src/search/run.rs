@@ -32,12 +32,14 @@ pub(crate) async fn write_index_rows<B: Backend>(
     resource_type: &str,
     id: &str,
     entries: &[search::IndexEntry],
+    hidden: &crate::restricted::HiddenRows,
     replace: bool,
 ) -> Result<(), StoreError> {
     let resource = IndexedResource {
         resource_type,
         id,
         entries,
+        hidden,
     };
     write_bulk::<B>(conn, tenant, &[resource], &[replace]).await
 }
@@ -96,6 +98,13 @@ pub(crate) async fn reindex<B: Backend>(
     let mut tx = store.begin_write(None).await?;
     B::claim_tenant(&mut tx, tenant).await?;
     write_bulk::<B>(&mut tx, tenant, resources, &vec![true; resources.len()]).await?;
+    // The rows were written under the tenant's own key: those of restricted content move
+    // to the shadow key, as their saved policies say.
+    for (resource_type, ids) in replaced_ids_by_type(resources, &vec![true; resources.len()]) {
+        for sql in crate::restricted::rekey_statements(tenant.as_str(), resource_type, &ids) {
+            execute::<B>(&mut tx, &sql).await?;
+        }
+    }
     bump_generation::<B>(&mut tx, tenant).await?;
     tx.commit().await?;
     Ok(())
@@ -162,9 +171,8 @@ pub(crate) async fn search_on<B: Backend>(
     caches: Option<&SearchCaches>,
 ) -> Result<SearchPage, StoreError> {
     let tenant = scope.tenant();
-    let seer = restrict::Seer::of(scope.viewer());
-    let plan = Plan::new(tenant.as_str(), &seer, query, cursor, Utc::now())?;
-    rows::require_tenant::<B>(conn, tenant).await?;
+    let sight = rows::tenant_sight::<B>(conn, tenant, scope.viewer()).await?;
+    let plan = Plan::new(tenant.as_str(), &sight, query, cursor, Utc::now())?;
     let total = match &plan.count {
         Some(sql) => {
             // Read in the snapshot the count is made in (see count_cache).
@@ -195,7 +203,7 @@ pub(crate) async fn search_on<B: Backend>(
     };
     let viewer = scope.viewer();
     let mut page = plan.finish(rows, total, viewer)?;
-    let mut includer = Includer::new(tenant.as_str(), &seer, query, registry, &page.matches);
+    let mut includer = Includer::new(tenant.as_str(), &sight, query, registry, &page.matches);
     while let Some(sql) = includer.next_query() {
         let rows = B::Db::fetch_page_rows(conn, &sql, &[]).await?;
         includer.add(crate::restricted::apply_rows(rows, viewer)?);

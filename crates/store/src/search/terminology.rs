@@ -86,8 +86,8 @@ pub(super) async fn fetch<B: Backend>(
 ) -> Result<Vec<Value>, StoreError> {
     // Terminology is read as fhirdir sees it: a ValueSet or CodeSystem is vocabulary, not
     // directory content, and what it expands to is filtered where it is used.
-    let seer = restrict::Seer::Everything;
-    let mut cond = super::filter::Cond::new(tenant.as_str(), &seer, chrono::Utc::now());
+    let sight = crate::restricted::Sight::new(restrict::Seer::Everything, true);
+    let mut cond = super::filter::Cond::new(tenant.as_str(), &sight, chrono::Utc::now());
     let v = cond.alias();
     let mut sql = Sql::new();
     sql.push("SELECT ")

@@ -68,6 +68,9 @@ pub struct BatchWrite {
     /// pipeline saves it after the write ([`StoreTx::save_restrictions`]), the store's write
     /// calls ignore it. `None`: the caller does not manage restrictions (tests, reindex).
     pub restriction: Option<crate::RestrictionWrite>,
+    /// Its index rows that hold restricted content, as its complete policy says (the
+    /// pipeline's stage 5b): written under the tenant's shadow key.
+    pub hidden: crate::HiddenRows,
 }
 
 /// The answer for one write of a [`StoreTx::write_batch`].
@@ -161,14 +164,18 @@ impl StoreTx {
     }
 
     /// Like [`StoreTx::write`], and saves `index` as the resource's search index rows
-    /// (replacing the previous version's) in the same transaction.
+    /// (replacing the previous version's) in the same transaction, those `hidden` names under
+    /// the tenant's shadow key (restricted content, see `restricted.rs`).
     pub async fn write_indexed(
         &mut self,
         req: WriteRequest,
         index: &[search::IndexEntry],
+        hidden: &crate::HiddenRows,
     ) -> Result<WriteOutcome, StoreError> {
-        self.guarded(async |inner| dispatch!(Inner, inner, t => t.write_indexed(req, index).await))
-            .await
+        self.guarded(
+            async |inner| dispatch!(Inner, inner, t => t.write_indexed(req, index, hidden).await),
+        )
+        .await
     }
 
     /// Deletes (tombstones) one resource; exactly the rules of [`Store::delete`].

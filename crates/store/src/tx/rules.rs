@@ -247,7 +247,8 @@ impl<B: Backend> WriteTx<B> {
     }
 
     pub(crate) async fn write(&mut self, req: WriteRequest) -> Result<WriteOutcome, StoreError> {
-        self.write_indexed(req, &[]).await
+        self.write_indexed(req, &[], &crate::search::NOT_HIDDEN)
+            .await
     }
 
     /// A write whose index rows (replacing the previous version's) are saved in the same
@@ -256,6 +257,7 @@ impl<B: Backend> WriteTx<B> {
         &mut self,
         req: WriteRequest,
         index: &[search::IndexEntry],
+        hidden: &crate::restricted::HiddenRows,
     ) -> Result<WriteOutcome, StoreError> {
         self.writes += 1;
         let tenant = &self.tenant;
@@ -283,7 +285,7 @@ impl<B: Backend> WriteTx<B> {
             // transaction: a search never sees a resource with another version's values.
             // A live current version may have rows; none (or a tombstone) has none.
             let replace = current.as_ref().is_some_and(|c| !c.deleted);
-            run::write_index_rows::<B>(conn, tenant, rt, id, index, replace).await?;
+            run::write_index_rows::<B>(conn, tenant, rt, id, index, hidden, replace).await?;
             return plan::outcome(req, new);
         }
         Err(common::lost_race(
@@ -400,6 +402,7 @@ async fn write_batch_index_rows<B: Backend>(
             resource_type: &w.request.resource_type,
             id: &w.request.id,
             entries: &w.index,
+            hidden: &w.hidden,
         })
         .collect();
     let replace: Vec<bool> = writes.iter().map(|(_, replace)| *replace).collect();

@@ -98,6 +98,7 @@ impl Ctx {
             .map(|resource| store::BatchWrite {
                 index: self.extractor.extract(&resource),
                 restriction: None,
+                hidden: Default::default(),
                 request: WriteRequest {
                     resource_type: resource["resourceType"]
                         .as_str()
