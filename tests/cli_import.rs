@@ -246,7 +246,7 @@ async fn an_unknown_tenant_is_refused() {
 }
 
 /// A file holding two versions of one restricted resource imports both (one batch), and the
-/// resource stays hidden from anonymous callers as its last version says.
+/// resource stays hidden from anonymous callers as its last version says, in searches too.
 #[tokio::test]
 async fn two_versions_of_a_restricted_resource_in_one_file_import() {
     let dir = tempfile::tempdir().unwrap();
@@ -287,6 +287,21 @@ async fn two_versions_of_a_restricted_resource_in_one_file_import() {
             .await
             .expect("read");
         assert!(seen.is_none(), "[{be}] hidden from anonymous callers");
+        // Nor found by its values, nor counted.
+        let registry = conformance::Registry::builtin();
+        let pairs =
+            [("family", "Second"), ("_total", "accurate")].map(|(n, v)| (n.into(), v.into()));
+        let q = search::SearchQuery::parse("Practitioner", &pairs, &registry).expect("query");
+        let page = s
+            .search(anonymous, &q, &registry, None)
+            .await
+            .expect("search");
+        assert_eq!((page.matches.len(), page.total), (0, Some(0)), "[{be}]");
+        let page = s
+            .search(&tenant, &q, &registry, None)
+            .await
+            .expect("search");
+        assert_eq!((page.matches.len(), page.total), (1, Some(1)), "[{be}]");
         s.close().await;
     }
 }
