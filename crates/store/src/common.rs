@@ -46,6 +46,10 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "udap_communities",
     "auth_jti",
     "auth_events",
+    "change_events",
+    "tenant_event_settings",
+    "subscription_events",
+    "subscription_state",
 ];
 
 /// `read` columns (version, deleted, last_updated, method, content, policy) from

@@ -33,6 +33,7 @@ mod bulk_load;
 mod common;
 mod db;
 mod error;
+mod events;
 mod held;
 mod jobs;
 mod migrate;
@@ -46,12 +47,16 @@ mod rows;
 mod scope;
 mod search;
 mod sqlite;
+mod subscriptions;
 mod tx;
 
 use backend::Backend;
 
 pub use auth::{AuthEvent, AuthRecord, SigningKeyRow, UdapIdentity};
 pub use error::StoreError;
+pub use events::{
+    Agent, ChangeAction, ChangeEvent, EventFilter, EventOrder, DEFAULT_RETENTION_DAYS,
+};
 pub use jobs::{Job, JobState, NewJob};
 pub use model::*;
 pub use reindex::ReindexItem;
@@ -62,6 +67,7 @@ pub use search::{
     IndexedResource, PageCursor, PageDirection, RoleQuery, RoleRow, RoleStart, SearchPage,
     SortValue, DEFAULT_NEAR_KM, NOT_HIDDEN,
 };
+pub use subscriptions::SubscriptionState;
 pub use tx::{BatchOutcome, BatchWrite, OnUnchanged, StoreTx};
 
 /// Connection options shared by both backends.

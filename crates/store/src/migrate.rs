@@ -56,6 +56,8 @@ migrations! {
     12 "0012_restrictions" as "restrictions",
     13 "0013_network_activity" as "network_activity",
     14 "0014_covering_geo_lookup" as "covering_geo_lookup",
+    15 "0015_change_events" as "change_events",
+    16 "0016_subscriptions" as "subscriptions",
 }
 
 /// Same text on both backends (`BIGINT` and `TEXT` mean what we need on both).

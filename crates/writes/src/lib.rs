@@ -16,9 +16,12 @@
 //!    the write (restricted content's index rows under the tenant's shadow key), the policy
 //!    saved and the resources citing a written Restriction recomputed ([`restriction::save`]);
 //!    Then the networks the write touches are marked as changed (`networks.rs`; the
-//!    provider finder's "last imported" date of a network);
-//! 6. **change event** (`record_change`): inside the same transaction, the place where change
-//!    events and AuditEvents are appended; it records nothing today.
+//!    provider finder's "last imported" date of a network), and a Subscription's delivery
+//!    state follows its write (`subscription_status`, `StoreTx::note_subscription`);
+//! 6. **change event**: the store notes every version written or deleted and, as the last
+//!    statements before the commit, numbers and saves them as the tenant's change events
+//!    (`store::ChangeEvent`, by the agent set with `StoreTx::set_agent`): an event exists
+//!    exactly when its write commits, whichever path wrote it, and nothing here can forget it.
 //!
 //! Stages 1–4 are CPU work and run before a transaction opens (on SQLite an open
 //! transaction holds the one writer); 5–6 run inside it. Where the sources differ, they
@@ -42,6 +45,9 @@ pub use index::{index_many, MAX_INDEX_ENTRIES};
 
 /// The resource type whose writes change a tenant's search parameters.
 pub const SEARCH_PARAMETER: &str = "SearchParameter";
+
+/// The resource type whose writes start, change and stop notification delivery.
+pub const SUBSCRIPTION: &str = "Subscription";
 
 /// Where a write comes from; the one table of what differs between sources:
 ///
@@ -152,6 +158,7 @@ pub async fn apply(
     extractor: &Extractor,
 ) -> Result<WriteOutcome, StoreError> {
     let touched = Touched::of(&w.request.resource_type, &w.index);
+    let subscription = subscription_status(&w);
     let settings = tx.restriction_settings().await?;
     let policies =
         resolve_restrictions(tx, extractor, &settings, std::slice::from_mut(&mut w)).await?;
@@ -162,7 +169,9 @@ pub async fn apply(
     let mut networks = BTreeSet::new();
     touched.networks(&r.id, &mut networks);
     touch_networks(tx, &networks, r.last_updated).await?;
-    record_change(tx, &r.resource_type, &r.id, r.version).await?;
+    if let Some(status) = subscription {
+        tx.note_subscription(&r.id, &status).await?;
+    }
     Ok(outcome)
 }
 
@@ -180,6 +189,7 @@ pub async fn apply_batch(
         .iter()
         .map(|w| Touched::of(&w.request.resource_type, &w.index))
         .collect();
+    let subscriptions: Vec<_> = writes.iter().map(subscription_status).collect();
     let outcomes = tx.write_batch(writes, on_unchanged).await?;
     let mut networks = BTreeSet::new();
     let mut latest = None;
@@ -205,9 +215,10 @@ pub async fn apply_batch(
         .map(|(p, o)| (p, &o.outcome.record))
         .collect();
     save_restrictions(tx, extractor, &settings, written).await?;
-    for o in outcomes.iter().filter(|o| !o.unchanged) {
-        let r = &o.outcome.record;
-        record_change(tx, &r.resource_type, &r.id, r.version).await?;
+    for (status, o) in subscriptions.into_iter().zip(&outcomes) {
+        if let (Some(status), false) = (status, o.unchanged) {
+            tx.note_subscription(&o.outcome.record.id, &status).await?;
+        }
     }
     Ok(outcomes)
 }
@@ -223,16 +234,30 @@ pub async fn delete(
     extractor: &Extractor,
 ) -> Result<DeleteOutcome, StoreError> {
     let outcome = tx.delete(resource_type, id, precondition).await?;
-    if let DeleteOutcome::Deleted { version, .. } = outcome {
-        // Only a Restriction's deletion changes other resources' policies.
-        if resource_type == restriction::RESTRICTION_TYPE {
-            let settings = tx.restriction_settings().await?;
-            let deleted = [(resource_type, id)];
-            restriction::save(tx, extractor, &settings, Vec::new(), &deleted).await?;
-        }
-        record_change(tx, resource_type, id, version).await?;
+    if matches!(outcome, DeleteOutcome::Deleted { .. }) && resource_type == SUBSCRIPTION {
+        tx.forget_subscription(id).await?;
+    }
+    // Only a Restriction's deletion changes other resources' policies.
+    if matches!(outcome, DeleteOutcome::Deleted { .. })
+        && resource_type == restriction::RESTRICTION_TYPE
+    {
+        let settings = tx.restriction_settings().await?;
+        let deleted = [(resource_type, id)];
+        restriction::save(tx, extractor, &settings, Vec::new(), &deleted).await?;
     }
     Ok(outcome)
+}
+
+/// The status of a Subscription being written (`None` for other types): stage 5d notes it
+/// with the subscription's delivery state (`StoreTx::note_subscription`: a client's write
+/// makes the state or asks for a new handshake; fhirdir's own make none).
+fn subscription_status(w: &BatchWrite) -> Option<String> {
+    (w.request.resource_type == SUBSCRIPTION).then(|| {
+        w.request.resource["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    })
 }
 
 /// Stage 5c: the networks the writes touched move their "last imported" date
@@ -286,18 +311,6 @@ async fn save_restrictions(
         })
         .collect();
     restriction::save(tx, extractor, settings, writes, &keys).await
-}
-
-/// Stage 6: change events (Subscriptions Backport, <https://hl7.org/fhir/uv/subscriptions-backport/>)
-/// and AuditEvents are appended here, in the write's transaction, so that an event exists
-/// exactly when its write commits. Nothing is recorded yet.
-async fn record_change(
-    _tx: &mut StoreTx,
-    _resource_type: &str,
-    _id: &str,
-    _version: i64,
-) -> Result<(), StoreError> {
-    Ok(())
 }
 
 #[cfg(test)]

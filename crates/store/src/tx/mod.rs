@@ -282,6 +282,68 @@ impl StoreTx {
         .await
     }
 
+    /// Who this transaction's changes are by (their change events' agent; fhirdir itself
+    /// unless set).
+    pub fn set_agent(&mut self, agent: crate::Agent) {
+        dispatch!(Inner, &mut self.inner, t => t.set_agent(agent));
+    }
+
+    /// Who this transaction's changes are by.
+    pub fn agent(&self) -> crate::Agent {
+        dispatch!(Inner, &self.inner, t => t.agent().clone())
+    }
+
+    /// A Subscription `id` was written with `status`: a client's write makes its delivery
+    /// state (or asks for a new handshake); see `subscriptions.rs`.
+    pub async fn note_subscription(&mut self, id: &str, status: &str) -> Result<(), StoreError> {
+        self.guarded(
+            async |inner| dispatch!(Inner, inner, t => t.note_subscription(id, status).await),
+        )
+        .await
+    }
+
+    /// Subscription `id` was deleted: its delivery state goes.
+    pub async fn forget_subscription(&mut self, id: &str) -> Result<(), StoreError> {
+        self.guarded(async |inner| dispatch!(Inner, inner, t => t.forget_subscription(id).await))
+            .await
+    }
+
+    /// Saves a Subscription's delivery state and the events just numbered for it ((its
+    /// number, the change event's)); `false` when its row is gone (deleted meanwhile).
+    pub async fn save_subscription_state(
+        &mut self,
+        state: &crate::SubscriptionState,
+        numbered: &[(i64, i64)],
+    ) -> Result<bool, StoreError> {
+        self.guarded(async |inner| {
+            dispatch!(Inner, inner, t => t.save_subscription_state(state, numbered).await)
+        })
+        .await
+    }
+
+    /// How many days the tenant keeps its change events.
+    pub async fn event_retention_days(&mut self) -> Result<i64, StoreError> {
+        self.guarded(async |inner| dispatch!(Inner, inner, t => t.event_retention_days().await))
+            .await
+    }
+
+    /// Sets how many days the tenant keeps its change events (at least 1).
+    pub async fn set_event_retention_days(&mut self, days: i64) -> Result<(), StoreError> {
+        self.guarded(
+            async |inner| dispatch!(Inner, inner, t => t.set_event_retention_days(days).await),
+        )
+        .await
+    }
+
+    /// Deletes the tenant's change events older than its retention at `now`; answers how many.
+    pub async fn trim_events(
+        &mut self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        self.guarded(async |inner| dispatch!(Inner, inner, t => t.trim_events(now).await))
+            .await
+    }
+
     /// The tenant's restriction settings (the defaults when none were set).
     pub async fn restriction_settings(&mut self) -> Result<restrict::Settings, StoreError> {
         self.guarded(async |inner| dispatch!(Inner, inner, t => t.restriction_settings().await))

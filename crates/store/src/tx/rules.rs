@@ -35,6 +35,10 @@ pub(crate) struct WriteTx<B: Backend> {
     /// Resources written or deleted: when any, the commit adds to the tenant's write
     /// generation (see `search::count_cache`) and to what `search::statistics` counts.
     writes: u64,
+    /// The changes written so far, numbered and saved at commit (`events.rs`).
+    events: Vec<crate::events::Pending>,
+    /// Who the changes are by.
+    agent: crate::Agent,
     store: B,
 }
 
@@ -50,12 +54,39 @@ impl<B: Backend> WriteTx<B> {
             tx,
             tenant: tenant.clone(),
             writes: 0,
+            events: Vec::new(),
+            agent: crate::Agent::System,
             store: store.clone(),
         })
     }
 
     pub(crate) fn tenant(&self) -> &TenantName {
         &self.tenant
+    }
+
+    /// [`crate::StoreTx::set_agent`].
+    pub(crate) fn set_agent(&mut self, agent: crate::Agent) {
+        self.agent = agent;
+    }
+
+    /// Notes a change of this transaction, numbered at commit.
+    fn changed(
+        &mut self,
+        rt: &str,
+        id: &str,
+        version: i64,
+        method: Method,
+        at: i64,
+        action: crate::ChangeAction,
+    ) {
+        self.events.push(crate::events::Pending {
+            resource_type: rt.to_owned(),
+            id: id.to_owned(),
+            version,
+            action,
+            method,
+            at,
+        });
     }
 
     /// See [`Held::set_busy`]: [`crate::StoreTx`] marks each operation.
@@ -68,6 +99,8 @@ impl<B: Backend> WriteTx<B> {
         if self.writes > 0 {
             run::bump_generation::<B>(&mut self.tx, &self.tenant).await?;
         }
+        // Last: the tenant's event counter stays locked from here to the commit.
+        crate::events::append::<B>(&mut self.tx, &self.tenant, &self.agent, &self.events).await?;
         self.tx.commit().await?;
         if B::ANALYZE_AFTER_WRITES
             && self.writes > 0
@@ -191,6 +224,60 @@ impl<B: Backend> WriteTx<B> {
         Ok(())
     }
 
+    pub(crate) fn agent(&self) -> &crate::Agent {
+        &self.agent
+    }
+
+    /// [`crate::StoreTx::note_subscription`].
+    pub(crate) async fn note_subscription(
+        &mut self,
+        id: &str,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        let now = chrono::Utc::now().timestamp_micros();
+        crate::subscriptions::note::<B>(&mut self.tx, &self.tenant, &self.agent, id, status, now)
+            .await
+    }
+
+    /// [`crate::StoreTx::forget_subscription`].
+    pub(crate) async fn forget_subscription(&mut self, id: &str) -> Result<(), StoreError> {
+        crate::subscriptions::forget::<B>(&mut self.tx, &self.tenant, id).await
+    }
+
+    /// [`crate::StoreTx::save_subscription_state`].
+    pub(crate) async fn save_subscription_state(
+        &mut self,
+        state: &crate::SubscriptionState,
+        numbered: &[(i64, i64)],
+    ) -> Result<bool, StoreError> {
+        crate::subscriptions::save::<B>(&mut self.tx, &self.tenant, state, numbered).await
+    }
+
+    /// [`crate::StoreTx::event_retention_days`].
+    pub(crate) async fn event_retention_days(&mut self) -> Result<i64, StoreError> {
+        let sql = crate::events::retention_of(self.tenant.as_str());
+        let row: Option<(i64,)> = B::Db::fetch_optional(&mut self.tx, &sql).await?;
+        Ok(row.map_or(crate::DEFAULT_RETENTION_DAYS, |(d,)| d))
+    }
+
+    /// [`crate::StoreTx::set_event_retention_days`].
+    pub(crate) async fn set_event_retention_days(&mut self, days: i64) -> Result<(), StoreError> {
+        let sql = crate::events::set_retention(self.tenant.as_str(), days.max(1));
+        B::Db::execute(&mut self.tx, &sql).await?;
+        Ok(())
+    }
+
+    /// [`crate::StoreTx::trim_events`].
+    pub(crate) async fn trim_events(
+        &mut self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        let days = self.event_retention_days().await?;
+        let cutoff = (now - chrono::Duration::days(days)).timestamp_micros();
+        let sql = crate::events::trim(self.tenant.as_str(), cutoff);
+        Ok(B::Db::execute(&mut self.tx, &sql).await?)
+    }
+
     /// [`crate::StoreTx::restriction_settings`].
     pub(crate) async fn restriction_settings(&mut self) -> Result<restrict::Settings, StoreError> {
         let sql = crate::restricted::settings_of(self.tenant.as_str());
@@ -286,6 +373,8 @@ impl<B: Backend> WriteTx<B> {
             // A live current version may have rows; none (or a tombstone) has none.
             let replace = current.as_ref().is_some_and(|c| !c.deleted);
             run::write_index_rows::<B>(conn, tenant, rt, id, index, hidden, replace).await?;
+            let action = change_action(new.kind);
+            self.changed(rt, id, new.version, req.method, new.last_updated, action);
             return plan::outcome(req, new);
         }
         Err(common::lost_race(
@@ -334,6 +423,8 @@ impl<B: Backend> WriteTx<B> {
                 continue;
             }
             run::delete_index_rows::<B>(conn, tenant, resource_type, id).await?;
+            let (method, action) = (Method::Delete, crate::ChangeAction::Delete);
+            self.changed(resource_type, id, version, method, last_updated, action);
             return Ok(DeleteOutcome::Deleted {
                 version,
                 last_updated: common::from_micros(last_updated)?,
@@ -375,7 +466,19 @@ impl<B: Backend> WriteTx<B> {
         for (w, p) in writes.into_iter().zip(planned_all) {
             outcomes.push(match p {
                 Some(Planned::Unchanged(record)) => plan::unchanged_outcome(record),
-                Some(Planned::Write { new, .. }) => plan::written(plan::outcome(w.request, new)?),
+                Some(Planned::Write { new, .. }) => {
+                    let r = &w.request;
+                    let action = change_action(new.kind);
+                    self.changed(
+                        &r.resource_type,
+                        &r.id,
+                        new.version,
+                        r.method,
+                        new.last_updated,
+                        action,
+                    );
+                    plan::written(plan::outcome(w.request, new)?)
+                }
                 // Created concurrently after we planned: the single path re-reads and
                 // applies the precondition to what is there now.
                 None => {
@@ -386,6 +489,14 @@ impl<B: Backend> WriteTx<B> {
             });
         }
         Ok(outcomes)
+    }
+}
+
+/// A written version's change: a first version (or one after a delete) is a create.
+fn change_action(kind: crate::WriteKind) -> crate::ChangeAction {
+    match kind {
+        crate::WriteKind::Created => crate::ChangeAction::Create,
+        crate::WriteKind::Updated => crate::ChangeAction::Update,
     }
 }
 

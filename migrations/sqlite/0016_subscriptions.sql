@@ -1,0 +1,33 @@
+-- fhirdir schema v16 (sqlite): delivery state of topic-based Subscriptions (R4 Backport STU 1.1).
+--
+-- subscription_state   one row per Subscription a client wrote (fhirdir's own writes, an
+--                      import among them, create none: an imported Subscription stays inert):
+--                      who owns it (`owner`, the change events' agent form), the last change
+--                      event examined for it (`position`), how many events it has numbered
+--                      (`events_since_start`), the status the server keeps (requested,
+--                      active, error, off), the current failure streak and the next attempt,
+--                      the last notification sent, and the error.
+-- subscription_events  the events numbered for a subscription: its number, the change event's
+--                      number, for `$events` replay.
+-- Keys begin with the tenant; no foreign keys (DESIGN.md section 3). Times: epoch microseconds.
+CREATE TABLE subscription_state (
+    tenant              TEXT    NOT NULL,
+    id                  TEXT    NOT NULL,
+    owner               TEXT    NOT NULL,
+    position            INTEGER NOT NULL,
+    events_since_start  INTEGER NOT NULL,
+    status              TEXT    NOT NULL,
+    failing_since       INTEGER,
+    next_attempt        INTEGER NOT NULL,
+    last_sent           INTEGER NOT NULL,
+    error               TEXT,
+    PRIMARY KEY (tenant, id)
+);
+
+CREATE TABLE subscription_events (
+    tenant           TEXT    NOT NULL,
+    subscription_id  TEXT    NOT NULL,
+    number           INTEGER NOT NULL,
+    event_no         INTEGER NOT NULL,
+    PRIMARY KEY (tenant, subscription_id, number)
+);
