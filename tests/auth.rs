@@ -9,6 +9,8 @@ mod support;
 
 #[path = "auth/admin.rs"]
 mod admin;
+#[path = "auth/audit.rs"]
+mod audit;
 #[path = "auth/cli.rs"]
 mod cli;
 #[path = "auth/policy.rs"]

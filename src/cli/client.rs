@@ -79,6 +79,7 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
         auth_enforced: true,
         outbound_allow: cfg.file.outbound_allow.clone().unwrap_or_default(),
         stale_after: server::default_stale_after(),
+        subscription_give_up: server::ServerConfig::default().subscription_give_up,
     };
     let app = Arc::new(services::App::new(store.clone(), settings, Vec::new()));
     if !store.tenant_exists(&tenant).await? {

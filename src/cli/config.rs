@@ -59,6 +59,8 @@ pub struct FileConfig {
     pub outbound_allow: Option<Vec<String>>,
     /// A duration such as `90d`; see `ServeArgs::stale_after`.
     pub stale_after: Option<String>,
+    /// Seconds; see `ServeArgs::subscription_give_up`.
+    pub subscription_give_up: Option<f64>,
 }
 
 impl FileConfig {

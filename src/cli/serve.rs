@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// stale: a number and a unit, `90d`, `12h`, `30m`, `5s` (default 90d).
     #[arg(long, env = "FHIRDIR_STALE_AFTER")]
     stale_after: Option<String>,
+    /// Seconds a rest-hook subscriber may keep failing before its Subscription is set to
+    /// `error` (default 3600); delivery resumes when the client sets it to `requested`.
+    #[arg(long, env = "FHIRDIR_SUBSCRIPTION_GIVE_UP")]
+    subscription_give_up: Option<f64>,
     /// Client connections served at once; more wait to be accepted (default 1024).
     #[arg(long, env = "FHIRDIR_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
@@ -110,6 +114,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 finder::parse_duration(&text).map_err(|e| anyhow::anyhow!("--stale-after: {e}"))?
             }
         },
+        subscription_give_up: seconds(
+            "subscription-give-up",
+            args.subscription_give_up.or(f.subscription_give_up),
+            defaults.subscription_give_up,
+        )?,
         connections: server::listener::ConnectionLimits {
             header_read_timeout: seconds(
                 "header-read-timeout",

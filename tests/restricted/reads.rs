@@ -258,3 +258,87 @@ async fn type_and_system_history_leave_out_every_version_of_a_hidden_resource() 
         }
     }
 }
+
+/// AuditEvent (served from the change events) is a channel too: the events of a resource
+/// hidden from a client are hidden with it, from its searches, totals and reads, as if the
+/// resource had never been written; its twin's are there for every client.
+#[tokio::test]
+async fn the_audit_events_of_a_hidden_resource_are_hidden_with_it() {
+    for db in test_databases().await {
+        let Some(f) = fixture(&db).await else { return };
+        let clients = [
+            ("stranger", f.who.stranger.as_str()),
+            ("blue", f.who.blue.as_str()),
+            ("green", f.who.green.as_str()),
+            ("privileged", f.who.privileged.as_str()),
+        ];
+        let found = |token: &str, query: String| {
+            let f = &f;
+            let token = token.to_owned();
+            async move {
+                let b = f
+                    .get(
+                        Some(&token),
+                        &format!("AuditEvent?{query}&_total=accurate&_count=1000"),
+                    )
+                    .await
+                    .status(200)
+                    .json();
+                let n = b["entry"].as_array().map_or(0, Vec::len);
+                assert_eq!(
+                    b["total"], n,
+                    "{query}: the total counts what the page shows"
+                );
+                b["entry"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| e["resource"]["id"].as_str().unwrap_or("").to_owned())
+                    .collect::<Vec<_>>()
+            }
+        };
+        let mut totals = Vec::new();
+        for (who, token) in clients {
+            for (target, admits) in WHOLE {
+                let twin = found(token, format!("entity={target}Twin")).await;
+                assert_eq!(twin.len(), 1, "{who}: {target}Twin");
+                let own = found(token, format!("entity={target}")).await;
+                let expected = usize::from(admits.contains(&who));
+                assert_eq!(own.len(), expected, "{who}: {target}");
+                if let Some(id) = own.first() {
+                    f.get(Some(token), &format!("AuditEvent/{id}"))
+                        .await
+                        .status(200);
+                    // A client the restriction refuses reads the event as one that does not
+                    // exist.
+                    for (other, other_token) in clients {
+                        if !admits.contains(&other) {
+                            let hidden =
+                                f.get(Some(other_token), &format!("AuditEvent/{id}")).await;
+                            let missing =
+                                f.get(Some(other_token), "AuditEvent/change-999999").await;
+                            assert_eq!((hidden.code, missing.code), (404, 404), "{other}: {id}");
+                            assert_eq!(
+                                hidden.json()["issue"][0]["diagnostics"]
+                                    .as_str()
+                                    .map(|d| d.replace(id.as_str(), "X")),
+                                missing.json()["issue"][0]["diagnostics"]
+                                    .as_str()
+                                    .map(|d| d.replace("change-999999", "X")),
+                                "{other}: {id}"
+                            );
+                        }
+                    }
+                }
+            }
+            totals.push(found(token, String::new()).await.len());
+        }
+        // The privileged client sees every event; the others fewer, by what is hidden from
+        // them (all of the whole-restricted examples' events but those they are admitted to).
+        let all = totals[3];
+        for (i, (who, _)) in clients.iter().enumerate().take(3) {
+            let hidden = WHOLE.iter().filter(|(_, a)| !a.contains(who)).count();
+            assert_eq!(totals[i] + hidden, all, "{who}");
+        }
+    }
+}

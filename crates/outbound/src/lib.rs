@@ -120,6 +120,48 @@ impl Outbound {
         serde_json::from_slice(&body).map_err(|e| OutboundError::NotJson(e.to_string()))
     }
 
+    /// POSTs `body` to `url` (a rest-hook notification) under the same rules as
+    /// [`Outbound::get`], with `headers` and `timeout` (over the whole request) of the caller;
+    /// succeeds on a 2xx answer, whose body (at most the body cap) is read and dropped.
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        content_type: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), OutboundError> {
+        let target = self.check(url)?;
+        let client = if target.allowed {
+            &self.inner.trusted
+        } else {
+            &self.inner.guarded
+        };
+        let mut request = client
+            .post(target.url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let send = async {
+            let response = request.send().await.map_err(transport_error)?;
+            let status = response.status();
+            if status.is_redirection() {
+                return Err(OutboundError::Redirect(status.as_u16()));
+            }
+            if !status.is_success() {
+                return Err(OutboundError::Status(status.as_u16()));
+            }
+            read_capped(response, self.inner.max_bytes)
+                .await
+                .map(|_| ())
+        };
+        tokio::time::timeout(timeout, send)
+            .await
+            .map_err(|_| OutboundError::Timeout)?
+    }
+
     /// Whether `url` passes the scheme and host rules alone, without resolving anything (to
     /// refuse a registration's `jwks_uri` early). A host name that passes here may still be
     /// refused by [`Outbound::get`] for the addresses it resolves to.

@@ -33,6 +33,9 @@ pub struct ServerConfig {
     /// How old a network's data may be before `$find-providers` flags it stale.
     #[serde(skip, default = "default_stale_after")]
     pub stale_after: std::time::Duration,
+    /// How long a subscriber may keep failing before its Subscription is set to `error`.
+    #[serde(skip, default = "default_subscription_give_up")]
+    pub subscription_give_up: std::time::Duration,
     /// Header-read timeout and connection cap of the listener.
     #[serde(skip)]
     pub connections: crate::listener::ConnectionLimits,
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             auth_enforced: true,
             outbound_allow: Vec::new(),
             stale_after: default_stale_after(),
+            subscription_give_up: default_subscription_give_up(),
             connections: crate::listener::ConnectionLimits::default(),
         }
     }
@@ -60,6 +64,11 @@ impl Default for ServerConfig {
 /// `--stale-after` when none is given (90 days).
 pub fn default_stale_after() -> std::time::Duration {
     finder::DEFAULT_STALE_AFTER_DURATION
+}
+
+/// `--subscription-give-up` when none is given (an hour).
+pub fn default_subscription_give_up() -> std::time::Duration {
+    std::time::Duration::from_secs(3600)
 }
 
 impl ServerConfig {

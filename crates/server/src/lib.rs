@@ -52,6 +52,7 @@ pub fn app_state_with(
         auth_enforced: config.auth_enforced,
         outbound_allow: config.outbound_allow.clone(),
         stale_after: config.stale_after,
+        subscription_give_up: config.subscription_give_up,
     };
     AppState(Arc::new(ServerState {
         app: Arc::new(App::new(store, settings, loaded)),
@@ -73,17 +74,20 @@ pub async fn serve(
 }
 
 /// Serves `state` (from [`app_state_with`]) on `listener` until `shutdown` completes, with
-/// the background jobs runner ([`services::jobs`]) running meanwhile.
+/// the background jobs runner ([`services::jobs`]) and the subscription delivery worker
+/// ([`services::subscriptions::delivery`]) running meanwhile.
 pub async fn serve_state(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let runner = services::jobs::spawn(state.app.clone());
+    let delivery = services::subscriptions::delivery::spawn(state.app.clone());
     let limits = state.config.connections;
     let result = listener::serve(listener, router(state), limits, shutdown).await;
     if let Some(runner) = runner {
         runner.abort();
     }
+    delivery.abort();
     result
 }

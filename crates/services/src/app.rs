@@ -33,6 +33,9 @@ pub struct Settings {
     /// How old a network's data may be before `$find-providers` flags it stale
     /// (`--stale-after`).
     pub stale_after: std::time::Duration,
+    /// How long a subscriber may keep failing before its Subscription is set to `error`
+    /// (`--subscription-give-up`).
+    pub subscription_give_up: std::time::Duration,
 }
 
 pub struct App {

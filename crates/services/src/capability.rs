@@ -36,6 +36,9 @@ fn searchable(p: &conformance::SearchParamDef, registry: &Registry) -> bool {
 }
 
 fn resource_entry(rtype: &str, registry: &Registry) -> Value {
+    if rtype == crate::audit::AUDIT_EVENT {
+        return audit_entry();
+    }
     let mut params: Vec<Value> = registry
         .for_type(rtype)
         .filter(|p| searchable(p, registry))
@@ -90,6 +93,9 @@ fn resource_entry(rtype: &str, registry: &Registry) -> Value {
         "searchRevInclude": revincludes,
         "searchParam": params,
     });
+    if rtype == "Subscription" {
+        subscription_entry(&mut entry);
+    }
     let profiles = plan_net_profiles(rtype);
     if !profiles.is_empty() {
         entry["supportedProfile"] = json!(profiles
@@ -98,6 +104,53 @@ fn resource_entry(rtype: &str, registry: &Registry) -> Value {
             .collect::<Vec<_>>());
     }
     entry
+}
+
+/// Subscription: the topics offered (the backport's `subscriptiontopic-canonical` extension)
+/// and its operations.
+fn subscription_entry(entry: &mut Value) {
+    const BACKPORT: &str = ::subscriptions::subscription::BACKPORT;
+    entry["extension"] = ::subscriptions::topics::all()
+        .iter()
+        .map(|t| {
+            json!({
+                "url": format!("{BACKPORT}capabilitystatement-subscriptiontopic-canonical"),
+                "valueCanonical": t.canonical
+            })
+        })
+        .collect();
+    entry["operation"] = json!([
+        {"name": "status", "definition": format!("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status")},
+        {"name": "events", "definition": format!("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events")}
+    ]);
+}
+
+/// AuditEvent is served from the change events (`crate::audit`): read and search only, with
+/// the parameters that module answers.
+fn audit_entry() -> Value {
+    let mut params: Vec<Value> = crate::audit::PARAMS
+        .iter()
+        .map(|(name, kind)| {
+            json!({
+                "name": name,
+                "definition": format!("http://hl7.org/fhir/SearchParameter/AuditEvent-{name}"),
+                "type": kind,
+            })
+        })
+        .collect();
+    params.push(json!({"name": "_count", "type": "number"}));
+    params.push(json!({"name": "_sort", "type": "string"}));
+    json!({
+        "type": crate::audit::AUDIT_EVENT,
+        "profile": "http://hl7.org/fhir/StructureDefinition/AuditEvent",
+        "documentation": "Recorded by the server, one per version written or deleted; \
+                          read-only, and readable only with a token whose scopes grant it.",
+        "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "search-type"}],
+        "versioning": "no-version",
+        "readHistory": false,
+        "updateCreate": false,
+        "searchParam": params,
+    })
 }
 
 /// `GET [base]/metadata`: the tenant's CapabilityStatement. The tenant is looked up in the

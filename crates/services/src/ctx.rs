@@ -126,6 +126,23 @@ impl RequestCtx {
         &self.principal
     }
 
+    /// Who the request's writes are by, as their change events record it.
+    pub fn agent(&self) -> store::Agent {
+        match &self.principal {
+            Principal::Anonymous => store::Agent::Anonymous,
+            Principal::System => store::Agent::System,
+            Principal::Client(c) => store::Agent::Client(c.client_id.clone()),
+        }
+    }
+
+    /// Opens the request's store transaction: its scope, and its writes recorded as the
+    /// principal's.
+    pub async fn begin(&self) -> Result<store::StoreTx> {
+        let mut tx = self.app.store.begin(self.scope()).await?;
+        tx.set_agent(self.agent());
+        Ok(tx)
+    }
+
     pub fn policy(&self) -> AccessPolicy {
         self.policy
     }

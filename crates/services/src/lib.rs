@@ -6,6 +6,7 @@
 //! Long-lived state lives in [`App`]; per-request state in [`RequestCtx`].
 
 mod app;
+pub mod audit;
 pub mod auth;
 pub mod bundle;
 pub mod capability;
@@ -14,6 +15,7 @@ mod conformance_cache;
 pub mod ctx;
 pub mod cursor;
 pub mod error;
+pub mod event_retention;
 pub mod finder;
 pub mod history;
 pub mod jobs;
@@ -25,6 +27,7 @@ pub mod resources;
 mod restricted;
 pub mod restriction_settings;
 pub mod search;
+pub mod subscriptions;
 pub mod tenant_conformance;
 pub mod tenants;
 

@@ -86,7 +86,7 @@ pub async fn patch(
     // Loaded before the transaction: loading may write (a reindex job), and on SQLite the
     // open transaction holds the one writer.
     let conf = app.conformance(tenant).await?;
-    let mut tx = app.store.begin(ctx.scope()).await?;
+    let mut tx = ctx.begin().await?;
     let outcome = patch_in(&mut tx, ctx, &conf, rtype, id, format, &doc, if_match).await?;
     tx.commit().await?;
     if rtype == writes::SEARCH_PARAMETER {

@@ -16,6 +16,14 @@ use crate::App;
 
 /// The current version; 410 when deleted, 404 when never created.
 pub async fn read(ctx: &RequestCtx, rtype: &str, id: &str) -> Result<VersionRecord> {
+    if rtype == crate::audit::AUDIT_EVENT {
+        return crate::audit::read(ctx, id).await;
+    }
+    if rtype == "Basic" {
+        if let Some(topic) = crate::subscriptions::topic_read(ctx, id) {
+            return topic;
+        }
+    }
     ctx.authorize(rtype, Interaction::Read)?;
     match ctx.app().store.read(ctx.scope(), rtype, id).await? {
         Some(r) if r.deleted => Err(Error::gone(format!(
@@ -30,6 +38,16 @@ pub async fn read(ctx: &RequestCtx, rtype: &str, id: &str) -> Result<VersionReco
 
 /// One version; 410 when that version is a delete.
 pub async fn vread(ctx: &RequestCtx, rtype: &str, id: &str, version: i64) -> Result<VersionRecord> {
+    if rtype == crate::audit::AUDIT_EVENT {
+        // An AuditEvent has one version.
+        let record = crate::audit::read(ctx, id).await?;
+        return match version {
+            1 => Ok(record),
+            _ => Err(Error::not_found(format!(
+                "{rtype}/{id} has no version {version}"
+            ))),
+        };
+    }
     ctx.authorize(rtype, Interaction::Read)?;
     match ctx
         .app()
@@ -58,6 +76,12 @@ pub fn write_request(
     precondition: Precondition,
     method: Method,
 ) -> Result<BatchWrite> {
+    // A Subscription is checked here, for every API path (REST, Bundles, PATCH).
+    let body = if rtype == writes::SUBSCRIPTION {
+        crate::subscriptions::accept(conf, body)?
+    } else {
+        body
+    };
     let request = WriteRequest {
         resource_type: rtype.to_owned(),
         id: id.to_owned(),
@@ -78,7 +102,7 @@ pub async fn write(
     conf: &TenantConformance,
     w: BatchWrite,
 ) -> Result<WriteOutcome> {
-    let tx = ctx.app().store.begin(ctx.scope()).await?;
+    let tx = ctx.begin().await?;
     commit_with(ctx, conf, tx, w).await
 }
 
@@ -161,7 +185,7 @@ pub async fn create(
     // answered with that resource (200), several with 412. Checked in the write's
     // transaction, under the criteria's lock, so concurrent identical requests create once.
     let cond = super::conditional::Criteria::parse(&conf, rtype, criteria)?;
-    let mut tx = app.store.begin(ctx.scope()).await?;
+    let mut tx = ctx.begin().await?;
     cond.lock(&mut tx).await?;
     let found = cond.find_in(&mut tx, ctx, &conf).await?;
     match found.as_slice() {
@@ -214,7 +238,7 @@ pub async fn delete(
     // Loaded before the transaction: loading may write (on SQLite the open transaction would
     // hold the one writer it needs).
     let conf = app.conformance(tenant).await?;
-    let mut tx = app.store.begin(ctx.scope()).await?;
+    let mut tx = ctx.begin().await?;
     let outcome =
         super::restricted::delete(ctx, &mut tx, rtype, id, precondition, &conf.extractor).await?;
     tx.commit().await?;
@@ -245,7 +269,7 @@ pub async fn conditional_update(
     check_type(rtype, &body)?;
     let conf = app.conformance(tenant).await?;
     let cond = super::conditional::Criteria::parse(&conf, rtype, criteria)?;
-    let mut tx = app.store.begin(ctx.scope()).await?;
+    let mut tx = ctx.begin().await?;
     cond.lock(&mut tx).await?;
     let found = cond.find_in(&mut tx, ctx, &conf).await?;
     let body_id = body.get("id").and_then(Value::as_str).map(str::to_owned);

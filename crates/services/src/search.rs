@@ -24,6 +24,14 @@ pub async fn search(
     mut pairs: Vec<(String, String)>,
     prefer: Prefer,
 ) -> Result<String> {
+    if rtype == crate::audit::AUDIT_EVENT {
+        return crate::audit::search(ctx, pairs, prefer).await;
+    }
+    if rtype == "Basic" {
+        if let Some(topics) = crate::subscriptions::topic_search(ctx, &pairs) {
+            return topics;
+        }
+    }
     ctx.authorize(rtype, Interaction::Search)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     let token = pairs

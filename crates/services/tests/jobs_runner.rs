@@ -65,6 +65,7 @@ async fn app(url: &str) -> Arc<App> {
         auth_enforced: true,
         outbound_allow: Vec::new(),
         stale_after: finder::DEFAULT_STALE_AFTER_DURATION,
+        subscription_give_up: Duration::from_secs(3600),
     };
     let app = App::new(store, settings, Vec::new());
     app.jobs.set_batch(2);

@@ -10,6 +10,6 @@ mod query;
 pub use body::{FhirBody, RawBody};
 pub use context::{request_context, Ctx};
 pub use headers::{Conditional, PreferHeader};
-pub use paths::{InstancePath, TypePath, VersionPath};
+pub use paths::{InstanceOperation, InstanceOrOperation, InstancePath, TypePath, VersionPath};
 pub use query::Query;
 pub use services::request::{Prefer, QueryPairs, ReturnPref};

@@ -95,3 +95,53 @@ impl<S: Send + Sync> FromRequestParts<S> for VersionPath {
         }
     }
 }
+
+/// `/fhir/{tenant}/{type}/{id}` where the last segment may name a type-level operation
+/// (`$status`) instead of an id.
+pub enum InstanceOrOperation {
+    Instance(InstancePath),
+    Operation { resource_type: String, name: String },
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for InstanceOrOperation {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let s = segments(parts, state).await?;
+        match s.as_slice() {
+            [_, rt, op] if op.starts_with('$') => Ok(InstanceOrOperation::Operation {
+                resource_type: resource_type(rt)?,
+                name: op[1..].to_owned(),
+            }),
+            [_, rt, i] => Ok(InstanceOrOperation::Instance(InstancePath {
+                resource_type: resource_type(rt)?,
+                id: id(i)?,
+            })),
+            _ => Err(Error::invalid("malformed path").into()),
+        }
+    }
+}
+
+/// `/fhir/{tenant}/{type}/{id}/{$operation}`
+pub struct InstanceOperation {
+    pub resource_type: String,
+    pub id: String,
+    pub name: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for InstanceOperation {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let s = segments(parts, state).await?;
+        match s.as_slice() {
+            [_, rt, i, op] => match op.strip_prefix('$') {
+                Some(name) => Ok(InstanceOperation {
+                    resource_type: resource_type(rt)?,
+                    id: id(i)?,
+                    name: name.to_owned(),
+                }),
+                None => Err(Error::not_found(format!("no such path: .../{rt}/{i}/{op}")).into()),
+            },
+            _ => Err(Error::invalid("malformed path").into()),
+        }
+    }
+}

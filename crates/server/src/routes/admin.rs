@@ -138,6 +138,27 @@ pub async fn put_restrictions(
     Ok(Json(services::restriction_settings::set(&app, &t, &body).await?).into_response())
 }
 
+/// `GET /admin/tenants/{t}/events`
+pub async fn get_events(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    let t = admin_tenant(&app, &raw).await?;
+    Ok(Json(services::event_retention::get(&app, &t).await?).into_response())
+}
+
+/// `PUT /admin/tenants/{t}/events` with `{"retention_days": 30}`
+pub async fn put_events(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(raw): Path<String>,
+    RawBody(body): RawBody,
+) -> AppResult<Response> {
+    let t = admin_tenant(&app, &raw).await?;
+    Ok(Json(services::event_retention::set(&app, &t, &body).await?).into_response())
+}
+
 /// `GET /admin/tenants/{t}/clients`
 pub async fn list_clients(
     State(app): State<AppState>,

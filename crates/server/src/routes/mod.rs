@@ -6,6 +6,7 @@ mod finder;
 mod health;
 mod history;
 mod metadata;
+mod operation;
 mod page;
 mod reindex;
 mod resource;
@@ -68,7 +69,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/fhir/{tenant}/{type}/_search", post(search::post))
         .route(
             "/fhir/{tenant}/{type}/{id}",
-            get(resource::read)
+            get(operation::type_get)
                 .put(resource::update)
                 .patch(resource::patch)
                 .delete(resource::delete),
@@ -76,6 +77,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route(
             "/fhir/{tenant}/{type}/{id}/_history",
             get(history::instance),
+        )
+        .route(
+            "/fhir/{tenant}/{type}/{id}/{operation}",
+            get(operation::instance_get),
         )
         .route(
             "/fhir/{tenant}/{type}/{id}/_history/{vid}",
@@ -104,6 +109,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route(
             "/admin/tenants/{name}/restrictions",
             get(admin::get_restrictions).put(admin::put_restrictions),
+        )
+        .route(
+            "/admin/tenants/{name}/events",
+            get(admin::get_events).put(admin::put_events),
         )
         .route(
             "/admin/tenants/{name}/clients",

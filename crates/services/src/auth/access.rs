@@ -7,6 +7,10 @@
 //! | anonymous                      | when the tenant allows (401) | never (401)                   |
 //! | a client                       | what its scopes grant (403)  | what its scopes grant (403)   |
 //!
+//! Two types differ: AuditEvent is the server's record (`crate::audit`), so nobody writes it
+//! (405, whatever the policy) and anonymous callers never read it (401), even where the
+//! tenant allows anonymous reads; with `--auth off` it is readable like the rest.
+//!
 //! A 401 carries `WWW-Authenticate: Bearer` and says where to get a token; a 403 says which
 //! scope was missing. Scopes are SMART v1/v2 system scopes (SMART App Launch 2.2 §scopes):
 //! `r` read and vread, `s` search and history, `c` create, `u` update and patch, `d` delete.
@@ -14,6 +18,9 @@
 //! Every refusal is recorded ([`super::events`]).
 
 pub use auth::Interaction;
+
+use fhir::IssueType;
+use http::{header, HeaderValue, StatusCode};
 
 use crate::ctx::{Principal, RequestCtx};
 use crate::error::{Error, Result};
@@ -59,6 +66,16 @@ impl RequestCtx {
     }
 
     fn check(&self, rtype: &str, interaction: Interaction) -> Result<()> {
+        let audit = rtype == crate::audit::AUDIT_EVENT;
+        if audit && !is_read(interaction) {
+            return Err(Error::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                IssueType::NotSupported,
+                "AuditEvents are recorded by the server for every write; \
+                 clients cannot create, update, patch or delete them",
+            )
+            .with_header(header::ALLOW, HeaderValue::from_static("GET")));
+        }
         let policy = self.policy();
         if !policy.enforced {
             return Ok(());
@@ -70,10 +87,14 @@ impl RequestCtx {
         };
         match self.principal() {
             Principal::System => Ok(()),
-            Principal::Anonymous if is_read(interaction) && policy.anonymous_read => Ok(()),
+            Principal::Anonymous if is_read(interaction) && policy.anonymous_read && !audit => {
+                Ok(())
+            }
             Principal::Anonymous => {
                 let token = super::token_url(&self.base());
-                let why = if is_read(interaction) {
+                let why = if audit {
+                    "the audit trail is not public"
+                } else if is_read(interaction) {
                     "this tenant requires a bearer token for reads"
                 } else {
                     "writes need a bearer token with a write scope for the resource type"

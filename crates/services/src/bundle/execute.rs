@@ -323,7 +323,7 @@ pub async fn transaction(
     let conf = app.conformance(tenant).await?;
     // Conditionals are resolved inside the transaction that writes: see
     // `resolve_conditionals`.
-    let mut tx = app.store.begin(ctx.scope()).await?;
+    let mut tx = ctx.begin().await?;
     let satisfied = resolve_conditionals(&mut tx, ctx, &conf, &mut entries, &mut ids).await?;
 
     // Two entries may not touch the same resource.
@@ -636,7 +636,7 @@ pub async fn batch(ctx: &RequestCtx, raw: &[Value], prefer: Prefer) -> Vec<Entry
             let conf = app.conformance(tenant).await?;
             // Conditionals are resolved in the transaction that writes (see
             // `resolve_conditionals`).
-            let mut tx = app.store.begin(ctx.scope()).await?;
+            let mut tx = ctx.begin().await?;
             let satisfied =
                 resolve_conditionals(&mut tx, ctx, &conf, std::slice::from_mut(&mut e), &mut ids)
                     .await?;

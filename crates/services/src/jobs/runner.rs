@@ -64,7 +64,13 @@ pub trait JobKind: Debug + Send + Sync + 'static {
 /// Starts the runner of `app` on the current tokio runtime (once; later calls do nothing).
 /// It runs until the returned handle is aborted.
 pub fn spawn(app: Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
-    spawn_with(app, vec![Arc::new(crate::reindex::Reindex)])
+    spawn_with(
+        app,
+        vec![
+            Arc::new(crate::reindex::Reindex),
+            Arc::new(crate::event_retention::EventTrim::default()),
+        ],
+    )
 }
 
 /// [`spawn`] with the given kinds instead of fhirdir's own (tests define kinds of their own).

@@ -1,0 +1,470 @@
+//! The delivery worker: one task per process ([`spawn`]) that, every [`POLL`], walks each
+//! tenant's Subscriptions due for an attempt and
+//!
+//! - does the handshake of a `requested` one (→ `active`, or `error` with the reason);
+//! - sends an `active` one's new events: the tenant's change events after its position
+//!   (its durable queue is the change-event log itself, read in its owner's view), those its
+//!   topic fires on and its filters admit (the version of the event, or the previous one, so
+//!   a resource leaving a filter is notified), at most `backport-max-count` per notification,
+//!   each numbered for the subscription; the position and numbers are saved only after the
+//!   subscriber answered 2xx, so delivery is at least once, in order, resumes where it
+//!   stopped after any restart, and a retried notification carries the same numbers;
+//! - on failure waits (doubling, 1 s up to [`MAX_BACKOFF`]) and after the give-up time
+//!   (`--subscription-give-up`) sets `error` with the reason; a client setting the
+//!   Subscription back to `requested` resumes from the first event not delivered;
+//! - sends a heartbeat when `backport-heartbeat-period` passes without a notification.
+//!
+//! The owner's view is taken again at every send: a client no longer registered, or whose
+//! scopes no longer grant reading the topic's type, gets `error`; events of resources it may
+//! not see now take no number, and bodies come redacted as it would read them. Sends go
+//! through the guarded outbound client (https unless allow-listed; no private, loopback or
+//! link-local address otherwise; no redirects). Events never cross tenants: each tenant's
+//! Subscriptions read that tenant's events only.
+//!
+//! One process delivers; with several processes on one database each would send (at least
+//! once still holds, with duplicates).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::subscriptions::notification::{self, About, Kind};
+use ::subscriptions::{Action, CompiledFilter, Spec, Status};
+use serde_json::Value;
+use store::{
+    Agent, ChangeAction, ChangeEvent, EventFilter, EventOrder, Scope, SubscriptionState, TenantName,
+};
+
+use crate::error::{Error, Result};
+use crate::App;
+
+/// How often the worker looks for work.
+pub const POLL: Duration = Duration::from_millis(200);
+
+/// The longest wait between two attempts of a failing subscriber.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Change events read per look at one subscription.
+const BATCH: u32 = 200;
+
+/// Starts the worker on the current runtime; it runs until the handle is aborted.
+pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = pass(&app).await {
+                tracing::warn!(error = %e, "subscription delivery: a pass failed");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    })
+}
+
+/// One pass over every tenant.
+pub async fn pass(app: &App) -> Result<()> {
+    for tenant in app
+        .store
+        .tenants_with_due_subscriptions(now_micros())
+        .await?
+    {
+        let now = now_micros();
+        for state in app.store.subscription_states(&tenant, None).await? {
+            let due = matches!(state.status.as_str(), "requested" | "active")
+                && state.next_attempt <= now;
+            if !due {
+                continue;
+            }
+            let id = state.id.clone();
+            if let Err(e) = deliver(app, &tenant, state).await {
+                tracing::warn!(tenant = %tenant, subscription = %id, error = %e, "subscription delivery failed");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Whose view of the tenant a subscription's notifications carry.
+struct Owner {
+    organization: Option<String>,
+    see_restricted: bool,
+    kind: OwnerKind,
+}
+
+enum OwnerKind {
+    Anonymous,
+    Client,
+    System,
+}
+
+impl Owner {
+    fn viewer<'a>(&'a self, base: &'a str) -> restrict::Viewer<'a> {
+        match self.kind {
+            OwnerKind::Anonymous => restrict::Viewer::Anonymous,
+            OwnerKind::System => restrict::Viewer::System,
+            OwnerKind::Client => restrict::Viewer::Client {
+                organization: self.organization.as_deref(),
+                purpose_of_use: &[],
+                see_restricted: self.see_restricted,
+                tenant_base: base,
+            },
+        }
+    }
+}
+
+/// The owner as it is registered now, or why it may not receive the topic's resources.
+async fn owner(
+    app: &App,
+    tenant: &TenantName,
+    agent: &Agent,
+    rtype: &str,
+) -> Result<std::result::Result<Owner, String>> {
+    match agent {
+        Agent::Anonymous => Ok(Ok(Owner {
+            organization: None,
+            see_restricted: false,
+            kind: OwnerKind::Anonymous,
+        })),
+        Agent::System => Ok(Ok(Owner {
+            organization: None,
+            see_restricted: false,
+            kind: OwnerKind::System,
+        })),
+        Agent::Client(id) => {
+            let Some((record, _)) = crate::auth::clients::find(app, tenant, id).await? else {
+                return Ok(Err(format!(
+                    "the subscription's owner, client {id}, is no longer registered"
+                )));
+            };
+            let scopes = ::auth::Scopes::parse_lenient(&record.scope);
+            if !scopes.allows(rtype, ::auth::Interaction::Read) {
+                return Ok(Err(format!(
+                    "the subscription's owner, client {id}, may no longer read {rtype}"
+                )));
+            }
+            Ok(Ok(Owner {
+                organization: record.organization,
+                see_restricted: record.see_restricted,
+                kind: OwnerKind::Client,
+            }))
+        }
+    }
+}
+
+async fn deliver(app: &App, tenant: &TenantName, mut state: SubscriptionState) -> Result<()> {
+    let whole = Scope::whole(tenant);
+    let Some(record) = app.store.read(whole, "Subscription", &state.id).await? else {
+        return Ok(());
+    };
+    let Some(body) = record.body.as_deref() else {
+        return Ok(());
+    };
+    let resource: Value = serde_json::from_str(body).map_err(|e| Error::internal(e.to_string()))?;
+    let spec = match ::subscriptions::read(&resource) {
+        Ok(s) => s,
+        Err(e) => return fail_now(app, tenant, &mut state, &e.0).await,
+    };
+    let conf = app.conformance(tenant).await?;
+    let mut filters = Vec::new();
+    for f in &spec.filters {
+        match ::subscriptions::compile(spec.topic.resource_type, f, &conf.registry) {
+            Ok(c) => filters.push(c),
+            Err(e) => return fail_now(app, tenant, &mut state, &e.0).await,
+        }
+    }
+    let owner = match owner(app, tenant, &state.owner, spec.topic.resource_type).await? {
+        Ok(o) => o,
+        Err(why) => return fail_now(app, tenant, &mut state, &why).await,
+    };
+    let base = app.tenant_base(tenant);
+    let url = format!("{base}/Subscription/{}", state.id);
+    if state.status == "requested" {
+        let about = about(&url, &spec, Status::Requested, &state);
+        let bundle = notification::bundle(&about, Kind::Handshake, &[], spec.payload, &instant());
+        return match send(app, &spec, &bundle).await {
+            Ok(()) => {
+                state.status = "active".into();
+                state.last_sent = now_micros();
+                state.failing_since = None;
+                state.error = None;
+                save(app, tenant, &state, &[]).await?;
+                set_resource_status(app, tenant, &state.id, Status::Active, None).await
+            }
+            Err(why) => {
+                fail_now(
+                    app,
+                    tenant,
+                    &mut state,
+                    &format!("the handshake failed: {why}"),
+                )
+                .await
+            }
+        };
+    }
+    let viewer = owner.viewer(&base);
+    let scope = Scope::viewing(tenant, viewer);
+    let filter = EventFilter {
+        resource_types: vec![spec.topic.resource_type.to_owned()],
+        after_number: Some(state.position),
+        ..EventFilter::default()
+    };
+    let events = app
+        .store
+        .change_events(scope, &filter, EventOrder::OldestFirst, BATCH)
+        .await?;
+    let mut position = state.position;
+    let mut matched: Vec<(i64, notification::Event)> = Vec::new();
+    for e in &events {
+        if matched.len() >= spec.max_count as usize {
+            break;
+        }
+        position = e.number;
+        if let Some(n) = matches(app, scope, &conf.extractor, &spec, &filters, e, &base).await? {
+            matched.push((e.number, n));
+        }
+    }
+    if matched.is_empty() {
+        let heartbeat_due = spec
+            .heartbeat_secs
+            .is_some_and(|s| now_micros() - state.last_sent >= i64::from(s) * 1_000_000);
+        if heartbeat_due {
+            let about = about(&url, &spec, Status::Active, &state);
+            let bundle =
+                notification::bundle(&about, Kind::Heartbeat, &[], spec.payload, &instant());
+            if send(app, &spec, &bundle).await.is_ok() {
+                state.last_sent = now_micros();
+            }
+        }
+        if position != state.position || heartbeat_due {
+            state.position = position;
+            save(app, tenant, &state, &[]).await?;
+        }
+        return Ok(());
+    }
+    let first = state.events_since_start + 1;
+    let mut numbered = Vec::with_capacity(matched.len());
+    let mut sent = Vec::with_capacity(matched.len());
+    for (i, (event_no, mut n)) in matched.into_iter().enumerate() {
+        n.number = first + i as i64;
+        numbered.push((n.number, event_no));
+        sent.push(n);
+    }
+    let mut after = state.clone();
+    after.events_since_start += sent.len() as i64;
+    let about = about(&url, &spec, Status::Active, &after);
+    let bundle = notification::bundle(
+        &about,
+        Kind::EventNotification,
+        &sent,
+        spec.payload,
+        &instant(),
+    );
+    match send(app, &spec, &bundle).await {
+        Ok(()) => {
+            after.position = position;
+            after.last_sent = now_micros();
+            after.failing_since = None;
+            after.next_attempt = 0;
+            save(app, tenant, &after, &numbered).await
+        }
+        Err(why) => failed(app, tenant, &mut state, &why).await,
+    }
+}
+
+/// The notification event of change `e` when the subscription's topic fires on it and its
+/// filters admit it, read in `scope` (the owner's view).
+async fn matches(
+    app: &App,
+    scope: Scope<'_>,
+    extractor: &search::Extractor,
+    spec: &Spec,
+    filters: &[CompiledFilter],
+    e: &ChangeEvent,
+    base: &str,
+) -> Result<Option<notification::Event>> {
+    let (rt, id) = (e.resource_type.as_str(), e.id.as_str());
+    let body = |r: Option<store::VersionRecord>| -> Option<Value> {
+        r.and_then(|r| r.body)
+            .and_then(|b| serde_json::from_str(&b).ok())
+    };
+    let current = match e.action {
+        ChangeAction::Delete => None,
+        _ => body(app.store.vread(scope, rt, id, e.version).await?),
+    };
+    let needs_previous = e.action != ChangeAction::Create
+        && (!filters.is_empty() || spec.topic.trigger != ::subscriptions::topics::Trigger::Any);
+    let previous = if needs_previous && e.version > 1 {
+        body(app.store.vread(scope, rt, id, e.version - 1).await?)
+    } else {
+        None
+    };
+    let action = match e.action {
+        ChangeAction::Create => Action::Create,
+        ChangeAction::Update => Action::Update,
+        ChangeAction::Delete => Action::Delete,
+    };
+    if e.action != ChangeAction::Delete && current.is_none() {
+        // Gone from the owner's view (trimmed, or hidden now).
+        return Ok(None);
+    }
+    if !spec
+        .topic
+        .fires(action, current.as_ref(), previous.as_ref())
+    {
+        return Ok(None);
+    }
+    let admits = |r: &Option<Value>| {
+        r.as_ref().is_some_and(|r| {
+            let entries = extractor.extract(r);
+            filters.iter().all(|f| f.matches(r, &entries))
+        })
+    };
+    if !filters.is_empty() && !admits(&current) && !admits(&previous) {
+        return Ok(None);
+    }
+    Ok(Some(notification::Event {
+        number: 0,
+        timestamp: fhir::meta::format_instant(e.at),
+        full_url: format!("{base}/{rt}/{id}"),
+        focus: format!("{base}/{rt}/{id}/_history/{}", e.version),
+        url: format!("{rt}/{id}"),
+        method: match e.action {
+            ChangeAction::Create => "POST",
+            ChangeAction::Update => "PUT",
+            ChangeAction::Delete => "DELETE",
+        },
+        resource: current,
+    }))
+}
+
+fn about<'a>(
+    url: &'a str,
+    spec: &'a Spec,
+    status: Status,
+    state: &'a SubscriptionState,
+) -> About<'a> {
+    About {
+        subscription: url,
+        topic: &spec.topic.canonical,
+        status,
+        events_since_start: state.events_since_start,
+        error: state.error.as_deref(),
+    }
+}
+
+fn instant() -> String {
+    fhir::meta::format_instant(chrono::Utc::now())
+}
+
+/// POSTs a notification to the subscriber; the reason when it did not answer 2xx in time.
+async fn send(app: &App, spec: &Spec, bundle: &Value) -> std::result::Result<(), String> {
+    let body = serde_json::to_vec(bundle).map_err(|e| e.to_string())?;
+    let timeout = Duration::from_secs(u64::from(spec.timeout_secs));
+    app.outbound
+        .post(
+            &spec.endpoint,
+            &spec.headers,
+            "application/fhir+json",
+            body,
+            timeout,
+        )
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn save(
+    app: &App,
+    tenant: &TenantName,
+    state: &SubscriptionState,
+    numbered: &[(i64, i64)],
+) -> Result<()> {
+    let mut tx = app.store.begin(tenant).await?;
+    tx.save_subscription_state(state, numbered).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A send failed: wait longer each time, and give up (status `error`) once the failures have
+/// lasted longer than the give-up time.
+async fn failed(
+    app: &App,
+    tenant: &TenantName,
+    state: &mut SubscriptionState,
+    why: &str,
+) -> Result<()> {
+    let now = now_micros();
+    let since = *state.failing_since.get_or_insert(now);
+    let failing = Duration::from_micros(u64::try_from(now - since).unwrap_or(0));
+    if failing > app.settings.subscription_give_up {
+        let reason = format!("notifications failed for {} s: {why}", failing.as_secs());
+        return fail_now(app, tenant, state, &reason).await;
+    }
+    let wait = (failing / 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
+    state.next_attempt = now + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX);
+    state.error = Some(why.to_owned());
+    tracing::info!(tenant = %tenant, subscription = %state.id, error = why, retry_in_ms = wait.as_millis() as u64, "notification failed");
+    save(app, tenant, state, &[]).await
+}
+
+/// Sets `error` with `why`, on the state and on the Subscription resource.
+async fn fail_now(
+    app: &App,
+    tenant: &TenantName,
+    state: &mut SubscriptionState,
+    why: &str,
+) -> Result<()> {
+    tracing::info!(tenant = %tenant, subscription = %state.id, error = why, "subscription set to error");
+    state.status = "error".into();
+    state.error = Some(why.to_owned());
+    save(app, tenant, state, &[]).await?;
+    set_resource_status(app, tenant, &state.id, Status::Error, Some(why)).await
+}
+
+/// Writes the Subscription's new `status` (and `error`) as fhirdir itself, unless a client
+/// changed it meanwhile (its write asked for what it wants).
+async fn set_resource_status(
+    app: &App,
+    tenant: &TenantName,
+    id: &str,
+    status: Status,
+    error: Option<&str>,
+) -> Result<()> {
+    let Some(current) = app
+        .store
+        .read(Scope::whole(tenant), "Subscription", id)
+        .await?
+    else {
+        return Ok(());
+    };
+    let Some(Value::Object(mut body)) = current
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok())
+    else {
+        return Ok(());
+    };
+    body.insert("status".into(), Value::String(status.as_str().into()));
+    match error {
+        Some(e) => body.insert("error".into(), Value::String(e.into())),
+        None => body.remove("error"),
+    };
+    let conf = app.conformance(tenant).await?;
+    let request = store::WriteRequest {
+        resource_type: "Subscription".into(),
+        id: id.into(),
+        resource: body,
+        precondition: store::Precondition::IfMatch(current.version),
+        method: store::Method::Put,
+    };
+    let w = writes::prepare(&conf.extractor, writes::Source::Api, request)?;
+    let mut tx = app.store.begin(tenant).await?;
+    match writes::apply(&mut tx, w, &conf.extractor).await {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(())
+        }
+        Err(store::StoreError::VersionConflict { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
