@@ -790,3 +790,37 @@ async fn what_is_not_supported_is_refused_and_only_clients_with_scopes_subscribe
             .status(404);
     }
 }
+
+#[tokio::test]
+async fn a_quiet_subscription_sends_heartbeats() {
+    for db in test_databases().await {
+        let be = db.backend;
+        let app = server(&db, 3600).await;
+        let (_, t) = client(&app, "default", "system/*.cruds").await;
+        let rx = Receiver::default();
+        let hook = rx.start().await;
+        let mut s = subscription(&hook, TOPIC, None, "empty");
+        s["channel"]["extension"] =
+            json!([{"url": format!("{BACKPORT}backport-heartbeat-period"), "valueUnsignedInt": 1}]);
+        subscribe(&app, "default", &t, &rx, &s).await;
+        rx.wait_for("two heartbeats", |got| {
+            got.iter().filter(|b| kind(b) == "heartbeat").count() >= 2
+        })
+        .await;
+        let beat = rx
+            .accepted()
+            .into_iter()
+            .find(|b| kind(b) == "heartbeat")
+            .unwrap();
+        assert_eq!(
+            param(&beat["entry"][0]["resource"], "status"),
+            "active",
+            "[{be}]"
+        );
+        assert_eq!(
+            beat["entry"].as_array().map(Vec::len),
+            Some(1),
+            "[{be}] status only"
+        );
+    }
+}

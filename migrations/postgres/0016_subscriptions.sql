@@ -6,7 +6,8 @@
 --                      event examined for it (`position`), how many events it has numbered
 --                      (`events_since_start`), the status the server keeps (requested,
 --                      active, error, off), the current failure streak and the next attempt,
---                      the last notification sent, and the error.
+--                      the last notification sent, the heartbeat period last read from the
+--                      Subscription (seconds), and the error.
 -- subscription_events  the events numbered for a subscription: its number, the change event's
 --                      number, for `$events` replay.
 -- Keys begin with the tenant; no foreign keys (DESIGN.md section 3). Times: epoch microseconds.
@@ -20,6 +21,7 @@ CREATE TABLE subscription_state (
     failing_since       bigint ,
     next_attempt        bigint  NOT NULL,
     last_sent           bigint  NOT NULL,
+    heartbeat_secs      bigint,
     error               text,
     PRIMARY KEY (tenant, id)
 );

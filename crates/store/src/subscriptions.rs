@@ -32,6 +32,8 @@ pub struct SubscriptionState {
     pub next_attempt: i64,
     /// The last notification or heartbeat sent (epoch microseconds).
     pub last_sent: i64,
+    /// The Subscription's heartbeat period when the worker last read it, in seconds.
+    pub heartbeat_secs: Option<i64>,
     pub error: Option<String>,
 }
 
@@ -44,11 +46,13 @@ type StateRow = (
     Option<i64>,
     i64,
     i64,
+    Option<i64>,
     Option<String>,
 );
 
 const STATE_COLUMNS: &str = "SELECT id, owner, position, events_since_start, status, \
-     failing_since, next_attempt, last_sent, error FROM subscription_state WHERE tenant = ";
+     failing_since, next_attempt, last_sent, heartbeat_secs, error FROM subscription_state \
+     WHERE tenant = ";
 
 fn state(row: StateRow) -> Result<SubscriptionState, StoreError> {
     let (
@@ -60,6 +64,7 @@ fn state(row: StateRow) -> Result<SubscriptionState, StoreError> {
         failing_since,
         next_attempt,
         last_sent,
+        heartbeat_secs,
         error,
     ) = row;
     Ok(SubscriptionState {
@@ -71,6 +76,7 @@ fn state(row: StateRow) -> Result<SubscriptionState, StoreError> {
         failing_since,
         next_attempt,
         last_sent,
+        heartbeat_secs,
         error,
     })
 }
@@ -140,6 +146,15 @@ impl Store {
         rows.into_iter().map(|(t,)| TenantName::parse(&t)).collect()
     }
 
+    /// The number of the tenant's last change event (0: none yet).
+    pub async fn last_change_number(&self, tenant: &TenantName) -> Result<i64, StoreError> {
+        let mut sql = Sql::new();
+        sql.push("SELECT last FROM change_counters WHERE tenant = ")
+            .text(tenant.as_str());
+        let rows: Vec<(i64,)> = self.fetch_all(&sql).await?;
+        Ok(rows.first().map_or(0, |(n,)| *n))
+    }
+
     /// The events numbered `from..=to` for Subscription `id` (at most 1000): (its number,
     /// the change event's number), in order.
     pub async fn subscription_events(
@@ -178,7 +193,8 @@ pub(crate) async fn note<B: Backend>(
             let mut sql = Sql::new();
             sql.push(
                 "INSERT INTO subscription_state (tenant, id, owner, position, \
-                 events_since_start, status, failing_since, next_attempt, last_sent, error) \
+                 events_since_start, status, failing_since, next_attempt, last_sent, \
+                 heartbeat_secs, error) \
                  VALUES (",
             )
             .text(t)
@@ -192,7 +208,7 @@ pub(crate) async fn note<B: Backend>(
             .text(status)
             .push(", NULL, 0, ")
             .int(now)
-            .push(", NULL)");
+            .push(", NULL, NULL)");
             B::Db::execute(conn, &sql).await?;
             Ok(())
         }
@@ -261,7 +277,12 @@ pub(crate) async fn save<B: Backend>(
         .int(s.next_attempt)
         .push(", last_sent = ")
         .int(s.last_sent)
-        .push(", error = ")
+        .push(", heartbeat_secs = ");
+    match s.heartbeat_secs {
+        Some(v) => sql.int(v),
+        None => sql.push("NULL"),
+    };
+    sql.push(", error = ")
         .opt_text(s.error.clone())
         .push(" WHERE tenant = ")
         .text(t)

@@ -66,19 +66,59 @@ pub async fn pass(app: &App) -> Result<()> {
         .await?
     {
         let now = now_micros();
+        let last = app.store.last_change_number(&tenant).await?;
+        let mut versions = Versions::default();
         for state in app.store.subscription_states(&tenant, None).await? {
             let due = matches!(state.status.as_str(), "requested" | "active")
                 && state.next_attempt <= now;
-            if !due {
+            // An active subscription that has examined every event and owes no heartbeat
+            // has nothing to do: no read of its resource or of the events.
+            let idle = state.status == "active"
+                && state.position >= last
+                && state
+                    .heartbeat_secs
+                    .is_none_or(|s| now - state.last_sent < s * 1_000_000);
+            if !due || idle {
                 continue;
             }
             let id = state.id.clone();
-            if let Err(e) = deliver(app, &tenant, state).await {
+            if let Err(e) = deliver(app, &tenant, state, &mut versions).await {
                 tracing::warn!(tenant = %tenant, subscription = %id, error = %e, "subscription delivery failed");
             }
         }
     }
     Ok(())
+}
+
+/// The versions read during one pass, by owner: subscriptions of the same topic read the same
+/// versions, in the same owner's view when their owners see alike.
+#[derive(Default)]
+struct Versions(std::collections::HashMap<(String, String, String, i64), Option<Value>>);
+
+impl Versions {
+    async fn get(
+        &mut self,
+        app: &App,
+        scope: Scope<'_>,
+        owner: &str,
+        (rt, id, version): (&str, &str, i64),
+    ) -> Result<Option<Value>> {
+        let key = (owner.to_owned(), rt.to_owned(), id.to_owned(), version);
+        if let Some(v) = self.0.get(&key) {
+            return Ok(v.clone());
+        }
+        let v = app
+            .store
+            .vread(scope, rt, id, version)
+            .await?
+            .and_then(|r| r.body)
+            .and_then(|b| serde_json::from_str(&b).ok());
+        // Bounded: a pass over a burst of writes keeps at most this many.
+        if self.0.len() < 10_000 {
+            self.0.insert(key, v.clone());
+        }
+        Ok(v)
+    }
 }
 
 fn now_micros() -> i64 {
@@ -99,6 +139,20 @@ enum OwnerKind {
 }
 
 impl Owner {
+    /// What decides what this owner sees: owners alike share the versions read in a pass.
+    fn key(&self) -> String {
+        let kind = match self.kind {
+            OwnerKind::Anonymous => "anonymous",
+            OwnerKind::Client => "client",
+            OwnerKind::System => "system",
+        };
+        format!(
+            "{kind}|{}|{}",
+            self.organization.as_deref().unwrap_or(""),
+            self.see_restricted
+        )
+    }
+
     fn viewer<'a>(&'a self, base: &'a str) -> restrict::Viewer<'a> {
         match self.kind {
             OwnerKind::Anonymous => restrict::Viewer::Anonymous,
@@ -152,7 +206,12 @@ async fn owner(
     }
 }
 
-async fn deliver(app: &App, tenant: &TenantName, mut state: SubscriptionState) -> Result<()> {
+async fn deliver(
+    app: &App,
+    tenant: &TenantName,
+    mut state: SubscriptionState,
+    versions: &mut Versions,
+) -> Result<()> {
     let whole = Scope::whole(tenant);
     let Some(record) = app.store.read(whole, "Subscription", &state.id).await? else {
         return Ok(());
@@ -173,6 +232,7 @@ async fn deliver(app: &App, tenant: &TenantName, mut state: SubscriptionState) -
             Err(e) => return fail_now(app, tenant, &mut state, &e.0).await,
         }
     }
+    state.heartbeat_secs = spec.heartbeat_secs.map(i64::from);
     let owner = match owner(app, tenant, &state.owner, spec.topic.resource_type).await? {
         Ok(o) => o,
         Err(why) => return fail_now(app, tenant, &mut state, &why).await,
@@ -220,7 +280,17 @@ async fn deliver(app: &App, tenant: &TenantName, mut state: SubscriptionState) -
             break;
         }
         position = e.number;
-        if let Some(n) = matches(app, scope, &conf.extractor, &spec, &filters, e, &base).await? {
+        if let Some(n) = matches(
+            app,
+            (scope, &owner.key(), &mut *versions),
+            &conf.extractor,
+            &spec,
+            &filters,
+            e,
+            &base,
+        )
+        .await?
+        {
             matched.push((e.number, n));
         }
     }
@@ -276,7 +346,7 @@ async fn deliver(app: &App, tenant: &TenantName, mut state: SubscriptionState) -
 /// filters admit it, read in `scope` (the owner's view).
 async fn matches(
     app: &App,
-    scope: Scope<'_>,
+    (scope, owner, versions): (Scope<'_>, &str, &mut Versions),
     extractor: &search::Extractor,
     spec: &Spec,
     filters: &[CompiledFilter],
@@ -284,18 +354,16 @@ async fn matches(
     base: &str,
 ) -> Result<Option<notification::Event>> {
     let (rt, id) = (e.resource_type.as_str(), e.id.as_str());
-    let body = |r: Option<store::VersionRecord>| -> Option<Value> {
-        r.and_then(|r| r.body)
-            .and_then(|b| serde_json::from_str(&b).ok())
-    };
     let current = match e.action {
         ChangeAction::Delete => None,
-        _ => body(app.store.vread(scope, rt, id, e.version).await?),
+        _ => versions.get(app, scope, owner, (rt, id, e.version)).await?,
     };
     let needs_previous = e.action != ChangeAction::Create
         && (!filters.is_empty() || spec.topic.trigger != ::subscriptions::topics::Trigger::Any);
     let previous = if needs_previous && e.version > 1 {
-        body(app.store.vread(scope, rt, id, e.version - 1).await?)
+        versions
+            .get(app, scope, owner, (rt, id, e.version - 1))
+            .await?
     } else {
         None
     };
