@@ -824,3 +824,63 @@ async fn a_quiet_subscription_sends_heartbeats() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_subscription_set_off_receives_nothing_until_requested_again() {
+    for db in test_databases().await {
+        let be = db.backend;
+        let app = server(&db, 3600).await;
+        let (_, t) = client(&app, "default", "system/*.cruds").await;
+        let rx = Receiver::default();
+        let hook = rx.start().await;
+        let id = subscribe(
+            &app,
+            "default",
+            &t,
+            &rx,
+            &subscription(&hook, TOPIC, None, "id-only"),
+        )
+        .await;
+        let path = format!("/fhir/default/Subscription/{id}");
+        let mut off = call(&app, &t, Method::GET, &path, None)
+            .await
+            .status(200)
+            .json();
+        off["status"] = json!("off");
+        call(&app, &t, Method::PUT, &path, Some(&off))
+            .await
+            .status(200);
+        put(&app, "default", &t, &practitioner(Some("q1"), "Quiet")).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(rx.events().is_empty(), "[{be}] {:?}", rx.events());
+        let status = call(&app, &t, Method::GET, &format!("{path}/$status"), None)
+            .await
+            .status(200)
+            .json();
+        assert_eq!(
+            param(&status["entry"][0]["resource"], "status"),
+            "off",
+            "[{be}]"
+        );
+        assert_eq!(
+            call(&app, &t, Method::GET, &path, None)
+                .await
+                .status(200)
+                .json()["status"],
+            "off"
+        );
+        // Asked again: the change made while it was off is delivered.
+        off["status"] = json!("requested");
+        call(&app, &t, Method::PUT, &path, Some(&off))
+            .await
+            .status(200);
+        rx.wait_for("the change made while off", |got| !numbered(got).is_empty())
+            .await;
+        assert!(
+            numbered(&rx.events())[0]
+                .1
+                .ends_with("Practitioner/q1/_history/1"),
+            "[{be}]"
+        );
+    }
+}

@@ -9,6 +9,8 @@
 //!   imported `fhirdir generate` data (see [`search`]).
 //! - `fhirdir-bench transaction --backend sqlite|postgres|both --clients 1,8`: transaction
 //!   Bundles of 100 entries in the provider-attestation shape (issue 4; see [`transaction`]).
+//! - `fhirdir-bench subscriptions --backend ...`: notification latency and transaction
+//!   throughput with active subscriptions (issue 17; see [`notify`]).
 //!
 //! Output is markdown: machine facts, one row per measurement, and a summary table.
 
@@ -16,6 +18,7 @@ mod auth;
 mod ceiling;
 mod child;
 mod load;
+mod notify;
 mod practitioner;
 mod report;
 mod rest;
@@ -52,6 +55,9 @@ enum Cmd {
     /// What authorization costs: read by id with a bearer token against anonymous, and the
     /// token endpoint's throughput (issue 14).
     Auth(auth::AuthArgs),
+    /// Subscriptions: notification latency, and transaction throughput with many active
+    /// subscriptions against none (issue 17).
+    Subscriptions(notify::NotifyArgs),
     /// Writes a copy of generated data with one resource in `--every` restricted (NDH usage
     /// restrictions), for the restricted-content benchmark (issue 15).
     Restrict(restrict::RestrictArgs),
@@ -154,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Search(a) => search::main(a).await,
         Cmd::Transaction(a) => transaction::main(a).await,
         Cmd::Restrict(a) => restrict::main(a),
+        Cmd::Subscriptions(a) => notify::main(a).await,
         Cmd::Auth(a) => {
             let fhirdir = fhirdir_binary(a.fhirdir.clone())?;
             auth::run(a, fhirdir).await

@@ -62,7 +62,7 @@ const NPI: &str = "http://hl7.org/fhir/sid/us-npi";
 
 /// How an attestation of `entries` entries is made up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Shape {
+pub(crate) struct Shape {
     locations: usize,
     /// Practitioner + PractitionerRole pairs.
     pairs: usize,
@@ -70,7 +70,7 @@ struct Shape {
 
 impl Shape {
     /// Organization + Endpoint + 2 or 3 Locations + pairs, `entries` in all.
-    fn new(entries: usize) -> anyhow::Result<Shape> {
+    pub(crate) fn new(entries: usize) -> anyhow::Result<Shape> {
         ensure!(entries >= 6, "--entries must be at least 6");
         let locations = 2 + entries % 2;
         Ok(Shape {
@@ -95,7 +95,7 @@ fn urn(bundle: u64, kind: u16, i: usize) -> String {
 }
 
 /// The attestation Bundle for sequence number `seq` (distinct `seq`s give distinct NPIs).
-fn attestation(seq: u64, shape: Shape) -> Value {
+pub(crate) fn attestation(seq: u64, shape: Shape) -> Value {
     let tag = format!("{seq:016x}");
     let org = urn(seq, 1, 0);
     let ep = urn(seq, 2, 0);
@@ -176,7 +176,7 @@ fn attestation(seq: u64, shape: Shape) -> Value {
     json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
 }
 
-fn post_bundle(body: Bytes) -> Request<Full<Bytes>> {
+pub(crate) fn post_bundle(body: Bytes) -> Request<Full<Bytes>> {
     Request::builder()
         .method(Method::POST)
         .uri(BASE)
@@ -189,7 +189,10 @@ fn post_bundle(body: Bytes) -> Request<Full<Bytes>> {
 }
 
 /// One request on a fresh connection; the status and the body.
-async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> anyhow::Result<(u16, Value)> {
+pub(crate) async fn send(
+    addr: SocketAddr,
+    req: Request<Full<Bytes>>,
+) -> anyhow::Result<(u16, Value)> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;

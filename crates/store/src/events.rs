@@ -335,6 +335,13 @@ impl Store {
         dispatch!(self, s => read(s, scope, filter, order, limit).await)
     }
 
+    /// Completes when a write in this process commits change events after this call (the
+    /// future is registered when made, not when first polled): the subscription worker waits
+    /// on it between polls.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        dispatch!(self, s => s.caches().changes.notified())
+    }
+
     /// How many events [`Store::change_events`] would answer without a limit.
     pub async fn count_change_events(
         &self,

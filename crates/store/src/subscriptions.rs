@@ -259,6 +259,7 @@ pub(crate) async fn save<B: Backend>(
     tenant: &TenantName,
     s: &SubscriptionState,
     numbered: &[(i64, i64)],
+    from_status: &str,
 ) -> Result<bool, StoreError> {
     let t = tenant.as_str();
     let mut sql = Sql::new();
@@ -287,7 +288,9 @@ pub(crate) async fn save<B: Backend>(
         .push(" WHERE tenant = ")
         .text(t)
         .push(" AND id = ")
-        .text(s.id.as_str());
+        .text(s.id.as_str())
+        .push(" AND status = ")
+        .text(from_status);
     if B::Db::execute(conn, &sql).await? == 0 {
         return Ok(false);
     }

@@ -50,10 +50,15 @@ const BATCH: u32 = 200;
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
+            // Registered before the pass: a commit during the pass wakes the next wait.
+            let changed = app.store.changed();
             if let Err(e) = pass(&app).await {
                 tracing::warn!(error = %e, "subscription delivery: a pass failed");
             }
-            tokio::time::sleep(POLL).await;
+            tokio::select! {
+                () = changed => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
         }
     })
 }
@@ -67,7 +72,7 @@ pub async fn pass(app: &App) -> Result<()> {
     {
         let now = now_micros();
         let last = app.store.last_change_number(&tenant).await?;
-        let mut versions = Versions::default();
+        let mut work = Pass::default();
         for state in app.store.subscription_states(&tenant, None).await? {
             let due = matches!(state.status.as_str(), "requested" | "active")
                 && state.next_attempt <= now;
@@ -82,12 +87,35 @@ pub async fn pass(app: &App) -> Result<()> {
                 continue;
             }
             let id = state.id.clone();
-            if let Err(e) = deliver(app, &tenant, state, &mut versions).await {
+            if let Err(e) = deliver(app, &tenant, state, &mut work).await {
                 tracing::warn!(tenant = %tenant, subscription = %id, error = %e, "subscription delivery failed");
             }
         }
+        // The notifications sent are recorded together: one write transaction per tenant
+        // and pass, not one per subscription (on SQLite each would queue behind the writers).
+        // A crash before this commit sends them again: at least once.
+        if !work.saves.is_empty() {
+            let mut tx = app.store.begin(&tenant).await?;
+            for (state, numbered, from) in &work.saves {
+                tx.save_subscription_state(state, numbered, from).await?;
+            }
+            tx.commit().await?;
+        }
     }
     Ok(())
+}
+
+/// A delivery state to save, the events numbered (its number, the change event's), and the
+/// status it was read with.
+type Save = (SubscriptionState, Vec<(i64, i64)>, String);
+
+/// What one pass over a tenant gathers.
+#[derive(Default)]
+struct Pass {
+    versions: Versions,
+    /// Delivery states to save at the end of the pass, with the events numbered and the
+    /// status they were read with.
+    saves: Vec<Save>,
 }
 
 /// The versions read during one pass, by owner: subscriptions of the same topic read the same
@@ -210,8 +238,11 @@ async fn deliver(
     app: &App,
     tenant: &TenantName,
     mut state: SubscriptionState,
-    versions: &mut Versions,
+    pass: &mut Pass,
 ) -> Result<()> {
+    // Every save below happens only if the status is still this one.
+    let from = state.status.clone();
+    let from = from.as_str();
     let whole = Scope::whole(tenant);
     let Some(record) = app.store.read(whole, "Subscription", &state.id).await? else {
         return Ok(());
@@ -222,20 +253,20 @@ async fn deliver(
     let resource: Value = serde_json::from_str(body).map_err(|e| Error::internal(e.to_string()))?;
     let spec = match ::subscriptions::read(&resource) {
         Ok(s) => s,
-        Err(e) => return fail_now(app, tenant, &mut state, &e.0).await,
+        Err(e) => return fail_now(app, tenant, &mut state, &e.0, from).await,
     };
     let conf = app.conformance(tenant).await?;
     let mut filters = Vec::new();
     for f in &spec.filters {
         match ::subscriptions::compile(spec.topic.resource_type, f, &conf.registry) {
             Ok(c) => filters.push(c),
-            Err(e) => return fail_now(app, tenant, &mut state, &e.0).await,
+            Err(e) => return fail_now(app, tenant, &mut state, &e.0, from).await,
         }
     }
     state.heartbeat_secs = spec.heartbeat_secs.map(i64::from);
     let owner = match owner(app, tenant, &state.owner, spec.topic.resource_type).await? {
         Ok(o) => o,
-        Err(why) => return fail_now(app, tenant, &mut state, &why).await,
+        Err(why) => return fail_now(app, tenant, &mut state, &why, from).await,
     };
     let base = app.tenant_base(tenant);
     let url = format!("{base}/Subscription/{}", state.id);
@@ -248,8 +279,10 @@ async fn deliver(
                 state.last_sent = now_micros();
                 state.failing_since = None;
                 state.error = None;
-                save(app, tenant, &state, &[]).await?;
-                set_resource_status(app, tenant, &state.id, Status::Active, None).await
+                if save(app, tenant, &state, from).await? {
+                    set_resource_status(app, tenant, &state.id, Status::Active, None).await?;
+                }
+                Ok(())
             }
             Err(why) => {
                 fail_now(
@@ -257,6 +290,7 @@ async fn deliver(
                     tenant,
                     &mut state,
                     &format!("the handshake failed: {why}"),
+                    from,
                 )
                 .await
             }
@@ -282,7 +316,7 @@ async fn deliver(
         position = e.number;
         if let Some(n) = matches(
             app,
-            (scope, &owner.key(), &mut *versions),
+            (scope, &owner.key(), &mut pass.versions),
             &conf.extractor,
             &spec,
             &filters,
@@ -308,7 +342,7 @@ async fn deliver(
         }
         if position != state.position || heartbeat_due {
             state.position = position;
-            save(app, tenant, &state, &[]).await?;
+            pass.saves.push((state, Vec::new(), from.to_owned()));
         }
         return Ok(());
     }
@@ -336,9 +370,10 @@ async fn deliver(
             after.last_sent = now_micros();
             after.failing_since = None;
             after.next_attempt = 0;
-            save(app, tenant, &after, &numbered).await
+            pass.saves.push((after, numbered, from.to_owned()));
+            Ok(())
         }
-        Err(why) => failed(app, tenant, &mut state, &why).await,
+        Err(why) => failed(app, tenant, &mut state, &why, from).await,
     }
 }
 
@@ -441,16 +476,17 @@ async fn send(app: &App, spec: &Spec, bundle: &Value) -> std::result::Result<(),
         .map_err(|e| e.to_string())
 }
 
+/// Saves `state` unless a client changed its status from `from` meanwhile; whether it did.
 async fn save(
     app: &App,
     tenant: &TenantName,
     state: &SubscriptionState,
-    numbered: &[(i64, i64)],
-) -> Result<()> {
+    from: &str,
+) -> Result<bool> {
     let mut tx = app.store.begin(tenant).await?;
-    tx.save_subscription_state(state, numbered).await?;
+    let saved = tx.save_subscription_state(state, &[], from).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(saved)
 }
 
 /// A send failed: wait longer each time, and give up (status `error`) once the failures have
@@ -460,19 +496,20 @@ async fn failed(
     tenant: &TenantName,
     state: &mut SubscriptionState,
     why: &str,
+    from: &str,
 ) -> Result<()> {
     let now = now_micros();
     let since = *state.failing_since.get_or_insert(now);
     let failing = Duration::from_micros(u64::try_from(now - since).unwrap_or(0));
     if failing > app.settings.subscription_give_up {
         let reason = format!("notifications failed for {} s: {why}", failing.as_secs());
-        return fail_now(app, tenant, state, &reason).await;
+        return fail_now(app, tenant, state, &reason, from).await;
     }
     let wait = (failing / 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
     state.next_attempt = now + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX);
     state.error = Some(why.to_owned());
     tracing::info!(tenant = %tenant, subscription = %state.id, error = why, retry_in_ms = wait.as_millis() as u64, "notification failed");
-    save(app, tenant, state, &[]).await
+    save(app, tenant, state, from).await.map(|_| ())
 }
 
 /// Sets `error` with `why`, on the state and on the Subscription resource.
@@ -481,12 +518,15 @@ async fn fail_now(
     tenant: &TenantName,
     state: &mut SubscriptionState,
     why: &str,
+    from: &str,
 ) -> Result<()> {
     tracing::info!(tenant = %tenant, subscription = %state.id, error = why, "subscription set to error");
     state.status = "error".into();
     state.error = Some(why.to_owned());
-    save(app, tenant, state, &[]).await?;
-    set_resource_status(app, tenant, &state.id, Status::Error, Some(why)).await
+    if save(app, tenant, state, from).await? {
+        set_resource_status(app, tenant, &state.id, Status::Error, Some(why)).await?;
+    }
+    Ok(())
 }
 
 /// Writes the Subscription's new `status` (and `error`) as fhirdir itself, unless a client

@@ -70,6 +70,9 @@ pub(crate) struct SearchCaches {
     pub probes: probe_cache::ProbeCache,
     pub counts: count_cache::CountCache,
     pub statistics: statistics::Statistics,
+    /// Woken when a write transaction that made change events commits (in this process), so
+    /// the subscription worker need not wait for its next poll.
+    pub changes: tokio::sync::Notify,
 }
 
 use crate::{Store, StoreError, TenantName, VersionRecord};

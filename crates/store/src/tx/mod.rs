@@ -309,14 +309,17 @@ impl StoreTx {
     }
 
     /// Saves a Subscription's delivery state and the events just numbered for it ((its
-    /// number, the change event's)); `false` when its row is gone (deleted meanwhile).
+    /// number, the change event's)), if its status is still `from_status` (the one the
+    /// caller read): `false` when a client changed it meanwhile (set it `off`, asked for a
+    /// new handshake) or deleted it, whose write then stands.
     pub async fn save_subscription_state(
         &mut self,
         state: &crate::SubscriptionState,
         numbered: &[(i64, i64)],
+        from_status: &str,
     ) -> Result<bool, StoreError> {
         self.guarded(async |inner| {
-            dispatch!(Inner, inner, t => t.save_subscription_state(state, numbered).await)
+            dispatch!(Inner, inner, t => t.save_subscription_state(state, numbered, from_status).await)
         })
         .await
     }

@@ -102,6 +102,9 @@ impl<B: Backend> WriteTx<B> {
         // Last: the tenant's event counter stays locked from here to the commit.
         crate::events::append::<B>(&mut self.tx, &self.tenant, &self.agent, &self.events).await?;
         self.tx.commit().await?;
+        if !self.events.is_empty() {
+            self.store.caches().changes.notify_waiters();
+        }
         if B::ANALYZE_AFTER_WRITES
             && self.writes > 0
             && self
@@ -249,8 +252,10 @@ impl<B: Backend> WriteTx<B> {
         &mut self,
         state: &crate::SubscriptionState,
         numbered: &[(i64, i64)],
+        from_status: &str,
     ) -> Result<bool, StoreError> {
-        crate::subscriptions::save::<B>(&mut self.tx, &self.tenant, state, numbered).await
+        crate::subscriptions::save::<B>(&mut self.tx, &self.tenant, state, numbered, from_status)
+            .await
     }
 
     /// [`crate::StoreTx::event_retention_days`].
