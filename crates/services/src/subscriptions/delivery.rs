@@ -442,19 +442,7 @@ async fn matches(
     if !filters.is_empty() && !admits(&current) && !admits(&previous) {
         return Ok(None);
     }
-    Ok(Some(notification::Event {
-        number: 0,
-        timestamp: fhir::meta::format_instant(e.at),
-        full_url: format!("{base}/{rt}/{id}"),
-        focus: format!("{base}/{rt}/{id}/_history/{}", e.version),
-        url: format!("{rt}/{id}"),
-        method: match e.action {
-            ChangeAction::Create => "POST",
-            ChangeAction::Update => "PUT",
-            ChangeAction::Delete => "DELETE",
-        },
-        resource: current,
-    }))
+    Ok(Some(super::event(base, e, 0, current)))
 }
 
 fn about<'a>(

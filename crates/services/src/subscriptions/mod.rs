@@ -17,6 +17,30 @@ use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
 use crate::tenant_conformance::TenantConformance;
 
+/// The notification event of change `e`, numbered `number` for its subscription, carrying
+/// `resource` (its version's body, when the payload has one).
+fn event(
+    base: &str,
+    e: &store::ChangeEvent,
+    number: i64,
+    resource: Option<Value>,
+) -> ::subscriptions::notification::Event {
+    let (rt, id) = (&e.resource_type, &e.id);
+    ::subscriptions::notification::Event {
+        number,
+        timestamp: fhir::meta::format_instant(e.at),
+        full_url: format!("{base}/{rt}/{id}"),
+        focus: format!("{base}/{rt}/{id}/_history/{}", e.version),
+        url: format!("{rt}/{id}"),
+        method: match e.action {
+            store::ChangeAction::Create => "POST",
+            store::ChangeAction::Update => "PUT",
+            store::ChangeAction::Delete => "DELETE",
+        },
+        resource,
+    }
+}
+
 /// Checks a Subscription a client writes (422 naming what is not supported) and normalises
 /// its status: a client may ask for `requested` (a posted `active` is taken as that) or
 /// `off`; `active` and `error` are the server's to set.

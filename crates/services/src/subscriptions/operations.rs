@@ -172,19 +172,7 @@ pub async fn events(ctx: &RequestCtx, id: &str, pairs: &[(String, String)]) -> R
                 .and_then(|r| r.body)
                 .and_then(|b| serde_json::from_str(&b).ok()),
         };
-        events.push(notification::Event {
-            number: n,
-            timestamp: fhir::meta::format_instant(e.at),
-            full_url: format!("{base}/{rt}/{rid}"),
-            focus: format!("{base}/{rt}/{rid}/_history/{}", e.version),
-            url: format!("{rt}/{rid}"),
-            method: match e.action {
-                ChangeAction::Create => "POST",
-                ChangeAction::Update => "PUT",
-                ChangeAction::Delete => "DELETE",
-            },
-            resource,
-        });
+        events.push(super::event(&base, &e, n, resource));
     }
     let url = format!("{base}/Subscription/{id}");
     let about = About {
