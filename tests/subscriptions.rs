@@ -884,3 +884,66 @@ async fn a_subscription_set_off_receives_nothing_until_requested_again() {
         );
     }
 }
+
+#[tokio::test]
+async fn only_its_owner_changes_a_subscription_and_events_need_the_topic_s_read_scope() {
+    for db in test_databases().await {
+        let be = db.backend;
+        let app = server(&db, 3600).await;
+        let (_, owner) = client(&app, "default", "system/*.cruds").await;
+        let (_, other) = client(&app, "default", "system/*.cruds").await;
+        let rx = Receiver::default();
+        let hook = rx.start().await;
+        let id = subscribe(
+            &app,
+            "default",
+            &owner,
+            &rx,
+            &subscription(&hook, TOPIC, None, "id-only"),
+        )
+        .await;
+        let path = format!("/fhir/default/Subscription/{id}");
+        // Another client may not point it elsewhere, switch it off, patch or delete it.
+        let mut stolen = subscription(
+            "https://attacker.example/hook",
+            TOPIC,
+            None,
+            "full-resource",
+        );
+        stolen["id"] = json!(id);
+        let why = call(&app, &other, Method::PUT, &path, Some(&stolen))
+            .await
+            .outcome(403, "forbidden");
+        assert!(why.contains("owner"), "[{be}] {why}");
+        let patch = app
+            .request(Method::PATCH, &path)
+            .bearer_auth(&other)
+            .header("content-type", "application/json-patch+json")
+            .body(r#"[{"op": "replace", "path": "/status", "value": "off"}]"#);
+        app.send(patch).await.outcome(403, "forbidden");
+        call(&app, &other, Method::DELETE, &path, None)
+            .await
+            .outcome(403, "forbidden");
+        let kept = call(&app, &owner, Method::GET, &path, None)
+            .await
+            .status(200)
+            .json();
+        assert_eq!(kept["channel"]["endpoint"], hook.as_str(), "[{be}]");
+        assert_eq!(kept["status"], "active", "[{be}]");
+        // $events returns the topic's resources: Subscription read alone is not enough.
+        let (_, subs_only) = client(&app, "default", "system/Subscription.rs").await;
+        call(
+            &app,
+            &subs_only,
+            Method::GET,
+            &format!("{path}/$events"),
+            None,
+        )
+        .await
+        .outcome(403, "forbidden");
+        // The owner may change and delete it.
+        call(&app, &owner, Method::DELETE, &path, None)
+            .await
+            .status(200);
+    }
+}

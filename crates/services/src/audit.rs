@@ -55,7 +55,7 @@ pub async fn read(ctx: &RequestCtx, id: &str) -> Result<VersionRecord> {
     let number: i64 = id
         .strip_prefix(ID_PREFIX)
         .and_then(|n| n.parse().ok())
-        .filter(|n| *n > 0)
+        .filter(|n| *n > 0 && *n < i64::MAX)
         .ok_or_else(not_found)?;
     let filter = EventFilter {
         after_number: Some(number - 1),

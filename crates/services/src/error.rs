@@ -284,6 +284,7 @@ impl From<StoreError> for Error {
             StoreError::UnknownTenant(t) | StoreError::InvalidTenant(t) => Error::unknown_tenant(t),
             StoreError::VersionConflict { .. } => Error::precondition_failed(e.to_string()),
             StoreError::DefaultTenant | StoreError::Conflict(_) => Error::conflict(e.to_string()),
+            StoreError::NotOwner(m) => Error::forbidden(m),
             e if e.is_unavailable() => Error::unavailable(e.to_string()),
             e if e.is_timeout() => Error::timed_out(
                 "the request took longer than the server's query timeout; narrow the search \

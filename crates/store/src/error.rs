@@ -41,6 +41,9 @@ pub enum StoreError {
     /// issuer and community, ...): the message says which.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The writer may not change this resource (a Subscription another client owns).
+    #[error("{0}")]
+    NotOwner(String),
 }
 
 impl StoreError {

@@ -180,11 +180,20 @@ pub(crate) async fn note<B: Backend>(
     let t = tenant.as_str();
     let mut existing = Sql::new();
     existing
-        .push("SELECT status FROM subscription_state WHERE tenant = ")
+        .push("SELECT owner FROM subscription_state WHERE tenant = ")
         .text(t)
         .push(" AND id = ")
         .text(id);
     let found: Option<(String,)> = B::Db::fetch_optional(conn, &existing).await?;
+    // Only its owner (or fhirdir itself) changes a Subscription: another client's write
+    // would point its notifications, which carry the owner's view, elsewhere.
+    if let Some((owner,)) = &found {
+        if *agent != Agent::System && *owner != agent.column() {
+            return Err(StoreError::NotOwner(format!(
+                "Subscription/{id} belongs to another client; only its owner may change it"
+            )));
+        }
+    }
     match (found, status) {
         (None, _) if *agent == Agent::System => Ok(()),
         (None, "requested" | "off") => {
@@ -234,8 +243,23 @@ pub(crate) async fn note<B: Backend>(
 pub(crate) async fn forget<B: Backend>(
     conn: &mut Conn<B>,
     tenant: &TenantName,
+    agent: &Agent,
     id: &str,
 ) -> Result<(), StoreError> {
+    let mut existing = Sql::new();
+    existing
+        .push("SELECT owner FROM subscription_state WHERE tenant = ")
+        .text(tenant.as_str())
+        .push(" AND id = ")
+        .text(id);
+    let found: Option<(String,)> = B::Db::fetch_optional(conn, &existing).await?;
+    if let Some((owner,)) = found {
+        if *agent != Agent::System && owner != agent.column() {
+            return Err(StoreError::NotOwner(format!(
+                "Subscription/{id} belongs to another client; only its owner may delete it"
+            )));
+        }
+    }
     for table in ["subscription_state", "subscription_events"] {
         let mut sql = Sql::new();
         sql.push("DELETE FROM ")

@@ -189,9 +189,16 @@ pub fn read(resource: &Value) -> Result<Spec, SubscriptionError> {
         let (name, value) = line
             .split_once(':')
             .filter(|(n, _)| !n.trim().is_empty() && n.trim().bytes().all(is_token_byte))
-            .filter(|(_, v)| !v.bytes().any(|b| b == b'\r' || b == b'\n'))
+            // Visible ASCII, spaces and tabs only: no CR, LF, NUL or other control bytes.
+            .filter(|(_, v)| v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)))
             .ok_or_else(|| err(format!("channel.header {line:?} is not `Name: value`")))?;
-        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+        let name = name.trim();
+        if FRAMING_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+            return Err(err(format!(
+                "channel.header {name} is set by the server, not by a Subscription"
+            )));
+        }
+        headers.push((name.to_owned(), value.trim().to_owned()));
     }
     let timeout_secs = seconds(channel, "backport-timeout")?
         .unwrap_or(10)
@@ -211,6 +218,20 @@ pub fn read(resource: &Value) -> Result<Spec, SubscriptionError> {
         max_count,
     })
 }
+
+/// Headers that frame or route the notification request: the server sets them.
+const FRAMING_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "trailer",
+    "keep-alive",
+    "proxy-connection",
+];
 
 /// An HTTP header name's bytes (RFC 9110 `token`).
 fn is_token_byte(b: u8) -> bool {
@@ -313,6 +334,18 @@ mod tests {
             (
                 Box::new(|s| s["channel"]["header"] = json!(["X: a\r\nInjected: b"])),
                 "Injected",
+            ),
+            (
+                Box::new(|s| s["channel"]["header"] = json!(["X: a\u{0}b"])),
+                "X: a",
+            ),
+            (
+                Box::new(|s| s["channel"]["header"] = json!(["Host: evil.example"])),
+                "Host",
+            ),
+            (
+                Box::new(|s| s["channel"]["header"] = json!(["Content-Length: 0"])),
+                "Content-Length",
             ),
             (
                 Box::new(|s| {

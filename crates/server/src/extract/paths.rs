@@ -139,7 +139,10 @@ impl<S: Send + Sync> FromRequestParts<S> for InstanceOperation {
                     id: id(i)?,
                     name: name.to_owned(),
                 }),
-                None => Err(Error::not_found(format!("no such path: .../{rt}/{i}/{op}")).into()),
+                None => Err(Error::not_found(format!(
+                    "no route for .../{rt}/{i}/{op} (an operation is named $op)"
+                ))
+                .into()),
             },
             _ => Err(Error::invalid("malformed path").into()),
         }

@@ -88,7 +88,10 @@ pub async fn pass(app: &App) -> Result<()> {
     {
         let now = now_micros();
         let last = app.store.last_change_number(&tenant).await?;
-        let mut work = Pass::default();
+        let mut work = Pass {
+            last,
+            ..Pass::default()
+        };
         for state in app.store.subscription_states(&tenant, None).await? {
             let due = matches!(state.status.as_str(), "requested" | "active")
                 && state.next_attempt <= now;
@@ -128,6 +131,8 @@ type Save = (SubscriptionState, Vec<(i64, i64)>, String);
 /// What one pass over a tenant gathers.
 #[derive(Default)]
 struct Pass {
+    /// The tenant's last change event when the pass began.
+    last: i64,
     versions: Versions,
     /// Delivery states to save at the end of the pass, with the events numbered and the
     /// status they were read with.
@@ -325,10 +330,12 @@ async fn deliver(
         .await?;
     let mut position = state.position;
     let mut matched: Vec<(i64, notification::Event)> = Vec::new();
+    let mut examined = 0;
     for e in &events {
         if matched.len() >= spec.max_count as usize {
             break;
         }
+        examined += 1;
         position = e.number;
         if let Some(n) = matches(
             app,
@@ -344,6 +351,12 @@ async fn deliver(
             matched.push((e.number, n));
         }
     }
+    // Every event up to the tenant's last at the start of the pass was examined (those of
+    // other types and those hidden from the owner included; the counter commits with its
+    // events): the position moves past them, so the subscription is idle until the next write.
+    if examined == events.len() && events.len() < BATCH as usize {
+        position = position.max(pass.last);
+    }
     if matched.is_empty() {
         let heartbeat_due = spec
             .heartbeat_secs
@@ -352,8 +365,9 @@ async fn deliver(
             let about = about(&url, &spec, Status::Active, &state);
             let bundle =
                 notification::bundle(&about, Kind::Heartbeat, &[], spec.payload, &instant());
-            if send(app, &spec, &bundle).await.is_ok() {
-                state.last_sent = now_micros();
+            match send(app, &spec, &bundle).await {
+                Ok(()) => state.last_sent = now_micros(),
+                Err(why) => return failed(app, tenant, &mut state, &why, from).await,
             }
         }
         if position != state.position || heartbeat_due {

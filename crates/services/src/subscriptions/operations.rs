@@ -112,6 +112,8 @@ fn is_missing(e: &Error) -> bool {
 /// `query-event`.
 pub async fn events(ctx: &RequestCtx, id: &str, pairs: &[(String, String)]) -> Result<String> {
     let (spec, state) = subscription(ctx, id).await?;
+    // The events are resources of the topic's type: the caller must be allowed to read them.
+    ctx.authorize(spec.topic.resource_type, Interaction::Read)?;
     let number = |name: &str| -> Result<Option<i64>> {
         pairs
             .iter()
@@ -126,7 +128,7 @@ pub async fn events(ctx: &RequestCtx, id: &str, pairs: &[(String, String)]) -> R
     };
     let since = number("eventsSinceNumber")?.unwrap_or(1);
     let until = number("eventsUntilNumber")?.unwrap_or(i64::MAX);
-    let payload = match pairs
+    let asked = match pairs
         .iter()
         .rev()
         .find(|(k, _)| k == "content")
@@ -141,6 +143,17 @@ pub async fn events(ctx: &RequestCtx, id: &str, pairs: &[(String, String)]) -> R
                 "content {other:?} is not one of empty, id-only, full-resource"
             )))
         }
+    };
+    // Never more than the Subscription itself receives.
+    let rank = |p: Payload| match p {
+        Payload::Empty => 0,
+        Payload::IdOnly => 1,
+        Payload::FullResource => 2,
+    };
+    let payload = if rank(asked) <= rank(spec.payload) {
+        asked
+    } else {
+        spec.payload
     };
     let tenant = ctx.tenant();
     let store = &ctx.app().store;

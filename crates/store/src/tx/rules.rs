@@ -244,7 +244,7 @@ impl<B: Backend> WriteTx<B> {
 
     /// [`crate::StoreTx::forget_subscription`].
     pub(crate) async fn forget_subscription(&mut self, id: &str) -> Result<(), StoreError> {
-        crate::subscriptions::forget::<B>(&mut self.tx, &self.tenant, id).await
+        crate::subscriptions::forget::<B>(&mut self.tx, &self.tenant, &self.agent, id).await
     }
 
     /// [`crate::StoreTx::save_subscription_state`].
