@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use server::ServerConfig;
 
 use common::{practitioner, spawn_app, test_databases, Resp, TestApp};
-use support::{add_client, create_tenant, token, with_token, ADMIN};
+use support::{add_client, admin, create_tenant, token, with_token, ADMIN};
 
 const BACKPORT: &str = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/";
 const TOPIC: &str = "http://fhirdir.org/topic/practitioner-create-update-delete";
@@ -945,5 +945,65 @@ async fn only_its_owner_changes_a_subscription_and_events_need_the_topic_s_read_
         call(&app, &owner, Method::DELETE, &path, None)
             .await
             .status(200);
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_made_without_a_token_stops_when_anonymous_reads_stop() {
+    for db in test_databases().await {
+        let be = db.backend;
+        let rx = Receiver::default();
+        let hook = rx.start().await;
+        // Made anonymously while authorization was off...
+        let open = spawn_app(
+            &db,
+            ServerConfig {
+                outbound_allow: vec!["127.0.0.1".into()],
+                ..ServerConfig::auth_off()
+            },
+        )
+        .await;
+        let s = subscription(&hook, TOPIC, None, "id-only");
+        let created = open
+            .post("/fhir/default/Subscription", &s)
+            .await
+            .status(201)
+            .json();
+        let id = created["id"].as_str().expect("id").to_owned();
+        rx.wait_for("the handshake", |got| {
+            got.iter().any(|b| kind(b) == "handshake")
+        })
+        .await;
+        drop(open);
+        // ...then the server runs with authorization on, and the tenant closes anonymous reads.
+        let app = server(&db, 3600).await;
+        admin(
+            &app,
+            Method::PUT,
+            "/admin/tenants/default/access",
+            Some(json!({"anonymous_read": false})),
+        )
+        .await
+        .status(200);
+        let (_, t) = client(&app, "default", "system/*.cruds").await;
+        put(&app, "default", &t, &practitioner(Some("z1"), "Private")).await;
+        let path = format!("/fhir/default/Subscription/{id}");
+        let start = Instant::now();
+        loop {
+            let s = call(&app, &t, Method::GET, &path, None)
+                .await
+                .status(200)
+                .json();
+            if s["status"] == "error" {
+                assert!(
+                    s["error"].as_str().unwrap_or("").contains("anonymous"),
+                    "[{be}] {s}"
+                );
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "[{be}] {s}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(rx.events().is_empty(), "[{be}] {:?}", rx.events());
     }
 }

@@ -24,7 +24,13 @@ async fn setup(db: &testkit::TestDb) -> Setup {
     let key = TestClientKey::ec256("k1");
     let writer_id = add_client(&app, T, &key, "system/*.cruds").await;
     let writer = token(&app, T, &key, &writer_id, "system/*.cruds").await;
-    let reader = client_token(&app, T, "system/AuditEvent.rs").await;
+    // The audit trail and the types it names here.
+    let reader = client_token(
+        &app,
+        T,
+        "system/AuditEvent.rs system/Practitioner.rs system/Provenance.rs",
+    )
+    .await;
     Setup {
         app,
         writer_id,
@@ -519,5 +525,46 @@ async fn provenance_written_with_a_change_is_stored_and_found_by_target_agent_an
         assert_eq!(none["total"], 0, "[{be}]");
         // Both writes are AuditEvents.
         assert_eq!(x.audit("type=rest").await.len(), 2, "[{be}]");
+    }
+}
+
+#[tokio::test]
+async fn a_client_reads_only_the_audit_events_of_types_its_scopes_reach() {
+    for db in test_databases().await {
+        let be = db.backend;
+        let x = setup(&db).await;
+        write_some(&x).await;
+        let org = json!({"resourceType": "Organization", "id": "o1", "name": "Acme"});
+        x.write(Method::PUT, "Organization/o1", Some(&org))
+            .await
+            .status(201);
+        let narrow = client_token(&x.app, T, "system/AuditEvent.rs system/Organization.rs").await;
+        let page = x
+            .get(Some(&narrow), "AuditEvent?_total=accurate")
+            .await
+            .status(200)
+            .json();
+        let got: Vec<Value> = entries(&page)
+            .into_iter()
+            .map(|e| e["resource"].clone())
+            .collect();
+        assert_eq!(
+            summary(&got),
+            [s("C", "create", "Organization/o1/_history/1")],
+            "[{be}]"
+        );
+        assert_eq!(page["total"], 1, "[{be}] the total counts only those");
+        let none = x
+            .get(Some(&narrow), "AuditEvent?entity=Practitioner/p1")
+            .await
+            .status(200)
+            .json();
+        assert!(entries(&none).is_empty(), "[{be}] {none}");
+        // An event of a type it may not read is not found, as a missing one.
+        let all = x.audit("entity=Practitioner/p1").await;
+        let id = all[0]["id"].as_str().expect("id");
+        x.get(Some(&narrow), &format!("AuditEvent/{id}"))
+            .await
+            .outcome(404, "not-found");
     }
 }

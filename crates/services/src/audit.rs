@@ -57,11 +57,14 @@ pub async fn read(ctx: &RequestCtx, id: &str) -> Result<VersionRecord> {
         .and_then(|n| n.parse().ok())
         .filter(|n| *n > 0 && *n < i64::MAX)
         .ok_or_else(not_found)?;
-    let filter = EventFilter {
+    let mut filter = EventFilter {
         after_number: Some(number - 1),
         below_number: Some(number + 1),
         ..EventFilter::default()
     };
+    if !readable_only(ctx, &mut filter) {
+        return Err(not_found());
+    }
     let store = &ctx.app().store;
     let event = store
         .change_events(ctx.scope(), &filter, EventOrder::OldestFirst, 1)
@@ -69,6 +72,28 @@ pub async fn read(ctx: &RequestCtx, id: &str) -> Result<VersionRecord> {
         .pop()
         .ok_or_else(not_found)?;
     Ok(record(ctx, &event))
+}
+
+/// Narrows `filter` to the events of the types the caller may read: an AuditEvent names the
+/// resource, its version and who wrote it, which a client whose scopes do not reach that type
+/// may not learn. `false` when no type is left (nothing can match).
+fn readable_only(ctx: &RequestCtx, filter: &mut EventFilter) -> bool {
+    let readable: Vec<&str> = fhir::RESOURCE_TYPES
+        .iter()
+        .copied()
+        .filter(|t| ctx.may(t, Interaction::Read))
+        .collect();
+    if readable.len() == fhir::RESOURCE_TYPES.len() {
+        return true;
+    }
+    if filter.resource_types.is_empty() {
+        filter.resource_types = readable.iter().map(|t| (*t).to_owned()).collect();
+    } else {
+        filter
+            .resource_types
+            .retain(|t| readable.contains(&t.as_str()));
+    }
+    !filter.resource_types.is_empty()
 }
 
 /// The AuditEvent of `event` as a stored version (its only version, 1).
@@ -153,13 +178,14 @@ pub async fn search(
     ctx.authorize(AUDIT_EVENT, Interaction::Search)?;
     let app = ctx.app();
     let base = ctx.base();
-    let q = parse(
+    let mut q = parse(
         &base,
         &pairs,
         prefer,
         app.settings.default_count,
         app.settings.max_count,
     )?;
+    q.none |= !readable_only(ctx, &mut q.filter);
     let cursor = pairs
         .iter()
         .rev()

@@ -224,6 +224,15 @@ async fn owner(
     rtype: &str,
 ) -> Result<std::result::Result<Owner, String>> {
     match agent {
+        // Made while authorization was off: it may go on only while anonymous callers may
+        // still read the tenant.
+        Agent::Anonymous if app.settings.auth_enforced && !app.anonymous_read(tenant).await? => {
+            Ok(Err(
+                "the subscription was made without a token, and this tenant no longer lets \
+                 anonymous callers read"
+                    .to_owned(),
+            ))
+        }
         Agent::Anonymous => Ok(Ok(Owner {
             organization: None,
             see_restricted: false,
