@@ -191,6 +191,48 @@ async fn call(
     with_token(app, Some(token), method, path, body).await
 }
 
+/// Reads the Subscription at `path` until its status is `status` (at most 20 s); answers it.
+async fn until_status(app: &TestApp, token: &str, path: &str, status: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let s = call(app, token, Method::GET, path, None)
+            .await
+            .status(200)
+            .json();
+        if s["status"] == status {
+            return s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{path} never became {status}: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A server (subscribers failing for `give_up` seconds are set to error), a client of tenant
+/// `default` allowed everything, and a subscriber on loopback.
+struct World {
+    app: TestApp,
+    t: String,
+    rx: Receiver,
+    hook: String,
+}
+
+async fn world(db: &testkit::TestDb, give_up: u64) -> World {
+    let app = server(db, give_up).await;
+    let (_, t) = client(&app, "default", "system/*.cruds").await;
+    let rx = Receiver::default();
+    let hook = rx.start().await;
+    World { app, t, rx, hook }
+}
+
+/// [`subscribe`] in `default` to every Practitioner change, id-only.
+async fn subscribe_plain(app: &TestApp, t: &str, rx: &Receiver, hook: &str) -> String {
+    let body = subscription(hook, TOPIC, None, "id-only");
+    subscribe(app, "default", t, rx, &body).await
+}
+
 /// Creates the Subscription and waits until it is active; answers its id.
 async fn subscribe(
     app: &TestApp,
@@ -217,24 +259,9 @@ async fn subscribe(
         got.iter().any(|b| kind(b) == "handshake")
     })
     .await;
-    let start = Instant::now();
-    loop {
-        let s = call(
-            app,
-            token,
-            Method::GET,
-            &format!("/fhir/{tenant}/Subscription/{id}"),
-            None,
-        )
-        .await
-        .status(200)
-        .json();
-        if s["status"] == "active" {
-            return id;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "not active: {s}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let path = format!("/fhir/{tenant}/Subscription/{id}");
+    until_status(app, token, &path, "active").await;
+    id
 }
 
 async fn put(app: &TestApp, tenant: &str, token: &str, r: &Value) {
@@ -423,18 +450,8 @@ async fn a_subscriber_gets_the_handshake_then_each_change_in_order() {
 async fn a_failing_subscriber_gets_every_event_once_it_recovers() {
     for db in test_databases().await {
         let be = db.backend;
-        let app = server(&db, 3600).await;
-        let (_, t) = client(&app, "default", "system/*.cruds").await;
-        let rx = Receiver::default();
-        let hook = rx.start().await;
-        let id = subscribe(
-            &app,
-            "default",
-            &t,
-            &rx,
-            &subscription(&hook, TOPIC, None, "id-only"),
-        )
-        .await;
+        let World { app, t, rx, hook } = world(&db, 3600).await;
+        let id = subscribe_plain(&app, &t, &rx, &hook).await;
         *rx.refuse.lock().unwrap() = 2;
         for i in 0..3 {
             put(
@@ -483,36 +500,12 @@ async fn a_failing_subscriber_gets_every_event_once_it_recovers() {
 async fn a_subscriber_failing_past_the_give_up_time_is_set_to_error_and_resumes_when_requested() {
     for db in test_databases().await {
         let be = db.backend;
-        let app = server(&db, 1).await;
-        let (_, t) = client(&app, "default", "system/*.cruds").await;
-        let rx = Receiver::default();
-        let hook = rx.start().await;
-        let id = subscribe(
-            &app,
-            "default",
-            &t,
-            &rx,
-            &subscription(&hook, TOPIC, None, "id-only"),
-        )
-        .await;
+        let World { app, t, rx, hook } = world(&db, 1).await;
+        let id = subscribe_plain(&app, &t, &rx, &hook).await;
         *rx.refuse.lock().unwrap() = usize::MAX;
         put(&app, "default", &t, &practitioner(Some("g1"), "Gone")).await;
         let path = format!("/fhir/default/Subscription/{id}");
-        let start = Instant::now();
-        let errored = loop {
-            let s = call(&app, &t, Method::GET, &path, None)
-                .await
-                .status(200)
-                .json();
-            if s["status"] == "error" {
-                break s;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "[{be}] never set to error: {s}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let errored = until_status(&app, &t, &path, "error").await;
         assert!(
             errored["error"].as_str().unwrap_or("").contains("500"),
             "[{be}] {errored}"
@@ -551,10 +544,7 @@ async fn a_subscriber_failing_past_the_give_up_time_is_set_to_error_and_resumes_
 async fn a_filter_sees_a_resource_enter_and_leave_it() {
     for db in test_databases().await {
         let be = db.backend;
-        let app = server(&db, 3600).await;
-        let (_, t) = client(&app, "default", "system/*.cruds").await;
-        let rx = Receiver::default();
-        let hook = rx.start().await;
+        let World { app, t, rx, hook } = world(&db, 3600).await;
         let sub = subscription(&hook, TOPIC, Some("Practitioner?family=smith"), "id-only");
         subscribe(&app, "default", &t, &rx, &sub).await;
         put(&app, "default", &t, &practitioner(Some("a"), "Jones")).await;
@@ -728,22 +718,11 @@ async fn what_is_not_supported_is_refused_and_only_clients_with_scopes_subscribe
             "/fhir/default/Subscription/{}",
             created["id"].as_str().unwrap()
         );
-        let start = Instant::now();
-        loop {
-            let s = call(&app, &t, Method::GET, &path, None)
-                .await
-                .status(200)
-                .json();
-            if s["status"] == "error" {
-                assert!(
-                    s["error"].as_str().unwrap_or("").contains("handshake"),
-                    "[{be}] {s}"
-                );
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "[{be}] {s}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let s = until_status(&app, &t, &path, "error").await;
+        assert!(
+            s["error"].as_str().unwrap_or("").contains("handshake"),
+            "[{be}] {s}"
+        );
         assert!(rx.accepted().is_empty());
         // The CapabilityStatement lists the topics and the operations.
         let cs = app.get("/fhir/default/metadata").await.status(200).json();
@@ -795,10 +774,7 @@ async fn what_is_not_supported_is_refused_and_only_clients_with_scopes_subscribe
 async fn a_quiet_subscription_sends_heartbeats() {
     for db in test_databases().await {
         let be = db.backend;
-        let app = server(&db, 3600).await;
-        let (_, t) = client(&app, "default", "system/*.cruds").await;
-        let rx = Receiver::default();
-        let hook = rx.start().await;
+        let World { app, t, rx, hook } = world(&db, 3600).await;
         let mut s = subscription(&hook, TOPIC, None, "empty");
         s["channel"]["extension"] =
             json!([{"url": format!("{BACKPORT}backport-heartbeat-period"), "valueUnsignedInt": 1}]);
@@ -829,18 +805,8 @@ async fn a_quiet_subscription_sends_heartbeats() {
 async fn a_subscription_set_off_receives_nothing_until_requested_again() {
     for db in test_databases().await {
         let be = db.backend;
-        let app = server(&db, 3600).await;
-        let (_, t) = client(&app, "default", "system/*.cruds").await;
-        let rx = Receiver::default();
-        let hook = rx.start().await;
-        let id = subscribe(
-            &app,
-            "default",
-            &t,
-            &rx,
-            &subscription(&hook, TOPIC, None, "id-only"),
-        )
-        .await;
+        let World { app, t, rx, hook } = world(&db, 3600).await;
+        let id = subscribe_plain(&app, &t, &rx, &hook).await;
         let path = format!("/fhir/default/Subscription/{id}");
         let mut off = call(&app, &t, Method::GET, &path, None)
             .await
@@ -988,22 +954,11 @@ async fn a_subscription_made_without_a_token_stops_when_anonymous_reads_stop() {
         let (_, t) = client(&app, "default", "system/*.cruds").await;
         put(&app, "default", &t, &practitioner(Some("z1"), "Private")).await;
         let path = format!("/fhir/default/Subscription/{id}");
-        let start = Instant::now();
-        loop {
-            let s = call(&app, &t, Method::GET, &path, None)
-                .await
-                .status(200)
-                .json();
-            if s["status"] == "error" {
-                assert!(
-                    s["error"].as_str().unwrap_or("").contains("anonymous"),
-                    "[{be}] {s}"
-                );
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "[{be}] {s}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let s = until_status(&app, &t, &path, "error").await;
+        assert!(
+            s["error"].as_str().unwrap_or("").contains("anonymous"),
+            "[{be}] {s}"
+        );
         assert!(rx.events().is_empty(), "[{be}] {:?}", rx.events());
     }
 }
