@@ -98,7 +98,7 @@ pub fn bundle(
 ) -> Value {
     let status_id = format!("status-{}", about.events_since_start);
     let mut entries = vec![json!({
-        "fullUrl": format!("urn:uuid:{}", pseudo_uuid(about.subscription, &status_id)),
+        "fullUrl": format!("urn:uuid:{}", stable_uuid(about.subscription, &status_id)),
         "resource": status(about, kind, events),
         "request": {"method": "GET", "url": format!("{}/$status", about.subscription)},
         "response": {"status": "200"}
@@ -127,28 +127,12 @@ pub fn bundle(
     })
 }
 
-/// A stable UUID-shaped name for the status entry (the same notification sent again carries
-/// the same one, so a subscriber can recognise a redelivery).
-fn pseudo_uuid(subscription: &str, part: &str) -> String {
-    // FNV-1a, twice with different seeds: 128 bits of a deterministic digest.
-    let hash = |seed: u64| {
-        let mut h = seed;
-        for b in subscription.bytes().chain([0]).chain(part.bytes()) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h
-    };
-    let (a, b) = (hash(0xcbf2_9ce4_8422_2325), hash(0x6c62_272e_07bb_0142));
-    let hex = format!("{a:016x}{b:016x}");
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
+/// A stable name for the status entry: a name-based UUID (RFC 9562 version 3) of the
+/// subscription and the notification, so the same notification sent again carries the same
+/// one and a subscriber can recognise a redelivery.
+fn stable_uuid(subscription: &str, part: &str) -> String {
+    let name = format!("{subscription}#{part}");
+    uuid::Uuid::new_v3(&uuid::Uuid::NAMESPACE_URL, name.as_bytes()).to_string()
 }
 
 #[cfg(test)]
