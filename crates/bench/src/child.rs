@@ -144,6 +144,23 @@ impl PgDatabase {
     }
 }
 
+/// A fresh database for `backend` ("sqlite": a file in `dir`; else a throw-away Postgres
+/// database made through `postgres_url`, to drop after the run): its URL, and the Postgres
+/// database to drop.
+pub async fn fresh_database(
+    backend: &str,
+    dir: &Path,
+    postgres_url: &str,
+) -> anyhow::Result<(String, Option<PgDatabase>)> {
+    Ok(match backend {
+        "sqlite" => (format!("sqlite://{}", dir.join("bench.db").display()), None),
+        _ => {
+            let db = PgDatabase::create(postgres_url).await?;
+            (db.url.clone(), Some(db))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

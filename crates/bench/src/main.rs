@@ -70,6 +70,17 @@ enum Backend {
     Both,
 }
 
+impl Backend {
+    /// The backends a run measures, in order.
+    fn names(self) -> &'static [&'static str] {
+        match self {
+            Backend::Sqlite => &["sqlite"],
+            Backend::Postgres => &["postgres"],
+            Backend::Both => &["sqlite", "postgres"],
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 struct RestArgs {
     /// Which backend(s) to measure.
@@ -211,11 +222,7 @@ async fn rest(a: RestArgs) -> anyhow::Result<()> {
         reuse_sqlite: a.reuse_sqlite,
         rounds: a.rounds,
     };
-    let backends: &[&str] = match a.backend {
-        Backend::Sqlite => &["sqlite"],
-        Backend::Postgres => &["postgres"],
-        Backend::Both => &["sqlite", "postgres"],
-    };
+    let backends = a.backend.names();
     println!("{}", report::machine_facts());
     println!(
         "- data: {} Practitioners (~1 KB each) in tenant `default`; {} connections; {} s warm-up + {} s per timed phase; {} alternating read rounds\n",

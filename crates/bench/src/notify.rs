@@ -27,7 +27,7 @@ use http_body_util::Full;
 use serde_json::{json, Value};
 use tokio::process::Command;
 
-use crate::child::{PgDatabase, Server};
+use crate::child::Server;
 use crate::load::{MakeRequest, Stop};
 use crate::transaction::{attestation, post_bundle, send, Shape};
 use crate::Backend;
@@ -187,24 +187,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 pub async fn main(a: NotifyArgs) -> anyhow::Result<()> {
     let fhirdir = crate::fhirdir_binary(a.fhirdir.clone())?;
-    let backends: &[&str] = match a.backend {
-        Backend::Sqlite => &["sqlite"],
-        Backend::Postgres => &["postgres"],
-        Backend::Both => &["sqlite", "postgres"],
-    };
+    let backends = a.backend.names();
     println!("{}", crate::report::machine_facts());
     for backend in backends {
         let dir = tempfile::tempdir()?;
-        let (database, pg) = match *backend {
-            "sqlite" => (
-                format!("sqlite://{}", dir.path().join("bench.db").display()),
-                None,
-            ),
-            _ => {
-                let db = PgDatabase::create(&a.postgres_url).await?;
-                (db.url.clone(), Some(db))
-            }
-        };
+        let (database, pg) =
+            crate::child::fresh_database(backend, dir.path(), &a.postgres_url).await?;
         let result = run_backend(
             backend,
             &fhirdir,

@@ -27,7 +27,7 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use tokio::process::Command;
 
-use crate::child::{PgDatabase, Server};
+use crate::child::Server;
 use crate::load::{MakeRequest, Outcome, Stop};
 use crate::Backend;
 
@@ -281,11 +281,7 @@ pub struct Row {
 pub async fn main(a: TransactionArgs) -> anyhow::Result<()> {
     let shape = Shape::new(a.entries)?;
     let fhirdir = crate::fhirdir_binary(a.fhirdir)?;
-    let backends: &[&str] = match a.backend {
-        Backend::Sqlite => &["sqlite"],
-        Backend::Postgres => &["postgres"],
-        Backend::Both => &["sqlite", "postgres"],
-    };
+    let backends = a.backend.names();
     let stop = Stop::Timed {
         warmup: Duration::from_secs(a.warmup),
         measure: Duration::from_secs(a.duration),
@@ -303,16 +299,8 @@ pub async fn main(a: TransactionArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for backend in backends {
         let dir = tempfile::tempdir()?;
-        let (database, pg) = match *backend {
-            "sqlite" => (
-                format!("sqlite://{}", dir.path().join("bench.db").display()),
-                None,
-            ),
-            _ => {
-                let db = PgDatabase::create(&a.postgres_url).await?;
-                (db.url.clone(), Some(db))
-            }
-        };
+        let (database, pg) =
+            crate::child::fresh_database(backend, dir.path(), &a.postgres_url).await?;
         let log = dir.path().join("fhirdir.log");
         let result = run_backend(backend, &fhirdir, &database, &log, &a.clients, shape, stop).await;
         if let Some(db) = pg {

@@ -29,16 +29,6 @@ pub enum Payload {
     FullResource,
 }
 
-impl Payload {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Payload::Empty => "empty",
-            Payload::IdOnly => "id-only",
-            Payload::FullResource => "full-resource",
-        }
-    }
-}
-
 /// A Subscription's status (R4 `Subscription.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
