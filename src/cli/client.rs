@@ -1,8 +1,6 @@
 //! `fhirdir client add|list|remove`: the CLI face of `/admin/tenants/{t}/clients` (SMART
 //! Backend Services clients registered by the operator).
 
-use std::sync::Arc;
-
 use anyhow::{anyhow, Context};
 use clap::Subcommand;
 use serde_json::{json, Value};
@@ -69,19 +67,7 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
     init_logging(&cfg.log_format);
     let tenant = TenantName::parse(tenant).context("invalid tenant name")?;
     let store = cfg.connect(true).await?;
-    let settings = services::Settings {
-        base_url: cfg.file.base_url.clone().unwrap_or_default(),
-        max_body_bytes: 0,
-        default_count: 0,
-        max_count: 0,
-        max_bundle_entries: 0,
-        cursor_secret: None,
-        auth_enforced: true,
-        outbound_allow: cfg.file.outbound_allow.clone().unwrap_or_default(),
-        stale_after: server::default_stale_after(),
-        subscription_give_up: server::ServerConfig::default().subscription_give_up,
-    };
-    let app = Arc::new(services::App::new(store.clone(), settings, Vec::new()));
+    let app = cfg.cli_app(store.clone());
     if !store.tenant_exists(&tenant).await? {
         return Err(anyhow!("tenant {tenant} does not exist"));
     }

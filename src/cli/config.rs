@@ -152,6 +152,27 @@ impl DbConfig {
     }
 }
 
+impl DbConfig {
+    /// The application over `store` for a CLI command that uses the services (not serving:
+    /// the limits that only requests need are left at zero), with the file's base URL and
+    /// outbound allow list.
+    pub fn cli_app(&self, store: store::Store) -> std::sync::Arc<services::App> {
+        let settings = services::Settings {
+            base_url: self.file.base_url.clone().unwrap_or_default(),
+            max_body_bytes: 0,
+            default_count: 0,
+            max_count: 0,
+            max_bundle_entries: 0,
+            cursor_secret: None,
+            auth_enforced: true,
+            outbound_allow: self.file.outbound_allow.clone().unwrap_or_default(),
+            stale_after: server::default_stale_after(),
+            subscription_give_up: server::ServerConfig::default().subscription_give_up,
+        };
+        std::sync::Arc::new(services::App::new(store, settings, Vec::new()))
+    }
+}
+
 /// Logs go to stderr (stdout carries the one-line announcements scripts read).
 pub fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FHIRDIR_LOG")

@@ -11,6 +11,7 @@ mod profiles;
 mod serve;
 mod tenant;
 mod udap;
+mod upstream;
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: client::ClientCommand,
     },
+    /// Make a tenant the replica of an upstream directory, show or stop it.
+    Upstream {
+        #[command(subcommand)]
+        command: upstream::UpstreamCommand,
+    },
     /// UDAP tools.
     Udap {
         #[command(subcommand)]
@@ -73,6 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant { command } => tenant::run(command).await,
         Command::Client { command } => client::run(command).await,
         Command::Udap { command } => udap::run(command),
+        Command::Upstream { command } => upstream::run(command).await,
         Command::Package { command } => package::run(command).await,
         Command::Import(args) => import::run(args).await,
     }

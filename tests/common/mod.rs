@@ -83,12 +83,23 @@ pub async fn spawn_app_with(
     config: ServerConfig,
     options: store::StoreOptions,
 ) -> TestApp {
-    let store = store::Store::connect(url, &options)
-        .await
-        .unwrap_or_else(|e| panic!("[{backend}] connecting to the test database: {e}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binding 127.0.0.1:0");
+    spawn_app_listening(url, backend, config, options, listener).await
+}
+
+/// [`spawn_app_with`] on `listener` (a server started again where it listened before).
+pub async fn spawn_app_listening(
+    url: &str,
+    backend: &'static str,
+    config: ServerConfig,
+    options: store::StoreOptions,
+    listener: tokio::net::TcpListener,
+) -> TestApp {
+    let store = store::Store::connect(url, &options)
+        .await
+        .unwrap_or_else(|e| panic!("[{backend}] connecting to the test database: {e}"));
     let addr = listener.local_addr().expect("local address");
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(server::serve(listener, store, config, async move {

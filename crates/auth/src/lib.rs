@@ -20,6 +20,7 @@
 
 pub mod access_token;
 pub mod assertion;
+pub mod client_assertion;
 mod error;
 mod jose;
 pub mod keys;

@@ -31,6 +31,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::{redirect, Client, Response};
 
 pub use error::OutboundError;
+pub use reqwest::{Method, Url};
 use target::{AllowList, Target};
 
 /// What [`Outbound`] may fetch and how much of it.
@@ -55,6 +56,29 @@ impl Default for OutboundConfig {
             max_bytes: 1024 * 1024,
         }
     }
+}
+
+/// A request for [`Outbound::send`].
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub method: reqwest::Method,
+    pub url: &'a str,
+    pub headers: &'a [(String, String)],
+    /// The content type and the body.
+    pub body: Option<(&'a str, Vec<u8>)>,
+    /// Over the whole request.
+    pub timeout: Duration,
+    /// Largest body accepted, in bytes (after content decoding).
+    pub max_bytes: usize,
+}
+
+/// What [`Outbound::send`] got back.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// `Retry-After` in seconds, when the server gave one that way.
+    pub retry_after: Option<u64>,
+    pub body: Bytes,
 }
 
 /// The guarded HTTP client (see the crate docs for the rules). Cheap to clone.
@@ -131,33 +155,61 @@ impl Outbound {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<(), OutboundError> {
-        let target = self.check(url)?;
+        let answer = self
+            .send(Request {
+                method: reqwest::Method::POST,
+                url,
+                headers,
+                body: Some((content_type, body)),
+                timeout,
+                max_bytes: self.inner.max_bytes,
+            })
+            .await?;
+        match answer.status {
+            200..=299 => Ok(()),
+            other => Err(OutboundError::Status(other)),
+        }
+    }
+
+    /// Sends `request` under the rules of [`Outbound::get`] (its own timeout and body cap)
+    /// and answers whatever status came back except a redirect, which is refused: for a
+    /// caller that tells a 404 from a 429 (an upstream directory).
+    pub async fn send(&self, request: Request<'_>) -> Result<Answer, OutboundError> {
+        let target = self.check(request.url)?;
         let client = if target.allowed {
             &self.inner.trusted
         } else {
             &self.inner.guarded
         };
-        let mut request = client
-            .post(target.url)
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body);
-        for (name, value) in headers {
-            request = request.header(name.as_str(), value.as_str());
+        let mut builder = client.request(request.method, target.url);
+        if let Some((content_type, body)) = request.body {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body);
         }
+        for (name, value) in request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let limit = request.max_bytes;
         let send = async {
-            let response = request.send().await.map_err(transport_error)?;
+            let response = builder.send().await.map_err(transport_error)?;
             let status = response.status();
             if status.is_redirection() {
                 return Err(OutboundError::Redirect(status.as_u16()));
             }
-            if !status.is_success() {
-                return Err(OutboundError::Status(status.as_u16()));
-            }
-            read_capped(response, self.inner.max_bytes)
-                .await
-                .map(|_| ())
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let body = read_capped(response, limit).await?;
+            Ok(Answer {
+                status: status.as_u16(),
+                retry_after,
+                body,
+            })
         };
-        tokio::time::timeout(timeout, send)
+        tokio::time::timeout(request.timeout, send)
             .await
             .map_err(|_| OutboundError::Timeout)?
     }

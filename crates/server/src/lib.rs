@@ -74,8 +74,9 @@ pub async fn serve(
 }
 
 /// Serves `state` (from [`app_state_with`]) on `listener` until `shutdown` completes, with
-/// the background jobs runner ([`services::jobs`]) and the subscription delivery worker
-/// ([`services::subscriptions::delivery`]) running meanwhile.
+/// the background jobs runner ([`services::jobs`]), the subscription delivery worker
+/// ([`services::subscriptions::delivery`]) and the federation worker
+/// ([`services::federation::worker`]) running meanwhile.
 pub async fn serve_state(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -83,11 +84,13 @@ pub async fn serve_state(
 ) -> std::io::Result<()> {
     let runner = services::jobs::spawn(state.app.clone());
     let delivery = services::subscriptions::delivery::spawn(state.app.clone());
+    let federation = services::federation::worker::spawn(state.app.clone());
     let limits = state.config.connections;
     let result = listener::serve(listener, router(state), limits, shutdown).await;
     if let Some(runner) = runner {
         runner.abort();
     }
     delivery.abort();
+    federation.abort();
     result
 }

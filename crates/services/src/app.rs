@@ -54,6 +54,8 @@ pub struct App {
     pub auth: AuthCache,
     /// The one HTTP client for URLs that clients supply (JWK Sets, CRLs).
     pub outbound: outbound::Outbound,
+    /// Directory-to-directory federation: apply locks, the worker's wake-up, upstream tokens.
+    pub federation: crate::federation::Federation,
     /// When this process started, as a FHIR dateTime (CapabilityStatement.date).
     pub started: String,
 }
@@ -75,6 +77,7 @@ impl App {
                 allow_hosts: settings.outbound_allow.clone(),
                 ..outbound::OutboundConfig::default()
             }),
+            federation: crate::federation::Federation::default(),
             started: fhir::meta::format_instant(chrono::Utc::now()),
             settings,
         }

@@ -195,6 +195,12 @@ impl Error {
         .with_retry_after()
     }
 
+    /// Another server this one depends on (an upstream directory) failed or refused; the
+    /// message says which and how.
+    pub fn bad_gateway(msg: impl Into<String>) -> Error {
+        Self::new(StatusCode::BAD_GATEWAY, IssueType::Transient, msg)
+    }
+
     /// A statement ran into the query timeout (`--query-timeout`).
     pub fn timed_out(msg: impl Into<String>) -> Error {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Timeout, msg).with_retry_after()

@@ -50,6 +50,8 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "tenant_event_settings",
     "subscription_events",
     "subscription_state",
+    "tenant_upstreams",
+    "upstream_feeds",
 ];
 
 /// `read` columns (version, deleted, last_updated, method, content, policy) from

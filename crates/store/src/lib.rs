@@ -49,6 +49,7 @@ mod search;
 mod sqlite;
 mod subscriptions;
 mod tx;
+mod upstream;
 
 use backend::Backend;
 
@@ -69,6 +70,7 @@ pub use search::{
 };
 pub use subscriptions::SubscriptionState;
 pub use tx::{BatchOutcome, BatchWrite, OnUnchanged, StoreTx};
+pub use upstream::{Feed, Upstream};
 
 /// Connection options shared by both backends.
 #[derive(Debug, Clone)]

@@ -58,6 +58,7 @@ migrations! {
     14 "0014_covering_geo_lookup" as "covering_geo_lookup",
     15 "0015_change_events" as "change_events",
     16 "0016_subscriptions" as "subscriptions",
+    17 "0017_federation" as "federation",
 }
 
 /// Same text on both backends (`BIGINT` and `TEXT` mean what we need on both).

@@ -92,7 +92,7 @@ pub async fn delete(
 }
 
 /// The tenant named in an admin path: 404 when it does not exist.
-async fn admin_tenant(app: &AppState, raw: &str) -> AppResult<store::TenantName> {
+pub(super) async fn admin_tenant(app: &AppState, raw: &str) -> AppResult<store::TenantName> {
     Ok(app.app.context(raw, None, None).await?.tenant().clone())
 }
 

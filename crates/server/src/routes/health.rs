@@ -26,8 +26,12 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    let text = app
+    let mut text = app
         .metrics
         .render(app.store.pool_stats(), app.store.backend());
+    match services::federation::metrics(&app).await {
+        Ok(lines) => text.push_str(&lines),
+        Err(e) => tracing::warn!(error = %e.diagnostics(), "metrics: replication lag unavailable"),
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

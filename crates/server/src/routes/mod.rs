@@ -11,6 +11,7 @@ mod page;
 mod reindex;
 mod resource;
 mod search;
+mod upstream;
 
 use axum::http::{header, HeaderName, Method};
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -135,6 +136,12 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             post(admin::rotate_keys),
         )
         .route("/admin/tenants/{name}/auth-events", get(admin::auth_events))
+        .route(
+            "/admin/tenants/{name}/upstream",
+            get(upstream::get)
+                .put(upstream::put)
+                .delete(upstream::delete),
+        )
         // A tenant's authorization endpoints: outside the FHIR routes' layers, so they stay
         // public (no bearer token is read) and answer JSON whatever the Accept header.
         .route(
@@ -145,6 +152,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/fhir/{tenant}/auth/jwks", get(auth::jwks))
         .route("/fhir/{tenant}/auth/token", post(auth::token))
         .route("/fhir/{tenant}/auth/register", post(auth::register))
+        // A replica tenant's receiving endpoint: the upstream authenticates with the secret
+        // header of our Subscriptions, not with a token of ours.
+        .route("/fhir/{tenant}/upstream/notify", post(upstream::notify))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn(finish_writes))

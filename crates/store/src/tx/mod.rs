@@ -324,6 +324,22 @@ impl StoreTx {
         .await
     }
 
+    /// Moves the feed of `resource_type` (a replica tenant's, [`crate::Upstream`]) to its
+    /// event `applied`, committed upstream at `committed_at` (epoch microseconds), in this
+    /// transaction, which applies the events up to it. False when the feed was already
+    /// there or past it (another applier got there first: roll back).
+    pub async fn advance_feed(
+        &mut self,
+        resource_type: &str,
+        applied: i64,
+        committed_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        self.guarded(async |inner| {
+            dispatch!(Inner, inner, t => t.advance_feed(resource_type, applied, committed_at).await)
+        })
+        .await
+    }
+
     /// How many days the tenant keeps its change events.
     pub async fn event_retention_days(&mut self) -> Result<i64, StoreError> {
         self.guarded(async |inner| dispatch!(Inner, inner, t => t.event_retention_days().await))

@@ -258,6 +258,24 @@ impl<B: Backend> WriteTx<B> {
             .await
     }
 
+    /// [`crate::StoreTx::advance_feed`].
+    pub(crate) async fn advance_feed(
+        &mut self,
+        resource_type: &str,
+        applied: i64,
+        committed_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let now = chrono::Utc::now().timestamp_micros();
+        let sql = crate::upstream::advance(
+            self.tenant.as_str(),
+            resource_type,
+            applied,
+            committed_at,
+            now,
+        );
+        Ok(B::Db::execute(&mut self.tx, &sql).await? > 0)
+    }
+
     /// [`crate::StoreTx::event_retention_days`].
     pub(crate) async fn event_retention_days(&mut self) -> Result<i64, StoreError> {
         let sql = crate::events::retention_of(self.tenant.as_str());

@@ -1,0 +1,158 @@
+//! Writing upstream versions into the replica tenant, idempotently: a change is applied only
+//! when it is newer than the version held, which names its upstream version in `meta.source`
+//! (`{upstream}/Type/id/_history/v`, what FHIR's `Meta.source` is for: the source system of
+//! the resource, here with its version). Bodies are kept as the upstream sent them apart
+//! from `meta` (`versionId` and `lastUpdated` are the replica's own; profiles, tags and
+//! security labels stay). Writes go through the write pipeline as fhirdir's own (agent
+//! `fhirdir`), indexed leniently as an import is: the upstream has already accepted them.
+
+use ::subscriptions::received::Change;
+use serde_json::{Map, Value};
+use store::{Agent, Method, Precondition, StoreTx, Upstream, WriteRequest};
+
+use crate::error::Result;
+use crate::tenant_conformance::TenantConformance;
+use crate::App;
+
+/// Applies `changes` of `resource_type`'s feed (in number order, all after its position) in
+/// one transaction that moves the feed to the last of them; answers how many changed the
+/// replica. Nothing is applied when another applier moved the feed first.
+pub async fn changes(
+    app: &App,
+    up: &Upstream,
+    resource_type: &str,
+    changes: &[Change],
+) -> Result<usize> {
+    let Some(last) = changes.last() else {
+        return Ok(0);
+    };
+    let conf = app.conformance(&up.tenant).await?;
+    let mut tx = app.store.begin(&up.tenant).await?;
+    tx.set_agent(Agent::System);
+    let mut written = 0;
+    for c in changes {
+        // A feed carries its own type only; anything else is not ours to copy.
+        if c.resource_type != resource_type {
+            continue;
+        }
+        if one(&mut tx, &conf, up, c).await? {
+            written += 1;
+        }
+    }
+    let committed = super::micros(last.timestamp.as_deref());
+    if !tx
+        .advance_feed(resource_type, last.number, committed)
+        .await?
+    {
+        tx.rollback().await?;
+        return Ok(0);
+    }
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// Applies a page of current resources (a seed), each at its `meta.versionId`; answers how
+/// many changed the replica.
+pub async fn seed_page(
+    app: &App,
+    up: &Upstream,
+    resources: Vec<Map<String, Value>>,
+) -> Result<usize> {
+    let conf = app.conformance(&up.tenant).await?;
+    let mut tx = app.store.begin(&up.tenant).await?;
+    tx.set_agent(Agent::System);
+    let mut written = 0;
+    for r in resources {
+        let (Some(rt), Some(id)) = (
+            r.get("resourceType")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            r.get("id").and_then(Value::as_str).map(str::to_owned),
+        ) else {
+            continue;
+        };
+        let version = r
+            .get("meta")
+            .and_then(|m| m.get("versionId"))
+            .and_then(Value::as_str)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        let change = Change {
+            number: 0,
+            timestamp: None,
+            resource_type: rt,
+            id,
+            version,
+            resource: Some(r),
+        };
+        if one(&mut tx, &conf, up, &change).await? {
+            written += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// The upstream version a replica body was copied from, if it was copied from `up`.
+fn held_version(up: &Upstream, rtype: &str, id: &str, body: &str) -> Option<i64> {
+    let body: Value = serde_json::from_str(body).ok()?;
+    let source = body["meta"]["source"].as_str()?;
+    let prefix = format!("{}/{rtype}/{id}/_history/", up.url);
+    source.strip_prefix(&prefix)?.parse().ok()
+}
+
+/// Applies one change unless the replica already holds that version or a newer one.
+async fn one(
+    tx: &mut StoreTx,
+    conf: &TenantConformance,
+    up: &Upstream,
+    c: &Change,
+) -> Result<bool> {
+    let current = tx.read(&c.resource_type, &c.id).await?;
+    let live = current.as_ref().filter(|r| !r.deleted);
+    let held = live
+        .and_then(|r| r.body.as_deref())
+        .and_then(|b| held_version(up, &c.resource_type, &c.id, b));
+    if held.is_some_and(|h| c.version != 0 && h >= c.version) {
+        return Ok(false);
+    }
+    let Some(resource) = &c.resource else {
+        if live.is_none() {
+            return Ok(false);
+        }
+        writes::delete(
+            tx,
+            &c.resource_type,
+            &c.id,
+            Precondition::None,
+            &conf.extractor,
+        )
+        .await?;
+        return Ok(true);
+    };
+    let mut body = resource.clone();
+    let mut meta = match body.remove("meta") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    meta.remove("versionId");
+    meta.remove("lastUpdated");
+    meta.insert(
+        "source".into(),
+        Value::String(format!(
+            "{}/{}/{}/_history/{}",
+            up.url, c.resource_type, c.id, c.version
+        )),
+    );
+    body.insert("meta".into(), Value::Object(meta));
+    let request = WriteRequest {
+        resource_type: c.resource_type.clone(),
+        id: c.id.clone(),
+        resource: body,
+        precondition: Precondition::None,
+        method: Method::Put,
+    };
+    let w = writes::prepare(&conf.extractor, writes::Source::Import, request)?;
+    writes::apply(tx, w, &conf.extractor).await?;
+    Ok(true)
+}

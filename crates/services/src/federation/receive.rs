@@ -1,0 +1,159 @@
+//! The receiving endpoint of a replica tenant (`POST /fhir/{t}/upstream/notify`): the
+//! upstream's notifications for our Subscriptions. Who may call it: only a caller presenting
+//! the setting's secret in [`super::SECRET_HEADER`] (the upstream, which has it from our
+//! Subscription's channel header); anyone else gets 401 and learns nothing (not whether the
+//! tenant exists or is a replica). The upstream is answered 2xx only once the events are
+//! committed here, so an event is never acknowledged and lost; a failure answers 5xx and
+//! the upstream sends it again.
+
+use ::subscriptions::received::{self, Change, Received};
+use serde_json::Value;
+use store::{Feed, TenantName, Upstream};
+
+use super::client::Client;
+use crate::error::{Error, Result};
+use crate::App;
+
+/// Most events read from `$events` in one request (the upstream's own cap is 1000).
+const EVENTS_PAGE: i64 = 500;
+
+fn refused() -> Error {
+    Error::unauthorized(format!(
+        "notifications for a replica tenant need the {} header its Subscriptions carry",
+        super::SECRET_HEADER
+    ))
+}
+
+/// Handles one notification Bundle sent to `tenant` with `secret`.
+pub async fn notification(
+    app: &App,
+    tenant: &TenantName,
+    secret: Option<&str>,
+    body: &[u8],
+) -> Result<()> {
+    let up = app.store.upstream(tenant).await.ok().flatten();
+    let Some(up) = up else {
+        return Err(refused());
+    };
+    let presented = secret.ok_or_else(refused)?;
+    if !constant_time_eq(presented.trim().as_bytes(), up.secret.as_bytes()) {
+        return Err(refused());
+    }
+    let bundle: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::invalid(format!("the notification is not JSON: {e}")))?;
+    let notice = received::read(&bundle).map_err(Error::invalid)?;
+    let feeds = app.store.feeds(tenant).await?;
+    let Some(feed) = feeds
+        .into_iter()
+        .find(|f| f.subscription == notice.subscription)
+    else {
+        // A handshake may come before the Subscription's creation has answered us (and its
+        // feed been saved): it carries nothing, so it is accepted.
+        if notice.kind == "handshake" {
+            return Ok(());
+        }
+        return Err(Error::not_found(format!(
+            "{} is not a Subscription of this replica",
+            notice.subscription
+        )));
+    };
+    take(app, &up, &feed.resource_type, notice).await
+}
+
+/// Applies what `notice` (of `resource_type`'s feed) brings, after filling any gap before
+/// it from the upstream's `$events`; notes the contact.
+pub(super) async fn take(
+    app: &App,
+    up: &Upstream,
+    resource_type: &str,
+    notice: Received,
+) -> Result<()> {
+    let lock = app.federation.lock(up.tenant.as_str());
+    let _held = lock.lock().await;
+    // Read again under the lock: another notification may have moved the feed.
+    let Some(feed) = app
+        .store
+        .feeds(&up.tenant)
+        .await?
+        .into_iter()
+        .find(|f| f.resource_type == resource_type)
+    else {
+        return Ok(());
+    };
+    let announced = notice.announced.max(feed.announced);
+    let pending = notice
+        .changes
+        .iter()
+        .find(|c| c.number > feed.applied)
+        .and_then(|c| super::micros(c.timestamp.as_deref()));
+    app.store
+        .note_feed_contact(
+            &up.tenant,
+            resource_type,
+            announced,
+            pending,
+            super::now_micros(),
+        )
+        .await?;
+    let mut changes: Vec<Change> = notice
+        .changes
+        .into_iter()
+        .filter(|c| c.number > feed.applied)
+        .collect();
+    let first = changes.first().map_or(announced + 1, |c| c.number);
+    if first > feed.applied + 1 {
+        let mut missed = replay(app, up, &feed, feed.applied + 1, first - 1).await?;
+        missed.append(&mut changes);
+        changes = missed;
+    }
+    // A run without a hole from the feed's position: what cannot be applied in order waits
+    // for the upstream to send it again.
+    let mut expected = feed.applied + 1;
+    changes.retain(|c| {
+        let keep = c.number == expected;
+        if keep {
+            expected += 1;
+        }
+        keep
+    });
+    for chunk in changes.chunks(EVENTS_PAGE as usize) {
+        super::apply::changes(app, up, resource_type, chunk).await?;
+    }
+    Ok(())
+}
+
+/// The events `from..=to` of `feed` read from the upstream's `$events` (full resources).
+async fn replay(app: &App, up: &Upstream, feed: &Feed, from: i64, to: i64) -> Result<Vec<Change>> {
+    let client = Client { app, up };
+    let mut out = Vec::new();
+    let mut next = from;
+    while next <= to {
+        let until = to.min(next + EVENTS_PAGE - 1);
+        let url = format!(
+            "{}/$events?eventsSinceNumber={next}&eventsUntilNumber={until}&content=full-resource",
+            feed.subscription
+        );
+        let answer = client.get(&url).await?;
+        if !answer.ok() {
+            return Err(Error::bad_gateway(format!(
+                "upstream $events answered HTTP {}",
+                answer.status
+            )));
+        }
+        let got = received::read(&answer.body).map_err(|e| {
+            Error::bad_gateway(format!("upstream $events answered an unusable Bundle: {e}"))
+        })?;
+        let Some(last) = got.changes.last().map(|c| c.number) else {
+            // Numbered upstream but no longer retained there: nothing more to read.
+            break;
+        };
+        out.extend(got.changes);
+        next = last + 1;
+    }
+    Ok(out)
+}
+
+/// Compares in time independent of where the first difference is.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,300 @@
+//! The federation worker: one task per process ([`spawn`]) that, every [`TICK`] or when a
+//! setting changes, carries each replica tenant's setting one phase further (subscribe, then
+//! seed, then follow) and, while following, looks at its Subscriptions' `$status` every
+//! [`CHECK_EVERY`] (and once at start): a Subscription gone makes the replica subscribe and
+//! seed again; one in `error` or `off` (the upstream gave up on us), and every one at start
+//! (we may have been down), is set back to `requested` so that the upstream resumes delivery
+//! at once from the first event not delivered; events announced and not applied are read
+//! from `$events`. A failing step is retried with a doubling wait (1 s up to a minute), its
+//! reason shown in the setting's `error`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ::subscriptions::received;
+use ::subscriptions::subscription::BACKPORT;
+use ::subscriptions::topics::FHIRDIR_BASE;
+use outbound::Method;
+use serde_json::{json, Map, Value};
+use store::{Feed, Upstream};
+
+use super::client::Client;
+use crate::error::{Error, Result};
+use crate::App;
+
+/// How often the worker looks at the settings.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// How often a following replica checks its Subscriptions' `$status`.
+pub const CHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// Resources per seed page.
+const SEED_PAGE: u32 = 500;
+
+/// The longest wait before retrying a failed step.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Starts the worker on the current runtime; it runs until the handle is aborted.
+pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut runs: HashMap<String, Run> = HashMap::new();
+        loop {
+            let woken = app.federation.wake.notified();
+            match app.store.upstreams().await {
+                Ok(list) => {
+                    for up in list {
+                        run(&app, &up, &mut runs).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "federation: cannot read the settings"),
+            }
+            tokio::select! {
+                () = woken => {}
+                () = tokio::time::sleep(TICK) => {}
+            }
+        }
+    })
+}
+
+/// What the worker remembers of one tenant's setting.
+struct Run {
+    updated: i64,
+    next_try: Instant,
+    backoff: Duration,
+    /// When `$status` was last checked; `None`: not yet in this process.
+    checked: Option<Instant>,
+}
+
+impl Run {
+    fn new(updated: i64) -> Run {
+        Run {
+            updated,
+            next_try: Instant::now(),
+            backoff: Duration::from_secs(1),
+            checked: None,
+        }
+    }
+}
+
+async fn run(app: &App, up: &Upstream, runs: &mut HashMap<String, Run>) {
+    let r = runs
+        .entry(up.tenant.to_string())
+        .or_insert_with(|| Run::new(up.updated));
+    if r.updated != up.updated {
+        *r = Run::new(up.updated);
+    }
+    if Instant::now() < r.next_try {
+        return;
+    }
+    let outcome = match up.phase.as_str() {
+        "subscribe" => subscribe(app, up).await.map(|()| Some("seed")),
+        "seed" => seed(app, up).await.map(|()| Some("follow")),
+        _ => follow(app, up, r).await.map(|()| None),
+    };
+    let store = &app.store;
+    let saved = match outcome {
+        Ok(next) => {
+            r.backoff = Duration::from_secs(1);
+            match next {
+                Some(phase) => {
+                    store
+                        .set_upstream_phase(&up.tenant, up.updated, phase, None)
+                        .await
+                }
+                None if up.error.is_some() => {
+                    store
+                        .set_upstream_phase(&up.tenant, up.updated, &up.phase, None)
+                        .await
+                }
+                None => Ok(true),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(tenant = %up.tenant, phase = %up.phase, error = %e.diagnostics(), "federation step failed");
+            r.next_try = Instant::now() + r.backoff;
+            r.backoff = (r.backoff * 2).min(MAX_BACKOFF);
+            let why = e.diagnostics().to_owned();
+            store
+                .set_upstream_phase(&up.tenant, up.updated, &up.phase, Some(&why))
+                .await
+        }
+    };
+    if let Err(e) = saved {
+        tracing::warn!(tenant = %up.tenant, error = %e, "federation: cannot save the phase");
+    }
+}
+
+/// The topic of `resource_type`'s changes on a fhirdir upstream.
+fn topic(resource_type: &str) -> String {
+    format!(
+        "{FHIRDIR_BASE}{}-create-update-delete",
+        resource_type.to_ascii_lowercase()
+    )
+}
+
+/// Our Subscription to `resource_type`'s changes.
+fn subscription(app: &App, up: &Upstream, resource_type: &str) -> Value {
+    let endpoint = format!("{}/upstream/notify", app.tenant_base(&up.tenant));
+    json!({
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": format!("fhirdir replica {endpoint}"),
+        "criteria": topic(resource_type),
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": endpoint,
+            "payload": "application/fhir+json",
+            "_payload": {"extension": [
+                {"url": format!("{BACKPORT}backport-payload-content"), "valueCode": "full-resource"}
+            ]},
+            "header": [format!("{}: {}", super::SECRET_HEADER, up.secret)],
+            "extension": [
+                {"url": format!("{BACKPORT}backport-heartbeat-period"), "valueUnsignedInt": 60},
+                {"url": format!("{BACKPORT}backport-timeout"), "valueUnsignedInt": 30},
+                {"url": format!("{BACKPORT}backport-max-count"), "valueUnsignedInt": 100}
+            ]
+        }
+    })
+}
+
+/// Why the upstream refused: its OperationOutcome's diagnostics, when it sent one.
+fn refusal(what: &str, answer: &super::client::Answer) -> Error {
+    let said = answer.body["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap_or_default();
+    Error::bad_gateway(format!(
+        "{what}: upstream answered HTTP {} {said}",
+        answer.status
+    ))
+}
+
+/// Makes the Subscriptions missing for the copied types.
+async fn subscribe(app: &App, up: &Upstream) -> Result<()> {
+    let feeds = app.store.feeds(&up.tenant).await?;
+    let client = Client { app, up };
+    for t in &up.types {
+        if feeds.iter().any(|f| &f.resource_type == t) {
+            continue;
+        }
+        let url = format!("{}/Subscription", up.url);
+        let answer = client
+            .call(Method::POST, &url, Some(&subscription(app, up, t)))
+            .await?;
+        if !answer.ok() {
+            return Err(refusal(&format!("subscribing to {t}"), &answer));
+        }
+        let id = answer.body["id"]
+            .as_str()
+            .ok_or_else(|| Error::bad_gateway("the upstream's new Subscription has no id"))?;
+        let feed = Feed {
+            resource_type: t.clone(),
+            subscription: format!("{}/Subscription/{id}", up.url),
+            ..Feed::default()
+        };
+        app.store.save_feed(&up.tenant, &feed).await?;
+    }
+    Ok(())
+}
+
+/// `scheme://host:port` of `url`.
+fn origin(url: &str) -> Option<String> {
+    outbound::Url::parse(url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+}
+
+/// Copies every current resource of the copied types, page by page.
+async fn seed(app: &App, up: &Upstream) -> Result<()> {
+    let client = Client { app, up };
+    let home = origin(&up.url);
+    for t in &up.types {
+        let mut url = format!("{}/{t}?_count={SEED_PAGE}", up.url);
+        loop {
+            let answer = client.get(&url).await?;
+            if !answer.ok() {
+                return Err(refusal(&format!("reading {t}"), &answer));
+            }
+            let resources: Vec<Map<String, Value>> = answer.body["entry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| matches!(e["search"]["mode"].as_str(), None | Some("match")))
+                .filter_map(|e| e["resource"].as_object().cloned())
+                .collect();
+            {
+                let lock = app.federation.lock(up.tenant.as_str());
+                let _held = lock.lock().await;
+                super::apply::seed_page(app, up, resources).await?;
+            }
+            let next = answer.body["link"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|l| l["relation"] == "next")
+                .and_then(|l| l["url"].as_str())
+                .map(str::to_owned);
+            match next {
+                // Paging stays on the upstream: a next link elsewhere is not followed.
+                Some(n) if origin(&n) == home => url = n,
+                Some(n) => {
+                    return Err(Error::bad_gateway(format!(
+                        "the upstream's next link {n} leaves the upstream"
+                    )))
+                }
+                None => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the Subscriptions (see the module documentation).
+async fn follow(app: &App, up: &Upstream, r: &mut Run) -> Result<()> {
+    let first = r.checked.is_none();
+    if r.checked.is_some_and(|c| c.elapsed() < CHECK_EVERY) {
+        return Ok(());
+    }
+    let client = Client { app, up };
+    for f in app.store.feeds(&up.tenant).await? {
+        let answer = client.get(&format!("{}/$status", f.subscription)).await?;
+        if matches!(answer.status, 404 | 410) {
+            // Gone upstream: subscribe again, and seed again (events were missed).
+            tracing::warn!(tenant = %up.tenant, subscription = %f.subscription, "federation: the upstream Subscription is gone; subscribing and seeding again");
+            app.store.delete_feed(&up.tenant, &f.resource_type).await?;
+            app.store
+                .set_upstream_phase(&up.tenant, up.updated, "subscribe", None)
+                .await?;
+            return Ok(());
+        }
+        if !answer.ok() {
+            return Err(refusal("$status", &answer));
+        }
+        let status = received::read(&answer.body)
+            .map_err(|e| Error::bad_gateway(format!("upstream $status: {e}")))?;
+        if first || matches!(status.status.as_str(), "error" | "off") {
+            request_again(&client, &f.subscription).await?;
+        }
+        if status.announced > f.applied {
+            super::receive::take(app, up, &f.resource_type, status).await?;
+        }
+    }
+    r.checked = Some(Instant::now());
+    Ok(())
+}
+
+/// Sets our Subscription back to `requested`: the upstream does a new handshake and resumes
+/// delivery at once from the first event not delivered.
+async fn request_again(client: &Client<'_>, url: &str) -> Result<()> {
+    let answer = client.get(url).await?;
+    if !answer.ok() {
+        return Err(refusal("reading our Subscription", &answer));
+    }
+    let mut s = answer.body;
+    s["status"] = json!("requested");
+    let answer = client.call(Method::PUT, url, Some(&s)).await?;
+    if !answer.ok() {
+        return Err(refusal("requesting our Subscription again", &answer));
+    }
+    Ok(())
+}

@@ -1,0 +1,611 @@
+//! Directory-to-directory federation, black-box, once per backend: two fhirdir servers on
+//! loopback, a national one and a state one whose tenant is made its replica
+//! (`PUT /admin/tenants/{t}/upstream`). Writes on the national (create, update, PATCH,
+//! transaction, delete) appear on the replica in event order, one replica version per
+//! national version and bodies equal apart from `meta`; a replica stopped for 30 s while
+//! writes go on catches up without losing or duplicating anything; the receiving endpoint
+//! and the admin API refuse strangers; an upstream that wants a token is followed with the
+//! setting's SMART Backend Services credentials, and refuses a replica without them.
+
+mod common;
+
+#[path = "auth/support.rs"]
+#[allow(dead_code, reason = "shared with the authorization tests")]
+mod support;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use auth::testing::TestClientKey;
+use reqwest::Method;
+use serde_json::{json, Value};
+use server::ServerConfig;
+
+use common::{entries, spawn_app_listening, test_databases, TestApp};
+use support::{add_client, admin, ADMIN};
+
+const TENANT: &str = "default";
+
+/// A server that may call loopback (the other server), with the admin API; `auth` on or off.
+fn config(auth: bool) -> ServerConfig {
+    ServerConfig {
+        admin_token: Some(ADMIN.into()),
+        outbound_allow: vec!["127.0.0.1".into()],
+        ..if auth {
+            ServerConfig::default()
+        } else {
+            ServerConfig::auth_off()
+        }
+    }
+}
+
+async fn start(url: &str, backend: &'static str, auth: bool) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding 127.0.0.1:0");
+    spawn_app_listening(url, backend, config(auth), Default::default(), listener).await
+}
+
+/// Starts a server again on `base`'s port (the old one is shutting down: wait for the port).
+async fn restart(base: &str, url: &str, backend: &'static str) -> TestApp {
+    let addr = base.trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    let listener = loop {
+        match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => break l,
+            Err(e) => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "[{backend}] {addr} stays busy: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    spawn_app_listening(url, backend, config(false), Default::default(), listener).await
+}
+
+/// Polls `check` until it answers `Some` (at most `secs` seconds).
+async fn until<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    secs: u64,
+    check: impl Fn() -> F,
+) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn national_base(national: &TestApp) -> String {
+    format!("{}/fhir/{TENANT}", national.base)
+}
+
+/// Makes the state server's tenant a replica of the national one; answers the setting.
+async fn follow(state: &TestApp, national: &TestApp, extra: Value) -> Value {
+    let mut body = json!({"url": national_base(national)});
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        body[k] = v.clone();
+    }
+    admin(
+        state,
+        Method::PUT,
+        &format!("/admin/tenants/{TENANT}/upstream"),
+        Some(body),
+    )
+    .await
+    .status(200)
+    .json()
+}
+
+async fn setting(state: &TestApp) -> Value {
+    admin(
+        state,
+        Method::GET,
+        &format!("/admin/tenants/{TENANT}/upstream"),
+        None,
+    )
+    .await
+    .status(200)
+    .json()
+}
+
+/// Waits until the replica follows with nothing left to apply.
+async fn caught_up(state: &TestApp) -> Value {
+    until(
+        &format!("[{}] the replica to follow", state.backend),
+        60,
+        || async {
+            let s = setting(state).await;
+            (s["phase"] == "follow" && s["lag"]["events"] == 0).then_some(s)
+        },
+    )
+    .await
+}
+
+/// A resource as read, without `meta`; `None` when gone.
+async fn body(app: &TestApp, path: &str) -> Option<Value> {
+    let resp = app.get(&format!("/fhir/{TENANT}/{path}")).await;
+    match resp.code {
+        200 => {
+            let mut v = resp.json();
+            v.as_object_mut().map(|o| o.remove("meta"));
+            Some(v)
+        }
+        404 | 410 => None,
+        other => panic!("{}: unexpected {other}", resp.what),
+    }
+}
+
+/// Waits until the replica's `path` reads as the national's.
+async fn same(state: &TestApp, national: &TestApp, path: &str) {
+    let want = body(national, path).await;
+    until(
+        &format!(
+            "[{}] {path} on the replica as on the national",
+            state.backend
+        ),
+        30,
+        || async { (body(state, path).await == want).then_some(()) },
+    )
+    .await;
+}
+
+async fn versions(app: &TestApp, rtype: &str, id: &str) -> usize {
+    app.instance_versions(TENANT, rtype, id).await.len()
+}
+
+fn practitioner(id: &str, family: &str) -> Value {
+    json!({"resourceType": "Practitioner", "id": id, "active": true, "name": [{"family": family}]})
+}
+
+#[tokio::test]
+async fn a_replica_seeds_then_follows_every_kind_of_write_in_order() {
+    for db in test_databases().await {
+        let state_db = match db.backend {
+            "sqlite" => testkit::sqlite_db(),
+            _ => testkit::postgres_db()
+                .await
+                .expect("a second Postgres database"),
+        };
+        let national = start(&db.url, db.backend, false).await;
+        let state = start(&state_db.url, db.backend, false).await;
+        // Before the replica exists: copied by the seed.
+        national
+            .put_resource(&practitioner("seeded", "Before"))
+            .await;
+        national
+            .put_resource(&practitioner("seeded", "Before2"))
+            .await;
+        national
+            .put_resource(&json!({"resourceType": "Organization", "id": "org", "name": "Acme"}))
+            .await;
+        let shown = follow(&state, &national, json!({})).await;
+        assert_eq!(shown["url"], national_base(&national));
+        assert_eq!(shown["private_key_set"], false);
+        assert!(shown["types"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Practitioner")));
+        caught_up(&state).await;
+        same(&state, &national, "Practitioner/seeded").await;
+        same(&state, &national, "Organization/org").await;
+        assert_eq!(
+            versions(&state, "Practitioner", "seeded").await,
+            1,
+            "[{}] a seed copies the current version once",
+            db.backend
+        );
+
+        // Followed: create, update, PATCH, a transaction, a delete.
+        let p = national.create(TENANT, &practitioner("x", "Created")).await;
+        national.put_resource(&practitioner(&p, "Updated")).await;
+        let patch = json!([{"op": "replace", "path": "/name/0/family", "value": "Patched"}]);
+        national
+            .send(
+                national
+                    .request(Method::PATCH, &format!("/fhir/{TENANT}/Practitioner/{p}"))
+                    .header("content-type", "application/json-patch+json")
+                    .body(patch.to_string()),
+            )
+            .await
+            .status(200);
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": {"resourceType": "Location", "id": "loc", "name": "Main St"},
+             "request": {"method": "PUT", "url": "Location/loc"}},
+            {"resource": practitioner("t1", "InTransaction"),
+             "request": {"method": "PUT", "url": "Practitioner/t1"}}
+        ]});
+        national
+            .post(&format!("/fhir/{TENANT}"), &tx)
+            .await
+            .status(200);
+        national
+            .delete(&format!("/fhir/{TENANT}/Location/loc"))
+            .await
+            .status(200);
+        national
+            .delete(&format!("/fhir/{TENANT}/Organization/org"))
+            .await
+            .status(200);
+
+        for path in [
+            format!("Practitioner/{p}"),
+            "Practitioner/t1".to_owned(),
+            "Location/loc".to_owned(),
+            "Organization/org".to_owned(),
+        ] {
+            same(&state, &national, &path).await;
+        }
+        let s = caught_up(&state).await;
+        let b = db.backend;
+        // One replica version per national version applied, never two.
+        assert_eq!(
+            versions(&state, "Practitioner", &p).await,
+            3,
+            "[{b}] create, update, patch"
+        );
+        assert_eq!(
+            versions(&state, "Location", "loc").await,
+            2,
+            "[{b}] create, delete"
+        );
+        state
+            .get(&format!("/fhir/{TENANT}/Location/loc"))
+            .await
+            .status(410);
+        // The source of each copy: the national version.
+        let copy = state
+            .get(&format!("/fhir/{TENANT}/Practitioner/{p}"))
+            .await
+            .status(200)
+            .json();
+        assert_eq!(
+            copy["meta"]["source"],
+            format!("{}/Practitioner/{p}/_history/3", national_base(&national)),
+            "[{b}]"
+        );
+        // In event order: the replica's own AuditEvents of the resource, oldest first.
+        let audit = state
+            .get(&format!(
+                "/fhir/{TENANT}/AuditEvent?entity=Practitioner/{p}&_sort=date"
+            ))
+            .await
+            .status(200)
+            .json();
+        let actions: Vec<String> = entries(&audit)
+            .iter()
+            .map(|e| {
+                e["resource"]["action"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(actions, ["C", "U", "U"], "[{b}] {audit}");
+        let feeds = s["feeds"].as_array().unwrap();
+        let practitioners = feeds.iter().find(|f| f["type"] == "Practitioner").unwrap();
+        assert!(practitioners["applied"].as_i64().unwrap() >= 4, "[{b}] {s}");
+        // Lag at /metrics.
+        let metrics = state.get("/metrics").await.status(200).text();
+        assert!(
+            metrics.contains(&format!(
+                "fhirdir_upstream_lag_events{{tenant=\"{TENANT}\"}} 0"
+            )),
+            "[{b}] {metrics}"
+        );
+
+        // Removing the setting deletes our Subscriptions on the national.
+        admin(
+            &state,
+            Method::DELETE,
+            &format!("/admin/tenants/{TENANT}/upstream"),
+            None,
+        )
+        .await
+        .status(204);
+        admin(
+            &state,
+            Method::GET,
+            &format!("/admin/tenants/{TENANT}/upstream"),
+            None,
+        )
+        .await
+        .status(404);
+        let subs = national
+            .get(&format!("/fhir/{TENANT}/Subscription?_summary=count"))
+            .await
+            .status(200)
+            .json();
+        assert_eq!(subs["total"], 0, "[{b}] {subs}");
+        drop(state_db);
+    }
+}
+
+#[tokio::test]
+async fn a_replica_down_for_30_seconds_catches_up_without_loss_or_duplicates() {
+    let mut runs = tokio::task::JoinSet::new();
+    for db in test_databases().await {
+        runs.spawn(async move {
+            let state_db = match db.backend {
+                "sqlite" => testkit::sqlite_db(),
+                _ => testkit::postgres_db()
+                    .await
+                    .expect("a second Postgres database"),
+            };
+            let b = db.backend;
+            let national = start(&db.url, b, false).await;
+            let state = start(&state_db.url, b, false).await;
+            follow(&state, &national, json!({"types": ["Practitioner"]})).await;
+            caught_up(&state).await;
+            national
+                .put_resource(&practitioner("before", "Before"))
+                .await;
+            same(&state, &national, "Practitioner/before").await;
+
+            let base = state.base.clone();
+            drop(state);
+            // 30 s of writes while the replica is down: creates, updates, deletes.
+            let started = Instant::now();
+            let mut i = 0;
+            while started.elapsed() < Duration::from_secs(30) {
+                let id = format!("p{i}");
+                national.put_resource(&practitioner(&id, "One")).await;
+                if i % 2 == 0 {
+                    national.put_resource(&practitioner(&id, "Two")).await;
+                }
+                if i % 5 == 0 {
+                    national
+                        .delete(&format!("/fhir/{TENANT}/Practitioner/{id}"))
+                        .await
+                        .status(200);
+                }
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            let state = restart(&base, &state_db.url, b).await;
+            for n in 0..i {
+                same(&state, &national, &format!("Practitioner/p{n}")).await;
+            }
+            caught_up(&state).await;
+            for n in 0..i {
+                let id = format!("p{n}");
+                assert_eq!(
+                    versions(&state, "Practitioner", &id).await,
+                    versions(&national, "Practitioner", &id).await,
+                    "[{b}] Practitioner/{id}: one replica version per national version"
+                );
+            }
+            drop(state_db);
+        });
+    }
+    while let Some(run) = runs.join_next().await {
+        run.expect("a backend's run");
+    }
+}
+
+#[tokio::test]
+async fn the_receiving_endpoint_and_the_setting_refuse_strangers_and_bad_input() {
+    for db in test_databases().await {
+        let b = db.backend;
+        let national = start(&db.url, b, false).await;
+        let notify = format!("/fhir/{TENANT}/upstream/notify");
+        let forged = json!({"resourceType": "Bundle", "type": "history", "entry": []});
+        // Not a replica: the same 401 as a wrong secret.
+        national.post(&notify, &forged).await.status(401);
+        national
+            .post("/fhir/no-such-tenant/upstream/notify", &forged)
+            .await
+            .status(401);
+
+        let state_db = match b {
+            "sqlite" => testkit::sqlite_db(),
+            _ => testkit::postgres_db()
+                .await
+                .expect("a second Postgres database"),
+        };
+        let state = start(&state_db.url, b, false).await;
+        let path = format!("/admin/tenants/{TENANT}/upstream");
+        // The admin API: a token, the right one.
+        let body = json!({"url": national_base(&national)});
+        state
+            .send(state.request(Method::PUT, &path).json(&body))
+            .await
+            .status(401);
+        state
+            .send(state.request(Method::GET, &path).bearer_auth("wrong"))
+            .await
+            .status(403);
+        admin(&state, Method::GET, &path, None).await.status(404);
+        for (bad, why) in [
+            (json!({"url": "not a url"}), "absolute URL"),
+            (json!({"url": "ftp://x/fhir"}), "http(s)"),
+            (json!({"url": "http://example.com/fhir"}), "outbound-allow"),
+            (json!({"url": "https://10.1.2.3/fhir"}), "outbound-allow"),
+            (
+                json!({"url": national_base(&national), "types": ["Patient"]}),
+                "directory resource type",
+            ),
+            (
+                json!({"url": national_base(&national), "types": []}),
+                "at least one",
+            ),
+            (
+                json!({"url": national_base(&national), "client_id": "c"}),
+                "go together",
+            ),
+            (
+                json!({"url": national_base(&national), "client_id": "c", "private_key": "nope"}),
+                "private_key",
+            ),
+            (
+                json!({"url": national_base(&national), "extra": 1}),
+                "unknown field",
+            ),
+            (
+                json!({"url": format!("{}/fhir/{TENANT}", state.base)}),
+                "its own upstream",
+            ),
+        ] {
+            let resp = admin(&state, Method::PUT, &path, Some(bad.clone())).await;
+            let text = resp.outcome(400, "invalid");
+            assert!(text.contains(why), "[{b}] {bad}: {text}");
+        }
+        follow(&state, &national, json!({"types": ["Organization"]})).await;
+        caught_up(&state).await;
+        // A replica's endpoint: without the secret, or with another, 401; nothing applied.
+        let org = json!({"resourceType": "Organization", "id": "forged", "name": "Forged"});
+        let subscription = setting(&state).await["feeds"][0]["subscription"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let notification = json!({"resourceType": "Bundle", "type": "history", "entry": [
+            {"resource": {"resourceType": "Parameters", "parameter": [
+                {"name": "subscription", "valueReference": {"reference": subscription}},
+                {"name": "status", "valueCode": "active"},
+                {"name": "type", "valueCode": "event-notification"},
+                {"name": "events-since-subscription-start", "valueString": "1"},
+                {"name": "notification-event", "part": [
+                    {"name": "event-number", "valueString": "1"},
+                    {"name": "focus", "valueReference": {"reference": format!("{}/Organization/forged/_history/1", national_base(&national))}}
+                ]}
+            ]}},
+            {"resource": org, "request": {"method": "POST", "url": "Organization"}}
+        ]});
+        state.post(&notify, &notification).await.status(401);
+        let wrong = state
+            .send(
+                state
+                    .request(Method::POST, &notify)
+                    .header("X-Fhirdir-Upstream-Secret", "guess")
+                    .json(&notification),
+            )
+            .await;
+        wrong.outcome(401, "login");
+        state
+            .get(&format!("/fhir/{TENANT}/Organization/forged"))
+            .await
+            .status(404);
+        // The secret is never shown by the admin API.
+        assert!(
+            !setting(&state).await.to_string().contains("secret"),
+            "[{b}]"
+        );
+        drop(state_db);
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_that_wants_a_token_is_followed_with_the_settings_credentials() {
+    for db in test_databases().await {
+        let b = db.backend;
+        let national = start(&db.url, b, true).await;
+        let state_db = match b {
+            "sqlite" => testkit::sqlite_db(),
+            _ => testkit::postgres_db()
+                .await
+                .expect("a second Postgres database"),
+        };
+        let state = start(&state_db.url, b, false).await;
+        let key = TestClientKey::ec256("replica");
+        let client = add_client(
+            &national,
+            TENANT,
+            &key,
+            "system/*.rs system/Subscription.cruds",
+        )
+        .await;
+        admin(
+            &national,
+            Method::PUT,
+            &format!("/admin/tenants/{TENANT}/access"),
+            Some(json!({"anonymous_read": false})),
+        )
+        .await
+        .status(200);
+        let writer_key = TestClientKey::ec256("writer");
+        let writer = add_client(&national, TENANT, &writer_key, "system/*.cruds").await;
+        let t = support::token(&national, TENANT, &writer_key, &writer, "system/*.cruds").await;
+        support::with_token(
+            &national,
+            Some(&t),
+            Method::PUT,
+            &format!("/fhir/{TENANT}/Practitioner/a"),
+            Some(&practitioner("a", "Authed")),
+        )
+        .await
+        .status(201);
+
+        // Without credentials the upstream refuses: the setting says why.
+        follow(&state, &national, json!({"types": ["Practitioner"]})).await;
+        let refused = until(&format!("[{b}] the refusal in the setting"), 30, || async {
+            let s = setting(&state).await;
+            s["error"]
+                .as_str()
+                .filter(|e| e.contains("401"))
+                .map(str::to_owned)
+        })
+        .await;
+        assert_eq!(
+            setting(&state).await["phase"],
+            "subscribe",
+            "[{b}] {refused}"
+        );
+
+        // With them: subscribed, seeded, followed.
+        let pem = pkcs8_pem(key.private_der());
+        let shown = follow(
+            &state,
+            &national,
+            json!({"types": ["Practitioner"], "client_id": client, "private_key": pem}),
+        )
+        .await;
+        assert_eq!(shown["private_key_set"], true);
+        assert!(
+            !shown.to_string().contains("PRIVATE KEY"),
+            "[{b}] the key is never shown"
+        );
+        caught_up(&state).await;
+        assert!(
+            body(&state, "Practitioner/a").await.is_some(),
+            "[{b}] seeded"
+        );
+        support::with_token(
+            &national,
+            Some(&t),
+            Method::PUT,
+            &format!("/fhir/{TENANT}/Practitioner/a"),
+            Some(&practitioner("a", "Changed")),
+        )
+        .await
+        .status(200);
+        until(&format!("[{b}] the change followed"), 30, || async {
+            let v = body(&state, "Practitioner/a").await?;
+            (v["name"][0]["family"] == "Changed").then_some(())
+        })
+        .await;
+        drop(state_db);
+    }
+}
+
+/// PKCS#8 DER as PEM.
+fn pkcs8_pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
+}
