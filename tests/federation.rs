@@ -577,6 +577,35 @@ async fn an_upstream_that_wants_a_token_is_followed_with_the_settings_credential
             body(&state, "Practitioner/a").await.is_some(),
             "[{b}] seeded"
         );
+        // Another reader of the national's Subscriptions never sees our secret header: not
+        // by read, search or history.
+        let sub = setting(&state).await["feeds"][0]["subscription"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let id = sub.rsplit('/').next().unwrap().to_owned();
+        let secret_free = |what: &str, v: &Value| {
+            let text = v.to_string();
+            assert!(
+                text.contains(&id),
+                "[{b}] {what} shows the Subscription: {text}"
+            );
+            assert!(
+                !text.contains("X-Fhirdir-Upstream-Secret"),
+                "[{b}] {what}: {text}"
+            );
+        };
+        for path in [
+            format!("/fhir/{TENANT}/Subscription/{id}"),
+            format!("/fhir/{TENANT}/Subscription?_id={id}"),
+            format!("/fhir/{TENANT}/Subscription/{id}/_history"),
+        ] {
+            let seen = support::with_token(&national, Some(&t), Method::GET, &path, None)
+                .await
+                .status(200)
+                .json();
+            secret_free(&path, &seen);
+        }
         support::with_token(
             &national,
             Some(&t),

@@ -962,3 +962,52 @@ async fn a_subscription_made_without_a_token_stops_when_anonymous_reads_stop() {
         assert!(rx.events().is_empty(), "[{be}] {:?}", rx.events());
     }
 }
+
+#[tokio::test]
+async fn channel_headers_are_write_only_and_kept_when_the_owner_changes_the_subscription() {
+    for db in test_databases().await {
+        let be = db.backend;
+        let World { app, t, rx, hook } = world(&db, 3600).await;
+        let id = subscribe_plain(&app, &t, &rx, &hook).await;
+        let path = format!("/fhir/default/Subscription/{id}");
+        // Not even the owner reads its credentials back, by read, search or history.
+        for p in [
+            path.clone(),
+            format!("/fhir/default/Subscription?_id={id}"),
+            format!("{path}/_history"),
+        ] {
+            let seen = call(&app, &t, Method::GET, &p, None)
+                .await
+                .status(200)
+                .json();
+            let text = seen.to_string();
+            assert!(text.contains(&id), "[{be}] {p}: {text}");
+            assert!(!text.contains("s3cret"), "[{be}] {p}: {text}");
+        }
+        // The owner switches it off and on again by PATCH, without restating the header.
+        for status in ["off", "requested"] {
+            let patch = app
+                .request(Method::PATCH, &path)
+                .bearer_auth(&t)
+                .header("content-type", "application/json-patch+json")
+                .body(format!(
+                    r#"[{{"op": "replace", "path": "/status", "value": "{status}"}}]"#
+                ));
+            app.send(patch).await.status(200);
+        }
+        until_status(&app, &t, &path, "active").await;
+        put(&app, "default", &t, &practitioner(Some("h1"), "Headed")).await;
+        rx.wait_for("the event", |got| !numbered(got).is_empty())
+            .await;
+        let got = rx.got.lock().unwrap().clone();
+        let (headers, _) = got
+            .iter()
+            .find(|(_, b)| kind(b) == "event-notification")
+            .expect("an event notification");
+        assert_eq!(
+            headers.get("x-token").and_then(|v| v.to_str().ok()),
+            Some("s3cret"),
+            "[{be}] the stored header is still sent"
+        );
+    }
+}

@@ -66,6 +66,7 @@ pub fn extract(
         resolve,
     };
     read_labels(root, settings, &mut out);
+    secret_headers(root, &mut out);
     for reference in restriction_references(root) {
         reader.at_root(reference, &mut out);
     }
@@ -86,6 +87,19 @@ pub fn extract(
         }
     }
     out
+}
+
+/// A Subscription's `channel.header` carries the subscriber's credentials for its own endpoint
+/// (Subscriptions Backport: "HTTP headers ... e.g. authorization"): only fhirdir itself (which
+/// sends them) and `see_restricted` clients see it, through every channel (read, search,
+/// history, Bundles). Its owner too writes it without reading it back, as with a password.
+fn secret_headers(root: &Map<String, Value>, out: &mut Restrictions) {
+    let is_subscription = root.get("resourceType").and_then(Value::as_str) == Some("Subscription");
+    let has_headers = root.get("channel").and_then(|c| c.get("header")).is_some();
+    if is_subscription && has_headers {
+        let path = ElementPath::new(vec![Step::named("channel"), Step::named("header")]);
+        out.add_element(path, Rule::Privileged);
+    }
 }
 
 /// `meta.security` confidentiality labels among the restricting codes.

@@ -157,6 +157,7 @@ pub async fn apply(
     mut w: BatchWrite,
     extractor: &Extractor,
 ) -> Result<WriteOutcome, StoreError> {
+    keep_headers(tx, &mut w).await?;
     let touched = Touched::of(&w.request.resource_type, &w.index);
     let subscription = subscription_status(&w);
     let settings = tx.restriction_settings().await?;
@@ -183,6 +184,9 @@ pub async fn apply_batch(
     on_unchanged: OnUnchanged,
     extractor: &Extractor,
 ) -> Result<Vec<BatchOutcome>, StoreError> {
+    for w in &mut writes {
+        keep_headers(tx, w).await?;
+    }
     let settings = tx.restriction_settings().await?;
     let policies = resolve_restrictions(tx, extractor, &settings, &mut writes).await?;
     let touched: Vec<_> = writes
@@ -290,6 +294,40 @@ async fn resolve_restrictions(
         policies.push(policy);
     }
     Ok(policies)
+}
+
+/// Stage 5a: a Subscription's `channel.header` is write-only (no reader sees it: the
+/// `restrict` crate's rule), so a write of a Subscription that gives none keeps the stored
+/// ones: its owner changes it (PATCH, or GET then PUT) without restating its credentials. The
+/// policy is then read again, from the body with the headers.
+async fn keep_headers(tx: &mut StoreTx, w: &mut BatchWrite) -> Result<(), StoreError> {
+    let body = &w.request.resource;
+    let given = body.get("channel").and_then(|c| c.get("header")).is_some();
+    if w.request.resource_type != SUBSCRIPTION || given {
+        return Ok(());
+    }
+    let Some(stored) = tx.read(SUBSCRIPTION, &w.request.id).await? else {
+        return Ok(());
+    };
+    let headers = stored
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .and_then(|mut v| {
+            v.get_mut("channel")?
+                .get_mut("header")
+                .map(serde_json::Value::take)
+        });
+    let channel = w
+        .request
+        .resource
+        .get_mut("channel")
+        .and_then(|c| c.as_object_mut());
+    if let (Some(headers), Some(channel)) = (headers, channel) {
+        channel.insert("header".to_owned(), headers);
+        w.restriction = None;
+    }
+    Ok(())
 }
 
 /// Stage 5b after the writes: saves the policies of the written records.

@@ -285,6 +285,9 @@ async fn follow(app: &App, up: &Upstream, r: &mut Run) -> Result<()> {
 
 /// Sets our Subscription back to `requested`: the upstream does a new handshake and resumes
 /// delivery at once from the first event not delivered.
+///
+/// The channel header is written again: an upstream that hides a Subscription's headers from
+/// readers (fhirdir does) gave it back without.
 async fn request_again(client: &Client<'_>, url: &str) -> Result<()> {
     let answer = client.get(url).await?;
     if !answer.ok() {
@@ -292,6 +295,7 @@ async fn request_again(client: &Client<'_>, url: &str) -> Result<()> {
     }
     let mut s = answer.body;
     s["status"] = json!("requested");
+    s["channel"]["header"] = json!([format!("{}: {}", super::SECRET_HEADER, client.up.secret)]);
     let answer = client.call(Method::PUT, url, Some(&s)).await?;
     if !answer.ok() {
         return Err(refusal("requesting our Subscription again", &answer));
