@@ -638,3 +638,73 @@ fn pkcs8_pem(der: &[u8]) -> String {
         lines.join("\n")
     )
 }
+
+/// Runs the `fhirdir` binary with `args` on `db_url` and `config`: (success, stdout, stderr).
+async fn cli(args: &[&str], db_url: &str, config: &std::path::Path) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fhirdir"))
+        .args(args)
+        .args(["--database", db_url, "--config"])
+        .arg(config)
+        .env("FHIRDIR_LOG", "warn")
+        .output()
+        .await
+        .expect("running fhirdir");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_writes_the_setting_that_the_running_server_carries_out() {
+    for db in test_databases().await {
+        let b = db.backend;
+        let national = start(&db.url, b, false).await;
+        national.put_resource(&practitioner("by-cli", "Cli")).await;
+        let state_db = match b {
+            "sqlite" => testkit::sqlite_db(),
+            _ => testkit::postgres_db()
+                .await
+                .expect("a second Postgres database"),
+        };
+        let state = start(&state_db.url, b, false).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("fhirdir.toml");
+        std::fs::write(&config, "outbound_allow = [\"127.0.0.1\"]\n").unwrap();
+        let url = national_base(&national);
+        let (ok, _, err) = cli(
+            &[
+                "upstream",
+                "set",
+                "--url",
+                &url,
+                "--types",
+                "Practitioner,Nope",
+            ],
+            &state_db.url,
+            &config,
+        )
+        .await;
+        assert!(!ok && err.contains("Nope"), "[{b}] {err}");
+        let (ok, out, err) = cli(
+            &["upstream", "set", "--url", &url, "--types", "Practitioner"],
+            &state_db.url,
+            &config,
+        )
+        .await;
+        assert!(ok, "[{b}] {err}");
+        assert!(out.contains("\"phase\": \"subscribe\""), "[{b}] {out}");
+        // The running server picks it up.
+        caught_up(&state).await;
+        same(&state, &national, "Practitioner/by-cli").await;
+        let (ok, out, _) = cli(&["upstream", "show"], &state_db.url, &config).await;
+        assert!(ok && out.contains("\"phase\": \"follow\""), "[{b}] {out}");
+        let (ok, out, err) = cli(&["upstream", "remove"], &state_db.url, &config).await;
+        assert!(ok, "[{b}] {err}");
+        assert!(out.contains("no longer a replica"), "[{b}] {out}");
+        let (ok, _, err) = cli(&["upstream", "show"], &state_db.url, &config).await;
+        assert!(!ok && err.contains("no upstream"), "[{b}] {err}");
+        drop(state_db);
+    }
+}

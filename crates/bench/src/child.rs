@@ -113,9 +113,12 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    /// `CREATE DATABASE fhirdir_bench_<pid>` through `admin_url`.
+    /// `CREATE DATABASE fhirdir_bench_<pid>_<n>` through `admin_url` (`n` counts this
+    /// process's databases: a run may hold several at once).
     pub async fn create(admin_url: &str) -> anyhow::Result<PgDatabase> {
-        let name = format!("fhirdir_bench_{}", std::process::id());
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("fhirdir_bench_{}_{n}", std::process::id());
         let mut conn = PgConnection::connect(admin_url)
             .await
             .with_context(|| format!("connecting to {admin_url}"))?;

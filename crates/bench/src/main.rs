@@ -20,6 +20,7 @@ mod child;
 mod load;
 mod notify;
 mod practitioner;
+mod replica;
 mod report;
 mod rest;
 mod restrict;
@@ -58,6 +59,9 @@ enum Cmd {
     /// Subscriptions: notification latency, and transaction throughput with many active
     /// subscriptions against none (issue 17).
     Subscriptions(notify::NotifyArgs),
+    /// Federation: a replica's seed rate, follow latency and catch-up rate after downtime
+    /// (issue 17).
+    Federation(replica::ReplicaArgs),
     /// Writes a copy of generated data with one resource in `--every` restricted (NDH usage
     /// restrictions), for the restricted-content benchmark (issue 15).
     Restrict(restrict::RestrictArgs),
@@ -172,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Transaction(a) => transaction::main(a).await,
         Cmd::Restrict(a) => restrict::main(a),
         Cmd::Subscriptions(a) => notify::main(a).await,
+        Cmd::Federation(a) => replica::main(a).await,
         Cmd::Auth(a) => {
             let fhirdir = fhirdir_binary(a.fhirdir.clone())?;
             auth::run(a, fhirdir).await

@@ -8,7 +8,7 @@
 
 use ::subscriptions::received::Change;
 use serde_json::{Map, Value};
-use store::{Agent, Method, Precondition, StoreTx, Upstream, WriteRequest};
+use store::{Agent, Method, OnUnchanged, Precondition, StoreTx, Upstream, WriteRequest};
 
 use crate::error::Result;
 use crate::tenant_conformance::TenantConformance;
@@ -51,8 +51,8 @@ pub async fn changes(
     Ok(written)
 }
 
-/// Applies a page of current resources (a seed), each at its `meta.versionId`; answers how
-/// many changed the replica.
+/// Applies a page of current resources (a seed), each at its `meta.versionId`, with the
+/// batch form of the write pipeline (as an import); answers how many changed the replica.
 pub async fn seed_page(
     app: &App,
     up: &Upstream,
@@ -61,7 +61,7 @@ pub async fn seed_page(
     let conf = app.conformance(&up.tenant).await?;
     let mut tx = app.store.begin(&up.tenant).await?;
     tx.set_agent(Agent::System);
-    let mut written = 0;
+    let mut batch = Vec::with_capacity(resources.len());
     for r in resources {
         let (Some(rt), Some(id)) = (
             r.get("resourceType")
@@ -85,10 +85,12 @@ pub async fn seed_page(
             version,
             resource: Some(r),
         };
-        if one(&mut tx, &conf, up, &change).await? {
-            written += 1;
+        if newer(&mut tx, up, &change).await?.is_some() {
+            batch.push(prepared(&conf, up, &change)?);
         }
     }
+    let written = batch.len();
+    writes::apply_batch(&mut tx, batch, OnUnchanged::KeepCurrent, &conf.extractor).await?;
     tx.commit().await?;
     Ok(written)
 }
@@ -101,36 +103,24 @@ fn held_version(up: &Upstream, rtype: &str, id: &str, body: &str) -> Option<i64>
     source.strip_prefix(&prefix)?.parse().ok()
 }
 
-/// Applies one change unless the replica already holds that version or a newer one.
-async fn one(
-    tx: &mut StoreTx,
-    conf: &TenantConformance,
-    up: &Upstream,
-    c: &Change,
-) -> Result<bool> {
+/// Whether `c` is newer than what the replica holds: `Some(live)` (whether the replica has
+/// the resource now) when it is to be applied.
+async fn newer(tx: &mut StoreTx, up: &Upstream, c: &Change) -> Result<Option<bool>> {
     let current = tx.read(&c.resource_type, &c.id).await?;
     let live = current.as_ref().filter(|r| !r.deleted);
     let held = live
         .and_then(|r| r.body.as_deref())
         .and_then(|b| held_version(up, &c.resource_type, &c.id, b));
     if held.is_some_and(|h| c.version != 0 && h >= c.version) {
-        return Ok(false);
+        return Ok(None);
     }
-    let Some(resource) = &c.resource else {
-        if live.is_none() {
-            return Ok(false);
-        }
-        writes::delete(
-            tx,
-            &c.resource_type,
-            &c.id,
-            Precondition::None,
-            &conf.extractor,
-        )
-        .await?;
-        return Ok(true);
-    };
-    let mut body = resource.clone();
+    Ok(Some(live.is_some()))
+}
+
+/// The replica's write of `c` (which carries a resource): the upstream body, `meta` reduced
+/// to what is not the replica's own, with the source version.
+fn prepared(conf: &TenantConformance, up: &Upstream, c: &Change) -> Result<store::BatchWrite> {
+    let mut body = c.resource.clone().unwrap_or_default();
     let mut meta = match body.remove("meta") {
         Some(Value::Object(m)) => m,
         _ => Map::new(),
@@ -152,7 +142,38 @@ async fn one(
         precondition: Precondition::None,
         method: Method::Put,
     };
-    let w = writes::prepare(&conf.extractor, writes::Source::Import, request)?;
+    Ok(writes::prepare(
+        &conf.extractor,
+        writes::Source::Import,
+        request,
+    )?)
+}
+
+/// Applies one change unless the replica already holds that version or a newer one.
+async fn one(
+    tx: &mut StoreTx,
+    conf: &TenantConformance,
+    up: &Upstream,
+    c: &Change,
+) -> Result<bool> {
+    let Some(live) = newer(tx, up, c).await? else {
+        return Ok(false);
+    };
+    if c.resource.is_none() {
+        if !live {
+            return Ok(false);
+        }
+        writes::delete(
+            tx,
+            &c.resource_type,
+            &c.id,
+            Precondition::None,
+            &conf.extractor,
+        )
+        .await?;
+        return Ok(true);
+    }
+    let w = prepared(conf, up, c)?;
     writes::apply(tx, w, &conf.extractor).await?;
     Ok(true)
 }

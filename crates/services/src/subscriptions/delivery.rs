@@ -21,9 +21,10 @@
 //! link-local address otherwise; no redirects). Events never cross tenants: each tenant's
 //! Subscriptions read that tenant's events only.
 //!
-//! The worker yields to writes: after each pass it rests four times as long as the pass took,
-//! so a burst of writes loses at most about a fifth of a core to delivery, which catches up
-//! afterwards.
+//! The worker yields to writes: after a pass during which writes committed it rests four
+//! times as long as the pass took, so a burst of writes loses at most about a fifth of a core
+//! to delivery, which catches up afterwards; with no writes going on, a backlog is sent pass
+//! after pass.
 //!
 //! One process delivers; with several processes on one database each would send (at least
 //! once still holds, with duplicates).
@@ -62,25 +63,42 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         loop {
             // Registered before the pass: a commit during the pass wakes the next wait.
             let changed = app.store.changed();
+            tokio::pin!(changed);
             let started = std::time::Instant::now();
-            if let Err(e) = pass(&app).await {
-                tracing::warn!(error = %e, "subscription delivery: a pass failed");
+            let backlog = match pass(&app).await {
+                Ok(backlog) => backlog,
+                Err(e) => {
+                    tracing::warn!(error = %e, "subscription delivery: a pass failed");
+                    false
+                }
+            };
+            // Delivery yields to writes: when writes committed during a pass, it rests
+            // REST_FACTOR times as long as the pass took, so under a write burst it takes at
+            // most a fifth of a core and catches up afterwards; with no writes going on, a
+            // backlog (a subscriber back after downtime) is sent pass after pass.
+            let wrote = tokio::time::timeout(Duration::ZERO, &mut changed)
+                .await
+                .is_ok();
+            if wrote {
+                let rest = (started.elapsed() * REST_FACTOR).min(MAX_REST);
+                tokio::time::sleep(rest).await;
+                continue;
             }
-            // Delivery yields to writes: after a pass it rests REST_FACTOR times as long as
-            // the pass took, so under a write burst it takes at most a fifth of a core and
-            // catches up afterwards (an idle pass takes well under a millisecond).
-            let rest = (started.elapsed() * REST_FACTOR).min(MAX_REST);
-            tokio::time::sleep(rest).await;
+            if backlog {
+                continue;
+            }
             tokio::select! {
-                () = changed => {}
+                () = &mut changed => {}
                 () = tokio::time::sleep(POLL) => {}
             }
         }
     })
 }
 
-/// One pass over every tenant.
-pub async fn pass(app: &App) -> Result<()> {
+/// One pass over every tenant; answers whether a subscription has more to send at once (it
+/// sent a full notification, or more events wait to be examined).
+pub async fn pass(app: &App) -> Result<bool> {
+    let mut backlog = false;
     for tenant in app
         .store
         .tenants_with_due_subscriptions(now_micros())
@@ -113,6 +131,7 @@ pub async fn pass(app: &App) -> Result<()> {
         // The notifications sent are recorded together: one write transaction per tenant
         // and pass, not one per subscription (on SQLite each would queue behind the writers).
         // A crash before this commit sends them again: at least once.
+        backlog |= work.saves.iter().any(|(s, _, _)| s.position < work.last);
         if !work.saves.is_empty() {
             let mut tx = app.store.begin(&tenant).await?;
             for (state, numbered, from) in &work.saves {
@@ -121,7 +140,7 @@ pub async fn pass(app: &App) -> Result<()> {
             tx.commit().await?;
         }
     }
-    Ok(())
+    Ok(backlog)
 }
 
 /// A delivery state to save, the events numbered (its number, the change event's), and the
