@@ -6,6 +6,8 @@
 //! security labels stay). Writes go through the write pipeline as fhirdir's own (agent
 //! `fhirdir`), indexed leniently as an import is: the upstream has already accepted them.
 
+use std::collections::HashMap;
+
 use ::subscriptions::received::Change;
 use serde_json::{Map, Value};
 use store::{Agent, Method, OnUnchanged, Precondition, StoreTx, Upstream, WriteRequest};
@@ -29,16 +31,35 @@ pub async fn changes(
     let conf = app.conformance(&up.tenant).await?;
     let mut tx = app.store.begin(&up.tenant).await?;
     tx.set_agent(Agent::System);
+    // Runs of writes go to the store in one batch (multi-row statements); a delete applies
+    // the run before it first. Within a run, a resource already in it is newer when its
+    // version is (events come in order).
     let mut written = 0;
+    let mut run: Vec<store::BatchWrite> = Vec::new();
+    let mut in_run: HashMap<(&str, &str), i64> = HashMap::new();
     for c in changes {
         // A feed carries its own type only; anything else is not ours to copy.
         if c.resource_type != resource_type {
             continue;
         }
-        if one(&mut tx, &conf, up, c).await? {
-            written += 1;
+        if c.resource.is_none() {
+            written += flush(&mut tx, &conf, &mut run, &mut in_run).await?;
+            if one(&mut tx, &conf, up, c).await? {
+                written += 1;
+            }
+            continue;
+        }
+        let key = (c.resource_type.as_str(), c.id.as_str());
+        let apply = match in_run.get(&key) {
+            Some(v) => c.version == 0 || c.version > *v,
+            None => newer(&mut tx, up, c).await?.is_some(),
+        };
+        if apply {
+            run.push(prepared(&conf, up, c)?);
+            in_run.insert(key, c.version);
         }
     }
+    written += flush(&mut tx, &conf, &mut run, &mut in_run).await?;
     let committed = super::micros(last.timestamp.as_deref());
     if !tx
         .advance_feed(resource_type, last.number, committed)
@@ -49,6 +70,22 @@ pub async fn changes(
     }
     tx.commit().await?;
     Ok(written)
+}
+
+/// Writes `run` (a run of prepared writes) in one batch; answers how many.
+async fn flush(
+    tx: &mut StoreTx,
+    conf: &TenantConformance,
+    run: &mut Vec<store::BatchWrite>,
+    in_run: &mut HashMap<(&str, &str), i64>,
+) -> Result<usize> {
+    let n = run.len();
+    if n > 0 {
+        let batch = std::mem::take(run);
+        writes::apply_batch(tx, batch, OnUnchanged::NewVersion, &conf.extractor).await?;
+        in_run.clear();
+    }
+    Ok(n)
 }
 
 /// Applies a page of current resources (a seed), each at its `meta.versionId`, with the
