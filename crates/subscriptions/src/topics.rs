@@ -114,6 +114,14 @@ pub fn find(canonical: &str) -> Option<Topic> {
 }
 
 impl Topic {
+    /// Whether [`Topic::fires`] reads the versions' bodies (or only the action).
+    pub fn reads_bodies(&self) -> bool {
+        matches!(
+            self.trigger,
+            Trigger::NetworkCreateOrDelete | Trigger::Qualification
+        )
+    }
+
     /// Whether a change fires this topic: `current` is the version written (none for a
     /// delete), `previous` the version before it (none for a create).
     pub fn fires(&self, action: Action, current: Option<&Value>, previous: Option<&Value>) -> bool {

@@ -447,12 +447,19 @@ async fn matches(
     base: &str,
 ) -> Result<Option<notification::Event>> {
     let (rt, id) = (e.resource_type.as_str(), e.id.as_str());
+    // The version is read only when something needs its body: the payload, a filter, or the
+    // topic's trigger. Otherwise the event alone decides (it was read in the owner's view:
+    // an event of a resource hidden from the owner is not among them).
+    let needs_body = spec.payload == ::subscriptions::Payload::FullResource
+        || !filters.is_empty()
+        || spec.topic.reads_bodies();
     let current = match e.action {
         ChangeAction::Delete => None,
+        _ if !needs_body => None,
         _ => versions.get(app, scope, owner, (rt, id, e.version)).await?,
     };
-    let needs_previous = e.action != ChangeAction::Create
-        && (!filters.is_empty() || spec.topic.trigger != ::subscriptions::topics::Trigger::Any);
+    let needs_previous =
+        e.action != ChangeAction::Create && (!filters.is_empty() || spec.topic.reads_bodies());
     let previous = if needs_previous && e.version > 1 {
         versions
             .get(app, scope, owner, (rt, id, e.version - 1))
@@ -465,7 +472,7 @@ async fn matches(
         ChangeAction::Update => Action::Update,
         ChangeAction::Delete => Action::Delete,
     };
-    if e.action != ChangeAction::Delete && current.is_none() {
+    if needs_body && e.action != ChangeAction::Delete && current.is_none() {
         // Gone from the owner's view (trimmed, or hidden now).
         return Ok(None);
     }
