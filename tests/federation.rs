@@ -65,6 +65,16 @@ async fn restart(base: &str, url: &str, backend: &'static str) -> TestApp {
     spawn_app_listening(url, backend, config(false), Default::default(), listener).await
 }
 
+/// Another fresh database of `backend`'s kind (the second server's).
+async fn second_db(backend: &str) -> testkit::TestDb {
+    match backend {
+        "sqlite" => testkit::sqlite_db(),
+        _ => testkit::postgres_db()
+            .await
+            .expect("a second Postgres database"),
+    }
+}
+
 /// Polls `check` until it answers `Some` (at most `secs` seconds).
 async fn until<T, F: Future<Output = Option<T>>>(
     what: &str,
@@ -169,12 +179,7 @@ fn practitioner(id: &str, family: &str) -> Value {
 #[tokio::test]
 async fn a_replica_seeds_then_follows_every_kind_of_write_in_order() {
     for db in test_databases().await {
-        let state_db = match db.backend {
-            "sqlite" => testkit::sqlite_db(),
-            _ => testkit::postgres_db()
-                .await
-                .expect("a second Postgres database"),
-        };
+        let state_db = second_db(db.backend).await;
         let national = start(&db.url, db.backend, false).await;
         let state = start(&state_db.url, db.backend, false).await;
         // Before the replica exists: copied by the seed.
@@ -334,12 +339,7 @@ async fn a_replica_down_for_30_seconds_catches_up_without_loss_or_duplicates() {
     let mut runs = tokio::task::JoinSet::new();
     for db in test_databases().await {
         runs.spawn(async move {
-            let state_db = match db.backend {
-                "sqlite" => testkit::sqlite_db(),
-                _ => testkit::postgres_db()
-                    .await
-                    .expect("a second Postgres database"),
-            };
+            let state_db = second_db(db.backend).await;
             let b = db.backend;
             let national = start(&db.url, b, false).await;
             let state = start(&state_db.url, b, false).await;
@@ -405,12 +405,7 @@ async fn the_receiving_endpoint_and_the_setting_refuse_strangers_and_bad_input()
             .await
             .status(401);
 
-        let state_db = match b {
-            "sqlite" => testkit::sqlite_db(),
-            _ => testkit::postgres_db()
-                .await
-                .expect("a second Postgres database"),
-        };
+        let state_db = second_db(b).await;
         let state = start(&state_db.url, b, false).await;
         let path = format!("/admin/tenants/{TENANT}/upstream");
         // The admin API: a token, the right one.
@@ -507,12 +502,7 @@ async fn an_upstream_that_wants_a_token_is_followed_with_the_settings_credential
     for db in test_databases().await {
         let b = db.backend;
         let national = start(&db.url, b, true).await;
-        let state_db = match b {
-            "sqlite" => testkit::sqlite_db(),
-            _ => testkit::postgres_db()
-                .await
-                .expect("a second Postgres database"),
-        };
+        let state_db = second_db(b).await;
         let state = start(&state_db.url, b, false).await;
         let key = TestClientKey::ec256("replica");
         let client = add_client(
@@ -662,12 +652,7 @@ async fn the_cli_writes_the_setting_that_the_running_server_carries_out() {
         let b = db.backend;
         let national = start(&db.url, b, false).await;
         national.put_resource(&practitioner("by-cli", "Cli")).await;
-        let state_db = match b {
-            "sqlite" => testkit::sqlite_db(),
-            _ => testkit::postgres_db()
-                .await
-                .expect("a second Postgres database"),
-        };
+        let state_db = second_db(b).await;
         let state = start(&state_db.url, b, false).await;
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("fhirdir.toml");

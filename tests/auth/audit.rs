@@ -385,6 +385,8 @@ async fn the_audit_trail_is_read_by_permitted_clients_only_and_written_by_no_one
         .await
         .status(200)
         .json();
+        // Its own change, and its own two security events (its client added, its token),
+        // none of this tenant's.
         assert_eq!(
             summary(
                 &entries(&theirs)
@@ -392,7 +394,11 @@ async fn the_audit_trail_is_read_by_permitted_clients_only_and_written_by_no_one
                     .map(|e| e["resource"].clone())
                     .collect::<Vec<_>>()
             ),
-            [s("C", "create", "Practitioner/q1/_history/1")],
+            [
+                s("C", "create", "Practitioner/q1/_history/1"),
+                s("E", "token", "?"),
+                s("E", "client-added", "?")
+            ],
             "[{be}]"
         );
         assert!(x.audit("entity=Practitioner/q1").await.is_empty(), "[{be}]");
@@ -566,5 +572,147 @@ async fn a_client_reads_only_the_audit_events_of_types_its_scopes_reach() {
         x.get(Some(&narrow), &format!("AuditEvent/{id}"))
             .await
             .outcome(404, "not-found");
+    }
+}
+
+/// The ids of every AuditEvent `query` answers, following `next` links with `token`.
+async fn all_pages(x: &Setup, token: &str, query: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut path = format!("/fhir/{T}/AuditEvent?{query}");
+    loop {
+        let page = with_token(&x.app, Some(token), Method::GET, &path, None)
+            .await
+            .status(200)
+            .json();
+        ids.extend(
+            entries(&page)
+                .iter()
+                .map(|e| e["resource"]["id"].as_str().unwrap_or_default().to_owned()),
+        );
+        match link(&page, "next") {
+            Some(next) => path = next.trim_start_matches(&x.app.base).to_owned(),
+            None => return ids,
+        }
+    }
+}
+
+#[tokio::test]
+async fn security_events_are_audit_events_for_clients_that_read_everything() {
+    for db in test_databases().await {
+        let be = db.backend;
+        let x = setup(&db).await;
+        write_some(&x).await;
+        // A client added and issued a token; a token refused; an access denied.
+        let key = TestClientKey::ec256("k9");
+        let narrow_id = add_client(&x.app, T, &key, "system/Organization.rs").await;
+        let narrow = token(&x.app, T, &key, &narrow_id, "system/Organization.rs").await;
+        let refused = token_request(&x.app, T, &smart_form("not.a.jwt", "system/*.rs")).await;
+        assert_eq!(refused.code, 401, "[{be}] {}", refused.text());
+        x.get(Some(&narrow), "Practitioner/p2").await.status(403);
+        let auditor = client_token(&x.app, T, "system/*.rs").await;
+
+        // The access denial is recorded without delaying its answer: wait for it.
+        let mut alerts = Vec::new();
+        for _ in 0..50 {
+            alerts = all_pages(&x, &auditor, "type=110113").await;
+            if !alerts.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(alerts.len(), 1, "[{be}] one access denied: {alerts:?}");
+        let alert = x
+            .get(Some(&auditor), &format!("AuditEvent/{}", alerts[0]))
+            .await
+            .status(200)
+            .json();
+        assert_eq!(alert["type"]["code"], "110113", "[{be}] {alert}");
+        assert_eq!(alert["action"], "E", "[{be}]");
+        assert_eq!(alert["outcome"], "4", "[{be}]");
+        assert_eq!(alert["agent"][0]["altId"], narrow_id.as_str(), "[{be}]");
+        assert!(alert["outcomeDesc"].as_str().is_some(), "[{be}] {alert}");
+        assert!(alert.get("entity").is_none(), "[{be}]");
+
+        // By kind, client and outcome; never by entity.
+        let kinds = |events: &[Value]| -> Vec<String> {
+            events
+                .iter()
+                .map(|e| {
+                    e["subtype"][0]["code"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+                .collect()
+        };
+        let auth_events = |q: String| {
+            let (x, auditor) = (&x, &auditor);
+            async move {
+                let page = x
+                    .get(
+                        Some(auditor),
+                        &format!("AuditEvent?{q}&_count=100&_sort=date"),
+                    )
+                    .await
+                    .status(200)
+                    .json();
+                entries(&page)
+                    .into_iter()
+                    .map(|e| e["resource"].clone())
+                    .collect::<Vec<Value>>()
+            }
+        };
+        let mine = auth_events(format!("agent:identifier={narrow_id}")).await;
+        assert_eq!(kinds(&mine), ["client-added", "token", "access"], "[{be}]");
+        let failures = auth_events("outcome=4".into()).await;
+        assert!(
+            failures
+                .iter()
+                .all(|e| e["outcome"] == "4" && e["action"] == "E"),
+            "[{be}] {failures:?}"
+        );
+        assert!(kinds(&failures).contains(&"token".to_owned()), "[{be}]");
+        let logins = auth_events("type=110114&subtype=token&outcome=0".into()).await;
+        assert!(
+            logins.len() >= 2,
+            "[{be}] the writer's, the narrow client's, the auditor's"
+        );
+        let about_p1 = auth_events("entity=Practitioner/p1".into()).await;
+        assert!(
+            about_p1.iter().all(|e| e["type"]["code"] == "rest"),
+            "[{be}]"
+        );
+        assert_eq!(about_p1.len(), 4, "[{be}]");
+
+        // Both kinds in one trail, paged without loss or repetition.
+        let whole = all_pages(&x, &auditor, "_count=100").await;
+        assert!(whole.iter().any(|id| id.starts_with("change-")), "[{be}]");
+        assert!(whole.iter().any(|id| id.starts_with("security-")), "[{be}]");
+        assert_eq!(all_pages(&x, &auditor, "_count=2").await, whole, "[{be}]");
+        let oldest = all_pages(&x, &auditor, "_count=3&_sort=date").await;
+        let mut reversed = whole.clone();
+        reversed.reverse();
+        assert_eq!(oldest, reversed, "[{be}]");
+        let total = x
+            .get(Some(&auditor), "AuditEvent?_summary=count")
+            .await
+            .status(200)
+            .json();
+        assert_eq!(total["total"], whole.len(), "[{be}]");
+
+        // A client whose scopes do not reach every type sees no security event, not even by id.
+        assert!(
+            all_pages(&x, &x.reader, "_count=100")
+                .await
+                .iter()
+                .all(|id| id.starts_with("change-")),
+            "[{be}]"
+        );
+        x.get(Some(&x.reader), &format!("AuditEvent/{}", alerts[0]))
+            .await
+            .status(404);
+        x.get(None, &format!("AuditEvent/{}", alerts[0]))
+            .await
+            .status(401);
     }
 }

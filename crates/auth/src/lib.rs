@@ -37,3 +37,9 @@ pub use scopes::{Interaction, Scopes};
 /// Clock skew tolerated when checking `exp` (and `nbf`) of any JWT, in seconds. SMART Backend Services bounds
 /// client assertions to five minutes, so a tolerance well under a minute keeps that bound meaningful.
 pub const CLOCK_LEEWAY_SECS: i64 = 30;
+
+/// Compares two secrets in time independent of where the first difference is (a bearer admin
+/// token, a replica's notification secret).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -104,7 +104,7 @@ impl Subscriber {
     }
 }
 
-fn request(method: Method, path: &str, body: Option<&Value>) -> Request<Full<Bytes>> {
+pub(crate) fn request(method: Method, path: &str, body: Option<&Value>) -> Request<Full<Bytes>> {
     Request::builder()
         .method(method)
         .uri(path)
@@ -177,7 +177,7 @@ async fn set_all(
     Ok(())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use tokio::process::Command;
 
 use crate::child::Server;
+use crate::notify::{self, percentile};
 use crate::transaction::send;
 use crate::Backend;
 
@@ -51,20 +52,15 @@ pub struct ReplicaArgs {
     postgres_url: String,
 }
 
+/// [`notify::request`], with the admin token on `/admin` paths.
 fn request(method: Method, path: &str, body: Option<&Value>) -> Request<Full<Bytes>> {
-    let mut r = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, "127.0.0.1")
-        .header(header::ACCEPT, "application/fhir+json")
-        .header(header::CONTENT_TYPE, "application/fhir+json");
+    let mut r = notify::request(method, path, body);
     if path.starts_with("/admin") {
-        r = r.header(header::AUTHORIZATION, format!("Bearer {ADMIN}"));
+        if let Ok(v) = format!("Bearer {ADMIN}").parse() {
+            r.headers_mut().insert(header::AUTHORIZATION, v);
+        }
     }
-    r.body(Full::new(Bytes::from(
-        body.map(Value::to_string).unwrap_or_default(),
-    )))
-    .unwrap_or_default()
+    r
 }
 
 fn serve(fhirdir: &Path, database: &str, listen: &str) -> Command {
@@ -113,14 +109,6 @@ async fn caught_up(state: SocketAddr, path: &str, limit: Duration) -> anyhow::Re
         ensure!(start.elapsed() < limit, "the replica did not catch up: {s}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 pub async fn main(a: ReplicaArgs) -> anyhow::Result<()> {
@@ -277,18 +265,7 @@ async fn run_backend(
 /// Resources of every directory type on the server at `addr`.
 async fn count_all(addr: SocketAddr) -> anyhow::Result<u64> {
     let mut total = 0;
-    for t in [
-        "CareTeam",
-        "Endpoint",
-        "HealthcareService",
-        "InsurancePlan",
-        "Location",
-        "Organization",
-        "OrganizationAffiliation",
-        "Practitioner",
-        "PractitionerRole",
-        "VerificationResult",
-    ] {
+    for t in ::subscriptions::topics::DIRECTORY_TYPES {
         let (_, body) = send(
             addr,
             request(Method::GET, &format!("{BASE}/{t}?_summary=count"), None),

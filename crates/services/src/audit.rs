@@ -1,23 +1,33 @@
 //! AuditEvent (<https://hl7.org/fhir/R4/auditevent.html>), served from the tenant's change
-//! events (`store::ChangeEvent`) rather than stored twice: one AuditEvent per version written
-//! or deleted, whatever path wrote it. Read (`AuditEvent/change-{n}`) and searched with the
-//! standard parameters; never written by clients (the access rule answers 405).
+//! events (`store::ChangeEvent`) and authorization events (`store::AuthEvent`) rather than
+//! stored twice: one AuditEvent per version written or deleted, whatever path wrote it
+//! (`AuditEvent/change-{n}`), and one per security event: a registration, a token issued or
+//! refused, access denied, a client added or removed by the operator
+//! (`AuditEvent/security-{n}`). Read and searched with the standard parameters, the two kinds
+//! merged by time; never written by clients (the access rule answers 405).
 //!
 //! Who may read them: a client whose scopes grant AuditEvent (the audit trail is not public,
 //! whatever the tenant's anonymous read setting), and only the events of resources it may
-//! see now (restricted content: a hidden resource's events are hidden as its history is).
+//! see now (restricted content: a hidden resource's events are hidden as its history is);
+//! the security events only when its scopes reach every type (they name every client).
 //!
 //! Shape (R4 AuditEvent, as NDH asks for writes): `type` `rest`, `subtype` the interaction
 //! (restful-interaction `create`, `update`, `patch`, `delete`), `action` C/U/D, `recorded`
 //! the version's `lastUpdated`, `outcome` 0, one `agent` (`requestor`, the client's id as
 //! `who.identifier`, or "anonymous", or fhirdir itself for an import), `source` the server,
 //! and one `entity` whose `what` is the versioned reference of the version written (the
-//! tombstone's for a delete).
+//! tombstone's for a delete). A security event: `type` DICOM 110114 User Authentication
+//! (110113 Security Alert for access denied), `subtype` the event's kind in fhirdir's code
+//! system, `action` E, `outcome` 0 or 4 (refused) with the reason in `outcomeDesc`, the client
+//! as agent, no entity.
 
 use fhir::{BundleBuilder, BundleEntry, IssueType};
 use search::value::Prefix;
 use serde_json::{json, Value};
-use store::{Agent, ChangeAction, ChangeEvent, EventFilter, EventOrder, Method, VersionRecord};
+use store::{
+    Agent, AuthEvent, AuthEventFilter, ChangeAction, ChangeEvent, EventFilter, EventOrder, Method,
+    VersionRecord,
+};
 
 use crate::auth::access::Interaction;
 use crate::ctx::RequestCtx;
@@ -27,11 +37,21 @@ use crate::request::Prefer;
 /// The resource type served from change events.
 pub const AUDIT_EVENT: &str = "AuditEvent";
 
-/// Ids are `change-{event number}`.
+/// Ids are `change-{event number}` and `security-{event number}`.
 const ID_PREFIX: &str = "change-";
+const SECURITY_PREFIX: &str = "security-";
 
-/// Paging: the next page holds the events numbered below this (newest first) or above it.
+/// Paging: `{change}.{security}`, the last event of each kind on the page before (empty: none
+/// yet); the next page holds the events numbered below them (newest first) or above.
 const CURSOR: &str = "_cursor";
+
+/// DICOM's audit codes (the R4 audit-event-type value set includes them).
+const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+
+/// fhirdir's codes for the kinds of security event (`subtype`).
+const SECURITY_KIND: &str = "http://fhirdir.org/CodeSystem/security-event";
+
+const OUTCOME: &str = "http://terminology.hl7.org/CodeSystem/audit-event-outcome";
 
 const EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
 const INTERACTION: &str = "http://hl7.org/fhir/restful-interaction";
@@ -52,6 +72,28 @@ pub const PARAMS: &[(&str, &str)] = &[
 pub async fn read(ctx: &RequestCtx, id: &str) -> Result<VersionRecord> {
     ctx.authorize(AUDIT_EVENT, Interaction::Read)?;
     let not_found = || Error::not_found(format!("{AUDIT_EVENT}/{id} is not known"));
+    if let Some(seq) = id
+        .strip_prefix(SECURITY_PREFIX)
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n > 0 && *n < i64::MAX)
+    {
+        if !reads_every_type(ctx) {
+            return Err(not_found());
+        }
+        let filter = AuthEventFilter {
+            after_seq: Some(seq - 1),
+            below_seq: Some(seq + 1),
+            ..AuthEventFilter::default()
+        };
+        let found = ctx
+            .app()
+            .store
+            .auth_events_page(ctx.tenant(), &filter, false, 1)
+            .await?
+            .pop()
+            .ok_or_else(not_found)?;
+        return Ok(Item::Security(found.0, found.1).record(ctx));
+    }
     let number: i64 = id
         .strip_prefix(ID_PREFIX)
         .and_then(|n| n.parse().ok())
@@ -71,7 +113,15 @@ pub async fn read(ctx: &RequestCtx, id: &str) -> Result<VersionRecord> {
         .await?
         .pop()
         .ok_or_else(not_found)?;
-    Ok(record(ctx, &event))
+    Ok(Item::Change(event).record(ctx))
+}
+
+/// Whether the caller's scopes reach every resource type: only then does it see the
+/// security events, which name every client of the tenant and why each was refused.
+fn reads_every_type(ctx: &RequestCtx) -> bool {
+    fhir::RESOURCE_TYPES
+        .iter()
+        .all(|t| ctx.may(t, Interaction::Read))
 }
 
 /// Narrows `filter` to the events of the types the caller may read: an AuditEvent names the
@@ -96,16 +146,106 @@ fn readable_only(ctx: &RequestCtx, filter: &mut EventFilter) -> bool {
     !filter.resource_types.is_empty()
 }
 
-/// The AuditEvent of `event` as a stored version (its only version, 1).
-fn record(ctx: &RequestCtx, event: &ChangeEvent) -> VersionRecord {
-    VersionRecord {
-        resource_type: AUDIT_EVENT.to_owned(),
-        id: format!("{ID_PREFIX}{}", event.number),
-        version: 1,
-        last_updated: event.at,
-        method: Method::Post,
-        deleted: false,
-        body: Some(audit_event(ctx, event).to_string()),
+/// One event of either kind.
+enum Item {
+    Change(ChangeEvent),
+    /// Its number, and the event.
+    Security(i64, AuthEvent),
+}
+
+impl Item {
+    /// When it happened, in epoch microseconds.
+    fn at(&self) -> i64 {
+        match self {
+            Item::Change(e) => e.at.timestamp_micros(),
+            Item::Security(_, e) => e.at,
+        }
+    }
+
+    fn id(&self) -> String {
+        match self {
+            Item::Change(e) => format!("{ID_PREFIX}{}", e.number),
+            Item::Security(n, _) => format!("{SECURITY_PREFIX}{n}"),
+        }
+    }
+
+    /// The AuditEvent as a stored version (its only version, 1).
+    fn record(&self, ctx: &RequestCtx) -> VersionRecord {
+        let at = chrono::DateTime::from_timestamp_micros(self.at()).unwrap_or_default();
+        let body = match self {
+            Item::Change(e) => audit_event(ctx, e),
+            Item::Security(n, e) => security_event(ctx, *n, e),
+        };
+        VersionRecord {
+            resource_type: AUDIT_EVENT.to_owned(),
+            id: self.id(),
+            version: 1,
+            last_updated: at,
+            method: Method::Post,
+            deleted: false,
+            body: Some(body.to_string()),
+        }
+    }
+}
+
+/// The agent of an event by `client` (none: anonymous, or fhirdir itself for `system`).
+fn agent(client: Option<&str>, system: bool) -> Value {
+    let who = match client {
+        Some(id) => json!({"identifier": {"value": id}, "display": id}),
+        None if system => json!({"display": "fhirdir"}),
+        None => json!({"display": "anonymous"}),
+    };
+    let mut agent = json!({"who": who, "requestor": true});
+    if let Some(id) = client {
+        agent["altId"] = json!(id);
+    }
+    agent
+}
+
+fn source(ctx: &RequestCtx) -> Value {
+    json!({
+        "site": ctx.tenant().as_str(),
+        "observer": {"display": "fhirdir"},
+        "type": [{
+            "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+            "code": "4",
+            "display": "Application Server"
+        }]
+    })
+}
+
+/// The AuditEvent of security event `n`.
+fn security_event(ctx: &RequestCtx, n: i64, e: &AuthEvent) -> Value {
+    let recorded = chrono::DateTime::from_timestamp_micros(e.at)
+        .map(fhir::meta::format_instant)
+        .unwrap_or_default();
+    let (code, display) = security_type(&e.event);
+    let refused = e.outcome != "success";
+    let mut event = json!({
+        "resourceType": AUDIT_EVENT,
+        "id": format!("{SECURITY_PREFIX}{n}"),
+        "meta": {"versionId": "1", "lastUpdated": recorded},
+        "type": {"system": DCM, "code": code, "display": display},
+        "subtype": [{"system": SECURITY_KIND, "code": e.event}],
+        "action": "E",
+        "recorded": recorded,
+        "outcome": if refused { "4" } else { "0" },
+        "agent": [agent(e.client_id.as_deref(), false)],
+        "source": source(ctx),
+    });
+    if let Some(reason) = e.reason.as_deref().filter(|r| !r.is_empty()) {
+        event["outcomeDesc"] = json!(reason);
+    }
+    event
+}
+
+/// The DICOM type of a security event's kind: access denied is a Security Alert, the rest
+/// (registrations, tokens, clients added or removed) User Authentication.
+fn security_type(kind: &str) -> (&'static str, &'static str) {
+    if kind == "access" {
+        ("110113", "Security Alert")
+    } else {
+        ("110114", "User Authentication")
     }
 }
 
@@ -117,15 +257,11 @@ fn audit_event(ctx: &RequestCtx, e: &ChangeEvent) -> Value {
         (ChangeAction::Create, _) => ("C", "create"),
         (ChangeAction::Update, _) => ("U", "update"),
     };
-    let who = match &e.agent {
-        Agent::Client(id) => json!({"identifier": {"value": id}, "display": id}),
-        Agent::Anonymous => json!({"display": "anonymous"}),
-        Agent::System => json!({"display": "fhirdir"}),
+    let agent = match &e.agent {
+        Agent::Client(id) => agent(Some(id), false),
+        Agent::Anonymous => agent(None, false),
+        Agent::System => agent(None, true),
     };
-    let mut agent = json!({"who": who, "requestor": true});
-    if let Agent::Client(id) = &e.agent {
-        agent["altId"] = json!(id);
-    }
     json!({
         "resourceType": AUDIT_EVENT,
         "id": format!("{ID_PREFIX}{}", e.number),
@@ -136,15 +272,7 @@ fn audit_event(ctx: &RequestCtx, e: &ChangeEvent) -> Value {
         "recorded": recorded,
         "outcome": "0",
         "agent": [agent],
-        "source": {
-            "site": ctx.tenant().as_str(),
-            "observer": {"display": "fhirdir"},
-            "type": [{
-                "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
-                "code": "4",
-                "display": "Application Server"
-            }]
-        },
+        "source": source(ctx),
         "entity": [{
             "what": {"reference": format!("{}/{}/_history/{}", e.resource_type, e.id, e.version)},
             "type": {
@@ -156,11 +284,26 @@ fn audit_event(ctx: &RequestCtx, e: &ChangeEvent) -> Value {
     })
 }
 
+/// The kinds of security event that are User Authentication (all but `access`).
+const USER_AUTHENTICATION: &[&str] = &["registration", "token", "client-added", "client-removed"];
+
+/// Every kind of security event.
+const SECURITY_KINDS: &[&str] = &[
+    "registration",
+    "token",
+    "client-added",
+    "client-removed",
+    "access",
+];
+
 /// What a search asks for, parsed.
 struct AuditQuery {
     filter: EventFilter,
-    /// A criterion no event can meet (`action=R`, `outcome=8`): nothing matches.
+    /// A criterion no change event can meet (`action=E`, `outcome=4`).
     none: bool,
+    security: AuthEventFilter,
+    /// A criterion no security event can meet (`entity=`, `action=C`).
+    security_none: bool,
     order: EventOrder,
     count: u32,
     total: bool,
@@ -186,54 +329,90 @@ pub async fn search(
         app.settings.max_count,
     )?;
     q.none |= !readable_only(ctx, &mut q.filter);
-    let cursor = pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == CURSOR)
-        .map(|(_, v)| v.parse::<i64>())
-        .transpose()
-        .map_err(|_| Error::invalid("the paging cursor is not valid here"))?;
+    q.security_none |= !reads_every_type(ctx);
+    let (after_change, after_security) = match pairs.iter().rev().find(|(k, _)| k == CURSOR) {
+        Some((_, v)) => cursor(v)?,
+        None => (None, None),
+    };
+    let newest_first = q.order == EventOrder::NewestFirst;
     let mut filter = q.filter.clone();
-    match (q.order, cursor) {
-        (EventOrder::NewestFirst, Some(c)) => filter.below_number = Some(c),
-        (EventOrder::OldestFirst, Some(c)) => filter.after_number = Some(c),
-        (_, None) => {}
+    let mut security = q.security.clone();
+    if newest_first {
+        filter.below_number = after_change;
+        security.below_seq = after_security;
+    } else {
+        filter.after_number = after_change;
+        security.after_seq = after_security;
     }
     let store = &app.store;
-    let total = match (q.none, q.total || q.count_only) {
-        (true, _) => Some(0),
-        (false, true) => Some(store.count_change_events(ctx.scope(), &q.filter).await?),
-        (false, false) => None,
+    let tenant = ctx.tenant();
+    let total = if q.total || q.count_only {
+        let changes = match q.none {
+            true => 0,
+            false => store.count_change_events(ctx.scope(), &q.filter).await?,
+        };
+        let securities = match q.security_none {
+            true => 0,
+            false => store.count_auth_events(tenant, &q.security).await?,
+        };
+        Some(changes + securities)
+    } else {
+        None
     };
-    let events = if q.none || q.count_only {
+    let want = if q.count_only { 0 } else { q.count + 1 };
+    let changes = if q.none || want == 0 {
         Vec::new()
     } else {
         store
-            .change_events(ctx.scope(), &filter, q.order, q.count + 1)
+            .change_events(ctx.scope(), &filter, q.order, want)
             .await?
     };
+    let securities = if q.security_none || want == 0 {
+        Vec::new()
+    } else {
+        store
+            .auth_events_page(tenant, &security, newest_first, want)
+            .await?
+    };
+    let found = changes.len() + securities.len();
+    let page = merge(changes, securities, newest_first, q.count as usize);
+    let more = found > page.len();
     let query: String = serde_urlencoded::to_string(&q.canonical).unwrap_or_default();
-    let link = |cursor: Option<i64>| {
+    let link = |cursor: Option<String>| {
         let sep = if query.is_empty() { "" } else { "&" };
         match cursor {
             Some(c) => format!("{base}/{AUDIT_EVENT}?{query}{sep}{CURSOR}={c}"),
             None => format!("{base}/{AUDIT_EVENT}?{query}"),
         }
     };
-    let more = events.len() > q.count as usize;
-    let page = &events[..events.len().min(q.count as usize)];
+    let this = pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == CURSOR)
+        .map(|(_, v)| v.clone());
     let mut bundle = BundleBuilder::new("searchset")
         .total(total)
         .timestamp(fhir::meta::format_instant(chrono::Utc::now()))
-        .link("self", link(cursor))
+        .link("self", link(this))
         .link("first", link(None));
     if more {
-        if let Some(last) = page.last() {
-            bundle = bundle.link("next", link(Some(last.number)));
+        // Each kind's last event on this page, or where the page started for a kind with
+        // none on it.
+        let mut next = (after_change, after_security);
+        for item in &page {
+            match item {
+                Item::Change(e) => next.0 = Some(e.number),
+                Item::Security(n, _) => next.1 = Some(*n),
+            }
         }
+        let part = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+        bundle = bundle.link(
+            "next",
+            link(Some(format!("{}.{}", part(next.0), part(next.1)))),
+        );
     }
-    for e in page {
-        let r = record(ctx, e);
+    for item in &page {
+        let r = item.record(ctx);
         let body = r.body.unwrap_or_default();
         bundle.entry(BundleEntry {
             full_url: Some(format!("{base}/{AUDIT_EVENT}/{}", r.id)),
@@ -246,6 +425,51 @@ pub async fn search(
     Ok(bundle.to_json_string())
 }
 
+/// `{change}.{security}`: each part a number or empty.
+fn cursor(value: &str) -> Result<(Option<i64>, Option<i64>)> {
+    let bad = || Error::invalid("the paging cursor is not valid here");
+    let (c, a) = value.split_once('.').ok_or_else(bad)?;
+    let part = |p: &str| -> Result<Option<i64>> {
+        match p {
+            "" => Ok(None),
+            n => n.parse::<i64>().map(Some).map_err(|_| bad()),
+        }
+    };
+    Ok((part(c)?, part(a)?))
+}
+
+/// The first `count` events of both kinds in time order (newest first or oldest first); at
+/// the same instant a change comes before a security event.
+fn merge(
+    changes: Vec<ChangeEvent>,
+    securities: Vec<(i64, AuthEvent)>,
+    newest_first: bool,
+    count: usize,
+) -> Vec<Item> {
+    let mut changes = changes.into_iter().map(Item::Change).peekable();
+    let mut securities = securities
+        .into_iter()
+        .map(|(n, e)| Item::Security(n, e))
+        .peekable();
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let take_change = match (changes.peek(), securities.peek()) {
+            (Some(c), Some(s)) if newest_first => c.at() >= s.at(),
+            (Some(c), Some(s)) => c.at() <= s.at(),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let next = if take_change {
+            changes.next()
+        } else {
+            securities.next()
+        };
+        out.extend(next);
+    }
+    out
+}
+
 fn parse(
     base: &str,
     pairs: &[(String, String)],
@@ -256,6 +480,8 @@ fn parse(
     let mut q = AuditQuery {
         filter: EventFilter::default(),
         none: false,
+        security: AuthEventFilter::default(),
+        security_none: false,
         order: EventOrder::NewestFirst,
         count: default_count,
         total: false,
@@ -303,13 +529,18 @@ fn parse(
                 for v in value.split(',') {
                     q.filter.entities.push(entity(base, v)?);
                 }
+                // A security event is about no resource.
+                q.security_none = true;
                 true
             }
             ("agent", Some("identifier")) | ("altid", None) => {
+                let mut clients = Vec::new();
                 for v in value.split(',') {
                     let id = v.rsplit_once('|').map_or(v, |(_, id)| id);
                     q.filter.agents.push(Agent::Client(id.to_owned()));
+                    clients.push(id.to_owned());
                 }
+                narrow(&mut q.security.clients, clients, &mut q.security_none);
                 true
             }
             ("date", None) => {
@@ -318,14 +549,29 @@ fn parse(
             }
             ("type", None) => {
                 q.none |= !any_code(value, EVENT_TYPE, |c| c == "rest");
+                let mut kinds = Vec::new();
+                for code in codes(value, DCM) {
+                    match code {
+                        "110113" => kinds.push("access"),
+                        "110114" => kinds.extend(USER_AUTHENTICATION),
+                        _ => {}
+                    }
+                }
+                let kinds = kinds.into_iter().map(str::to_owned).collect();
+                narrow(&mut q.security.events, kinds, &mut q.security_none);
                 true
             }
             ("outcome", None) => {
-                q.none |= !any_code(
-                    value,
-                    "http://terminology.hl7.org/CodeSystem/audit-event-outcome",
-                    |c| c == "0",
-                );
+                q.none |= !any_code(value, OUTCOME, |c| c == "0");
+                let mut outcomes = Vec::new();
+                for code in codes(value, OUTCOME) {
+                    match code {
+                        "0" => outcomes.push("success".to_owned()),
+                        "4" => outcomes.push("refused".to_owned()),
+                        _ => {}
+                    }
+                }
+                narrow(&mut q.security.outcomes, outcomes, &mut q.security_none);
                 true
             }
             ("action", None) => {
@@ -340,6 +586,10 @@ fn parse(
                 }
                 q.none |= actions.is_empty();
                 q.filter.actions.extend(actions);
+                q.security_none |=
+                    !any_code(value, "http://hl7.org/fhir/audit-event-action", |c| {
+                        c == "E"
+                    });
                 true
             }
             ("subtype", None) => {
@@ -355,6 +605,11 @@ fn parse(
                 }
                 q.none |= methods.is_empty();
                 q.filter.methods.extend(methods);
+                let kinds = codes(value, SECURITY_KIND)
+                    .filter(|c| SECURITY_KINDS.contains(c))
+                    .map(str::to_owned)
+                    .collect();
+                narrow(&mut q.security.events, kinds, &mut q.security_none);
                 true
             }
             _ => false,
@@ -373,7 +628,21 @@ fn parse(
             ));
         }
     }
+    // `date` bounds both kinds alike.
+    q.security.at_least = q.filter.at_least.clone();
+    q.security.before = q.filter.before.clone();
     Ok(q)
+}
+
+/// Narrows an "any of" list by one more parameter (parameters are AND-ed): the values in both;
+/// nothing in common (or nothing asked) means no event can match.
+fn narrow(list: &mut Vec<String>, asked: Vec<String>, none: &mut bool) {
+    if list.is_empty() {
+        *list = asked;
+    } else {
+        list.retain(|v| asked.contains(v));
+    }
+    *none |= list.is_empty();
 }
 
 /// The codes of a token search value list (`code`, `system|code`; `|code` has no system),

@@ -73,6 +73,57 @@ pub struct AuthEvent {
     pub reason: Option<String>,
 }
 
+/// Which authorization events to read (AuditEvent's security events). Empty lists: any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthEventFilter {
+    /// Events of any of these clients.
+    pub clients: Vec<String>,
+    /// Any of these kinds (`token`, `access`, ...).
+    pub events: Vec<String>,
+    /// Any of these outcomes (`success`, `refused`).
+    pub outcomes: Vec<String>,
+    /// `at >=` each of these (epoch microseconds).
+    pub at_least: Vec<i64>,
+    /// `at <` each of these.
+    pub before: Vec<i64>,
+    /// Numbers above this.
+    pub after_seq: Option<i64>,
+    /// Numbers below this.
+    pub below_seq: Option<i64>,
+}
+
+impl AuthEventFilter {
+    fn push_where(&self, sql: &mut Sql, tenant: &TenantName) {
+        sql.push(" WHERE tenant = ").text(tenant.as_str());
+        let lists = [
+            (" AND client_id IN ", &self.clients),
+            (" AND event IN ", &self.events),
+            (" AND outcome IN ", &self.outcomes),
+        ];
+        for (clause, values) in lists {
+            if !values.is_empty() {
+                sql.push(clause)
+                    .text_list(values.iter().map(String::as_str));
+            }
+        }
+        for low in &self.at_least {
+            sql.push(" AND at >= ").int(*low);
+        }
+        for high in &self.before {
+            sql.push(" AND at < ").int(*high);
+        }
+        if let Some(n) = self.after_seq {
+            sql.push(" AND seq > ").int(n);
+        }
+        if let Some(n) = self.below_seq {
+            sql.push(" AND seq < ").int(n);
+        }
+    }
+}
+
+/// `auth_events` columns: seq, at, event, client_id, outcome, reason.
+type NumberedEventRow = (i64, i64, String, Option<String>, String, Option<String>);
+
 /// `auth_events` columns: at, event, client_id, outcome, reason.
 type EventRow = (i64, String, Option<String>, String, Option<String>);
 
@@ -426,6 +477,53 @@ impl Store {
                 reason,
             })
             .collect())
+    }
+
+    /// `tenant`'s authorization events that `filter` admits, with their numbers (`seq`),
+    /// newest first or oldest first, at most `limit`.
+    pub async fn auth_events_page(
+        &self,
+        tenant: &TenantName,
+        filter: &AuthEventFilter,
+        newest_first: bool,
+        limit: u32,
+    ) -> Result<Vec<(i64, AuthEvent)>, StoreError> {
+        let mut sql = Sql::new();
+        sql.push("SELECT seq, at, event, client_id, outcome, reason FROM auth_events");
+        filter.push_where(&mut sql, tenant);
+        sql.push(if newest_first {
+            " ORDER BY seq DESC LIMIT "
+        } else {
+            " ORDER BY seq LIMIT "
+        })
+        .int(i64::from(limit));
+        let rows: Vec<NumberedEventRow> = self.read_all(&sql).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, at, event, client_id, outcome, reason)| {
+                let e = AuthEvent {
+                    at,
+                    event,
+                    client_id,
+                    outcome,
+                    reason,
+                };
+                (seq, e)
+            })
+            .collect())
+    }
+
+    /// How many of `tenant`'s authorization events `filter` admits.
+    pub async fn count_auth_events(
+        &self,
+        tenant: &TenantName,
+        filter: &AuthEventFilter,
+    ) -> Result<u64, StoreError> {
+        let mut sql = Sql::new();
+        sql.push("SELECT COUNT(*) FROM auth_events");
+        filter.push_where(&mut sql, tenant);
+        let (n,): (i64,) = self.read_optional(&sql).await?.unwrap_or((0,));
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn one_record(&self, sql: &Sql) -> Result<Option<AuthRecord>, StoreError> {

@@ -53,7 +53,7 @@ mod upstream;
 
 use backend::Backend;
 
-pub use auth::{AuthEvent, AuthRecord, SigningKeyRow, UdapIdentity};
+pub use auth::{AuthEvent, AuthEventFilter, AuthRecord, SigningKeyRow, UdapIdentity};
 pub use error::StoreError;
 pub use events::{
     Agent, ChangeAction, ChangeEvent, EventFilter, EventOrder, DEFAULT_RETENTION_DAYS,

@@ -18,11 +18,6 @@ use services::{auth, tenants};
 /// Proof that the caller presented the admin token.
 pub struct Admin;
 
-/// Compares in time independent of where the first difference is.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl FromRequestParts<AppState> for Admin {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, AppError> {
@@ -40,7 +35,7 @@ impl FromRequestParts<AppState> for Admin {
             .ok_or_else(|| {
                 Error::unauthorized("the admin API needs Authorization: Bearer <token>")
             })?;
-        if constant_time_eq(presented.trim().as_bytes(), expected.as_bytes()) {
+        if auth::constant_time_eq(presented.trim().as_bytes(), expected.as_bytes()) {
             Ok(Admin)
         } else {
             Err(Error::forbidden("the admin token is not valid").into())

@@ -28,6 +28,8 @@ pub mod policy;
 pub mod registration;
 pub mod token;
 
+pub use ::auth::constant_time_eq;
+
 #[expect(unused_imports, reason = "named by the documentation")]
 use crate::{App, RequestCtx};
 

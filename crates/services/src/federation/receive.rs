@@ -36,7 +36,7 @@ pub async fn notification(
         return Err(refused());
     };
     let presented = secret.ok_or_else(refused)?;
-    if !constant_time_eq(presented.trim().as_bytes(), up.secret.as_bytes()) {
+    if !auth::constant_time_eq(presented.trim().as_bytes(), up.secret.as_bytes()) {
         return Err(refused());
     }
     let bundle: Value = serde_json::from_slice(body)
@@ -151,9 +151,4 @@ async fn replay(app: &App, up: &Upstream, feed: &Feed, from: i64, to: i64) -> Re
         next = last + 1;
     }
     Ok(out)
-}
-
-/// Compares in time independent of where the first difference is.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
