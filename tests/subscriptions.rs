@@ -1011,3 +1011,46 @@ async fn channel_headers_are_write_only_and_kept_when_the_owner_changes_the_subs
         );
     }
 }
+
+#[tokio::test]
+async fn a_silent_endpoint_delays_only_its_own_subscription() {
+    for db in test_databases().await {
+        let be = db.backend;
+        let World { app, t, rx, hook } = world(&db, 3600).await;
+        // An endpoint that accepts connections and never answers.
+        let tarpit = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent = format!("http://{}/hook", tarpit.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = tarpit.accept().await {
+                held.push(socket);
+            }
+        });
+        let mut slow = subscription(&silent, TOPIC, None, "id-only");
+        slow["channel"]["extension"] = json!([
+            {"url": format!("{BACKPORT}backport-timeout"), "valueUnsignedInt": 30}
+        ]);
+        call(
+            &app,
+            &t,
+            Method::POST,
+            "/fhir/default/Subscription",
+            Some(&slow),
+        )
+        .await
+        .status(201);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Made after the silent one, served beside it: its handshake and its events come
+        // at once, while the silent one's requests wait out their 30 s.
+        let started = Instant::now();
+        subscribe_plain(&app, &t, &rx, &hook).await;
+        put(&app, "default", &t, &practitioner(Some("s1"), "Served")).await;
+        rx.wait_for("the event", |got| !numbered(got).is_empty())
+            .await;
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "[{be}] took {:?}",
+            started.elapsed()
+        );
+    }
+}

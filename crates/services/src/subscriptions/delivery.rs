@@ -1,5 +1,5 @@
-//! The delivery worker: one task per process ([`spawn`]) that, every [`POLL`], walks each
-//! tenant's Subscriptions due for an attempt and
+//! The delivery worker: one task per process ([`spawn`]) that, every [`POLL`] or when a
+//! write commits, walks each tenant's Subscriptions due for an attempt and
 //!
 //! - does the handshake of a `requested` one (→ `active`, or `error` with the reason);
 //! - sends an `active` one's new events: the tenant's change events after its position
@@ -21,6 +21,9 @@
 //! link-local address otherwise; no redirects). Events never cross tenants: each tenant's
 //! Subscriptions read that tenant's events only.
 //!
+//! Each subscription is served by a task of its own: a slow or silent endpoint holds up only
+//! its own notifications (the pass waits for it a moment, then goes on; see [`pass`]).
+//!
 //! The worker yields to writes: after a pass during which writes committed it rests four
 //! times as long as the pass took, so a burst of writes loses at most about a fifth of a core
 //! to delivery, which catches up afterwards; with no writes going on, a backlog is sent pass
@@ -29,7 +32,7 @@
 //! One process delivers; with several processes on one database each would send (at least
 //! once still holds, with duplicates).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::subscriptions::notification::{self, About, Kind};
@@ -54,18 +57,22 @@ const REST_FACTOR: u32 = 4;
 /// The longest rest after a pass.
 const MAX_REST: Duration = Duration::from_secs(2);
 
+/// How long a pass waits for its subscriptions' sends before going on without them.
+const PASS_WAIT: Duration = Duration::from_secs(2);
+
 /// Change events read per look at one subscription.
 const BATCH: u32 = 200;
 
 /// Starts the worker on the current runtime; it runs until the handle is aborted.
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let in_flight = InFlight::default();
         loop {
             // Registered before the pass: a commit during the pass wakes the next wait.
             let changed = app.store.changed();
             tokio::pin!(changed);
             let started = std::time::Instant::now();
-            let backlog = match pass(&app).await {
+            let backlog = match pass(&app, &in_flight).await {
                 Ok(backlog) => backlog,
                 Err(e) => {
                     tracing::warn!(error = %e, "subscription delivery: a pass failed");
@@ -95,9 +102,25 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// The subscriptions whose delivery is under way (tenant, id): a pass leaves them alone.
+#[derive(Default, Clone)]
+struct InFlight(Arc<Mutex<std::collections::HashSet<(String, String)>>>);
+
+impl InFlight {
+    fn set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<(String, String)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// One pass over every tenant; answers whether a subscription has more to send at once (it
 /// sent a full notification, or more events wait to be examined).
-pub async fn pass(app: &App) -> Result<bool> {
+///
+/// Each due subscription is served by a task of its own, so that a slow or silent endpoint
+/// (its timeout is up to a minute) delays only its own notifications. The pass waits at most
+/// [`PASS_WAIT`] for them and records what they sent in one transaction per tenant (on SQLite
+/// one per subscription would queue behind the writers); a task still sending then records
+/// its own when it is done, and until then no pass serves its subscription again.
+async fn pass(app: &Arc<App>, in_flight: &InFlight) -> Result<bool> {
     let mut backlog = false;
     for tenant in app
         .store
@@ -106,74 +129,147 @@ pub async fn pass(app: &App) -> Result<bool> {
     {
         let now = now_micros();
         let last = app.store.last_change_number(&tenant).await?;
-        let mut work = Pass {
+        let work = Arc::new(Pass {
             last,
-            ..Pass::default()
-        };
-        for state in app.store.subscription_states(&tenant, None).await? {
-            let due = matches!(state.status.as_str(), "requested" | "active")
-                && state.next_attempt <= now;
-            // An active subscription that has examined every event and owes no heartbeat
-            // has nothing to do: no read of its resource or of the events.
-            let idle = state.status == "active"
-                && state.position >= last
-                && state
-                    .heartbeat_secs
-                    .is_none_or(|s| now - state.last_sent < s * 1_000_000);
-            if !due || idle {
+            versions: Versions::default(),
+        });
+        let due: Vec<SubscriptionState> = app
+            .store
+            .subscription_states(&tenant, None)
+            .await?
+            .into_iter()
+            .filter(|state| {
+                let due = matches!(state.status.as_str(), "requested" | "active")
+                    && state.next_attempt <= now;
+                // An active subscription that has examined every event and owes no
+                // heartbeat has nothing to do: no read of its resource or of the events.
+                let idle = state.status == "active"
+                    && state.position >= last
+                    && state
+                        .heartbeat_secs
+                        .is_none_or(|s| now - state.last_sent < s * 1_000_000);
+                due && !idle
+            })
+            .collect();
+        let (sent, mut results) = tokio::sync::mpsc::unbounded_channel::<(String, Vec<Save>)>();
+        let mut started = 0;
+        for state in due {
+            let key = (tenant.to_string(), state.id.clone());
+            if !in_flight.set().insert(key.clone()) {
                 continue;
             }
-            let id = state.id.clone();
-            if let Err(e) = deliver(app, &tenant, state, &mut work).await {
-                tracing::warn!(tenant = %tenant, subscription = %id, error = %e, "subscription delivery failed");
+            started += 1;
+            let (app, work, sent, tenant, in_flight) = (
+                app.clone(),
+                work.clone(),
+                sent.clone(),
+                tenant.clone(),
+                in_flight.clone(),
+            );
+            tokio::spawn(async move {
+                let id = state.id.clone();
+                let mut saves = Vec::new();
+                if let Err(e) = deliver(&app, &tenant, state, &work, &mut saves).await {
+                    tracing::warn!(tenant = %tenant, subscription = %id, error = %e, "subscription delivery failed");
+                }
+                // Past the pass's wait: record it alone.
+                if let Err(tokio::sync::mpsc::error::SendError((_, saves))) =
+                    sent.send((id.clone(), saves))
+                {
+                    if let Err(e) = save_all(&app, &tenant, &saves).await {
+                        tracing::warn!(tenant = %tenant, subscription = %id, error = %e, "subscription delivery: saving failed");
+                    }
+                    in_flight.set().remove(&key);
+                }
+            });
+        }
+        drop(sent);
+        let mut saves = Vec::new();
+        let mut done = Vec::new();
+        let wait = tokio::time::sleep(PASS_WAIT);
+        tokio::pin!(wait);
+        while done.len() < started {
+            tokio::select! {
+                got = results.recv() => match got {
+                    Some((id, s)) => {
+                        done.push(id);
+                        saves.extend(s);
+                    }
+                    None => break,
+                },
+                () = &mut wait => break,
             }
         }
-        // The notifications sent are recorded together: one write transaction per tenant
-        // and pass, not one per subscription (on SQLite each would queue behind the writers).
-        // A crash before this commit sends them again: at least once.
-        backlog |= work.saves.iter().any(|(s, _, _)| s.position < work.last);
-        if !work.saves.is_empty() {
-            let mut tx = app.store.begin(&tenant).await?;
-            for (state, numbered, from) in &work.saves {
-                tx.save_subscription_state(state, numbered, from).await?;
-            }
-            tx.commit().await?;
+        // What arrived between the wait's end and the close is still this pass's.
+        results.close();
+        while let Ok((id, s)) = results.try_recv() {
+            done.push(id);
+            saves.extend(s);
         }
+        backlog |= saves.iter().any(|(s, _, _)| s.position < last);
+        let saved = save_all(app, &tenant, &saves).await;
+        let mut set = in_flight.set();
+        for id in done {
+            set.remove(&(tenant.to_string(), id));
+        }
+        drop(set);
+        saved?;
     }
     Ok(backlog)
+}
+
+/// Records `saves` of `tenant` in one transaction.
+async fn save_all(app: &App, tenant: &TenantName, saves: &[Save]) -> Result<()> {
+    if saves.is_empty() {
+        return Ok(());
+    }
+    let mut tx = app.store.begin(tenant).await?;
+    for (state, numbered, from) in saves {
+        tx.save_subscription_state(state, numbered, from).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A delivery state to save, the events numbered (its number, the change event's), and the
 /// status it was read with.
 type Save = (SubscriptionState, Vec<(i64, i64)>, String);
 
-/// What one pass over a tenant gathers.
-#[derive(Default)]
+/// What the subscriptions of one tenant share in a pass.
 struct Pass {
     /// The tenant's last change event when the pass began.
     last: i64,
     versions: Versions,
-    /// Delivery states to save at the end of the pass, with the events numbered and the
-    /// status they were read with.
-    saves: Vec<Save>,
 }
 
 /// The versions read during one pass, by owner: subscriptions of the same topic read the same
 /// versions, in the same owner's view when their owners see alike.
 #[derive(Default)]
-struct Versions(std::collections::HashMap<(String, String, String, i64), Option<Value>>);
+struct Versions(Mutex<std::collections::HashMap<VersionKey, Option<Value>>>);
+
+/// (owner's view, type, id, version).
+type VersionKey = (String, String, String, i64);
 
 impl Versions {
+    /// The version, from the pass's cache or read (concurrent readers of the same version
+    /// may both read it; the lock is never held across the read).
     async fn get(
-        &mut self,
+        &self,
         app: &App,
         scope: Scope<'_>,
         owner: &str,
         (rt, id, version): (&str, &str, i64),
     ) -> Result<Option<Value>> {
         let key = (owner.to_owned(), rt.to_owned(), id.to_owned(), version);
-        if let Some(v) = self.0.get(&key) {
-            return Ok(v.clone());
+        let cached = |map: &Self| {
+            map.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .cloned()
+        };
+        if let Some(v) = cached(self) {
+            return Ok(v);
         }
         let v = app
             .store
@@ -181,9 +277,10 @@ impl Versions {
             .await?
             .and_then(|r| r.body)
             .and_then(|b| serde_json::from_str(&b).ok());
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         // Bounded: a pass over a burst of writes keeps at most this many.
-        if self.0.len() < 10_000 {
-            self.0.insert(key, v.clone());
+        if map.len() < 10_000 {
+            map.insert(key, v.clone());
         }
         Ok(v)
     }
@@ -287,7 +384,8 @@ async fn deliver(
     app: &App,
     tenant: &TenantName,
     mut state: SubscriptionState,
-    pass: &mut Pass,
+    pass: &Pass,
+    saves: &mut Vec<Save>,
 ) -> Result<()> {
     // Every save below happens only if the status is still this one.
     let from = state.status.clone();
@@ -367,7 +465,7 @@ async fn deliver(
         position = e.number;
         if let Some(n) = matches(
             app,
-            (scope, &owner.key(), &mut pass.versions),
+            (scope, &owner.key(), &pass.versions),
             &conf.extractor,
             &spec,
             &filters,
@@ -400,7 +498,7 @@ async fn deliver(
         }
         if position != state.position || heartbeat_due {
             state.position = position;
-            pass.saves.push((state, Vec::new(), from.to_owned()));
+            saves.push((state, Vec::new(), from.to_owned()));
         }
         return Ok(());
     }
@@ -428,7 +526,7 @@ async fn deliver(
             after.last_sent = now_micros();
             after.failing_since = None;
             after.next_attempt = 0;
-            pass.saves.push((after, numbered, from.to_owned()));
+            saves.push((after, numbered, from.to_owned()));
             Ok(())
         }
         Err(why) => failed(app, tenant, &mut state, &why, from).await,
@@ -439,7 +537,7 @@ async fn deliver(
 /// filters admit it, read in `scope` (the owner's view).
 async fn matches(
     app: &App,
-    (scope, owner, versions): (Scope<'_>, &str, &mut Versions),
+    (scope, owner, versions): (Scope<'_>, &str, &Versions),
     extractor: &search::Extractor,
     spec: &Spec,
     filters: &[CompiledFilter],
