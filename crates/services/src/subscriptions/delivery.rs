@@ -67,12 +67,13 @@ const BATCH: u32 = 200;
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let in_flight = InFlight::default();
+        let gate = Arc::new(tokio::sync::Semaphore::new(DB_TURNS));
         loop {
             // Registered before the pass: a commit during the pass wakes the next wait.
             let changed = app.store.changed();
             tokio::pin!(changed);
             let started = std::time::Instant::now();
-            let backlog = match pass(&app, &in_flight).await {
+            let backlog = match pass(&app, &in_flight, &gate).await {
                 Ok(backlog) => backlog,
                 Err(e) => {
                     tracing::warn!(error = %e, "subscription delivery: a pass failed");
@@ -120,7 +121,11 @@ impl InFlight {
 /// [`PASS_WAIT`] for them and records what they sent in one transaction per tenant (on SQLite
 /// one per subscription would queue behind the writers); a task still sending then records
 /// its own when it is done, and until then no pass serves its subscription again.
-async fn pass(app: &Arc<App>, in_flight: &InFlight) -> Result<bool> {
+async fn pass(
+    app: &Arc<App>,
+    in_flight: &InFlight,
+    gate: &Arc<tokio::sync::Semaphore>,
+) -> Result<bool> {
     let mut backlog = false;
     for tenant in app
         .store
@@ -166,10 +171,17 @@ async fn pass(app: &Arc<App>, in_flight: &InFlight) -> Result<bool> {
                 tenant.clone(),
                 in_flight.clone(),
             );
+            let mut turn = Turn {
+                gate: gate.clone(),
+                held: None,
+            };
             tokio::spawn(async move {
                 let id = state.id.clone();
                 let mut saves = Vec::new();
-                if let Err(e) = deliver(&app, &tenant, state, &work, &mut saves).await {
+                turn.take().await;
+                let delivered = deliver(&app, &tenant, state, &work, &mut saves, &mut turn).await;
+                drop(turn);
+                if let Err(e) = delivered {
                     tracing::warn!(tenant = %tenant, subscription = %id, error = %e, "subscription delivery failed");
                 }
                 // Past the pass's wait: record it alone.
@@ -216,6 +228,33 @@ async fn pass(app: &Arc<App>, in_flight: &InFlight) -> Result<bool> {
         saved?;
     }
     Ok(backlog)
+}
+
+/// Delivery tasks at the database at once: their reads and writes go one at a time, as a
+/// single worker's would (the writers keep their connections and their share of the cores),
+/// while any number of them wait on their subscribers' answers.
+const DB_TURNS: usize = 1;
+
+/// A delivery task's turn at the database ([`DB_TURNS`]).
+struct Turn {
+    gate: Arc<tokio::sync::Semaphore>,
+    held: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Turn {
+    async fn take(&mut self) {
+        if self.held.is_none() {
+            self.held = self.gate.clone().acquire_owned().await.ok();
+        }
+    }
+
+    /// Runs `work` (a send to a subscriber) without the turn, and takes it again after.
+    async fn outside<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
+        self.held = None;
+        let out = work.await;
+        self.take().await;
+        out
+    }
 }
 
 /// Records `saves` of `tenant` in one transaction.
@@ -386,6 +425,7 @@ async fn deliver(
     mut state: SubscriptionState,
     pass: &Pass,
     saves: &mut Vec<Save>,
+    turn: &mut Turn,
 ) -> Result<()> {
     // Every save below happens only if the status is still this one.
     let from = state.status.clone();
@@ -420,7 +460,7 @@ async fn deliver(
     if state.status == "requested" {
         let about = about(&url, &spec, Status::Requested, &state);
         let bundle = notification::bundle(&about, Kind::Handshake, &[], spec.payload, &instant());
-        return match send(app, &spec, &bundle).await {
+        return match turn.outside(send(app, &spec, &bundle)).await {
             Ok(()) => {
                 state.status = "active".into();
                 state.last_sent = now_micros();
@@ -491,7 +531,7 @@ async fn deliver(
             let about = about(&url, &spec, Status::Active, &state);
             let bundle =
                 notification::bundle(&about, Kind::Heartbeat, &[], spec.payload, &instant());
-            match send(app, &spec, &bundle).await {
+            match turn.outside(send(app, &spec, &bundle)).await {
                 Ok(()) => state.last_sent = now_micros(),
                 Err(why) => return failed(app, tenant, &mut state, &why, from).await,
             }
@@ -520,7 +560,7 @@ async fn deliver(
         spec.payload,
         &instant(),
     );
-    match send(app, &spec, &bundle).await {
+    match turn.outside(send(app, &spec, &bundle)).await {
         Ok(()) => {
             after.position = position;
             after.last_sent = now_micros();
