@@ -381,3 +381,20 @@ pub(crate) fn trim(tenant: &str, cutoff: i64) -> Sql {
         .int(cutoff);
     sql
 }
+
+/// After [`trim`]: the subscriptions' numbered events whose change event is gone (`$events`
+/// has nothing left to replay for them).
+pub(crate) fn trim_numbered(tenant: &str) -> Sql {
+    let mut sql = Sql::new();
+    sql.push("DELETE FROM subscription_events WHERE tenant = ")
+        .text(tenant)
+        .push(
+            " AND event_no < COALESCE((SELECT MIN(c.event_no) FROM change_events c \
+             WHERE c.tenant = ",
+        )
+        .text(tenant)
+        .push("), (SELECT k.last + 1 FROM change_counters k WHERE k.tenant = ")
+        .text(tenant)
+        .push("), 0)");
+    sql
+}

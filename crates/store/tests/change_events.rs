@@ -299,6 +299,30 @@ async fn retention_trims_only_events_older_than_it() {
         let t = def();
         s.write(&t, req("a", 1, Method::Put)).await.unwrap();
         s.write(&t, req("a", 2, Method::Put)).await.unwrap();
+        // A subscription numbered both events for itself.
+        let mut tx = s.begin(&t).await.unwrap();
+        tx.set_agent(Agent::Client("c1".into()));
+        tx.note_subscription("sub", "requested").await.unwrap();
+        tx.commit().await.unwrap();
+        let mut state = s
+            .subscription_states(&t, Some("sub"))
+            .await
+            .unwrap()
+            .remove(0);
+        state.status = "active".into();
+        state.events_since_start = 2;
+        let mut tx = s.begin(&t).await.unwrap();
+        let saved = tx
+            .save_subscription_state(&state, &[(1, 1), (2, 2)], "requested")
+            .await
+            .unwrap();
+        assert!(saved, "[{be}]");
+        tx.commit().await.unwrap();
+        assert_eq!(
+            s.subscription_events(&t, "sub", 1, 9).await.unwrap().len(),
+            2,
+            "[{be}]"
+        );
         let mut tx = s.begin(&t).await.unwrap();
         assert_eq!(
             tx.event_retention_days().await.unwrap(),
@@ -313,6 +337,14 @@ async fn retention_trims_only_events_older_than_it() {
         tx.commit().await.unwrap();
         assert!(
             all(&s, &t, &EventFilter::default()).await.is_empty(),
+            "[{be}]"
+        );
+        // The subscription's numbers of trimmed events go with them.
+        assert!(
+            s.subscription_events(&t, "sub", 1, 9)
+                .await
+                .unwrap()
+                .is_empty(),
             "[{be}]"
         );
         // Numbers go on after a trim; the resource's history is untouched.

@@ -298,7 +298,12 @@ impl<B: Backend> WriteTx<B> {
         let days = self.event_retention_days().await?;
         let cutoff = (now - chrono::Duration::days(days)).timestamp_micros();
         let sql = crate::events::trim(self.tenant.as_str(), cutoff);
-        Ok(B::Db::execute(&mut self.tx, &sql).await?)
+        let trimmed = B::Db::execute(&mut self.tx, &sql).await?;
+        if trimmed > 0 {
+            let numbered = crate::events::trim_numbered(self.tenant.as_str());
+            B::Db::execute(&mut self.tx, &numbered).await?;
+        }
+        Ok(trimmed)
     }
 
     /// [`crate::StoreTx::restriction_settings`].
