@@ -55,7 +55,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const REST_FACTOR: u32 = 4;
 
 /// The longest rest after a pass.
-const MAX_REST: Duration = Duration::from_secs(5);
+const MAX_REST: Duration = Duration::from_secs(10);
 
 /// How long a pass waits for its subscriptions' sends before going on without them.
 const PASS_WAIT: Duration = Duration::from_secs(2);
