@@ -693,3 +693,41 @@ async fn the_cli_writes_the_setting_that_the_running_server_carries_out() {
         drop(state_db);
     }
 }
+
+#[tokio::test]
+async fn a_replica_follows_its_upstream_across_the_upstream_s_restart() {
+    for db in test_databases().await {
+        let b = db.backend;
+        let state_db = second_db(b).await;
+        let national = start(&db.url, b, false).await;
+        let state = start(&state_db.url, b, false).await;
+        follow(&state, &national, json!({"types": ["Practitioner"]})).await;
+        caught_up(&state).await;
+        national.put_resource(&practitioner("r1", "Before")).await;
+        same(&state, &national, "Practitioner/r1").await;
+
+        // The national stops and starts again where it was: its Subscriptions, kept in its
+        // database, go on delivering the writes made after.
+        let base = national.base.clone();
+        drop(national);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let national = restart(&base, &db.url, b).await;
+        national.put_resource(&practitioner("r1", "After")).await;
+        national.put_resource(&practitioner("r2", "New")).await;
+        national
+            .delete(&format!("/fhir/{TENANT}/Practitioner/r1"))
+            .await
+            .status(200);
+        same(&state, &national, "Practitioner/r1").await;
+        same(&state, &national, "Practitioner/r2").await;
+        caught_up(&state).await;
+        for id in ["r1", "r2"] {
+            assert_eq!(
+                versions(&state, "Practitioner", id).await,
+                versions(&national, "Practitioner", id).await,
+                "[{b}] Practitioner/{id}"
+            );
+        }
+        drop(state_db);
+    }
+}
