@@ -113,6 +113,27 @@ impl InFlight {
     }
 }
 
+/// Takes a subscription out of [`InFlight`] when dropped, unless `key` was taken.
+struct Release {
+    in_flight: InFlight,
+    key: Option<(String, String)>,
+}
+
+impl Release {
+    /// The pass took the result over: it releases the subscription itself.
+    fn disarm(&mut self) {
+        self.key = None;
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.in_flight.set().remove(&key);
+        }
+    }
+}
+
 /// One pass over every tenant; answers whether a subscription has more to send at once (it
 /// sent a full notification, or more events wait to be examined).
 ///
@@ -164,16 +185,17 @@ async fn pass(
                 continue;
             }
             started += 1;
-            let (app, work, sent, tenant, in_flight) = (
-                app.clone(),
-                work.clone(),
-                sent.clone(),
-                tenant.clone(),
-                in_flight.clone(),
-            );
+            let (app, work, sent, tenant) =
+                (app.clone(), work.clone(), sent.clone(), tenant.clone());
             let mut turn = Turn {
                 gate: gate.clone(),
                 held: None,
+            };
+            // Whatever ends the task (even a panic), the subscription is not left in flight
+            // unless the pass took its result over.
+            let mut release = Release {
+                in_flight: in_flight.clone(),
+                key: Some(key),
             };
             tokio::spawn(async move {
                 let id = state.id.clone();
@@ -184,14 +206,15 @@ async fn pass(
                 if let Err(e) = delivered {
                     tracing::warn!(tenant = %tenant, subscription = %id, error = %e, "subscription delivery failed");
                 }
-                // Past the pass's wait: record it alone.
-                if let Err(tokio::sync::mpsc::error::SendError((_, saves))) =
-                    sent.send((id.clone(), saves))
-                {
-                    if let Err(e) = save_all(&app, &tenant, &saves).await {
-                        tracing::warn!(tenant = %tenant, subscription = %id, error = %e, "subscription delivery: saving failed");
+                match sent.send((id.clone(), saves)) {
+                    // The pass records it, and releases it after.
+                    Ok(()) => release.disarm(),
+                    // Past the pass's wait: record it alone.
+                    Err(tokio::sync::mpsc::error::SendError((_, saves))) => {
+                        if let Err(e) = save_all(&app, &tenant, &saves).await {
+                            tracing::warn!(tenant = %tenant, subscription = %id, error = %e, "subscription delivery: saving failed");
+                        }
                     }
-                    in_flight.set().remove(&key);
                 }
             });
         }
