@@ -68,12 +68,16 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let in_flight = InFlight::default();
         let gate = Arc::new(tokio::sync::Semaphore::new(DB_TURNS));
+        // The subscriptions' tasks: aborted with the worker (dropped with this set), so that
+        // no send of a stopped server goes on.
+        let mut tasks = tokio::task::JoinSet::new();
         loop {
+            while tasks.try_join_next().is_some() {}
             // Registered before the pass: a commit during the pass wakes the next wait.
             let changed = app.store.changed();
             tokio::pin!(changed);
             let started = std::time::Instant::now();
-            let backlog = match pass(&app, &in_flight, &gate).await {
+            let backlog = match pass(&app, &in_flight, &gate, &mut tasks).await {
                 Ok(backlog) => backlog,
                 Err(e) => {
                     tracing::warn!(error = %e, "subscription delivery: a pass failed");
@@ -146,6 +150,7 @@ async fn pass(
     app: &Arc<App>,
     in_flight: &InFlight,
     gate: &Arc<tokio::sync::Semaphore>,
+    tasks: &mut tokio::task::JoinSet<()>,
 ) -> Result<bool> {
     let mut backlog = false;
     for tenant in app
@@ -197,7 +202,7 @@ async fn pass(
                 in_flight: in_flight.clone(),
                 key: Some(key),
             };
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 let id = state.id.clone();
                 let mut saves = Vec::new();
                 turn.take().await;
