@@ -631,19 +631,10 @@ fn pkcs8_pem(der: &[u8]) -> String {
 
 /// Runs the `fhirdir` binary with `args` on `db_url` and `config`: (success, stdout, stderr).
 async fn cli(args: &[&str], db_url: &str, config: &std::path::Path) -> (bool, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fhirdir"))
-        .args(args)
-        .args(["--database", db_url, "--config"])
-        .arg(config)
-        .env("FHIRDIR_LOG", "warn")
-        .output()
-        .await
-        .expect("running fhirdir");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let config = config.to_string_lossy();
+    let rest = ["--database", db_url, "--config", &config];
+    let args: Vec<&str> = args.iter().copied().chain(rest).collect();
+    common::fhirdir_cli(&args).await
 }
 
 #[tokio::test]

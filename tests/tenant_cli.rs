@@ -8,18 +8,8 @@ use server::ServerConfig;
 
 /// Runs `fhirdir ARGS... --database URL` and returns (success, stdout, stderr).
 async fn cli(args: &[&str], db_url: &str) -> (bool, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fhirdir"))
-        .args(args)
-        .args(["--database", db_url])
-        .env("FHIRDIR_LOG", "warn")
-        .output()
-        .await
-        .expect("running fhirdir");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let args: Vec<&str> = args.iter().copied().chain(["--database", db_url]).collect();
+    common::fhirdir_cli(&args).await
 }
 
 #[tokio::test]

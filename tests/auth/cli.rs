@@ -11,17 +11,7 @@ use crate::support::*;
 
 /// Runs `fhirdir ARGS`; answers (success, stdout, stderr).
 async fn cli(args: &[&str]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fhirdir"))
-        .args(args)
-        .env_remove("FHIRDIR_DATABASE_URL")
-        .output()
-        .await
-        .expect("running fhirdir");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::common::fhirdir_cli(args).await
 }
 
 #[tokio::test]

@@ -450,6 +450,23 @@ pub fn hn(v: &str) -> HeaderName {
     HeaderName::from_bytes(v.as_bytes()).expect("header name")
 }
 
+/// Runs the `fhirdir` binary with `args` (logging only warnings, no database from the
+/// environment); answers (success, stdout, stderr).
+pub async fn fhirdir_cli(args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fhirdir"))
+        .args(args)
+        .env_remove("FHIRDIR_DATABASE_URL")
+        .env("FHIRDIR_LOG", "warn")
+        .output()
+        .await
+        .expect("running fhirdir");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The real `fhirdir` binary running as a child process (for crash and shutdown tests).
 pub struct BinaryServer {
     pub child: tokio::process::Child,
