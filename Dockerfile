@@ -13,6 +13,7 @@ USER fhirdir
 WORKDIR /var/lib/fhirdir
 ENV FHIRDIR_LISTEN=0.0.0.0:8080 \
     FHIRDIR_DATABASE_URL=sqlite:///var/lib/fhirdir/data/fhirdir.db \
+    FHIRDIR_EXPORT_DIR=/var/lib/fhirdir/data/exports \
     FHIRDIR_LOG_FORMAT=json
 EXPOSE 8080
 VOLUME ["/var/lib/fhirdir/data"]

@@ -61,6 +61,11 @@ pub struct FileConfig {
     pub stale_after: Option<String>,
     /// Seconds; see `ServeArgs::subscription_give_up`.
     pub subscription_give_up: Option<f64>,
+    pub export_dir: Option<PathBuf>,
+    pub export_max_jobs: Option<usize>,
+    pub export_file_size: Option<u64>,
+    /// A duration such as `24h`; see `ServeArgs::export_keep`.
+    pub export_keep: Option<String>,
 }
 
 impl FileConfig {
@@ -168,6 +173,7 @@ impl DbConfig {
             outbound_allow: self.file.outbound_allow.clone().unwrap_or_default(),
             stale_after: server::default_stale_after(),
             subscription_give_up: server::ServerConfig::default().subscription_give_up,
+            export: services::export::ExportSettings::default(),
         };
         std::sync::Arc::new(services::App::new(store, settings, Vec::new()))
     }

@@ -69,6 +69,20 @@ pub struct ServeArgs {
     /// `error` (default 3600); delivery resumes when the client sets it to `requested`.
     #[arg(long, env = "FHIRDIR_SUBSCRIPTION_GIVE_UP")]
     subscription_give_up: Option<f64>,
+    /// Folder for bulk export files (default `fhirdir-exports` in the working directory);
+    /// every server process on the same database must see the same folder.
+    #[arg(long, env = "FHIRDIR_EXPORT_DIR")]
+    export_dir: Option<std::path::PathBuf>,
+    /// Unfinished bulk exports one client may have at once; one more is answered 429
+    /// (default 2).
+    #[arg(long, env = "FHIRDIR_EXPORT_MAX_JOBS")]
+    export_max_jobs: Option<usize>,
+    /// Bytes at which a bulk export file is split into the next part (default 268435456).
+    #[arg(long, env = "FHIRDIR_EXPORT_FILE_SIZE")]
+    export_file_size: Option<u64>,
+    /// How long a finished export's files are kept: `24h`, `7d`, `30m` (default 24h).
+    #[arg(long, env = "FHIRDIR_EXPORT_KEEP")]
+    export_keep: Option<String>,
     /// Client connections served at once; more wait to be accepted (default 1024).
     #[arg(long, env = "FHIRDIR_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
@@ -129,6 +143,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .max_connections
                 .or(f.max_connections)
                 .unwrap_or(defaults.connections.max_connections),
+        },
+        export: services::export::ExportSettings {
+            dir: args
+                .export_dir
+                .or_else(|| f.export_dir.clone())
+                .unwrap_or(defaults.export.dir),
+            max_jobs: args
+                .export_max_jobs
+                .or(f.export_max_jobs)
+                .unwrap_or(defaults.export.max_jobs)
+                .max(1),
+            file_bytes: args
+                .export_file_size
+                .or(f.export_file_size)
+                .unwrap_or(defaults.export.file_bytes)
+                .max(1),
+            keep: match args.export_keep.or_else(|| f.export_keep.clone()) {
+                None => defaults.export.keep,
+                Some(text) => finder::parse_duration(&text)
+                    .map_err(|e| anyhow::anyhow!("--export-keep: {e}"))?,
+            },
         },
     };
     let query_timeout = seconds(

@@ -114,6 +114,31 @@ pub async fn spawn_app_listening(
     }
 }
 
+/// [`spawn_app`], keeping the server's state (to drive its jobs runner: pause, single
+/// steps, leases).
+pub async fn spawn_app_state(db: &TestDb, config: ServerConfig) -> (TestApp, server::AppState) {
+    let store = store::Store::connect(&db.url, &store::StoreOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("[{}] connecting to the test database: {e}", db.backend));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    let state = server::app_state_with(store, config, addr, Vec::new());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(server::serve_state(listener, state.clone(), async move {
+        let _ = rx.await;
+    }));
+    let app = TestApp {
+        base: format!("http://{addr}"),
+        client: raw_client(),
+        backend: db.backend,
+        db_url: db.url.clone(),
+        shutdown: Some(tx),
+    };
+    (app, state)
+}
+
 /// A config with the admin API enabled under `token`.
 pub fn admin_config(token: &str) -> ServerConfig {
     ServerConfig {

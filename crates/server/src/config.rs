@@ -39,6 +39,9 @@ pub struct ServerConfig {
     /// Header-read timeout and connection cap of the listener.
     #[serde(skip)]
     pub connections: crate::listener::ConnectionLimits,
+    /// Bulk export's folder, file size, retention and per-client job cap.
+    #[serde(skip)]
+    pub export: services::export::ExportSettings,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +60,7 @@ impl Default for ServerConfig {
             stale_after: default_stale_after(),
             subscription_give_up: default_subscription_give_up(),
             connections: crate::listener::ConnectionLimits::default(),
+            export: services::export::ExportSettings::default(),
         }
     }
 }

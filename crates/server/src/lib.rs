@@ -53,6 +53,7 @@ pub fn app_state_with(
         outbound_allow: config.outbound_allow.clone(),
         stale_after: config.stale_after,
         subscription_give_up: config.subscription_give_up,
+        export: config.export.clone(),
     };
     AppState(Arc::new(ServerState {
         app: Arc::new(App::new(store, settings, loaded)),

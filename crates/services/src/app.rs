@@ -36,6 +36,8 @@ pub struct Settings {
     /// How long a subscriber may keep failing before its Subscription is set to `error`
     /// (`--subscription-give-up`).
     pub subscription_give_up: std::time::Duration,
+    /// Bulk export: where files go, how large they grow, how long they stay, how many jobs.
+    pub export: crate::export::ExportSettings,
 }
 
 pub struct App {

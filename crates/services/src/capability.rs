@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
 
+/// The Bulk Data 2.0 server CapabilityStatement (system-level `$export`).
+const BULK_DATA_SERVER: &str = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data";
+
 /// The Plan-Net server CapabilityStatement this server instantiates.
 pub const PLAN_NET_SERVER: &str =
     "http://hl7.org/fhir/us/davinci-pdex-plan-net/CapabilityStatement/plan-net";
@@ -182,7 +185,7 @@ pub fn capability_statement(tenant_base: &str, date: &str, registry: &Registry) 
         "date": date,
         "publisher": "fhirdir",
         "kind": "instance",
-        "instantiates": [PLAN_NET_SERVER],
+        "instantiates": [PLAN_NET_SERVER, BULK_DATA_SERVER],
         "software": {"name": "fhirdir", "version": env!("CARGO_PKG_VERSION")},
         "implementation": {"description": "fhirdir FHIR R4 provider directory", "url": tenant_base},
         "fhirVersion": "4.0.1",
@@ -212,6 +215,13 @@ pub fn capability_statement(tenant_base: &str, date: &str, registry: &Registry) 
             "interaction": [{"code": "history-system"}, {"code": "transaction"}, {"code": "batch"}],
             // `POST [base]/$reindex` (crate::reindex); HAPI's name for the same job.
             "operation": [{
+                "name": "export",
+                "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                "documentation": "Bulk Data 2.0 export of the tenant ([base]/$export, also \
+                    [base]/[type]/$export): _outputFormat, _type, _since, _until, \
+                    _typeFilter, _elements; needs a token with read scopes where \
+                    authorization is enforced.",
+            }, {
                 "name": "find-providers",
                 "definition": crate::finder::DEFINITION_URL,
                 "documentation": "Ranked in-network provider search over Plan-Net data (GET \

@@ -16,6 +16,7 @@ pub mod ctx;
 pub mod cursor;
 pub mod error;
 pub mod event_retention;
+pub mod export;
 pub mod federation;
 pub mod finder;
 pub mod history;

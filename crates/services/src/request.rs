@@ -71,6 +71,8 @@ pub struct Prefer {
     pub return_pref: ReturnPref,
     /// `handling=strict`: unknown search parameters are errors.
     pub strict: bool,
+    /// `handling=lenient` said explicitly (where the default is strict, as for `$export`).
+    pub lenient: bool,
     pub respond_async: bool,
 }
 
@@ -84,8 +86,14 @@ impl Prefer {
                 "return=minimal" => p.return_pref = ReturnPref::Minimal,
                 "return=representation" => p.return_pref = ReturnPref::Representation,
                 "return=OperationOutcome" => p.return_pref = ReturnPref::OperationOutcome,
-                "handling=strict" => p.strict = true,
-                "handling=lenient" => p.strict = false,
+                "handling=strict" => {
+                    p.strict = true;
+                    p.lenient = false;
+                }
+                "handling=lenient" => {
+                    p.strict = false;
+                    p.lenient = true;
+                }
                 "respond-async" => p.respond_async = true,
                 _ => {}
             }

@@ -120,7 +120,7 @@ pub async fn search(
 
 /// Chains and `_has` search other types: each needs search access to those too, or the
 /// criterion would tell the caller what it may not search (which Practitioners are named X).
-fn authorize_filter(ctx: &RequestCtx, filter: &Filter) -> Result<()> {
+pub(crate) fn authorize_filter(ctx: &RequestCtx, filter: &Filter) -> Result<()> {
     match filter {
         Filter::Param { .. } => Ok(()),
         Filter::Chain { targets, .. } => targets.iter().try_for_each(|t| {

@@ -321,4 +321,15 @@ impl Store {
         sql.arg(tenant.as_str()).arg(id).arg(now_micros());
         Ok(self.execute(&sql).await? == 1)
     }
+
+    /// Removes a job of `tenant` that has ended (completed, failed or cancelled); `false`
+    /// when there is no such job or it is still queued or running.
+    pub async fn delete_job(&self, tenant: &TenantName, id: &str) -> Result<bool, StoreError> {
+        let mut sql = Sql::numbered(
+            "DELETE FROM jobs WHERE tenant = $1 AND id = $2 \
+             AND state NOT IN ('queued', 'running')",
+        );
+        sql.arg(tenant.as_str()).arg(id);
+        Ok(self.execute(&sql).await? == 1)
+    }
 }

@@ -34,6 +34,7 @@ mod common;
 mod db;
 mod error;
 mod events;
+mod export;
 mod held;
 mod jobs;
 mod migrate;
@@ -58,6 +59,7 @@ pub use error::StoreError;
 pub use events::{
     Agent, ChangeAction, ChangeEvent, EventFilter, EventOrder, DEFAULT_RETENTION_DAYS,
 };
+pub use export::{ExportPage, ExportWindow};
 pub use jobs::{Job, JobState, NewJob};
 pub use model::*;
 pub use reindex::ReindexItem;

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod export;
 mod finder;
 mod health;
 mod history;
@@ -51,6 +52,14 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             get(reindex::status).delete(reindex::cancel),
         )
         .route(
+            "/fhir/{tenant}/$export",
+            get(export::system).post(export::system),
+        )
+        .route(
+            "/fhir/{tenant}/$export/{job}",
+            get(export::status).delete(export::cancel),
+        )
+        .route(
             "/fhir/{tenant}/$find-providers",
             get(finder::get).post(finder::post),
         )
@@ -71,6 +80,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route(
             "/fhir/{tenant}/{type}/{id}",
             get(operation::type_get)
+                .post(operation::type_post)
                 .put(resource::update)
                 .patch(resource::patch)
                 .delete(resource::delete),
@@ -90,9 +100,14 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         // Inside the format check: a 406 is answered before the tenant is looked up.
         .route_layer(from_fn_with_state(state.clone(), request_context))
         .layer(from_fn(negotiate_format));
+    // Export files are NDJSON, which the FHIR routes' format check would refuse (406).
+    let files = Router::new()
+        .route("/fhir/{tenant}/$export/{job}/{file}", get(export::file))
+        .route_layer(from_fn_with_state(state.clone(), request_context));
 
     Router::new()
         .merge(fhir)
+        .merge(files)
         .merge(extra)
         .route("/", get(page::root))
         .route("/find/{tenant}", get(page::tenant))

@@ -1,12 +1,17 @@
 //! Operations on a type or an instance (`GET [base]/[type]/$op`, `GET [base]/[type]/[id]/$op`):
 //! the Subscription operations of the R4 backport, `$status` and `$events`. An operation this
-//! server does not have answers 404 naming it.
+//! server does not have answers 404 naming it. Bulk export's type-level kick-off,
+//! `[base]/[type]/$export`, arrives here too (GET and POST).
 
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use axum::extract::OriginalUri;
+
 use crate::error::{AppResult, Error};
-use crate::extract::{Conditional, Ctx, InstanceOperation, InstanceOrOperation, Query};
+use crate::extract::{
+    Conditional, Ctx, InstanceOperation, InstanceOrOperation, PreferHeader, Query, RawBody,
+};
 use crate::response::fhir_json;
 
 fn unknown(rtype: &str, name: &str) -> Error {
@@ -17,7 +22,9 @@ fn unknown(rtype: &str, name: &str) -> Error {
 pub async fn type_get(
     ctx: Ctx,
     p: InstanceOrOperation,
+    uri: OriginalUri,
     Query(q): Query,
+    PreferHeader(prefer): PreferHeader,
     cond: Conditional,
 ) -> AppResult<Response> {
     match p {
@@ -26,6 +33,11 @@ pub async fn type_get(
             resource_type,
             name,
         } => {
+            if name == "export" {
+                let level = services::export::Level::Type(resource_type);
+                return super::export::kick_off(ctx, level, uri, q.0, prefer, Default::default())
+                    .await;
+            }
             let body = match (resource_type.as_str(), name.as_str()) {
                 ("Subscription", "status") => {
                     services::subscriptions::operations::status(&ctx, None, &q.0).await?
@@ -33,6 +45,34 @@ pub async fn type_get(
                 _ => return Err(unknown(&resource_type, &name).into()),
             };
             Ok(fhir_json(StatusCode::OK, body))
+        }
+    }
+}
+
+/// `POST [base]/[type]/$op`: bulk export's kick-off; POST on an instance is not an
+/// interaction (405).
+pub async fn type_post(
+    ctx: Ctx,
+    p: InstanceOrOperation,
+    uri: OriginalUri,
+    Query(q): Query,
+    PreferHeader(prefer): PreferHeader,
+    RawBody(body): RawBody,
+) -> AppResult<Response> {
+    match p {
+        InstanceOrOperation::Operation {
+            resource_type,
+            name,
+        } if name == "export" => {
+            let level = services::export::Level::Type(resource_type);
+            super::export::kick_off(ctx, level, uri, q.0, prefer, body).await
+        }
+        InstanceOrOperation::Operation {
+            resource_type,
+            name,
+        } => Err(unknown(&resource_type, &name).into()),
+        InstanceOrOperation::Instance(_) => {
+            Ok(crate::middleware::method_not_allowed(axum::http::Method::POST).await)
         }
     }
 }

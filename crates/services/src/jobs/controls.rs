@@ -23,6 +23,8 @@ pub struct Jobs {
     pub(super) batch: AtomicU32,
     /// Milliseconds between looks at the database when idle.
     pub(super) poll_ms: AtomicU64,
+    /// Milliseconds a claimed job stays this process's without a progress report.
+    pub(super) lease_ms: AtomicU64,
     pub(super) wake: Notify,
     /// Steps the runner may still run: `None` unlimited (normal), `Some(0)` paused.
     pub(super) budget: watch::Sender<Option<u64>>,
@@ -36,6 +38,7 @@ impl Jobs {
             owner: uuid::Uuid::new_v4().to_string(),
             batch: AtomicU32::new(DEFAULT_BATCH),
             poll_ms: AtomicU64::new(millis(POLL)),
+            lease_ms: AtomicU64::new(millis(super::LEASE)),
             wake: Notify::new(),
             budget: watch::Sender::new(None),
             started: AtomicBool::new(false),
@@ -52,6 +55,21 @@ impl Jobs {
     pub fn set_poll(&self, every: Duration) {
         self.poll_ms.store(millis(every).max(1), Ordering::SeqCst);
         self.wake.notify_one();
+    }
+
+    /// Sets how long a job this process claims stays its own without a progress report
+    /// (default [`super::LEASE`]): tests shorten it to see another process take over the job
+    /// of one that stopped.
+    pub fn set_lease(&self, lease: Duration) {
+        self.lease_ms.store(millis(lease).max(1), Ordering::SeqCst);
+    }
+
+    /// Epoch microseconds at which a lease taken or extended now ends.
+    pub(super) fn lease_until(&self) -> i64 {
+        let lease = i64::try_from(self.lease_ms.load(Ordering::SeqCst)).unwrap_or(i64::MAX);
+        chrono::Utc::now()
+            .timestamp_micros()
+            .saturating_add(lease.saturating_mul(1000))
     }
 
     /// Stops claiming jobs and holds running ones between steps (tests and maintenance).

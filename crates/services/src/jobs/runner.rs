@@ -14,7 +14,8 @@ use store::{Job, JobState, TenantName};
 use crate::error::Result;
 use crate::App;
 
-/// How long a claimed job stays this process's without a progress report.
+/// How long a claimed job stays this process's without a progress report, unless
+/// [`super::Jobs::set_lease`] says otherwise.
 pub const LEASE: Duration = Duration::from_secs(30);
 
 /// A boxed future of a [`JobKind`] method: the kinds are held as trait objects.
@@ -69,6 +70,7 @@ pub fn spawn(app: Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
         vec![
             Arc::new(crate::reindex::Reindex),
             Arc::new(crate::event_retention::EventTrim::default()),
+            Arc::new(crate::export::Export::default()),
         ],
     )
 }
@@ -142,7 +144,7 @@ async fn run_available(app: &App, kinds: &Kinds) -> Result<bool> {
             if jobs.paused() {
                 return Ok(worked);
             }
-            let lease = lease_until();
+            let lease = jobs.lease_until();
             let Some(job) = app
                 .store
                 .claim_job(&tenant, &names, &jobs.owner, lease)
@@ -189,10 +191,6 @@ async fn run_available(app: &App, kinds: &Kinds) -> Result<bool> {
     Ok(worked)
 }
 
-fn lease_until() -> i64 {
-    chrono::Utc::now().timestamp_micros() + i64::try_from(LEASE.as_micros()).unwrap_or(i64::MAX)
-}
-
 /// Runs `job`'s steps from where it stopped. `Ok(false)`: the job is no longer ours.
 async fn run_job(app: &App, kind: &dyn JobKind, tenant: &TenantName, mut job: Job) -> Result<bool> {
     let jobs = &app.jobs;
@@ -205,7 +203,14 @@ async fn run_job(app: &App, kind: &dyn JobKind, tenant: &TenantName, mut job: Jo
         };
         let mine = app
             .store
-            .record_job_progress(tenant, &job.id, &jobs.owner, done, &cursor, lease_until())
+            .record_job_progress(
+                tenant,
+                &job.id,
+                &jobs.owner,
+                done,
+                &cursor,
+                jobs.lease_until(),
+            )
             .await?;
         if !mine {
             return Ok(false);

@@ -1,0 +1,226 @@
+//! An export's files on disk: `{export dir}/{tenant}/{job}/{name}.ndjson`, one resource type
+//! per file, split when a file reaches the configured size.
+//!
+//! The job's cursor is the record of what is complete: each [`OutputFile`] with its line count
+//! and byte length at the last recorded step. A step appends lines ([`Appender`]); before
+//! appending, a file is cut back to its recorded length, so the lines a process wrote before
+//! dying, after its last recorded step, are dropped and written again by the step that
+//! resumes. Files are synced before the step is recorded. Nothing is served before the job
+//! has completed, so a file is never read while it may still grow or be cut.
+
+use std::collections::BTreeMap;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// What an output file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Section {
+    /// Resources (`output`).
+    Output,
+    /// Bundles of DELETE entries (`deleted`).
+    Deleted,
+    /// OperationOutcomes (`error`).
+    Error,
+}
+
+/// One output file as the job's cursor records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    pub section: Section,
+    /// The resource type of its lines.
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// 1, 2, ... within its type and section.
+    pub part: u32,
+    /// Lines (resources).
+    pub count: u64,
+    /// Bytes at the last recorded step.
+    pub bytes: u64,
+}
+
+impl OutputFile {
+    /// Its file name: `Practitioner-1.ndjson`, `Bundle-deleted-1.ndjson`,
+    /// `OperationOutcome-error-1.ndjson`.
+    pub fn name(&self) -> String {
+        match self.section {
+            Section::Output => format!("{}-{}.ndjson", self.rtype, self.part),
+            Section::Deleted => format!("{}-deleted-{}.ndjson", self.rtype, self.part),
+            Section::Error => format!("{}-error-{}.ndjson", self.rtype, self.part),
+        }
+    }
+}
+
+/// The folder of one job's files.
+pub fn job_dir(root: &Path, tenant: &str, job: &str) -> PathBuf {
+    root.join(tenant).join(job)
+}
+
+/// Whether `name` could be one of an export's file names (it is joined to a path: no
+/// separators, no dots but the extension's).
+pub fn is_file_name(name: &str) -> bool {
+    name.strip_suffix(".ndjson").is_some_and(|stem| {
+        !stem.is_empty() && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    })
+}
+
+/// The lines one step adds, by file, then written and synced at once ([`Appender::flush`]).
+#[derive(Debug)]
+pub struct Appender<'a> {
+    files: &'a mut Vec<OutputFile>,
+    max_bytes: u64,
+    /// Index in `files` -> (its recorded length before this step, the bytes to append).
+    pending: BTreeMap<usize, (u64, Vec<u8>)>,
+}
+
+impl<'a> Appender<'a> {
+    pub fn new(files: &'a mut Vec<OutputFile>, max_bytes: u64) -> Appender<'a> {
+        Appender {
+            files,
+            max_bytes: max_bytes.max(1),
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// Adds one line (a resource's JSON, without newline) to the current file of
+    /// `section`/`rtype`, starting the next part when that one is full.
+    pub fn line(&mut self, section: Section, rtype: &str, json: &[u8]) {
+        let current = self
+            .files
+            .iter()
+            .rposition(|f| f.section == section && f.rtype == rtype);
+        let index = match current {
+            Some(i) if self.files[i].bytes < self.max_bytes => i,
+            other => {
+                let part = other.map_or(1, |i| self.files[i].part + 1);
+                self.files.push(OutputFile {
+                    section,
+                    rtype: rtype.to_owned(),
+                    part,
+                    count: 0,
+                    bytes: 0,
+                });
+                self.files.len() - 1
+            }
+        };
+        let file = &mut self.files[index];
+        let (_, buf) = self
+            .pending
+            .entry(index)
+            .or_insert_with(|| (file.bytes, Vec::new()));
+        buf.extend_from_slice(json);
+        buf.push(b'\n');
+        file.count += 1;
+        file.bytes += json.len() as u64 + 1;
+    }
+
+    /// Writes what was added under `dir` and syncs it: each file is first cut back to its
+    /// recorded length (see the module documentation).
+    pub async fn flush(self, dir: PathBuf) -> Result<()> {
+        let writes: Vec<(PathBuf, u64, Vec<u8>)> = self
+            .pending
+            .into_iter()
+            .map(|(i, (from, bytes))| (dir.join(self.files[i].name()), from, bytes))
+            .collect();
+        if writes.is_empty() {
+            return Ok(());
+        }
+        tokio::task::spawn_blocking(move || write_all(&dir, writes))
+            .await
+            .map_err(|e| Error::internal(format!("export writer: {e}")))?
+    }
+}
+
+fn write_all(dir: &Path, writes: Vec<(PathBuf, u64, Vec<u8>)>) -> Result<()> {
+    let io = |what: &str, path: &Path, e: std::io::Error| {
+        Error::internal(format!("export file {}: {what}: {e}", path.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io("creating the folder", dir, e))?;
+    for (path, from, bytes) in writes {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io("opening", &path, e))?;
+        f.set_len(from).map_err(|e| io("cutting back", &path, e))?;
+        f.seek(SeekFrom::Start(from))
+            .map_err(|e| io("seeking", &path, e))?;
+        f.write_all(&bytes).map_err(|e| io("writing", &path, e))?;
+        f.sync_data().map_err(|e| io("syncing", &path, e))?;
+    }
+    Ok(())
+}
+
+/// Removes a job's folder (cancelled, expired or deleted); missing is fine.
+pub async fn remove_job_dir(dir: PathBuf) {
+    let result = tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err((dir, e)),
+        _ => Ok(()),
+    })
+    .await;
+    if let Ok(Err((dir, e))) = result {
+        tracing::warn!(dir = %dir.display(), error = %e, "removing an export's files failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn parts_split_at_the_size_and_a_resumed_step_cuts_back_what_was_not_recorded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t").join("job");
+        let mut files = Vec::new();
+        let mut a = Appender::new(&mut files, 20);
+        a.line(Section::Output, "Practitioner", br#"{"id":"a"}"#);
+        a.line(Section::Output, "Practitioner", br#"{"id":"b"}"#);
+        a.line(Section::Output, "Practitioner", br#"{"id":"c"}"#);
+        a.line(Section::Deleted, "Bundle", br#"{"d":1}"#);
+        a.flush(dir.clone()).await.unwrap();
+        let names: Vec<(String, u64)> = files.iter().map(|f| (f.name(), f.count)).collect();
+        assert_eq!(
+            names,
+            [
+                ("Practitioner-1.ndjson".to_owned(), 2),
+                ("Practitioner-2.ndjson".to_owned(), 1),
+                ("Bundle-deleted-1.ndjson".to_owned(), 1)
+            ]
+        );
+        // A process that died after writing more, before recording it.
+        let p2 = dir.join("Practitioner-2.ndjson");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p2)
+            .unwrap()
+            .write_all(b"{\"id\":\"lost\"}\n")
+            .unwrap();
+        let mut a = Appender::new(&mut files, 20);
+        a.line(Section::Output, "Practitioner", br#"{"id":"d"}"#);
+        a.flush(dir.clone()).await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p2).unwrap(),
+            "{\"id\":\"c\"}\n{\"id\":\"d\"}\n"
+        );
+        assert_eq!(files[1].count, 2);
+    }
+
+    #[test]
+    fn file_names() {
+        assert!(is_file_name("Practitioner-1.ndjson"));
+        for bad in [
+            "../x.ndjson",
+            "a/b.ndjson",
+            ".ndjson",
+            "x.json",
+            "a.b.ndjson",
+        ] {
+            assert!(!is_file_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! The export job kind: what a queued `$export` remembers ([`Params`], fixed at kick-off),
+//! where it is ([`Cursor`], recorded after every step), and the step that walks the
+//! tenant's resources a page at a time into the job's files.
+//!
+//! The job walks its *parts* in order: each type's live resources, then (for a `_since`
+//! export) each type's deletions. A step reads pages of the current part from the key after
+//! the last one recorded ([`store::Store::export_page`]), appends their lines, syncs the
+//! files and answers the new cursor; the runner records it, which is the commit point (see
+//! `super::files`). The last step marks the cursor complete, and the step after that ends
+//! the job, so a completed job's cursor always lists every file.
+
+use std::collections::{BTreeMap, HashSet};
+
+use search::{SearchLimits, SearchQuery};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use store::{ExportWindow, Job, Scope, TenantName};
+
+use super::files::{self, Appender, OutputFile, Section};
+use crate::error::{Error, Result};
+use crate::jobs::{BoxFuture, JobKind, Step};
+use crate::App;
+
+/// The kind of export jobs in the job queue.
+pub const KIND: &str = "export";
+
+/// Rows read per step for each item of the runner's batch (`Jobs::set_batch`, 500 by
+/// default): a page of an export costs far less than a resource of a reindex, and each
+/// recorded step is a write, so steps are larger.
+const ROWS_PER_BATCH_ITEM: usize = 20;
+
+/// Rows per database page within a step.
+const PAGE: usize = 1000;
+
+/// Ids per `_typeFilter` search (the search engine's limit of values in one parameter).
+const FILTER_IDS: usize = 100;
+
+/// Who started the export, as the job reads for them: the same view of restricted content
+/// as their searches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// The client; `None`: an anonymous caller (`--auth off`) or fhirdir itself.
+    pub client_id: Option<String>,
+    pub organization: Option<String>,
+    pub purpose_of_use: Vec<String>,
+    pub see_restricted: bool,
+    /// fhirdir itself (tests, the CLI): sees everything.
+    pub system: bool,
+}
+
+impl Owner {
+    fn viewer<'a>(&'a self, tenant_base: &'a str) -> restrict::Viewer<'a> {
+        if self.system {
+            restrict::Viewer::System
+        } else if self.client_id.is_some() {
+            restrict::Viewer::Client {
+                organization: self.organization.as_deref(),
+                purpose_of_use: &self.purpose_of_use,
+                see_restricted: self.see_restricted,
+                tenant_base,
+            }
+        } else {
+            restrict::Viewer::Anonymous
+        }
+    }
+}
+
+/// An export job's `params` in the queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Params {
+    /// The kick-off request's URL (the manifest's `request`).
+    pub request: String,
+    /// Epoch microseconds (the manifest's `transactionTime`).
+    pub transaction_time: i64,
+    /// The types walked, in order.
+    pub types: Vec<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// `_typeFilter`, per type.
+    pub type_filters: BTreeMap<String, Vec<Vec<(String, String)>>>,
+    /// `_elements`, as the request gave them.
+    pub elements: Vec<String>,
+    /// What `Prefer: handling=lenient` ignored: written as the `error` file.
+    pub ignored: Vec<String>,
+    pub owner: Owner,
+    /// The manifest's `requiresAccessToken`: the files are served to the owner's token only.
+    pub requires_token: bool,
+}
+
+impl Params {
+    pub fn of(job: &Job) -> Result<Params> {
+        serde_json::from_value(job.params.clone())
+            .map_err(|e| Error::internal(format!("export job {}: parameters: {e}", job.id)))
+    }
+
+    /// The parts the job walks, in order: each type's resources, then its deletions.
+    fn parts(&self) -> Vec<(&str, Section)> {
+        let mut parts: Vec<(&str, Section)> = self
+            .types
+            .iter()
+            .map(|t| (t.as_str(), Section::Output))
+            .collect();
+        if self.since.is_some() {
+            parts.extend(self.types.iter().map(|t| (t.as_str(), Section::Deleted)));
+        }
+        parts
+    }
+
+    fn elements_of(&self, rtype: &str) -> Vec<String> {
+        super::request::ExportRequest {
+            elements: self.elements.clone(),
+            ..Default::default()
+        }
+        .elements_of(rtype)
+    }
+}
+
+/// An export job's `cursor` in the queue.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The part being walked (an index into [`Params::parts`]).
+    pub part: usize,
+    /// The last id done in that part.
+    pub after: Option<String>,
+    /// Every file written, with its recorded length.
+    pub files: Vec<OutputFile>,
+    /// Every part is done: the next step ends the job.
+    pub complete: bool,
+}
+
+impl Cursor {
+    pub fn of(job: &Job) -> Result<Cursor> {
+        match &job.cursor {
+            None => Ok(Cursor::default()),
+            Some(c) => serde_json::from_value(c.clone())
+                .map_err(|e| Error::internal(format!("export job {}: cursor: {e}", job.id))),
+        }
+    }
+}
+
+/// The export job kind.
+#[derive(Debug, Default)]
+pub struct Export {
+    /// When expired exports were last swept (epoch seconds).
+    last_sweep: std::sync::atomic::AtomicI64,
+}
+
+impl JobKind for Export {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    fn step<'a>(
+        &'a self,
+        app: &'a App,
+        tenant: &'a TenantName,
+        job: &'a Job,
+        batch: u32,
+    ) -> BoxFuture<'a, Result<Step>> {
+        Box::pin(step(app, tenant, job, batch))
+    }
+
+    /// Expired exports and the files of removed ones are swept now and then.
+    fn idle<'a>(&'a self, app: &'a App) -> BoxFuture<'a, ()> {
+        Box::pin(super::sweep::maybe_sweep(app, &self.last_sweep))
+    }
+}
+
+async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<Step> {
+    let params = Params::of(job)?;
+    let mut cursor = Cursor::of(job)?;
+    if cursor.complete {
+        return Ok(Step::Finished);
+    }
+    let base = app.tenant_base(tenant);
+    let scope = Scope::viewing(tenant, params.owner.viewer(&base));
+    let window = ExportWindow {
+        since: params.since,
+        until: params.until,
+    };
+    let parts = params.parts();
+    let budget = (batch as usize).max(1) * ROWS_PER_BATCH_ITEM;
+    let Cursor {
+        part, after, files, ..
+    } = &mut cursor;
+    let mut out = Appender::new(files, app.settings.export.file_bytes);
+    if job.cursor.is_none() {
+        for why in &params.ignored {
+            let oo = fhir::OperationOutcome::information(format!("ignored: {why}"));
+            out.line(
+                Section::Error,
+                "OperationOutcome",
+                oo.to_json().to_string().as_bytes(),
+            );
+        }
+    }
+    let mut scanned = 0;
+    while scanned < budget && *part < parts.len() {
+        let (rtype, section) = parts[*part];
+        let limit = PAGE.min(budget - scanned);
+        scanned += limit;
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        let last = match section {
+            Section::Output => {
+                let page = app
+                    .store
+                    .export_page(scope, rtype, after.as_deref(), window, limit)
+                    .await?;
+                let rows = filtered(app, scope, &params, rtype, page.rows).await?;
+                let elements = params.elements_of(rtype);
+                for (_, body) in rows {
+                    let line = subset(body, &elements)?;
+                    out.line(Section::Output, rtype, line.as_bytes());
+                }
+                page.last
+            }
+            Section::Deleted | Section::Error => {
+                let (ids, last) = app
+                    .store
+                    .deleted_page(tenant, rtype, after.as_deref(), window, limit)
+                    .await?;
+                for id in ids {
+                    let bundle = json!({"resourceType": "Bundle", "type": "transaction",
+                        "entry": [{"request": {"method": "DELETE", "url": format!("{rtype}/{id}")}}]});
+                    out.line(Section::Deleted, "Bundle", bundle.to_string().as_bytes());
+                }
+                last
+            }
+        };
+        match last {
+            Some(id) => *after = Some(id),
+            None => {
+                *part += 1;
+                *after = None;
+            }
+        }
+    }
+    out.flush(files::job_dir(
+        &app.settings.export.dir,
+        tenant.as_str(),
+        &job.id,
+    ))
+    .await?;
+    cursor.complete = cursor.part >= parts.len();
+    let done = cursor
+        .files
+        .iter()
+        .filter(|f| f.section == Section::Output)
+        .map(|f| f.count)
+        .sum();
+    Ok(Step::Progress {
+        done,
+        cursor: serde_json::to_value(&cursor)
+            .map_err(|e| Error::internal(format!("export cursor: {e}")))?,
+    })
+}
+
+/// `_elements` applied to one resource (tagged SUBSETTED); unchanged without any.
+fn subset(body: String, elements: &[String]) -> Result<String> {
+    if elements.is_empty() {
+        return Ok(body);
+    }
+    let mut value: serde_json::Map<String, Value> = serde_json::from_str(&body)
+        .map_err(|e| Error::internal(format!("stored resource is not JSON: {e}")))?;
+    fhir::shape::select_elements(&mut value, elements);
+    Ok(Value::Object(value).to_string())
+}
+
+/// The rows of a page that match one of the type's `_typeFilter` searches (all of them when
+/// it has none). Each search runs on the page's ids only (`_id=...`), so an OR of several
+/// filters keeps the walk's id order and resumes with it.
+async fn filtered(
+    app: &App,
+    scope: Scope<'_>,
+    params: &Params,
+    rtype: &str,
+    rows: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>> {
+    let Some(filters) = params.type_filters.get(rtype) else {
+        return Ok(rows);
+    };
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let conf = app.conformance(scope.tenant()).await?;
+    let ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+    let mut matched: HashSet<String> = HashSet::new();
+    for chunk in ids.chunks(FILTER_IDS) {
+        let n = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+        let limits = SearchLimits {
+            default_count: n,
+            max_count: n,
+        };
+        for filter in filters {
+            let mut pairs = filter.clone();
+            pairs.push(("_id".into(), chunk.join(",")));
+            pairs.push(("_count".into(), n.to_string()));
+            let query = SearchQuery::parse_with_limits(rtype, &pairs, &conf.registry, limits)
+                .map_err(Error::from)?;
+            let page = app
+                .store
+                .search(scope, &query, &conf.registry, None)
+                .await?;
+            matched.extend(page.matches.into_iter().map(|r| r.id));
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .filter(|(id, _)| matched.contains(id))
+        .collect())
+}

@@ -1,0 +1,894 @@
+//! Bulk Data 2.0 `$export`, black-box, once per backend: the kick-off, polling, manifest,
+//! file and cancel answers Inferno's Bulk Data v2 checks expect; an export re-imported into a
+//! fresh tenant equals the original; `_type`, `_typeFilter`, `_elements`; `_since` exports
+//! that lose nothing written during an export; a job whose server stopped mid-way resumed by
+//! another, never serving a cut file; and who may start, see, download and cancel an export.
+
+mod common;
+
+#[path = "auth/support.rs"]
+#[allow(dead_code, reason = "shared with the authorization tests")]
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use server::ServerConfig;
+
+use common::{fhirdir_cli, practitioner, spawn_app_state, test_databases, Resp, TestApp};
+use support::{admin, create_tenant, token, with_token, ADMIN};
+
+/// A config with authorization off, the admin API on, and exports under `dir`.
+fn config(dir: &Path) -> ServerConfig {
+    ServerConfig {
+        admin_token: Some(ADMIN.into()),
+        export: services::export::ExportSettings {
+            dir: dir.to_owned(),
+            ..Default::default()
+        },
+        ..ServerConfig::auth_off()
+    }
+}
+
+/// Sends a kick-off (`GET path`) as Inferno does: `Accept: application/fhir+json`,
+/// `Prefer: respond-async`, and the token when given.
+async fn kick_off(app: &TestApp, token: Option<&str>, path: &str, prefer: &str) -> Resp {
+    let mut req = app
+        .request(Method::GET, path)
+        .header("Accept", "application/fhir+json")
+        .header("Prefer", prefer);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    app.send(req).await
+}
+
+/// The status URL of an accepted kick-off (absolute, on this server).
+fn status_url(app: &TestApp, resp: &Resp) -> String {
+    let url = resp.must_header("content-location");
+    assert!(
+        url.starts_with(&format!("{}/fhir/", app.base)),
+        "{}: {url}",
+        resp.what
+    );
+    url
+}
+
+/// Polls `url` as Inferno does until it answers 200; answers the manifest response.
+async fn poll(app: &TestApp, token: Option<&str>, url: &str) -> Resp {
+    let started = Instant::now();
+    loop {
+        let mut req = app
+            .request(Method::GET, url)
+            .header("Accept", "application/json");
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = app.send(req).await;
+        match resp.code {
+            202 => {
+                let retry: u64 = resp.must_header("retry-after").parse().expect("seconds");
+                assert!(retry > 0, "{}", resp.what);
+                assert!(resp.header("x-progress").is_some(), "{}", resp.what);
+            }
+            200 => return resp,
+            _ => panic!("{}: {} {}", resp.what, resp.code, resp.text()),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}: not complete after 60 s",
+            resp.what
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Checks a manifest's required fields; answers it.
+fn manifest(resp: &Resp, requires_token: bool) -> Value {
+    assert!(
+        resp.must_header("content-type")
+            .starts_with("application/json"),
+        "{}",
+        resp.what
+    );
+    assert!(resp.header("expires").is_some(), "{}", resp.what);
+    let m = resp.json();
+    for key in [
+        "transactionTime",
+        "request",
+        "requiresAccessToken",
+        "output",
+        "error",
+    ] {
+        assert!(m.get(key).is_some(), "{}: no {key}: {m}", resp.what);
+    }
+    assert_eq!(m["requiresAccessToken"], requires_token, "{}", resp.what);
+    for item in m["output"].as_array().expect("output") {
+        assert!(
+            item["url"].as_str().is_some_and(|u| u.starts_with("http")),
+            "{}: {item}",
+            resp.what
+        );
+    }
+    m
+}
+
+/// Downloads every file of `section` as Inferno does; answers type -> resources, checking
+/// that each line is one resource of the item's type and the count is right.
+async fn download(
+    app: &TestApp,
+    token: Option<&str>,
+    m: &Value,
+    section: &str,
+) -> BTreeMap<String, Vec<Value>> {
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for item in m[section].as_array().into_iter().flatten() {
+        let url = item["url"].as_str().expect("url");
+        let mut req = app
+            .request(Method::GET, url)
+            .header("Accept", "application/fhir+ndjson");
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = app.send(req).await.status(200);
+        assert!(
+            resp.must_header("content-type")
+                .starts_with("application/fhir+ndjson"),
+            "{}",
+            resp.what
+        );
+        let text = resp.text();
+        assert!(
+            text.ends_with('\n') && !text.contains("\n\n"),
+            "{}",
+            resp.what
+        );
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", resp.what)))
+            .collect();
+        assert_eq!(
+            lines.len() as u64,
+            item["count"].as_u64().expect("count"),
+            "{}",
+            resp.what
+        );
+        for r in &lines {
+            assert_eq!(r["resourceType"], item["type"], "{}", resp.what);
+        }
+        out.entry(item["type"].as_str().unwrap_or("").to_owned())
+            .or_default()
+            .extend(lines);
+    }
+    out
+}
+
+/// `(type, id)` of every resource.
+fn keys(by_type: &BTreeMap<String, Vec<Value>>) -> BTreeSet<(String, String)> {
+    by_type
+        .iter()
+        .flat_map(|(t, rs)| {
+            rs.iter()
+                .map(move |r| (t.clone(), r["id"].as_str().unwrap_or("").to_owned()))
+        })
+        .collect()
+}
+
+/// Runs an export of `path` to completion (authorization off); answers the manifest.
+async fn export(app: &TestApp, path: &str) -> Value {
+    let resp = kick_off(app, None, path, "respond-async").await.status(202);
+    let url = status_url(app, &resp);
+    manifest(&poll(app, None, &url).await, false)
+}
+
+/// The resource without `meta` (import assigns its own versions and times).
+fn without_meta(r: &Value) -> Value {
+    let mut r = r.clone();
+    r.as_object_mut().map(|o| o.remove("meta"));
+    r
+}
+
+#[tokio::test]
+async fn an_export_answers_as_bulk_data_clients_expect_and_reimports_to_the_same_directory() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("warn")
+        .try_init();
+    let data = tempfile::tempdir().unwrap();
+    let opts = generate::GenerateOptions {
+        size: 400,
+        seed: 11,
+    };
+    let summary = generate::write_ndjson_dir(&opts, data.path()).unwrap();
+    let files: Vec<String> = generate::TYPE_ORDER
+        .iter()
+        .map(|t| data.path().join(format!("{t}.ndjson")))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    for db in test_databases().await {
+        let exports = tempfile::tempdir().unwrap();
+        let (app, _state) = spawn_app_state(&db, config(exports.path())).await;
+        let b = app.backend;
+        let import = |tenant: &'static str, files: Vec<String>| {
+            let url = db.url.clone();
+            async move {
+                let mut args = vec!["import", "--database", &url, "--tenant", tenant];
+                args.extend(files.iter().map(String::as_str));
+                let (ok, _, err) = fhirdir_cli(&args).await;
+                assert!(ok, "[{b}] import into {tenant}: {err}");
+            }
+        };
+        import("default", files.clone()).await;
+
+        // Kick-off, polling, manifest, files.
+        let resp = kick_off(&app, None, "/fhir/default/$export", "respond-async")
+            .await
+            .status(202);
+        let url = status_url(&app, &resp);
+        let m = manifest(&poll(&app, None, &url).await, false);
+        assert_eq!(
+            m["request"],
+            format!("{}/fhir/default/$export", app.base),
+            "[{b}]"
+        );
+        assert!(m.get("deleted").is_none(), "[{b}] no _since: {m}");
+        assert_eq!(m["error"], json!([]), "[{b}]");
+        let got = download(&app, None, &m, "output").await;
+        let total: usize = got.values().map(Vec::len).sum();
+        assert_eq!(total as u64, summary.total(), "[{b}]");
+        for t in generate::TYPE_ORDER {
+            assert_eq!(
+                got.get(t).map_or(0, Vec::len) as u64,
+                summary.count(t),
+                "[{b}] {t}"
+            );
+        }
+        // Each line is the resource as a read returns it.
+        for (t, rs) in &got {
+            for r in rs.iter().step_by(37) {
+                let id = r["id"].as_str().unwrap();
+                let read = app
+                    .get(&format!("/fhir/default/{t}/{id}"))
+                    .await
+                    .status(200);
+                assert_eq!(&read.json(), r, "[{b}] {t}/{id}");
+            }
+        }
+
+        // Compressed on request.
+        let first = m["output"][0]["url"].as_str().unwrap();
+        let gz = app
+            .send(
+                app.request(Method::GET, first)
+                    .header("Accept-Encoding", "gzip"),
+            )
+            .await
+            .status(200);
+        assert_eq!(
+            gz.header("content-encoding").as_deref(),
+            Some("gzip"),
+            "[{b}]"
+        );
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(gz.body.as_slice())
+            .read_to_string(&mut plain)
+            .unwrap();
+        let plain_resp = app.get(first).await.status(200);
+        assert_eq!(plain, plain_resp.text(), "[{b}]");
+
+        // Re-imported into a fresh tenant: the same resources, and the same search answers.
+        let copy_dir = tempfile::tempdir().unwrap();
+        let mut copy_files = Vec::new();
+        for (t, rs) in &got {
+            let p = copy_dir.path().join(format!("{t}.ndjson"));
+            let mut f = std::fs::File::create(&p).unwrap();
+            for r in rs {
+                writeln!(f, "{r}").unwrap();
+            }
+            copy_files.push(p.display().to_string());
+        }
+        create_tenant(&app, "copy").await;
+        import("copy", copy_files).await;
+        let again = export(&app, "/fhir/copy/$export").await;
+        let copied = download(&app, None, &again, "output").await;
+        assert_eq!(keys(&copied), keys(&got), "[{b}]");
+        for (t, rs) in &got {
+            let by_id: BTreeMap<&str, &Value> = copied[t]
+                .iter()
+                .map(|r| (r["id"].as_str().unwrap(), r))
+                .collect();
+            for r in rs {
+                let c = by_id[r["id"].as_str().unwrap()];
+                assert_eq!(without_meta(c), without_meta(r), "[{b}] {t}");
+            }
+        }
+        let family = got["Practitioner"][0]["name"][0]["family"]
+            .as_str()
+            .unwrap();
+        let search =
+            |tenant: &str| format!("/fhir/{tenant}/Practitioner?family={family}&_count=1000");
+        let ids = |bundle: Value| -> BTreeSet<String> {
+            common::entries(&bundle)
+                .iter()
+                .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let original = ids(app.get(&search("default")).await.status(200).json());
+        assert!(!original.is_empty(), "[{b}]");
+        assert_eq!(
+            ids(app.get(&search("copy")).await.status(200).json()),
+            original,
+            "[{b}]"
+        );
+
+        // `_type` and the type level export only those types.
+        let m = export(&app, "/fhir/default/$export?_type=Location,Endpoint").await;
+        let types: BTreeSet<String> = download(&app, None, &m, "output")
+            .await
+            .into_keys()
+            .collect();
+        assert_eq!(
+            types,
+            BTreeSet::from(["Endpoint".into(), "Location".into()]),
+            "[{b}]"
+        );
+        let m = export(&app, "/fhir/default/Practitioner/$export").await;
+        let only = download(&app, None, &m, "output").await;
+        assert_eq!(only.keys().collect::<Vec<_>>(), ["Practitioner"], "[{b}]");
+        assert_eq!(
+            only["Practitioner"].len() as u64,
+            summary.count("Practitioner"),
+            "[{b}]"
+        );
+
+        // `_typeFilter`: exactly the search's matches; several are OR-ed.
+        let other = got["Practitioner"]
+            .iter()
+            .filter_map(|p| p["name"][0]["family"].as_str())
+            .find(|f| *f != family)
+            .unwrap();
+        let m = export(
+            &app,
+            &format!(
+                "/fhir/default/$export?_type=Practitioner&_typeFilter={}&_typeFilter={}",
+                urlencode(&format!("Practitioner?family={family}")),
+                urlencode(&format!("Practitioner?family={other}"))
+            ),
+        )
+        .await;
+        let filtered: BTreeSet<String> = download(&app, None, &m, "output").await["Practitioner"]
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        let mut want = original.clone();
+        want.extend(ids(app
+            .get(&format!(
+                "/fhir/default/Practitioner?family={other}&_count=1000"
+            ))
+            .await
+            .status(200)
+            .json()));
+        assert_eq!(filtered, want, "[{b}]");
+
+        // `_elements`: the named elements only, tagged SUBSETTED.
+        let m = export(
+            &app,
+            "/fhir/default/$export?_type=Practitioner&_elements=Practitioner.name",
+        )
+        .await;
+        let subset = download(&app, None, &m, "output").await;
+        let p = &subset["Practitioner"][0];
+        let names: BTreeSet<&str> = p.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            BTreeSet::from(["resourceType", "id", "meta", "name"]),
+            "[{b}]"
+        );
+        assert!(
+            p["meta"]["tag"].to_string().contains("SUBSETTED"),
+            "[{b}] {p}"
+        );
+
+        // A POST kick-off with a Parameters body.
+        let body = json!({"resourceType": "Parameters", "parameter": [
+            {"name": "_type", "valueString": "Endpoint"},
+            {"name": "_outputFormat", "valueString": "application/fhir+ndjson"}]});
+        let resp = app
+            .send(
+                common::fhir_body(app.request(Method::POST, "/fhir/default/$export"), &body)
+                    .header("Prefer", "respond-async"),
+            )
+            .await
+            .status(202);
+        let m = manifest(&poll(&app, None, &status_url(&app, &resp)).await, false);
+        let types: Vec<String> = download(&app, None, &m, "output")
+            .await
+            .into_keys()
+            .collect();
+        assert_eq!(types, ["Endpoint"], "[{b}]");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).unwrap()[1..].to_owned()
+}
+
+#[tokio::test]
+async fn unsupported_parameters_are_refused_unless_lenient_and_a_cancelled_export_is_gone() {
+    for db in test_databases().await {
+        let exports = tempfile::tempdir().unwrap();
+        let (app, state) = spawn_app_state(&db, config(exports.path())).await;
+        let b = app.backend;
+        app.put_resource(&practitioner(Some("p1"), "Alpha")).await;
+        for (query, says) in [
+            ("_outputFormat=text/csv", "_outputFormat"),
+            ("foo=bar", "foo"),
+            ("_type=Doctor", "Doctor"),
+            (
+                "includeAssociatedData=LatestProvenanceResources",
+                "includeAssociatedData",
+            ),
+            ("_since=last-week", "_since"),
+            ("_typeFilter=Practitioner%3F_sort%3Dname", "_sort"),
+            ("_typeFilter=Practitioner%3Fnosuch%3Dx", "nosuch"),
+            ("_type=AuditEvent", "AuditEvent"),
+        ] {
+            let resp = kick_off(
+                &app,
+                None,
+                &format!("/fhir/default/$export?{query}"),
+                "respond-async",
+            )
+            .await;
+            let text = resp.outcome(
+                400,
+                if query.starts_with("_since") || query.contains("_sort") {
+                    "invalid"
+                } else {
+                    "not-supported"
+                },
+            );
+            assert!(text.contains(says), "[{b}] {query}: {text}");
+        }
+        // Inferno's three spellings of NDJSON, and `_since` with an offset.
+        for query in [
+            "_outputFormat=application%2Ffhir%2Bndjson",
+            "_outputFormat=application%2Fndjson",
+            "_outputFormat=ndjson",
+            "_since=2020-01-01T00:00:00%2B02:00",
+        ] {
+            let resp = kick_off(
+                &app,
+                None,
+                &format!("/fhir/default/$export?{query}"),
+                "respond-async",
+            )
+            .await
+            .status(202);
+            app.delete(&status_url(&app, &resp)).await.status(202);
+        }
+        // Lenient: ignored, and said so in the manifest's error file.
+        let resp = kick_off(
+            &app,
+            None,
+            "/fhir/default/$export?foo=bar",
+            "respond-async, handling=lenient",
+        )
+        .await
+        .status(202);
+        let m = manifest(&poll(&app, None, &status_url(&app, &resp)).await, false);
+        let errors = download(&app, None, &m, "error").await;
+        let oo = &errors["OperationOutcome"];
+        assert_eq!(oo.len(), 1, "[{b}] {m}");
+        assert!(oo[0].to_string().contains("foo"), "[{b}] {}", oo[0]);
+        // Without Prefer: respond-async the export still runs asynchronously, and says so.
+        let resp = app
+            .send(app.request(Method::GET, "/fhir/default/$export"))
+            .await
+            .status(202);
+        assert!(
+            resp.text().contains("respond-async"),
+            "[{b}] {}",
+            resp.text()
+        );
+        poll(&app, None, &status_url(&app, &resp)).await;
+
+        // Cancel: 202, then the status URL and the files are 404 and the folder is gone.
+        state.jobs.pause();
+        let resp = kick_off(&app, None, "/fhir/default/$export", "respond-async")
+            .await
+            .status(202);
+        let url = status_url(&app, &resp);
+        app.get(&url).await.status(202);
+        app.delete(&url).await.status(202);
+        app.get(&url).await.outcome(404, "not-found");
+        app.delete(&url).await.outcome(404, "not-found");
+        state.jobs.resume();
+        let resp = kick_off(&app, None, "/fhir/default/$export", "respond-async")
+            .await
+            .status(202);
+        let url = status_url(&app, &resp);
+        let m = manifest(&poll(&app, None, &url).await, false);
+        let file = m["output"][0]["url"].as_str().unwrap().to_owned();
+        let job = url.rsplit('/').next().unwrap();
+        let dir = exports.path().join("default").join(job);
+        assert!(dir.exists(), "[{b}]");
+        app.delete(&url).await.status(202);
+        app.get(&url).await.outcome(404, "not-found");
+        app.get(&file).await.outcome(404, "not-found");
+        assert!(!dir.exists(), "[{b}] the files are removed");
+        // A file name that is not one of the job's.
+        app.get(&format!("{url}/..%2F..%2Fetc.ndjson"))
+            .await
+            .outcome(404, "not-found");
+    }
+}
+
+#[tokio::test]
+async fn since_exports_lose_nothing_written_while_an_export_runs() {
+    for db in test_databases().await {
+        let exports = tempfile::tempdir().unwrap();
+        let (app, state) = spawn_app_state(&db, config(exports.path())).await;
+        let b = app.backend;
+        for i in 0..60 {
+            app.put_resource(&practitioner(Some(&format!("p{i:02}")), &format!("F{i}")))
+                .await;
+        }
+        // A first export runs a step (20 rows), then resources are written behind and ahead
+        // of where it is.
+        state.jobs.pause();
+        state.jobs.set_batch(1);
+        let resp = kick_off(&app, None, "/fhir/default/$export", "respond-async")
+            .await
+            .status(202);
+        let url = status_url(&app, &resp);
+        state.jobs.step(1);
+        let started = Instant::now();
+        while !app
+            .get(&url)
+            .await
+            .status(202)
+            .must_header("x-progress")
+            .starts_with("20 ")
+        {
+            assert!(started.elapsed() < Duration::from_secs(20), "[{b}] no step");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        app.put_resource(&practitioner(Some("p05"), "Changed"))
+            .await; // behind
+        app.put_resource(&practitioner(Some("p50"), "Changed"))
+            .await; // ahead
+        app.delete("/fhir/default/Practitioner/p06")
+            .await
+            .status(200);
+        app.delete("/fhir/default/Practitioner/p51")
+            .await
+            .status(200);
+        app.put_resource(&practitioner(Some("p99"), "New")).await;
+        state.jobs.resume();
+        let first = manifest(&poll(&app, None, &url).await, false);
+        let mut state_now: BTreeMap<String, Value> = download(&app, None, &first, "output")
+            .await
+            .remove("Practitioner")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r["id"].as_str().unwrap().to_owned(), r))
+            .collect();
+
+        // The next export since the first's transactionTime: what changed, and what was
+        // deleted, as Bundles of DELETE entries.
+        let since = first["transactionTime"].as_str().unwrap();
+        let second = export(
+            &app,
+            &format!("/fhir/default/$export?_since={}", urlencode(since)),
+        )
+        .await;
+        let changed = download(&app, None, &second, "output").await;
+        let ids: BTreeSet<&str> = changed["Practitioner"]
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, BTreeSet::from(["p05", "p50", "p99"]), "[{b}]");
+        let deleted = download(&app, None, &second, "deleted").await;
+        let gone: BTreeSet<String> = deleted["Bundle"]
+            .iter()
+            .map(|bundle| {
+                assert_eq!(bundle["type"], "transaction", "[{b}]");
+                let req = &bundle["entry"][0]["request"];
+                assert_eq!(req["method"], "DELETE", "[{b}]");
+                req["url"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(
+            gone,
+            BTreeSet::from(["Practitioner/p06".into(), "Practitioner/p51".into()]),
+            "[{b}]"
+        );
+        // Applied in order, the two exports are the directory as it is now.
+        for r in &changed["Practitioner"] {
+            state_now.insert(r["id"].as_str().unwrap().to_owned(), r.clone());
+        }
+        for url in &gone {
+            state_now.remove(url.trim_start_matches("Practitioner/"));
+        }
+        let now = export(&app, "/fhir/default/$export?_type=Practitioner").await;
+        let current: BTreeMap<String, Value> = download(&app, None, &now, "output")
+            .await
+            .remove("Practitioner")
+            .unwrap()
+            .into_iter()
+            .map(|r| (r["id"].as_str().unwrap().to_owned(), r))
+            .collect();
+        assert_eq!(state_now, current, "[{b}]");
+    }
+}
+
+#[tokio::test]
+async fn an_export_whose_server_stopped_is_resumed_by_another_and_never_serves_a_cut_file() {
+    for db in test_databases().await {
+        let exports = tempfile::tempdir().unwrap();
+        let (first, state) = spawn_app_state(&db, config(exports.path())).await;
+        let b = first.backend;
+        for i in 0..75 {
+            first
+                .put_resource(&practitioner(Some(&format!("p{i:02}")), "Same"))
+                .await;
+        }
+        state.jobs.set_lease(Duration::from_millis(300));
+        state.jobs.pause();
+        state.jobs.set_batch(1);
+        let resp = kick_off(&first, None, "/fhir/default/$export", "respond-async")
+            .await
+            .status(202);
+        let url = status_url(&first, &resp);
+        let job = url.rsplit('/').next().unwrap().to_owned();
+        state.jobs.step(2);
+        let started = Instant::now();
+        while !first
+            .get(&url)
+            .await
+            .status(202)
+            .must_header("x-progress")
+            .starts_with("40 ")
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "[{b}] no steps"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Not complete: no file is served.
+        first
+            .get(&format!("{url}/Practitioner-1.ndjson"))
+            .await
+            .outcome(404, "not-found");
+        // The process "dies" after writing lines it never recorded.
+        let file = exports
+            .path()
+            .join("default")
+            .join(&job)
+            .join("Practitioner-1.ndjson");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap()
+            .write_all(b"{\"resourceType\":\"Practitioner\",\"id\":\"p40\"}\n{\"cut")
+            .unwrap();
+        let path = url.trim_start_matches(&first.base).to_owned();
+        drop(first); // its runner stays paused: it does nothing more
+
+        // Another server takes the job over once the lease has expired.
+        let (second, _state2) = spawn_app_state(&db, config(exports.path())).await;
+        let m = manifest(&poll(&second, None, &path).await, false);
+        let got = download(&second, None, &m, "output").await;
+        let ids: Vec<&str> = got["Practitioner"]
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        let want: Vec<String> = (0..75).map(|i| format!("p{i:02}")).collect();
+        assert_eq!(ids, want, "[{b}] every resource once, in order");
+    }
+}
+
+#[tokio::test]
+async fn only_clients_export_only_what_they_may_read_and_only_they_see_their_exports() {
+    for db in test_databases().await {
+        let exports = tempfile::tempdir().unwrap();
+        let cfg = ServerConfig {
+            export: services::export::ExportSettings {
+                dir: exports.path().to_owned(),
+                ..Default::default()
+            },
+            ..support_config()
+        };
+        let (app, state) = spawn_app_state(&db, cfg).await;
+        let b = app.backend;
+        create_tenant(&app, "dir").await;
+        let writer = client(&app, "system/*.cruds", None, false).await;
+        for r in [
+            practitioner(Some("p1"), "Alpha"),
+            json!({"resourceType": "Location", "id": "l1", "name": "Main"}),
+            restricted_org("hidden"),
+            json!({"resourceType": "Organization", "id": "open", "name": "Open Clinic"}),
+        ] {
+            let path = format!(
+                "/fhir/dir/{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            );
+            with_token(&app, Some(&writer), Method::PUT, &path, Some(&r))
+                .await
+                .status(201);
+        }
+
+        // Anonymous callers may search this tenant but not export it.
+        app.get("/fhir/dir/Practitioner").await.status(200);
+        let resp = kick_off(&app, None, "/fhir/dir/$export", "respond-async").await;
+        resp.outcome(401, "login");
+        assert!(resp.header("www-authenticate").is_some(), "[{b}]");
+
+        // A client that may read Practitioners and Organizations only.
+        let narrow = client(
+            &app,
+            "system/Practitioner.read system/Organization.read",
+            None,
+            false,
+        )
+        .await;
+        kick_off(
+            &app,
+            Some(&narrow),
+            "/fhir/dir/$export?_type=Location",
+            "respond-async",
+        )
+        .await
+        .outcome(403, "forbidden");
+        let resp = kick_off(&app, Some(&narrow), "/fhir/dir/$export", "respond-async")
+            .await
+            .status(202);
+        let url = status_url(&app, &resp);
+        let m = manifest(&poll(&app, Some(&narrow), &url).await, true);
+        let got = download(&app, Some(&narrow), &m, "output").await;
+        let keys: BTreeSet<(String, String)> = keys(&got);
+        assert_eq!(
+            keys,
+            BTreeSet::from([
+                ("Organization".into(), "open".into()),
+                ("Practitioner".into(), "p1".into())
+            ]),
+            "[{b}] no Location (scopes), no restricted Organization"
+        );
+        // A client that sees restricted content exports it.
+        let privileged = client(&app, "system/*.read", None, true).await;
+        let m = export_as(&app, &privileged, "/fhir/dir/$export?_type=Organization").await;
+        let orgs = keys_of(&download(&app, Some(&privileged), &m, "output").await);
+        assert_eq!(
+            orgs,
+            BTreeSet::from(["hidden".into(), "open".into()]),
+            "[{b}]"
+        );
+
+        // The job and its files are the narrow client's: another client gets 404, an anonymous
+        // caller 401, and the file needs the token (as requiresAccessToken says).
+        let file = m_file(&app, &narrow, &url).await;
+        for (who, token, code) in [
+            ("another client", Some(privileged.as_str()), 404),
+            ("anonymous", None, 401),
+        ] {
+            for path in [url.as_str(), file.as_str()] {
+                let resp = with_token(&app, token, Method::GET, path, None).await;
+                assert_eq!(resp.code, code, "[{b}] {who} GET {path}: {}", resp.text());
+            }
+            let resp = with_token(&app, token, Method::DELETE, &url, None).await;
+            assert_eq!(resp.code, code, "[{b}] {who} DELETE: {}", resp.text());
+        }
+        with_token(&app, Some(&narrow), Method::GET, &url, None)
+            .await
+            .status(200);
+
+        // At most two unfinished exports per client: the third is 429 with Retry-After.
+        state.jobs.pause();
+        let a = kick_off(&app, Some(&narrow), "/fhir/dir/$export", "respond-async")
+            .await
+            .status(202);
+        kick_off(&app, Some(&narrow), "/fhir/dir/$export", "respond-async")
+            .await
+            .status(202);
+        let resp = kick_off(&app, Some(&narrow), "/fhir/dir/$export", "respond-async").await;
+        resp.outcome(429, "too-costly");
+        assert!(resp.header("retry-after").is_some(), "[{b}]");
+        // Another client is not held back by this one's jobs; a cancelled job frees a place.
+        kick_off(
+            &app,
+            Some(&privileged),
+            "/fhir/dir/$export",
+            "respond-async",
+        )
+        .await
+        .status(202);
+        with_token(
+            &app,
+            Some(&narrow),
+            Method::DELETE,
+            &status_url(&app, &a),
+            None,
+        )
+        .await
+        .status(202);
+        kick_off(&app, Some(&narrow), "/fhir/dir/$export", "respond-async")
+            .await
+            .status(202);
+        state.jobs.resume();
+    }
+}
+
+/// The authorization tests' server config (authorization on, admin API on).
+fn support_config() -> ServerConfig {
+    ServerConfig {
+        admin_token: Some(ADMIN.into()),
+        ..ServerConfig::default()
+    }
+}
+
+/// A client of tenant `dir` with `scope`; answers a token.
+async fn client(
+    app: &TestApp,
+    scope: &str,
+    organization: Option<&str>,
+    see_restricted: bool,
+) -> String {
+    let key = auth::testing::TestClientKey::ec256("k1");
+    let mut body = json!({"jwks": {"keys": [key.public_jwk()]}, "scope": scope,
+        "see_restricted": see_restricted});
+    if let Some(o) = organization {
+        body["organization"] = json!(o);
+    }
+    let resp = admin(app, Method::POST, "/admin/tenants/dir/clients", Some(body))
+        .await
+        .status(201);
+    let id = resp.json()["client_id"]
+        .as_str()
+        .expect("client_id")
+        .to_owned();
+    token(app, "dir", &key, &id, scope).await
+}
+
+/// A whole-resource restricted Organization (NDH usage restriction whose provision permits
+/// `Organization/blue` only: other clients do not see it, privileged ones do).
+fn restricted_org(id: &str) -> Value {
+    json!({"resourceType": "Organization", "id": id, "name": "Shelter",
+        "extension": [{"url": "http://hl7.org/fhir/us/ndh/StructureDefinition/base-ext-usage-restriction",
+            "valueReference": {"reference": "#r"}}],
+        "contained": [{"resourceType": "Consent", "id": "r", "status": "active",
+            "scope": {"coding": [{"system": "http://hl7.org/fhir/us/ndh/CodeSystem/ConsentScopeNdhCS",
+                "code": "directory-privacy"}]},
+            "category": [{"coding": [{"system": "http://hl7.org/fhir/us/ndh/CodeSystem/ConsentCategoryNdhCS",
+                "code": "DRC"}]}],
+            "provision": {"type": "permit",
+                "actor": [{"reference": {"reference": "Organization/blue"}}]}}]})
+}
+
+async fn export_as(app: &TestApp, token: &str, path: &str) -> Value {
+    let resp = kick_off(app, Some(token), path, "respond-async")
+        .await
+        .status(202);
+    manifest(&poll(app, Some(token), &status_url(app, &resp)).await, true)
+}
+
+fn keys_of(by_type: &BTreeMap<String, Vec<Value>>) -> BTreeSet<String> {
+    keys(by_type).into_iter().map(|(_, id)| id).collect()
+}
+
+/// The first file of the complete export at `url`.
+async fn m_file(app: &TestApp, token: &str, url: &str) -> String {
+    let m = with_token(app, Some(token), Method::GET, url, None)
+        .await
+        .status(200)
+        .json();
+    m["output"][0]["url"].as_str().unwrap().to_owned()
+}
