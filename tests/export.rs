@@ -892,3 +892,228 @@ async fn m_file(app: &TestApp, token: &str, url: &str) -> String {
         .json();
     m["output"][0]["url"].as_str().unwrap().to_owned()
 }
+
+/// A resource of `rtype` with `fields`.
+fn resource(rtype: &str, id: &str, fields: Value) -> Value {
+    let mut r = json!({"resourceType": rtype, "id": id});
+    if let (Some(r), Some(f)) = (r.as_object_mut(), fields.as_object()) {
+        r.extend(f.clone());
+    }
+    r
+}
+
+fn reference(to: &str) -> Value {
+    json!({"reference": to})
+}
+
+#[tokio::test]
+async fn a_group_export_is_the_group_its_members_and_their_compartments_and_davinci_narrows_it() {
+    for db in test_databases().await {
+        let exports = tempfile::tempdir().unwrap();
+        let (app, _state) = spawn_app_state(&db, config(exports.path())).await;
+        let b = app.backend;
+        let payer = json!({"payor": [reference("Organization/org1")]});
+        for r in [
+            resource("Patient", "pa", json!({})),
+            resource("Patient", "pb", json!({})),
+            resource("Patient", "pz", json!({})),
+            resource("Practitioner", "dr1", json!({})),
+            resource("Practitioner", "dr2", json!({})),
+            resource("Organization", "org1", json!({"name": "Org"})),
+            resource("Location", "loc1", json!({"name": "Main"})),
+            resource(
+                "Endpoint",
+                "ep1",
+                json!({"status": "active",
+                "connectionType": {"code": "hl7-fhir-rest"}, "payloadType": [{"text": "any"}],
+                "address": "https://example.org/fhir"}),
+            ),
+            resource(
+                "PractitionerRole",
+                "role1",
+                json!({"practitioner": reference("Practitioner/dr1"),
+                "organization": reference("Organization/org1"), "location": [reference("Location/loc1")],
+                "endpoint": [reference("Endpoint/ep1")]}),
+            ),
+            resource(
+                "Coverage",
+                "cov-a",
+                json!({"status": "active", "beneficiary": reference("Patient/pa")}),
+            ),
+            resource(
+                "Coverage",
+                "cov-b",
+                json!({"status": "active", "beneficiary": reference("Patient/pb")}),
+            ),
+            resource(
+                "Coverage",
+                "cov-z",
+                json!({"status": "active", "beneficiary": reference("Patient/pz")}),
+            ),
+            resource(
+                "ExplanationOfBenefit",
+                "eob-a",
+                json!({"status": "active",
+                "patient": reference("Patient/pa"), "provider": reference("Practitioner/dr1")}),
+            ),
+            resource(
+                "Encounter",
+                "enc-b",
+                json!({"status": "finished", "subject": reference("Patient/pb")}),
+            ),
+            resource(
+                "Observation",
+                "obs-a",
+                json!({"status": "final", "code": {"text": "x"},
+                "subject": reference("Patient/pa"), "performer": [reference("Practitioner/dr2")]}),
+            ),
+            resource(
+                "Group",
+                "g1",
+                json!({"type": "person", "actual": true, "member": [
+                {"entity": reference("Patient/pa")}, {"entity": reference("Patient/pb")},
+                {"entity": reference("PractitionerRole/role1")},
+                {"entity": reference("Patient/pz"), "inactive": true}]}),
+            ),
+        ] {
+            let r = if r["resourceType"] == "Coverage" {
+                let mut r = r;
+                r["payor"] = payer["payor"].clone();
+                r
+            } else {
+                r
+            };
+            app.put_resource(&r).await;
+        }
+        let exported = |m: Value| {
+            let app = &app;
+            async move {
+                let got = download(app, None, &m, "output").await;
+                let mut keys: Vec<String> = keys(&got)
+                    .into_iter()
+                    .map(|(t, id)| format!("{t}/{id}"))
+                    .collect();
+                keys.sort();
+                keys
+            }
+        };
+        eprintln!(
+            "DBG {}",
+            app.get("/fhir/default/Coverage?beneficiary=Patient/pa,Patient/pb&_count=1000")
+                .await
+                .text()
+        );
+        let all = exported(export(&app, "/fhir/default/Group/g1/$export").await).await;
+        assert_eq!(
+            all,
+            [
+                "Coverage/cov-a",
+                "Coverage/cov-b",
+                "Encounter/enc-b",
+                "Endpoint/ep1",
+                "ExplanationOfBenefit/eob-a",
+                "Group/g1",
+                "Location/loc1",
+                "Observation/obs-a",
+                "Organization/org1",
+                "Patient/pa",
+                "Patient/pb",
+                "Practitioner/dr1",
+                "PractitionerRole/role1"
+            ],
+            "[{b}] the group, its active members, their compartments, the role's references"
+        );
+
+        // Da Vinci PDex: one member, all its data; then only some types of it.
+        let pdex = "exportType=hl7.fhir.us.davinci-pdex";
+        let one = exported(
+            export(
+                &app,
+                &format!("/fhir/default/Group/g1/$davinci-data-export?{pdex}&patient=Patient/pa"),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            one,
+            [
+                "Coverage/cov-a",
+                "ExplanationOfBenefit/eob-a",
+                "Group/g1",
+                "Observation/obs-a",
+                "Patient/pa"
+            ],
+            "[{b}]"
+        );
+        let coverage = exported(
+            export(
+                &app,
+                &format!("/fhir/default/Group/g1/$davinci-data-export?{pdex}&patient=Patient/pb&_type=Coverage"),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            coverage,
+            ["Coverage/cov-b", "Group/g1"],
+            "[{b}] the Group is always in it"
+        );
+
+        // Only what changed since an instant (the Group itself always).
+        let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let mut cov = resource(
+            "Coverage",
+            "cov-a",
+            json!({"status": "cancelled", "beneficiary": reference("Patient/pa")}),
+        );
+        cov["payor"] = payer["payor"].clone();
+        app.put_resource(&cov).await;
+        let changed = exported(
+            export(
+                &app,
+                &format!(
+                    "/fhir/default/Group/g1/$davinci-data-export?{pdex}&patient=Patient/pa,Patient/pb&_since={}",
+                    urlencode(&since)
+                ),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(changed, ["Coverage/cov-a", "Group/g1"], "[{b}]");
+
+        // Refusals: a non-member, no exportType, an unknown Group.
+        let r = kick_off(
+            &app,
+            None,
+            &format!("/fhir/default/Group/g1/$davinci-data-export?{pdex}&patient=Patient/pz"),
+            "respond-async",
+        )
+        .await;
+        assert!(r.outcome(400, "invalid").contains("Patient/pz"), "[{b}]");
+        let r = kick_off(
+            &app,
+            None,
+            "/fhir/default/Group/g1/$davinci-data-export?patient=Patient/pa",
+            "respond-async",
+        )
+        .await;
+        assert!(r.outcome(400, "required").contains("exportType"), "[{b}]");
+        kick_off(
+            &app,
+            None,
+            "/fhir/default/Group/nope/$export",
+            "respond-async",
+        )
+        .await
+        .outcome(404, "not-found");
+
+        // Group search by member works as for any type.
+        let found = app
+            .get("/fhir/default/Group?member=Patient/pa")
+            .await
+            .status(200)
+            .json();
+        assert_eq!(common::entries(&found).len(), 1, "[{b}]");
+    }
+}

@@ -12,11 +12,15 @@
 //! - `fhirdir-bench subscriptions --backend ...`: notification latency and transaction
 //!   throughput with active subscriptions (issue 17; see [`notify`]).
 //!
+//! - `fhirdir-bench export --database URL`: bulk export of an imported tenant against the
+//!   database's raw copy (issue 18; see [`export`]).
+//!
 //! Output is markdown: machine facts, one row per measurement, and a summary table.
 
 mod auth;
 mod ceiling;
 mod child;
+mod export;
 mod load;
 mod notify;
 mod practitioner;
@@ -62,6 +66,9 @@ enum Cmd {
     /// Federation: a replica's seed rate, follow latency and catch-up rate after downtime
     /// (issue 17).
     Federation(replica::ReplicaArgs),
+    /// Bulk export of an imported tenant: resources/s and peak RSS, against the database's
+    /// own raw copy of the same rows (issue 18).
+    Export(export::ExportArgs),
     /// Writes a copy of generated data with one resource in `--every` restricted (NDH usage
     /// restrictions), for the restricted-content benchmark (issue 15).
     Restrict(restrict::RestrictArgs),
@@ -177,6 +184,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Restrict(a) => restrict::main(a),
         Cmd::Subscriptions(a) => notify::main(a).await,
         Cmd::Federation(a) => replica::main(a).await,
+        Cmd::Export(a) => export::main(a).await,
         Cmd::Auth(a) => {
             let fhirdir = fhirdir_binary(a.fhirdir.clone())?;
             auth::run(a, fhirdir).await

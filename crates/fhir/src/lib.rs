@@ -17,3 +17,4 @@ pub use id::{is_valid_id, new_id};
 pub use meta::stamp_meta;
 pub use outcome::{IssueSeverity, IssueType, OperationOutcome};
 pub use resource_types::{is_resource_type, RESOURCE_TYPES};
+pub mod compartments;

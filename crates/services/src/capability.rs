@@ -96,6 +96,13 @@ fn resource_entry(rtype: &str, registry: &Registry) -> Value {
         "searchRevInclude": revincludes,
         "searchParam": params,
     });
+    if rtype == "Group" {
+        // Bulk Data 2.0 Group export, and Da Vinci PDex's member-subset variant of it.
+        entry["operation"] = json!([
+            {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"},
+            {"name": "davinci-data-export", "definition": "http://hl7.org/fhir/us/davinci-pdex/OperationDefinition/davinci-data-export"}
+        ]);
+    }
     if rtype == "Subscription" {
         subscription_entry(&mut entry);
     }

@@ -91,7 +91,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         )
         .route(
             "/fhir/{tenant}/{type}/{id}/{operation}",
-            get(operation::instance_get),
+            get(operation::instance_get).post(operation::instance_post),
         )
         .route(
             "/fhir/{tenant}/{type}/{id}/_history/{vid}",

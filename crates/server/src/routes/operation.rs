@@ -78,7 +78,16 @@ pub async fn type_post(
 }
 
 /// `GET [base]/[type]/[id]/$op`
-pub async fn instance_get(ctx: Ctx, p: InstanceOperation, Query(q): Query) -> AppResult<Response> {
+pub async fn instance_get(
+    ctx: Ctx,
+    p: InstanceOperation,
+    uri: OriginalUri,
+    Query(q): Query,
+    PreferHeader(prefer): PreferHeader,
+) -> AppResult<Response> {
+    if let Some(level) = group_export(&p) {
+        return super::export::kick_off(ctx, level, uri, q.0, prefer, Default::default()).await;
+    }
     let ops = services::subscriptions::operations::status;
     let body = match (p.resource_type.as_str(), p.name.as_str()) {
         ("Subscription", "status") => ops(&ctx, Some(&p.id), &q.0).await?,
@@ -88,4 +97,32 @@ pub async fn instance_get(ctx: Ctx, p: InstanceOperation, Query(q): Query) -> Ap
         _ => return Err(unknown(&p.resource_type, &p.name).into()),
     };
     Ok(fhir_json(StatusCode::OK, body))
+}
+
+/// `POST [base]/[type]/[id]/$op`: a Group export's kick-off with a Parameters body.
+pub async fn instance_post(
+    ctx: Ctx,
+    p: InstanceOperation,
+    uri: OriginalUri,
+    Query(q): Query,
+    PreferHeader(prefer): PreferHeader,
+    RawBody(body): RawBody,
+) -> AppResult<Response> {
+    match group_export(&p) {
+        Some(level) => super::export::kick_off(ctx, level, uri, q.0, prefer, body).await,
+        None => Err(unknown(&p.resource_type, &p.name).into()),
+    }
+}
+
+/// `Group/[id]/$export` (Bulk Data) and `Group/[id]/$davinci-data-export` (Da Vinci PDex).
+fn group_export(p: &InstanceOperation) -> Option<services::export::Level> {
+    let davinci = match (p.resource_type.as_str(), p.name.as_str()) {
+        ("Group", "export") => false,
+        ("Group", "davinci-data-export") => true,
+        _ => return None,
+    };
+    Some(services::export::Level::Group {
+        id: p.id.clone(),
+        davinci,
+    })
 }

@@ -10,6 +10,7 @@
 //! the job, so a completed job's cursor always lists every file.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
 
 use search::{SearchLimits, SearchQuery};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ use serde_json::{json, Value};
 use store::{ExportWindow, Job, Scope, TenantName};
 
 use super::files::{self, Appender, OutputFile, Section};
+use super::group::{self, GroupPlan};
 use crate::error::{Error, Result};
 use crate::jobs::{BoxFuture, JobKind, Step};
 use crate::App;
@@ -85,6 +87,9 @@ pub struct Params {
     pub owner: Owner,
     /// The manifest's `requiresAccessToken`: the files are served to the owner's token only.
     pub requires_token: bool,
+    /// A Group export: the Group and the members whose data is exported.
+    #[serde(default)]
+    pub group: Option<GroupPlan>,
 }
 
 impl Params {
@@ -126,6 +131,9 @@ pub struct Cursor {
     pub files: Vec<OutputFile>,
     /// Every part is done: the next step ends the job.
     pub complete: bool,
+    /// A Group export's keys file is written.
+    #[serde(default)]
+    pub collected: bool,
 }
 
 impl Cursor {
@@ -178,8 +186,11 @@ async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<S
         since: params.since,
         until: params.until,
     };
-    let parts = params.parts();
     let budget = (batch as usize).max(1) * ROWS_PER_BATCH_ITEM;
+    if let Some(plan) = &params.group {
+        return group_step(app, scope, job, &params, plan, cursor, budget).await;
+    }
+    let parts = params.parts();
     let Cursor {
         part, after, files, ..
     } = &mut cursor;
@@ -242,6 +253,11 @@ async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<S
     ))
     .await?;
     cursor.complete = cursor.part >= parts.len();
+    progress(&cursor)
+}
+
+/// The step's answer: resources written so far, and the cursor.
+fn progress(cursor: &Cursor) -> Result<Step> {
     let done = cursor
         .files
         .iter()
@@ -250,9 +266,89 @@ async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<S
         .sum();
     Ok(Step::Progress {
         done,
-        cursor: serde_json::to_value(&cursor)
+        cursor: serde_json::to_value(cursor)
             .map_err(|e| Error::internal(format!("export cursor: {e}")))?,
     })
+}
+
+/// A step of a Group export (`super::group`): the first collects the keys; the others walk
+/// them a type at a time (parts are the types of the keys file, in name order).
+async fn group_step(
+    app: &App,
+    scope: Scope<'_>,
+    job: &Job,
+    params: &Params,
+    plan: &GroupPlan,
+    mut cursor: Cursor,
+    budget: usize,
+) -> Result<Step> {
+    let dir = files::job_dir(&app.settings.export.dir, scope.tenant().as_str(), &job.id);
+    if !cursor.collected {
+        let keys = group::collect(app, scope, plan, &params.types).await?;
+        group::save_keys(&dir, &keys).await?;
+        cursor.collected = true;
+        return progress(&cursor);
+    }
+    let keys = group::load_keys(&dir).await?;
+    let types: Vec<&String> = keys.keys().collect();
+    let window = ExportWindow {
+        since: params.since,
+        until: params.until,
+    };
+    let Cursor {
+        part, after, files, ..
+    } = &mut cursor;
+    let mut out = Appender::new(files, app.settings.export.file_bytes);
+    let mut scanned = 0;
+    while scanned < budget && *part < types.len() {
+        let rtype = types[*part].as_str();
+        let all = &keys[rtype];
+        let take = PAGE.min(budget - scanned);
+        let ids: Vec<&str> = match after.as_deref() {
+            Some(a) => all
+                .range::<str, _>((Bound::Excluded(a), Bound::Unbounded))
+                .map(String::as_str)
+                .take(take)
+                .collect(),
+            None => all.iter().map(String::as_str).take(take).collect(),
+        };
+        scanned += take;
+        // The Group itself is in every export of it, whatever `_since` says.
+        let (own, others): (Vec<&str>, Vec<&str>) = ids
+            .iter()
+            .partition(|id| rtype == "Group" && **id == plan.id);
+        let mut rows = app
+            .store
+            .export_by_ids(scope, rtype, &own, ExportWindow::default())
+            .await?;
+        rows.extend(
+            app.store
+                .export_by_ids(scope, rtype, &others, window)
+                .await?,
+        );
+        rows.sort();
+        let rows = filtered(app, scope, params, rtype, rows).await?;
+        let elements = params.elements_of(rtype);
+        for (_, body) in rows {
+            let line = subset(body, &elements)?;
+            out.line(Section::Output, rtype, line.as_bytes());
+        }
+        let last = ids.last().map(|l| (*l).to_owned());
+        let more = last.as_deref().is_some_and(|l| {
+            all.range::<str, _>((Bound::Excluded(l), Bound::Unbounded))
+                .next()
+                .is_some()
+        });
+        if more {
+            *after = last;
+        } else {
+            *part += 1;
+            *after = None;
+        }
+    }
+    out.flush(dir).await?;
+    cursor.complete = cursor.part >= types.len();
+    progress(&cursor)
 }
 
 /// `_elements` applied to one resource (tagged SUBSETTED); unchanged without any.

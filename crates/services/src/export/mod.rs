@@ -25,6 +25,7 @@
 //! also in the next `_since=transactionTime` export, so an incremental client loses nothing.
 
 mod files;
+mod group;
 mod job;
 mod request;
 mod sweep;
@@ -35,7 +36,7 @@ use store::{JobState, NewJob};
 
 pub use files::{is_file_name, OutputFile, Section};
 pub use job::{Export, Owner, KIND};
-pub use request::{parameters_pairs, ExportRequest, NDJSON_FORMATS};
+pub use request::{parameters_pairs, ExportRequest, Operation, EXPORT_TYPES, NDJSON_FORMATS};
 
 use crate::auth::access::Interaction;
 use crate::ctx::{Principal, RequestCtx};
@@ -49,6 +50,18 @@ pub enum Level {
     System,
     /// `[base]/[type]/$export`
     Type(String),
+    /// `[base]/Group/[id]/$export`, or `$davinci-data-export` when `davinci`.
+    Group { id: String, davinci: bool },
+}
+
+impl Level {
+    fn operation(&self) -> Operation {
+        match self {
+            Level::System | Level::Type(_) => Operation::Export,
+            Level::Group { davinci: false, .. } => Operation::GroupExport,
+            Level::Group { davinci: true, .. } => Operation::DavinciExport,
+        }
+    }
 }
 
 /// What a kick-off answers: the job and the status URL.
@@ -115,7 +128,11 @@ pub async fn kick_off(
     request_url: String,
 ) -> Result<Accepted> {
     let owner = owner(ctx)?;
-    let req = request::parse(pairs, prefer.lenient)?;
+    let req = request::parse(pairs, level.operation(), prefer.lenient)?;
+    let group = match &level {
+        Level::Group { id, .. } => Some(group_plan(ctx, id, &req).await?),
+        Level::System | Level::Type(_) => None,
+    };
     let types = resolve_types(ctx, &level, &req).await?;
     check_filters(ctx, &req).await?;
     let app = ctx.app();
@@ -153,6 +170,7 @@ pub async fn kick_off(
         ignored: req.ignored,
         requires_token: owner.client_id.is_some(),
         owner,
+        group,
     };
     let id = uuid::Uuid::new_v4().to_string();
     let value = serde_json::to_value(&params)
@@ -228,7 +246,7 @@ async fn resolve_types(
             }
             vec![t.clone()]
         }
-        Level::System => req.types.clone(),
+        Level::System | Level::Group { .. } => req.types.clone(),
     };
     if asked.iter().any(|t| t == audit) {
         return Err(Error::bad_request(
@@ -242,11 +260,36 @@ async fn resolve_types(
         }
         return Ok(asked);
     }
-    let held = ctx.app().store.types_held(ctx.tenant()).await?;
-    Ok(held
+    // A Group export's members may bring any type; a system export walks what the tenant has.
+    let candidates = match level {
+        Level::Group { .. } => fhir::RESOURCE_TYPES
+            .iter()
+            .map(|t| (*t).to_owned())
+            .collect(),
+        _ => ctx.app().store.types_held(ctx.tenant()).await?,
+    };
+    Ok(candidates
         .into_iter()
         .filter(|t| t != audit && ctx.may(t, Interaction::Read))
         .collect())
+}
+
+/// The Group to export as the caller sees it (404 when it cannot), and its members.
+async fn group_plan(ctx: &RequestCtx, id: &str, req: &ExportRequest) -> Result<group::GroupPlan> {
+    ctx.authorize("Group", Interaction::Read)?;
+    let record = ctx
+        .app()
+        .store
+        .read(ctx.scope(), "Group", id)
+        .await?
+        .filter(|r| !r.deleted)
+        .ok_or_else(|| Error::not_found(format!("Group/{id} is not known")))?;
+    let body: Value = record
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    group::plan(id, &body, &req.patients)
 }
 
 /// Each `_typeFilter` must be a search this server runs, on types the caller may search.

@@ -31,6 +31,26 @@ const FILTER_REFUSED: [&str; 9] = [
     "_containedType",
 ];
 
+/// Which operation is kicked off: the parameters each accepts differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `$export` at the system or type level.
+    Export,
+    /// `Group/{id}/$export`: also `patient`.
+    GroupExport,
+    /// `Group/{id}/$davinci-data-export` (Da Vinci PDex): also `patient`, and `exportType`
+    /// (required).
+    DavinciExport,
+}
+
+/// The `exportType` values of `$davinci-data-export` this server accepts (PDex Provider API,
+/// payer-to-payer, and Da Vinci ATR member lists).
+pub const EXPORT_TYPES: [&str; 3] = [
+    "hl7.fhir.us.davinci-pdex",
+    "hl7.fhir.us.davinci-pdex#payertopayer",
+    "hl7.fhir.us.davinci-atr",
+];
+
 /// What a kick-off asks for.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExportRequest {
@@ -44,6 +64,10 @@ pub struct ExportRequest {
     pub type_filters: BTreeMap<String, Vec<Vec<(String, String)>>>,
     /// `_elements`: `Type.element` or `element`.
     pub elements: Vec<String>,
+    /// `patient`: the members of a Group to export (references); empty: every member.
+    pub patients: Vec<String>,
+    /// `exportType` of `$davinci-data-export`.
+    pub export_type: Option<String>,
     /// What was ignored under `Prefer: handling=lenient`, one sentence each.
     pub ignored: Vec<String>,
 }
@@ -101,8 +125,9 @@ fn grouped(pairs: &[(String, String)]) -> BTreeMap<&str, Vec<&str>> {
     by_name
 }
 
-/// Reads `pairs` (see the module documentation). `lenient`: `Prefer: handling=lenient`.
-pub fn parse(pairs: &[(String, String)], lenient: bool) -> Result<ExportRequest> {
+/// Reads `pairs` of `op` (see the module documentation). `lenient`:
+/// `Prefer: handling=lenient`.
+pub fn parse(pairs: &[(String, String)], op: Operation, lenient: bool) -> Result<ExportRequest> {
     let mut req = ExportRequest::default();
     let refuse = |req: &mut ExportRequest, e: Error| -> Result<()> {
         if lenient {
@@ -175,13 +200,31 @@ pub fn parse(pairs: &[(String, String)], lenient: bool) -> Result<ExportRequest>
             }
             // Presentation only: the output is NDJSON whatever they say.
             "_format" | "_pretty" => {}
+            "patient" if op != Operation::Export => {
+                for r in list(&values) {
+                    if !r.contains('/') {
+                        return Err(bad(format!(
+                            "patient={r:?} is not a reference (Patient/id)"
+                        )));
+                    }
+                    req.patients.push(r.to_owned());
+                }
+            }
             "patient" => refuse(
                 &mut req,
-                unsupported(
-                    "patient is only accepted by a Group export's $davinci-data-export, \
-                     which this server does not offer yet",
-                ),
+                unsupported("patient is accepted by a Group's $export and $davinci-data-export"),
             )?,
+            "exportType" | "_exportType" if op == Operation::DavinciExport => {
+                for t in list(&values) {
+                    if !EXPORT_TYPES.contains(&t) {
+                        return Err(unsupported(format!(
+                            "exportType={t:?} is not supported (supported: {})",
+                            EXPORT_TYPES.join(", ")
+                        )));
+                    }
+                    req.export_type = Some(t.to_owned());
+                }
+            }
             other => refuse(
                 &mut req,
                 unsupported(format!(
@@ -191,6 +234,15 @@ pub fn parse(pairs: &[(String, String)], lenient: bool) -> Result<ExportRequest>
                 )),
             )?,
         }
+    }
+    if op == Operation::DavinciExport && req.export_type.is_none() {
+        return Err(Error::bad_request(
+            IssueType::Required,
+            format!(
+                "$davinci-data-export needs exportType (one of {})",
+                EXPORT_TYPES.join(", ")
+            ),
+        ));
     }
     if let (Some(s), Some(u)) = (req.since, req.until) {
         if u <= s {
@@ -329,6 +381,7 @@ mod tests {
                 ("_type", "Practitioner,Location"),
                 ("_type", "Practitioner"),
             ]),
+            Operation::Export,
             false,
         )
         .unwrap();
@@ -343,18 +396,18 @@ mod tests {
             ("foo", "bar"),
             ("includeAssociatedData", "LatestProvenanceResources"),
         ] {
-            let e = parse(&pairs(&[bad]), false).unwrap_err();
+            let e = parse(&pairs(&[bad]), Operation::Export, false).unwrap_err();
             assert_eq!(e.status(), 400, "{bad:?}");
             assert!(
                 e.diagnostics().contains(bad.0),
                 "{bad:?}: {}",
                 e.diagnostics()
             );
-            let r = parse(&pairs(&[bad]), true).unwrap();
+            let r = parse(&pairs(&[bad]), Operation::Export, true).unwrap();
             assert_eq!(r.ignored.len(), 1, "{bad:?}");
         }
         for ok in NDJSON_FORMATS {
-            parse(&pairs(&[("_outputFormat", ok)]), false).unwrap();
+            parse(&pairs(&[("_outputFormat", ok)]), Operation::Export, false).unwrap();
         }
     }
 
@@ -367,7 +420,7 @@ mod tests {
             ("_typeFilter", "Practitioner?_include=Practitioner:x"),
             ("_elements", "Practitioner.name.family"),
         ] {
-            let e = parse(&pairs(&[bad]), true).unwrap_err();
+            let e = parse(&pairs(&[bad]), Operation::Export, true).unwrap_err();
             assert_eq!(e.status(), 400, "{bad:?}");
         }
         let e = parse(
@@ -375,6 +428,7 @@ mod tests {
                 ("_type", "Location"),
                 ("_typeFilter", "Practitioner?name=x"),
             ]),
+            Operation::Export,
             false,
         )
         .unwrap_err();
@@ -394,6 +448,7 @@ mod tests {
                 ("_elements", "Practitioner.name,id"),
                 ("_since", "2026-01-01T00:00:00+02:00"),
             ]),
+            Operation::Export,
             false,
         )
         .unwrap();
@@ -402,6 +457,47 @@ mod tests {
         assert_eq!(r.elements_of("Practitioner"), ["name", "id"]);
         assert_eq!(r.elements_of("Location"), ["id"]);
         assert_eq!(r.since, Some(1_767_218_400_000_000));
+    }
+
+    #[test]
+    fn davinci_needs_an_export_type_and_takes_a_patient_subset() {
+        let davinci = Operation::DavinciExport;
+        let e = parse(&pairs(&[("patient", "Patient/a")]), davinci, false).unwrap_err();
+        assert!(
+            e.diagnostics().contains("exportType"),
+            "{}",
+            e.diagnostics()
+        );
+        let e = parse(&pairs(&[("exportType", "x")]), davinci, true).unwrap_err();
+        assert_eq!(e.status(), 400);
+        for t in EXPORT_TYPES {
+            let r = parse(
+                &pairs(&[("_exportType", t), ("patient", "Patient/a,Patient/b")]),
+                davinci,
+                false,
+            )
+            .unwrap();
+            assert_eq!(r.patients, ["Patient/a", "Patient/b"]);
+        }
+        // Not a parameter of the other operations.
+        parse(
+            &pairs(&[("exportType", EXPORT_TYPES[0])]),
+            Operation::GroupExport,
+            false,
+        )
+        .unwrap_err();
+        parse(
+            &pairs(&[("patient", "Patient/a")]),
+            Operation::Export,
+            false,
+        )
+        .unwrap_err();
+        parse(
+            &pairs(&[("patient", "Patient/a")]),
+            Operation::GroupExport,
+            false,
+        )
+        .unwrap();
     }
 
     #[test]
