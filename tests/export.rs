@@ -1,8 +1,10 @@
-//! Bulk Data 2.0 `$export`, black-box, once per backend: the kick-off, polling, manifest,
-//! file and cancel answers Inferno's Bulk Data v2 checks expect; an export re-imported into a
-//! fresh tenant equals the original; `_type`, `_typeFilter`, `_elements`; `_since` exports
-//! that lose nothing written during an export; a job whose server stopped mid-way resumed by
-//! another, never serving a cut file; and who may start, see, download and cancel an export.
+//! Bulk data, black-box, once per backend. `$export` (Bulk Data 2.0): the kick-off, polling,
+//! manifest, file and cancel answers Inferno's Bulk Data v2 checks expect; an export
+//! re-imported into a fresh tenant equals the original; `_type`, `_typeFilter`, `_elements`;
+//! `_since` exports that lose nothing written during an export; a job whose server stopped
+//! mid-way resumed by another, never serving a cut file; Group exports and Da Vinci's
+//! `$davinci-data-export`; and who may start, see, download and cancel an export. `$import`
+//! (ping and pull): inputs from URLs and the import folder, what it skips, and who may.
 
 mod common;
 
@@ -26,7 +28,7 @@ use support::{admin, create_tenant, token, with_token, ADMIN};
 fn config(dir: &Path) -> ServerConfig {
     ServerConfig {
         admin_token: Some(ADMIN.into()),
-        export: services::export::ExportSettings {
+        export: services::bulk::ExportSettings {
             dir: dir.to_owned(),
             ..Default::default()
         },
@@ -539,7 +541,7 @@ async fn since_exports_lose_nothing_written_while_an_export_runs() {
             app.put_resource(&practitioner(Some(&format!("p{i:02}")), &format!("F{i}")))
                 .await;
         }
-        // A first export runs a step (20 rows), then resources are written behind and ahead
+        // A first export runs a step (50 rows), then resources are written behind and ahead
         // of where it is.
         state.jobs.pause();
         state.jobs.set_batch(1);
@@ -554,7 +556,7 @@ async fn since_exports_lose_nothing_written_while_an_export_runs() {
             .await
             .status(202)
             .must_header("x-progress")
-            .starts_with("20 ")
+            .starts_with("50 ")
         {
             assert!(started.elapsed() < Duration::from_secs(20), "[{b}] no step");
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -634,9 +636,9 @@ async fn an_export_whose_server_stopped_is_resumed_by_another_and_never_serves_a
         let exports = tempfile::tempdir().unwrap();
         let (first, state) = spawn_app_state(&db, config(exports.path())).await;
         let b = first.backend;
-        for i in 0..75 {
+        for i in 0..130 {
             first
-                .put_resource(&practitioner(Some(&format!("p{i:02}")), "Same"))
+                .put_resource(&practitioner(Some(&format!("p{i:03}")), "Same"))
                 .await;
         }
         state.jobs.set_lease(Duration::from_millis(300));
@@ -654,7 +656,7 @@ async fn an_export_whose_server_stopped_is_resumed_by_another_and_never_serves_a
             .await
             .status(202)
             .must_header("x-progress")
-            .starts_with("40 ")
+            .starts_with("100 ")
         {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
@@ -677,7 +679,7 @@ async fn an_export_whose_server_stopped_is_resumed_by_another_and_never_serves_a
             .append(true)
             .open(&file)
             .unwrap()
-            .write_all(b"{\"resourceType\":\"Practitioner\",\"id\":\"p40\"}\n{\"cut")
+            .write_all(b"{\"resourceType\":\"Practitioner\",\"id\":\"p100\"}\n{\"cut")
             .unwrap();
         let path = url.trim_start_matches(&first.base).to_owned();
         drop(first); // its runner stays paused: it does nothing more
@@ -690,7 +692,7 @@ async fn an_export_whose_server_stopped_is_resumed_by_another_and_never_serves_a
             .iter()
             .map(|r| r["id"].as_str().unwrap())
             .collect();
-        let want: Vec<String> = (0..75).map(|i| format!("p{i:02}")).collect();
+        let want: Vec<String> = (0..130).map(|i| format!("p{i:03}")).collect();
         assert_eq!(ids, want, "[{b}] every resource once, in order");
     }
 }
@@ -700,7 +702,7 @@ async fn only_clients_export_only_what_they_may_read_and_only_they_see_their_exp
     for db in test_databases().await {
         let exports = tempfile::tempdir().unwrap();
         let cfg = ServerConfig {
-            export: services::export::ExportSettings {
+            export: services::bulk::ExportSettings {
                 dir: exports.path().to_owned(),
                 ..Default::default()
             },
@@ -1115,5 +1117,221 @@ async fn a_group_export_is_the_group_its_members_and_their_compartments_and_davi
             .status(200)
             .json();
         assert_eq!(common::entries(&found).len(), 1, "[{b}]");
+    }
+}
+
+/// A ping-and-pull `$import` body naming `inputs` (type, url).
+fn import_body(inputs: &[(&str, &str)]) -> Value {
+    let mut params = vec![
+        json!({"name": "inputFormat", "valueCode": "application/fhir+ndjson"}),
+        json!({"name": "inputSource", "valueUri": "https://source.example"}),
+    ];
+    for (t, url) in inputs {
+        params.push(json!({"name": "input", "part": [
+            {"name": "type", "valueCode": t}, {"name": "url", "valueUrl": url}]}));
+    }
+    json!({"resourceType": "Parameters", "parameter": params})
+}
+
+/// POSTs `$import` with `body` (and `token`).
+async fn import(app: &TestApp, token: Option<&str>, tenant: &str, body: &Value) -> Resp {
+    with_token(
+        app,
+        token,
+        Method::POST,
+        &format!("/fhir/{tenant}/$import"),
+        Some(body),
+    )
+    .await
+}
+
+/// Serves `files` (name -> body) on loopback; answers the base URL.
+async fn serve_files(files: Vec<(&'static str, String)>) -> String {
+    let mut router = axum::Router::new();
+    for (name, body) in files {
+        router = router.route(
+            &format!("/{name}"),
+            axum::routing::get(move || async move { body }),
+        );
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn import_pulls_ndjson_from_urls_and_the_import_folder_and_lists_what_it_skipped() {
+    let source = serve_files(vec![(
+        "locations.ndjson",
+        "{\"resourceType\":\"Location\",\"id\":\"l1\",\"name\":\"One\"}\n\
+         {\"resourceType\":\"Location\",\"id\":\"l2\",\"name\":\"Two\"}\n"
+            .to_owned(),
+    )])
+    .await;
+    for db in test_databases().await {
+        let exports = tempfile::tempdir().unwrap();
+        let inbox = tempfile::tempdir().unwrap();
+        std::fs::write(
+            inbox.path().join("practitioners.ndjson"),
+            "{\"resourceType\":\"Practitioner\",\"id\":\"a\"}\n\
+             {\"resourceType\":\"Practitioner\",\"id\":\"b\"}\n\
+             {\"resourceType\":\"Practitioner\",\"id\":\"bad id\"}\n\
+             {\"resourceType\":\"Practitioner\",\"id\":\"c\"}\n",
+        )
+        .unwrap();
+        let mut cfg = config(exports.path());
+        cfg.import_dir = Some(inbox.path().to_owned());
+        cfg.outbound_allow = vec!["127.0.0.1".into()];
+        let (app, _state) = spawn_app_state(&db, cfg).await;
+        let b = app.backend;
+
+        let body = import_body(&[
+            ("Practitioner", "practitioners.ndjson"),
+            ("Location", &format!("{source}/locations.ndjson")),
+        ]);
+        let resp = import(&app, None, "default", &body).await.status(202);
+        let url = status_url(&app, &resp);
+        assert!(url.contains("/$import/"), "[{b}] {url}");
+        let m = poll(&app, None, &url).await.json();
+        let counts: BTreeMap<String, u64> = m["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["type"].as_str().unwrap().to_owned(),
+                    o["count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            counts,
+            BTreeMap::from([("Location".into(), 2), ("Practitioner".into(), 3)]),
+            "[{b}] {m}"
+        );
+        let errors = m["error"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "[{b}] {m}");
+        let said = errors[0]["outcome"].to_string();
+        assert!(said.contains("practitioners.ndjson line 3"), "[{b}] {said}");
+        assert!(
+            !said.contains(&inbox.path().display().to_string()),
+            "[{b}] no server path: {said}"
+        );
+        for path in ["Practitioner/a", "Practitioner/c", "Location/l2"] {
+            app.get(&format!("/fhir/default/{path}")).await.status(200);
+        }
+        // Importing the same again adds no version.
+        let resp = import(&app, None, "default", &body).await.status(202);
+        let again = poll(&app, None, &status_url(&app, &resp)).await.json();
+        assert!(
+            again["output"].to_string().contains("\"unchanged\":3"),
+            "[{b}] {again}"
+        );
+        assert_eq!(
+            app.instance_versions("default", "Practitioner", "a").await,
+            [1],
+            "[{b}]"
+        );
+
+        // An export re-imported through $import from this server's own file URLs.
+        create_tenant(&app, "copy").await;
+        let m = export(&app, "/fhir/default/$export").await;
+        let inputs: Vec<(String, String)> = m["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["type"].as_str().unwrap().to_owned(),
+                    o["url"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, &str)> = inputs
+            .iter()
+            .map(|(t, u)| (t.as_str(), u.as_str()))
+            .collect();
+        let resp = import(&app, None, "copy", &import_body(&refs))
+            .await
+            .status(202);
+        poll(&app, None, &status_url(&app, &resp)).await;
+        let copied = download(
+            &app,
+            None,
+            &export(&app, "/fhir/copy/$export").await,
+            "output",
+        )
+        .await;
+        let original = download(&app, None, &m, "output").await;
+        assert_eq!(keys(&copied), keys(&original), "[{b}]");
+
+        // Refused: a file outside the folder, a bad format, no input, a name that is no file.
+        for (body, says) in [
+            (
+                import_body(&[("Practitioner", "../outside.ndjson")]),
+                "import folder",
+            ),
+            (
+                import_body(&[("Practitioner", "file:///etc/passwd")]),
+                "import folder",
+            ),
+            (import_body(&[]), "at least one input"),
+            (
+                import_body(&[("Practitioner", "nope.ndjson")]),
+                "import folder",
+            ),
+            (
+                json!({"resourceType": "Parameters", "parameter": [
+                {"name": "inputFormat", "valueCode": "text/csv"}]}),
+                "inputFormat",
+            ),
+        ] {
+            let resp = import(&app, None, "default", &body).await;
+            assert_eq!(resp.code, 400, "[{b}] {body}: {}", resp.text());
+            assert!(resp.text().contains(says), "[{b}] {}", resp.text());
+        }
+    }
+}
+
+#[tokio::test]
+async fn import_needs_a_client_trusted_with_every_write_and_restricted_content() {
+    for db in test_databases().await {
+        let exports = tempfile::tempdir().unwrap();
+        let cfg = ServerConfig {
+            export: services::bulk::ExportSettings {
+                dir: exports.path().to_owned(),
+                ..Default::default()
+            },
+            ..support_config()
+        };
+        let (app, _state) = spawn_app_state(&db, cfg).await;
+        let b = app.backend;
+        create_tenant(&app, "dir").await;
+        // Loopback is not allowed here: the outbound rules refuse it.
+        let body = import_body(&[("Practitioner", "http://127.0.0.1:9/p.ndjson")]);
+        import(&app, None, "dir", &body).await.outcome(401, "login");
+        let narrow = client(&app, "system/Practitioner.cruds", None, false).await;
+        import(&app, Some(&narrow), "dir", &body)
+            .await
+            .outcome(403, "forbidden");
+        let writer = client(&app, "system/*.cruds", None, false).await;
+        let resp = import(&app, Some(&writer), "dir", &body).await;
+        assert!(
+            resp.outcome(403, "forbidden").contains("restricted"),
+            "[{b}]"
+        );
+        let trusted = client(&app, "system/*.cruds", None, true).await;
+        let resp = import(&app, Some(&trusted), "dir", &body).await;
+        assert!(
+            resp.outcome(400, "invalid").contains("may not fetch"),
+            "[{b}]"
+        );
+        let file = import_body(&[("Practitioner", "p.ndjson")]);
+        let resp = import(&app, Some(&trusted), "dir", &file).await;
+        assert!(
+            resp.outcome(400, "invalid").contains("--import-dir"),
+            "[{b}]"
+        );
     }
 }

@@ -66,6 +66,7 @@ pub struct FileConfig {
     pub export_file_size: Option<u64>,
     /// A duration such as `24h`; see `ServeArgs::export_keep`.
     pub export_keep: Option<String>,
+    pub import_dir: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -173,7 +174,8 @@ impl DbConfig {
             outbound_allow: self.file.outbound_allow.clone().unwrap_or_default(),
             stale_after: server::default_stale_after(),
             subscription_give_up: server::ServerConfig::default().subscription_give_up,
-            export: services::export::ExportSettings::default(),
+            export: services::bulk::ExportSettings::default(),
+            import_dir: None,
         };
         std::sync::Arc::new(services::App::new(store, settings, Vec::new()))
     }

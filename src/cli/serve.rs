@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// How long a finished export's files are kept: `24h`, `7d`, `30m` (default 24h).
     #[arg(long, env = "FHIRDIR_EXPORT_KEEP")]
     export_keep: Option<String>,
+    /// Folder whose NDJSON files `$import` may load (relative paths or file:// URLs in its
+    /// inputs); without it, `$import` fetches only http(s) URLs.
+    #[arg(long, env = "FHIRDIR_IMPORT_DIR")]
+    import_dir: Option<std::path::PathBuf>,
     /// Client connections served at once; more wait to be accepted (default 1024).
     #[arg(long, env = "FHIRDIR_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
@@ -144,7 +148,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .or(f.max_connections)
                 .unwrap_or(defaults.connections.max_connections),
         },
-        export: services::export::ExportSettings {
+        export: services::bulk::ExportSettings {
             dir: args
                 .export_dir
                 .or_else(|| f.export_dir.clone())
@@ -165,6 +169,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("--export-keep: {e}"))?,
             },
         },
+        import_dir: args.import_dir.or_else(|| f.import_dir.clone()),
     };
     let query_timeout = seconds(
         "query-timeout",

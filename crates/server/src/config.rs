@@ -41,7 +41,10 @@ pub struct ServerConfig {
     pub connections: crate::listener::ConnectionLimits,
     /// Bulk export's folder, file size, retention and per-client job cap.
     #[serde(skip)]
-    pub export: services::export::ExportSettings,
+    pub export: services::bulk::ExportSettings,
+    /// The folder `$import` may read files from; `None`: only http(s) inputs.
+    #[serde(skip)]
+    pub import_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -60,7 +63,8 @@ impl Default for ServerConfig {
             stale_after: default_stale_after(),
             subscription_give_up: default_subscription_give_up(),
             connections: crate::listener::ConnectionLimits::default(),
-            export: services::export::ExportSettings::default(),
+            export: services::bulk::ExportSettings::default(),
+            import_dir: None,
         }
     }
 }

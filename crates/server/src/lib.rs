@@ -54,6 +54,7 @@ pub fn app_state_with(
         stale_after: config.stale_after,
         subscription_give_up: config.subscription_give_up,
         export: config.export.clone(),
+        import_dir: config.import_dir.clone(),
     };
     AppState(Arc::new(ServerState {
         app: Arc::new(App::new(store, settings, loaded)),

@@ -37,7 +37,9 @@ pub struct Settings {
     /// (`--subscription-give-up`).
     pub subscription_give_up: std::time::Duration,
     /// Bulk export: where files go, how large they grow, how long they stay, how many jobs.
-    pub export: crate::export::ExportSettings,
+    pub export: crate::bulk::ExportSettings,
+    /// The folder `$import` may read files from (`--import-dir`); `None`: only http(s) inputs.
+    pub import_dir: Option<std::path::PathBuf>,
 }
 
 pub struct App {

@@ -8,6 +8,7 @@
 mod app;
 pub mod audit;
 pub mod auth;
+pub mod bulk;
 pub mod bundle;
 pub mod capability;
 pub mod conditional;
@@ -16,7 +17,6 @@ pub mod ctx;
 pub mod cursor;
 pub mod error;
 pub mod event_retention;
-pub mod export;
 pub mod federation;
 pub mod finder;
 pub mod history;

@@ -66,7 +66,8 @@ async fn app(url: &str) -> Arc<App> {
         outbound_allow: Vec::new(),
         stale_after: finder::DEFAULT_STALE_AFTER_DURATION,
         subscription_give_up: Duration::from_secs(3600),
-        export: services::export::ExportSettings::default(),
+        export: services::bulk::ExportSettings::default(),
+        import_dir: None,
     };
     let app = App::new(store, settings, Vec::new());
     app.jobs.set_batch(2);

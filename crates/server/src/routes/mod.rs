@@ -2,7 +2,7 @@
 
 mod admin;
 mod auth;
-mod export;
+mod bulk;
 mod finder;
 mod health;
 mod history;
@@ -53,11 +53,16 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         )
         .route(
             "/fhir/{tenant}/$export",
-            get(export::system).post(export::system),
+            get(bulk::system).post(bulk::system),
         )
         .route(
             "/fhir/{tenant}/$export/{job}",
-            get(export::status).delete(export::cancel),
+            get(bulk::status).delete(bulk::cancel),
+        )
+        .route("/fhir/{tenant}/$import", post(bulk::import))
+        .route(
+            "/fhir/{tenant}/$import/{job}",
+            get(bulk::import_status).delete(bulk::import_cancel),
         )
         .route(
             "/fhir/{tenant}/$find-providers",
@@ -102,7 +107,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(from_fn(negotiate_format));
     // Export files are NDJSON, which the FHIR routes' format check would refuse (406).
     let files = Router::new()
-        .route("/fhir/{tenant}/$export/{job}/{file}", get(export::file))
+        .route("/fhir/{tenant}/$export/{job}/{file}", get(bulk::file))
         .route_layer(from_fn_with_state(state.clone(), request_context));
 
     Router::new()

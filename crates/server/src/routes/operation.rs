@@ -34,8 +34,8 @@ pub async fn type_get(
             name,
         } => {
             if name == "export" {
-                let level = services::export::Level::Type(resource_type);
-                return super::export::kick_off(ctx, level, uri, q.0, prefer, Default::default())
+                let level = services::bulk::Level::Type(resource_type);
+                return super::bulk::kick_off(ctx, level, uri, q.0, prefer, Default::default())
                     .await;
             }
             let body = match (resource_type.as_str(), name.as_str()) {
@@ -64,8 +64,8 @@ pub async fn type_post(
             resource_type,
             name,
         } if name == "export" => {
-            let level = services::export::Level::Type(resource_type);
-            super::export::kick_off(ctx, level, uri, q.0, prefer, body).await
+            let level = services::bulk::Level::Type(resource_type);
+            super::bulk::kick_off(ctx, level, uri, q.0, prefer, body).await
         }
         InstanceOrOperation::Operation {
             resource_type,
@@ -86,7 +86,7 @@ pub async fn instance_get(
     PreferHeader(prefer): PreferHeader,
 ) -> AppResult<Response> {
     if let Some(level) = group_export(&p) {
-        return super::export::kick_off(ctx, level, uri, q.0, prefer, Default::default()).await;
+        return super::bulk::kick_off(ctx, level, uri, q.0, prefer, Default::default()).await;
     }
     let ops = services::subscriptions::operations::status;
     let body = match (p.resource_type.as_str(), p.name.as_str()) {
@@ -109,19 +109,19 @@ pub async fn instance_post(
     RawBody(body): RawBody,
 ) -> AppResult<Response> {
     match group_export(&p) {
-        Some(level) => super::export::kick_off(ctx, level, uri, q.0, prefer, body).await,
+        Some(level) => super::bulk::kick_off(ctx, level, uri, q.0, prefer, body).await,
         None => Err(unknown(&p.resource_type, &p.name).into()),
     }
 }
 
 /// `Group/[id]/$export` (Bulk Data) and `Group/[id]/$davinci-data-export` (Da Vinci PDex).
-fn group_export(p: &InstanceOperation) -> Option<services::export::Level> {
+fn group_export(p: &InstanceOperation) -> Option<services::bulk::Level> {
     let davinci = match (p.resource_type.as_str(), p.name.as_str()) {
         ("Group", "export") => false,
         ("Group", "davinci-data-export") => true,
         _ => return None,
     };
-    Some(services::export::Level::Group {
+    Some(services::bulk::Level::Group {
         id: p.id.clone(),
         davinci,
     })

@@ -70,7 +70,8 @@ pub fn spawn(app: Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
         vec![
             Arc::new(crate::reindex::Reindex),
             Arc::new(crate::event_retention::EventTrim::default()),
-            Arc::new(crate::export::Export::default()),
+            Arc::new(crate::bulk::Export::default()),
+            Arc::new(crate::bulk::Import),
         ],
     )
 }

@@ -29,10 +29,10 @@ pub const KIND: &str = "export";
 /// Rows read per step for each item of the runner's batch (`Jobs::set_batch`, 500 by
 /// default): a page of an export costs far less than a resource of a reindex, and each
 /// recorded step is a write, so steps are larger.
-const ROWS_PER_BATCH_ITEM: usize = 20;
+const ROWS_PER_BATCH_ITEM: usize = 50;
 
 /// Rows per database page within a step.
-const PAGE: usize = 1000;
+const PAGE: usize = 2000;
 
 /// Ids per `_typeFilter` search (the search engine's limit of values in one parameter).
 const FILTER_IDS: usize = 100;
@@ -346,8 +346,11 @@ async fn group_step(
             *after = None;
         }
     }
-    out.flush(dir).await?;
+    out.flush(dir.clone()).await?;
     cursor.complete = cursor.part >= types.len();
+    if cursor.complete {
+        files::sync_all(dir, &cursor.files).await?;
+    }
     progress(&cursor)
 }
 

@@ -5,8 +5,14 @@
 //! and byte length at the last recorded step. A step appends lines ([`Appender`]); before
 //! appending, a file is cut back to its recorded length, so the lines a process wrote before
 //! dying, after its last recorded step, are dropped and written again by the step that
-//! resumes. Files are synced before the step is recorded. Nothing is served before the job
-//! has completed, so a file is never read while it may still grow or be cut.
+//! resumes.
+//!
+//! Steps do not sync the files: a process that dies leaves what it wrote in the operating
+//! system's cache, which the next step reads. Only a machine crash can lose written bytes,
+//! and then a file is shorter than its record: the step that finds it so fails the job
+//! rather than serve a file with a hole ([`Appender::flush`]). The last step syncs every file
+//! ([`sync_all`]) before the job is recorded complete. Nothing is served before the job has
+//! completed, so a file is never read while it may still grow or be cut.
 
 use std::collections::BTreeMap;
 use std::io::{Seek, SeekFrom, Write};
@@ -118,8 +124,8 @@ impl<'a> Appender<'a> {
         file.bytes += json.len() as u64 + 1;
     }
 
-    /// Writes what was added under `dir` and syncs it: each file is first cut back to its
-    /// recorded length (see the module documentation).
+    /// Writes what was added under `dir`: each file is first cut back to its recorded length,
+    /// and one found shorter than that is an error (see the module documentation).
     pub async fn flush(self, dir: PathBuf) -> Result<()> {
         let writes: Vec<(PathBuf, u64, Vec<u8>)> = self
             .pending
@@ -147,13 +153,35 @@ fn write_all(dir: &Path, writes: Vec<(PathBuf, u64, Vec<u8>)>) -> Result<()> {
             .write(true)
             .open(&path)
             .map_err(|e| io("opening", &path, e))?;
+        let len = f.metadata().map_err(|e| io("reading", &path, e))?.len();
+        if len < from {
+            return Err(Error::internal(format!(
+                "export file {} holds {len} bytes, fewer than the {from} recorded: bytes were \
+                 lost (a machine crash?), so the export cannot complete",
+                path.display()
+            )));
+        }
         f.set_len(from).map_err(|e| io("cutting back", &path, e))?;
         f.seek(SeekFrom::Start(from))
             .map_err(|e| io("seeking", &path, e))?;
         f.write_all(&bytes).map_err(|e| io("writing", &path, e))?;
-        f.sync_data().map_err(|e| io("syncing", &path, e))?;
     }
     Ok(())
+}
+
+/// Syncs every file of `files` under `dir` to disk (the last step, before completion).
+pub async fn sync_all(dir: PathBuf, files: &[OutputFile]) -> Result<()> {
+    let paths: Vec<PathBuf> = files.iter().map(|f| dir.join(f.name())).collect();
+    tokio::task::spawn_blocking(move || {
+        for path in paths {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::internal(format!("syncing {}: {e}", path.display())))?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| Error::internal(format!("export writer: {e}")))?
 }
 
 /// Removes a job's folder (cancelled, expired or deleted); missing is fine.
@@ -208,6 +236,18 @@ mod tests {
             "{\"id\":\"c\"}\n{\"id\":\"d\"}\n"
         );
         assert_eq!(files[1].count, 2);
+        sync_all(dir.clone(), &files).await.unwrap();
+
+        // A file shorter than its record lost bytes: the step fails rather than leave a hole.
+        std::fs::write(&p2, b"").unwrap();
+        let mut a = Appender::new(&mut files, 20);
+        a.line(Section::Output, "Practitioner", br#"{"id":"e"}"#);
+        let e = a.flush(dir).await.unwrap_err();
+        assert!(
+            e.diagnostics().contains("fewer than"),
+            "{}",
+            e.diagnostics()
+        );
     }
 
     #[test]

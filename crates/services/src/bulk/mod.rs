@@ -26,6 +26,7 @@
 
 mod files;
 mod group;
+pub mod import;
 mod job;
 mod request;
 mod sweep;
@@ -35,6 +36,7 @@ use serde_json::{json, Value};
 use store::{JobState, NewJob};
 
 pub use files::{is_file_name, OutputFile, Section};
+pub use import::Import;
 pub use job::{Export, Owner, KIND};
 pub use request::{parameters_pairs, ExportRequest, Operation, EXPORT_TYPES, NDJSON_FORMATS};
 
@@ -316,29 +318,48 @@ async fn check_filters(ctx: &RequestCtx, req: &ExportRequest) -> Result<()> {
     Ok(())
 }
 
-/// The export job `id` if the caller may see it: its owner's (404 otherwise, as for an
+/// The job `id` of `kind` if the caller may see it: its owner's (404 otherwise, as for an
 /// unknown job, so another client learns nothing); 401 for anonymous callers where
 /// authorization is enforced.
-async fn owned(ctx: &RequestCtx, id: &str) -> Result<(store::Job, job::Params)> {
+async fn owned(ctx: &RequestCtx, id: &str, kind: &str) -> Result<store::Job> {
     let caller = owner(ctx)?;
-    let unknown = || Error::not_found(format!("there is no export {id} here"));
+    let unknown = || Error::not_found(format!("there is no {kind} {id} here"));
     let job = ctx
         .app()
         .store
         .job(ctx.tenant(), id)
         .await?
-        .filter(|j| j.kind == KIND)
+        .filter(|j| j.kind == kind)
         .ok_or_else(unknown)?;
-    let params = job::Params::of(&job)?;
-    if !caller.system && params.owner.client_id != caller.client_id {
+    let owner: Owner = serde_json::from_value(job.params["owner"].clone())
+        .map_err(|e| Error::internal(format!("{kind} job {id}: owner: {e}")))?;
+    if !caller.system && owner.client_id != caller.client_id {
         return Err(unknown());
     }
-    Ok((job, params))
+    Ok(job)
+}
+
+/// Stops the caller's job `id` of `kind` if it runs, and removes it with its folder.
+async fn remove(ctx: &RequestCtx, id: &str, kind: &str) -> Result<()> {
+    let job = owned(ctx, id, kind).await?;
+    let app = ctx.app();
+    if job.state.is_unfinished() {
+        app.store.cancel_job(ctx.tenant(), id).await?;
+    }
+    app.store.delete_job(ctx.tenant(), id).await?;
+    files::remove_job_dir(files::job_dir(
+        &app.settings.export.dir,
+        ctx.tenant().as_str(),
+        id,
+    ))
+    .await;
+    Ok(())
 }
 
 /// `GET` on a status URL.
 pub async fn status(ctx: &RequestCtx, id: &str) -> Result<ExportStatus> {
-    let (job, params) = owned(ctx, id).await?;
+    let job = owned(ctx, id, KIND).await?;
+    let params = job::Params::of(&job)?;
     match job.state {
         JobState::Queued | JobState::Running => {
             let cursor = job::Cursor::of(&job)?;
@@ -394,25 +415,13 @@ fn manifest(base: &str, id: &str, params: &job::Params, files: &[OutputFile]) ->
 
 /// `DELETE` on a status URL: stops the job if it runs and removes it with its files.
 pub async fn cancel(ctx: &RequestCtx, id: &str) -> Result<()> {
-    let (job, _) = owned(ctx, id).await?;
-    let app = ctx.app();
-    if job.state.is_unfinished() {
-        app.store.cancel_job(ctx.tenant(), id).await?;
-    }
-    app.store.delete_job(ctx.tenant(), id).await?;
-    files::remove_job_dir(files::job_dir(
-        &app.settings.export.dir,
-        ctx.tenant().as_str(),
-        id,
-    ))
-    .await;
-    Ok(())
+    remove(ctx, id, KIND).await
 }
 
 /// A complete export's file `name`: its path on disk and its length (the caller streams
 /// that many bytes).
 pub async fn file(ctx: &RequestCtx, id: &str, name: &str) -> Result<(std::path::PathBuf, u64)> {
-    let (job, _) = owned(ctx, id).await?;
+    let job = owned(ctx, id, KIND).await?;
     let missing = || Error::not_found(format!("export {id} has no file {name}"));
     if job.state != JobState::Completed {
         return Err(Error::not_found(format!(

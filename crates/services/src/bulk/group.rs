@@ -148,7 +148,13 @@ pub async fn collect(
         loop {
             let page = app
                 .store
-                .export_page(scope, rtype, after.as_deref(), ExportWindow::default(), PAGE)
+                .export_page(
+                    scope,
+                    rtype,
+                    after.as_deref(),
+                    ExportWindow::default(),
+                    PAGE,
+                )
                 .await?;
             for (id, body) in &page.rows {
                 let Ok(value) = serde_json::from_str::<Value>(body) else {
@@ -196,10 +202,11 @@ pub async fn collect(
                 Some(v) => vec![v],
                 None => Vec::new(),
             };
-            for key in refs
-                .into_iter()
-                .filter_map(|r| r.get("reference").and_then(Value::as_str).and_then(relative))
-            {
+            for key in refs.into_iter().filter_map(|r| {
+                r.get("reference")
+                    .and_then(Value::as_str)
+                    .and_then(relative)
+            }) {
                 add(&mut keys, &key);
             }
         }

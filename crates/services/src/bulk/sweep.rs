@@ -1,4 +1,4 @@
-//! Removing what exports leave behind: jobs whose files have expired (`--export-keep` after
+//! Removing what bulk jobs (exports and imports) leave behind: jobs whose files have expired (`--export-keep` after
 //! they ended), and folders whose job is gone (cancelled while a step was writing, or removed
 //! by another process). Runs from the jobs runner's idle hook, at most once a minute.
 
@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use store::TenantName;
 
 use super::files;
-use super::job::KIND;
+use super::{import, job};
 use crate::App;
 
 /// Seconds between sweeps.
@@ -38,10 +38,12 @@ pub(crate) async fn sweep(app: &App) -> crate::Result<()> {
             continue;
         };
         let tenant = &tenant;
-        for job in app.store.jobs(tenant, Some(KIND), false).await? {
-            if !job.state.is_unfinished() && job.updated_at.saturating_add(keep) < now {
-                app.store.delete_job(tenant, &job.id).await?;
-                files::remove_job_dir(files::job_dir(root, tenant.as_str(), &job.id)).await;
+        for kind in [job::KIND, import::KIND] {
+            for job in app.store.jobs(tenant, Some(kind), false).await? {
+                if !job.state.is_unfinished() && job.updated_at.saturating_add(keep) < now {
+                    app.store.delete_job(tenant, &job.id).await?;
+                    files::remove_job_dir(files::job_dir(root, tenant.as_str(), &job.id)).await;
+                }
             }
         }
         for dir in job_dirs(root, tenant).await {
