@@ -239,9 +239,9 @@ mod tests {
         sync_all(dir.clone(), &files).await.unwrap();
 
         // A file shorter than its record lost bytes: the step fails rather than leave a hole.
-        std::fs::write(&p2, b"").unwrap();
+        std::fs::write(dir.join("Bundle-deleted-1.ndjson"), b"").unwrap();
         let mut a = Appender::new(&mut files, 20);
-        a.line(Section::Output, "Practitioner", br#"{"id":"e"}"#);
+        a.line(Section::Deleted, "Bundle", br#"{"d":2}"#);
         let e = a.flush(dir).await.unwrap_err();
         assert!(
             e.diagnostics().contains("fewer than"),
