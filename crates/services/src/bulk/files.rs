@@ -74,21 +74,29 @@ pub fn is_file_name(name: &str) -> bool {
     })
 }
 
-/// The lines one step adds, by file, then written and synced at once ([`Appender::flush`]).
+/// The lines one step adds to the files under one folder. What is added is written by a
+/// blocking task while the step reads on ([`Appender::spill`]), one write at a time, so the
+/// database reads and the file writes of a step use two cores; [`Appender::flush`] waits for
+/// all of it.
 #[derive(Debug)]
 pub struct Appender<'a> {
     files: &'a mut Vec<OutputFile>,
     max_bytes: u64,
-    /// Index in `files` -> (its recorded length before this step, the bytes to append).
+    dir: PathBuf,
+    /// Index in `files` -> (the file's length where these bytes start, the bytes).
     pending: BTreeMap<usize, (u64, Vec<u8>)>,
+    /// The write of what was spilled last.
+    writing: Option<tokio::task::JoinHandle<Result<()>>>,
 }
 
 impl<'a> Appender<'a> {
-    pub fn new(files: &'a mut Vec<OutputFile>, max_bytes: u64) -> Appender<'a> {
+    pub fn new(files: &'a mut Vec<OutputFile>, max_bytes: u64, dir: PathBuf) -> Appender<'a> {
         Appender {
             files,
             max_bytes: max_bytes.max(1),
+            dir,
             pending: BTreeMap::new(),
+            writing: None,
         }
     }
 
@@ -124,21 +132,36 @@ impl<'a> Appender<'a> {
         file.bytes += json.len() as u64 + 1;
     }
 
-    /// Writes what was added under `dir`: each file is first cut back to its recorded length,
-    /// and one found shorter than that is an error (see the module documentation).
-    pub async fn flush(self, dir: PathBuf) -> Result<()> {
-        let writes: Vec<(PathBuf, u64, Vec<u8>)> = self
-            .pending
+    /// Starts writing what was added since the last spill, once the previous write is done.
+    /// Each file is first cut back to where the new bytes start; one found shorter than that
+    /// is an error (see the module documentation).
+    pub async fn spill(&mut self) -> Result<()> {
+        let writes: Vec<(PathBuf, u64, Vec<u8>)> = std::mem::take(&mut self.pending)
             .into_iter()
-            .map(|(i, (from, bytes))| (dir.join(self.files[i].name()), from, bytes))
+            .map(|(i, (from, bytes))| (self.dir.join(self.files[i].name()), from, bytes))
             .collect();
-        if writes.is_empty() {
-            return Ok(());
+        if let Some(previous) = self.writing.take() {
+            joined(previous.await)?;
         }
-        tokio::task::spawn_blocking(move || write_all(&dir, writes))
-            .await
-            .map_err(|e| Error::internal(format!("export writer: {e}")))?
+        if !writes.is_empty() {
+            let dir = self.dir.clone();
+            self.writing = Some(tokio::task::spawn_blocking(move || write_all(&dir, writes)));
+        }
+        Ok(())
     }
+
+    /// Writes everything added and waits until it is written.
+    pub async fn flush(mut self) -> Result<()> {
+        self.spill().await?;
+        match self.writing.take() {
+            Some(last) => joined(last.await),
+            None => Ok(()),
+        }
+    }
+}
+
+fn joined(r: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
+    r.map_err(|e| Error::internal(format!("export writer: {e}")))?
 }
 
 fn write_all(dir: &Path, writes: Vec<(PathBuf, u64, Vec<u8>)>) -> Result<()> {
@@ -205,12 +228,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("t").join("job");
         let mut files = Vec::new();
-        let mut a = Appender::new(&mut files, 20);
+        let mut a = Appender::new(&mut files, 20, dir.clone());
         a.line(Section::Output, "Practitioner", br#"{"id":"a"}"#);
         a.line(Section::Output, "Practitioner", br#"{"id":"b"}"#);
         a.line(Section::Output, "Practitioner", br#"{"id":"c"}"#);
+        a.spill().await.unwrap();
         a.line(Section::Deleted, "Bundle", br#"{"d":1}"#);
-        a.flush(dir.clone()).await.unwrap();
+        a.flush().await.unwrap();
         let names: Vec<(String, u64)> = files.iter().map(|f| (f.name(), f.count)).collect();
         assert_eq!(
             names,
@@ -228,9 +252,9 @@ mod tests {
             .unwrap()
             .write_all(b"{\"id\":\"lost\"}\n")
             .unwrap();
-        let mut a = Appender::new(&mut files, 20);
+        let mut a = Appender::new(&mut files, 20, dir.clone());
         a.line(Section::Output, "Practitioner", br#"{"id":"d"}"#);
-        a.flush(dir.clone()).await.unwrap();
+        a.flush().await.unwrap();
         assert_eq!(
             std::fs::read_to_string(&p2).unwrap(),
             "{\"id\":\"c\"}\n{\"id\":\"d\"}\n"
@@ -240,10 +264,10 @@ mod tests {
 
         // A file shorter than its record lost bytes: the step fails rather than leave a hole.
         std::fs::write(dir.join("Bundle-deleted-1.ndjson"), b"").unwrap();
-        let mut a = Appender::new(&mut files, 20);
+        let mut a = Appender::new(&mut files, 20, dir.clone());
         a.line(Section::Deleted, "Bundle", br#"{"d":2}"#);
         // An internal error: the job fails, and the log has the detail.
-        let e = a.flush(dir).await.unwrap_err();
+        let e = a.flush().await.unwrap_err();
         assert_eq!(e.status(), 500);
     }
 

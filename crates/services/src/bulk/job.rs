@@ -194,7 +194,8 @@ async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<S
     let Cursor {
         part, after, files, ..
     } = &mut cursor;
-    let mut out = Appender::new(files, app.settings.export.file_bytes);
+    let dir = files::job_dir(&app.settings.export.dir, tenant.as_str(), &job.id);
+    let mut out = Appender::new(files, app.settings.export.file_bytes, dir.clone());
     if job.cursor.is_none() {
         for why in &params.ignored {
             let oo = fhir::OperationOutcome::information(format!("ignored: {why}"));
@@ -223,6 +224,7 @@ async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<S
                     let line = subset(body, &elements)?;
                     out.line(Section::Output, rtype, line.as_bytes());
                 }
+                out.spill().await?;
                 page.last
             }
             Section::Deleted | Section::Error => {
@@ -246,13 +248,11 @@ async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<S
             }
         }
     }
-    out.flush(files::job_dir(
-        &app.settings.export.dir,
-        tenant.as_str(),
-        &job.id,
-    ))
-    .await?;
+    out.flush().await?;
     cursor.complete = cursor.part >= parts.len();
+    if cursor.complete {
+        files::sync_all(dir, &cursor.files).await?;
+    }
     progress(&cursor)
 }
 
@@ -298,7 +298,7 @@ async fn group_step(
     let Cursor {
         part, after, files, ..
     } = &mut cursor;
-    let mut out = Appender::new(files, app.settings.export.file_bytes);
+    let mut out = Appender::new(files, app.settings.export.file_bytes, dir.clone());
     let mut scanned = 0;
     while scanned < budget && *part < types.len() {
         let rtype = types[*part].as_str();
@@ -346,7 +346,7 @@ async fn group_step(
             *after = None;
         }
     }
-    out.flush(dir.clone()).await?;
+    out.flush().await?;
     cursor.complete = cursor.part >= types.len();
     if cursor.complete {
         files::sync_all(dir, &cursor.files).await?;
