@@ -774,6 +774,14 @@ async fn only_clients_export_only_what_they_may_read_and_only_they_see_their_exp
             BTreeSet::from(["hidden".into(), "open".into()]),
             "[{b}]"
         );
+        // So does the organization its Restriction permits, and one it does not, does not.
+        for (org, sees) in [("Organization/blue", true), ("Organization/green", false)] {
+            let token = client(&app, "system/*.read", Some(org), false).await;
+            let m = export_as(&app, &token, "/fhir/dir/$export?_type=Organization").await;
+            let orgs = keys_of(&download(&app, Some(&token), &m, "output").await);
+            assert_eq!(orgs.contains("hidden"), sees, "[{b}] {org}: {orgs:?}");
+            assert!(orgs.contains("open"), "[{b}] {org}");
+        }
 
         // The job and its files are the narrow client's: another client gets 404, an anonymous
         // caller 401, and the file needs the token (as requiresAccessToken says).

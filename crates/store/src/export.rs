@@ -63,6 +63,20 @@ fn walk(
     }
 }
 
+/// One page of an export's walk read whole ([`Store::export_chunk`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportChunk {
+    /// The bodies of the page's unrestricted resources, in id order, one per line (no
+    /// newline after the last).
+    pub text: String,
+    /// How many bodies `text` holds.
+    pub count: u64,
+    /// The page's restricted resources the viewer may see, as it may see them.
+    pub rows: Vec<(String, String)>,
+    /// The last id the page scanned (`None`: the walk of this type is over).
+    pub last: Option<String>,
+}
+
 /// `(id, last_updated, content, policy)`.
 type ExportRow = (String, i64, Option<String>, Option<String>);
 
@@ -97,6 +111,12 @@ fn visible(
 }
 
 impl Store {
+    /// The one row of an aggregate `sql`, on the reader pool.
+    async fn read_row<T: crate::db::FromCols>(&self, sql: &Sql) -> Result<T, StoreError> {
+        let row = self.read_optional(sql).await?;
+        Ok(row.ok_or(sqlx::Error::RowNotFound)?)
+    }
+
     /// Up to `limit` live resources of `rtype` after id `after` in `window`, as `scope`'s
     /// viewer may see them (see the module documentation).
     pub async fn export_page(
@@ -147,6 +167,75 @@ impl Store {
             }
         }
         Ok(ExportPage { rows: out, last })
+    }
+
+    /// [`Store::export_page`] for a walk that needs no row apart (no filter, no subset): the
+    /// page's unrestricted bodies come back joined by the database, one value for the whole
+    /// page, which spares the per-row cost of the driver (most of an export's time on
+    /// SQLite); restricted ones are read and judged row by row as everywhere else.
+    pub async fn export_chunk(
+        &self,
+        scope: Scope<'_>,
+        rtype: &str,
+        after: Option<&str>,
+        window: ExportWindow,
+        limit: u32,
+    ) -> Result<ExportChunk, StoreError> {
+        let tenant = scope.tenant().as_str();
+        let seer = Seer::of(scope.viewer());
+        // The page's bounds: its size and its last key, from the primary key alone.
+        let mut bounds = Sql::new();
+        bounds.push("SELECT COUNT(*), MAX(p.id) FROM (SELECT r.id");
+        walk(&mut bounds, tenant, rtype, false, after, window);
+        bounds
+            .push(" ORDER BY r.id LIMIT ")
+            .int(i64::from(limit))
+            .push(") p");
+        let (scanned, max): (i64, Option<String>) = self.read_row(&bounds).await?;
+        let Some(max) = max else {
+            return Ok(ExportChunk::default());
+        };
+        let in_page = |sql: &mut Sql| {
+            walk(sql, tenant, rtype, false, after, window);
+            sql.push(" AND r.id <= ").text(max.as_str());
+        };
+        let restricted = " EXISTS (SELECT 1 FROM restrictions rh WHERE rh.tenant = r.tenant \
+                          AND rh.res_type = r.res_type AND rh.id = r.id)";
+        let mut joined = Sql::new();
+        joined.push("SELECT COUNT(*), ");
+        let mut sqlite = Sql::new();
+        sqlite.push("group_concat(r.content, char(10) ORDER BY r.id)");
+        let mut postgres = Sql::new();
+        postgres.push("string_agg(r.content::text, chr(10) ORDER BY r.id)");
+        joined.dialect(sqlite, postgres);
+        in_page(&mut joined);
+        if seer != Seer::Everything {
+            joined.push(" AND NOT").push(restricted);
+        }
+        let (count, text): (i64, Option<String>) = self.read_row(&joined).await?;
+        let mut rows = Vec::new();
+        if seer != Seer::Everything {
+            let mut one_by_one = Sql::new();
+            one_by_one
+                .push("SELECT r.id, r.last_updated, ")
+                .content_col("r.content");
+            crate::restricted::policy_column(&mut one_by_one, &seer, |sql, c| {
+                sql.push("r.").push(c);
+            });
+            in_page(&mut one_by_one);
+            one_by_one
+                .push(" AND")
+                .push(restricted)
+                .push(" ORDER BY r.id");
+            let found: Vec<ExportRow> = self.read_all(&one_by_one).await?;
+            rows = visible(found, scope, rtype)?;
+        }
+        Ok(ExportChunk {
+            text: text.unwrap_or_default(),
+            count: u64::try_from(count).unwrap_or(0),
+            rows,
+            last: (scanned >= i64::from(limit)).then_some(max),
+        })
     }
 
     /// The live resources of `rtype` among `ids` in `window`, as `scope`'s viewer may see

@@ -59,7 +59,7 @@ pub use error::StoreError;
 pub use events::{
     Agent, ChangeAction, ChangeEvent, EventFilter, EventOrder, DEFAULT_RETENTION_DAYS,
 };
-pub use export::{ExportPage, ExportWindow};
+pub use export::{ExportChunk, ExportPage, ExportWindow};
 pub use jobs::{Job, JobState, NewJob};
 pub use model::*;
 pub use reindex::ReindexItem;

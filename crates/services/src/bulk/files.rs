@@ -103,6 +103,15 @@ impl<'a> Appender<'a> {
     /// Adds one line (a resource's JSON, without newline) to the current file of
     /// `section`/`rtype`, starting the next part when that one is full.
     pub fn line(&mut self, section: Section, rtype: &str, json: &[u8]) {
+        self.lines(section, rtype, json, 1);
+    }
+
+    /// Adds `count` lines joined by newlines (without the last one), as [`Appender::line`]
+    /// adds one: a file is split between blocks, so a part may pass the size by one block.
+    pub fn lines(&mut self, section: Section, rtype: &str, json: &[u8], count: u64) {
+        if count == 0 {
+            return;
+        }
         let current = self
             .files
             .iter()
@@ -128,7 +137,7 @@ impl<'a> Appender<'a> {
             .or_insert_with(|| (file.bytes, Vec::new()));
         buf.extend_from_slice(json);
         buf.push(b'\n');
-        file.count += 1;
+        file.count += count;
         file.bytes += json.len() as u64 + 1;
     }
 

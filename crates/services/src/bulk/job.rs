@@ -213,6 +213,21 @@ async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<S
         scanned += limit;
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
         let last = match section {
+            // Whole resources of a type without filters: the page comes joined.
+            Section::Output
+                if !params.type_filters.contains_key(rtype) && params.elements.is_empty() =>
+            {
+                let chunk = app
+                    .store
+                    .export_chunk(scope, rtype, after.as_deref(), window, limit)
+                    .await?;
+                out.lines(Section::Output, rtype, chunk.text.as_bytes(), chunk.count);
+                for (_, body) in chunk.rows {
+                    out.line(Section::Output, rtype, body.as_bytes());
+                }
+                out.spill().await?;
+                chunk.last
+            }
             Section::Output => {
                 let page = app
                     .store
