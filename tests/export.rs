@@ -688,12 +688,13 @@ async fn an_export_whose_server_stopped_is_resumed_by_another_and_never_serves_a
         let (second, _state2) = spawn_app_state(&db, config(exports.path())).await;
         let m = manifest(&poll(&second, None, &path).await, false);
         let got = download(&second, None, &m, "output").await;
-        let ids: Vec<&str> = got["Practitioner"]
+        let mut ids: Vec<&str> = got["Practitioner"]
             .iter()
             .map(|r| r["id"].as_str().unwrap())
             .collect();
+        ids.sort_unstable();
         let want: Vec<String> = (0..130).map(|i| format!("p{i:03}")).collect();
-        assert_eq!(ids, want, "[{b}] every resource once, in order");
+        assert_eq!(ids, want, "[{b}] every resource once (no cut line, no junk)");
     }
 }
 
