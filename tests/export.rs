@@ -694,7 +694,10 @@ async fn an_export_whose_server_stopped_is_resumed_by_another_and_never_serves_a
             .collect();
         ids.sort_unstable();
         let want: Vec<String> = (0..130).map(|i| format!("p{i:03}")).collect();
-        assert_eq!(ids, want, "[{b}] every resource once (no cut line, no junk)");
+        assert_eq!(
+            ids, want,
+            "[{b}] every resource once (no cut line, no junk)"
+        );
     }
 }
 

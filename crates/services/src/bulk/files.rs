@@ -83,8 +83,8 @@ pub struct Appender<'a> {
     files: &'a mut Vec<OutputFile>,
     max_bytes: u64,
     dir: PathBuf,
-    /// Index in `files` -> (the file's length where these bytes start, the bytes).
-    pending: BTreeMap<usize, (u64, Vec<u8>)>,
+    /// Index in `files` -> (the file's length where these bytes start, the bytes in pieces).
+    pending: BTreeMap<usize, (u64, Vec<Vec<u8>>)>,
     /// The write of what was spilled last.
     writing: Option<tokio::task::JoinHandle<Result<()>>>,
 }
@@ -103,15 +103,32 @@ impl<'a> Appender<'a> {
     /// Adds one line (a resource's JSON, without newline) to the current file of
     /// `section`/`rtype`, starting the next part when that one is full.
     pub fn line(&mut self, section: Section, rtype: &str, json: &[u8]) {
-        self.lines(section, rtype, json, 1);
+        let (file, pieces) = self.target(section, rtype);
+        file.count += 1;
+        file.bytes += json.len() as u64 + 1;
+        // The last piece is always one that takes small lines.
+        if let Some(last) = pieces.last_mut() {
+            last.extend_from_slice(json);
+            last.push(b'\n');
+        }
     }
 
-    /// Adds `count` lines joined by newlines (without the last one), as [`Appender::line`]
-    /// adds one: a file is split between blocks, so a part may pass the size by one block.
-    pub fn lines(&mut self, section: Section, rtype: &str, json: &[u8], count: u64) {
+    /// Adds `count` lines joined by newlines (without the last one), taking `text` as it is
+    /// (a page's worth, not copied again): a file is split between blocks, so a part may pass
+    /// the size by one block.
+    pub fn block(&mut self, section: Section, rtype: &str, text: Vec<u8>, count: u64) {
         if count == 0 {
             return;
         }
+        let (file, pieces) = self.target(section, rtype);
+        file.count += count;
+        file.bytes += text.len() as u64 + 1;
+        pieces.push(text);
+        pieces.push(vec![b'\n']);
+    }
+
+    /// The file that takes the next lines of `section`/`rtype`, and its pending pieces.
+    fn target(&mut self, section: Section, rtype: &str) -> (&mut OutputFile, &mut Vec<Vec<u8>>) {
         let current = self
             .files
             .iter()
@@ -131,21 +148,18 @@ impl<'a> Appender<'a> {
             }
         };
         let file = &mut self.files[index];
-        let (_, buf) = self
+        let (_, pieces) = self
             .pending
             .entry(index)
-            .or_insert_with(|| (file.bytes, Vec::new()));
-        buf.extend_from_slice(json);
-        buf.push(b'\n');
-        file.count += count;
-        file.bytes += json.len() as u64 + 1;
+            .or_insert_with(|| (file.bytes, vec![Vec::new()]));
+        (file, pieces)
     }
 
     /// Starts writing what was added since the last spill, once the previous write is done.
     /// Each file is first cut back to where the new bytes start; one found shorter than that
     /// is an error (see the module documentation).
     pub async fn spill(&mut self) -> Result<()> {
-        let writes: Vec<(PathBuf, u64, Vec<u8>)> = std::mem::take(&mut self.pending)
+        let writes: Vec<(PathBuf, u64, Vec<Vec<u8>>)> = std::mem::take(&mut self.pending)
             .into_iter()
             .map(|(i, (from, bytes))| (self.dir.join(self.files[i].name()), from, bytes))
             .collect();
@@ -173,7 +187,7 @@ fn joined(r: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<
     r.map_err(|e| Error::internal(format!("export writer: {e}")))?
 }
 
-fn write_all(dir: &Path, writes: Vec<(PathBuf, u64, Vec<u8>)>) -> Result<()> {
+fn write_all(dir: &Path, writes: Vec<(PathBuf, u64, Vec<Vec<u8>>)>) -> Result<()> {
     let io = |what: &str, path: &Path, e: std::io::Error| {
         Error::internal(format!("export file {}: {what}: {e}", path.display()))
     };
@@ -196,7 +210,9 @@ fn write_all(dir: &Path, writes: Vec<(PathBuf, u64, Vec<u8>)>) -> Result<()> {
         f.set_len(from).map_err(|e| io("cutting back", &path, e))?;
         f.seek(SeekFrom::Start(from))
             .map_err(|e| io("seeking", &path, e))?;
-        f.write_all(&bytes).map_err(|e| io("writing", &path, e))?;
+        for piece in bytes {
+            f.write_all(&piece).map_err(|e| io("writing", &path, e))?;
+        }
     }
     Ok(())
 }
@@ -243,7 +259,26 @@ mod tests {
         a.line(Section::Output, "Practitioner", br#"{"id":"c"}"#);
         a.spill().await.unwrap();
         a.line(Section::Deleted, "Bundle", br#"{"d":1}"#);
+        a.block(
+            Section::Output,
+            "Location",
+            br#"{"id":"x"}
+{"id":"y"}"#
+                .to_vec(),
+            2,
+        );
+        a.line(Section::Output, "Location", br#"{"id":"z"}"#);
         a.flush().await.unwrap();
+        // A block goes whole into a part; the part is then full, so the next line starts one.
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        assert_eq!(
+            read("Location-1.ndjson"),
+            "{\"id\":\"x\"}\n{\"id\":\"y\"}\n"
+        );
+        assert_eq!(read("Location-2.ndjson"), "{\"id\":\"z\"}\n");
+        let counts: Vec<(u64, u64)> = files[3..].iter().map(|f| (f.count, f.bytes)).collect();
+        assert_eq!(counts, [(2, 22), (1, 11)]);
+        files.truncate(3);
         let names: Vec<(String, u64)> = files.iter().map(|f| (f.name(), f.count)).collect();
         assert_eq!(
             names,

@@ -32,7 +32,7 @@ pub const KIND: &str = "export";
 const ROWS_PER_BATCH_ITEM: usize = 50;
 
 /// Rows per database page within a step.
-const PAGE: usize = 2000;
+const PAGE: usize = 5000;
 
 /// Ids per `_typeFilter` search (the search engine's limit of values in one parameter).
 const FILTER_IDS: usize = 100;
@@ -221,7 +221,7 @@ async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<S
                     .store
                     .export_chunk(scope, rtype, after.as_deref(), window, limit)
                     .await?;
-                out.lines(Section::Output, rtype, chunk.text.as_bytes(), chunk.count);
+                out.block(Section::Output, rtype, chunk.text.into_bytes(), chunk.count);
                 for (_, body) in chunk.rows {
                     out.line(Section::Output, rtype, body.as_bytes());
                 }
