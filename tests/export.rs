@@ -432,7 +432,7 @@ async fn unsupported_parameters_are_refused_unless_lenient_and_a_cancelled_expor
             ("foo=bar", "foo"),
             ("_type=Doctor", "Doctor"),
             (
-                "includeAssociatedData=LatestProvenanceResources",
+                "includeAssociatedData=_RelevantProvenanceResources",
                 "includeAssociatedData",
             ),
             ("_since=last-week", "_since"),
@@ -1344,6 +1344,85 @@ async fn import_needs_a_client_trusted_with_every_write_and_restricted_content()
         assert!(
             resp.outcome(400, "invalid").contains("--import-dir"),
             "[{b}]"
+        );
+    }
+}
+
+#[tokio::test]
+async fn associated_data_adds_the_latest_provenance_of_each_exported_resource_once() {
+    for db in test_databases().await {
+        let exports = tempfile::tempdir().unwrap();
+        let (app, _state) = spawn_app_state(&db, config(exports.path())).await;
+        let b = app.backend;
+        let provenance = |id: &str, target: &str, recorded: &str| {
+            resource(
+                "Provenance",
+                id,
+                json!({"target": [reference(target)], "recorded": recorded,
+                "agent": [{"who": reference("Organization/o")}]}),
+            )
+        };
+        for r in [
+            practitioner(Some("p1"), "One"),
+            practitioner(Some("p2"), "Two"),
+            resource("Location", "l1", json!({"name": "L"})),
+            provenance("prov-old", "Practitioner/p1", "2020-01-01T00:00:00Z"),
+            provenance("prov-new", "Practitioner/p1", "2024-01-01T00:00:00Z"),
+            provenance(
+                "prov-p2",
+                "Practitioner/p2/_history/1",
+                "2021-01-01T00:00:00Z",
+            ),
+            provenance("prov-l", "Location/l1", "2024-01-01T00:00:00Z"),
+        ] {
+            app.put_resource(&r).await;
+        }
+        let keys_of_export = |path: String| {
+            let app = &app;
+            async move {
+                let m = export(app, &path).await;
+                let mut k: Vec<String> = keys(&download(app, None, &m, "output").await)
+                    .into_iter()
+                    .map(|(t, id)| format!("{t}/{id}"))
+                    .collect();
+                k.sort();
+                k
+            }
+        };
+        let latest = "includeAssociatedData=LatestProvenanceResources";
+        assert_eq!(
+            keys_of_export(format!("/fhir/default/$export?_type=Practitioner&{latest}")).await,
+            [
+                "Practitioner/p1",
+                "Practitioner/p2",
+                "Provenance/prov-new",
+                "Provenance/prov-p2"
+            ],
+            "[{b}]"
+        );
+        assert_eq!(
+            keys_of_export(format!(
+                "/fhir/default/$export?_type=Practitioner&{latest}&_typeFilter={}",
+                urlencode("Practitioner?_id=p1")
+            ))
+            .await,
+            ["Practitioner/p1", "Provenance/prov-new"],
+            "[{b}]"
+        );
+        assert_eq!(
+            keys_of_export(format!(
+                "/fhir/default/$export?_type=Practitioner,Provenance&{latest}"
+            ))
+            .await,
+            [
+                "Practitioner/p1",
+                "Practitioner/p2",
+                "Provenance/prov-l",
+                "Provenance/prov-new",
+                "Provenance/prov-old",
+                "Provenance/prov-p2"
+            ],
+            "[{b}] each Provenance once"
         );
     }
 }

@@ -90,6 +90,10 @@ pub struct Params {
     /// A Group export: the Group and the members whose data is exported.
     #[serde(default)]
     pub group: Option<GroupPlan>,
+    /// `includeAssociatedData=LatestProvenanceResources`: after the other parts, the latest
+    /// Provenance of each exported resource.
+    #[serde(default)]
+    pub latest_provenance: bool,
 }
 
 impl Params {
@@ -111,7 +115,7 @@ impl Params {
         parts
     }
 
-    fn elements_of(&self, rtype: &str) -> Vec<String> {
+    pub(super) fn elements_of(&self, rtype: &str) -> Vec<String> {
         super::request::ExportRequest {
             elements: self.elements.clone(),
             ..Default::default()
@@ -263,8 +267,14 @@ async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<S
             }
         }
     }
+    if params.latest_provenance && *part == parts.len() && scanned < budget {
+        for line in super::provenance::latest(app, scope, &params).await? {
+            out.line(Section::Output, "Provenance", line.as_bytes());
+        }
+        *part += 1;
+    }
     out.flush().await?;
-    cursor.complete = cursor.part >= parts.len();
+    cursor.complete = cursor.part >= parts.len() + usize::from(params.latest_provenance);
     if cursor.complete {
         files::sync_all(dir, &cursor.files).await?;
     }
@@ -370,7 +380,7 @@ async fn group_step(
 }
 
 /// `_elements` applied to one resource (tagged SUBSETTED); unchanged without any.
-fn subset(body: String, elements: &[String]) -> Result<String> {
+pub(super) fn subset(body: String, elements: &[String]) -> Result<String> {
     if elements.is_empty() {
         return Ok(body);
     }
@@ -383,7 +393,7 @@ fn subset(body: String, elements: &[String]) -> Result<String> {
 /// The rows of a page that match one of the type's `_typeFilter` searches (all of them when
 /// it has none). Each search runs on the page's ids only (`_id=...`), so an OR of several
 /// filters keeps the walk's id order and resumes with it.
-async fn filtered(
+pub(super) async fn filtered(
     app: &App,
     scope: Scope<'_>,
     params: &Params,

@@ -28,6 +28,7 @@ mod files;
 mod group;
 pub mod import;
 mod job;
+mod provenance;
 mod request;
 mod sweep;
 
@@ -137,6 +138,16 @@ pub async fn kick_off(
     };
     let types = resolve_types(ctx, &level, &req).await?;
     check_filters(ctx, &req).await?;
+    if req.latest_provenance {
+        if group.is_some() {
+            return Err(Error::bad_request(
+                fhir::IssueType::NotSupported,
+                "includeAssociatedData is supported by system and type exports, not yet by \
+                 Group exports",
+            ));
+        }
+        ctx.authorize("Provenance", Interaction::Read)?;
+    }
     let app = ctx.app();
     let tenant = ctx.tenant();
     let running = app
@@ -173,6 +184,7 @@ pub async fn kick_off(
         requires_token: owner.client_id.is_some(),
         owner,
         group,
+        latest_provenance: req.latest_provenance,
     };
     let id = uuid::Uuid::new_v4().to_string();
     let value = serde_json::to_value(&params)

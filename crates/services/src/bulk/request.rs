@@ -43,6 +43,10 @@ pub enum Operation {
     DavinciExport,
 }
 
+/// The `includeAssociatedData` value this server supports: the latest Provenance of each
+/// exported resource.
+pub const LATEST_PROVENANCE: &str = "LatestProvenanceResources";
+
 /// The `exportType` values of `$davinci-data-export` this server accepts (PDex Provider API,
 /// payer-to-payer, and Da Vinci ATR member lists).
 pub const EXPORT_TYPES: [&str; 3] = [
@@ -68,6 +72,8 @@ pub struct ExportRequest {
     pub patients: Vec<String>,
     /// `exportType` of `$davinci-data-export`.
     pub export_type: Option<String>,
+    /// `includeAssociatedData=LatestProvenanceResources`.
+    pub latest_provenance: bool,
     /// What was ignored under `Prefer: handling=lenient`, one sentence each.
     pub ignored: Vec<String>,
 }
@@ -190,6 +196,10 @@ pub fn parse(pairs: &[(String, String)], op: Operation, lenient: bool) -> Result
             }
             "includeAssociatedData" => {
                 for v in list(&values) {
+                    if v == LATEST_PROVENANCE {
+                        req.latest_provenance = true;
+                        continue;
+                    }
                     refuse(
                         &mut req,
                         unsupported(format!(
@@ -394,7 +404,7 @@ mod tests {
             ("_outputFormat", "text/csv"),
             ("_type", "Doctor"),
             ("foo", "bar"),
-            ("includeAssociatedData", "LatestProvenanceResources"),
+            ("includeAssociatedData", "_RelevantProvenanceResources"),
         ] {
             let e = parse(&pairs(&[bad]), Operation::Export, false).unwrap_err();
             assert_eq!(e.status(), 400, "{bad:?}");
