@@ -1426,3 +1426,66 @@ async fn associated_data_adds_the_latest_provenance_of_each_exported_resource_on
         );
     }
 }
+
+#[tokio::test]
+async fn a_write_in_flight_at_an_exports_transaction_time_is_in_the_next_since_export() {
+    for db in test_databases().await {
+        let exports = tempfile::tempdir().unwrap();
+        let (app, _state) = spawn_app_state(&db, config(exports.path())).await;
+        let b = app.backend;
+        app.put_resource(&practitioner(Some("early"), "Early"))
+            .await;
+        let store = store::Store::connect(&db.url, &store::StoreOptions::default())
+            .await
+            .unwrap();
+        let tenant = store::TenantName::default_tenant();
+        // A write begins (its lastUpdated is taken now) and has not committed yet.
+        let mut tx = store.begin(&tenant).await.unwrap();
+        tx.write(store::WriteRequest {
+            resource_type: "Practitioner".into(),
+            id: "late".into(),
+            resource: practitioner(Some("late"), "Late")
+                .as_object()
+                .cloned()
+                .unwrap(),
+            precondition: store::Precondition::None,
+            method: store::Method::Put,
+        })
+        .await
+        .unwrap();
+        if b == "sqlite" {
+            // One writer: an export's mark waits for the open write, so no write can be in
+            // flight at a transactionTime. The write commits first, and both exports agree.
+            tx.commit().await.unwrap();
+            let first = export(&app, "/fhir/default/$export").await;
+            let got = keys_of(&download(&app, None, &first, "output").await);
+            assert!(got.contains("late"), "[{b}] {got:?}");
+            continue;
+        }
+        // Postgres: the first export's walk cannot see it...
+        let first = export(&app, "/fhir/default/$export").await;
+        let got = keys_of(&download(&app, None, &first, "output").await);
+        assert_eq!(got, BTreeSet::from(["early".to_owned()]), "[{b}]");
+        // ... it commits after the mark, with a lastUpdated before it ...
+        tx.commit().await.unwrap();
+        let since = first["transactionTime"].as_str().unwrap();
+        let read = app
+            .get("/fhir/default/Practitioner/late")
+            .await
+            .status(200)
+            .json();
+        assert!(
+            read["meta"]["lastUpdated"].as_str().unwrap() <= since,
+            "[{b}] {read} vs {since}"
+        );
+        // ... and the next `_since` export has it all the same.
+        let next = export(
+            &app,
+            &format!("/fhir/default/$export?_since={}", urlencode(since)),
+        )
+        .await;
+        let got = keys_of(&download(&app, None, &next, "output").await);
+        assert_eq!(got, BTreeSet::from(["late".to_owned()]), "[{b}]");
+        store.close().await;
+    }
+}

@@ -139,7 +139,17 @@ pub struct EventFilter {
     pub below_number: Option<i64>,
 }
 
-/// Rows per `INSERT` of [`append`] (9 values each; well under SQLite's bound-value limit).
+/// `noted` of an upsert into `change_counters`: the new time, or one microsecond after the
+/// row's last when the clock has not moved past it (the times never go back).
+pub(crate) fn later(sql: &mut Sql) -> &mut Sql {
+    let mut sqlite = Sql::new();
+    sqlite.push("MAX(change_counters.noted + 1, excluded.noted)");
+    let mut postgres = Sql::new();
+    postgres.push("GREATEST(change_counters.noted + 1, excluded.noted)");
+    sql.dialect(sqlite, postgres)
+}
+
+/// Rows per `INSERT` of [`append`] (10 values each; well under SQLite's bound-value limit).
 const ROWS_PER_INSERT: usize = 500;
 
 /// Numbers and saves `events` of `tenant`'s open transaction: the last statements before
@@ -155,15 +165,18 @@ pub(crate) async fn append<B: Backend>(
     }
     let n = events.len() as i64;
     let mut take = Sql::new();
-    take.push("INSERT INTO change_counters (tenant, last) VALUES (")
+    take.push("INSERT INTO change_counters (tenant, last, noted) VALUES (")
         .text(tenant.as_str())
         .push(", ")
         .int(n)
+        .push(", ")
+        .int(chrono::Utc::now().timestamp_micros())
         .push(
-            ") ON CONFLICT (tenant) DO UPDATE SET last = change_counters.last + excluded.last \
-             RETURNING last",
+            ") ON CONFLICT (tenant) DO UPDATE SET last = change_counters.last + excluded.last, \
+             noted = ",
         );
-    let (last,): (i64,) = B::Db::fetch_optional(conn, &take)
+    later(&mut take).push(" RETURNING last, noted");
+    let (last, noted): (i64, i64) = B::Db::fetch_optional(conn, &take)
         .await?
         .ok_or_else(|| StoreError::Corrupt("change counter: no row returned".into()))?;
     let mut number = last - n;
@@ -171,7 +184,7 @@ pub(crate) async fn append<B: Backend>(
         let mut sql = Sql::new();
         sql.push(
             "INSERT INTO change_events \
-             (tenant, event_no, res_type, id, version, action, method, at, agent) VALUES ",
+             (tenant, event_no, res_type, id, version, action, method, at, agent, noted) VALUES ",
         );
         for (i, e) in chunk.iter().enumerate() {
             number += 1;
@@ -196,6 +209,8 @@ pub(crate) async fn append<B: Backend>(
                 .int(e.at)
                 .push(", ")
                 .text(agent.column())
+                .push(", ")
+                .int(noted)
                 .push(")");
         }
         B::Db::execute(conn, &sql).await?;

@@ -8,6 +8,8 @@
 //! - [`Store::deleted_page`]: the ids of tombstones, for a `_since` export's `deleted` files.
 //! - [`Store::types_held`]: which types a tenant has rows of, so an export of "every type"
 //!   walks only those.
+//! - [`Store::change_mark`] and [`Store::late_changes`] (migration 0018): an export's
+//!   `transactionTime`, and the writes a `_since` filter on `lastUpdated` alone would miss.
 //!
 //! A page reports the last key it *scanned*, which the job resumes after: a page whose rows
 //! the viewer may not see still moves the job forward.
@@ -62,6 +64,10 @@ fn walk(
         sql.push(" AND r.last_updated <= ").int(until);
     }
 }
+
+/// How long before a `_since` instant [`Store::late_changes`] looks for writes still in
+/// flight at it: far longer than any write transaction runs.
+pub const LATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// One page of an export's walk read whole ([`Store::export_chunk`]).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -308,6 +314,67 @@ impl Store {
             ids.last().cloned()
         };
         Ok((ids, last))
+    }
+
+    /// Takes a mark in `tenant`'s changes: a time (epoch microseconds) such that every change
+    /// committed so far is at or before it and every later one will be after it. It is taken
+    /// under the tenant's change counter lock, which a write holds from numbering its changes
+    /// to its commit, so it waits for such a write (migration 0018).
+    pub async fn change_mark(&self, tenant: &TenantName) -> Result<i64, StoreError> {
+        let mut sql = Sql::new();
+        sql.push("INSERT INTO change_counters (tenant, last, noted) VALUES (")
+            .text(tenant.as_str())
+            .push(", 0, ")
+            .int(chrono::Utc::now().timestamp_micros())
+            .push(") ON CONFLICT (tenant) DO UPDATE SET noted = ");
+        crate::events::later(&mut sql).push(" RETURNING noted");
+        let (noted,): (i64,) = self.fetch_one(&sql).await?;
+        Ok(noted)
+    }
+
+    /// The resources of `tenant` changed by a write that committed after `since` (a mark)
+    /// although its `lastUpdated` is at or before it: a write in flight at that instant, which
+    /// a `_since` export must still include. Writes that took longer than [`LATE_WINDOW`] are
+    /// not looked for; nor are those whose events were trimmed (the tenant's event retention).
+    pub async fn late_changes(
+        &self,
+        tenant: &TenantName,
+        since: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let window = i64::try_from(LATE_WINDOW.as_micros()).unwrap_or(i64::MAX);
+        let mut sql = Sql::new();
+        sql.push("SELECT DISTINCT res_type, id FROM change_events WHERE tenant = ")
+            .text(tenant.as_str())
+            .push(" AND at > ")
+            .int(since.saturating_sub(window))
+            .push(" AND at <= ")
+            .int(since)
+            .push(" AND noted > ")
+            .int(since)
+            .push(" ORDER BY res_type, id");
+        self.read_all(&sql).await
+    }
+
+    /// The ids among `ids` of `rtype` that are deleted, in `window`.
+    pub async fn deleted_among(
+        &self,
+        tenant: &TenantName,
+        rtype: &str,
+        ids: &[&str],
+        window: ExportWindow,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let mut sql = Sql::new();
+            sql.push("SELECT r.id");
+            walk(&mut sql, tenant.as_str(), rtype, true, None, window);
+            sql.push(" AND r.id IN ")
+                .text_list(chunk.iter().copied())
+                .push(" ORDER BY r.id");
+            let rows: Vec<(String,)> = self.read_all(&sql).await?;
+            out.extend(rows.into_iter().map(|(id,)| id));
+        }
+        Ok(out)
     }
 
     /// The resource types `tenant` has rows of (live or deleted), in name order.

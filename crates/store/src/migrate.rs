@@ -59,6 +59,7 @@ migrations! {
     15 "0015_change_events" as "change_events",
     16 "0016_subscriptions" as "subscriptions",
     17 "0017_federation" as "federation",
+    18 "0018_change_marks" as "change_marks",
 }
 
 /// Same text on both backends (`BIGINT` and `TEXT` mean what we need on both).

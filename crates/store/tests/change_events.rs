@@ -359,3 +359,21 @@ async fn retention_trims_only_events_older_than_it() {
         assert!(a1.is_some(), "[{be}] history trimmed with the events");
     }
 }
+
+#[tokio::test]
+async fn marks_order_with_the_changes_and_a_committed_write_is_not_late() {
+    for Ctx { store: s, be, .. } in stores().await {
+        let t = def();
+        let first = s.change_mark(&t).await.unwrap();
+        s.write(&t, req("m", 1, Method::Put)).await.unwrap();
+        let second = s.change_mark(&t).await.unwrap();
+        let third = s.change_mark(&t).await.unwrap();
+        assert!(
+            first < second && second < third,
+            "[{be}] {first} {second} {third}"
+        );
+        // The write began and committed between the first two marks: not late for either.
+        assert_eq!(s.late_changes(&t, first).await.unwrap(), [], "[{be}]");
+        assert_eq!(s.late_changes(&t, second).await.unwrap(), [], "[{be}]");
+    }
+}

@@ -90,6 +90,10 @@ pub struct Params {
     /// A Group export: the Group and the members whose data is exported.
     #[serde(default)]
     pub group: Option<GroupPlan>,
+    /// A `_since` export: the resources whose write committed after `since` although their
+    /// `lastUpdated` is not (see `store::Store::late_changes`).
+    #[serde(default)]
+    pub late: Vec<(String, String)>,
     /// `includeAssociatedData=LatestProvenanceResources`: after the other parts, the latest
     /// Provenance of each exported resource.
     #[serde(default)]
@@ -252,9 +256,7 @@ async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<S
                     .deleted_page(tenant, rtype, after.as_deref(), window, limit)
                     .await?;
                 for id in ids {
-                    let bundle = json!({"resourceType": "Bundle", "type": "transaction",
-                        "entry": [{"request": {"method": "DELETE", "url": format!("{rtype}/{id}")}}]});
-                    out.line(Section::Deleted, "Bundle", bundle.to_string().as_bytes());
+                    out.line(Section::Deleted, "Bundle", deletion(rtype, &id).as_bytes());
                 }
                 last
             }
@@ -267,18 +269,62 @@ async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<S
             }
         }
     }
-    if params.latest_provenance && *part == parts.len() && scanned < budget {
-        for line in super::provenance::latest(app, scope, &params).await? {
-            out.line(Section::Output, "Provenance", line.as_bytes());
+    // After the walks: the late writes of a `_since` export, then associated Provenance.
+    let extras = [params.since.is_some(), params.latest_provenance];
+    while scanned < budget && *part >= parts.len() && *part < parts.len() + extras.len() {
+        let extra = *part - parts.len();
+        if extras[extra] && extra == 0 {
+            late(app, scope, &params, &mut out).await?;
+        } else if extras[extra] {
+            for line in super::provenance::latest(app, scope, &params).await? {
+                out.line(Section::Output, "Provenance", line.as_bytes());
+            }
         }
         *part += 1;
     }
     out.flush().await?;
-    cursor.complete = cursor.part >= parts.len() + usize::from(params.latest_provenance);
+    cursor.complete = cursor.part >= parts.len() + extras.len();
     if cursor.complete {
         files::sync_all(dir, &cursor.files).await?;
     }
     progress(&cursor)
+}
+
+/// A `_since` export's late writes (see [`Params::late`]) of its types: the live ones and the
+/// deletions whose `lastUpdated` is at or before `since` (the walks wrote the others).
+async fn late(app: &App, scope: Scope<'_>, params: &Params, out: &mut Appender<'_>) -> Result<()> {
+    let mut by_type: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (t, id) in &params.late {
+        if params.types.contains(t) {
+            by_type.entry(t.as_str()).or_default().push(id.as_str());
+        }
+    }
+    let window = ExportWindow {
+        since: None,
+        until: params.since,
+    };
+    for (rtype, ids) in by_type {
+        let rows = app.store.export_by_ids(scope, rtype, &ids, window).await?;
+        let elements = params.elements_of(rtype);
+        for (_, body) in filtered(app, scope, params, rtype, rows).await? {
+            out.line(Section::Output, rtype, subset(body, &elements)?.as_bytes());
+        }
+        for id in app
+            .store
+            .deleted_among(scope.tenant(), rtype, &ids, window)
+            .await?
+        {
+            out.line(Section::Deleted, "Bundle", deletion(rtype, &id).as_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// One line of a `deleted` file: a transaction Bundle of one DELETE entry (export.html).
+fn deletion(rtype: &str, id: &str) -> String {
+    json!({"resourceType": "Bundle", "type": "transaction",
+        "entry": [{"request": {"method": "DELETE", "url": format!("{rtype}/{id}")}}]})
+    .to_string()
 }
 
 /// The step's answer: resources written so far, and the cursor.

@@ -19,10 +19,14 @@
 //! The job reads as its owner would search: restricted content is left out or redacted the
 //! same way. A client has at most `--export-max-jobs` unfinished exports; one more is 429.
 //!
-//! Consistency: `transactionTime` is the kick-off instant. Every resource committed before it
-//! is in the export (the walk starts after the kick-off); a resource written while the job
-//! runs appears at the version the walk finds, possibly newer than `transactionTime`, and is
-//! also in the next `_since=transactionTime` export, so an incremental client loses nothing.
+//! Consistency: `transactionTime` is a mark in the tenant's changes
+//! ([`store::Store::change_mark`]): every write committed before it is in the export (the
+//! walk starts after it), and every write committed after it is in the next
+//! `_since=transactionTime` export. A resource written while the job runs appears at the
+//! version the walk finds, possibly newer than `transactionTime`. `_since` selects by
+//! `lastUpdated`, plus the resources whose write was still in flight at that instant
+//! ([`store::Store::late_changes`]: its `lastUpdated`, taken when it began, is earlier than
+//! its commit), so an incremental client loses nothing between two exports.
 
 mod files;
 mod group;
@@ -172,9 +176,16 @@ pub async fn kick_off(
             http::HeaderValue::from(RETRY_AFTER_SECS * 5),
         ));
     }
+    // The mark first: every write in flight at `_since` has committed once it is taken.
+    let transaction_time = app.store.change_mark(tenant).await?;
+    let late = match req.since {
+        Some(since) if group.is_none() => app.store.late_changes(tenant, since).await?,
+        _ => Vec::new(),
+    };
     let params = job::Params {
         request: request_url,
-        transaction_time: Utc::now().timestamp_micros(),
+        transaction_time,
+        late,
         types,
         since: req.since,
         until: req.until,
