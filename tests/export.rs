@@ -984,7 +984,12 @@ async fn a_group_export_is_the_group_its_members_and_their_compartments_and_davi
             resource(
                 "Group",
                 "g1",
-                json!({"type": "person", "actual": true, "member": [
+                json!({"type": "person", "actual": true,
+                "identifier": [{"system": "urn:plan", "value": "members-2026"}],
+                "characteristic": [{"code": {"coding": [{"system": "urn:c", "code": "plan"}]},
+                    "valueCodeableConcept": {"coding": [{"system": "urn:v", "code": "gold"}]},
+                    "exclude": false}],
+                "member": [
                 {"entity": reference("Patient/pa")}, {"entity": reference("Patient/pb")},
                 {"entity": reference("PractitionerRole/role1")},
                 {"entity": reference("Patient/pz"), "inactive": true}]}),
@@ -1122,13 +1127,23 @@ async fn a_group_export_is_the_group_its_members_and_their_compartments_and_davi
         .await
         .outcome(404, "not-found");
 
-        // Group search by member works as for any type.
-        let found = app
-            .get("/fhir/default/Group?member=Patient/pa")
-            .await
-            .status(200)
-            .json();
-        assert_eq!(common::entries(&found).len(), 1, "[{b}]");
+        // Group search by member, characteristic and identifier works as for any type.
+        for (query, hits) in [
+            ("member=Patient/pa", 1),
+            ("member=Patient/pz", 1),
+            ("member=Patient/nobody", 0),
+            ("identifier=urn:plan|members-2026", 1),
+            ("identifier=urn:plan|other", 0),
+            ("characteristic=urn:c|plan", 1),
+            ("characteristic=urn:c|other", 0),
+        ] {
+            let found = app
+                .get(&format!("/fhir/default/Group?{query}"))
+                .await
+                .status(200)
+                .json();
+            assert_eq!(common::entries(&found).len(), hits, "[{b}] Group?{query}");
+        }
     }
 }
 
