@@ -805,6 +805,42 @@ async fn only_clients_export_only_what_they_may_read_and_only_they_see_their_exp
             .await
             .status(200);
 
+        // Deletions: a `_since` export lists only those of resources the caller could see.
+        let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let admin_writer = client(&app, "system/*.cruds", None, true).await;
+        for path in [
+            "/fhir/dir/Organization/hidden",
+            "/fhir/dir/Organization/open",
+        ] {
+            with_token(&app, Some(&admin_writer), Method::DELETE, path, None)
+                .await
+                .status(200);
+        }
+        let query = format!(
+            "/fhir/dir/$export?_type=Organization&_since={}",
+            urlencode(&since)
+        );
+        for (who, token, gone) in [
+            ("narrow", &narrow, vec!["Organization/open"]),
+            (
+                "privileged",
+                &privileged,
+                vec!["Organization/hidden", "Organization/open"],
+            ),
+        ] {
+            let m = export_as(&app, token, &query).await;
+            let mut urls: Vec<String> = download(&app, Some(token), &m, "deleted")
+                .await
+                .remove("Bundle")
+                .unwrap_or_default()
+                .iter()
+                .map(|b| b["entry"][0]["request"]["url"].as_str().unwrap().to_owned())
+                .collect();
+            urls.sort();
+            assert_eq!(urls, gone, "[{b}] {who}");
+        }
+
         // At most two unfinished exports per client: the third is 429 with Retry-After.
         state.jobs.pause();
         let a = kick_off(&app, Some(&narrow), "/fhir/dir/$export", "respond-async")

@@ -116,6 +116,55 @@ fn visible(
     Ok(out)
 }
 
+/// The tombstones of `rtype` in `window` after `after`, with the policy their resource had
+/// (kept after the delete, as for its history): `(id, last_updated, NULL, policy)` rows.
+fn tombstones(scope: Scope<'_>, rtype: &str, after: Option<&str>, window: ExportWindow) -> Sql {
+    let seer = Seer::of(scope.viewer());
+    let mut sql = Sql::new();
+    sql.push("SELECT r.id, r.last_updated, NULL");
+    crate::restricted::policy_column(&mut sql, &seer, |sql, c| {
+        sql.push("r.").push(c);
+    });
+    walk(
+        &mut sql,
+        scope.tenant().as_str(),
+        rtype,
+        true,
+        after,
+        window,
+    );
+    sql
+}
+
+/// The ids of tombstone rows whose resource `scope`'s viewer may see (a deleted resource the
+/// viewer could not see is not announced to it either).
+fn unhidden(
+    rows: Vec<ExportRow>,
+    scope: Scope<'_>,
+    rtype: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, last_updated, _, policy) in rows {
+        if policy.is_none() {
+            out.push(id);
+            continue;
+        }
+        let record = VersionRecord {
+            resource_type: rtype.to_owned(),
+            id,
+            version: 0,
+            last_updated: common::from_micros(last_updated)?,
+            method: Method::Delete,
+            deleted: true,
+            body: None,
+        };
+        if let Some(seen) = crate::restricted::apply(record, policy.as_deref(), scope.viewer())? {
+            out.push(seen.id);
+        }
+    }
+    Ok(out)
+}
+
 impl Store {
     /// The one row of an aggregate `sql`, on the reader pool.
     async fn read_row<T: crate::db::FromCols>(&self, sql: &Sql) -> Result<T, StoreError> {
@@ -296,24 +345,21 @@ impl Store {
     /// `None` as the last key: the walk is over.
     pub async fn deleted_page(
         &self,
-        tenant: &TenantName,
+        scope: Scope<'_>,
         rtype: &str,
         after: Option<&str>,
         window: ExportWindow,
         limit: u32,
     ) -> Result<(Vec<String>, Option<String>), StoreError> {
-        let mut sql = Sql::new();
-        sql.push("SELECT r.id");
-        walk(&mut sql, tenant.as_str(), rtype, true, after, window);
+        let mut sql = tombstones(scope, rtype, after, window);
         sql.push(" ORDER BY r.id LIMIT ").int(i64::from(limit));
-        let rows: Vec<(String,)> = self.read_all(&sql).await?;
-        let ids: Vec<String> = rows.into_iter().map(|(id,)| id).collect();
-        let last = if ids.len() < limit as usize {
+        let rows: Vec<ExportRow> = self.read_all(&sql).await?;
+        let last = if rows.len() < limit as usize {
             None
         } else {
-            ids.last().cloned()
+            rows.last().map(|r| r.0.clone())
         };
-        Ok((ids, last))
+        Ok((unhidden(rows, scope, rtype)?, last))
     }
 
     /// Takes a mark in `tenant`'s changes: a time (epoch microseconds) such that every change
@@ -358,21 +404,19 @@ impl Store {
     /// The ids among `ids` of `rtype` that are deleted, in `window`.
     pub async fn deleted_among(
         &self,
-        tenant: &TenantName,
+        scope: Scope<'_>,
         rtype: &str,
         ids: &[&str],
         window: ExportWindow,
     ) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         for chunk in ids.chunks(500) {
-            let mut sql = Sql::new();
-            sql.push("SELECT r.id");
-            walk(&mut sql, tenant.as_str(), rtype, true, None, window);
+            let mut sql = tombstones(scope, rtype, None, window);
             sql.push(" AND r.id IN ")
                 .text_list(chunk.iter().copied())
                 .push(" ORDER BY r.id");
-            let rows: Vec<(String,)> = self.read_all(&sql).await?;
-            out.extend(rows.into_iter().map(|(id,)| id));
+            let rows: Vec<ExportRow> = self.read_all(&sql).await?;
+            out.extend(unhidden(rows, scope, rtype)?);
         }
         Ok(out)
     }

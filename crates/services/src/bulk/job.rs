@@ -253,7 +253,7 @@ async fn step(app: &App, tenant: &TenantName, job: &Job, batch: u32) -> Result<S
             Section::Deleted | Section::Error => {
                 let (ids, last) = app
                     .store
-                    .deleted_page(tenant, rtype, after.as_deref(), window, limit)
+                    .deleted_page(scope, rtype, after.as_deref(), window, limit)
                     .await?;
                 for id in ids {
                     out.line(Section::Deleted, "Bundle", deletion(rtype, &id).as_bytes());
@@ -309,11 +309,7 @@ async fn late(app: &App, scope: Scope<'_>, params: &Params, out: &mut Appender<'
         for (_, body) in filtered(app, scope, params, rtype, rows).await? {
             out.line(Section::Output, rtype, subset(body, &elements)?.as_bytes());
         }
-        for id in app
-            .store
-            .deleted_among(scope.tenant(), rtype, &ids, window)
-            .await?
-        {
+        for id in app.store.deleted_among(scope, rtype, &ids, window).await? {
             out.line(Section::Deleted, "Bundle", deletion(rtype, &id).as_bytes());
         }
     }
