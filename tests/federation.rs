@@ -31,6 +31,10 @@ fn config(auth: bool) -> ServerConfig {
     ServerConfig {
         admin_token: Some(ADMIN.into()),
         outbound_allow: vec!["127.0.0.1".into()],
+        export: services::bulk::ExportSettings {
+            dir: std::env::temp_dir().join("fhirdir-federation-test-exports"),
+            ..Default::default()
+        },
         ..if auth {
             ServerConfig::default()
         } else {
@@ -202,6 +206,15 @@ async fn a_replica_seeds_then_follows_every_kind_of_write_in_order() {
         caught_up(&state).await;
         same(&state, &national, "Practitioner/seeded").await;
         same(&state, &national, "Organization/org").await;
+        // The upstream offers $export (fhirdir does): the seed came from it, not from searches.
+        let metrics = national.get("/metrics").await.status(200).text();
+        let kicked = "fhirdir_http_requests_total{route=\"/fhir/{tenant}/$export\",method=\"GET\",status=\"202\"}";
+        assert!(metrics.contains(kicked), "[{}] {metrics}", db.backend);
+        assert!(
+            !metrics.contains("route=\"/fhir/{tenant}/{type}\",method=\"GET\""),
+            "[{}] no search seed: {metrics}",
+            db.backend
+        );
         assert_eq!(
             versions(&state, "Practitioner", "seeded").await,
             1,
@@ -720,5 +733,46 @@ async fn a_replica_follows_its_upstream_across_the_upstream_s_restart() {
             );
         }
         drop(state_db);
+    }
+}
+
+#[tokio::test]
+async fn a_replica_seeds_by_search_when_the_upstreams_export_fails() {
+    for db in test_databases().await {
+        let state_db = second_db(db.backend).await;
+        // The national server's export folder is a file: every export job it runs fails.
+        let blocked = tempfile::NamedTempFile::new().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let national_config = ServerConfig {
+            export: services::bulk::ExportSettings {
+                dir: blocked.path().to_owned(),
+                ..Default::default()
+            },
+            ..config(false)
+        };
+        let national = spawn_app_listening(
+            &db.url,
+            db.backend,
+            national_config,
+            Default::default(),
+            listener,
+        )
+        .await;
+        let state = start(&state_db.url, db.backend, false).await;
+        national.put_resource(&practitioner("p", "Seeded")).await;
+        follow(&state, &national, json!({})).await;
+        caught_up(&state).await;
+        same(&state, &national, "Practitioner/p").await;
+        let metrics = national.get("/metrics").await.status(200).text();
+        assert!(
+            metrics.contains("route=\"/fhir/{tenant}/$export\",method=\"GET\",status=\"202\""),
+            "[{}] the export was tried: {metrics}",
+            db.backend
+        );
+        assert!(
+            metrics.contains("route=\"/fhir/{tenant}/{type}\",method=\"GET\",status=\"200\""),
+            "[{}] then searches: {metrics}",
+            db.backend
+        );
     }
 }

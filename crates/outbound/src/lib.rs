@@ -78,6 +78,8 @@ pub struct Answer {
     pub status: u16,
     /// `Retry-After` in seconds, when the server gave one that way.
     pub retry_after: Option<u64>,
+    /// `Content-Location` (an asynchronous request's status URL), when given.
+    pub location: Option<String>,
     pub body: Bytes,
 }
 
@@ -202,10 +204,16 @@ impl Outbound {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
+            let location = response
+                .headers()
+                .get(reqwest::header::CONTENT_LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let body = read_capped(response, limit).await?;
             Ok(Answer {
                 status: status.as_u16(),
                 retry_after,
+                location,
                 body,
             })
         };

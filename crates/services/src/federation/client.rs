@@ -3,7 +3,8 @@
 //! redirects), with a SMART Backend Services token when the setting has a client id and key:
 //! the token endpoint is read from the upstream's `.well-known/smart-configuration`, the
 //! client authenticates with a signed assertion (`private_key_jwt`), and the token is kept
-//! until a minute before it expires or the upstream refuses it.
+//! until a minute before it expires or the upstream refuses it. Export files (NDJSON, larger
+//! than any page) have a cap and a time limit of their own.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,12 @@ use crate::App;
 
 /// Largest upstream answer read (a page of resources).
 const MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// Largest upstream export file read (one part of a Bulk Data export).
+const MAX_FILE_BYTES: usize = 512 * 1024 * 1024;
+
+/// One export file's time limit.
+const FILE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// One upstream request's time limit.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -32,6 +39,10 @@ pub(super) struct Client<'a> {
 pub(super) struct Answer {
     pub status: u16,
     pub body: Value,
+    /// `Content-Location` (an asynchronous request's status URL).
+    pub location: Option<String>,
+    /// `Retry-After`, seconds.
+    pub retry_after: Option<u64>,
 }
 
 impl Answer {
@@ -52,37 +63,100 @@ impl Client<'_> {
 
     /// `method url` with a FHIR JSON body.
     pub async fn call(&self, method: Method, url: &str, body: Option<&Value>) -> Result<Answer> {
-        let answer = self.once(method.clone(), url, body).await?;
+        self.json(method, url, body, &[]).await
+    }
+
+    /// `method url` with extra request headers (`Prefer: respond-async`).
+    pub async fn call_with(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer> {
+        self.json(method, url, None, headers).await
+    }
+
+    /// An export file's NDJSON (200 only).
+    pub async fn get_ndjson(&self, url: &str) -> Result<bytes::Bytes> {
+        let accept = ("Accept", "application/fhir+ndjson");
+        let answer = self.raw(Method::GET, url, None, &[accept], true).await?;
+        if answer.status != 200 {
+            return Err(upstream_error(
+                &format!("GET {url}"),
+                format!("HTTP {}", answer.status),
+            ));
+        }
+        Ok(answer.body)
+    }
+
+    async fn json(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer> {
+        let mut all = vec![("Accept", "application/fhir+json")];
+        all.extend_from_slice(headers);
+        let answer = self.raw(method, url, body, &all, false).await?;
+        Ok(Answer {
+            status: answer.status,
+            body: serde_json::from_slice(&answer.body).unwrap_or(Value::Null),
+            location: answer.location,
+            retry_after: answer.retry_after,
+        })
+    }
+
+    /// One request, with the token when the setting has credentials; a 401 is retried once
+    /// with a fresh token (it may have expired early or been revoked).
+    async fn raw(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+        file: bool,
+    ) -> Result<outbound::Answer> {
+        let answer = self.once(method.clone(), url, body, headers, file).await?;
         if answer.status == 401 && self.up.client_id.is_some() {
-            // The token may have expired early or been revoked: one fresh try.
             self.forget_token();
-            return self.once(method, url, body).await;
+            return self.once(method, url, body, headers, file).await;
         }
         Ok(answer)
     }
 
-    async fn once(&self, method: Method, url: &str, body: Option<&Value>) -> Result<Answer> {
-        let mut headers = vec![("Accept".to_owned(), "application/fhir+json".to_owned())];
+    async fn once(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+        file: bool,
+    ) -> Result<outbound::Answer> {
+        let mut all: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         if let Some(token) = self.token().await? {
-            headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+            all.push(("Authorization".to_owned(), format!("Bearer {token}")));
         }
-        let answer = self
-            .app
+        let (timeout, max_bytes) = if file {
+            (FILE_TIMEOUT, MAX_FILE_BYTES)
+        } else {
+            (TIMEOUT, MAX_BYTES)
+        };
+        self.app
             .outbound
             .send(Request {
                 method: method.clone(),
                 url,
-                headers: &headers,
+                headers: &all,
                 body: body.map(|b| ("application/fhir+json", b.to_string().into_bytes())),
-                timeout: TIMEOUT,
-                max_bytes: MAX_BYTES,
+                timeout,
+                max_bytes,
             })
             .await
-            .map_err(|e| upstream_error(&format!("{method} {url}"), e))?;
-        Ok(Answer {
-            status: answer.status,
-            body: serde_json::from_slice(&answer.body).unwrap_or(Value::Null),
-        })
+            .map_err(|e| upstream_error(&format!("{method} {url}"), e))
     }
 
     fn key(&self) -> String {

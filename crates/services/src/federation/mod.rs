@@ -26,6 +26,7 @@
 //! applied as they arrive.
 
 pub mod apply;
+mod bulk_seed;
 mod client;
 pub mod receive;
 pub mod setting;

@@ -159,7 +159,7 @@ fn subscription(app: &App, up: &Upstream, resource_type: &str) -> Value {
 }
 
 /// Why the upstream refused: its OperationOutcome's diagnostics, when it sent one.
-fn refusal(what: &str, answer: &super::client::Answer) -> Error {
+pub(super) fn refusal(what: &str, answer: &super::client::Answer) -> Error {
     let said = answer.body["issue"][0]["diagnostics"]
         .as_str()
         .unwrap_or_default();
@@ -198,15 +198,28 @@ async fn subscribe(app: &App, up: &Upstream) -> Result<()> {
 }
 
 /// `scheme://host:port` of `url`.
-fn origin(url: &str) -> Option<String> {
+pub(super) fn origin(url: &str) -> Option<String> {
     outbound::Url::parse(url)
         .ok()
         .map(|u| u.origin().ascii_serialization())
 }
 
-/// Copies every current resource of the copied types, page by page.
+/// Copies every current resource of the copied types: from the upstream's Bulk Data export
+/// when it offers one (`super::bulk_seed`), else (or when that fails) page by page.
 async fn seed(app: &App, up: &Upstream) -> Result<()> {
     let client = Client { app, up };
+    if super::bulk_seed::offered(&client).await {
+        match super::bulk_seed::seed(app, up, &client).await {
+            Ok(n) => {
+                tracing::info!(tenant = %up.tenant, resources = n, "replica seeded from the upstream's $export");
+                return Ok(());
+            }
+            Err(e) => tracing::warn!(
+                tenant = %up.tenant, error = %e,
+                "seeding from the upstream's $export failed; seeding by search instead"
+            ),
+        }
+    }
     let home = origin(&up.url);
     for t in &up.types {
         let mut url = format!("{}/{t}?_count={SEED_PAGE}", up.url);
