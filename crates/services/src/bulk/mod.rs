@@ -118,7 +118,7 @@ impl Default for ExportSettings {
 }
 
 /// How long a suggested `Retry-After` is while a job runs (seconds).
-pub const RETRY_AFTER_SECS: u64 = 2;
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 /// The status URL of export `id` of the tenant at `tenant_base`.
 fn status_url(tenant_base: &str, id: &str) -> String {
