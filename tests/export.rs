@@ -611,6 +611,31 @@ async fn since_exports_lose_nothing_written_while_an_export_runs() {
             BTreeSet::from(["Practitioner/p06".into(), "Practitioner/p51".into()]),
             "[{b}]"
         );
+        // `_until` the first instant: what was last changed by then, still live.
+        let until = export(
+            &app,
+            &format!("/fhir/default/$export?_until={}", urlencode(since)),
+        )
+        .await;
+        let before: BTreeSet<String> = keys_of(&download(&app, None, &until, "output").await);
+        let want: BTreeSet<String> = (0..60)
+            .map(|i| format!("p{i:02}"))
+            .filter(|id| !["p05", "p50", "p06", "p51"].contains(&id.as_str()))
+            .collect();
+        assert_eq!(before, want, "[{b}] _until");
+        kick_off(
+            &app,
+            None,
+            &format!(
+                "/fhir/default/$export?_since={}&_until={}",
+                urlencode(since),
+                urlencode(since)
+            ),
+            "respond-async",
+        )
+        .await
+        .outcome(400, "invalid");
+
         // Applied in order, the two exports are the directory as it is now.
         for r in &changed["Practitioner"] {
             state_now.insert(r["id"].as_str().unwrap().to_owned(), r.clone());
@@ -1296,6 +1321,11 @@ async fn import_pulls_ndjson_from_urls_and_the_import_folder_and_lists_what_it_s
             [1],
             "[{b}]"
         );
+        // A finished import is removed on DELETE (what it imported stays).
+        let url = status_url(&app, &resp);
+        app.delete(&url).await.status(202);
+        app.get(&url).await.outcome(404, "not-found");
+        app.get("/fhir/default/Practitioner/a").await.status(200);
 
         // An export re-imported through $import from this server's own file URLs.
         create_tenant(&app, "copy").await;

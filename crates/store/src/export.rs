@@ -86,34 +86,50 @@ pub struct ExportChunk {
 /// `(id, last_updated, content, policy)`.
 type ExportRow = (String, i64, Option<String>, Option<String>);
 
-/// The rows `scope`'s viewer may see, as it may see them: `(id, JSON text)`.
-fn visible(
+/// The rows `scope`'s viewer may see, as it may see them: `(id, body)`, the body redacted
+/// where some elements are hidden, `None` for a tombstone. The shared rule works on version
+/// records; only restricted rows pay for one.
+fn judged(
     rows: Vec<ExportRow>,
     scope: Scope<'_>,
     rtype: &str,
-) -> Result<Vec<(String, String)>, StoreError> {
+) -> Result<Vec<(String, Option<String>)>, StoreError> {
     let mut out = Vec::with_capacity(rows.len());
     for (id, last_updated, body, policy) in rows {
-        let Some(body) = body else { continue };
         if policy.is_none() {
             out.push((id, body));
             continue;
         }
-        // The shared rule works on version records; only restricted rows pay for one.
         let record = VersionRecord {
             resource_type: rtype.to_owned(),
             id,
             version: 0,
             last_updated: common::from_micros(last_updated)?,
-            method: Method::Put,
-            deleted: false,
-            body: Some(body),
+            method: if body.is_some() {
+                Method::Put
+            } else {
+                Method::Delete
+            },
+            deleted: body.is_none(),
+            body,
         };
         if let Some(seen) = crate::restricted::apply(record, policy.as_deref(), scope.viewer())? {
-            out.extend(seen.body.map(|b| (seen.id, b)));
+            out.push((seen.id, seen.body));
         }
     }
     Ok(out)
+}
+
+/// [`judged`] live rows: `(id, JSON text)`.
+fn visible(
+    rows: Vec<ExportRow>,
+    scope: Scope<'_>,
+    rtype: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(judged(rows, scope, rtype)?
+        .into_iter()
+        .filter_map(|(id, body)| body.map(|b| (id, b)))
+        .collect())
 }
 
 /// The tombstones of `rtype` in `window` after `after`, with the policy their resource had
@@ -143,26 +159,10 @@ fn unhidden(
     scope: Scope<'_>,
     rtype: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let mut out = Vec::with_capacity(rows.len());
-    for (id, last_updated, _, policy) in rows {
-        if policy.is_none() {
-            out.push(id);
-            continue;
-        }
-        let record = VersionRecord {
-            resource_type: rtype.to_owned(),
-            id,
-            version: 0,
-            last_updated: common::from_micros(last_updated)?,
-            method: Method::Delete,
-            deleted: true,
-            body: None,
-        };
-        if let Some(seen) = crate::restricted::apply(record, policy.as_deref(), scope.viewer())? {
-            out.push(seen.id);
-        }
-    }
-    Ok(out)
+    Ok(judged(rows, scope, rtype)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect())
 }
 
 impl Store {

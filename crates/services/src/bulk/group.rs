@@ -86,9 +86,11 @@ pub fn plan(id: &str, group: &Value, patients: &[String]) -> Result<GroupPlan> {
     })
 }
 
-/// `Type/id` of a reference (relative, or absolute ending in `Type/id`); None otherwise.
-fn relative(reference: &str) -> Option<String> {
-    let mut parts = reference.rsplit('/');
+/// `Type/id` of a reference (relative, or absolute ending in `Type/id`, a version dropped);
+/// None otherwise.
+pub(super) fn relative(reference: &str) -> Option<String> {
+    let path = reference.split("/_history/").next()?;
+    let mut parts = path.rsplit('/');
     let id = parts.next()?;
     let rtype = parts.next()?;
     (fhir::is_resource_type(rtype) && fhir::is_valid_id(id)).then(|| format!("{rtype}/{id}"))

@@ -116,12 +116,9 @@ pub(super) async fn latest(app: &App, scope: Scope<'_>, params: &Params) -> Resu
 
 /// `(Type, id)` of a relative (or absolute) reference, its version dropped.
 fn key(reference: &str) -> Option<(String, String)> {
-    let path = reference.split("/_history/").next()?;
-    let mut parts = path.rsplit('/');
-    let id = parts.next()?;
-    let rtype = parts.next()?;
-    (fhir::is_resource_type(rtype) && fhir::is_valid_id(id))
-        .then(|| (rtype.to_owned(), id.to_owned()))
+    let key = super::group::relative(reference)?;
+    let (rtype, id) = key.split_once('/')?;
+    Some((rtype.to_owned(), id.to_owned()))
 }
 
 #[cfg(test)]
