@@ -132,12 +132,24 @@ fn visible(
         .collect())
 }
 
-/// The tombstones of `rtype` in `window` after `after`, with the policy their resource had
-/// (kept after the delete, as for its history): `(id, last_updated, NULL, policy)` rows.
-fn tombstones(scope: Scope<'_>, rtype: &str, after: Option<&str>, window: ExportWindow) -> Sql {
+/// `SELECT` of the [`ExportRow`]s of `rtype` in `window` after `after`, live or tombstones
+/// (`deleted`), with the policy their resource has (kept after a delete, as for its history):
+/// the one row shape every export query here reads.
+fn export_rows(
+    scope: Scope<'_>,
+    rtype: &str,
+    deleted: bool,
+    after: Option<&str>,
+    window: ExportWindow,
+) -> Sql {
     let seer = Seer::of(scope.viewer());
     let mut sql = Sql::new();
-    sql.push("SELECT r.id, r.last_updated, NULL");
+    sql.push("SELECT r.id, r.last_updated, ");
+    if deleted {
+        sql.push("NULL");
+    } else {
+        sql.content_col("r.content");
+    }
     crate::restricted::policy_column(&mut sql, &seer, |sql, c| {
         sql.push("r.").push(c);
     });
@@ -145,7 +157,7 @@ fn tombstones(scope: Scope<'_>, rtype: &str, after: Option<&str>, window: Export
         &mut sql,
         scope.tenant().as_str(),
         rtype,
-        true,
+        deleted,
         after,
         window,
     );
@@ -182,46 +194,18 @@ impl Store {
         window: ExportWindow,
         limit: u32,
     ) -> Result<ExportPage, StoreError> {
-        let tenant = scope.tenant().as_str();
-        let seer = Seer::of(scope.viewer());
-        let mut sql = Sql::new();
-        sql.push("SELECT r.id, r.last_updated, ")
-            .content_col("r.content");
-        crate::restricted::policy_column(&mut sql, &seer, |sql, c| {
-            sql.push("r.").push(c);
-        });
-        walk(&mut sql, tenant, rtype, false, after, window);
+        let mut sql = export_rows(scope, rtype, false, after, window);
         sql.push(" ORDER BY r.id LIMIT ").int(i64::from(limit));
-        type Row = (String, i64, Option<String>, Option<String>);
-        let rows: Vec<Row> = self.read_all(&sql).await?;
+        let rows: Vec<ExportRow> = self.read_all(&sql).await?;
         let last = if rows.len() < limit as usize {
             None
         } else {
             rows.last().map(|r| r.0.clone())
         };
-        let mut out = Vec::with_capacity(rows.len());
-        for (id, last_updated, body, policy) in rows {
-            let Some(body) = body else { continue };
-            if policy.is_none() {
-                out.push((id, body));
-                continue;
-            }
-            // The shared rule works on version records; only restricted rows pay for one.
-            let record = VersionRecord {
-                resource_type: rtype.to_owned(),
-                id,
-                version: 0,
-                last_updated: common::from_micros(last_updated)?,
-                method: Method::Put,
-                deleted: false,
-                body: Some(body),
-            };
-            if let Some(seen) = crate::restricted::apply(record, policy.as_deref(), scope.viewer())?
-            {
-                out.extend(seen.body.map(|b| (seen.id, b)));
-            }
-        }
-        Ok(ExportPage { rows: out, last })
+        Ok(ExportPage {
+            rows: visible(rows, scope, rtype)?,
+            last,
+        })
     }
 
     /// [`Store::export_page`] for a walk that needs no row apart (no filter, no subset): the
@@ -283,14 +267,8 @@ impl Store {
         let (count, text): (i64, Option<String>) = self.read_row(&joined).await?;
         let mut rows = Vec::new();
         if judged {
-            let mut one_by_one = Sql::new();
-            one_by_one
-                .push("SELECT r.id, r.last_updated, ")
-                .content_col("r.content");
-            crate::restricted::policy_column(&mut one_by_one, &seer, |sql, c| {
-                sql.push("r.").push(c);
-            });
-            in_page(&mut one_by_one);
+            let mut one_by_one = export_rows(scope, rtype, false, after, window);
+            one_by_one.push(" AND r.id <= ").text(max.as_str());
             one_by_one
                 .push(" AND")
                 .push(restricted)
@@ -317,21 +295,7 @@ impl Store {
     ) -> Result<Vec<(String, String)>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let seer = Seer::of(scope.viewer());
-            let mut sql = Sql::new();
-            sql.push("SELECT r.id, r.last_updated, ")
-                .content_col("r.content");
-            crate::restricted::policy_column(&mut sql, &seer, |sql, c| {
-                sql.push("r.").push(c);
-            });
-            walk(
-                &mut sql,
-                scope.tenant().as_str(),
-                rtype,
-                false,
-                None,
-                window,
-            );
+            let mut sql = export_rows(scope, rtype, false, None, window);
             sql.push(" AND r.id IN ")
                 .text_list(chunk.iter().copied())
                 .push(" ORDER BY r.id");
@@ -351,7 +315,7 @@ impl Store {
         window: ExportWindow,
         limit: u32,
     ) -> Result<(Vec<String>, Option<String>), StoreError> {
-        let mut sql = tombstones(scope, rtype, after, window);
+        let mut sql = export_rows(scope, rtype, true, after, window);
         sql.push(" ORDER BY r.id LIMIT ").int(i64::from(limit));
         let rows: Vec<ExportRow> = self.read_all(&sql).await?;
         let last = if rows.len() < limit as usize {
@@ -411,7 +375,7 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         for chunk in ids.chunks(500) {
-            let mut sql = tombstones(scope, rtype, None, window);
+            let mut sql = export_rows(scope, rtype, true, None, window);
             sql.push(" AND r.id IN ")
                 .text_list(chunk.iter().copied())
                 .push(" ORDER BY r.id");
