@@ -165,7 +165,11 @@ impl DbConfig {
     pub fn cli_app(&self, store: store::Store) -> std::sync::Arc<services::App> {
         let settings = services::Settings {
             base_url: self.file.base_url.clone().unwrap_or_default(),
-            max_body_bytes: 0,
+            // What a harvest reads a page with, as the server would.
+            max_body_bytes: self
+                .file
+                .max_body_bytes
+                .unwrap_or(server::ServerConfig::default().max_body_bytes),
             default_count: 0,
             max_count: 0,
             max_bundle_entries: 0,

@@ -5,6 +5,7 @@ mod client;
 mod config;
 mod demo;
 mod generate;
+mod harvest;
 mod import;
 mod package;
 mod profiles;
@@ -48,6 +49,8 @@ enum Command {
         #[command(subcommand)]
         command: client::ClientCommand,
     },
+    /// Run a harvest pass of a tenant's remote source now.
+    Harvest(harvest::HarvestArgs),
     /// Make a tenant the replica of an upstream directory, show or stop it.
     Upstream {
         #[command(subcommand)]
@@ -80,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client { command } => client::run(command).await,
         Command::Udap { command } => udap::run(command),
         Command::Upstream { command } => upstream::run(command).await,
+        Command::Harvest(args) => harvest::run(args).await,
         Command::Package { command } => package::run(command).await,
         Command::Import(args) => import::run(args).await,
     }

@@ -58,8 +58,12 @@ pub struct App {
     pub auth: AuthCache,
     /// The one HTTP client for URLs that clients supply (JWK Sets, CRLs).
     pub outbound: outbound::Outbound,
-    /// Directory-to-directory federation: apply locks, the worker's wake-up, upstream tokens.
+    /// Directory-to-directory federation: apply locks and the worker's wake-up.
     pub federation: crate::federation::Federation,
+    /// Access tokens for remote FHIR servers ([`crate::remote`]).
+    pub tokens: crate::remote::Tokens,
+    /// Harvests from remote directories: their runner's wake-up, rate limits, loop checks.
+    pub harvest: crate::harvest::Harvests,
     /// When this process started, as a FHIR dateTime (CapabilityStatement.date).
     pub started: String,
 }
@@ -82,6 +86,8 @@ impl App {
                 ..outbound::OutboundConfig::default()
             }),
             federation: crate::federation::Federation::default(),
+            tokens: crate::remote::Tokens::default(),
+            harvest: crate::harvest::Harvests::default(),
             started: fhir::meta::format_instant(chrono::Utc::now()),
             settings,
         }

@@ -52,6 +52,8 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "subscription_state",
     "tenant_upstreams",
     "upstream_feeds",
+    "harvest_sources",
+    "harvested",
 ];
 
 /// `read` columns (version, deleted, last_updated, method, content, policy) from

@@ -35,6 +35,7 @@ mod db;
 mod error;
 mod events;
 mod export;
+mod harvest;
 mod held;
 mod jobs;
 mod migrate;
@@ -60,6 +61,7 @@ pub use events::{
     Agent, ChangeAction, ChangeEvent, EventFilter, EventOrder, DEFAULT_RETENTION_DAYS,
 };
 pub use export::{ExportChunk, ExportPage, ExportWindow};
+pub use harvest::{HarvestedRow, SourceRow};
 pub use jobs::{Job, JobState, NewJob};
 pub use model::*;
 pub use reindex::ReindexItem;

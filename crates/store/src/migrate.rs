@@ -60,6 +60,7 @@ migrations! {
     16 "0016_subscriptions" as "subscriptions",
     17 "0017_federation" as "federation",
     18 "0018_change_marks" as "change_marks",
+    19 "0019_harvest" as "harvest",
 }
 
 /// Same text on both backends (`BIGINT` and `TEXT` mean what we need on both).

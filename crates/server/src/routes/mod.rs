@@ -12,6 +12,7 @@ mod page;
 mod reindex;
 mod resource;
 mod search;
+mod sources;
 mod upstream;
 
 use axum::http::{header, HeaderName, Method};
@@ -156,6 +157,15 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             post(admin::rotate_keys),
         )
         .route("/admin/tenants/{name}/auth-events", get(admin::auth_events))
+        .route("/admin/tenants/{name}/sources", get(sources::list))
+        .route(
+            "/admin/tenants/{name}/sources/{source}",
+            get(sources::get).put(sources::put).delete(sources::delete),
+        )
+        .route(
+            "/admin/tenants/{name}/sources/{source}/$run",
+            post(sources::run),
+        )
         .route(
             "/admin/tenants/{name}/upstream",
             get(upstream::get)

@@ -34,7 +34,6 @@ pub mod worker;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 /// The header the upstream sends back with each notification.
 pub const SECRET_HEADER: &str = "X-Fhirdir-Upstream-Secret";
@@ -47,8 +46,6 @@ pub struct Federation {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the worker (a setting changed).
     pub wake: tokio::sync::Notify,
-    /// Upstream access tokens by tenant and setting: (setting written at, token, expiry).
-    tokens: Mutex<HashMap<String, (i64, String, Instant)>>,
 }
 
 impl Federation {

@@ -20,4 +20,4 @@ mod controls;
 mod runner;
 
 pub use controls::{Jobs, DEFAULT_BATCH, POLL};
-pub use runner::{spawn, spawn_with, BoxFuture, JobKind, Step, LEASE};
+pub use runner::{run_next, spawn, spawn_with, BoxFuture, JobKind, Step, LEASE};

@@ -64,16 +64,58 @@ pub trait JobKind: Debug + Send + Sync + 'static {
 
 /// Starts the runner of `app` on the current tokio runtime (once; later calls do nothing).
 /// It runs until the returned handle is aborted.
+///
+/// fhirdir's kinds run in two lanes, each one job at a time: the local lane (reindex, event
+/// trimming, export, import) and the remote lane (harvest passes, which wait on other servers
+/// that may be slow or ask to wait), so that a slow source never holds up an export. The
+/// remote lane's scheduler (queueing harvest passes as their schedules say) runs beside it.
 pub fn spawn(app: Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
-    spawn_with(
-        app,
-        vec![
-            Arc::new(crate::reindex::Reindex),
-            Arc::new(crate::event_retention::EventTrim::default()),
-            Arc::new(crate::bulk::Export::default()),
-            Arc::new(crate::bulk::Import),
-        ],
-    )
+    if app.jobs.started.swap(true, Ordering::SeqCst) {
+        return None;
+    }
+    let remote = tokio::spawn(run(
+        app.clone(),
+        Kinds(vec![Arc::new(crate::harvest::Harvest)]),
+        Lane::Remote,
+    ));
+    let schedule = crate::harvest::schedule::spawn(app.clone());
+    let local = Kinds(vec![
+        Arc::new(crate::reindex::Reindex),
+        Arc::new(crate::event_retention::EventTrim::default()),
+        Arc::new(crate::bulk::Export::default()),
+        Arc::new(crate::bulk::Import),
+    ]);
+    Some(tokio::spawn(async move {
+        // Aborting the returned handle stops both lanes.
+        let _remote = AbortOnDrop(remote);
+        let _schedule = AbortOnDrop(schedule);
+        run(app, local, Lane::Local).await;
+    }))
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Which wake-up a runner loop listens to.
+#[derive(Debug, Clone, Copy)]
+enum Lane {
+    Local,
+    Remote,
+}
+
+impl Lane {
+    fn wake(self, app: &App) -> &tokio::sync::Notify {
+        match self {
+            Lane::Local => &app.jobs.wake,
+            Lane::Remote => &app.harvest.wake,
+        }
+    }
 }
 
 /// [`spawn`] with the given kinds instead of fhirdir's own (tests define kinds of their own).
@@ -84,7 +126,7 @@ pub fn spawn_with(
     if app.jobs.started.swap(true, Ordering::SeqCst) {
         return None;
     }
-    Some(tokio::spawn(run(app, Kinds(kinds))))
+    Some(tokio::spawn(run(app, Kinds(kinds), Lane::Local)))
 }
 
 /// The kinds one runner runs.
@@ -100,7 +142,7 @@ impl Kinds {
     }
 }
 
-async fn run(app: Arc<App>, kinds: Kinds) {
+async fn run(app: Arc<App>, kinds: Kinds, lane: Lane) {
     for kind in &kinds.0 {
         kind.started(&app).await;
     }
@@ -120,7 +162,7 @@ async fn run(app: Arc<App>, kinds: Kinds) {
         if !worked {
             let poll = Duration::from_millis(app.jobs.poll_ms.load(Ordering::SeqCst));
             tokio::select! {
-                () = app.jobs.wake.notified() => {}
+                () = lane.wake(&app).notified() => {}
                 () = tokio::time::sleep(poll) => {
                     for kind in &kinds.0 {
                         kind.idle(&app).await;
@@ -158,38 +200,66 @@ async fn run_available(app: &App, kinds: &Kinds) -> Result<bool> {
             let Some(kind) = kinds.kind(&job.kind) else {
                 continue;
             };
-            let (id, name) = (job.id.clone(), kind.name());
-            let result = run_job(app, kind.as_ref(), &tenant, job).await;
-            match result {
-                Ok(true) => {
-                    app.store
-                        .finish_job(&tenant, &id, &jobs.owner, JobState::Completed, None)
-                        .await?;
-                    tracing::info!(%tenant, job = %id, kind = name, "job completed");
-                }
-                Ok(false) => {
-                    tracing::info!(%tenant, job = %id, kind = name, "job stopped (cancelled or taken over)")
-                }
-                // The database is away for now: the job stays claimed until its lease runs
-                // out, then this or another process resumes it from the last step.
-                Err(e) if e.status() == http::StatusCode::SERVICE_UNAVAILABLE => {
-                    tracing::warn!(%tenant, job = %id, kind = name, error = %e, "job interrupted; it resumes when its lease expires");
-                    kind.stopped(app, &tenant);
-                    return Ok(worked);
-                }
-                Err(e) => {
-                    tracing::error!(%tenant, job = %id, kind = name, error = %e, "job failed");
-                    // The cause may hold internal detail: it goes to the log, not the job.
-                    let error = format!("the {name} failed; the server log has the cause");
-                    app.store
-                        .finish_job(&tenant, &id, &jobs.owner, JobState::Failed, Some(&error))
-                        .await?;
-                }
+            if !finish(app, kind.as_ref(), &tenant, job).await? {
+                return Ok(worked);
             }
-            kind.stopped(app, &tenant);
         }
     }
     Ok(worked)
+}
+
+/// Runs the claimed `job` to its end and records how it ended. `Ok(false)`: the database is
+/// away for now, so the runner stops looking (the job resumes when its lease expires).
+async fn finish(app: &App, kind: &dyn JobKind, tenant: &TenantName, job: Job) -> Result<bool> {
+    let jobs = &app.jobs;
+    let (id, name) = (job.id.clone(), kind.name());
+    let result = run_job(app, kind, tenant, job).await;
+    match result {
+        Ok(true) => {
+            app.store
+                .finish_job(tenant, &id, &jobs.owner, JobState::Completed, None)
+                .await?;
+            tracing::info!(%tenant, job = %id, kind = name, "job completed");
+        }
+        Ok(false) => {
+            tracing::info!(%tenant, job = %id, kind = name, "job stopped (cancelled or taken over)")
+        }
+        Err(e) if e.status() == http::StatusCode::SERVICE_UNAVAILABLE => {
+            tracing::warn!(%tenant, job = %id, kind = name, error = %e, "job interrupted; it resumes when its lease expires");
+            kind.stopped(app, tenant);
+            return Ok(false);
+        }
+        Err(e) => {
+            tracing::error!(%tenant, job = %id, kind = name, error = %e, "job failed");
+            // The cause may hold internal detail: it goes to the log, not the job.
+            let error = format!("the {name} failed; the server log has the cause");
+            app.store
+                .finish_job(tenant, &id, &jobs.owner, JobState::Failed, Some(&error))
+                .await?;
+        }
+    }
+    kind.stopped(app, tenant);
+    Ok(true)
+}
+
+/// Claims and runs, in the calling task, the oldest runnable job of `kind` in `tenant` (how
+/// the command line runs a job without a server); answers its id, `None` when there was none.
+pub async fn run_next(
+    app: &App,
+    kind: &dyn JobKind,
+    tenant: &TenantName,
+) -> Result<Option<String>> {
+    let lease = app.jobs.lease_until();
+    let Some(job) = app
+        .store
+        .claim_job(tenant, &[kind.name()], &app.jobs.owner, lease)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let id = job.id.clone();
+    finish(app, kind, tenant, job).await?;
+    Ok(Some(id))
 }
 
 /// Runs `job`'s steps from where it stopped. `Ok(false)`: the job is no longer ours.

@@ -142,6 +142,24 @@ impl StoreTx {
         dispatch!(Inner, &self.inner, t => t.tenant())
     }
 
+    /// Runs a statement of the store's own (the harvest's bookkeeping) in this transaction.
+    pub(crate) async fn execute_sql(
+        &mut self,
+        sql: &crate::search::Sql,
+    ) -> Result<u64, StoreError> {
+        self.guarded(async |inner| dispatch!(Inner, inner, t => t.execute_sql(sql).await))
+            .await
+    }
+
+    /// Runs a query of the store's own in this transaction.
+    pub(crate) async fn fetch_rows<T: crate::db::FromCols>(
+        &mut self,
+        sql: &crate::search::Sql,
+    ) -> Result<Vec<T>, StoreError> {
+        self.guarded(async |inner| dispatch!(Inner, inner, t => t.fetch_rows(sql).await))
+            .await
+    }
+
     /// The current version of a resource as this transaction sees it (its own writes
     /// included); like [`Store::read`].
     pub async fn read(

@@ -276,6 +276,22 @@ impl<B: Backend> WriteTx<B> {
         Ok(B::Db::execute(&mut self.tx, &sql).await? > 0)
     }
 
+    /// [`crate::StoreTx::execute_sql`].
+    pub(crate) async fn execute_sql(
+        &mut self,
+        sql: &crate::search::Sql,
+    ) -> Result<u64, StoreError> {
+        Ok(B::Db::execute(&mut self.tx, sql).await?)
+    }
+
+    /// [`crate::StoreTx::fetch_rows`].
+    pub(crate) async fn fetch_rows<T: crate::db::FromCols>(
+        &mut self,
+        sql: &crate::search::Sql,
+    ) -> Result<Vec<T>, StoreError> {
+        Ok(B::Db::fetch_all(&mut self.tx, sql).await?)
+    }
+
     /// [`crate::StoreTx::event_retention_days`].
     pub(crate) async fn event_retention_days(&mut self) -> Result<i64, StoreError> {
         let sql = crate::events::retention_of(self.tenant.as_str());

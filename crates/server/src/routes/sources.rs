@@ -1,0 +1,73 @@
+//! A tenant's remote sources (`/admin/tenants/{t}/sources[/{name}]`, admin token; see
+//! [`services::harvest::setting`]) and starting a harvest pass now (`.../$run`).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::admin::{admin_tenant, Admin};
+use crate::error::AppResult;
+use crate::extract::RawBody;
+use crate::state::AppState;
+use services::harvest::{self, setting};
+
+/// `GET /admin/tenants/{t}/sources`
+pub async fn list(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    let t = admin_tenant(&app, &raw).await?;
+    Ok(Json(setting::list(&app, &t).await?).into_response())
+}
+
+/// `GET /admin/tenants/{t}/sources/{name}`
+pub async fn get(
+    State(app): State<AppState>,
+    _: Admin,
+    Path((raw, name)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let t = admin_tenant(&app, &raw).await?;
+    Ok(Json(setting::get(&app, &t, &name).await?).into_response())
+}
+
+/// `PUT /admin/tenants/{t}/sources/{name}`: 200 with the source as `GET` shows it.
+pub async fn put(
+    State(app): State<AppState>,
+    _: Admin,
+    Path((raw, name)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> AppResult<Response> {
+    let t = admin_tenant(&app, &raw).await?;
+    Ok(Json(setting::put(&app, &t, &name, &body).await?).into_response())
+}
+
+/// `DELETE /admin/tenants/{t}/sources/{name}`
+pub async fn delete(
+    State(app): State<AppState>,
+    _: Admin,
+    Path((raw, name)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let t = admin_tenant(&app, &raw).await?;
+    setting::remove(&app, &t, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /admin/tenants/{t}/sources/{name}/$run` (optional `{"full": true}`): 202 with the
+/// source; a pass already queued or running is not queued twice.
+pub async fn run(
+    State(app): State<AppState>,
+    _: Admin,
+    Path((raw, name)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> AppResult<Response> {
+    let t = admin_tenant(&app, &raw).await?;
+    let full = harvest::setting::run_body(&body)?;
+    harvest::queue(&app, &t, &name, full).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(setting::get(&app, &t, &name).await?),
+    )
+        .into_response())
+}

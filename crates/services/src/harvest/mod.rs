@@ -1,0 +1,80 @@
+//! Harvesting other directories: a tenant's remote sources (`/admin/tenants/{t}/sources/{name}`,
+//! [`setting`]) of kind `harvest` are payers' public Plan-Net APIs (or any FHIR server) whose
+//! directory resources the tenant keeps a copy of.
+//!
+//! A **pass** is a job of kind [`KIND`] on the jobs runner's remote lane (remote servers can
+//! be slow or ask to wait; the lane keeps that from holding up exports and reindexes). It
+//! pages through each configured type (`[base]/[type]?_count=N`, then each `next` link;
+//! [`fetch`]) and applies each page in one transaction ([`apply`]):
+//!
+//! - under local ids that cannot collide between sources (`{source}-{id}`), references to the
+//!   source's resources rewritten the same way, and the original in `meta.source`
+//!   (`{base}/{type}/{id}`, what `Meta.source` is for) ([`local`]);
+//! - idempotently: a resource whose content hash equals the one applied before writes
+//!   nothing, so a page read twice (a resumed pass, duplicates across pages, a page that
+//!   shifted while being read) changes nothing the second time.
+//!
+//! A **full** pass reads everything and, when every type's chain completed, deletes (or marks,
+//! per the source's `on_missing`) what an earlier pass brought and this one did not find
+//! ([`finish`]). An **incremental** pass asks only for what changed since the last good pass
+//! (`_lastUpdated=gt`, when the source's CapabilityStatement offers `_lastUpdated`; a source
+//! that does not gets a full pass each time). Every `full_every`-th pass, the first, and one
+//! asked for with `{"full": true}` are full.
+//!
+//! The pass never trusts the remote: pages are read with the request-body limit and parsed
+//! as a request body is; a page that is not a Bundle, a `next` link to another origin, a
+//! `next` link already read (a loop), or more than `max_pages` pages stop that type's chain
+//! with a recorded error (and the pass then deletes nothing); 429 and 5xx answers are retried
+//! with backoff, honouring `Retry-After`. The job's cursor records where each chain stands,
+//! so a pass interrupted by a restart resumes at the page it was reading.
+
+pub mod apply;
+mod fetch;
+pub mod finish;
+pub mod job;
+pub mod local;
+pub mod schedule;
+pub mod setting;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Instant;
+
+pub use job::{queue, Harvest, KIND};
+
+/// Harvest state of a process ([`crate::App::harvest`]).
+#[derive(Default)]
+pub struct Harvests {
+    /// Wakes the remote lane of the jobs runner (a pass was queued).
+    pub wake: tokio::sync::Notify,
+    /// When each source was last called (its `rate_limit`).
+    last_call: Mutex<HashMap<String, Instant>>,
+    /// The pages each running pass has read in its current chain (a `next` loop).
+    read: Mutex<HashMap<String, HashSet<String>>>,
+}
+
+impl Harvests {
+    /// Records that `job` reads `url` in its current chain; `false` when it already did.
+    fn first_read(&self, job: &str, url: &str) -> bool {
+        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        read.entry(job.to_owned())
+            .or_default()
+            .insert(url.to_owned())
+    }
+
+    /// Forgets the chain `job` was reading (it moved to the next type, or ended).
+    fn chain_done(&self, job: &str) {
+        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        read.remove(job);
+    }
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+fn instant(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(fhir::meta::format_instant)
+        .unwrap_or_default()
+}
