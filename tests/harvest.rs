@@ -263,8 +263,17 @@ async fn a_payer_api_is_harvested_once_then_a_full_pass_applies_exactly_its_chan
         assert_eq!([created, updated, deleted], [0, 0, 0], "[{b}] {s}");
 
         // A second source with the same ids does not collide with the first.
-        put_source(&app, "other", payer_source(&app, "payer2")).await;
+        // (Its rate limit, 2 requests a second, spaces its 4 pages by half a second.)
+        let mut other = payer_source(&app, "payer2");
+        other["rate_limit"] = json!(2);
+        put_source(&app, "other", other).await;
+        let t0 = Instant::now();
         let s2 = pass(&app, "other", false).await;
+        let took = t0.elapsed();
+        assert!(
+            took >= Duration::from_millis(1400),
+            "[{b}] rate limit ignored: {took:?}"
+        );
         assert_eq!(counts(&s2), [8, 8, 0, 0, 0], "[{b}] {s2}");
         let all = ids(&app, TENANT, "Practitioner").await;
         assert!(
@@ -668,6 +677,102 @@ async fn a_source_that_wants_a_token_gets_the_configured_one_and_refuses_without
             ids(&app, TENANT, "Practitioner").await,
             ["locked-t1"],
             "[{b}]"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_cli_runs_a_pass_and_a_schedule_runs_full_passes_that_mark_what_the_source_dropped() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, config()).await;
+        let b = app.backend;
+        create_tenant(&app, "payer").await;
+        load_payer(&app, "payer", 5).await;
+        let mut setting = payer_source(&app, "payer");
+        setting["page_size"] = json!(2);
+        setting["on_missing"] = json!("mark");
+        put_source(&app, "acme", setting.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config_file = dir.path().join("fhirdir.toml");
+        std::fs::write(&config_file, "outbound_allow = [\"127.0.0.1\"]\n").unwrap();
+        let cfg = config_file.to_string_lossy();
+        let run = |args: Vec<&'static str>| {
+            let mut all: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+            all.extend([
+                "--database".into(),
+                db.url.clone(),
+                "--config".into(),
+                cfg.to_string(),
+            ]);
+            async move {
+                let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+                common::fhirdir_cli(&refs).await
+            }
+        };
+        let (ok, out, err) = run(vec!["harvest", "--source", "nope"]).await;
+        assert!(!ok && err.contains("no source"), "[{b}] {out} {err}");
+        let (ok, out, err) = run(vec!["harvest", "--source", "acme"]).await;
+        assert!(ok, "[{b}] {out} {err}");
+        let shown: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(shown["last_run"]["status"], "ok", "[{b}] {shown}");
+        // 1 organization, 1 location, 5 practitioners, 5 roles.
+        assert_eq!(counts(&shown), [12, 12, 0, 0, 0], "[{b}] {shown}");
+        assert_eq!(ids(&app, TENANT, "Practitioner").await.len(), 5, "[{b}]");
+
+        // The source drops a practitioner; a schedule of 1 s with every pass full finds it.
+        app.delete("/fhir/payer/Practitioner/p2").await;
+        setting["schedule"] = json!("1s");
+        setting["full_every"] = json!(1);
+        put_source(&app, "acme", setting).await;
+        let first_job = shown["last_run"]["job"].clone();
+        let t0 = Instant::now();
+        let s = loop {
+            let s = source(&app, "acme").await;
+            if s["last_run"]["job"] != first_job && s["last_run"]["status"] == "ok" {
+                break s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "[{b}] no scheduled pass: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(s["last_run"]["full"], true, "[{b}] {s}");
+        assert_eq!(counts(&s)[3], 1, "[{b}] one marked: {s}");
+        // Marked, not deleted: still readable, and found by its tag.
+        let marked = app
+            .get(&format!(
+                "/fhir/{TENANT}/Practitioner?_tag=urn:fhirdir:harvest|missing"
+            ))
+            .await
+            .status(200)
+            .json();
+        let marked: Vec<String> = entries(&marked)
+            .iter()
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(marked, ["acme-p2"], "[{b}]");
+        // The schedule goes on: another pass follows by itself, and marks nothing twice.
+        let job = s["last_run"]["job"].clone();
+        let t0 = Instant::now();
+        let s = loop {
+            let s = source(&app, "acme").await;
+            if s["last_run"]["job"] != job && s["last_run"]["status"] == "ok" {
+                break s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "[{b}] no second scheduled pass: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(counts(&s)[3], 0, "[{b}] {s}");
+        assert_eq!(
+            app.instance_versions(TENANT, "Practitioner", "acme-p2")
+                .await
+                .len(),
+            2,
+            "[{b}] marked once"
         );
     }
 }

@@ -161,6 +161,27 @@ impl Store {
         Ok(self.execute(&sql).await? > 0)
     }
 
+    /// Replaces a source's state only if it still is `old` (a compare-and-swap against the
+    /// pass, which writes the state too); answers whether it did.
+    pub async fn replace_source_state(
+        &self,
+        tenant: &TenantName,
+        name: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let mut sql = Sql::new();
+        sql.push("UPDATE harvest_sources SET state = ")
+            .text(new)
+            .push(" WHERE tenant = ")
+            .text(tenant.as_str())
+            .push(" AND name = ")
+            .text(name)
+            .push(" AND state = ")
+            .text(old);
+        Ok(self.execute(&sql).await? > 0)
+    }
+
     /// Removes a source and its record of what it brought (the resources stay); answers
     /// whether it existed.
     pub async fn remove_source(&self, tenant: &TenantName, name: &str) -> Result<bool, StoreError> {

@@ -247,7 +247,9 @@ async fn start(
     state: &mut State,
     asked_full: bool,
 ) -> Result<Step> {
-    let mut full = asked_full || state.since.is_none() || state.passes_since_full >= s.full_every;
+    // Every `full_every`-th pass is full (1: all of them).
+    let mut full =
+        asked_full || state.since.is_none() || state.passes_since_full + 1 >= s.full_every;
     if !full && !offers_last_updated(app, s, tenant).await {
         full = true;
     }

@@ -363,14 +363,16 @@ pub async fn get(app: &App, tenant: &TenantName, name: &str) -> Result<Value> {
 }
 
 /// A pass recorded as queued or running whose job has ended without saying so (it failed
-/// on an internal error, or was removed) is recorded as failed.
+/// on an internal error, or was removed) is recorded as failed. A pass that completed has
+/// recorded its own end before its job completed, so only a failed, cancelled or missing job
+/// counts; and the state is replaced only if the pass has not written it meanwhile.
 pub async fn reconcile(
     app: &App,
     tenant: &TenantName,
     name: &str,
     state: &mut State,
 ) -> Result<()> {
-    let Some(run) = &mut state.last_run else {
+    let Some(run) = &state.last_run else {
         return Ok(());
     };
     if run.status != "queued" && run.status != "running" {
@@ -380,16 +382,31 @@ pub async fn reconcile(
         Some(id) => app.store.job(tenant, id).await?,
         None => None,
     };
-    if job.as_ref().is_some_and(|j| j.state.is_unfinished()) {
+    if job
+        .as_ref()
+        .is_some_and(|j| j.state.is_unfinished() || j.state == store::JobState::Completed)
+    {
         return Ok(());
     }
-    run.status = "error".into();
-    run.finished = Some(super::instant(super::now_micros()));
-    state.errors.push(
+    let old = serde_json::to_string(&*state).map_err(|e| Error::internal(e.to_string()))?;
+    let mut ended = state.clone();
+    if let Some(run) = &mut ended.last_run {
+        run.status = "error".into();
+        run.finished = Some(super::instant(super::now_micros()));
+    }
+    ended.progress = None;
+    ended.errors.push(
         job.and_then(|j| j.error)
             .unwrap_or_else(|| "the pass ended without finishing".into()),
     );
-    save_state(app, tenant, name, state).await?;
+    let new = serde_json::to_string(&ended).map_err(|e| Error::internal(e.to_string()))?;
+    if app
+        .store
+        .replace_source_state(tenant, name, &old, &new)
+        .await?
+    {
+        *state = ended;
+    }
     Ok(())
 }
 
