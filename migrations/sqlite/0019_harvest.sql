@@ -1,5 +1,5 @@
 -- fhirdir schema v19 (sqlite): remote sources of a tenant (harvested payer directories and
--- primary sources for verification), and what each harvest brought.
+-- primary sources for verification), what each harvest brought, and verification to come.
 --
 -- harvest_sources  one row per source: its setting (JSON as the admin API took it, secrets
 --                  included), its state (JSON: the last run, counts, dangling references,
@@ -9,6 +9,11 @@
 --                  nothing), the pass that last saw it (a full pass deletes what an earlier
 --                  pass saw and it did not), and the local references it holds (space-
 --                  separated `Type/id`, for the dangling ones).
+-- verification_due                what primary-source verification must do later for a resource:
+--                                 `retry` (a source was down) or `revalidate` (its
+--                                 VerificationResult's nextScheduled), when, after how many
+--                                 tries, and who attested the data (a client id), when known.
+-- tenant_verification_settings   a tenant's verification setting (JSON).
 -- Keys begin with the tenant; no foreign keys (DESIGN.md section 3). Times: epoch microseconds.
 CREATE TABLE harvest_sources (
     tenant   TEXT    NOT NULL,
@@ -28,4 +33,22 @@ CREATE TABLE harvested (
     pass           INTEGER NOT NULL,
     refs           TEXT    NOT NULL,
     PRIMARY KEY (tenant, source, resource_type, id)
+);
+
+CREATE TABLE verification_due (
+    tenant         TEXT    NOT NULL,
+    resource_type  TEXT    NOT NULL,
+    id             TEXT    NOT NULL,
+    due_at         INTEGER NOT NULL,
+    action         TEXT    NOT NULL,
+    attempt        INTEGER NOT NULL,
+    attester       TEXT,
+    PRIMARY KEY (tenant, resource_type, id)
+);
+
+CREATE INDEX verification_due_at ON verification_due (due_at);
+
+CREATE TABLE tenant_verification_settings (
+    tenant   TEXT    NOT NULL PRIMARY KEY,
+    setting  TEXT    NOT NULL
 );

@@ -106,6 +106,11 @@ fn resource_entry(rtype: &str, registry: &Registry) -> Value {
     if rtype == "Subscription" {
         subscription_entry(&mut entry);
     }
+    if crate::verify::VERIFIABLE.contains(&rtype) {
+        entry["operation"] = json!([
+            {"name": "verify", "definition": crate::verify::definition::DEFINITION_URL}
+        ]);
+    }
     let profiles = plan_net_profiles(rtype);
     if !profiles.is_empty() {
         entry["supportedProfile"] = json!(profiles

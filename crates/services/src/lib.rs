@@ -34,6 +34,7 @@ pub mod search;
 pub mod subscriptions;
 pub mod tenant_conformance;
 pub mod tenants;
+pub mod verify;
 
 pub use app::{App, Settings};
 pub use ctx::{AccessPolicy, Client, Principal, RequestCtx};

@@ -122,6 +122,7 @@ pub async fn commit_with(
     if search_parameter {
         ctx.app().search_parameters_changed(ctx.tenant()).await;
     }
+    crate::verify::attested(ctx, &outcome.record.resource_type, &outcome.record.id).await;
     Ok(outcome)
 }
 

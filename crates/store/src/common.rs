@@ -54,6 +54,8 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "upstream_feeds",
     "harvest_sources",
     "harvested",
+    "verification_due",
+    "tenant_verification_settings",
 ];
 
 /// `read` columns (version, deleted, last_updated, method, content, policy) from

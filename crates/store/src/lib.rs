@@ -52,6 +52,7 @@ mod sqlite;
 mod subscriptions;
 mod tx;
 mod upstream;
+mod verification;
 
 use backend::Backend;
 
@@ -75,6 +76,7 @@ pub use search::{
 pub use subscriptions::SubscriptionState;
 pub use tx::{BatchOutcome, BatchWrite, OnUnchanged, StoreTx};
 pub use upstream::{Feed, Upstream};
+pub use verification::{Due, Schedule};
 
 /// Connection options shared by both backends.
 #[derive(Debug, Clone)]

@@ -74,6 +74,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             get(finder::definition),
         )
         .route(
+            "/fhir/{tenant}/OperationDefinition/verify",
+            get(sources::verify_definition),
+        )
+        .route(
             "/fhir/{tenant}/{type}",
             get(search::get)
                 .post(resource::create)
@@ -157,6 +161,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             post(admin::rotate_keys),
         )
         .route("/admin/tenants/{name}/auth-events", get(admin::auth_events))
+        .route(
+            "/admin/tenants/{name}/verification",
+            get(sources::get_verification).put(sources::put_verification),
+        )
         .route("/admin/tenants/{name}/sources", get(sources::list))
         .route(
             "/admin/tenants/{name}/sources/{source}",

@@ -1,7 +1,8 @@
 //! Operations on a type or an instance (`GET [base]/[type]/$op`, `GET [base]/[type]/[id]/$op`):
 //! the Subscription operations of the R4 backport, `$status` and `$events`. An operation this
 //! server does not have answers 404 naming it. Bulk export's type-level kick-off,
-//! `[base]/[type]/$export`, arrives here too (GET and POST).
+//! `[base]/[type]/$export`, arrives here too (GET and POST), and primary-source verification,
+//! `POST [base]/[type]/[id]/$verify`.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -108,10 +109,14 @@ pub async fn instance_post(
     PreferHeader(prefer): PreferHeader,
     RawBody(body): RawBody,
 ) -> AppResult<Response> {
-    match group_export(&p) {
-        Some(level) => super::bulk::kick_off(ctx, level, uri, q.0, prefer, body).await,
-        None => Err(unknown(&p.resource_type, &p.name).into()),
+    if let Some(level) = group_export(&p) {
+        return super::bulk::kick_off(ctx, level, uri, q.0, prefer, body).await;
     }
+    if p.name == "verify" && services::verify::VERIFIABLE.contains(&p.resource_type.as_str()) {
+        let result = services::verify::operation(&ctx, &p.resource_type, &p.id).await?;
+        return Ok(fhir_json(StatusCode::OK, result.to_string()));
+    }
+    Err(unknown(&p.resource_type, &p.name).into())
 }
 
 /// `Group/[id]/$export` (Bulk Data) and `Group/[id]/$davinci-data-export` (Da Vinci PDex).

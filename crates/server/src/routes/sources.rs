@@ -1,5 +1,7 @@
 //! A tenant's remote sources (`/admin/tenants/{t}/sources[/{name}]`, admin token; see
-//! [`services::harvest::setting`]) and starting a harvest pass now (`.../$run`).
+//! [`services::harvest::setting`]), starting a harvest pass now (`.../$run`), the tenant's
+//! verification setting (`/admin/tenants/{t}/verification`) and the OperationDefinition of
+//! `$verify`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -8,7 +10,9 @@ use axum::Json;
 
 use super::admin::{admin_tenant, Admin};
 use crate::error::AppResult;
+use crate::extract::Ctx;
 use crate::extract::RawBody;
+use crate::response::fhir_json;
 use crate::state::AppState;
 use services::harvest::{self, setting};
 
@@ -70,4 +74,33 @@ pub async fn run(
         Json(setting::get(&app, &t, &name).await?),
     )
         .into_response())
+}
+
+/// `GET /admin/tenants/{t}/verification`
+pub async fn get_verification(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    let t = admin_tenant(&app, &raw).await?;
+    Ok(Json(services::verify::setting::get(&app, &t).await?).into_response())
+}
+
+/// `PUT /admin/tenants/{t}/verification`
+pub async fn put_verification(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(raw): Path<String>,
+    RawBody(body): RawBody,
+) -> AppResult<Response> {
+    let t = admin_tenant(&app, &raw).await?;
+    Ok(Json(services::verify::setting::put(&app, &t, &body).await?).into_response())
+}
+
+/// `GET [base]/OperationDefinition/verify`
+pub async fn verify_definition(_ctx: Ctx) -> AppResult<Response> {
+    Ok(fhir_json(
+        StatusCode::OK,
+        services::verify::definition::definition().to_string(),
+    ))
 }

@@ -29,7 +29,7 @@
 //! so a pass interrupted by a restart resumes at the page it was reading.
 
 pub mod apply;
-mod fetch;
+pub(crate) mod fetch;
 pub mod finish;
 pub mod job;
 pub mod local;

@@ -68,7 +68,8 @@ pub trait JobKind: Debug + Send + Sync + 'static {
 /// fhirdir's kinds run in two lanes, each one job at a time: the local lane (reindex, event
 /// trimming, export, import) and the remote lane (harvest passes, which wait on other servers
 /// that may be slow or ask to wait), so that a slow source never holds up an export. The
-/// remote lane's scheduler (queueing harvest passes as their schedules say) runs beside it.
+/// remote lane's scheduler (queueing harvest passes as their schedules say) and verification's
+/// due work (retries, revalidation, verification on attestation) run beside them.
 pub fn spawn(app: Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
     if app.jobs.started.swap(true, Ordering::SeqCst) {
         return None;
@@ -79,6 +80,7 @@ pub fn spawn(app: Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
         Lane::Remote,
     ));
     let schedule = crate::harvest::schedule::spawn(app.clone());
+    let due = crate::verify::due::spawn(app.clone());
     let local = Kinds(vec![
         Arc::new(crate::reindex::Reindex),
         Arc::new(crate::event_retention::EventTrim::default()),
@@ -89,6 +91,7 @@ pub fn spawn(app: Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
         // Aborting the returned handle stops both lanes.
         let _remote = AbortOnDrop(remote);
         let _schedule = AbortOnDrop(schedule);
+        let _due = AbortOnDrop(due);
         run(app, local, Lane::Local).await;
     }))
 }
