@@ -15,12 +15,16 @@
 //! - `fhirdir-bench export --database URL`: bulk export of an imported tenant against the
 //!   database's raw copy (issue 18; see [`export`]).
 //!
+//! - `fhirdir-bench harvest --size N --pages 100,1000`: a harvest pass from a loopback payer
+//!   against `fhirdir import` of the same data (issue 21; see [`harvest`]).
+//!
 //! Output is markdown: machine facts, one row per measurement, and a summary table.
 
 mod auth;
 mod ceiling;
 mod child;
 mod export;
+mod harvest;
 mod load;
 mod notify;
 mod practitioner;
@@ -69,6 +73,9 @@ enum Cmd {
     /// Bulk export of an imported tenant: resources/s and peak RSS, against the database's
     /// own raw copy of the same rows (issue 18).
     Export(export::ExportArgs),
+    /// A harvest of a payer's API (a static loopback server) against `fhirdir import` of the
+    /// same data: resources/s and the ratio (issue 21).
+    Harvest(harvest::HarvestArgs),
     /// Writes a copy of generated data with one resource in `--every` restricted (NDH usage
     /// restrictions), for the restricted-content benchmark (issue 15).
     Restrict(restrict::RestrictArgs),
@@ -185,6 +192,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Subscriptions(a) => notify::main(a).await,
         Cmd::Federation(a) => replica::main(a).await,
         Cmd::Export(a) => export::main(a).await,
+        Cmd::Harvest(a) => harvest::main(a).await,
         Cmd::Auth(a) => {
             let fhirdir = fhirdir_binary(a.fhirdir.clone())?;
             auth::run(a, fhirdir).await

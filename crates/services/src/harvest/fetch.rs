@@ -92,6 +92,21 @@ pub async fn page(
     resource_type: &str,
     attempt: u32,
 ) -> Fetched {
+    match get(app, s, tenant, url, attempt).await {
+        Ok(body) => read(&body, resource_type),
+        Err(not) => not,
+    }
+}
+
+/// GETs `url`: the body of a 200, or what to do instead ([`Fetched::Retry`] or
+/// [`Fetched::Fail`]).
+pub async fn get(
+    app: &App,
+    s: &Setting,
+    tenant: &str,
+    url: &str,
+    attempt: u32,
+) -> Result<bytes::Bytes, Fetched> {
     pace(app, s, tenant).await;
     let answer = remote(app, s, tenant)
         .send(Call {
@@ -106,14 +121,14 @@ pub async fn page(
     let answer = match answer {
         Ok(a) => a,
         // Too large, refused by the outbound rules, a redirect: trying again changes nothing.
-        Err(e) if permanent(&e.to_string()) => return Fetched::Fail(e.to_string()),
-        Err(e) => return Fetched::Retry(backoff(attempt + 1), e.to_string()),
+        Err(e) if permanent(&e.to_string()) => return Err(Fetched::Fail(e.to_string())),
+        Err(e) => return Err(Fetched::Retry(backoff(attempt + 1), e.to_string())),
     };
     match answer.status {
-        200 => read(&answer.body, resource_type),
+        200 => Ok(answer.body),
         429 | 503 | 502 | 504 | 500 => {
             let why = format!("GET {url}: HTTP {}", answer.status);
-            match answer.retry_after.map(Duration::from_secs) {
+            Err(match answer.retry_after.map(Duration::from_secs) {
                 Some(wait) if wait > MAX_RETRY_AFTER => Fetched::Fail(format!(
                     "{why} asking to wait {} s, more than the {} s a pass waits",
                     wait.as_secs(),
@@ -121,12 +136,12 @@ pub async fn page(
                 )),
                 Some(wait) => Fetched::Retry(wait, why),
                 None => Fetched::Retry(backoff(attempt + 1), why),
-            }
+            })
         }
-        status => Fetched::Fail(format!(
+        status => Err(Fetched::Fail(format!(
             "GET {url}: HTTP {status}{}",
             outcome_text(&answer.body)
-        )),
+        ))),
     }
 }
 
@@ -153,7 +168,7 @@ fn outcome_text(body: &[u8]) -> String {
 
 /// A page's body as a searchset of `resource_type` (other entries, such as `_include`d
 /// resources and OperationOutcomes, are not this chain's).
-fn read(body: &[u8], resource_type: &str) -> Fetched {
+pub fn read(body: &[u8], resource_type: &str) -> Fetched {
     let bundle = match crate::request::parse_resource(body) {
         Ok(b) => b,
         Err(e) => {

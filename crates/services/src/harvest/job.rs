@@ -178,8 +178,12 @@ async fn step(app: &App, tenant: &TenantName, job: &Job) -> Result<Step> {
         );
         return progress(&c);
     }
-    match fetch::page(app, &s, tenant.as_str(), &url, &rtype, c.attempt).await {
-        Fetched::Retry(wait, why) => {
+    let ready = match app.harvest.take_ready(&job.id, &url) {
+        Some(r) => r,
+        None => fetch_and_prepare(app, &s, tenant, &url, &rtype, c.attempt).await,
+    };
+    match ready {
+        Ready::Not(Fetched::Retry(wait, why)) => {
             c.attempt += 1;
             if c.attempt >= MAX_ATTEMPTS {
                 c.next_type(
@@ -195,19 +199,15 @@ async fn step(app: &App, tenant: &TenantName, job: &Job) -> Result<Step> {
                 c.not_before = Some(now_micros() + wait.as_micros() as i64);
             }
         }
-        Fetched::Fail(why) => c.next_type(app, &job.id, Some(format!("{rtype}: {why}"))),
-        Fetched::Page {
-            resources,
-            next,
-            at,
-        } => {
+        Ready::Not(Fetched::Fail(why)) => {
+            c.next_type(app, &job.id, Some(format!("{rtype}: {why}")))
+        }
+        Ready::Not(Fetched::Page { .. }) => {
+            return Err(Error::internal("a fetched page is always prepared"));
+        }
+        Ready::Page { prepared, next, at } => {
             if c.source_time.is_none() {
                 c.source_time = Some(at.unwrap_or_else(|| instant(c.started)));
-            }
-            let applied = apply::page(app, tenant, &s, &rtype, resources, c.pass).await?;
-            c.counts.add(&applied.counts);
-            for p in applied.problems {
-                c.error(p);
             }
             c.pages += 1;
             c.attempt = 0;
@@ -215,6 +215,29 @@ async fn step(app: &App, tenant: &TenantName, job: &Job) -> Result<Step> {
                 None => c.next_type(app, &job.id, None),
                 Some(Ok(n)) => c.next = Some(n),
                 Some(Err(why)) => c.next_type(app, &job.id, Some(format!("{rtype}: {why}"))),
+            }
+            // The page after this one (in this chain or the next type's first) is fetched and
+            // prepared while this one commits.
+            let upcoming = match (&c.next, s.types.get(c.type_index)) {
+                (Some(n), Some(t)) if c.pages < s.max_pages => Some((n.clone(), t.clone())),
+                (None, Some(t)) => Some((first_page(&s, t, &c), t.clone())),
+                _ => None,
+            };
+            let prefetch = async {
+                match &upcoming {
+                    Some((u, t)) => Some(fetch_and_prepare(app, &s, tenant, u, t, 0).await),
+                    None => None,
+                }
+            };
+            let (applied, prefetched) =
+                tokio::join!(apply::commit(app, tenant, &s, prepared, c.pass), prefetch);
+            if let (Some((u, _)), Some(r)) = (upcoming, prefetched) {
+                app.harvest.put_ready(&job.id, u, r);
+            }
+            let applied = applied?;
+            c.counts.add(&applied.counts);
+            for p in applied.problems {
+                c.error(p);
             }
             state.counts = c.counts;
             state.progress = Some(Progress {
@@ -226,6 +249,52 @@ async fn step(app: &App, tenant: &TenantName, job: &Job) -> Result<Step> {
         }
     }
     progress(&c)
+}
+
+/// A page read and prepared, or why not.
+pub enum Ready {
+    Page {
+        prepared: apply::Prepared,
+        next: Option<String>,
+        at: Option<String>,
+    },
+    /// A [`Fetched::Retry`] or [`Fetched::Fail`].
+    Not(Fetched),
+}
+
+/// Reads `url` (a page of `rtype`) and prepares it off the async threads (parsing and
+/// indexing a page is CPU work that would otherwise hold up the commit it overlaps).
+async fn fetch_and_prepare(
+    app: &App,
+    s: &Setting,
+    tenant: &TenantName,
+    url: &str,
+    rtype: &str,
+    attempt: u32,
+) -> Ready {
+    let body = match fetch::get(app, s, tenant.as_str(), url, attempt).await {
+        Ok(b) => b,
+        Err(not) => return Ready::Not(not),
+    };
+    let conf = match app.conformance(tenant).await {
+        Ok(c) => c,
+        Err(e) => return Ready::Not(Fetched::Retry(fetch::backoff(attempt + 1), e.to_string())),
+    };
+    let (s, rtype) = (s.clone(), rtype.to_owned());
+    tokio::task::spawn_blocking(move || match fetch::read(&body, &rtype) {
+        Fetched::Page {
+            resources,
+            next,
+            at,
+        } => Ready::Page {
+            prepared: apply::prepare(&s, &conf, &rtype, resources),
+            next,
+            at,
+        },
+        other => Ready::Not(other),
+    })
+    .await
+    .unwrap_or_else(|e| Ready::Not(Fetched::Fail(format!("preparing the page failed: {e}"))))
 }
 
 /// The first page of `rtype`'s chain.
@@ -325,6 +394,7 @@ async fn end(
     c: &Cursor,
 ) -> Result<Step> {
     app.harvest.chain_done(&job.id);
+    app.harvest.take_ready(&job.id, "");
     let ok = !c.failed;
     if ok {
         app.store

@@ -26,7 +26,8 @@
 //! `next` link already read (a loop), or more than `max_pages` pages stop that type's chain
 //! with a recorded error (and the pass then deletes nothing); 429 and 5xx answers are retried
 //! with backoff, honouring `Retry-After`. The job's cursor records where each chain stands,
-//! so a pass interrupted by a restart resumes at the page it was reading.
+//! so a pass interrupted by a restart resumes at the page it was reading. While a page
+//! commits, the next one is fetched and prepared (parsed, localised, indexed) beside it.
 
 pub mod apply;
 pub(crate) mod fetch;
@@ -51,6 +52,8 @@ pub struct Harvests {
     last_call: Mutex<HashMap<String, Instant>>,
     /// The pages each running pass has read in its current chain (a `next` loop).
     read: Mutex<HashMap<String, HashSet<String>>>,
+    /// The page each running pass fetched and prepared ahead, by URL.
+    ready: Mutex<HashMap<String, (String, job::Ready)>>,
 }
 
 impl Harvests {
@@ -60,6 +63,21 @@ impl Harvests {
         read.entry(job.to_owned())
             .or_default()
             .insert(url.to_owned())
+    }
+
+    /// The page `job` prepared ahead, if it is `url`'s (anything else it held is dropped).
+    fn take_ready(&self, job: &str, url: &str) -> Option<job::Ready> {
+        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        match ready.remove(job) {
+            Some((u, r)) if u == url => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Keeps the page `job` prepared ahead.
+    fn put_ready(&self, job: &str, url: String, page: job::Ready) {
+        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        ready.insert(job.to_owned(), (url, page));
     }
 
     /// Forgets the chain `job` was reading (it moved to the next type, or ended).
