@@ -9,9 +9,7 @@
 //!
 //! - **import**: `fhirdir import` of the generated files into the fresh database (its own
 //!   resources/s line; into empty search tables it drops their indexes and builds them once at
-//!   the end), then the same import again with `--keep-indexes` into the now full tables
-//!   (every resource rewritten unchanged or not: the write path with live indexes, which is
-//!   the one a harvest into a running server has);
+//!   the end, which a harvest into a running server cannot);
 //! - **harvest**: a real `fhirdir serve` child (outbound requests allowed to loopback) with a
 //!   harvest source for the payer (`page_size` = the page size), one pass started with
 //!   `$run`, timed from the request until the source's state says `ok`: resources seen per
@@ -209,10 +207,8 @@ pub async fn main(a: HarvestArgs) -> anyhow::Result<()> {
         "payer: {total} resources of {} types at http://{addr}/fhir\n",
         data.len()
     );
-    println!(
-        "| backend | page size | import (fresh) | import (indexes kept) | harvest | harvest / import | harvest / kept |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("| backend | page size | import | harvest | harvest / import |");
+    println!("|---|---:|---:|---:|---:|");
     for backend in a.backend.names() {
         for &size in &a.pages {
             let (import_dir, harvest_dir) = (tempfile::tempdir()?, tempfile::tempdir()?);
@@ -221,15 +217,11 @@ pub async fn main(a: HarvestArgs) -> anyhow::Result<()> {
             let (harvest_db, h_pg) =
                 crate::child::fresh_database(backend, harvest_dir.path(), &a.postgres_url).await?;
             let result = async {
-                let fresh = import(&fhirdir, &import_db, &files, false).await?;
+                let fresh = import(&fhirdir, &import_db, &files).await?;
                 let harvest = harvest_once(&fhirdir, &harvest_db, addr, size, harvest_dir.path()).await?;
-                // The same import again, into the now full tables, keeping its indexes (the
-                // write path a harvest into a live server has).
-                let kept = import(&fhirdir, &import_db, &files, true).await?;
                 println!(
-                    "| {backend} | {size} | {fresh:.0} resources/s | {kept:.0} resources/s | {harvest:.0} resources/s | {:.2} | {:.2} |",
-                    harvest / fresh,
-                    harvest / kept
+                    "| {backend} | {size} | {fresh:.0} resources/s | {harvest:.0} resources/s | {:.2} |",
+                    harvest / fresh
                 );
                 anyhow::Ok(())
             }
@@ -243,18 +235,10 @@ pub async fn main(a: HarvestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `fhirdir import` of `files` (with `--keep-indexes` when `keep`); its resources/s.
-async fn import(
-    fhirdir: &Path,
-    database: &str,
-    files: &[PathBuf],
-    keep: bool,
-) -> anyhow::Result<f64> {
+/// `fhirdir import` of `files`; its resources/s.
+async fn import(fhirdir: &Path, database: &str, files: &[PathBuf]) -> anyhow::Result<f64> {
     let mut cmd = Command::new(fhirdir);
     cmd.args(["import", "--tenant", "default", "--database", database]);
-    if keep {
-        cmd.arg("--keep-indexes");
-    }
     let out = cmd.args(files).env("FHIRDIR_LOG", "warn").output().await?;
     ensure!(
         out.status.success(),

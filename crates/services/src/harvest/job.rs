@@ -239,13 +239,17 @@ async fn step(app: &App, tenant: &TenantName, job: &Job) -> Result<Step> {
             for p in applied.problems {
                 c.error(p);
             }
-            state.counts = c.counts;
-            state.progress = Some(Progress {
-                rtype,
-                pages: c.pages,
-                resources: c.counts.seen,
-            });
-            setting::save_state(app, tenant, &s.name, &state).await?;
+            // The source's state shows the progress: at each chain's first page, then at most
+            // once a second (a write of its own per page would slow small pages down).
+            if c.pages == 1 || app.harvest.progress_due(&job.id) {
+                state.counts = c.counts;
+                state.progress = Some(Progress {
+                    rtype,
+                    pages: c.pages,
+                    resources: c.counts.seen,
+                });
+                setting::save_state(app, tenant, &s.name, &state).await?;
+            }
         }
     }
     progress(&c)
@@ -393,8 +397,7 @@ async fn end(
     state: &mut State,
     c: &Cursor,
 ) -> Result<Step> {
-    app.harvest.chain_done(&job.id);
-    app.harvest.take_ready(&job.id, "");
+    app.harvest.job_done(&job.id);
     let ok = !c.failed;
     if ok {
         app.store

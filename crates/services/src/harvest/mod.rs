@@ -39,7 +39,10 @@ pub mod setting;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How often a running pass saves its progress in the source's state.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 pub use job::{queue, Harvest, KIND};
 
@@ -54,6 +57,8 @@ pub struct Harvests {
     read: Mutex<HashMap<String, HashSet<String>>>,
     /// The page each running pass fetched and prepared ahead, by URL.
     ready: Mutex<HashMap<String, (String, job::Ready)>>,
+    /// When each running pass last saved its progress.
+    saved: Mutex<HashMap<String, Instant>>,
 }
 
 impl Harvests {
@@ -74,6 +79,20 @@ impl Harvests {
         }
     }
 
+    /// Whether `job` should save its progress now (a second has passed since it last did);
+    /// if so, counts this as the save.
+    fn progress_due(&self, job: &str) -> bool {
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        match saved.get(job) {
+            Some(at) if now.duration_since(*at) < PROGRESS_EVERY => false,
+            _ => {
+                saved.insert(job.to_owned(), now);
+                true
+            }
+        }
+    }
+
     /// Keeps the page `job` prepared ahead.
     fn put_ready(&self, job: &str, url: String, page: job::Ready) {
         let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
@@ -84,6 +103,14 @@ impl Harvests {
     fn chain_done(&self, job: &str) {
         let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
         read.remove(job);
+    }
+
+    /// Forgets everything about `job` (it ended).
+    fn job_done(&self, job: &str) {
+        self.chain_done(job);
+        self.take_ready(job, "");
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        saved.remove(job);
     }
 }
 
