@@ -106,10 +106,17 @@ fn resource_entry(rtype: &str, registry: &Registry) -> Value {
     if rtype == "Subscription" {
         subscription_entry(&mut entry);
     }
+    let mut ops = Vec::new();
     if crate::verify::VERIFIABLE.contains(&rtype) {
-        entry["operation"] = json!([
-            {"name": "verify", "definition": crate::verify::definition::DEFINITION_URL}
-        ]);
+        ops.push(
+            json!({"name": "verify", "definition": crate::verify::definition::DEFINITION_URL}),
+        );
+    }
+    if crate::matching::MATCHABLE.contains(&rtype) {
+        ops.push(json!({"name": "match", "definition": crate::matching::DEFINITION_URL}));
+    }
+    if !ops.is_empty() {
+        entry["operation"] = Value::Array(ops);
     }
     let profiles = plan_net_profiles(rtype);
     if !profiles.is_empty() {

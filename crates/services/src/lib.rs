@@ -23,6 +23,7 @@ pub mod harvest;
 pub mod history;
 pub mod jobs;
 pub mod known_tenants;
+pub mod matching;
 pub mod patch;
 pub mod reindex;
 pub mod remote;

@@ -78,6 +78,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             get(sources::verify_definition),
         )
         .route(
+            "/fhir/{tenant}/OperationDefinition/match",
+            get(sources::match_definition),
+        )
+        .route(
             "/fhir/{tenant}/{type}",
             get(search::get)
                 .post(resource::create)

@@ -2,7 +2,7 @@
 //! the Subscription operations of the R4 backport, `$status` and `$events`. An operation this
 //! server does not have answers 404 naming it. Bulk export's type-level kick-off,
 //! `[base]/[type]/$export`, arrives here too (GET and POST), and primary-source verification,
-//! `POST [base]/[type]/[id]/$verify`.
+//! `POST [base]/[type]/[id]/$verify`, and `$match` (`POST [base]/[type]/$match`).
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -71,6 +71,13 @@ pub async fn type_post(
         InstanceOrOperation::Operation {
             resource_type,
             name,
+        } if name == "match" => {
+            let bundle = services::matching::run(&ctx, &resource_type, &body).await?;
+            Ok(fhir_json(StatusCode::OK, bundle.to_string()))
+        }
+        InstanceOrOperation::Operation {
+            resource_type,
+            name,
         } => Err(unknown(&resource_type, &name).into()),
         InstanceOrOperation::Instance(_) => {
             Ok(crate::middleware::method_not_allowed(axum::http::Method::POST).await)
@@ -111,6 +118,11 @@ pub async fn instance_post(
 ) -> AppResult<Response> {
     if let Some(level) = group_export(&p) {
         return super::bulk::kick_off(ctx, level, uri, q.0, prefer, body).await;
+    }
+    // NDH's instance-level spelling of `$match` answers as the type level (the id is ignored).
+    if p.name == "match" {
+        let bundle = services::matching::run(&ctx, &p.resource_type, &body).await?;
+        return Ok(fhir_json(StatusCode::OK, bundle.to_string()));
     }
     if p.name == "verify" && services::verify::VERIFIABLE.contains(&p.resource_type.as_str()) {
         let result = services::verify::operation(&ctx, &p.resource_type, &p.id).await?;

@@ -104,3 +104,11 @@ pub async fn verify_definition(_ctx: Ctx) -> AppResult<Response> {
         services::verify::definition::definition().to_string(),
     ))
 }
+
+/// `GET [base]/OperationDefinition/match`
+pub async fn match_definition(_ctx: Ctx) -> AppResult<Response> {
+    Ok(fhir_json(
+        StatusCode::OK,
+        services::matching::definition().to_string(),
+    ))
+}
