@@ -147,6 +147,37 @@ impl PgDatabase {
     }
 }
 
+/// `fhirdir generate --size SIZE --seed 1` into a temporary folder: the folder (removed when
+/// dropped) and its NDJSON files in order.
+pub async fn generate(
+    fhirdir: &Path,
+    size: u64,
+) -> anyhow::Result<(tempfile::TempDir, Vec<std::path::PathBuf>)> {
+    let dir = tempfile::tempdir()?;
+    let out = Command::new(fhirdir)
+        .args([
+            "generate",
+            "--size",
+            &size.to_string(),
+            "--seed",
+            "1",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "fhirdir generate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    Ok((dir, files))
+}
+
 /// A fresh database for `backend` ("sqlite": a file in `dir`; else a throw-away Postgres
 /// database made through `postgres_url`, to drop after the run): its URL, and the Postgres
 /// database to drop.

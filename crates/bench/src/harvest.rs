@@ -172,28 +172,7 @@ fn import_rate(stdout: &str) -> Option<f64> {
 pub async fn main(a: HarvestArgs) -> anyhow::Result<()> {
     let fhirdir = crate::fhirdir_binary(a.fhirdir.clone())?;
     println!("{}", crate::report::machine_facts());
-    let data_dir = tempfile::tempdir()?;
-    let out = Command::new(&fhirdir)
-        .args([
-            "generate",
-            "--size",
-            &a.size.to_string(),
-            "--seed",
-            "1",
-            "--out",
-        ])
-        .arg(data_dir.path())
-        .output()
-        .await?;
-    ensure!(
-        out.status.success(),
-        "fhirdir generate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir.path())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    files.sort();
+    let (_data_dir, files) = crate::child::generate(&fhirdir, a.size).await?;
     let data = resources(&files)?;
     let total: usize = data.values().map(Vec::len).sum();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

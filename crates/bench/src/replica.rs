@@ -114,25 +114,7 @@ async fn caught_up(state: SocketAddr, path: &str, limit: Duration) -> anyhow::Re
 pub async fn main(a: ReplicaArgs) -> anyhow::Result<()> {
     let fhirdir = crate::fhirdir_binary(a.fhirdir.clone())?;
     println!("{}", crate::report::machine_facts());
-    let data = tempfile::tempdir()?;
-    run(
-        Command::new(&fhirdir)
-            .args([
-                "generate",
-                "--size",
-                &a.size.to_string(),
-                "--seed",
-                "1",
-                "--out",
-            ])
-            .arg(data.path()),
-        "fhirdir generate",
-    )
-    .await?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data.path())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    files.sort();
+    let (_data, files) = crate::child::generate(&fhirdir, a.size).await?;
     for backend in a.backend.names() {
         let (n_dir, s_dir) = (tempfile::tempdir()?, tempfile::tempdir()?);
         let (national_db, n_pg) =

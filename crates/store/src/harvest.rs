@@ -59,6 +59,37 @@ fn of_source(sql: &mut Sql, tenant: &str, name: &str) {
         .text(name);
 }
 
+/// Sets a source's state to `new` (only when it is `old`, when given).
+fn state_update(tenant: &TenantName, name: &str, new: &str, old: Option<&str>) -> Sql {
+    let mut sql = Sql::new();
+    sql.push("UPDATE harvest_sources SET state = ")
+        .text(new)
+        .push(" WHERE tenant = ")
+        .text(tenant.as_str())
+        .push(" AND name = ")
+        .text(name);
+    if let Some(old) = old {
+        sql.push(" AND state = ").text(old);
+    }
+    sql
+}
+
+/// `resource_type, id, hash, pass, refs` columns.
+type HarvestedTuple = (String, String, String, i64, String);
+
+const HARVESTED_COLUMNS: &str = "SELECT resource_type, id, hash, pass, refs FROM harvested";
+
+fn harvested_row(t: HarvestedTuple) -> HarvestedRow {
+    let (resource_type, id, hash, pass, refs) = t;
+    HarvestedRow {
+        resource_type,
+        id,
+        hash,
+        pass,
+        refs,
+    }
+}
+
 /// `INSERT`s or replaces `rows` of `source`, seen by `pass`.
 pub(crate) fn mark(tenant: &str, source: &str, rows: &[HarvestedRow]) -> Vec<Sql> {
     rows.chunks(ROWS_PER_STATEMENT)
@@ -151,13 +182,7 @@ impl Store {
         name: &str,
         state: &str,
     ) -> Result<bool, StoreError> {
-        let mut sql = Sql::new();
-        sql.push("UPDATE harvest_sources SET state = ")
-            .text(state)
-            .push(" WHERE tenant = ")
-            .text(tenant.as_str())
-            .push(" AND name = ")
-            .text(name);
+        let sql = state_update(tenant, name, state, None);
         Ok(self.execute(&sql).await? > 0)
     }
 
@@ -170,15 +195,7 @@ impl Store {
         old: &str,
         new: &str,
     ) -> Result<bool, StoreError> {
-        let mut sql = Sql::new();
-        sql.push("UPDATE harvest_sources SET state = ")
-            .text(new)
-            .push(" WHERE tenant = ")
-            .text(tenant.as_str())
-            .push(" AND name = ")
-            .text(name)
-            .push(" AND state = ")
-            .text(old);
+        let sql = state_update(tenant, name, new, Some(old));
         Ok(self.execute(&sql).await? > 0)
     }
 
@@ -204,20 +221,11 @@ impl Store {
         name: &str,
     ) -> Result<Vec<HarvestedRow>, StoreError> {
         let mut sql = Sql::new();
-        sql.push("SELECT resource_type, id, hash, pass, refs FROM harvested");
+        sql.push(HARVESTED_COLUMNS);
         of_source(&mut sql, tenant.as_str(), name);
         sql.push(" ORDER BY resource_type, id");
-        let rows: Vec<(String, String, String, i64, String)> = self.read_all(&sql).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(resource_type, id, hash, pass, refs)| HarvestedRow {
-                resource_type,
-                id,
-                hash,
-                pass,
-                refs,
-            })
-            .collect())
+        let rows: Vec<HarvestedTuple> = self.read_all(&sql).await?;
+        Ok(rows.into_iter().map(harvested_row).collect())
     }
 
     /// Up to `limit` resources of `source` of `types` that no pass since `pass` saw: the
@@ -276,23 +284,14 @@ impl StoreTx {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let mut sql = Sql::new();
-            sql.push("SELECT resource_type, id, hash, pass, refs FROM harvested");
+            sql.push(HARVESTED_COLUMNS);
             of_source(&mut sql, self.tenant().as_str(), source);
             sql.push(" AND resource_type = ")
                 .text(resource_type)
                 .push(" AND id IN ")
                 .text_list(chunk.iter().copied());
-            let rows: Vec<(String, String, String, i64, String)> = self.fetch_rows(&sql).await?;
-            out.extend(
-                rows.into_iter()
-                    .map(|(resource_type, id, hash, pass, refs)| HarvestedRow {
-                        resource_type,
-                        id,
-                        hash,
-                        pass,
-                        refs,
-                    }),
-            );
+            let rows: Vec<HarvestedTuple> = self.fetch_rows(&sql).await?;
+            out.extend(rows.into_iter().map(harvested_row));
         }
         Ok(out)
     }

@@ -227,40 +227,19 @@ async fn practitioner(
         return out;
     }
     // No licence attested: the identity (NPI and other identifiers) against the holder's name.
-    let idents = target["identifier"].as_array().cloned().unwrap_or_default();
-    for (i, ident) in idents.iter().enumerate() {
-        let Some(value) = text(&ident["value"]).map(str::to_owned) else {
-            continue;
-        };
-        let token = match text(&ident["system"]) {
-            Some(sys) => format!("{sys}|{value}"),
-            None => value.clone(),
-        };
+    for (i, value, token) in identifier_tokens(target) {
         let location = format!("Practitioner.identifier[{i}]");
         let attested = attested_families.clone();
         out.push(
             ask(sources, location, |s| {
                 let (token, value, attested) = (token.clone(), value.clone(), attested.clone());
                 async move {
-                    let found = match search(
-                        app,
-                        tenant,
-                        s,
-                        "Practitioner",
-                        &[("identifier", token)],
-                    )
-                    .await
+                    let p = match by_identifier(app, tenant, s, "Practitioner", token, &value).await
                     {
-                        Ok(f) => f,
-                        Err(why) => return Said::Down(format!("{}: {why}", s.name)),
+                        Ok(p) => p,
+                        Err(said) => return said,
                     };
-                    let Some(p) = found.first() else {
-                        return Said::No(format!(
-                            "{} has no practitioner with identifier {value}",
-                            s.name
-                        ));
-                    };
-                    let theirs = families(&Value::Object(p.clone()));
+                    let theirs = families(&Value::Object(p));
                     if theirs.iter().any(|f| attested.contains(f)) {
                         Said::Yes(format!(
                             "{} confirms identifier {value} belongs to {family}",
@@ -279,6 +258,46 @@ async fn practitioner(
         );
     }
     out
+}
+
+/// Each identifier of `target` with a value: its index, the value, and the search token
+/// (`system|value`, or the value alone).
+fn identifier_tokens(target: &Value) -> Vec<(usize, String, String)> {
+    target["identifier"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, ident)| {
+            let value = text(&ident["value"])?.to_owned();
+            let token = match text(&ident["system"]) {
+                Some(sys) => format!("{sys}|{value}"),
+                None => value.clone(),
+            };
+            Some((i, value, token))
+        })
+        .collect()
+}
+
+/// The first `rtype` at `s` with the identifier `token`, or what the source said instead.
+async fn by_identifier(
+    app: &App,
+    tenant: &TenantName,
+    s: &Setting,
+    rtype: &str,
+    token: String,
+    value: &str,
+) -> Result<Map<String, Value>, Said> {
+    let found = search(app, tenant, s, rtype, &[("identifier", token)])
+        .await
+        .map_err(|why| Said::Down(format!("{}: {why}", s.name)))?;
+    found.into_iter().next().ok_or_else(|| {
+        Said::No(format!(
+            "{} has no {} with identifier {value}",
+            s.name,
+            rtype.to_lowercase()
+        ))
+    })
 }
 
 /// Compares an attested qualification `q` with the source's `sq`.
@@ -343,39 +362,18 @@ async fn organization(
 ) -> Vec<Check> {
     let name = text(&target["name"]).unwrap_or_default().to_owned();
     let mut out = Vec::new();
-    let idents = target["identifier"].as_array().cloned().unwrap_or_default();
-    for (i, ident) in idents.iter().enumerate() {
-        let Some(value) = text(&ident["value"]).map(str::to_owned) else {
-            continue;
-        };
-        let token = match text(&ident["system"]) {
-            Some(sys) => format!("{sys}|{value}"),
-            None => value.clone(),
-        };
+    for (i, value, token) in identifier_tokens(target) {
         let name = name.clone();
         out.push(
             ask(sources, format!("Organization.identifier[{i}]"), |s| {
                 let (token, value, name) = (token.clone(), value.clone(), name.clone());
                 async move {
-                    let found = match search(
-                        app,
-                        tenant,
-                        s,
-                        "Organization",
-                        &[("identifier", token)],
-                    )
-                    .await
+                    let o = match by_identifier(app, tenant, s, "Organization", token, &value).await
                     {
-                        Ok(f) => f,
-                        Err(why) => return Said::Down(format!("{}: {why}", s.name)),
+                        Ok(o) => o,
+                        Err(said) => return said,
                     };
-                    let Some(o) = found.first() else {
-                        return Said::No(format!(
-                            "{} has no organization with identifier {value}",
-                            s.name
-                        ));
-                    };
-                    org_matches(s, o, &name, &format!("identifier {value}"))
+                    org_matches(s, &o, &name, &format!("identifier {value}"))
                 }
             })
             .await,
