@@ -21,8 +21,9 @@
 //! `see_restricted` miss part of the target, R when only anonymous callers do), so that the
 //! result does not publish what the target hides.
 //!
-//! A tenant whose setting has `on_attestation` verifies each client's create or update of a
-//! verifiable resource by itself ([`attested`]).
+//! A tenant whose setting has `on_attestation` verifies each client's create, update or patch
+//! of a verifiable resource (on its own or in a transaction or batch Bundle) by itself
+//! ([`attested`]).
 
 pub mod checks;
 pub mod definition;
@@ -175,7 +176,7 @@ pub async fn run(
     record::write(app, &subject, &checks, &setting, now).await
 }
 
-/// After a client's create or update of `rtype/id`: queues its verification when the
+/// After a client's create, update or patch of `rtype/id`: queues its verification when the
 /// tenant's setting asks for it (a failure to queue is logged: the write has happened).
 pub async fn attested(ctx: &RequestCtx, rtype: &str, id: &str) {
     if !VERIFIABLE.contains(&rtype) || matches!(ctx.principal(), Principal::System) {
