@@ -36,17 +36,8 @@ use crate::Backend;
 
 const ADMIN: &str = "bench-admin";
 
-/// The types a Plan-Net harvest reads.
-const TYPES: &[&str] = &[
-    "Endpoint",
-    "HealthcareService",
-    "InsurancePlan",
-    "Location",
-    "Organization",
-    "OrganizationAffiliation",
-    "Practitioner",
-    "PractitionerRole",
-];
+/// The types a Plan-Net harvest reads (a source's default).
+const TYPES: &[&str] = services::harvest::setting::DIRECTORY_TYPES;
 
 /// `fhirdir-bench harvest` arguments.
 #[derive(clap::Args, Debug)]
