@@ -476,7 +476,11 @@ async fn a_pass_whose_server_stopped_is_resumed_by_another_with_the_same_result(
         let b = first.backend;
         create_tenant(&payer, "payer").await;
         load_payer(&payer, "payer", 20).await;
-        put_source(&first, "acme", payer_source(&payer, "payer")).await;
+        // Pages of one: the 20 practitioners are two steps of 10 pages, so the pass stops
+        // in the middle of a chain.
+        let mut setting = payer_source(&payer, "payer");
+        setting["page_size"] = json!(1);
+        put_source(&first, "acme", setting).await;
         state.jobs.set_lease(Duration::from_millis(300));
         state.jobs.pause();
         let run = admin(
@@ -489,12 +493,14 @@ async fn a_pass_whose_server_stopped_is_resumed_by_another_with_the_same_result(
         .status(202)
         .json();
         let job = run["last_run"]["job"].as_str().unwrap().to_owned();
-        // The first step numbers the pass, three more read three pages.
+        // The first step numbers the pass; then the location, the organization, and the
+        // first ten practitioners.
         state.jobs.step(4);
         let t0 = Instant::now();
         loop {
             let s = source(&first, "acme").await;
-            if s["progress"]["pages"] == 3 || s["progress"]["type"] == "Practitioner" {
+            if s["progress"]["type"] == "Practitioner" {
+                assert_eq!(s["progress"]["pages"], 10, "[{b}] stopped mid-chain: {s}");
                 break;
             }
             assert!(

@@ -99,6 +99,12 @@ impl Harvests {
         ready.insert(job.to_owned(), (url, page));
     }
 
+    /// Whether `job` has read `url` in its current chain.
+    fn was_read(&self, job: &str, url: &str) -> bool {
+        let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        read.get(job).is_some_and(|urls| urls.contains(url))
+    }
+
     /// Forgets the chain `job` was reading (it moved to the next type, or ended).
     fn chain_done(&self, job: &str) {
         let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
