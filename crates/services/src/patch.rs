@@ -92,7 +92,7 @@ pub async fn patch(
     if rtype == writes::SEARCH_PARAMETER {
         app.search_parameters_changed(tenant).await;
     }
-    crate::verify::attested(ctx, rtype, id).await;
+    crate::verify::attested(ctx, &[(rtype, id)]).await;
     Ok(outcome)
 }
 

@@ -122,7 +122,11 @@ pub async fn commit_with(
     if search_parameter {
         ctx.app().search_parameters_changed(ctx.tenant()).await;
     }
-    crate::verify::attested(ctx, &outcome.record.resource_type, &outcome.record.id).await;
+    let written = [(
+        outcome.record.resource_type.as_str(),
+        outcome.record.id.as_str(),
+    )];
+    crate::verify::attested(ctx, &written).await;
     Ok(outcome)
 }
 

@@ -35,18 +35,16 @@ pub struct EntryResponse {
     pub outcome: Option<Value>,
 }
 
-/// A created or updated entry is an attestation: verified when the tenant asks for it
-/// ([`crate::verify::attested`]).
-async fn attested(ctx: &RequestCtx, base: &str, r: &EntryResponse) {
-    if !(r.status.starts_with("200") || r.status.starts_with("201")) {
-        return;
-    }
-    let Some(path) = r.full_url.as_deref().and_then(|u| u.strip_prefix(base)) else {
-        return;
-    };
-    if let Some((rtype, id)) = path.trim_start_matches('/').split_once('/') {
-        crate::verify::attested(ctx, rtype, id).await;
-    }
+/// The created or updated entries among `responses`, as attestations to verify when the
+/// tenant asks for it ([`crate::verify::attested`]).
+async fn attested(ctx: &RequestCtx, base: &str, responses: &[EntryResponse]) {
+    let written: Vec<(&str, &str)> = responses
+        .iter()
+        .filter(|r| r.status.starts_with("200") || r.status.starts_with("201"))
+        .filter_map(|r| r.full_url.as_deref()?.strip_prefix(base))
+        .filter_map(|path| path.trim_start_matches('/').split_once('/'))
+        .collect();
+    crate::verify::attested(ctx, &written).await;
 }
 
 impl EntryResponse {
@@ -424,9 +422,7 @@ pub async fn transaction(
     if entries.iter().any(changes_search_parameters) {
         app.search_parameters_changed(tenant).await;
     }
-    for r in &responses {
-        attested(ctx, &base, r).await;
-    }
+    attested(ctx, &base, &responses).await;
     // The writes are committed: a read that fails (404, a bad search) is that entry's own
     // status, never an error answer for a transaction whose changes are stored.
     for e in reads {
@@ -672,7 +668,7 @@ pub async fn batch(ctx: &RequestCtx, raw: &[Value], prefer: Prefer) -> Vec<Entry
             }
             let r = write_entry(&mut tx, ctx, &conf, &base, &e, &ids, with_body).await?;
             tx.commit().await?;
-            attested(ctx, &base, &r).await;
+            attested(ctx, &base, std::slice::from_ref(&r)).await;
             if changes_search_parameters(&e) {
                 app.search_parameters_changed(tenant).await;
             }

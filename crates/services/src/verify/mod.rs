@@ -176,20 +176,32 @@ pub async fn run(
     record::write(app, &subject, &checks, &setting, now).await
 }
 
-/// After a client's create, update or patch of `rtype/id`: queues its verification when the
-/// tenant's setting asks for it (a failure to queue is logged: the write has happened).
-pub async fn attested(ctx: &RequestCtx, rtype: &str, id: &str) {
-    if !VERIFIABLE.contains(&rtype) || matches!(ctx.principal(), Principal::System) {
+/// After a client's creates, updates or patches of `written` (`(type, id)`, e.g. a
+/// transaction's entries): queues the verification of the verifiable ones when the tenant's
+/// setting asks for it. The setting is read once per call, and not at all when nothing
+/// written is verifiable. A failure to queue is logged: the writes have happened.
+pub async fn attested(ctx: &RequestCtx, written: &[(&str, &str)]) {
+    if matches!(ctx.principal(), Principal::System) {
+        return;
+    }
+    let verifiable: Vec<&(&str, &str)> = written
+        .iter()
+        .filter(|(rtype, _)| VERIFIABLE.contains(rtype))
+        .collect();
+    if verifiable.is_empty() {
         return;
     }
     let app = ctx.app();
     let queued = async {
-        if setting::load(app, ctx.tenant()).await?.on_attestation {
-            let now = chrono::Utc::now().timestamp_micros();
-            let attester = match ctx.principal() {
-                Principal::Client(c) => Some(c.client_id.as_str()),
-                _ => None,
-            };
+        if !setting::load(app, ctx.tenant()).await?.on_attestation {
+            return Ok(());
+        }
+        let now = chrono::Utc::now().timestamp_micros();
+        let attester = match ctx.principal() {
+            Principal::Client(c) => Some(c.client_id.as_str()),
+            _ => None,
+        };
+        for (rtype, id) in verifiable {
             let due = store::Schedule {
                 resource_type: rtype,
                 id,
@@ -203,7 +215,7 @@ pub async fn attested(ctx: &RequestCtx, rtype: &str, id: &str) {
         Ok::<(), Error>(())
     };
     if let Err(e) = queued.await {
-        tracing::warn!(tenant = %ctx.tenant(), %rtype, %id, error = %e,
+        tracing::warn!(tenant = %ctx.tenant(), error = %e,
             "verification on attestation: could not queue");
     }
 }
