@@ -5,7 +5,7 @@
 //! In two halves, so that a pass can prepare the next page while this one commits: [`prepare`]
 //! (no database: local ids, references, hashes, index entries) and [`commit`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 use store::{
@@ -42,6 +42,19 @@ pub struct Prepared {
     resource_type: String,
     items: Vec<Item>,
     problems: Vec<String>,
+}
+
+impl Prepared {
+    /// The resource type and the ids of the resources it writes or records.
+    pub fn keys(&self) -> (String, HashSet<String>) {
+        let ids = self.items.iter().map(|i| i.id.clone()).collect();
+        (self.resource_type.clone(), ids)
+    }
+
+    /// Whether it holds a resource of `keys` (another page's [`Prepared::keys`]).
+    pub fn overlaps(&self, keys: &(String, HashSet<String>)) -> bool {
+        self.resource_type == keys.0 && self.items.iter().any(|i| keys.1.contains(&i.id))
+    }
 }
 
 /// Localises and indexes `resources` (a page of `resource_type` from `s`); later duplicates

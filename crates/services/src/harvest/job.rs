@@ -1,6 +1,7 @@
 //! A harvest pass as a job ([`KIND`]): its steps, each one page (or one batch of the sweep),
 //! and [`queue`], which starts one.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -73,6 +74,68 @@ impl Cursor {
         if self.errors.len() < MAX_ERRORS {
             self.errors.push(message);
         }
+    }
+
+    /// Moves past pages just read (`pages` of them, the ones after the first at `later`, the
+    /// last one's `next` link): on along the chain, or to the next type. Answers whether they
+    /// began their chain, and how many pages of it are read.
+    #[allow(clippy::too_many_arguments)]
+    fn advance(
+        &mut self,
+        app: &App,
+        job: &str,
+        s: &Setting,
+        url: &str,
+        next: Option<String>,
+        pages: u64,
+        later: Vec<String>,
+    ) -> (bool, u64) {
+        let rtype = s.types.get(self.type_index).cloned().unwrap_or_default();
+        self.pages += pages;
+        self.attempt = 0;
+        let at = (self.pages == pages, self.pages);
+        // The `next` link is relative to the last page read.
+        let last = later.last().cloned().unwrap_or_else(|| url.to_owned());
+        for u in later {
+            app.harvest.first_read(job, &u);
+        }
+        match next.map(|n| fetch::next_url(s, &last, &n)) {
+            None => self.next_type(app, job, None),
+            Some(Ok(n)) => self.next = Some(n),
+            Some(Err(why)) => self.next_type(app, job, Some(format!("{rtype}: {why}"))),
+        }
+        at
+    }
+
+    /// The page to read after this position, its type, and how many pages may be read from
+    /// it; `None` at the end of the types.
+    fn upcoming(&self, s: &Setting) -> Option<(String, String, u64)> {
+        match (&self.next, s.types.get(self.type_index)) {
+            (Some(n), Some(t)) if self.pages < s.max_pages => {
+                Some((n.clone(), t.clone(), s.max_pages - self.pages))
+            }
+            (None, Some(t)) => Some((first_page(s, t, self), t.clone(), s.max_pages)),
+            _ => None,
+        }
+    }
+
+    /// Takes the position of `later`, a copy of this cursor moved on further; the errors it
+    /// recorded after its first `from` ones are added to this cursor's.
+    fn take_position(&mut self, later: Cursor, from: (usize, u64)) {
+        let (counts, errors, total) = (
+            self.counts,
+            std::mem::take(&mut self.errors),
+            self.errors_total,
+        );
+        let added = later.errors_total - from.1;
+        let new: Vec<String> = later.errors.iter().skip(from.0).cloned().collect();
+        *self = later;
+        (self.counts, self.errors, self.errors_total) = (counts, errors, total);
+        for e in new {
+            self.error(e);
+        }
+        // Errors `later` counted without keeping them (it held MAX_ERRORS already).
+        self.errors_total += added.saturating_sub(self.errors_total - total);
     }
 
     /// Ends the current chain (early when `why` says why).
@@ -224,70 +287,149 @@ async fn step(app: &App, tenant: &TenantName, job: &Job) -> Result<Step> {
             if c.source_time.is_none() {
                 c.source_time = Some(at.unwrap_or_else(|| instant(c.started)));
             }
-            c.pages += pages;
-            c.attempt = 0;
-            // Where the chain stands, before it may move on to the next type.
-            let (chain_start, chain_pages) = (c.pages == pages, c.pages);
-            // The `next` link is relative to the last page read.
-            let last = later.last().cloned().unwrap_or_else(|| url.clone());
-            for u in later {
-                app.harvest.first_read(&job.id, &u);
-            }
-            match next.map(|n| fetch::next_url(&s, &last, &n)) {
-                None => c.next_type(app, &job.id, None),
-                Some(Ok(n)) => c.next = Some(n),
-                Some(Err(why)) => c.next_type(app, &job.id, Some(format!("{rtype}: {why}"))),
-            }
+            let (chain_start, chain_pages) = c.advance(app, &job.id, &s, &url, next, pages, later);
+            let keys = prepared.keys();
+            let before = c.clone();
             // The pages after these (in this chain or the next type's first) are fetched and
-            // prepared while these commit.
-            let upcoming = match (&c.next, s.types.get(c.type_index)) {
-                (Some(n), Some(t)) if c.pages < s.max_pages => Some((n.clone(), t.clone())),
-                (None, Some(t)) => Some((first_page(&s, t, &c), t.clone())),
-                _ => None,
-            };
-            let budget = if c.next.is_some() {
-                s.max_pages - c.pages.min(s.max_pages)
-            } else {
-                s.max_pages
-            };
-            let prefetch = async {
-                match &upcoming {
-                    Some((u, t)) => {
-                        let want = Want {
-                            url: u,
-                            rtype: t,
-                            attempt: 0,
-                            budget,
-                        };
-                        Some(fetch_and_prepare(app, &s, tenant, &job.id, want).await)
-                    }
-                    None => None,
-                }
-            };
-            let (applied, prefetched) =
-                tokio::join!(apply::commit(app, tenant, &s, prepared, c.pass), prefetch);
-            if let (Some((u, _)), Some(r)) = (upcoming, prefetched) {
-                app.harvest.put_ready(&job.id, u, r);
-            }
+            // prepared while these commit, and on Postgres committed beside them.
+            let ahead = ahead(app, tenant, job, &s, before, keys);
+            let (applied, ahead) =
+                tokio::join!(apply::commit(app, tenant, &s, prepared, c.pass), ahead);
             let applied = applied?;
             c.counts.add(&applied.counts);
             for p in applied.problems {
                 c.error(p);
             }
+            let mut saves = vec![(chain_start, rtype, chain_pages)];
+            match ahead {
+                Ahead::Nothing => {}
+                Ahead::Ready(u, r) => app.harvest.put_ready(&job.id, u, r),
+                Ahead::Committed(b) => {
+                    let b = *b;
+                    let applied = b.applied?;
+                    c.take_position(b.cursor, b.errors_from);
+                    c.counts.add(&applied.counts);
+                    for p in applied.problems {
+                        c.error(p);
+                    }
+                    if let Some((u, r)) = b.ready {
+                        app.harvest.put_ready(&job.id, u, r);
+                    }
+                    saves.push((b.chain_start, b.rtype, b.chain_pages));
+                }
+            }
             // The source's state shows the progress: at each chain's first page, then at most
             // once a second (a write of its own per page would slow small pages down).
-            if chain_start || app.harvest.progress_due(&job.id) {
-                state.counts = c.counts;
-                state.progress = Some(Progress {
-                    rtype,
-                    pages: chain_pages,
-                    resources: c.counts.seen,
-                });
-                setting::save_state(app, tenant, &s.name, &state).await?;
+            for (chain_start, rtype, pages) in saves {
+                if chain_start || app.harvest.progress_due(&job.id) {
+                    state.counts = c.counts;
+                    state.progress = Some(Progress {
+                        rtype,
+                        pages,
+                        resources: c.counts.seen,
+                    });
+                    setting::save_state(app, tenant, &s.name, &state).await?;
+                }
             }
         }
     }
     progress(&c)
+}
+
+/// What was done beside a commit.
+enum Ahead {
+    /// Nothing: the pass has no page left to read.
+    Nothing,
+    /// The next page, fetched and prepared (or why not), for the next step.
+    Ready(String, Ready),
+    /// The next page was committed too (a second writer).
+    Committed(Box<Committed>),
+}
+
+/// Pages committed by the second writer, and where the pass stands after them.
+struct Committed {
+    cursor: Cursor,
+    /// How many errors the cursor had (kept, counted) before it moved past them.
+    errors_from: (usize, u64),
+    applied: Result<apply::Applied>,
+    /// The page after them, fetched and prepared.
+    ready: Option<(String, Ready)>,
+    chain_start: bool,
+    rtype: String,
+    chain_pages: u64,
+}
+
+/// Fetches and prepares the page after `c`'s position while the pages before it (holding
+/// `keys`) commit. On Postgres, which lets two transactions write at once, that page is
+/// committed beside them when it holds none of their resources (a resource in both could be
+/// written in either order), and the one after it is fetched meanwhile: the fixed cost of a
+/// transaction then overlaps another's work, as `fhirdir import`'s two writers do.
+async fn ahead(
+    app: &App,
+    tenant: &TenantName,
+    job: &Job,
+    s: &Setting,
+    mut c: Cursor,
+    keys: (String, HashSet<String>),
+) -> Ahead {
+    let Some((url, rtype, budget)) = c.upcoming(s) else {
+        return Ahead::Nothing;
+    };
+    let want = Want {
+        url: &url,
+        rtype: &rtype,
+        attempt: 0,
+        budget,
+    };
+    let ready = fetch_and_prepare(app, s, tenant, &job.id, want).await;
+    let Ready::Page {
+        prepared,
+        next,
+        at,
+        pages,
+        later,
+    } = ready
+    else {
+        return Ahead::Ready(url, ready);
+    };
+    let second_writer = app.store.backend() == "postgres"
+        && !prepared.overlaps(&keys)
+        && !app.harvest.was_read(&job.id, &url);
+    if !second_writer {
+        let ready = Ready::Page {
+            prepared,
+            next,
+            at,
+            pages,
+            later,
+        };
+        return Ahead::Ready(url, ready);
+    }
+    app.harvest.first_read(&job.id, &url);
+    let errors_from = (c.errors.len(), c.errors_total);
+    let (chain_start, chain_pages) = c.advance(app, &job.id, s, &url, next, pages, later);
+    let after = c.upcoming(s);
+    let prefetch = async {
+        let (u, t, budget) = after?;
+        let want = Want {
+            url: &u,
+            rtype: &t,
+            attempt: 0,
+            budget,
+        };
+        let r = fetch_and_prepare(app, s, tenant, &job.id, want).await;
+        Some((u, r))
+    };
+    let (applied, ready) = tokio::join!(apply::commit(app, tenant, s, prepared, c.pass), prefetch);
+    Ahead::Committed(Box::new(Committed {
+        cursor: c,
+        errors_from,
+        applied,
+        ready,
+        chain_start,
+        rtype,
+        chain_pages,
+    }))
 }
 
 /// Consecutive pages of a chain are read into one transaction while they hold fewer
