@@ -324,7 +324,7 @@ impl ElementModel {
 
     /// The context whose children `ctx` also has: the base type of a type, the declared
     /// type (`BackboneElement` or `Element`) of an inline element.
-    fn base_of(&self, ctx: &str) -> Option<&str> {
+    pub fn base_of(&self, ctx: &str) -> Option<&str> {
         if let Some(t) = self.types.get(ctx) {
             return t.base.as_deref();
         }
@@ -345,6 +345,18 @@ fn upper_first(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fhirpath_knows_every_choice_element_name_and_no_other() {
+        let mut stems: Vec<&str> = ElementModel::r4()
+            .elements()
+            .iter()
+            .filter_map(|d| d.name().strip_suffix("[x]"))
+            .collect();
+        stems.sort_unstable();
+        stems.dedup();
+        assert_eq!(stems, fhirpath::CHOICE_STEMS);
+    }
 
     #[test]
     fn practitioner_name_given_is_an_array_of_string() {

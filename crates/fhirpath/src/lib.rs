@@ -75,6 +75,7 @@ mod typing;
 
 pub use error::{EvalError, ParseError};
 pub use node::Node;
+pub use types::CHOICE_STEMS;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -288,6 +288,9 @@ fn push_member<'a>(obj: &'a Value, name: &str, at: Option<&Arc<Loc>>, out: &mut 
         return;
     }
     // Choice element: `value` finds `valueQuantity`, typed Quantity.
+    if crate::types::CHOICE_STEMS.binary_search(&name).is_err() {
+        return;
+    }
     for (k, v) in map {
         if let Some(suffix) = k.strip_prefix(name) {
             if let Some(ty) = choice_suffix_type(suffix) {

@@ -22,6 +22,9 @@ const MAX_DEPTH: usize = 96;
 pub struct StructureIssue {
     /// Where the problem is.
     pub path: String,
+    /// Whether it is a primitive's value (its lexical form or JSON kind) rather than the
+    /// shape of the resource.
+    pub is_value: bool,
     /// What is wrong, in words.
     pub message: String,
 }
@@ -57,6 +60,16 @@ impl Walker<'_> {
     fn issue(&mut self, path: &str, message: impl Into<String>) {
         self.issues.push(StructureIssue {
             path: path.to_string(),
+            is_value: false,
+            message: message.into(),
+        });
+    }
+
+    /// An issue with a primitive's value.
+    fn value_issue(&mut self, path: &str, message: impl Into<String>) {
+        self.issues.push(StructureIssue {
+            path: path.to_string(),
+            is_value: true,
             message: message.into(),
         });
     }
@@ -89,7 +102,7 @@ impl Walker<'_> {
         };
         if let Some(Value::String(id)) = obj.get("id") {
             if !is_valid_id(id) {
-                self.issue(
+                self.value_issue(
                     &format!("{path}.id"),
                     format!("invalid id {id:?}: 1 to 64 of A-Z a-z 0-9 - ."),
                 );
@@ -211,7 +224,7 @@ impl Walker<'_> {
                     if let Err(expected) = primitives::check(type_code, s) {
                         let shown: String = s.chars().take(40).collect();
                         let more = if shown.len() < s.len() { "…" } else { "" };
-                        self.issue(
+                        self.value_issue(
                             path,
                             format!("{type_code} must be {expected}, found {shown:?}{more}"),
                         );
@@ -230,7 +243,7 @@ impl Walker<'_> {
                 "decimal" => "a number",
                 _ => "a string",
             };
-            self.issue(
+            self.value_issue(
                 path,
                 format!("{type_code} must be {expected}, found {}", json_kind(value)),
             );

@@ -1,0 +1,277 @@
+//! The content walk: follows a structurally valid resource through the element model and
+//! checks, at each value, what structure cannot: minimum (and finite maximum) cardinality,
+//! `required` bindings, and the invariants of its element and of its type and the type's
+//! bases (<https://hl7.org/fhir/R4/conformance-rules.html#constraints>).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use conformance::{ElementDef, ElementModel};
+use fhirpath::{Env, Node};
+use serde_json::{Map, Value};
+
+use crate::core_table::{CoreTable, Invariant, ValueSet};
+use crate::{Issue, IssueType, Severity};
+
+/// Deepest base chain followed (`Age` -> `Quantity` -> `Element` is three).
+const MAX_LINEAGE: usize = 16;
+
+/// Context (type name or inline element path) -> its own elements with a minimum of 1 or
+/// more, or a finite maximum over 1.
+fn constrained(model: &'static ElementModel) -> &'static HashMap<String, Vec<&'static ElementDef>> {
+    static INDEX: OnceLock<HashMap<String, Vec<&'static ElementDef>>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index: HashMap<String, Vec<&ElementDef>> = HashMap::new();
+        for def in model.elements() {
+            let finite_many = def.max.is_some_and(|m| m > 1);
+            if def.min == 0 && !finite_many {
+                continue;
+            }
+            if let Some((parent, _)) = def.path.rsplit_once('.') {
+                index.entry(parent.to_owned()).or_default().push(def);
+            }
+        }
+        index
+    })
+}
+
+/// Checks the content of `resource` (structurally valid), adding what is wrong to `issues`.
+pub(crate) fn content(
+    model: &'static ElementModel,
+    table: &CoreTable,
+    resource: &Value,
+    issues: &mut Vec<Issue>,
+) {
+    let mut walk = Walk {
+        model,
+        table,
+        constrained: constrained(model),
+        env: Env::new(),
+        issues,
+    };
+    if let Some(rt) = resource.get("resourceType").and_then(Value::as_str) {
+        walk.object(resource, rt, rt, resource);
+    }
+}
+
+struct Walk<'w> {
+    model: &'static ElementModel,
+    table: &'w CoreTable,
+    constrained: &'static HashMap<String, Vec<&'static ElementDef>>,
+    env: Env,
+    issues: &'w mut Vec<Issue>,
+}
+
+impl Walk<'_> {
+    fn issue(&mut self, severity: Severity, code: IssueType, path: &str, diagnostics: String) {
+        self.issues.push(Issue {
+            severity,
+            code,
+            expression: path.to_owned(),
+            diagnostics,
+        });
+    }
+
+    /// `ctx` and the contexts it inherits from.
+    fn lineage(&self, ctx: &str) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut at = self.model.base_of(ctx);
+        // `ctx` itself is not 'static; its base chain (from the model) is.
+        while let Some(c) = at {
+            if out.len() >= MAX_LINEAGE {
+                break;
+            }
+            out.push(c);
+            at = self.model.base_of(c);
+        }
+        out
+    }
+
+    /// A value whose context is `ctx` (a type name or an inline element path), at `path`,
+    /// in the resource `root` (for `%resource`).
+    fn object(&mut self, value: &Value, ctx: &str, path: &str, root: &Value) {
+        let Some(obj) = value.as_object() else {
+            return;
+        };
+        let lineage = self.lineage(ctx);
+        for c in std::iter::once(ctx).chain(lineage.iter().copied()) {
+            self.cardinality(obj, c, path);
+            let table = self.table;
+            for inv in table.invariants(c) {
+                self.invariant(inv, value, path, root);
+            }
+        }
+        for (key, v) in obj {
+            if key == "resourceType" || key.starts_with('_') {
+                continue;
+            }
+            let Some(child) = self.model.child(ctx, key) else {
+                continue;
+            };
+            let items: Vec<(String, &Value)> = match v {
+                Value::Array(a) => a
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| (format!("{path}.{key}[{i}]"), item))
+                    .collect(),
+                single => vec![(format!("{path}.{key}"), single)],
+            };
+            let binding = self.table.required_binding(&child.def.path);
+            for (item_path, item) in items {
+                if item.is_null() {
+                    continue;
+                }
+                if let Some(vs) = binding {
+                    self.binding(vs, child.type_code, item, &item_path);
+                }
+                if child.def.path != child.context {
+                    let table = self.table;
+                    for inv in table.invariants(&child.def.path) {
+                        self.invariant(inv, item, &item_path, root);
+                    }
+                }
+                if !item.is_object() {
+                    continue;
+                }
+                if child.context == "Resource" {
+                    // A contained resource is checked within its container (`%resource`,
+                    // `ref-1`'s `%rootResource`); any other (a Bundle entry's, a
+                    // Parameters value) is a resource of its own.
+                    let Some(rt) = item.get("resourceType").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let root = if key == "contained" { root } else { item };
+                    self.object(item, rt, &item_path, root);
+                } else {
+                    self.object(item, child.context, &item_path, root);
+                }
+            }
+        }
+    }
+
+    /// The minimum and finite maximum cardinalities of `ctx`'s own elements in `obj`.
+    fn cardinality(&mut self, obj: &Map<String, Value>, ctx: &str, path: &str) {
+        let Some(defs) = self.constrained.get(ctx) else {
+            return;
+        };
+        for def in defs {
+            let name = def.name();
+            let count = match name.strip_suffix("[x]") {
+                Some(stem) => obj
+                    .keys()
+                    .filter(|k| {
+                        let k = k.strip_prefix('_').unwrap_or(k);
+                        k.strip_prefix(stem)
+                            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()))
+                    })
+                    .count()
+                    .min(1),
+                None => match obj.get(name).or_else(|| obj.get(&format!("_{name}"))) {
+                    Some(Value::Array(a)) => a.len(),
+                    Some(_) => 1,
+                    None => 0,
+                },
+            };
+            if (count as u32) < def.min {
+                self.issue(
+                    Severity::Error,
+                    IssueType::Required,
+                    path,
+                    format!(
+                        "missing required element `{name}` ({} has a minimum cardinality of {})",
+                        def.path, def.min
+                    ),
+                );
+            }
+            if let Some(max) = def.max.filter(|&m| count as u32 > m) {
+                self.issue(
+                    Severity::Error,
+                    IssueType::Required,
+                    &format!("{path}.{name}"),
+                    format!("{} allows at most {max}, found {count}", def.path),
+                );
+            }
+        }
+    }
+
+    /// A `required` binding to `vs` on a value of type `type_code`.
+    fn binding(&mut self, vs: &ValueSet, type_code: &str, item: &Value, path: &str) {
+        let coding_ok = |c: &Value| {
+            let code = c.get("code").and_then(Value::as_str)?;
+            Some(match c.get("system").and_then(Value::as_str) {
+                Some(system) => vs.has(system, code),
+                None => vs.has_code(code),
+            })
+        };
+        let bad = match type_code {
+            "code" => item.as_str().filter(|c| !vs.has_code(c)).map(str::to_owned),
+            "Coding" => match coding_ok(item) {
+                Some(false) => Some(show_coding(item)),
+                _ => None,
+            },
+            "CodeableConcept" => {
+                let codings = item.get("coding").and_then(Value::as_array);
+                let verdicts: Vec<bool> = codings
+                    .into_iter()
+                    .flatten()
+                    .filter_map(coding_ok)
+                    .collect();
+                if !verdicts.is_empty() && !verdicts.contains(&true) {
+                    let shown: Vec<String> =
+                        codings.into_iter().flatten().map(show_coding).collect();
+                    Some(shown.join(", "))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        if let Some(bad) = bad {
+            self.issue(
+                Severity::Error,
+                IssueType::CodeInvalid,
+                path,
+                format!(
+                    "{bad} is not in the value set {} that this element requires",
+                    vs.url
+                ),
+            );
+        }
+    }
+
+    /// Evaluates `inv` with `value` (at `path` in `root`) as its focus.
+    fn invariant(&mut self, inv: &Invariant, value: &Value, path: &str, root: &Value) {
+        let verdict = match &inv.expression {
+            Ok(expr) => expr
+                .evaluate_at(root, &Node::from_json(value), &self.env)
+                .and_then(|items| fhirpath::to_boolean(&items))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.clone()),
+        };
+        match verdict {
+            // An empty result does not fail an invariant (a rule about an absent element).
+            Ok(Some(true) | None) => {}
+            Ok(Some(false)) => self.issue(
+                inv.severity,
+                IssueType::Invariant,
+                path,
+                format!("{} failed: {} ({})", inv.key, inv.human, inv.source),
+            ),
+            Err(why) => self.issue(
+                Severity::Information,
+                IssueType::NotSupported,
+                path,
+                format!("{} could not be checked: {why} ({})", inv.key, inv.source),
+            ),
+        }
+    }
+}
+
+/// `system|code` (or the code alone) of a Coding, for messages.
+fn show_coding(c: &Value) -> String {
+    let code = c.get("code").and_then(Value::as_str).unwrap_or("");
+    match c.get("system").and_then(Value::as_str) {
+        Some(s) => format!("`{s}|{code}`"),
+        None => format!("`{code}`"),
+    }
+}
