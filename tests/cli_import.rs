@@ -305,3 +305,63 @@ async fn two_versions_of_a_restricted_resource_in_one_file_import() {
         s.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_tenant_that_enforces_validation_gets_only_valid_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = vec![
+        practitioner("ok1"),
+        "{\"resourceType\":\"Practitioner\",\"id\":\"bad\",\"gender\":\"robot\"}".into(),
+        practitioner("ok2"),
+    ];
+    let file = write_lines(dir.path(), "Practitioner.ndjson", &lines);
+    for db in testkit::test_databases().await {
+        let be = db.backend;
+        let s = open(&db.url).await;
+        // Warn (the default): everything is imported.
+        let out = fhirdir(
+            &db.url,
+            &["--tenant", "default"],
+            std::slice::from_ref(&file),
+        );
+        assert!(out.status.success(), "[{be}] {}", text(&out.stderr));
+        assert!(exists(&s, "Practitioner", "bad").await, "[{be}]");
+        // Enforce: the invalid line is a problem of its file and line.
+        let t = TenantName::default_tenant();
+        s.set_tenant_setting(&t, "validation", "{\"mode\":\"enforce\"}")
+            .await
+            .unwrap();
+        let bad = write_lines(
+            dir.path(),
+            "More.ndjson",
+            &[
+                practitioner("ok3"),
+                "{\"resourceType\":\"Practitioner\",\"id\":\"bad2\",\"gender\":\"robot\"}".into(),
+            ],
+        );
+        let out = fhirdir(
+            &db.url,
+            &["--tenant", "default"],
+            std::slice::from_ref(&bad),
+        );
+        assert!(!out.status.success(), "[{be}] abort exits non-zero");
+        let stderr = text(&out.stderr);
+        let at = format!("{}:2: ", bad.display());
+        assert!(stderr.contains(&at), "[{be}] {stderr}");
+        assert!(stderr.contains("Practitioner.gender"), "[{be}] {stderr}");
+        assert!(!exists(&s, "Practitioner", "bad2").await, "[{be}]");
+        let out = fhirdir(
+            &db.url,
+            &["--tenant", "default", "--on-error", "skip"],
+            std::slice::from_ref(&bad),
+        );
+        assert!(out.status.success(), "[{be}] {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(&at),
+            "[{be}] the skipped line is printed"
+        );
+        assert!(exists(&s, "Practitioner", "ok3").await, "[{be}]");
+        assert!(!exists(&s, "Practitioner", "bad2").await, "[{be}]");
+        s.close().await;
+    }
+}

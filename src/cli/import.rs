@@ -76,6 +76,11 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
         },
         writers: args.writers.and_then(|n| usize::try_from(n).ok()),
         defer_indexes: !args.keep_indexes,
+        // As the API: a tenant that enforces validation gets only valid resources.
+        validate: services::validation::setting::read(&store, &tenant)
+            .await?
+            .mode
+            == services::validation::Mode::Enforce,
     };
     let mut progress = Progress::new();
     let result = ingest::import_files(&store, &tenant, &args.files, &opts, |e| {

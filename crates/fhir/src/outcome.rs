@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-/// `OperationOutcome.issue.severity`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `OperationOutcome.issue.severity`, most severe first (the order issues sort in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum IssueSeverity {
     Fatal,
     Error,
@@ -32,6 +32,8 @@ pub enum IssueType {
     Required,
     Value,
     Invariant,
+    /// A code outside the value set its element requires.
+    CodeInvalid,
     Security,
     Login,
     Forbidden,
@@ -61,6 +63,7 @@ impl IssueType {
             Self::Required => "required",
             Self::Value => "value",
             Self::Invariant => "invariant",
+            Self::CodeInvalid => "code-invalid",
             Self::Security => "security",
             Self::Login => "login",
             Self::Forbidden => "forbidden",

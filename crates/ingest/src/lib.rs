@@ -62,6 +62,10 @@ pub struct ImportOptions {
     /// indexes for the load and build them once at the end, from sorted rows; see
     /// [`store::Store::defer_search_indexes`].
     pub defer_indexes: bool,
+    /// Refuse resources in which FHIR R4 core validation finds an error (the tenant's
+    /// validation mode is `enforce`), as the API would; each is a problem of its `FILE:LINE`
+    /// ([`OnError`] decides what follows).
+    pub validate: bool,
 }
 
 impl Default for ImportOptions {
@@ -72,6 +76,7 @@ impl Default for ImportOptions {
             writers: None,
             registry: None,
             defer_indexes: true,
+            validate: false,
         }
     }
 }
@@ -224,7 +229,7 @@ async fn load(
     on_event: &mut impl FnMut(Event<'_>),
 ) -> Result<Stats, ImportError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-    let (batch_size, on_error) = (opts.batch_size.max(1), opts.on_error);
+    let (batch_size, on_error, validate) = (opts.batch_size.max(1), opts.on_error, opts.validate);
     let registry = opts
         .registry
         .as_deref()
@@ -235,7 +240,7 @@ async fn load(
     let extractor = Arc::new(search::Extractor::new(registry.clone()));
     let reader = std::thread::Builder::new()
         .name("fhirdir-import-reader".into())
-        .spawn(move || read_files(plan, batch_size, on_error, registry, &tx))
+        .spawn(move || read_files(plan, batch_size, on_error, registry, validate, &tx))
         .map_err(|e| ImportError::Reader(e.to_string()))?;
 
     let writers = opts.writers.unwrap_or(match store.backend() {
@@ -382,6 +387,7 @@ fn read_files(
     batch_size: usize,
     on_error: OnError,
     registry: conformance::Registry,
+    validate: bool,
     tx: &tokio::sync::mpsc::Sender<Msg>,
 ) -> Result<(), ImportError> {
     let extractor = search::Extractor::new(registry);
@@ -400,7 +406,13 @@ fn read_files(
             // A problem, and whether the rest of the file is unreadable.
             let (problem, fatal) = match reader.next_item() {
                 Ok(None) => break,
-                Ok(Some(item)) => match item.value.and_then(validate::check) {
+                Ok(Some(item)) => match item.value.and_then(validate::check).and_then(|c| {
+                    if validate {
+                        validate::core(c)
+                    } else {
+                        Ok(c)
+                    }
+                }) {
                     Ok(checked) => {
                         batch.push(checked);
                         last_file = file.clone();

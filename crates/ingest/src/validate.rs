@@ -68,6 +68,29 @@ pub fn check(value: Value) -> Result<Checked, String> {
     })
 }
 
+/// FHIR R4 core validation of a checked resource (when the tenant enforces validation): its
+/// errors, or the resource back.
+pub fn core(c: Checked) -> Result<Checked, String> {
+    let resource = Value::Object(c.resource);
+    let issues = validation::Validator::core().validate(&resource);
+    if validation::has_errors(&issues) {
+        let errors: Vec<String> = issues
+            .iter()
+            .filter(|i| i.severity <= validation::IssueSeverity::Error)
+            .map(validation::describe)
+            .collect();
+        return Err(format!(
+            "invalid {}: {}",
+            c.resource_type,
+            errors.join("; ")
+        ));
+    }
+    let Value::Object(resource) = resource else {
+        unreachable!("an object stays an object");
+    };
+    Ok(Checked { resource, ..c })
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

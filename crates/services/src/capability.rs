@@ -15,6 +15,9 @@ const BULK_DATA_SERVER: &str = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatem
 pub const PLAN_NET_SERVER: &str =
     "http://hl7.org/fhir/us/davinci-pdex-plan-net/CapabilityStatement/plan-net";
 
+/// The R4 definition of `$validate` (<https://hl7.org/fhir/R4/resource-operation-validate.html>).
+const VALIDATE_DEFINITION: &str = "http://hl7.org/fhir/OperationDefinition/Resource-validate";
+
 const PLAN_NET_SD: &str = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/";
 
 /// Plan-Net profiles by resource type.
@@ -106,7 +109,11 @@ fn resource_entry(rtype: &str, registry: &Registry) -> Value {
     if rtype == "Subscription" {
         subscription_entry(&mut entry);
     }
-    let mut ops = Vec::new();
+    let mut ops = entry["operation"].as_array().cloned().unwrap_or_default();
+    // Every writable type validates (AuditEvent is the server's own record).
+    if rtype != crate::audit::AUDIT_EVENT {
+        ops.push(json!({"name": "validate", "definition": VALIDATE_DEFINITION}));
+    }
     if crate::verify::VERIFIABLE.contains(&rtype) {
         ops.push(
             json!({"name": "verify", "definition": crate::verify::definition::DEFINITION_URL}),

@@ -5,8 +5,9 @@
 //! derived from it ([`RequestCtx::scope`]: the tenant today, with the caller's visibility
 //! once restricted content exists), so a rule about who sees what is applied in one place.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use fhir::outcome::Issue;
 use store::TenantName;
 
 use crate::error::{Error, Result};
@@ -70,6 +71,9 @@ pub struct RequestCtx {
     /// The tenant's FHIR base, for clients (restriction provisions may name their
     /// organization by absolute URL); empty otherwise.
     client_base: String,
+    /// Warnings about what the request wrote (validation in `warn` mode), for
+    /// `Prefer: return=OperationOutcome`.
+    notes: Arc<Mutex<Vec<Issue>>>,
 }
 
 impl std::fmt::Debug for RequestCtx {
@@ -84,6 +88,20 @@ impl std::fmt::Debug for RequestCtx {
 }
 
 impl RequestCtx {
+    /// Keeps `issues` (warnings about what this request wrote) for its response.
+    pub fn note(&self, issues: Vec<Issue>) {
+        if !issues.is_empty() {
+            let mut notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
+            notes.extend(issues);
+        }
+    }
+
+    /// The warnings noted so far ([`RequestCtx::note`]), taken.
+    pub fn take_notes(&self) -> Vec<Issue> {
+        let mut notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *notes)
+    }
+
     /// The application the request runs in.
     pub fn app(&self) -> &App {
         &self.app
@@ -203,6 +221,7 @@ impl App {
             policy,
             request_id,
             client_base,
+            notes: Arc::default(),
         })
     }
 
@@ -217,6 +236,7 @@ impl App {
             policy: AccessPolicy::default(),
             request_id: None,
             client_base: String::new(),
+            notes: Arc::default(),
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod search;
 pub mod subscriptions;
 pub mod tenant_conformance;
 pub mod tenants;
+pub mod validation;
 pub mod verify;
 
 pub use app::{App, Settings};

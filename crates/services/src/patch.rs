@@ -165,13 +165,18 @@ pub async fn patch_in(
             "the patch did not leave a JSON object",
         ));
     };
-    let req = super::resources::write_request(
+    // Validated as the patched resource it would store: a patch that makes it invalid is
+    // refused in `enforce` mode.
+    let rules = super::resources::rules(ctx).await?;
+    let (req, warnings) = super::resources::write_request(
         conf,
+        &rules,
         rtype,
         id,
         body,
         Precondition::IfMatch(current.version),
         Method::Patch,
     )?;
+    ctx.note(warnings);
     Ok(writes::apply(tx, req, &conf.extractor).await?)
 }

@@ -1,6 +1,7 @@
 //! Read, vread, create, update and delete of single resources
 //! (<https://hl7.org/fhir/R4/http.html>).
 
+use fhir::outcome::Issue;
 use serde_json::{Map, Value};
 use store::{
     BatchWrite, DeleteOutcome, Method, Precondition, VersionRecord, WriteOutcome, WriteRequest,
@@ -11,6 +12,7 @@ use crate::auth::access::Interaction;
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
 use crate::tenant_conformance::TenantConformance;
+use crate::validation;
 #[expect(unused_imports, reason = "named by the documentation")]
 use crate::App;
 
@@ -66,16 +68,20 @@ pub async fn vread(ctx: &RequestCtx, rtype: &str, id: &str, version: i64) -> Res
 }
 
 /// Stages 1–4 of the write pipeline ([`writes`]) for a write through the API, with the
-/// tenant's search parameters (`conf`, from [`App::conformance`]). Every API write is
-/// prepared here, so the REST interactions, Bundles and PATCH check and index alike.
+/// tenant's search parameters (`conf`, from [`App::conformance`]) and validation setting
+/// (`rules`, [`crate::validation::setting::get`]). Every API write is prepared here, so the
+/// REST interactions, Bundles and PATCH check, validate and index alike. Answers the write
+/// and the validation's warnings (in `enforce` mode an invalid resource is a 422 here).
 pub fn write_request(
     conf: &TenantConformance,
+    rules: &validation::Setting,
     rtype: &str,
     id: &str,
     body: Map<String, Value>,
     precondition: Precondition,
     method: Method,
-) -> Result<BatchWrite> {
+) -> Result<(BatchWrite, Vec<Issue>)> {
+    let (body, warnings) = validation::check(rules, id, body)?;
     // A Subscription is checked here, for every API path (REST, Bundles, PATCH).
     let body = if rtype == writes::SUBSCRIPTION {
         crate::subscriptions::accept(conf, body)?
@@ -89,11 +95,13 @@ pub fn write_request(
         precondition,
         method,
     };
-    Ok(writes::prepare(
-        &conf.extractor,
-        writes::Source::Api,
-        request,
-    )?)
+    let w = writes::prepare(&conf.extractor, writes::Source::Api, request)?;
+    Ok((w, warnings))
+}
+
+/// The tenant's validation setting, for [`write_request`].
+pub(crate) async fn rules(ctx: &RequestCtx) -> Result<validation::Setting> {
+    validation::setting::get(ctx.app(), ctx.tenant()).await
 }
 
 /// Writes `w` in a transaction of its own.
@@ -175,14 +183,16 @@ pub async fn create(
     let (app, tenant) = (ctx.app(), ctx.tenant());
     check_type(rtype, &body)?;
     let conf = app.conformance(tenant).await?;
-    let req = write_request(
+    let (req, warnings) = write_request(
         &conf,
+        &rules(ctx).await?,
         rtype,
         &fhir::new_id(),
         body,
         Precondition::MustNotExist,
         Method::Post,
     )?;
+    ctx.note(warnings);
     let Some(criteria) = if_none_exist else {
         return write(ctx, &conf, req).await;
     };
@@ -226,7 +236,9 @@ pub async fn update(
         (None, false) => Precondition::None,
     };
     let conf = app.conformance(tenant).await?;
-    let req = write_request(&conf, rtype, id, body, precondition, Method::Put)?;
+    let rules = rules(ctx).await?;
+    let (req, warnings) = write_request(&conf, &rules, rtype, id, body, precondition, Method::Put)?;
+    ctx.note(warnings);
     write(ctx, &conf, req).await
 }
 
@@ -273,6 +285,7 @@ pub async fn conditional_update(
     let (app, tenant) = (ctx.app(), ctx.tenant());
     check_type(rtype, &body)?;
     let conf = app.conformance(tenant).await?;
+    let rules = rules(ctx).await?;
     let cond = super::conditional::Criteria::parse(&conf, rtype, criteria)?;
     let mut tx = ctx.begin().await?;
     cond.lock(&mut tx).await?;
@@ -296,7 +309,9 @@ pub async fn conditional_update(
     };
     body.insert("id".into(), Value::String(id.clone()));
     let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
-    let req = write_request(&conf, rtype, &id, body, precondition, Method::Put)?;
+    let (req, warnings) =
+        write_request(&conf, &rules, rtype, &id, body, precondition, Method::Put)?;
+    ctx.note(warnings);
     commit_with(ctx, &conf, tx, req).await
 }
 

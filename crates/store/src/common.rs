@@ -55,7 +55,7 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "harvest_sources",
     "harvested",
     "verification_due",
-    "tenant_verification_settings",
+    "tenant_settings",
 ];
 
 /// `read` columns (version, deleted, last_updated, method, content, policy) from

@@ -48,6 +48,7 @@ mod restricted;
 mod rows;
 mod scope;
 mod search;
+mod settings;
 mod sqlite;
 mod subscriptions;
 mod tx;

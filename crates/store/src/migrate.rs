@@ -61,6 +61,7 @@ migrations! {
     17 "0017_federation" as "federation",
     18 "0018_change_marks" as "change_marks",
     19 "0019_harvest" as "harvest",
+    20 "0020_tenant_settings" as "tenant_settings",
 }
 
 /// Same text on both backends (`BIGINT` and `TEXT` mean what we need on both).

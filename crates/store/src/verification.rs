@@ -1,7 +1,7 @@
 //! Primary-source verification's bookkeeping (migration 0019): per resource, what is due
 //! later (a retry after a source was down, a revalidation when its VerificationResult's
-//! `nextScheduled` passes), and each tenant's verification setting (JSON text, the services'
-//! shape). The VerificationResults themselves are ordinary resources.
+//! `nextScheduled` passes). The VerificationResults themselves are ordinary resources; the
+//! tenant's verification setting is one of its settings (`settings.rs`).
 
 use crate::search::Sql;
 use crate::{Store, StoreError, StoreTx, TenantName};
@@ -117,33 +117,6 @@ impl Store {
             .push(" AND action = ")
             .text(due.action.as_str());
         Ok(self.execute(&sql).await? > 0)
-    }
-
-    /// `tenant`'s verification setting, if it has one.
-    pub async fn verification_setting(
-        &self,
-        tenant: &TenantName,
-    ) -> Result<Option<String>, StoreError> {
-        let mut sql = Sql::new();
-        sql.push("SELECT setting FROM tenant_verification_settings WHERE tenant = ")
-            .text(tenant.as_str());
-        let row: Option<(String,)> = self.read_optional(&sql).await?;
-        Ok(row.map(|(s,)| s))
-    }
-
-    /// Sets `tenant`'s verification setting.
-    pub async fn set_verification_setting(
-        &self,
-        tenant: &TenantName,
-        setting: &str,
-    ) -> Result<(), StoreError> {
-        let mut sql = Sql::new();
-        sql.push("INSERT INTO tenant_verification_settings (tenant, setting) VALUES (")
-            .text(tenant.as_str())
-            .push(", ")
-            .text(setting)
-            .push(") ON CONFLICT (tenant) DO UPDATE SET setting = excluded.setting");
-        self.execute(&sql).await.map(|_| ())
     }
 }
 

@@ -178,16 +178,34 @@ async fn due_verifications_are_taken_once() {
             store.due_verifications(100, 10).await.unwrap().is_empty(),
             "[{be}]"
         );
+        // Settings: one per tenant and name, replaced by the next.
         store
-            .set_verification_setting(&t, "{\"x\":1}")
+            .set_tenant_setting(&t, "verification", "{\"x\":1}")
             .await
             .unwrap();
         store
-            .set_verification_setting(&t, "{\"x\":2}")
+            .set_tenant_setting(&t, "verification", "{\"x\":2}")
+            .await
+            .unwrap();
+        store
+            .set_tenant_setting(&t, "validation", "{\"y\":1}")
             .await
             .unwrap();
         assert_eq!(
-            store.verification_setting(&t).await.unwrap().as_deref(),
+            store
+                .tenant_setting(&t, "validation")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("{\"y\":1}")
+        );
+        assert_eq!(store.tenant_setting(&t, "other").await.unwrap(), None);
+        assert_eq!(
+            store
+                .tenant_setting(&t, "verification")
+                .await
+                .unwrap()
+                .as_deref(),
             Some("{\"x\":2}")
         );
     }

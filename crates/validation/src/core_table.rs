@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use fhirpath::Expression;
 
-use crate::Severity;
+use crate::IssueSeverity as Severity;
 
 const R4_TABLE: &str = include_str!("builtin/core_r4.tsv");
 

@@ -29,7 +29,9 @@ use conformance::ElementModel;
 use serde_json::Value;
 
 pub use core_table::CoreTable;
-pub use issue::{Issue, IssueType, Severity};
+pub use fhir::outcome::Issue;
+pub use fhir::{IssueSeverity, IssueType};
+pub use issue::describe;
 
 /// A validator, compiled once and shared.
 #[derive(Debug)]
@@ -52,7 +54,7 @@ impl Validator {
     pub fn validate(&self, resource: &Value) -> Vec<Issue> {
         let mut issues: Vec<Issue> = conformance::validate_structure(resource, self.model)
             .into_iter()
-            .map(Issue::from_structure)
+            .map(issue::from_structure)
             .collect();
         // Content rules assume the structure: an unknown element or a wrong JSON kind
         // would only repeat itself as a cardinality or invariant failure.
@@ -66,7 +68,5 @@ impl Validator {
 
 /// Whether `issues` hold an error (or a fatal issue): the resource is invalid.
 pub fn has_errors(issues: &[Issue]) -> bool {
-    issues
-        .iter()
-        .any(|i| matches!(i.severity, Severity::Fatal | Severity::Error))
+    issues.iter().any(|i| i.severity <= IssueSeverity::Error)
 }

@@ -11,7 +11,8 @@ use fhirpath::{Env, Node};
 use serde_json::{Map, Value};
 
 use crate::core_table::{CoreTable, Invariant, ValueSet};
-use crate::{Issue, IssueType, Severity};
+use crate::issue::at;
+use crate::{Issue, IssueSeverity as Severity, IssueType};
 
 /// Deepest base chain followed (`Age` -> `Quantity` -> `Element` is three).
 const MAX_LINEAGE: usize = 16;
@@ -64,12 +65,7 @@ struct Walk<'w> {
 
 impl Walk<'_> {
     fn issue(&mut self, severity: Severity, code: IssueType, path: &str, diagnostics: String) {
-        self.issues.push(Issue {
-            severity,
-            code,
-            expression: path.to_owned(),
-            diagnostics,
-        });
+        self.issues.push(at(severity, code, path, diagnostics));
     }
 
     /// `ctx` and the contexts it inherits from.

@@ -2,7 +2,7 @@
 //! FHIRPath location (`OperationOutcome.issue.expression`), and nothing else.
 
 use serde_json::{json, Value};
-use validation::{has_errors, Issue, IssueType, Severity, Validator};
+use validation::{has_errors, Issue, IssueSeverity as Severity, IssueType, Validator};
 
 fn errors(resource: &Value) -> Vec<Issue> {
     Validator::core()
@@ -28,7 +28,11 @@ fn role() -> Value {
 fn only_error(resource: &Value) -> (IssueType, String, String) {
     let e = errors(resource);
     assert_eq!(e.len(), 1, "one error expected: {e:#?}");
-    (e[0].code, e[0].expression.clone(), e[0].diagnostics.clone())
+    (
+        e[0].code,
+        e[0].expression.join(", "),
+        e[0].diagnostics.clone(),
+    )
 }
 
 #[test]

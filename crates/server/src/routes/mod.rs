@@ -14,6 +14,7 @@ mod resource;
 mod search;
 mod sources;
 mod upstream;
+mod validation;
 
 use axum::http::{header, HeaderName, Method};
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -165,6 +166,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             post(admin::rotate_keys),
         )
         .route("/admin/tenants/{name}/auth-events", get(admin::auth_events))
+        .route(
+            "/admin/tenants/{name}/validation",
+            get(validation::get_setting).put(validation::put_setting),
+        )
         .route(
             "/admin/tenants/{name}/verification",
             get(sources::get_verification).put(sources::put_verification),

@@ -2,7 +2,8 @@
 //! the Subscription operations of the R4 backport, `$status` and `$events`. An operation this
 //! server does not have answers 404 naming it. Bulk export's type-level kick-off,
 //! `[base]/[type]/$export`, arrives here too (GET and POST), and primary-source verification,
-//! `POST [base]/[type]/[id]/$verify`, and `$match` (`POST [base]/[type]/$match`).
+//! `POST [base]/[type]/[id]/$verify`, `$match` (`POST [base]/[type]/$match`) and `$validate`
+//! (type and instance level, `routes/validation.rs`).
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -71,6 +72,12 @@ pub async fn type_post(
         InstanceOrOperation::Operation {
             resource_type,
             name,
+        } if name == "validate" => {
+            super::validation::validate(&ctx, &resource_type, None, &body).await
+        }
+        InstanceOrOperation::Operation {
+            resource_type,
+            name,
         } if name == "match" => {
             let bundle = services::matching::run(&ctx, &resource_type, &body).await?;
             Ok(fhir_json(StatusCode::OK, bundle.to_string()))
@@ -118,6 +125,9 @@ pub async fn instance_post(
 ) -> AppResult<Response> {
     if let Some(level) = group_export(&p) {
         return super::bulk::kick_off(ctx, level, uri, q.0, prefer, body).await;
+    }
+    if p.name == "validate" {
+        return super::validation::validate(&ctx, &p.resource_type, Some(&p.id), &body).await;
     }
     // NDH's instance-level spelling of `$match` answers as the type level (the id is ignored).
     if p.name == "match" {

@@ -59,10 +59,12 @@ fn write_response(ctx: &RequestCtx, w: WriteOutcome, prefer: Prefer) -> Response
             } else {
                 "updated"
             };
-            let oo = fhir::OperationOutcome::information(format!(
+            let mut oo = fhir::OperationOutcome::information(format!(
                 "{}/{} {verb}: version {}",
                 r.resource_type, r.id, r.version
             ));
+            // What validation (in `warn` mode) found in what was written.
+            oo.issues.extend(ctx.take_notes());
             fhir_json(status, oo.to_json().to_string())
         }
     };

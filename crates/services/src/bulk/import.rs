@@ -362,6 +362,9 @@ async fn import_one(app: &App, tenant: &TenantName, path: &Path, url: &str) -> R
         on_error: ingest::OnError::Skip,
         // Searches keep running while a server imports: keep the indexes.
         defer_indexes: false,
+        // A client's import is an API write: the tenant's validation applies.
+        validate: crate::validation::setting::get(app, tenant).await?.mode
+            == crate::validation::Mode::Enforce,
         ..ingest::ImportOptions::default()
     };
     let mut problems = Vec::new();

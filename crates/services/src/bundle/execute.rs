@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 
 use base64::Engine;
-use fhir::BundleEntry;
+use fhir::outcome::Issue;
+use fhir::{BundleEntry, OperationOutcome};
 use serde_json::{json, Map, Value};
 use store::{
     BatchWrite, DeleteOutcome, Method, OnUnchanged, Precondition, StoreError, StoreTx,
@@ -21,6 +22,14 @@ use crate::request::{Prefer, ReturnPref};
 use crate::resources;
 use crate::restricted;
 use crate::tenant_conformance::TenantConformance;
+
+/// What an entry's write is checked against: the tenant's search parameters and its
+/// validation setting, both loaded once per Bundle (per entry in a batch).
+#[derive(Clone, Copy)]
+struct Rules<'r> {
+    conf: &'r TenantConformance,
+    validation: &'r crate::validation::Setting,
+}
 
 /// `Bundle.entry.response` (and the resource, when returned) of one entry.
 #[derive(Debug, Default)]
@@ -76,6 +85,13 @@ impl EntryResponse {
             WriteKind::Updated => "200 OK",
         };
         Self::from_record(index, status, base, &w.record, with_body)
+    }
+
+    /// Validation warnings about the entry's write, in `response.outcome`.
+    fn warn(&mut self, issues: Vec<Issue>) {
+        if !issues.is_empty() {
+            self.outcome = Some(OperationOutcome { issues }.to_json());
+        }
     }
 
     fn from_error(index: usize, e: &Error) -> EntryResponse {
@@ -333,6 +349,11 @@ pub async fn transaction(
     // Loaded before the transaction: loading may write (a reindex job), and on SQLite the
     // open transaction holds the one writer.
     let conf = app.conformance(tenant).await?;
+    let validation = resources::rules(ctx).await?;
+    let rules = Rules {
+        conf: &conf,
+        validation: &validation,
+    };
     // Conditionals are resolved inside the transaction that writes: see
     // `resolve_conditionals`.
     let mut tx = ctx.begin().await?;
@@ -383,14 +404,16 @@ pub async fn transaction(
     let mut reads = Vec::new();
     // Consecutive creates and updates (in processing order) go to the store as one batch:
     // a handful of statements for the whole run instead of several per entry.
-    let mut run: Vec<(&Entry, BatchWrite)> = Vec::new();
+    let mut run: Vec<(&Entry, BatchWrite, Vec<Issue>)> = Vec::new();
     for e in order {
         if matches!(e.method, EntryMethod::Get | EntryMethod::Head) {
             reads.push(e);
             continue;
         }
-        if let Some(w) = prepare_create_or_update(&conf, e, &ids).map_err(|err| e.locate(err))? {
-            run.push((e, w));
+        if let Some((w, warnings)) =
+            prepare_create_or_update(rules, e, &ids).map_err(|err| e.locate(err))?
+        {
+            run.push((e, w, warnings));
             continue;
         }
         write_run(
@@ -403,7 +426,7 @@ pub async fn transaction(
             &mut responses,
         )
         .await?;
-        let r = write_entry(&mut tx, ctx, &conf, &base, e, &ids, with_body)
+        let r = write_entry(&mut tx, ctx, rules, &base, e, &ids, with_body)
             .await
             .map_err(|err| e.locate(err))?;
         responses.push(r);
@@ -445,13 +468,14 @@ fn changes_search_parameters(e: &Entry) -> bool {
     rtype == writes::SEARCH_PARAMETER && !matches!(e.method, EntryMethod::Get | EntryMethod::Head)
 }
 
-/// The write of a create (`POST type`) or update (`PUT type/id`) entry, checked and indexed;
-/// `None` for the other kinds of entry.
+/// The write of a create (`POST type`) or update (`PUT type/id`) entry, checked, validated
+/// and indexed, with its validation warnings; `None` for the other kinds of entry.
 fn prepare_create_or_update(
-    conf: &TenantConformance,
+    rules: Rules<'_>,
     e: &Entry,
     ids: &Identities,
-) -> Result<Option<BatchWrite>> {
+) -> Result<Option<(BatchWrite, Vec<Issue>)>> {
+    let Rules { conf, validation } = rules;
     let precondition = e.if_match.map_or(Precondition::None, Precondition::IfMatch);
     match (&e.method, &e.target) {
         (EntryMethod::Post, Target::Type(t)) => {
@@ -463,6 +487,7 @@ fn prepare_create_or_update(
             let body = e.resource.clone().unwrap_or_default();
             let req = resources::write_request(
                 conf,
+                validation,
                 t,
                 &id,
                 body,
@@ -476,7 +501,8 @@ fn prepare_create_or_update(
             // conditional entry got its id in `resolve_conditionals`.
             let body = e.resource.clone().unwrap_or_default();
             resources::check_update_id(id, &body)?;
-            let req = resources::write_request(conf, t, id, body, precondition, Method::Put)?;
+            let req =
+                resources::write_request(conf, validation, t, id, body, precondition, Method::Put)?;
             Ok(Some(req))
         }
         _ => Ok(None),
@@ -490,7 +516,7 @@ async fn write_run(
     ctx: &RequestCtx,
     conf: &TenantConformance,
     base: &str,
-    run: &mut Vec<(&Entry, BatchWrite)>,
+    run: &mut Vec<(&Entry, BatchWrite, Vec<Issue>)>,
     with_body: bool,
     responses: &mut Vec<EntryResponse>,
 ) -> Result<()> {
@@ -499,7 +525,8 @@ async fn write_run(
     }
     let mut entries = Vec::with_capacity(run.len());
     let mut batch = Vec::with_capacity(run.len());
-    for (e, w) in run.drain(..) {
+    let mut warnings = Vec::with_capacity(run.len());
+    for (e, w, issues) in run.drain(..) {
         entries.push((
             e.index,
             e.label(),
@@ -507,6 +534,7 @@ async fn write_run(
             w.request.id.clone(),
         ));
         batch.push(w);
+        warnings.push(issues);
     }
     for w in &batch {
         restricted::may_overwrite(ctx, tx, &w.request.resource_type, &w.request.id).await?;
@@ -529,10 +557,10 @@ async fn write_run(
                 None => err,
             }
         })?;
-    for ((index, ..), o) in entries.iter().zip(outcomes) {
-        responses.push(EntryResponse::from_write(
-            *index, base, &o.outcome, with_body,
-        ));
+    for (((index, ..), o), issues) in entries.iter().zip(outcomes).zip(warnings) {
+        let mut r = EntryResponse::from_write(*index, base, &o.outcome, with_body);
+        r.warn(issues);
+        responses.push(r);
     }
     Ok(())
 }
@@ -541,19 +569,20 @@ async fn write_run(
 async fn write_entry(
     tx: &mut StoreTx,
     ctx: &RequestCtx,
-    conf: &TenantConformance,
+    rules: Rules<'_>,
     base: &str,
     e: &Entry,
     ids: &Identities,
     with_body: bool,
 ) -> Result<EntryResponse> {
-    if let Some(req) = prepare_create_or_update(conf, e, ids)? {
+    let conf = rules.conf;
+    if let Some((req, warnings)) = prepare_create_or_update(rules, e, ids)? {
         let (t, id) = (&req.request.resource_type, &req.request.id);
         restricted::may_overwrite(ctx, tx, t, id).await?;
         let outcome = writes::apply(tx, req, &conf.extractor).await?;
-        return Ok(EntryResponse::from_write(
-            e.index, base, &outcome, with_body,
-        ));
+        let mut r = EntryResponse::from_write(e.index, base, &outcome, with_body);
+        r.warn(warnings);
+        return Ok(r);
     }
     let precondition = e.if_match.map_or(Precondition::None, Precondition::IfMatch);
     match (&e.method, &e.target) {
@@ -647,6 +676,11 @@ pub async fn batch(ctx: &RequestCtx, raw: &[Value], prefer: Prefer) -> Vec<Entry
                 return read_entry(ctx, &base, &e).await;
             }
             let conf = app.conformance(tenant).await?;
+            let validation = resources::rules(ctx).await?;
+            let rules = Rules {
+                conf: &conf,
+                validation: &validation,
+            };
             // Conditionals are resolved in the transaction that writes (see
             // `resolve_conditionals`).
             let mut tx = ctx.begin().await?;
@@ -666,7 +700,7 @@ pub async fn batch(ctx: &RequestCtx, raw: &[Value], prefer: Prefer) -> Vec<Entry
                     e.resource = Some(m);
                 }
             }
-            let r = write_entry(&mut tx, ctx, &conf, &base, &e, &ids, with_body).await?;
+            let r = write_entry(&mut tx, ctx, rules, &base, &e, &ids, with_body).await?;
             tx.commit().await?;
             attested(ctx, &base, std::slice::from_ref(&r)).await;
             if changes_search_parameters(&e) {

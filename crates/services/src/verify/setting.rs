@@ -15,6 +15,9 @@ use store::TenantName;
 use crate::error::{Error, Result};
 use crate::App;
 
+/// The name of the verification setting among the tenant's settings.
+const SETTING: &str = "verification";
+
 /// The setting as the admin API takes it and the store keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +64,7 @@ fn build(body: Body) -> Result<VerifySetting> {
 
 /// `tenant`'s setting (the defaults when it has none).
 pub async fn load(app: &App, tenant: &TenantName) -> Result<VerifySetting> {
-    let body: Body = match app.store.verification_setting(tenant).await? {
+    let body: Body = match app.store.tenant_setting(tenant, SETTING).await? {
         Some(text) => serde_json::from_str(&text)
             .map_err(|e| Error::internal(format!("verification setting: {e}")))?,
         None => serde_json::from_value(json!({})).map_err(|e| Error::internal(e.to_string()))?,
@@ -84,7 +87,7 @@ pub async fn put(app: &App, tenant: &TenantName, body: &[u8]) -> Result<Value> {
     })?;
     let setting = build(parsed)?;
     let text = serde_json::to_string(&setting.body).map_err(|e| Error::internal(e.to_string()))?;
-    app.store.set_verification_setting(tenant, &text).await?;
+    app.store.set_tenant_setting(tenant, SETTING, &text).await?;
     Ok(view(&setting))
 }
 

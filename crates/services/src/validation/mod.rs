@@ -1,0 +1,52 @@
+//! Validation at the door (NDH: "the validated healthcare directory performs a validation
+//! process to check the general structure, content, etc. of the submission"): every API
+//! write (create, update, conditional writes, PATCH, batch and transaction entries) is
+//! validated by the `validation` crate as it will be stored, and the tenant's [`Mode`]
+//! decides what the verdict does; `$validate` ([`operation`]) answers the verdict alone.
+//!
+//! Writes by fhirdir itself (harvest, federation, verification records) and `fhirdir
+//! import` are not validated here: they come from sources the operator chose.
+
+pub mod operation;
+pub mod setting;
+
+use fhir::outcome::Issue;
+use fhir::IssueSeverity;
+use http::StatusCode;
+use serde_json::{Map, Value};
+pub use setting::{Mode, Setting};
+use ::validation::Validator;
+
+use crate::error::{Error, Result};
+
+/// Validates `body` (a resource that will be stored with `id`) under `setting`: in
+/// `enforce`, an error refuses it (422 with every issue; a Bundle entry's are located at the
+/// entry by the caller, [`Error::at_entry`]); otherwise its issues, errors turned into
+/// warnings (it is stored all the same), for the response. Answers the body back.
+pub fn check(
+    setting: &Setting,
+    id: &str,
+    body: Map<String, Value>,
+) -> Result<(Map<String, Value>, Vec<Issue>)> {
+    if setting.mode == Mode::Off {
+        return Ok((body, Vec::new()));
+    }
+    let mut resource = Value::Object(body);
+    // As it will be stored: a create's id is the server's.
+    resource["id"] = Value::String(id.to_owned());
+    let mut issues = Validator::core().validate(&resource);
+    let Value::Object(body) = resource else {
+        unreachable!("an object stays an object");
+    };
+    if ::validation::has_errors(&issues) {
+        if setting.mode == Mode::Enforce {
+            return Err(Error::with_issues(StatusCode::UNPROCESSABLE_ENTITY, issues));
+        }
+        for i in &mut issues {
+            if i.severity <= IssueSeverity::Error {
+                i.severity = IssueSeverity::Warning;
+            }
+        }
+    }
+    Ok((body, issues))
+}

@@ -1,0 +1,212 @@
+//! `$validate` (<https://hl7.org/fhir/R4/resource-operation-validate.html>) at type and
+//! instance level: the verdict on a resource, stored nowhere. The answer is 200 with an
+//! OperationOutcome whatever the verdict; only a malformed request is a 4xx.
+//!
+//! Who may ask: a caller allowed to create or update the type (it is a writer's pre-flight,
+//! and the answer says nothing about what is stored); `mode=delete` asks about a stored
+//! resource, so it needs the delete permission and reads the resource as the caller may.
+
+use fhir::outcome::Issue;
+use fhir::{IssueSeverity, IssueType, OperationOutcome};
+use serde_json::{Map, Value};
+use ::validation::Validator;
+
+use crate::auth::access::Interaction;
+use crate::ctx::RequestCtx;
+use crate::error::{Error, Result};
+
+/// `mode` of `$validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Create,
+    Update,
+    Delete,
+    Profile,
+}
+
+/// The request, read from a Parameters body or a bare resource.
+struct Request {
+    resource: Option<Map<String, Value>>,
+    mode: Option<Mode>,
+    profile: Option<String>,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::invalid(msg)
+}
+
+fn parse(rtype: &str, body: &[u8]) -> Result<Request> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Request {
+            resource: None,
+            mode: None,
+            profile: None,
+        });
+    }
+    let root = crate::request::parse_resource(body)?;
+    let found = root
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if found != "Parameters" {
+        if found != rtype {
+            return Err(bad(format!(
+                "the $validate body is a Parameters resource or a {rtype}, not a {found}"
+            )));
+        }
+        return Ok(Request {
+            resource: Some(root),
+            mode: None,
+            profile: None,
+        });
+    }
+    let mut out = Request {
+        resource: None,
+        mode: None,
+        profile: None,
+    };
+    for p in root
+        .get("parameter")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match p.get("name").and_then(Value::as_str) {
+            Some("resource") => match p.get("resource") {
+                Some(Value::Object(r)) if r.get("resourceType") == Some(&Value::from(rtype)) => {
+                    out.resource = Some(r.clone());
+                }
+                _ => return Err(bad(format!("parameter resource must be a {rtype}"))),
+            },
+            Some("mode") => {
+                let code = p.get("valueCode").and_then(Value::as_str);
+                out.mode = Some(match code {
+                    Some("create") => Mode::Create,
+                    Some("update") => Mode::Update,
+                    Some("delete") => Mode::Delete,
+                    Some("profile") => Mode::Profile,
+                    _ => {
+                        return Err(bad(
+                            "mode takes a valueCode: create, update, delete or profile",
+                        ))
+                    }
+                });
+            }
+            Some("profile") => {
+                let url = p
+                    .get("valueUri")
+                    .or_else(|| p.get("valueCanonical"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad("profile takes a valueUri"))?;
+                out.profile = Some(url.to_owned());
+            }
+            other => {
+                return Err(bad(format!(
+                    "$validate has no parameter {:?} (resource, mode, profile)",
+                    other.unwrap_or("")
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn issue(severity: IssueSeverity, code: IssueType, at: Option<&str>, why: String) -> Issue {
+    Issue {
+        severity,
+        code,
+        diagnostics: why,
+        expression: at.map(|a| vec![a.to_owned()]).unwrap_or_default(),
+    }
+}
+
+/// `POST [base]/[type]/$validate` (`id` `None`) or `POST [base]/[type]/[id]/$validate`.
+pub async fn run(ctx: &RequestCtx, rtype: &str, id: Option<&str>, body: &[u8]) -> Result<Value> {
+    if !fhir::is_resource_type(rtype) {
+        return Err(Error::unknown_resource_type(rtype));
+    }
+    let req = parse(rtype, body)?;
+    let mode = req.mode.unwrap_or(match id {
+        Some(_) => Mode::Update,
+        None => Mode::Create,
+    });
+    let mut issues = Vec::new();
+    if mode == Mode::Delete {
+        let Some(id) = id else {
+            return Err(bad(
+                "mode delete validates a stored resource: POST [type]/[id]/$validate",
+            ));
+        };
+        ctx.authorize(rtype, Interaction::Delete)?;
+        // Read as the caller may: a resource it cannot see is as absent as one never stored.
+        crate::resources::read(ctx, rtype, id).await?;
+        issues.push(issue(
+            IssueSeverity::Information,
+            IssueType::Informational,
+            None,
+            format!("{rtype}/{id} may be deleted: nothing in this tenant's rules prevents it"),
+        ));
+        return Ok(outcome(issues));
+    }
+    if !ctx.may(rtype, Interaction::Create) {
+        ctx.authorize(rtype, Interaction::Update)?;
+    }
+    let Some(resource) = req.resource else {
+        return Err(bad(format!(
+            "$validate needs the {rtype} to validate: a Parameters body with a resource \
+             parameter, or the resource itself"
+        )));
+    };
+    if let (Mode::Update, Some(id)) = (mode, id) {
+        if resource.get("id").and_then(Value::as_str) != Some(id) {
+            issues.push(issue(
+                IssueSeverity::Error,
+                IssueType::Invalid,
+                Some(&format!("{rtype}.id")),
+                format!("an update of {rtype}/{id} must carry id {id:?}"),
+            ));
+        }
+    }
+    let resource = Value::Object(resource);
+    issues.extend(Validator::core().validate(&resource));
+    // Profiles are not validated yet: each one asked for or declared is named, never passed
+    // in silence.
+    if let Some(profile) = &req.profile {
+        issues.push(issue(
+            IssueSeverity::Error,
+            IssueType::NotSupported,
+            None,
+            format!(
+                "profile {profile} is not loaded: fhirdir validates against FHIR R4 core only \
+                 so far"
+            ),
+        ));
+    }
+    let declared = resource["meta"]["profile"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for p in declared.iter().filter_map(Value::as_str) {
+        issues.push(issue(
+            IssueSeverity::Information,
+            IssueType::NotSupported,
+            Some(&format!("{rtype}.meta.profile")),
+            format!("the declared profile {p} was not checked: FHIR R4 core rules only"),
+        ));
+    }
+    if issues.is_empty() {
+        issues.push(issue(
+            IssueSeverity::Information,
+            IssueType::Informational,
+            None,
+            format!("the {rtype} is valid FHIR R4"),
+        ));
+    }
+    issues.sort_by_key(|i| i.severity);
+    Ok(outcome(issues))
+}
+
+fn outcome(issues: Vec<Issue>) -> Value {
+    OperationOutcome { issues }.to_json()
+}
