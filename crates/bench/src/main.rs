@@ -17,6 +17,8 @@
 //!
 //! - `fhirdir-bench harvest --size N --pages 100,1000`: a harvest pass from a loopback payer
 //!   against `fhirdir import` of the same data (issue 21; see [`harvest`]).
+//! - `fhirdir-bench validate`: validations per second of one core (issue 16; see
+//!   [`validate`]).
 //!
 //! Output is markdown: machine facts, one row per measurement, and a summary table.
 
@@ -34,6 +36,7 @@ mod rest;
 mod restrict;
 mod search;
 mod transaction;
+mod validate;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -79,6 +82,8 @@ enum Cmd {
     /// Writes a copy of generated data with one resource in `--every` restricted (NDH usage
     /// restrictions), for the restricted-content benchmark (issue 15).
     Restrict(restrict::RestrictArgs),
+    /// Validations per second of generated Plan-Net PractitionerRoles on one core (issue 16).
+    Validate(validate::ValidateArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -193,6 +198,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Federation(a) => replica::main(a).await,
         Cmd::Export(a) => export::main(a).await,
         Cmd::Harvest(a) => harvest::main(a).await,
+        Cmd::Validate(a) => validate::main(a).await,
         Cmd::Auth(a) => {
             let fhirdir = fhirdir_binary(a.fhirdir.clone())?;
             auth::run(a, fhirdir).await

@@ -49,6 +49,10 @@ pub struct TransactionArgs {
     /// Unmeasured warm-up seconds before each measured window.
     #[arg(long, default_value_t = 3)]
     warmup: u64,
+    /// The tenant's validation modes to measure (off, warn, enforce; comma separated): each
+    /// client count runs once per mode, in this order.
+    #[arg(long, value_delimiter = ',', default_value = "warn")]
+    validation: Vec<String>,
     /// The fhirdir binary (default: `fhirdir` next to this executable, i.e. target/release).
     #[arg(long)]
     fhirdir: Option<PathBuf>,
@@ -302,7 +306,13 @@ pub async fn main(a: TransactionArgs) -> anyhow::Result<()> {
         let (database, pg) =
             crate::child::fresh_database(backend, dir.path(), &a.postgres_url).await?;
         let log = dir.path().join("fhirdir.log");
-        let result = run_backend(backend, &fhirdir, &database, &log, &a.clients, shape, stop).await;
+        let run = Run {
+            clients: &a.clients,
+            modes: &a.validation,
+            shape,
+            stop,
+        };
+        let result = run_backend(backend, &fhirdir, &database, &log, run).await;
         if let Some(db) = pg {
             db.drop_now().await?;
         }
@@ -326,15 +336,38 @@ pub async fn main(a: TransactionArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What one backend runs: each client count under each validation mode.
+struct Run<'a> {
+    clients: &'a [usize],
+    modes: &'a [String],
+    shape: Shape,
+    stop: Stop,
+}
+
+/// Sets tenant `default`'s validation mode in `database` (the server reads it per request).
+async fn set_validation(database: &str, mode: &str) -> anyhow::Result<()> {
+    let store = store::Store::connect(database, &store::StoreOptions::default()).await?;
+    let setting = json!({ "mode": mode }).to_string();
+    store
+        .set_tenant_setting(&store::TenantName::default_tenant(), "validation", &setting)
+        .await?;
+    store.close().await;
+    Ok(())
+}
+
 async fn run_backend(
     backend: &str,
     fhirdir: &Path,
     database: &str,
     log: &Path,
-    clients: &[usize],
-    shape: Shape,
-    stop: Stop,
+    run: Run<'_>,
 ) -> anyhow::Result<Vec<Row>> {
+    let Run {
+        clients,
+        modes,
+        shape,
+        stop,
+    } = run;
     let mut cmd = Command::new(fhirdir);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", database]);
     // Writes without tokens; an older binary ignores the variable.
@@ -352,11 +385,15 @@ async fn run_backend(
         post_bundle(Bytes::from(attestation(n, shape).to_string()))
     });
     let mut rows = Vec::new();
-    for &c in clients {
+    for (mode, &c) in modes
+        .iter()
+        .flat_map(|m| clients.iter().map(move |c| (m, c)))
+    {
+        set_validation(database, mode).await?;
         let before = organizations(addr).await?;
         let outcome = crate::rest::measure(pid, addr, c.max(1), stop, make.clone()).await?;
         let row = Row {
-            backend: backend.to_owned(),
+            backend: format!("{backend}, validation {mode}"),
             clients: c,
             outcome,
         };

@@ -10,12 +10,12 @@
 pub mod operation;
 pub mod setting;
 
+use ::validation::Validator;
 use fhir::outcome::Issue;
 use fhir::IssueSeverity;
 use http::StatusCode;
 use serde_json::{Map, Value};
 pub use setting::{Mode, Setting};
-use ::validation::Validator;
 
 use crate::error::{Error, Result};
 

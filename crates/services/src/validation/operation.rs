@@ -6,10 +6,10 @@
 //! and the answer says nothing about what is stored); `mode=delete` asks about a stored
 //! resource, so it needs the delete permission and reads the resource as the caller may.
 
+use ::validation::Validator;
 use fhir::outcome::Issue;
 use fhir::{IssueSeverity, IssueType, OperationOutcome};
 use serde_json::{Map, Value};
-use ::validation::Validator;
 
 use crate::auth::access::Interaction;
 use crate::ctx::RequestCtx;
