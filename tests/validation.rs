@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use common::{fhir_body, test_databases, Resp, TestApp};
-use support::{admin, client_token, create_tenant, spawn};
+use support::{admin, client_token, create_tenant, spawn, token};
 
 const T: &str = "attest";
 
@@ -124,7 +124,6 @@ async fn only_the_operator_sets_validation_and_bad_settings_are_refused() {
                 json!({"packages": ["hl7.fhir.us.ndh#1.0.0"]}),
                 "not available yet",
             ),
-            (json!({"referential_integrity": true}), "not available yet"),
         ] {
             let resp = admin(&app, Method::PUT, &setting_path(), Some(bad.clone())).await;
             assert_eq!(resp.code, 400, "[{b}] {bad}: {}", resp.text());
@@ -484,5 +483,204 @@ async fn validate_answers_the_verdict_stores_nothing_and_asks_who_calls() {
         )
         .await
         .status(403);
+    }
+}
+
+/// A client of the tenant that sees restricted content, and a token for it.
+async fn seer(app: &TestApp) -> String {
+    let key = auth::testing::TestClientKey::ec256("k1");
+    let scope = "system/*.cruds";
+    let body = json!({"jwks": {"keys": [key.public_jwk()]}, "scope": scope,
+                      "see_restricted": true});
+    let resp = admin(
+        app,
+        Method::POST,
+        &format!("/admin/tenants/{T}/clients"),
+        Some(body),
+    )
+    .await
+    .status(201);
+    let id = resp.json()["client_id"].as_str().unwrap().to_owned();
+    token(app, T, &key, &id, scope).await
+}
+
+fn role(id: &str, practitioner: &str) -> Value {
+    json!({"resourceType": "PractitionerRole", "id": id, "active": true,
+           "practitioner": {"reference": practitioner}})
+}
+
+#[tokio::test]
+async fn referential_integrity_resolves_references_and_guards_deletes_without_revealing_hidden_ones(
+) {
+    for db in test_databases().await {
+        let app = spawn(&db).await;
+        let b = app.backend;
+        create_tenant(&app, T).await;
+        admin(
+            &app,
+            Method::PUT,
+            &setting_path(),
+            Some(json!({"mode": "enforce", "referential_integrity": true})),
+        )
+        .await
+        .status(200);
+        let token = client_token(&app, T, "system/*.cruds").await;
+        let all = seer(&app).await;
+        // A reference to nothing: 422 at the reference.
+        let resp = send(
+            &app,
+            &token,
+            Method::PUT,
+            "/PractitionerRole/r1",
+            &role("r1", "Practitioner/p1"),
+        )
+        .await;
+        assert_eq!(resp.code, 422, "[{b}] {}", resp.text());
+        let found = issues(&resp.json());
+        assert_eq!(
+            (found[0].1.as_str(), found[0].2.as_str()),
+            ("not-found", "PractitionerRole.practitioner"),
+            "[{b}]"
+        );
+        // A reference to a type the element does not allow (the validator's rule).
+        let resp = send(
+            &app,
+            &token,
+            Method::PUT,
+            "/PractitionerRole/r1",
+            &role("r1", "Organization/o1"),
+        )
+        .await;
+        assert_eq!(resp.code, 422, "[{b}] {}", resp.text());
+        let found = issues(&resp.json());
+        assert_eq!(
+            (found[0].1.as_str(), found[0].2.as_str()),
+            ("structure", "PractitionerRole.practitioner.reference"),
+            "[{b}] {found:?}"
+        );
+        // Once the practitioner exists, the role is accepted (relative or absolute under the
+        // tenant's base).
+        send(
+            &app,
+            &token,
+            Method::PUT,
+            "/Practitioner/p1",
+            &practitioner("p1"),
+        )
+        .await
+        .status(201);
+        send(
+            &app,
+            &token,
+            Method::PUT,
+            "/PractitionerRole/r1",
+            &role("r1", "Practitioner/p1"),
+        )
+        .await
+        .status(201);
+        let absolute = app.url(&format!("/fhir/{T}/Practitioner/p1"));
+        send(
+            &app,
+            &token,
+            Method::PUT,
+            "/PractitionerRole/r2",
+            &role("r2", &absolute),
+        )
+        .await
+        .status(201);
+        // In a transaction the order of entries does not matter.
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": role("r3", "Practitioner/p3"), "request": {"method": "PUT", "url": "PractitionerRole/r3"}},
+            {"resource": practitioner("p3"), "request": {"method": "PUT", "url": "Practitioner/p3"}}]});
+        send(&app, &token, Method::POST, "", &tx).await.status(200);
+        // A referenced resource is not deleted: 409 naming who references it.
+        let resp = app
+            .send(
+                app.request(Method::DELETE, &format!("/fhir/{T}/Practitioner/p1"))
+                    .bearer_auth(&token),
+            )
+            .await;
+        assert_eq!(resp.code, 409, "[{b}] {}", resp.text());
+        let why = &issues(&resp.json())[0].3;
+        assert!(
+            why.contains("PractitionerRole/r1") && why.contains("PractitionerRole/r2"),
+            "[{b}] {why}"
+        );
+        // A hidden resource is as absent as a missing one: referring to it is refused with the
+        // same answer, and its referrers are not named to who cannot see them.
+        let hidden = json!({"resourceType": "Practitioner", "id": "ph", "name": [{"family": "Hidden"}],
+            "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "V"}]}});
+        send(&app, &all, Method::PUT, "/Practitioner/ph", &hidden)
+            .await
+            .status(201);
+        let resp = send(
+            &app,
+            &token,
+            Method::PUT,
+            "/PractitionerRole/r4",
+            &role("r4", "Practitioner/ph"),
+        )
+        .await;
+        assert_eq!(resp.code, 422, "[{b}] {}", resp.text());
+        assert!(
+            issues(&resp.json())[0]
+                .3
+                .starts_with("Practitioner/ph does not exist"),
+            "[{b}]"
+        );
+        send(
+            &app,
+            &all,
+            Method::PUT,
+            "/PractitionerRole/r5",
+            &role("r5", "Practitioner/p3"),
+        )
+        .await
+        .status(201);
+        let hidden_role = json!({"resourceType": "PractitionerRole", "id": "r6", "practitioner": {"reference": "Practitioner/p3"},
+            "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "V"}]}});
+        send(
+            &app,
+            &all,
+            Method::PUT,
+            "/PractitionerRole/r6",
+            &hidden_role,
+        )
+        .await
+        .status(201);
+        let resp = app
+            .send(
+                app.request(Method::DELETE, &format!("/fhir/{T}/Practitioner/p3"))
+                    .bearer_auth(&token),
+            )
+            .await;
+        assert_eq!(resp.code, 409, "[{b}] {}", resp.text());
+        let why = &issues(&resp.json())[0].3;
+        assert!(
+            why.contains("PractitionerRole/r3") && !why.contains("r6"),
+            "[{b}] {why}"
+        );
+        // Deleting the hidden practitioner as a caller who cannot see it: no 409 giving it away.
+        let resp = app
+            .send(
+                app.request(Method::DELETE, &format!("/fhir/{T}/Practitioner/ph"))
+                    .bearer_auth(&token),
+            )
+            .await;
+        assert_ne!(resp.code, 409, "[{b}] {}", resp.text());
+        // The tenant may allow deleting referenced resources.
+        admin(&app, Method::PUT, &setting_path(),
+              Some(json!({"mode": "enforce", "referential_integrity": true, "delete_referenced": true}))).await.status(200);
+        let resp = app
+            .send(
+                app.request(Method::DELETE, &format!("/fhir/{T}/Practitioner/p1"))
+                    .bearer_auth(&token),
+            )
+            .await;
+        assert!(
+            resp.code == 200 || resp.code == 204,
+            "[{b}] {}",
+            resp.text()
+        );
     }
 }

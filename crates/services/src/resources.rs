@@ -183,15 +183,17 @@ pub async fn create(
     let (app, tenant) = (ctx.app(), ctx.tenant());
     check_type(rtype, &body)?;
     let conf = app.conformance(tenant).await?;
+    let rules = rules(ctx).await?;
     let (req, warnings) = write_request(
         &conf,
-        &rules(ctx).await?,
+        &rules,
         rtype,
         &fhir::new_id(),
         body,
         Precondition::MustNotExist,
         Method::Post,
     )?;
+    validation::integrity::check(ctx, &rules, &req, &Default::default()).await?;
     ctx.note(warnings);
     let Some(criteria) = if_none_exist else {
         return write(ctx, &conf, req).await;
@@ -238,6 +240,7 @@ pub async fn update(
     let conf = app.conformance(tenant).await?;
     let rules = rules(ctx).await?;
     let (req, warnings) = write_request(&conf, &rules, rtype, id, body, precondition, Method::Put)?;
+    validation::integrity::check(ctx, &rules, &req, &Default::default()).await?;
     ctx.note(warnings);
     write(ctx, &conf, req).await
 }
@@ -252,6 +255,7 @@ pub async fn delete(
     ctx.authorize(rtype, Interaction::Delete)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
+    validation::integrity::may_delete(ctx, &rules(ctx).await?, rtype, id).await?;
     // Loaded before the transaction: loading may write (on SQLite the open transaction would
     // hold the one writer it needs).
     let conf = app.conformance(tenant).await?;
@@ -311,6 +315,7 @@ pub async fn conditional_update(
     let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
     let (req, warnings) =
         write_request(&conf, &rules, rtype, &id, body, precondition, Method::Put)?;
+    validation::integrity::check(ctx, &rules, &req, &Default::default()).await?;
     ctx.note(warnings);
     commit_with(ctx, &conf, tx, req).await
 }

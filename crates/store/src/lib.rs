@@ -43,6 +43,7 @@ mod model;
 mod networks;
 mod ops;
 mod postgres;
+mod references;
 mod reindex;
 mod restricted;
 mod rows;

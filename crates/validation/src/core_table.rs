@@ -49,6 +49,8 @@ pub struct CoreTable {
     value_sets: Vec<ValueSet>,
     /// Context (type name or element path) -> its invariants.
     invariants: HashMap<String, Vec<Invariant>>,
+    /// Reference element path (as defined) -> the resource types it may point to.
+    targets: HashMap<String, Vec<String>>,
 }
 
 impl CoreTable {
@@ -71,6 +73,10 @@ impl CoreTable {
             let bad = || format!("core table line {}: {line:?}", n + 1);
             match f.as_slice() {
                 ["B", path, vs] => bound.push((path.to_string(), vs.to_string())),
+                ["R", path, types] => {
+                    let types = types.split(',').map(str::to_owned).collect();
+                    t.targets.insert(path.to_string(), types);
+                }
                 ["V", url, system, codes] => {
                     let i = *vs_at.entry(url.to_string()).or_insert_with(|| {
                         t.value_sets.push(ValueSet {
@@ -117,6 +123,15 @@ impl CoreTable {
     /// The value set an element (by its defining path) is bound to with `required` strength.
     pub fn required_binding(&self, path: &str) -> Option<&ValueSet> {
         self.bindings.get(path).map(|&i| &self.value_sets[i])
+    }
+
+    /// The resource types a Reference element (by its defining path) may point to; `None`
+    /// when any (`Resource`, or the definition does not say).
+    pub fn reference_targets(&self, path: &str) -> Option<&[String]> {
+        self.targets
+            .get(path)
+            .map(Vec::as_slice)
+            .filter(|t| !t.iter().any(|t| t == "Resource"))
     }
 
     /// The invariants defined on a context (type name or element path).

@@ -21,6 +21,7 @@
 
 mod core_table;
 mod issue;
+pub mod references;
 mod walk;
 
 use std::sync::OnceLock;

@@ -120,6 +120,9 @@ impl Walk<'_> {
                 if let Some(vs) = binding {
                     self.binding(vs, child.type_code, item, &item_path);
                 }
+                if child.type_code == "Reference" {
+                    self.reference(&child.def.path, item, &item_path);
+                }
                 if child.def.path != child.context {
                     let table = self.table;
                     for inv in table.invariants(&child.def.path) {
@@ -187,6 +190,32 @@ impl Walk<'_> {
                     format!("{} allows at most {max}, found {count}", def.path),
                 );
             }
+        }
+    }
+
+    /// A Reference whose literal URL names a resource type its element does not allow
+    /// (`PractitionerRole.practitioner` pointing at an Organization).
+    fn reference(&mut self, def_path: &str, item: &Value, path: &str) {
+        let Some(allowed) = self.table.reference_targets(def_path) else {
+            return;
+        };
+        let Some(rtype) = item
+            .get("reference")
+            .and_then(Value::as_str)
+            .and_then(crate::references::literal_type)
+        else {
+            return;
+        };
+        if !allowed.iter().any(|t| t == rtype) {
+            self.issue(
+                Severity::Error,
+                IssueType::Structure,
+                &format!("{path}.reference"),
+                format!(
+                    "a reference to a {rtype} is not allowed here: {def_path} points to {}",
+                    allowed.join(" or ")
+                ),
+            );
         }
     }
 

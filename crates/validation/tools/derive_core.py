@@ -14,6 +14,8 @@ repository.
 Format (tab-separated, `#` starts a comment line):
   B<TAB>path<TAB>valueset               an element whose codes must come from valueset
   V<TAB>valueset<TAB>system<TAB>codes   the codes (space-separated) of one system in valueset
+  R<TAB>path<TAB>types                  the resource types a Reference element may point to
+                                        (comma-separated; `Resource`: any)
   I<TAB>context<TAB>key<TAB>severity<TAB>expression<TAB>human
                                         an invariant on the values at context (a type name or
                                         an element path, as it is defined: `DomainResource`,
@@ -81,7 +83,7 @@ def clean(s):
 
 def main():
     sds, vss, css = load()
-    bindings, invariants, wanted = {}, {}, set()
+    bindings, invariants, wanted, targets = {}, {}, set(), {}
     for sd in sorted(sds, key=lambda s: s["type"]):
         for e in sd["snapshot"]["element"]:
             base = e.get("base", {}).get("path", e["path"])
@@ -91,6 +93,11 @@ def main():
                 if codes_of(url, vss, css) is not None:
                     bindings.setdefault(base, url)
                     wanted.add(url)
+            allowed = sorted({tp.rsplit("/", 1)[-1]
+                              for t in e.get("type", []) if t.get("code") == "Reference"
+                              for tp in t.get("targetProfile", [])})
+            if allowed and "." in base:
+                targets.setdefault(base, allowed)
             for c in e.get("constraint", []):
                 if c["key"] == "ele-1" or "expression" not in c:
                     continue
@@ -113,11 +120,14 @@ def main():
     for url in sorted(wanted):
         for system, codes in sorted(codes_of(url, vss, css).items()):
             lines.append(f"V\t{url}\t{system}\t{' '.join(codes)}")
+    for path in sorted(targets):
+        lines.append(f"R\t{path}\t{','.join(targets[path])}")
     for (ctx, key), (sev, expr, human) in sorted(invariants.items()):
         lines.append(f"I\t{ctx}\t{key}\t{sev}\t{expr}\t{human}")
     with open(OUT, "w") as f:
         f.write("\n".join(lines) + "\n")
-    print(f"{len(bindings)} bindings, {len(wanted)} value sets, {len(invariants)} invariants")
+    print(f"{len(bindings)} bindings, {len(wanted)} value sets, {len(targets)} reference "
+          f"elements, {len(invariants)} invariants")
 
 
 main()

@@ -22,6 +22,7 @@ use crate::request::{Prefer, ReturnPref};
 use crate::resources;
 use crate::restricted;
 use crate::tenant_conformance::TenantConformance;
+use crate::validation::integrity;
 
 /// What an entry's write is checked against: the tenant's search parameters and its
 /// validation setting, both loaded once per Bundle (per entry in a batch).
@@ -405,6 +406,17 @@ pub async fn transaction(
     // Consecutive creates and updates (in processing order) go to the store as one batch:
     // a handful of statements for the whole run instead of several per entry.
     let mut run: Vec<(&Entry, BatchWrite, Vec<Issue>)> = Vec::new();
+    // What the Bundle writes: references to it resolve whatever the order of entries.
+    let written: HashSet<integrity::Key> = entries
+        .iter()
+        .filter_map(|e| match (&e.method, &e.target) {
+            (EntryMethod::Post, Target::Type(t)) => {
+                ids.new_ids.get(&e.index).map(|id| (t.clone(), id.clone()))
+            }
+            (EntryMethod::Put, Target::Instance(t, id)) => Some((t.clone(), id.clone())),
+            _ => None,
+        })
+        .collect();
     for e in order {
         if matches!(e.method, EntryMethod::Get | EntryMethod::Head) {
             reads.push(e);
@@ -413,6 +425,9 @@ pub async fn transaction(
         if let Some((w, warnings)) =
             prepare_create_or_update(rules, e, &ids).map_err(|err| e.locate(err))?
         {
+            integrity::check(ctx, &validation, &w, &written)
+                .await
+                .map_err(|err| e.locate(err))?;
             run.push((e, w, warnings));
             continue;
         }
@@ -577,6 +592,7 @@ async fn write_entry(
 ) -> Result<EntryResponse> {
     let conf = rules.conf;
     if let Some((req, warnings)) = prepare_create_or_update(rules, e, ids)? {
+        integrity::check(ctx, rules.validation, &req, &HashSet::new()).await?;
         let (t, id) = (&req.request.resource_type, &req.request.id);
         restricted::may_overwrite(ctx, tx, t, id).await?;
         let outcome = writes::apply(tx, req, &conf.extractor).await?;
@@ -587,6 +603,7 @@ async fn write_entry(
     let precondition = e.if_match.map_or(Precondition::None, Precondition::IfMatch);
     match (&e.method, &e.target) {
         (EntryMethod::Delete, Target::Instance(t, id)) => {
+            integrity::may_delete(ctx, rules.validation, t, id).await?;
             let outcome = restricted::delete(ctx, tx, t, id, precondition, &conf.extractor).await?;
             if outcome == DeleteOutcome::NotFound && e.if_match.is_some() {
                 return Err(Error::precondition_failed(format!(

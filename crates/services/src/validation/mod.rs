@@ -7,6 +7,7 @@
 //! Writes by fhirdir itself (harvest, federation, verification records) and `fhirdir
 //! import` are not validated here: they come from sources the operator chose.
 
+pub mod integrity;
 pub mod operation;
 pub mod setting;
 

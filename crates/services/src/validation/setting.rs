@@ -41,9 +41,13 @@ pub struct Setting {
     /// Resource type -> profiles every resource of that type is validated against.
     #[serde(default)]
     pub require_profiles: BTreeMap<String, Vec<String>>,
-    /// References to the tenant's own resources must resolve.
+    /// References to the tenant's own resources must resolve, and a referenced resource is
+    /// not deleted ([`super::integrity`]).
     #[serde(default)]
     pub referential_integrity: bool,
+    /// With `referential_integrity`: a referenced resource may be deleted all the same.
+    #[serde(default)]
+    pub delete_referenced: bool,
 }
 
 impl Setting {
@@ -55,12 +59,6 @@ impl Setting {
                 "packages and require_profiles are not available yet: fhirdir validates \
                  against FHIR R4 core (structure, cardinality, required bindings, \
                  invariants); profile validation is to come",
-            ));
-        }
-        if self.referential_integrity {
-            return Err(Error::invalid(
-                "referential_integrity is not available yet: references are not checked \
-                 against the store",
             ));
         }
         Ok(())
