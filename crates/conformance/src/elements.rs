@@ -18,7 +18,7 @@
 mod primitives;
 mod validate;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::OnceLock;
 
 pub use validate::{validate_structure, StructureIssue};
@@ -133,10 +133,10 @@ impl ElementModel {
     /// Parses a table in the format written by `tools/derive_elements.py`.
     pub fn parse(table: &str) -> Result<ElementModel, String> {
         let mut model = ElementModel {
-            types: HashMap::new(),
+            types: HashMap::default(),
             defs: Vec::new(),
-            contexts: HashMap::new(),
-            by_path: HashMap::new(),
+            contexts: HashMap::default(),
+            by_path: HashMap::default(),
         };
         let mut current: Option<String> = None;
         for (n, line) in table.lines().enumerate() {

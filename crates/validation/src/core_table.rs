@@ -2,7 +2,7 @@
 //! required bindings, the codes of their value sets, and invariants, parsed and compiled
 //! once.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::OnceLock;
 
 use fhirpath::Expression;
@@ -63,7 +63,7 @@ impl CoreTable {
     /// Parses a table in the format of `tools/derive_core.py`.
     pub fn parse(table: &str) -> Result<CoreTable, String> {
         let mut t = CoreTable::default();
-        let mut vs_at: HashMap<String, usize> = HashMap::new();
+        let mut vs_at: HashMap<String, usize> = HashMap::default();
         let mut bound: Vec<(String, String)> = Vec::new();
         for (n, line) in table.lines().enumerate() {
             if line.is_empty() || line.starts_with('#') {
@@ -81,7 +81,7 @@ impl CoreTable {
                     let i = *vs_at.entry(url.to_string()).or_insert_with(|| {
                         t.value_sets.push(ValueSet {
                             url: url.to_string(),
-                            codes: HashMap::new(),
+                            codes: HashMap::default(),
                         });
                         t.value_sets.len() - 1
                     });

@@ -3,11 +3,11 @@
 //! `required` bindings, and the invariants of its element and of its type and the type's
 //! bases (<https://hl7.org/fhir/R4/conformance-rules.html#constraints>).
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use conformance::{ElementDef, ElementModel};
 use fhirpath::{Env, Node};
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::{Map, Value};
 
 use crate::core_table::{CoreTable, Invariant, ValueSet};
@@ -17,19 +17,58 @@ use crate::{Issue, IssueSeverity as Severity, IssueType};
 /// Deepest base chain followed (`Age` -> `Quantity` -> `Element` is three).
 const MAX_LINEAGE: usize = 16;
 
-/// Context (type name or inline element path) -> its own elements with a minimum of 1 or
-/// more, or a finite maximum over 1.
-fn constrained(model: &'static ElementModel) -> &'static HashMap<String, Vec<&'static ElementDef>> {
-    static INDEX: OnceLock<HashMap<String, Vec<&'static ElementDef>>> = OnceLock::new();
+/// Where a value is: its FHIRPath location (`Practitioner.name[0].given`), rendered only
+/// when an issue needs it (most values have none, and formatting every path was a fifth of
+/// the walk's time).
+#[derive(Clone, Copy)]
+struct At<'a> {
+    parent: Option<&'a At<'a>>,
+    /// The element's JSON name (the resource type at the root).
+    key: &'a str,
+    index: Option<usize>,
+}
+
+impl At<'_> {
+    fn render(&self) -> String {
+        let mut chain = vec![self];
+        while let Some(p) = chain[chain.len() - 1].parent {
+            chain.push(p);
+        }
+        let mut out = String::new();
+        for a in chain.into_iter().rev() {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(a.key);
+            if let Some(i) = a.index {
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+        out
+    }
+}
+
+/// An element with a minimum of 1 or more, or a finite maximum over 1: its definition and
+/// JSON name.
+type Constrained = (&'static ElementDef, &'static str);
+
+/// Context (type name or inline element path) -> its own [`Constrained`] elements.
+fn constrained(model: &'static ElementModel) -> &'static HashMap<String, Vec<Constrained>> {
+    static INDEX: OnceLock<HashMap<String, Vec<Constrained>>> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut index: HashMap<String, Vec<&ElementDef>> = HashMap::new();
+        let mut index: HashMap<String, Vec<Constrained>> = HashMap::default();
         for def in model.elements() {
             let finite_many = def.max.is_some_and(|m| m > 1);
             if def.min == 0 && !finite_many {
                 continue;
             }
             if let Some((parent, _)) = def.path.rsplit_once('.') {
-                index.entry(parent.to_owned()).or_default().push(def);
+                index
+                    .entry(parent.to_owned())
+                    .or_default()
+                    .push((def, def.name()));
             }
         }
         index
@@ -51,14 +90,19 @@ pub(crate) fn content(
         issues,
     };
     if let Some(rt) = resource.get("resourceType").and_then(Value::as_str) {
-        walk.object(resource, rt, rt, resource);
+        let root = At {
+            parent: None,
+            key: rt,
+            index: None,
+        };
+        walk.object(resource, rt, &root, resource);
     }
 }
 
 struct Walk<'w> {
     model: &'static ElementModel,
     table: &'w CoreTable,
-    constrained: &'static HashMap<String, Vec<&'static ElementDef>>,
+    constrained: &'static HashMap<String, Vec<Constrained>>,
     env: Env,
     issues: &'w mut Vec<Issue>,
 }
@@ -68,33 +112,19 @@ impl Walk<'_> {
         self.issues.push(at(severity, code, path, diagnostics));
     }
 
-    /// `ctx` and the contexts it inherits from.
-    fn lineage(&self, ctx: &str) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        let mut at = self.model.base_of(ctx);
-        // `ctx` itself is not 'static; its base chain (from the model) is.
-        while let Some(c) = at {
-            if out.len() >= MAX_LINEAGE {
-                break;
-            }
-            out.push(c);
-            at = self.model.base_of(c);
-        }
-        out
-    }
-
-    /// A value whose context is `ctx` (a type name or an inline element path), at `path`,
+    /// A value whose context is `ctx` (a type name or an inline element path), at `here`,
     /// in the resource `root` (for `%resource`).
-    fn object(&mut self, value: &Value, ctx: &str, path: &str, root: &Value) {
+    fn object(&mut self, value: &Value, ctx: &str, here: &At<'_>, root: &Value) {
         let Some(obj) = value.as_object() else {
             return;
         };
-        let lineage = self.lineage(ctx);
-        for c in std::iter::once(ctx).chain(lineage.iter().copied()) {
-            self.cardinality(obj, c, path);
+        let model = self.model;
+        let lineage = std::iter::successors(Some(ctx), |c| model.base_of(c)).take(MAX_LINEAGE);
+        for c in lineage {
+            self.cardinality(obj, c, here);
             let table = self.table;
             for inv in table.invariants(c) {
-                self.invariant(inv, value, path, root);
+                self.invariant(inv, value, here, root);
             }
         }
         for (key, v) in obj {
@@ -104,29 +134,30 @@ impl Walk<'_> {
             let Some(child) = self.model.child(ctx, key) else {
                 continue;
             };
-            let items: Vec<(String, &Value)> = match v {
-                Value::Array(a) => a
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| (format!("{path}.{key}[{i}]"), item))
-                    .collect(),
-                single => vec![(format!("{path}.{key}"), single)],
-            };
             let binding = self.table.required_binding(&child.def.path);
-            for (item_path, item) in items {
+            let (items, many) = match v {
+                Value::Array(a) => (a.as_slice(), true),
+                single => (std::slice::from_ref(single), false),
+            };
+            for (i, item) in items.iter().enumerate() {
                 if item.is_null() {
                     continue;
                 }
+                let item_at = At {
+                    parent: Some(here),
+                    key,
+                    index: many.then_some(i),
+                };
                 if let Some(vs) = binding {
-                    self.binding(vs, child.type_code, item, &item_path);
+                    self.binding(vs, child.type_code, item, &item_at);
                 }
                 if child.type_code == "Reference" {
-                    self.reference(&child.def.path, item, &item_path);
+                    self.reference(&child.def.path, item, &item_at);
                 }
                 if child.def.path != child.context {
                     let table = self.table;
                     for inv in table.invariants(&child.def.path) {
-                        self.invariant(inv, item, &item_path, root);
+                        self.invariant(inv, item, &item_at, root);
                     }
                 }
                 if !item.is_object() {
@@ -140,21 +171,20 @@ impl Walk<'_> {
                         continue;
                     };
                     let root = if key == "contained" { root } else { item };
-                    self.object(item, rt, &item_path, root);
+                    self.object(item, rt, &item_at, root);
                 } else {
-                    self.object(item, child.context, &item_path, root);
+                    self.object(item, child.context, &item_at, root);
                 }
             }
         }
     }
 
     /// The minimum and finite maximum cardinalities of `ctx`'s own elements in `obj`.
-    fn cardinality(&mut self, obj: &Map<String, Value>, ctx: &str, path: &str) {
+    fn cardinality(&mut self, obj: &Map<String, Value>, ctx: &str, here: &At<'_>) {
         let Some(defs) = self.constrained.get(ctx) else {
             return;
         };
-        for def in defs {
-            let name = def.name();
+        for &(def, name) in defs {
             let count = match name.strip_suffix("[x]") {
                 Some(stem) => obj
                     .keys()
@@ -175,7 +205,7 @@ impl Walk<'_> {
                 self.issue(
                     Severity::Error,
                     IssueType::Required,
-                    path,
+                    &here.render(),
                     format!(
                         "missing required element `{name}` ({} has a minimum cardinality of {})",
                         def.path, def.min
@@ -186,7 +216,7 @@ impl Walk<'_> {
                 self.issue(
                     Severity::Error,
                     IssueType::Required,
-                    &format!("{path}.{name}"),
+                    &format!("{}.{name}", here.render()),
                     format!("{} allows at most {max}, found {count}", def.path),
                 );
             }
@@ -195,7 +225,7 @@ impl Walk<'_> {
 
     /// A Reference whose literal URL names a resource type its element does not allow
     /// (`PractitionerRole.practitioner` pointing at an Organization).
-    fn reference(&mut self, def_path: &str, item: &Value, path: &str) {
+    fn reference(&mut self, def_path: &str, item: &Value, here: &At<'_>) {
         let Some(allowed) = self.table.reference_targets(def_path) else {
             return;
         };
@@ -210,7 +240,7 @@ impl Walk<'_> {
             self.issue(
                 Severity::Error,
                 IssueType::Structure,
-                &format!("{path}.reference"),
+                &format!("{}.reference", here.render()),
                 format!(
                     "a reference to a {rtype} is not allowed here: {def_path} points to {}",
                     allowed.join(" or ")
@@ -220,7 +250,7 @@ impl Walk<'_> {
     }
 
     /// A `required` binding to `vs` on a value of type `type_code`.
-    fn binding(&mut self, vs: &ValueSet, type_code: &str, item: &Value, path: &str) {
+    fn binding(&mut self, vs: &ValueSet, type_code: &str, item: &Value, here: &At<'_>) {
         let coding_ok = |c: &Value| {
             let code = c.get("code").and_then(Value::as_str)?;
             Some(match c.get("system").and_then(Value::as_str) {
@@ -255,7 +285,7 @@ impl Walk<'_> {
             self.issue(
                 Severity::Error,
                 IssueType::CodeInvalid,
-                path,
+                &here.render(),
                 format!(
                     "{bad} is not in the value set {} that this element requires",
                     vs.url
@@ -265,7 +295,7 @@ impl Walk<'_> {
     }
 
     /// Evaluates `inv` with `value` (at `path` in `root`) as its focus.
-    fn invariant(&mut self, inv: &Invariant, value: &Value, path: &str, root: &Value) {
+    fn invariant(&mut self, inv: &Invariant, value: &Value, here: &At<'_>, root: &Value) {
         let verdict = match &inv.expression {
             Ok(expr) => expr
                 .evaluate_at(root, &Node::from_json(value), &self.env)
@@ -279,13 +309,13 @@ impl Walk<'_> {
             Ok(Some(false)) => self.issue(
                 inv.severity,
                 IssueType::Invariant,
-                path,
+                &here.render(),
                 format!("{} failed: {} ({})", inv.key, inv.human, inv.source),
             ),
             Err(why) => self.issue(
                 Severity::Information,
                 IssueType::NotSupported,
-                path,
+                &here.render(),
                 format!("{} could not be checked: {why} ({})", inv.key, inv.source),
             ),
         }
