@@ -27,6 +27,7 @@ use serde_json::{json, Map, Value};
 use crate::auth::access::Interaction;
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
+use crate::request::{resource_parameter, OperationBody};
 use crate::verify::normalise;
 
 /// The types `$match` answers for.
@@ -59,42 +60,24 @@ fn bad(msg: impl Into<String>) -> Error {
 
 /// Reads the body of `rtype/$match`.
 pub fn parse(rtype: &str, body: &[u8]) -> Result<Request> {
-    let root = crate::request::parse_resource(body)?;
-    let found = root
-        .get("resourceType")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    if found == rtype {
-        return Ok(Request {
-            resource: root,
-            only_certain: false,
-            count: DEFAULT_COUNT,
-        });
-    }
-    if found != "Parameters" {
-        return Err(bad(format!(
-            "the $match body is a Parameters resource or a {rtype}, not a {found}"
-        )));
-    }
+    let params = match crate::request::operation_body("match", rtype, body)? {
+        OperationBody::Resource(resource) => {
+            return Ok(Request {
+                resource,
+                only_certain: false,
+                count: DEFAULT_COUNT,
+            })
+        }
+        OperationBody::Parameters(params) => params,
+    };
     let mut out = Request {
         resource: Map::new(),
         only_certain: false,
         count: DEFAULT_COUNT,
     };
-    for p in root
-        .get("parameter")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for p in &params {
         match p.get("name").and_then(Value::as_str) {
-            Some("resource") => match p.get("resource") {
-                Some(Value::Object(r)) if r.get("resourceType") == Some(&json!(rtype)) => {
-                    out.resource = r.clone();
-                }
-                _ => return Err(bad(format!("parameter resource must be a {rtype}"))),
-            },
+            Some("resource") => out.resource = resource_parameter(rtype, p)?,
             Some("onlyCertainMatches") => {
                 out.only_certain = p
                     .get("valueBoolean")

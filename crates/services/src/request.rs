@@ -7,6 +7,44 @@ use serde_json::{Map, Value};
 
 use crate::error::Error;
 
+/// The body of an operation on resources of one type (`$match`, `$validate`): the resource
+/// itself, or a `Parameters` resource whose parameters the operation reads.
+pub enum OperationBody {
+    Resource(Map<String, Value>),
+    Parameters(Vec<Value>),
+}
+
+/// Reads the body of operation `op` on `rtype`: a `Parameters` resource or a `rtype`; any
+/// other resource is a 400 saying so.
+pub fn operation_body(op: &str, rtype: &str, bytes: &[u8]) -> Result<OperationBody, Error> {
+    let root = parse_resource(bytes)?;
+    match root.get("resourceType").and_then(Value::as_str) {
+        Some(t) if t == rtype => Ok(OperationBody::Resource(root)),
+        Some("Parameters") => Ok(OperationBody::Parameters(
+            root.get("parameter")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        )),
+        other => Err(Error::invalid(format!(
+            "the ${op} body is a Parameters resource or a {rtype}, not a {}",
+            other.unwrap_or("")
+        ))),
+    }
+}
+
+/// The `resource` parameter `p` of an operation on `rtype`: a resource of that type.
+pub fn resource_parameter(rtype: &str, p: &Value) -> Result<Map<String, Value>, Error> {
+    match p.get("resource") {
+        Some(Value::Object(r)) if r.get("resourceType").and_then(Value::as_str) == Some(rtype) => {
+            Ok(r.clone())
+        }
+        _ => Err(Error::invalid(format!(
+            "parameter resource must be a {rtype}"
+        ))),
+    }
+}
+
 /// Parses `bytes` as one FHIR resource (object with a string `resourceType`).
 pub fn parse_resource(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {

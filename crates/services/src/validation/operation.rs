@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use crate::auth::access::Interaction;
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
+use crate::request::{operation_body, resource_parameter, OperationBody};
 
 /// `mode` of `$validate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,42 +44,24 @@ fn parse(rtype: &str, body: &[u8]) -> Result<Request> {
             profile: None,
         });
     }
-    let root = crate::request::parse_resource(body)?;
-    let found = root
-        .get("resourceType")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    if found != "Parameters" {
-        if found != rtype {
-            return Err(bad(format!(
-                "the $validate body is a Parameters resource or a {rtype}, not a {found}"
-            )));
+    let params = match operation_body("validate", rtype, body)? {
+        OperationBody::Resource(resource) => {
+            return Ok(Request {
+                resource: Some(resource),
+                mode: None,
+                profile: None,
+            })
         }
-        return Ok(Request {
-            resource: Some(root),
-            mode: None,
-            profile: None,
-        });
-    }
+        OperationBody::Parameters(params) => params,
+    };
     let mut out = Request {
         resource: None,
         mode: None,
         profile: None,
     };
-    for p in root
-        .get("parameter")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for p in &params {
         match p.get("name").and_then(Value::as_str) {
-            Some("resource") => match p.get("resource") {
-                Some(Value::Object(r)) if r.get("resourceType") == Some(&Value::from(rtype)) => {
-                    out.resource = Some(r.clone());
-                }
-                _ => return Err(bad(format!("parameter resource must be a {rtype}"))),
-            },
+            Some("resource") => out.resource = Some(resource_parameter(rtype, p)?),
             Some("mode") => {
                 let code = p.get("valueCode").and_then(Value::as_str);
                 out.mode = Some(match code {
