@@ -511,6 +511,16 @@ async fn a_pass_whose_server_stopped_is_resumed_by_another_with_the_same_result(
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // The pass stops between two steps: the four allowed have run and recorded where they
+        // stand (a step whose progress is not recorded would be read again, and counted as
+        // unchanged, by the pass that resumes).
+        while state.jobs.steps_left() != Some(0) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "[{b}] steps still running"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         drop(first); // its runner stays paused: it does nothing more
 
         let (second, _state2) = spawn_app_state(&db, config()).await;

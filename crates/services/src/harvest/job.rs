@@ -288,7 +288,8 @@ async fn step(app: &App, tenant: &TenantName, job: &Job) -> Result<Step> {
                 c.source_time = Some(at.unwrap_or_else(|| instant(c.started)));
             }
             let (chain_start, chain_pages) = c.advance(app, &job.id, &s, &url, next, pages, later);
-            let keys = prepared.keys();
+            // Only Postgres lets a second transaction write beside this one (`ahead`).
+            let keys = (app.store.backend() == "postgres").then(|| prepared.keys());
             let before = c.clone();
             // The pages after these (in this chain or the next type's first) are fetched and
             // prepared while these commit, and on Postgres committed beside them.
@@ -360,7 +361,7 @@ struct Committed {
 }
 
 /// Fetches and prepares the page after `c`'s position while the pages before it (holding
-/// `keys`) commit. On Postgres, which lets two transactions write at once, that page is
+/// `keys`; `None` on SQLite) commit. On Postgres, which lets two transactions write at once, that page is
 /// committed beside them when it holds none of their resources (a resource in both could be
 /// written in either order), and the one after it is fetched meanwhile: the fixed cost of a
 /// transaction then overlaps another's work, as `fhirdir import`'s two writers do.
@@ -370,7 +371,7 @@ async fn ahead(
     job: &Job,
     s: &Setting,
     mut c: Cursor,
-    keys: (String, HashSet<String>),
+    keys: Option<(String, HashSet<String>)>,
 ) -> Ahead {
     let Some((url, rtype, budget)) = c.upcoming(s) else {
         return Ahead::Nothing;
@@ -392,8 +393,7 @@ async fn ahead(
     else {
         return Ahead::Ready(url, ready);
     };
-    let second_writer = app.store.backend() == "postgres"
-        && !prepared.overlaps(&keys)
+    let second_writer = keys.as_ref().is_some_and(|k| !prepared.overlaps(k))
         && !app.harvest.was_read(&job.id, &url);
     if !second_writer {
         let ready = Ready::Page {

@@ -84,6 +84,12 @@ impl Jobs {
         self.wake.notify_one();
     }
 
+    /// Steps the runner may still run (`None`: unlimited); `Some(0)` once the steps allowed
+    /// by [`Jobs::step`] have run and recorded their progress (tests).
+    pub fn steps_left(&self) -> Option<u64> {
+        *self.budget.borrow()
+    }
+
     /// Undoes [`Jobs::pause`].
     pub fn resume(&self) {
         self.budget.send_replace(None);
