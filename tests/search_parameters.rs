@@ -49,7 +49,13 @@ async fn start(db: &TestDb, profiles: Vec<conformance::SearchParamDef>) -> Serve
         .await
         .expect("binding 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
-    let state = server::app_state_with(store, ServerConfig::auth_off(), addr, profiles);
+    let state = server::app_state_with(
+        store,
+        ServerConfig::auth_off(),
+        addr,
+        profiles,
+        Default::default(),
+    );
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(server::serve_state(listener, state.clone(), async move {
         let _ = rx.await;

@@ -122,7 +122,15 @@ async fn only_the_operator_sets_validation_and_bad_settings_are_refused() {
             (json!({"mode": "enforce", "colour": 1}), "unknown field"),
             (
                 json!({"packages": ["hl7.fhir.us.ndh#1.0.0"]}),
-                "not available yet",
+                "package hl7.fhir.us.ndh#1.0.0 is not available on this server",
+            ),
+            (
+                json!({"require_profiles": {"Practitioner": ["http://example.org/nothing"]}}),
+                "http://example.org/nothing is not a profile of Practitioner",
+            ),
+            (
+                json!({"require_profiles": {"Doctor": []}}),
+                "Doctor is not a resource type",
             ),
         ] {
             let resp = admin(&app, Method::PUT, &setting_path(), Some(bad.clone())).await;
@@ -682,5 +690,306 @@ async fn referential_integrity_resolves_references_and_guards_deletes_without_re
             "[{b}] {}",
             resp.text()
         );
+    }
+}
+
+/// The Plan-Net 1.2.0 package (loaded at start) and a package of the cache, as a server
+/// given `--profiles` and a package cache has them.
+fn library(shared: &std::path::Path, cache: &std::path::Path) -> services::validation::Library {
+    let plan_net = conformance::package::load_definitions(&shared.join("plan-net/1.2.0"))
+        .expect("Plan-Net loads");
+    // A package of the cache, read only when a tenant activates it: a profile requiring
+    // Practitioner.gender.
+    let tgz = cache.join("local.tgz");
+    let profile = json!({
+        "resourceType": "StructureDefinition", "url": GENDER_PROFILE, "name": "WithGender",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Practitioner",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Practitioner",
+        "derivation": "constraint",
+        "differential": {"element": [
+            {"id": "Practitioner.gender", "path": "Practitioner.gender", "min": 1}
+        ]}
+    });
+    common::package_tgz(
+        &tgz,
+        &json!({"name": "example.directory", "version": "1.0.0"}),
+        &[("StructureDefinition-with-gender.json".to_owned(), profile)],
+    );
+    let cache = packages::PackageCache::new(cache.join("packages"));
+    cache
+        .install_tgz(&std::fs::read(&tgz).unwrap(), "local.tgz")
+        .expect("installs");
+    services::validation::Library::new(plan_net, Some(cache))
+}
+
+const GENDER_PROFILE: &str = "http://example.org/fhir/StructureDefinition/with-gender";
+const PLAN_NET: &str = "hl7.fhir.us.davinci-pdex-plan-net#1.2.0";
+const PN_ROLE: &str =
+    "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-PractitionerRole";
+
+#[tokio::test]
+async fn the_tenants_packages_profiles_are_enforced_and_required_profiles_apply_to_every_resource()
+{
+    let Some(shared) = testkit::shared_fhir() else {
+        return;
+    };
+    let example: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            shared.join("plan-net/1.2.0/example/PractitionerRole-HansSoloRole1.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for db in test_databases().await {
+        let dir = tempfile::tempdir().unwrap();
+        let config = server::ServerConfig {
+            admin_token: Some(support::ADMIN.into()),
+            ..server::ServerConfig::default()
+        };
+        let (app, _state) =
+            common::spawn_app_profiles(&db, config, library(&shared, dir.path())).await;
+        let b = app.backend;
+        create_tenant(&app, T).await;
+        let writer = client_token(&app, T, "system/*.cruds").await;
+        // Dangling references are not this test's business.
+        let mut role = example.clone();
+        for k in [
+            "practitioner",
+            "organization",
+            "location",
+            "healthcareService",
+            "endpoint",
+            "network",
+        ] {
+            role.as_object_mut().unwrap().remove(k);
+        }
+        role["extension"] = json!([]);
+        role.as_object_mut().unwrap().remove("extension");
+        let mut inactive = role.clone();
+        inactive["active"] = json!(false);
+        inactive["id"] = json!("inactive");
+
+        // Enforcing without the package: the declared profile is named as not checked, the
+        // resource is stored.
+        set_mode(&app, "enforce").await;
+        let resp = send(
+            &app,
+            &writer,
+            Method::PUT,
+            "/PractitionerRole/inactive",
+            &inactive,
+        )
+        .await;
+        assert_eq!(resp.code, 201, "[{b}] {}", resp.text());
+
+        // With Plan-Net active, its pattern (active = true) is enforced at the element.
+        admin(
+            &app,
+            Method::PUT,
+            &setting_path(),
+            Some(json!({"mode": "enforce", "packages": [PLAN_NET]})),
+        )
+        .await
+        .status(200);
+        let got = admin(&app, Method::GET, &setting_path(), None)
+            .await
+            .status(200)
+            .json();
+        assert_eq!(got["packages"], json!([PLAN_NET]), "[{b}] {got}");
+        let resp = send(
+            &app,
+            &writer,
+            Method::PUT,
+            "/PractitionerRole/inactive",
+            &inactive,
+        )
+        .await;
+        assert_eq!(resp.code, 422, "[{b}] {}", resp.text());
+        let found = issues(&resp.json());
+        assert!(
+            found.iter().any(|(s, c, at, why)| s == "error"
+                && c == "value"
+                && at == "PractitionerRole.active"
+                && why.contains("pattern")
+                && why.contains(PN_ROLE)),
+            "[{b}] {found:?}"
+        );
+        // A required element missing, reported at its parent with its name.
+        let mut missing = role.clone();
+        missing.as_object_mut().unwrap().remove("active");
+        let resp = send(&app, &writer, Method::POST, "/PractitionerRole", &missing).await;
+        assert_eq!(resp.code, 422, "[{b}] {}", resp.text());
+        assert!(
+            issues(&resp.json())
+                .iter()
+                .any(|(_, c, at, why)| c == "required"
+                    && at == "PractitionerRole"
+                    && why.contains("`active`")),
+            "[{b}] {}",
+            resp.text()
+        );
+        // A code outside the profile's required binding.
+        let mut bad_code = role.clone();
+        bad_code["code"] =
+            json!([{"coding": [{"system": "http://example.org/roles", "code": "wizard"}]}]);
+        let resp = send(&app, &writer, Method::POST, "/PractitionerRole", &bad_code).await;
+        assert_eq!(resp.code, 422, "[{b}] {}", resp.text());
+        assert!(
+            issues(&resp.json())
+                .iter()
+                .any(|(_, c, at, why)| c == "code-invalid"
+                    && at == "PractitionerRole.code[0]"
+                    && why.contains("wizard")),
+            "[{b}] {}",
+            resp.text()
+        );
+        // The valid example is stored, in a transaction too.
+        let resp = send(&app, &writer, Method::POST, "/PractitionerRole", &role).await;
+        assert_eq!(resp.code, 201, "[{b}] {}", resp.text());
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": "urn:uuid:1", "resource": role, "request": {"method": "POST", "url": "PractitionerRole"}},
+            {"fullUrl": "urn:uuid:2", "resource": inactive, "request": {"method": "POST", "url": "PractitionerRole"}}
+        ]});
+        let resp = send(&app, &writer, Method::POST, "", &tx).await;
+        assert_eq!(resp.code, 422, "[{b}] {}", resp.text());
+        assert!(
+            issues(&resp.json())
+                .iter()
+                .any(|(_, _, at, _)| at == "Bundle.entry[1].resource.active"
+                    || at.starts_with("Bundle.entry[1]")),
+            "[{b}] {}",
+            resp.text()
+        );
+
+        // A required profile applies whether the resource declares it or not; its package
+        // comes from the package cache.
+        admin(
+            &app,
+            Method::PUT,
+            &setting_path(),
+            Some(
+                json!({"mode": "enforce", "packages": ["example.directory#1.0.0"],
+                        "require_profiles": {"Practitioner": [GENDER_PROFILE]}}),
+            ),
+        )
+        .await
+        .status(200);
+        let mut genderless = practitioner("genderless");
+        genderless.as_object_mut().unwrap().remove("gender");
+        let resp = send(
+            &app,
+            &writer,
+            Method::PUT,
+            "/Practitioner/genderless",
+            &genderless,
+        )
+        .await;
+        assert_eq!(resp.code, 422, "[{b}] {}", resp.text());
+        assert!(
+            issues(&resp.json())
+                .iter()
+                .any(|(_, c, at, why)| c == "required"
+                    && at == "Practitioner"
+                    && why.contains("`gender`")
+                    && why.contains(GENDER_PROFILE)),
+            "[{b}] {}",
+            resp.text()
+        );
+        let resp = send(
+            &app,
+            &writer,
+            Method::PUT,
+            "/Practitioner/gendered",
+            &practitioner("gendered"),
+        )
+        .await;
+        assert_eq!(resp.code, 201, "[{b}] {}", resp.text());
+        // Other types are not concerned; Plan-Net is no longer active, so the inactive role
+        // is stored (its declared profile named as not checked, with return=OperationOutcome).
+        let req = app
+            .request(Method::PUT, &format!("/fhir/{T}/PractitionerRole/inactive"))
+            .bearer_auth(&writer)
+            .header("prefer", "return=OperationOutcome");
+        let resp = app.send(fhir_body(req, &inactive)).await;
+        assert_eq!(resp.code, 200, "[{b}] {}", resp.text());
+        assert!(
+            issues(&resp.json())
+                .iter()
+                .any(|(s, c, _, why)| s == "warning"
+                    && c == "not-found"
+                    && why.contains(PN_ROLE)
+                    && why.contains("not checked")),
+            "[{b}] {}",
+            resp.text()
+        );
+
+        // $validate against a profile of the tenant's packages, and one that is not loaded:
+        // 200 either way, the verdict in the OperationOutcome; nothing stored.
+        let params = |profile: &str| {
+            json!({"resourceType": "Parameters", "parameter": [
+                {"name": "resource", "resource": genderless},
+                {"name": "profile", "valueUri": profile}
+            ]})
+        };
+        admin(
+            &app,
+            Method::PUT,
+            &setting_path(),
+            Some(json!({"mode": "warn", "packages": ["example.directory#1.0.0"]})),
+        )
+        .await
+        .status(200);
+        let resp = send(
+            &app,
+            &writer,
+            Method::POST,
+            "/Practitioner/$validate",
+            &params(GENDER_PROFILE),
+        )
+        .await;
+        assert_eq!(resp.code, 200, "[{b}] {}", resp.text());
+        assert!(
+            issues(&resp.json())
+                .iter()
+                .any(|(s, _, at, why)| s == "error"
+                    && at == "Practitioner"
+                    && why.contains("`gender`")),
+            "[{b}] {}",
+            resp.text()
+        );
+        let resp = send(
+            &app,
+            &writer,
+            Method::POST,
+            "/Practitioner/$validate",
+            &params("http://example.org/absent"),
+        )
+        .await;
+        assert_eq!(resp.code, 200, "[{b}] {}", resp.text());
+        assert!(
+            issues(&resp.json())
+                .iter()
+                .any(|(s, c, _, why)| s == "error"
+                    && c == "not-found"
+                    && why.contains("http://example.org/absent")),
+            "[{b}] {}",
+            resp.text()
+        );
+        let resp = app
+            .send(
+                app.request(Method::GET, &format!("/fhir/{T}/Practitioner/genderless"))
+                    .bearer_auth(&writer),
+            )
+            .await;
+        assert_eq!(resp.code, 404, "[{b}] $validate stored nothing");
+        // Without credentials: refused, and the answer says nothing of the profiles.
+        let resp = app
+            .send(fhir_body(
+                app.request(Method::POST, &format!("/fhir/{T}/Practitioner/$validate")),
+                &params(GENDER_PROFILE),
+            ))
+            .await;
+        assert_eq!(resp.code, 401, "[{b}] {}", resp.text());
+        assert!(!resp.text().contains("gender"), "[{b}] {}", resp.text());
     }
 }

@@ -64,7 +64,8 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
         bail!("tenant {tenant} does not exist (create it with `fhirdir tenant create {tenant}`)");
     }
     // The same definitions the server indexes this tenant's writes with.
-    let mut extra = super::profiles::load(args.profiles)?;
+    let loaded = super::profiles::load(args.profiles)?;
+    let mut extra = loaded.params;
     extra.extend(services::tenant_conformance::tenant_search_parameters(&store, &tenant).await?);
     let opts = ingest::ImportOptions {
         registry: (!extra.is_empty())
@@ -77,10 +78,14 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
         writers: args.writers.and_then(|n| usize::try_from(n).ok()),
         defer_indexes: !args.keep_indexes,
         // As the API: a tenant that enforces validation gets only valid resources.
-        validate: services::validation::setting::read(&store, &tenant)
-            .await?
-            .mode
-            == services::validation::Mode::Enforce,
+        validate: {
+            let setting = services::validation::setting::read(&store, &tenant).await?;
+            if setting.mode == services::validation::Mode::Enforce {
+                Some(loaded.library.policy(&setting)?)
+            } else {
+                None
+            }
+        },
     };
     let mut progress = Progress::new();
     let result = ingest::import_files(&store, &tenant, &args.files, &opts, |e| {

@@ -1,7 +1,8 @@
-//! The search parameters beyond the built-in ones, from `--profiles` and `--packages`: both
-//! `serve` and `import` read them, so an import indexes with the same definitions the server
-//! searches with (a tenant's own SearchParameters are loaded by
-//! `services::tenant_conformance`, for both).
+//! The definitions beyond the built-in ones, from `--profiles` and `--packages`: their search
+//! parameters (for every tenant) and the packages tenants may validate against (with the
+//! package cache, `services::validation::Library`). Both `serve` and `import` read them, so
+//! an import indexes and validates as the server does (a tenant's own SearchParameters are
+//! loaded by `services::tenant_conformance`, for both).
 
 use std::path::PathBuf;
 
@@ -26,20 +27,31 @@ pub(super) struct ProfileArgs {
     cache: super::package::CacheArgs,
 }
 
-/// Reads the SearchParameters of `--profiles` (or of `profiles/` when it exists) and of each
-/// package of `--packages`; a file that cannot be used, or a package not in the cache, stops
-/// the start with an error naming it.
-pub(super) fn load(args: ProfileArgs) -> anyhow::Result<Vec<conformance::SearchParamDef>> {
+/// What [`load`] read.
+pub(super) struct Loaded {
+    pub params: Vec<conformance::SearchParamDef>,
+    pub library: services::validation::Library,
+}
+
+/// Reads the SearchParameters and definitions of `--profiles` (or of `profiles/` when it
+/// exists) and of each package of `--packages`; a file that cannot be used, or a package not
+/// in the cache, stops the start with an error naming it.
+pub(super) fn load(args: ProfileArgs) -> anyhow::Result<Loaded> {
     let path = match args.profiles {
         Some(p) => Some(p),
         None if std::path::Path::new(DEFAULT_PROFILES).is_dir() => Some(DEFAULT_PROFILES.into()),
         None => None,
     };
     let mut loaded = Vec::new();
-    if let Some(path) = path {
+    let mut definitions = Vec::new();
+    if let Some(path) = &path {
         loaded.extend(
-            conformance::package::load_path(&path)
+            conformance::package::load_path(path)
                 .with_context(|| format!("loading search parameters from {}", path.display()))?,
+        );
+        definitions.extend(
+            conformance::package::load_definitions(path)
+                .with_context(|| format!("loading definitions from {}", path.display()))?,
         );
     }
     if !args.packages.is_empty() {
@@ -59,8 +71,24 @@ pub(super) fn load(args: ProfileArgs) -> anyhow::Result<Vec<conformance::SearchP
                 conformance::package::load_package_dir(&cache.dir_of(&id))
                     .with_context(|| format!("loading search parameters of package {id}"))?,
             );
+            definitions.extend(
+                conformance::package::load_definitions(&cache.dir_of(&id))
+                    .with_context(|| format!("loading definitions of package {id}"))?,
+            );
         }
     }
+    for p in &definitions {
+        tracing::info!(
+            package = p.id.as_deref().unwrap_or("(no package name: every tenant's)"),
+            source = %p.source,
+            definitions = p.resources.len(),
+            "validation definitions loaded"
+        );
+    }
+    let library = services::validation::Library::new(
+        definitions,
+        packages::PackageCache::locate(args.cache.package_cache.clone()),
+    );
     for p in &loaded {
         tracing::debug!(url = %p.def.url, code = %p.def.code, source = %p.source, "search parameter loaded");
     }
@@ -70,5 +98,8 @@ pub(super) fn load(args: ProfileArgs) -> anyhow::Result<Vec<conformance::SearchP
             "search parameters loaded from profiles and packages"
         );
     }
-    Ok(loaded.into_iter().map(|p| p.def).collect())
+    Ok(Loaded {
+        params: loaded.into_iter().map(|p| p.def).collect(),
+        library,
+    })
 }

@@ -207,7 +207,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store.backend()
     );
 
-    let state = server::app_state_with(store.clone(), config, addr, profiles);
+    let state = server::app_state_with(
+        store.clone(),
+        config,
+        addr,
+        profiles.params,
+        profiles.library,
+    );
     server::serve_state(listener, state, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("fhirdir stopped");

@@ -117,6 +117,16 @@ pub async fn spawn_app_listening(
 /// [`spawn_app`], keeping the server's state (to drive its jobs runner: pause, single
 /// steps, leases).
 pub async fn spawn_app_state(db: &TestDb, config: ServerConfig) -> (TestApp, server::AppState) {
+    spawn_app_profiles(db, config, Default::default()).await
+}
+
+/// [`spawn_app_state`], validating against `profiles` (packages loaded at start, a package
+/// cache).
+pub async fn spawn_app_profiles(
+    db: &TestDb,
+    config: ServerConfig,
+    profiles: services::validation::Library,
+) -> (TestApp, server::AppState) {
     let store = store::Store::connect(&db.url, &store::StoreOptions::default())
         .await
         .unwrap_or_else(|e| panic!("[{}] connecting to the test database: {e}", db.backend));
@@ -124,7 +134,7 @@ pub async fn spawn_app_state(db: &TestDb, config: ServerConfig) -> (TestApp, ser
         .await
         .expect("binding 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
-    let state = server::app_state_with(store, config, addr, Vec::new());
+    let state = server::app_state_with(store, config, addr, Vec::new(), profiles);
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(server::serve_state(listener, state.clone(), async move {
         let _ = rx.await;

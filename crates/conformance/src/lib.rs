@@ -19,5 +19,5 @@ pub use builtin::{builtin, BuiltinSource};
 pub use elements::{validate_structure, ElementDef, ElementModel, StructureIssue};
 pub use error::ConformanceError;
 pub use from_json::InvalidSearchParameter;
-pub use package::LoadedParam;
+pub use package::{DefinitionPackage, LoadedParam};
 pub use search_param::{Component, Registry, SearchParamDef, SearchParamType};

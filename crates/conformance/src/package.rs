@@ -84,6 +84,26 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedParam>, ConformanceError> {
 
 /// Loads an unpacked FHIR package: `dir` holds `package.json`, or `dir/package` does.
 pub fn load_package_dir(dir: &Path) -> Result<Vec<LoadedParam>, ConformanceError> {
+    read_package_dir(dir)?.search_params()
+}
+
+/// The documents of a package: its manifest and its top-level JSON files (name order).
+struct PackageFiles {
+    manifest: Option<Value>,
+    files: Vec<(String, Vec<u8>)>,
+}
+
+impl PackageFiles {
+    fn search_params(&self) -> Result<Vec<LoadedParam>, ConformanceError> {
+        let mut out = Vec::new();
+        for (source, bytes) in &self.files {
+            out.extend(params_from_json(source, bytes)?);
+        }
+        Ok(out)
+    }
+}
+
+fn read_package_dir(dir: &Path) -> Result<PackageFiles, ConformanceError> {
     let root = package_root(dir).ok_or_else(|| {
         load_err(
             dir.display(),
@@ -93,21 +113,28 @@ pub fn load_package_dir(dir: &Path) -> Result<Vec<LoadedParam>, ConformanceError
     let manifest = root.join("package.json");
     let bytes =
         std::fs::read(&manifest).map_err(|e| load_err(manifest.display(), e.to_string()))?;
-    check_manifest(&manifest.display().to_string(), &bytes)?;
-    let mut out = Vec::new();
+    let manifest = check_manifest(&manifest.display().to_string(), &bytes)?;
+    let mut files = Vec::new();
     for path in sorted_entries(&root)? {
         let name = file_name(&path);
         if path.is_dir() || !name.ends_with(".json") || is_package_metadata(&name) {
             continue;
         }
         let bytes = std::fs::read(&path).map_err(|e| load_err(path.display(), e.to_string()))?;
-        out.extend(params_from_json(&path.display().to_string(), &bytes)?);
+        files.push((path.display().to_string(), bytes));
     }
-    Ok(out)
+    Ok(PackageFiles {
+        manifest: Some(manifest),
+        files,
+    })
 }
 
 /// Loads an npm-style FHIR package archive (gzipped tar with a `package/` folder).
 pub fn load_package_tgz(path: &Path) -> Result<Vec<LoadedParam>, ConformanceError> {
+    read_package_tgz(path)?.search_params()
+}
+
+fn read_package_tgz(path: &Path) -> Result<PackageFiles, ConformanceError> {
     let file = std::fs::File::open(path).map_err(|e| load_err(path.display(), e.to_string()))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let entries = archive
@@ -150,19 +177,19 @@ pub fn load_package_tgz(path: &Path) -> Result<Vec<LoadedParam>, ConformanceErro
             "not a FHIR package: the archive has no package/package.json",
         ));
     };
-    check_manifest(
+    let manifest = check_manifest(
         &format!("{}!package/package.json", path.display()),
         &manifest,
     )?;
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = Vec::new();
-    for (inner, bytes) in files {
-        out.extend(params_from_json(
-            &format!("{}!{inner}", path.display()),
-            &bytes,
-        )?);
-    }
-    Ok(out)
+    let files = files
+        .into_iter()
+        .map(|(inner, bytes)| (format!("{}!{inner}", path.display()), bytes))
+        .collect();
+    Ok(PackageFiles {
+        manifest: Some(manifest),
+        files,
+    })
 }
 
 /// The SearchParameters in one JSON document: a SearchParameter, or a Bundle holding some.
@@ -211,11 +238,11 @@ fn package_root(dir: &Path) -> Option<PathBuf> {
 }
 
 /// `package.json` must be a JSON object with a `name`.
-fn check_manifest(source: &str, bytes: &[u8]) -> Result<(), ConformanceError> {
+fn check_manifest(source: &str, bytes: &[u8]) -> Result<Value, ConformanceError> {
     let v: Value = serde_json::from_slice(bytes)
         .map_err(|e| load_err(source, format!("not valid JSON: {e}")))?;
     match v.get("name").and_then(Value::as_str) {
-        Some(n) if !n.is_empty() => Ok(()),
+        Some(n) if !n.is_empty() => Ok(v),
         _ => Err(load_err(source, "package.json has no name")),
     }
 }
@@ -247,4 +274,137 @@ fn file_name(path: &Path) -> String {
 
 fn has_extension(path: &Path, ext: &str) -> bool {
     file_name(path).to_ascii_lowercase().ends_with(ext)
+}
+
+/// The definitions of one package that validation uses.
+#[derive(Debug, Clone, Default)]
+pub struct DefinitionPackage {
+    /// `name#version`, from `package.json` or, for a folder without one, from the
+    /// ImplementationGuide resource in it (`packageId`, `version`); `None` for loose files.
+    pub id: Option<String>,
+    /// `name#version` of each package it depends on.
+    pub dependencies: Vec<String>,
+    /// Where it was read from.
+    pub source: String,
+    /// Its StructureDefinitions, ValueSets and CodeSystems.
+    pub resources: Vec<Value>,
+}
+
+/// The kinds of resource [`load_definitions`] keeps.
+const DEFINITION_TYPES: [&str; 3] = ["StructureDefinition", "ValueSet", "CodeSystem"];
+
+/// Loads the definitions of whatever `path` is (as [`load_path`] does for SearchParameters):
+/// a package (folder or `.tgz`) is one [`DefinitionPackage`]; in a plain folder, the JSON
+/// files directly in it are one (named by an ImplementationGuide among them, if any) and
+/// each package or sub-folder in it is read the same way.
+pub fn load_definitions(path: &Path) -> Result<Vec<DefinitionPackage>, ConformanceError> {
+    if path.is_dir() {
+        if package_root(path).is_some() {
+            return Ok(vec![definitions_of(
+                &path.display().to_string(),
+                read_package_dir(path)?,
+            )?]);
+        }
+        let mut loose = Vec::new();
+        let mut out = Vec::new();
+        for entry in sorted_entries(path)? {
+            let name = file_name(&entry);
+            if name.starts_with('.') {
+                continue;
+            }
+            if entry.is_dir() || has_extension(&entry, ".tgz") || has_extension(&entry, ".tar.gz") {
+                out.extend(load_definitions(&entry)?);
+            } else if has_extension(&entry, ".json") {
+                let bytes =
+                    std::fs::read(&entry).map_err(|e| load_err(entry.display(), e.to_string()))?;
+                loose.push((entry.display().to_string(), bytes));
+            }
+        }
+        if !loose.is_empty() {
+            let files = PackageFiles {
+                manifest: None,
+                files: loose,
+            };
+            out.insert(0, definitions_of(&path.display().to_string(), files)?);
+        }
+        Ok(out)
+    } else if has_extension(path, ".tgz") || has_extension(path, ".tar.gz") {
+        Ok(vec![definitions_of(
+            &path.display().to_string(),
+            read_package_tgz(path)?,
+        )?])
+    } else if has_extension(path, ".json") {
+        let bytes = std::fs::read(path).map_err(|e| load_err(path.display(), e.to_string()))?;
+        let files = PackageFiles {
+            manifest: None,
+            files: vec![(path.display().to_string(), bytes)],
+        };
+        Ok(vec![definitions_of(&path.display().to_string(), files)?])
+    } else if path.exists() {
+        Err(load_err(
+            path.display(),
+            "not a .json file, a .tgz FHIR package or a folder",
+        ))
+    } else {
+        Err(load_err(path.display(), "does not exist"))
+    }
+}
+
+fn definitions_of(
+    source: &str,
+    files: PackageFiles,
+) -> Result<DefinitionPackage, ConformanceError> {
+    let mut package = DefinitionPackage {
+        source: source.to_owned(),
+        ..DefinitionPackage::default()
+    };
+    if let Some(m) = &files.manifest {
+        let name = m.get("name").and_then(Value::as_str).unwrap_or_default();
+        let version = m
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or("current");
+        package.id = Some(format!("{name}#{version}"));
+        if let Some(deps) = m.get("dependencies").and_then(Value::as_object) {
+            for (n, v) in deps {
+                package
+                    .dependencies
+                    .push(format!("{n}#{}", v.as_str().unwrap_or_default()));
+            }
+        }
+    }
+    for (at, bytes) in &files.files {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| load_err(at, format!("not valid JSON: {e}")))?;
+        let mut keep = |r: &Value| match r.get("resourceType").and_then(Value::as_str) {
+            Some(t) if DEFINITION_TYPES.contains(&t) => package.resources.push(r.clone()),
+            Some("ImplementationGuide") if package.id.is_none() => {
+                let name = r.get("packageId").and_then(Value::as_str);
+                let version = r.get("version").and_then(Value::as_str);
+                if let (Some(n), Some(v)) = (name, version) {
+                    package.id = Some(format!("{n}#{v}"));
+                    let deps = r.get("dependsOn").and_then(Value::as_array);
+                    for d in deps.into_iter().flatten() {
+                        let n = d.get("packageId").and_then(Value::as_str);
+                        let v = d.get("version").and_then(Value::as_str);
+                        if let (Some(n), Some(v)) = (n, v) {
+                            package.dependencies.push(format!("{n}#{v}"));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        };
+        match value.get("resourceType").and_then(Value::as_str) {
+            Some("Bundle") => {
+                let entries = value.get("entry").and_then(Value::as_array);
+                for e in entries.into_iter().flatten() {
+                    keep(&e["resource"]);
+                }
+            }
+            Some(_) => keep(&value),
+            None => return Err(load_err(at, "not a FHIR resource (no resourceType)")),
+        }
+    }
+    Ok(package)
 }

@@ -280,3 +280,44 @@ fn every_search_parameter_of_the_directory_guides_loads() {
         .expect("verificationresult-target");
     assert_eq!(target.def.target, ["Resource"]);
 }
+
+/// The definitions validation uses, named as the FHIR tooling names packages: from
+/// `package.json` (Plan-Net), from the ImplementationGuide of a folder without one (NDH), or
+/// not at all (VHDir's loose source files); with their dependencies.
+#[test]
+fn definitions_load_with_their_package_names_and_dependencies() {
+    use conformance::package::load_definitions;
+    let Some(shared) = testkit::shared_fhir() else {
+        return;
+    };
+    let count = |p: &conformance::DefinitionPackage, t: &str| {
+        p.resources
+            .iter()
+            .filter(|r| r["resourceType"] == t)
+            .count()
+    };
+    let pn = load_definitions(&shared.join("plan-net/1.2.0")).expect("Plan-Net loads");
+    assert_eq!(pn.len(), 1);
+    assert_eq!(
+        pn[0].id.as_deref(),
+        Some("hl7.fhir.us.davinci-pdex-plan-net#1.2.0")
+    );
+    assert!(pn[0]
+        .dependencies
+        .contains(&"hl7.fhir.us.core.v311#3.1.1".to_owned()));
+    assert_eq!(count(&pn[0], "StructureDefinition"), 22);
+    assert_eq!(count(&pn[0], "ValueSet"), 24);
+    let ndh = load_definitions(&shared.join("ndh/1.0.0-sushi-compiled")).expect("NDH loads");
+    assert_eq!(ndh.len(), 1);
+    assert_eq!(ndh[0].id.as_deref(), Some("hl7.fhir.us.ndh#1.0.0"));
+    assert!(ndh[0]
+        .dependencies
+        .contains(&"hl7.fhir.us.core#6.1.0".to_owned()));
+    // Definitions only: the examples in the same folder are left out.
+    assert_eq!(count(&ndh[0], "StructureDefinition"), 79);
+    assert_eq!(count(&ndh[0], "Organization"), 0);
+    let vhdir = load_definitions(&shared.join("vhdir/ig-resources")).expect("VHDir loads");
+    assert_eq!(vhdir.len(), 1);
+    assert_eq!(vhdir[0].id, None);
+    assert_eq!(count(&vhdir[0], "StructureDefinition"), 35);
+}

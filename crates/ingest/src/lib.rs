@@ -62,10 +62,10 @@ pub struct ImportOptions {
     /// indexes for the load and build them once at the end, from sorted rows; see
     /// [`store::Store::defer_search_indexes`].
     pub defer_indexes: bool,
-    /// Refuse resources in which FHIR R4 core validation finds an error (the tenant's
-    /// validation mode is `enforce`), as the API would; each is a problem of its `FILE:LINE`
-    /// ([`OnError`] decides what follows).
-    pub validate: bool,
+    /// Refuse resources in which validation under this policy (the tenant's packages and
+    /// required profiles, when its validation mode is `enforce`) finds an error, as the API
+    /// would; each is a problem of its `FILE:LINE` ([`OnError`] decides what follows).
+    pub validate: Option<Arc<validation::Policy>>,
 }
 
 impl Default for ImportOptions {
@@ -76,7 +76,7 @@ impl Default for ImportOptions {
             writers: None,
             registry: None,
             defer_indexes: true,
-            validate: false,
+            validate: None,
         }
     }
 }
@@ -229,7 +229,8 @@ async fn load(
     on_event: &mut impl FnMut(Event<'_>),
 ) -> Result<Stats, ImportError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-    let (batch_size, on_error, validate) = (opts.batch_size.max(1), opts.on_error, opts.validate);
+    let (batch_size, on_error, validate) =
+        (opts.batch_size.max(1), opts.on_error, opts.validate.clone());
     let registry = opts
         .registry
         .as_deref()
@@ -387,7 +388,7 @@ fn read_files(
     batch_size: usize,
     on_error: OnError,
     registry: conformance::Registry,
-    validate: bool,
+    validate: Option<Arc<validation::Policy>>,
     tx: &tokio::sync::mpsc::Sender<Msg>,
 ) -> Result<(), ImportError> {
     let extractor = search::Extractor::new(registry);
@@ -406,38 +407,40 @@ fn read_files(
             // A problem, and whether the rest of the file is unreadable.
             let (problem, fatal) = match reader.next_item() {
                 Ok(None) => break,
-                Ok(Some(item)) => match item.value.and_then(validate::check).and_then(|c| {
-                    if validate {
-                        validate::core(c)
-                    } else {
-                        Ok(c)
-                    }
-                }) {
-                    Ok(checked) => {
-                        batch.push(checked);
-                        last_file = file.clone();
-                        if batch.len() >= batch_size {
-                            let full =
-                                std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-                            let writes = index_all(&extractor, full, workers);
-                            if tx.blocking_send(Msg::Batch(writes, file.clone())).is_err() {
-                                return Ok(());
+                Ok(Some(item)) => {
+                    match item
+                        .value
+                        .and_then(validate::check)
+                        .and_then(|c| match &validate {
+                            Some(policy) => validate::with(policy, c),
+                            None => Ok(c),
+                        }) {
+                        Ok(checked) => {
+                            batch.push(checked);
+                            last_file = file.clone();
+                            if batch.len() >= batch_size {
+                                let full =
+                                    std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                                let writes = index_all(&extractor, full, workers);
+                                if tx.blocking_send(Msg::Batch(writes, file.clone())).is_err() {
+                                    return Ok(());
+                                }
                             }
+                            continue;
                         }
-                        continue;
+                        Err(message) => {
+                            let line = item.line;
+                            (
+                                Problem {
+                                    file: path.clone(),
+                                    line,
+                                    message,
+                                },
+                                false,
+                            )
+                        }
                     }
-                    Err(message) => {
-                        let line = item.line;
-                        (
-                            Problem {
-                                file: path.clone(),
-                                line,
-                                message,
-                            },
-                            false,
-                        )
-                    }
-                },
+                }
                 // An IO error or a corrupt gzip stream: the rest cannot be read.
                 Err(e) => {
                     let message = format!("cannot read further: {e}");

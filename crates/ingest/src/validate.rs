@@ -68,11 +68,11 @@ pub fn check(value: Value) -> Result<Checked, String> {
     })
 }
 
-/// FHIR R4 core validation of a checked resource (when the tenant enforces validation): its
-/// errors, or the resource back.
-pub fn core(c: Checked) -> Result<Checked, String> {
+/// Validation of a checked resource under the tenant's policy (when the tenant enforces
+/// validation): its errors, or the resource back.
+pub fn with(policy: &validation::Policy, c: Checked) -> Result<Checked, String> {
     let resource = Value::Object(c.resource);
-    let issues = validation::Validator::core().validate(&resource);
+    let issues = policy.validate(&resource);
     if validation::has_errors(&issues) {
         let errors: Vec<String> = issues
             .iter()

@@ -51,7 +51,7 @@ fn opts(batch_size: usize, on_error: OnError) -> ImportOptions {
         writers: None,
         registry: None,
         defer_indexes: true,
-        validate: false,
+        validate: None,
     }
 }
 
@@ -165,7 +165,7 @@ async fn with_concurrent_writers_the_later_line_of_a_resource_wins() {
             writers: Some(4),
             registry: None,
             defer_indexes: true,
-            validate: false,
+            validate: None,
         };
         let stats = ingest::import_files(&s, &def(), std::slice::from_ref(&p), &opts, |_| {})
             .await

@@ -25,16 +25,18 @@ pub fn app_state(
     config: ServerConfig,
     bound: std::net::SocketAddr,
 ) -> AppState {
-    app_state_with(store, config, bound, Vec::new())
+    app_state_with(store, config, bound, Vec::new(), Default::default())
 }
 
 /// [`app_state`] with `loaded`: SearchParameters read from `profiles/` or FHIR packages
-/// ([`conformance::package`]), which extend the built-in registry for every tenant.
+/// ([`conformance::package`]), which extend the built-in registry for every tenant; and
+/// `profiles`, the packages tenants may validate against.
 pub fn app_state_with(
     store: store::Store,
     config: ServerConfig,
     bound: std::net::SocketAddr,
     loaded: Vec<conformance::SearchParamDef>,
+    profiles: services::validation::Library,
 ) -> AppState {
     let base_url = config
         .base_url
@@ -57,7 +59,7 @@ pub fn app_state_with(
         import_dir: config.import_dir.clone(),
     };
     AppState(Arc::new(ServerState {
-        app: Arc::new(App::new(store, settings, loaded)),
+        app: Arc::new(App::new(store, settings, loaded).with_profiles(profiles)),
         config,
         metrics: metrics::Metrics::default(),
     }))

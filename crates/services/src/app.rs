@@ -66,6 +66,8 @@ pub struct App {
     pub harvest: crate::harvest::Harvests,
     /// When this process started, as a FHIR dateTime (CapabilityStatement.date).
     pub started: String,
+    /// The FHIR packages tenants validate against ([`App::with_profiles`]).
+    pub profiles: crate::validation::Library,
 }
 
 impl App {
@@ -89,8 +91,15 @@ impl App {
             tokens: crate::remote::Tokens::default(),
             harvest: crate::harvest::Harvests::default(),
             started: fhir::meta::format_instant(chrono::Utc::now()),
+            profiles: crate::validation::Library::default(),
             settings,
         }
+    }
+
+    /// The same, validating against `profiles` (the packages loaded at start and the
+    /// package cache).
+    pub fn with_profiles(self, profiles: crate::validation::Library) -> App {
+        App { profiles, ..self }
     }
 
     /// The FHIR base of a tenant: `{base}/fhir/{tenant}`.

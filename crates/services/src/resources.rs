@@ -74,7 +74,7 @@ pub async fn vread(ctx: &RequestCtx, rtype: &str, id: &str, version: i64) -> Res
 /// and the validation's warnings (in `enforce` mode an invalid resource is a 422 here).
 pub fn write_request(
     conf: &TenantConformance,
-    rules: &validation::Setting,
+    rules: &validation::Active,
     rtype: &str,
     id: &str,
     body: Map<String, Value>,
@@ -100,8 +100,8 @@ pub fn write_request(
 }
 
 /// The tenant's validation setting, for [`write_request`].
-pub(crate) async fn rules(ctx: &RequestCtx) -> Result<validation::Setting> {
-    validation::setting::get(ctx.app(), ctx.tenant()).await
+pub(crate) async fn rules(ctx: &RequestCtx) -> Result<validation::Active> {
+    validation::active(ctx.app(), ctx.tenant()).await
 }
 
 /// Writes `w` in a transaction of its own.
@@ -255,7 +255,7 @@ pub async fn delete(
     ctx.authorize(rtype, Interaction::Delete)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
-    validation::integrity::may_delete(ctx, &rules(ctx).await?, rtype, id).await?;
+    validation::integrity::may_delete(ctx, &rules(ctx).await?.setting, rtype, id).await?;
     // Loaded before the transaction: loading may write (on SQLite the open transaction would
     // hold the one writer it needs).
     let conf = app.conformance(tenant).await?;

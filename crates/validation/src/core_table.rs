@@ -47,6 +47,8 @@ pub struct CoreTable {
     /// Element path (as defined: `HumanName.use`) -> index into `value_sets`.
     bindings: HashMap<String, usize>,
     value_sets: Vec<ValueSet>,
+    /// Value set URL -> index into `value_sets`.
+    value_set_at: HashMap<String, usize>,
     /// Context (type name or element path) -> its invariants.
     invariants: HashMap<String, Vec<Invariant>>,
     /// Reference element path (as defined) -> the resource types it may point to.
@@ -117,12 +119,18 @@ impl CoreTable {
             })?;
             t.bindings.insert(path, i);
         }
+        t.value_set_at = vs_at;
         Ok(t)
     }
 
     /// The value set an element (by its defining path) is bound to with `required` strength.
     pub fn required_binding(&self, path: &str) -> Option<&ValueSet> {
         self.bindings.get(path).map(|&i| &self.value_sets[i])
+    }
+
+    /// A value set of the table by its URL.
+    pub fn value_set(&self, url: &str) -> Option<&ValueSet> {
+        self.value_set_at.get(url).map(|&i| &self.value_sets[i])
     }
 
     /// The resource types a Reference element (by its defining path) may point to; `None`

@@ -17,10 +17,12 @@
 //! `tests/core_table_matches_official.rs`; the element model is `conformance`'s.
 //!
 //! Profiles (StructureDefinitions of implementation guides, their slicing and extensions)
-//! are a later layer over the same [`Issue`]s.
+//! are a layer over the same [`Issue`]s: [`ProfileSet`].
 
 mod core_table;
 mod issue;
+mod policy;
+pub mod profile;
 pub mod references;
 mod walk;
 
@@ -33,6 +35,8 @@ pub use core_table::CoreTable;
 pub use fhir::outcome::Issue;
 pub use fhir::{IssueSeverity, IssueType};
 pub use issue::describe;
+pub use policy::Policy;
+pub use profile::ProfileSet;
 
 /// A validator, compiled once and shared.
 #[derive(Debug)]

@@ -363,8 +363,10 @@ async fn import_one(app: &App, tenant: &TenantName, path: &Path, url: &str) -> R
         // Searches keep running while a server imports: keep the indexes.
         defer_indexes: false,
         // A client's import is an API write: the tenant's validation applies.
-        validate: crate::validation::setting::get(app, tenant).await?.mode
-            == crate::validation::Mode::Enforce,
+        validate: {
+            let active = crate::validation::active(app, tenant).await?;
+            (active.mode == crate::validation::Mode::Enforce).then_some(active.policy)
+        },
         ..ingest::ImportOptions::default()
     };
     let mut problems = Vec::new();

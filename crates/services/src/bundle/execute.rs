@@ -29,7 +29,7 @@ use crate::validation::integrity;
 #[derive(Clone, Copy)]
 struct Rules<'r> {
     conf: &'r TenantConformance,
-    validation: &'r crate::validation::Setting,
+    validation: &'r crate::validation::Active,
 }
 
 /// `Bundle.entry.response` (and the resource, when returned) of one entry.

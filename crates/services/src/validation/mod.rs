@@ -8,24 +8,54 @@
 //! import` are not validated here: they come from sources the operator chose.
 
 pub mod integrity;
+pub mod library;
 pub mod operation;
 pub mod setting;
 
-use ::validation::Validator;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use ::validation::Policy;
 use fhir::outcome::Issue;
 use fhir::IssueSeverity;
 use http::StatusCode;
+pub use library::Library;
 use serde_json::{Map, Value};
 pub use setting::{Mode, Setting};
+use store::TenantName;
 
 use crate::error::{Error, Result};
+use crate::App;
 
-/// Validates `body` (a resource that will be stored with `id`) under `setting`: in
+/// A tenant's validation in force: its setting, and the policy (profiles of its packages,
+/// required profiles) the setting resolves to.
+#[derive(Debug, Clone)]
+pub struct Active {
+    pub setting: Setting,
+    pub policy: Arc<Policy>,
+}
+
+impl Deref for Active {
+    type Target = Setting;
+    fn deref(&self) -> &Setting {
+        &self.setting
+    }
+}
+
+/// `tenant`'s validation in force.
+pub async fn active(app: &App, tenant: &TenantName) -> Result<Active> {
+    let setting = setting::get(app, tenant).await?;
+    let policy = app.profiles.policy(&setting)?;
+    Ok(Active { setting, policy })
+}
+
+/// Validates `body` (a resource that will be stored with `id`) under `setting` (its mode
+/// and policy): in
 /// `enforce`, an error refuses it (422 with every issue; a Bundle entry's are located at the
 /// entry by the caller, [`Error::at_entry`]); otherwise its issues, errors turned into
 /// warnings (it is stored all the same), for the response. Answers the body back.
 pub fn check(
-    setting: &Setting,
+    setting: &Active,
     id: &str,
     body: Map<String, Value>,
 ) -> Result<(Map<String, Value>, Vec<Issue>)> {
@@ -35,7 +65,7 @@ pub fn check(
     let mut resource = Value::Object(body);
     // As it will be stored: a create's id is the server's.
     resource["id"] = Value::String(id.to_owned());
-    let mut issues = Validator::core().validate(&resource);
+    let mut issues = setting.policy.validate(&resource);
     let Value::Object(body) = resource else {
         unreachable!("an object stays an object");
     };

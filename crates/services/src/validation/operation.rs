@@ -6,7 +6,6 @@
 //! and the answer says nothing about what is stored); `mode=delete` asks about a stored
 //! resource, so it needs the delete permission and reads the resource as the caller may.
 
-use ::validation::Validator;
 use fhir::outcome::Issue;
 use fhir::{IssueSeverity, IssueType, OperationOutcome};
 use serde_json::{Map, Value};
@@ -152,38 +151,17 @@ pub async fn run(ctx: &RequestCtx, rtype: &str, id: Option<&str>, body: &[u8]) -
         }
     }
     let resource = Value::Object(resource);
-    issues.extend(Validator::core().validate(&resource));
-    // Profiles are not validated yet: each one asked for or declared is named, never passed
-    // in silence.
-    if let Some(profile) = &req.profile {
-        issues.push(issue(
-            IssueSeverity::Error,
-            IssueType::NotSupported,
-            None,
-            format!(
-                "profile {profile} is not loaded: fhirdir validates against FHIR R4 core only \
-                 so far"
-            ),
-        ));
-    }
-    let declared = resource["meta"]["profile"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    for p in declared.iter().filter_map(Value::as_str) {
-        issues.push(issue(
-            IssueSeverity::Information,
-            IssueType::NotSupported,
-            Some(&format!("{rtype}.meta.profile")),
-            format!("the declared profile {p} was not checked: FHIR R4 core rules only"),
-        ));
-    }
+    // The tenant's policy (its packages, its required profiles), and the profile asked for:
+    // one that is not loaded is an error issue, never a pass.
+    let policy = super::active(ctx.app(), ctx.tenant()).await?.policy;
+    let also: Vec<String> = req.profile.into_iter().collect();
+    issues.extend(policy.validate_also(&resource, &also));
     if issues.is_empty() {
         issues.push(issue(
             IssueSeverity::Information,
             IssueType::Informational,
             None,
-            format!("the {rtype} is valid FHIR R4"),
+            format!("the {rtype} is valid (FHIR R4 and the profiles it was checked against)"),
         ));
     }
     issues.sort_by_key(|i| i.severity);

@@ -50,21 +50,6 @@ pub struct Setting {
     pub delete_referenced: bool,
 }
 
-impl Setting {
-    /// Refuses what this server cannot honour yet, rather than accept it and check less than
-    /// the tenant asked for.
-    fn check(&self) -> Result<()> {
-        if !self.packages.is_empty() || !self.require_profiles.is_empty() {
-            return Err(Error::invalid(
-                "packages and require_profiles are not available yet: fhirdir validates \
-                 against FHIR R4 core (structure, cardinality, required bindings, \
-                 invariants); profile validation is to come",
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// `tenant`'s setting (the default when it has none).
 pub async fn get(app: &App, tenant: &TenantName) -> Result<Setting> {
     read(&app.store, tenant).await
@@ -86,7 +71,7 @@ pub async fn put(app: &App, tenant: &TenantName, body: &[u8]) -> Result<Setting>
         .map_err(|e| Error::invalid(format!("the validation setting is not JSON: {e}")))?;
     let setting: Setting = serde_json::from_value(value)
         .map_err(|e| Error::invalid(format!("validation setting: {e}")))?;
-    setting.check()?;
+    app.profiles.check(&setting)?;
     let text = serde_json::to_string(&setting).map_err(|e| Error::internal(e.to_string()))?;
     app.store.set_tenant_setting(tenant, SETTING, &text).await?;
     Ok(setting)
