@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use serde_json::json;
 use store::{HistoryQuery, HistoryScope, Scope, Store, StoreOptions, TenantName, Viewer};
 
 fn fhirdir(url: &str, args: &[&str], files: &[PathBuf]) -> Output {
@@ -315,6 +316,7 @@ async fn a_tenant_that_enforces_validation_gets_only_valid_resources() {
         practitioner("ok2"),
     ];
     let file = write_lines(dir.path(), "Practitioner.ndjson", &lines);
+    let package = gender_package(dir.path());
     for db in testkit::test_databases().await {
         let be = db.backend;
         let s = open(&db.url).await;
@@ -362,6 +364,69 @@ async fn a_tenant_that_enforces_validation_gets_only_valid_resources() {
         );
         assert!(exists(&s, "Practitioner", "ok3").await, "[{be}]");
         assert!(!exists(&s, "Practitioner", "bad2").await, "[{be}]");
+        // The tenant's packages and required profiles, as the server applies them: the
+        // package comes from --profiles (or the package cache), as `serve` reads it.
+        s.set_tenant_setting(
+            &t,
+            "validation",
+            &json!({"mode": "enforce", "packages": ["example.directory#1.0.0"],
+                    "require_profiles": {"Practitioner": [GENDER_PROFILE]}})
+            .to_string(),
+        )
+        .await
+        .unwrap();
+        let genderless = write_lines(
+            dir.path(),
+            "Genderless.ndjson",
+            &["{\"resourceType\":\"Practitioner\",\"id\":\"nogender\"}".into()],
+        );
+        let out = fhirdir(
+            &db.url,
+            &[
+                "--tenant",
+                "default",
+                "--profiles",
+                &package.display().to_string(),
+            ],
+            std::slice::from_ref(&genderless),
+        );
+        assert!(!out.status.success(), "[{be}] refused");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{}:1: ", genderless.display()))
+                && stderr.contains("`gender`")
+                && stderr.contains(GENDER_PROFILE),
+            "[{be}] {stderr}"
+        );
+        assert!(!exists(&s, "Practitioner", "nogender").await, "[{be}]");
         s.close().await;
     }
+}
+
+const GENDER_PROFILE: &str = "http://example.org/fhir/StructureDefinition/with-gender";
+
+/// A package folder holding one profile: Practitioner.gender required.
+fn gender_package(dir: &Path) -> PathBuf {
+    let pkg = dir.join("with-gender");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(
+        pkg.join("package.json"),
+        json!({"name": "example.directory", "version": "1.0.0"}).to_string(),
+    )
+    .unwrap();
+    let profile = json!({
+        "resourceType": "StructureDefinition", "url": GENDER_PROFILE, "name": "WithGender",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Practitioner",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Practitioner",
+        "derivation": "constraint",
+        "differential": {"element": [
+            {"id": "Practitioner.gender", "path": "Practitioner.gender", "min": 1}
+        ]}
+    });
+    std::fs::write(
+        pkg.join("StructureDefinition-with-gender.json"),
+        profile.to_string(),
+    )
+    .unwrap();
+    pkg
 }

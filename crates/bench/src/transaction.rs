@@ -53,6 +53,17 @@ pub struct TransactionArgs {
     /// client count runs once per mode, in this order.
     #[arg(long, value_delimiter = ',', default_value = "warn")]
     validation: Vec<String>,
+    /// A FHIR package (folder or .tgz) the server loads (`--profiles`) and the tenant
+    /// activates, every PractitionerRole then required to meet `--profile` (in the modes
+    /// other than off).
+    #[arg(long)]
+    package: Option<PathBuf>,
+    /// The profile of `--package` required of every PractitionerRole.
+    #[arg(
+        long,
+        default_value = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-PractitionerRole"
+    )]
+    profile: String,
     /// The fhirdir binary (default: `fhirdir` next to this executable, i.e. target/release).
     #[arg(long)]
     fhirdir: Option<PathBuf>,
@@ -299,6 +310,26 @@ pub async fn main(a: TransactionArgs) -> anyhow::Result<()> {
         a.warmup,
         a.duration
     );
+    // The package's name and the folder the server reads it from.
+    let profiles = match &a.package {
+        Some(path) => {
+            let loaded = conformance::package::load_definitions(path)?;
+            let id = loaded
+                .first()
+                .and_then(|p| p.id.clone())
+                .with_context(|| format!("{} is not a named FHIR package", path.display()))?;
+            println!(
+                "- validation modes other than off: the tenant activates {id} and requires {} of every PractitionerRole\n",
+                a.profile
+            );
+            Some(Profiles {
+                path: path.clone(),
+                package: id,
+                profile: a.profile.clone(),
+            })
+        }
+        None => None,
+    };
     println!("{DETAIL_HEADER}");
     let mut rows = Vec::new();
     for backend in backends {
@@ -311,6 +342,7 @@ pub async fn main(a: TransactionArgs) -> anyhow::Result<()> {
             modes: &a.validation,
             shape,
             stop,
+            profiles: profiles.as_ref(),
         };
         let result = run_backend(backend, &fhirdir, &database, &log, run).await;
         if let Some(db) = pg {
@@ -342,12 +374,33 @@ struct Run<'a> {
     modes: &'a [String],
     shape: Shape,
     stop: Stop,
+    profiles: Option<&'a Profiles>,
 }
 
-/// Sets tenant `default`'s validation mode in `database` (the server reads it per request).
-async fn set_validation(database: &str, mode: &str) -> anyhow::Result<()> {
+/// `--package`: where the server reads it, its name, the profile required.
+struct Profiles {
+    path: PathBuf,
+    package: String,
+    profile: String,
+}
+
+/// Sets tenant `default`'s validation mode (and `profiles`) in `database` (the server reads
+/// it per request).
+async fn set_validation(
+    database: &str,
+    mode: &str,
+    profiles: Option<&Profiles>,
+) -> anyhow::Result<()> {
     let store = store::Store::connect(database, &store::StoreOptions::default()).await?;
-    let setting = json!({ "mode": mode }).to_string();
+    let setting = match profiles {
+        Some(p) if mode != "off" => json!({
+            "mode": mode,
+            "packages": [p.package],
+            "require_profiles": {"PractitionerRole": [p.profile]}
+        }),
+        _ => json!({ "mode": mode }),
+    }
+    .to_string();
     store
         .set_tenant_setting(&store::TenantName::default_tenant(), "validation", &setting)
         .await?;
@@ -367,9 +420,13 @@ async fn run_backend(
         modes,
         shape,
         stop,
+        profiles,
     } = run;
     let mut cmd = Command::new(fhirdir);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", database]);
+    if let Some(p) = profiles {
+        cmd.arg("--profiles").arg(&p.path);
+    }
     // Writes without tokens; an older binary ignores the variable.
     cmd.env("FHIRDIR_AUTH", "off");
     let server = Server::start(cmd, Some(log)).await?;
@@ -389,7 +446,7 @@ async fn run_backend(
         .iter()
         .flat_map(|m| clients.iter().map(move |c| (m, c)))
     {
-        set_validation(database, mode).await?;
+        set_validation(database, mode, profiles).await?;
         let before = organizations(addr).await?;
         let outcome = crate::rest::measure(pid, addr, c.max(1), stop, make.clone()).await?;
         let row = Row {
