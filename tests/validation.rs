@@ -616,6 +616,27 @@ async fn referential_integrity_resolves_references_and_guards_deletes_without_re
             why.contains("PractitionerRole/r1") && why.contains("PractitionerRole/r2"),
             "[{b}] {why}"
         );
+        // $validate mode=delete says the same, as an error issue of a 200.
+        let params = json!({"resourceType": "Parameters", "parameter": [
+            {"name": "mode", "valueCode": "delete"}]});
+        let found = issues(
+            &send(
+                &app,
+                &token,
+                Method::POST,
+                "/Practitioner/p1/$validate",
+                &params,
+            )
+            .await
+            .status(200)
+            .json(),
+        );
+        assert!(
+            found.iter().any(|(s, c, _, why)| s == "error"
+                && c == "conflict"
+                && why.contains("PractitionerRole/r1")),
+            "[{b}] {found:?}"
+        );
         // A hidden resource is as absent as a missing one: referring to it is refused with the
         // same answer, and its referrers are not named to who cannot see them.
         let hidden = json!({"resourceType": "Practitioner", "id": "ph", "name": [{"family": "Hidden"}],
@@ -1004,5 +1025,89 @@ async fn the_tenants_packages_profiles_are_enforced_and_required_profiles_apply_
             .await;
         assert_eq!(resp.code, 401, "[{b}] {}", resp.text());
         assert!(!resp.text().contains("gender"), "[{b}] {}", resp.text());
+    }
+}
+
+/// A reference and the delete of what it names, racing: whichever commits first, the other
+/// is refused (422 for the reference, 409 for the delete), and no reference to a deleted
+/// resource is ever stored (both run in the write's transaction, under a lock on the
+/// referenced resource).
+#[tokio::test]
+async fn a_reference_and_the_delete_of_its_target_never_both_commit() {
+    const PAIRS: usize = 24;
+    for db in test_databases().await {
+        let app = spawn(&db).await;
+        let b = app.backend;
+        create_tenant(&app, T).await;
+        admin(
+            &app,
+            Method::PUT,
+            &setting_path(),
+            Some(json!({"mode": "warn", "referential_integrity": true})),
+        )
+        .await
+        .status(200);
+        let token = client_token(&app, T, "system/*.cruds").await;
+        for i in 0..PAIRS {
+            let path = format!("/Practitioner/race{i}");
+            send(
+                &app,
+                &token,
+                Method::PUT,
+                &path,
+                &practitioner(&format!("race{i}")),
+            )
+            .await
+            .status(201);
+        }
+        let races = (0..PAIRS).map(|i| {
+            let (app, token) = (&app, &token);
+            async move {
+                let reference = async {
+                    let r = role(&format!("role{i}"), &format!("Practitioner/race{i}"));
+                    send(
+                        app,
+                        token,
+                        Method::PUT,
+                        &format!("/PractitionerRole/role{i}"),
+                        &r,
+                    )
+                    .await
+                    .code
+                };
+                let delete = async {
+                    let req = app
+                        .request(Method::DELETE, &format!("/fhir/{T}/Practitioner/race{i}"))
+                        .bearer_auth(token);
+                    app.send(req).await.code
+                };
+                futures::join!(reference, delete)
+            }
+        });
+        let outcomes = futures::future::join_all(races).await;
+        for (i, (put, delete)) in outcomes.into_iter().enumerate() {
+            assert!(
+                matches!((put, delete), (201, 409) | (422, 200 | 204)),
+                "[{b}] pair {i}: reference {put}, delete {delete}"
+            );
+            let role = app
+                .send(
+                    app.request(Method::GET, &format!("/fhir/{T}/PractitionerRole/role{i}"))
+                        .bearer_auth(&token),
+                )
+                .await
+                .code;
+            let target = app
+                .send(
+                    app.request(Method::GET, &format!("/fhir/{T}/Practitioner/race{i}"))
+                        .bearer_auth(&token),
+                )
+                .await
+                .code;
+            assert!(
+                !(role == 200 && target == 410),
+                "[{b}] pair {i}: a stored reference to a deleted practitioner"
+            );
+        }
     }
 }

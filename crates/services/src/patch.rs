@@ -177,7 +177,7 @@ pub async fn patch_in(
         Precondition::IfMatch(current.version),
         Method::Patch,
     )?;
-    crate::validation::integrity::check(ctx, &rules, &req, &Default::default()).await?;
+    crate::validation::integrity::check(ctx, &rules, tx, &req, &Default::default()).await?;
     ctx.note(warnings);
     Ok(writes::apply(tx, req, &conf.extractor).await?)
 }

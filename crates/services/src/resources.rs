@@ -193,10 +193,11 @@ pub async fn create(
         Precondition::MustNotExist,
         Method::Post,
     )?;
-    validation::integrity::check(ctx, &rules, &req, &Default::default()).await?;
     ctx.note(warnings);
     let Some(criteria) = if_none_exist else {
-        return write(ctx, &conf, req).await;
+        let mut tx = ctx.begin().await?;
+        validation::integrity::check(ctx, &rules, &mut tx, &req, &Default::default()).await?;
+        return commit_with(ctx, &conf, tx, req).await;
     };
     // Conditional create (<https://hl7.org/fhir/R4/http.html#ccreate>): one match is
     // answered with that resource (200), several with 412. Checked in the write's
@@ -206,7 +207,10 @@ pub async fn create(
     cond.lock(&mut tx).await?;
     let found = cond.find_in(&mut tx, ctx, &conf).await?;
     match found.as_slice() {
-        [] => commit_with(ctx, &conf, tx, req).await,
+        [] => {
+            validation::integrity::check(ctx, &rules, &mut tx, &req, &Default::default()).await?;
+            commit_with(ctx, &conf, tx, req).await
+        }
         [one] => Ok(WriteOutcome {
             kind: store::WriteKind::Updated,
             record: one.clone(),
@@ -240,9 +244,10 @@ pub async fn update(
     let conf = app.conformance(tenant).await?;
     let rules = rules(ctx).await?;
     let (req, warnings) = write_request(&conf, &rules, rtype, id, body, precondition, Method::Put)?;
-    validation::integrity::check(ctx, &rules, &req, &Default::default()).await?;
     ctx.note(warnings);
-    write(ctx, &conf, req).await
+    let mut tx = ctx.begin().await?;
+    validation::integrity::check(ctx, &rules, &mut tx, &req, &Default::default()).await?;
+    commit_with(ctx, &conf, tx, req).await
 }
 
 /// `DELETE [type]/[id]`.
@@ -255,11 +260,12 @@ pub async fn delete(
     ctx.authorize(rtype, Interaction::Delete)?;
     let (app, tenant) = (ctx.app(), ctx.tenant());
     let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
-    validation::integrity::may_delete(ctx, &rules(ctx).await?.setting, rtype, id).await?;
+    let rules = rules(ctx).await?;
     // Loaded before the transaction: loading may write (on SQLite the open transaction would
     // hold the one writer it needs).
     let conf = app.conformance(tenant).await?;
     let mut tx = ctx.begin().await?;
+    validation::integrity::may_delete(ctx, &rules.setting, &mut tx, rtype, id).await?;
     let outcome =
         super::restricted::delete(ctx, &mut tx, rtype, id, precondition, &conf.extractor).await?;
     tx.commit().await?;
@@ -315,7 +321,7 @@ pub async fn conditional_update(
     let precondition = if_match.map_or(Precondition::None, Precondition::IfMatch);
     let (req, warnings) =
         write_request(&conf, &rules, rtype, &id, body, precondition, Method::Put)?;
-    validation::integrity::check(ctx, &rules, &req, &Default::default()).await?;
+    validation::integrity::check(ctx, &rules, &mut tx, &req, &Default::default()).await?;
     ctx.note(warnings);
     commit_with(ctx, &conf, tx, req).await
 }

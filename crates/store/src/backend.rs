@@ -129,10 +129,12 @@ pub(crate) trait Backend: std::fmt::Debug + Clone + Send + Sync + 'static {
         tenant: &TenantName,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// [`crate::StoreTx::lock_condition`] with the key already hashed.
+    /// [`crate::StoreTx::lock_condition`] with the key already hashed; `shared`: a lock
+    /// others may hold at the same time in shared mode ([`crate::StoreTx::lock_referent`]).
     fn lock_condition(
         conn: &mut Conn<Self>,
         key: i64,
+        shared: bool,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The current rows of one run of a batch (no resource twice), content only for

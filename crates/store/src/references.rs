@@ -18,21 +18,27 @@ impl Store {
         id: &str,
         limit: i64,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let mut sql = Sql::new();
-        sql.push("SELECT DISTINCT res_type, id FROM search_reference WHERE tenant IN (")
-            .text(tenant.as_str())
-            .push(", ")
-            .text(shadow_tenant(tenant.as_str()))
-            .push(") AND target_type = ")
-            .text(rtype)
-            .push(" AND target_id = ")
-            .text(id)
-            .push(" AND NOT (res_type = ")
-            .text(rtype)
-            .push(" AND id = ")
-            .text(id)
-            .push(") ORDER BY res_type, id LIMIT ")
-            .int(limit);
-        self.read_all(&sql).await
+        self.read_all(&referrers_sql(tenant, rtype, id, limit))
+            .await
     }
+}
+
+/// The query of [`Store::referrers`] (and of `StoreTx::referrers`).
+pub(crate) fn referrers_sql(tenant: &TenantName, rtype: &str, id: &str, limit: i64) -> Sql {
+    let mut sql = Sql::new();
+    sql.push("SELECT DISTINCT res_type, id FROM search_reference WHERE tenant IN (")
+        .text(tenant.as_str())
+        .push(", ")
+        .text(shadow_tenant(tenant.as_str()))
+        .push(") AND target_type = ")
+        .text(rtype)
+        .push(" AND target_id = ")
+        .text(id)
+        .push(" AND NOT (res_type = ")
+        .text(rtype)
+        .push(" AND id = ")
+        .text(id)
+        .push(") ORDER BY res_type, id LIMIT ")
+        .int(limit);
+    sql
 }

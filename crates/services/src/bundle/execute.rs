@@ -425,7 +425,7 @@ pub async fn transaction(
         if let Some((w, warnings)) =
             prepare_create_or_update(rules, e, &ids).map_err(|err| e.locate(err))?
         {
-            integrity::check(ctx, &validation, &w, &written)
+            integrity::check(ctx, &validation, &mut tx, &w, &written)
                 .await
                 .map_err(|err| e.locate(err))?;
             run.push((e, w, warnings));
@@ -592,7 +592,7 @@ async fn write_entry(
 ) -> Result<EntryResponse> {
     let conf = rules.conf;
     if let Some((req, warnings)) = prepare_create_or_update(rules, e, ids)? {
-        integrity::check(ctx, rules.validation, &req, &HashSet::new()).await?;
+        integrity::check(ctx, rules.validation, tx, &req, &HashSet::new()).await?;
         let (t, id) = (&req.request.resource_type, &req.request.id);
         restricted::may_overwrite(ctx, tx, t, id).await?;
         let outcome = writes::apply(tx, req, &conf.extractor).await?;
@@ -603,7 +603,7 @@ async fn write_entry(
     let precondition = e.if_match.map_or(Precondition::None, Precondition::IfMatch);
     match (&e.method, &e.target) {
         (EntryMethod::Delete, Target::Instance(t, id)) => {
-            integrity::may_delete(ctx, rules.validation, t, id).await?;
+            integrity::may_delete(ctx, rules.validation, tx, t, id).await?;
             let outcome = restricted::delete(ctx, tx, t, id, precondition, &conf.extractor).await?;
             if outcome == DeleteOutcome::NotFound && e.if_match.is_some() {
                 return Err(Error::precondition_failed(format!(

@@ -6,6 +6,10 @@
 //! absent as one never stored, so a write cannot probe for restricted content. Inside a
 //! transaction the order of entries does not matter: what the Bundle itself writes counts
 //! as present. Contained (`#id`), `urn:` and other servers' references are not checked.
+//!
+//! Both checks run in the write's own transaction, under [`StoreTx::lock_referent`] on the
+//! referenced resource (shared by the referrers, exclusive by its delete), so a reference
+//! and the delete of what it names cannot both commit.
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,9 +19,12 @@ use http::StatusCode;
 use serde_json::Value;
 use store::BatchWrite;
 
+use store::StoreTx;
+
 use super::Setting;
 use crate::ctx::RequestCtx;
 use crate::error::{Error, Result};
+use crate::restricted::{seen, Seen};
 
 /// Referrers named in a refused delete's message.
 const NAMED_REFERRERS: i64 = 10;
@@ -25,10 +32,18 @@ const NAMED_REFERRERS: i64 = 10;
 /// `(type, id)` of a resource.
 pub type Key = (String, String);
 
-/// Checks the local references of `w` (with `also`: what the same Bundle writes).
+/// Whether `rtype/id` is live and visible to the caller, as `tx` sees it.
+async fn visible(ctx: &RequestCtx, tx: &mut StoreTx, rtype: &str, id: &str) -> Result<bool> {
+    let live = tx.read(rtype, id).await?.is_some_and(|r| !r.deleted);
+    Ok(live && seen(ctx, tx, rtype, id).await? != Seen::Hidden)
+}
+
+/// Checks the local references of `w` (with `also`: what the same Bundle writes), in the
+/// transaction `tx` that will write it.
 pub async fn check(
     ctx: &RequestCtx,
     setting: &Setting,
+    tx: &mut StoreTx,
     w: &BatchWrite,
     also: &HashSet<Key>,
 ) -> Result<()> {
@@ -38,24 +53,29 @@ pub async fn check(
     let app = ctx.app();
     let base = app.tenant_base(ctx.tenant());
     let resource = Value::Object(w.request.resource.clone());
+    let refs = ::validation::references::local_references(&resource, &base);
+    let mut targets: Vec<Key> = refs
+        .iter()
+        .map(|r| (r.resource_type.clone(), r.id.clone()))
+        .filter(|k| {
+            let own = k.0 == w.request.resource_type && k.1 == w.request.id;
+            !own && !also.contains(k)
+        })
+        .collect();
+    // Locked in sorted order (two writers taking two locks in opposite orders could
+    // deadlock), then read.
+    targets.sort();
+    targets.dedup();
     let mut known: HashMap<Key, bool> = HashMap::new();
+    for key in targets {
+        tx.lock_referent(&key.0, &key.1, false).await?;
+        let present = visible(ctx, tx, &key.0, &key.1).await?;
+        known.insert(key, present);
+    }
     let mut issues = Vec::new();
-    for r in ::validation::references::local_references(&resource, &base) {
+    for r in refs {
         let key = (r.resource_type.clone(), r.id.clone());
-        let own = key.0 == w.request.resource_type && key.1 == w.request.id;
-        if own || also.contains(&key) {
-            continue;
-        }
-        let present = match known.get(&key) {
-            Some(p) => *p,
-            None => {
-                let found = app.store.read(ctx.scope(), &key.0, &key.1).await?;
-                let p = found.is_some_and(|f| !f.deleted);
-                known.insert(key.clone(), p);
-                p
-            }
-        };
-        if !present {
+        if known.get(&key) == Some(&false) {
             issues.push(Issue {
                 severity: IssueSeverity::Error,
                 code: IssueType::NotFound,
@@ -77,27 +97,29 @@ pub async fn check(
 
 /// Refuses (409) deleting `rtype/id` while other resources reference it, unless the tenant
 /// allows it. The message names the referrers the caller can see and counts the others.
-pub async fn may_delete(ctx: &RequestCtx, setting: &Setting, rtype: &str, id: &str) -> Result<()> {
+pub async fn may_delete(
+    ctx: &RequestCtx,
+    setting: &Setting,
+    tx: &mut StoreTx,
+    rtype: &str,
+    id: &str,
+) -> Result<()> {
     if !setting.referential_integrity || setting.delete_referenced {
         return Ok(());
     }
-    let app = ctx.app();
+    tx.lock_referent(rtype, id, true).await?;
     // Only about a resource the caller can see: otherwise the refusal would tell it that a
     // hidden resource exists (the delete itself answers as for any resource it cannot see).
-    match app.store.read(ctx.scope(), rtype, id).await? {
-        Some(r) if !r.deleted => {}
-        _ => return Ok(()),
+    if !visible(ctx, tx, rtype, id).await? {
+        return Ok(());
     }
-    let referrers = app
-        .store
-        .referrers(ctx.tenant(), rtype, id, NAMED_REFERRERS)
-        .await?;
+    let referrers = tx.referrers(rtype, id, NAMED_REFERRERS).await?;
     if referrers.is_empty() {
         return Ok(());
     }
     let mut named = Vec::new();
     for (t, i) in &referrers {
-        if app.store.read(ctx.scope(), t, i).await?.is_some() {
+        if visible(ctx, tx, t, i).await? {
             named.push(format!("{t}/{i}"));
         }
     }

@@ -123,12 +123,27 @@ pub async fn run(ctx: &RequestCtx, rtype: &str, id: Option<&str>, body: &[u8]) -
         ctx.authorize(rtype, Interaction::Delete)?;
         // Read as the caller may: a resource it cannot see is as absent as one never stored.
         crate::resources::read(ctx, rtype, id).await?;
-        issues.push(issue(
-            IssueSeverity::Information,
-            IssueType::Informational,
-            None,
-            format!("{rtype}/{id} may be deleted: nothing in this tenant's rules prevents it"),
-        ));
+        // The delete's own check (referential integrity), in a transaction that writes
+        // nothing.
+        let setting = super::setting::get(ctx.app(), ctx.tenant()).await?;
+        let mut tx = ctx.begin().await?;
+        let verdict = super::integrity::may_delete(ctx, &setting, &mut tx, rtype, id).await;
+        tx.rollback().await?;
+        match verdict {
+            Ok(()) => issues.push(issue(
+                IssueSeverity::Information,
+                IssueType::Informational,
+                None,
+                format!("{rtype}/{id} may be deleted: nothing in this tenant's rules prevents it"),
+            )),
+            Err(e) if e.status() == http::StatusCode::CONFLICT => issues.push(issue(
+                IssueSeverity::Error,
+                IssueType::Conflict,
+                None,
+                e.diagnostics().to_owned(),
+            )),
+            Err(e) => return Err(e),
+        }
         return Ok(outcome(issues));
     }
     if !ctx.may(rtype, Interaction::Create) {

@@ -181,9 +181,22 @@ impl Backend for PgStore {
     }
 
     /// A transaction-scoped advisory lock on `key`.
-    async fn lock_condition(conn: &mut PgConnection, key: i64) -> Result<(), StoreError> {
+    async fn lock_condition(
+        conn: &mut PgConnection,
+        key: i64,
+        shared: bool,
+    ) -> Result<(), StoreError> {
         let mut sql = Sql::new();
-        sql.push("SELECT pg_advisory_xact_lock(").int(key).push(")");
+        let function = if shared {
+            "pg_advisory_xact_lock_shared"
+        } else {
+            "pg_advisory_xact_lock"
+        };
+        sql.push("SELECT ")
+            .push(function)
+            .push("(")
+            .int(key)
+            .push(")");
         Postgres::execute(conn, &sql).await?;
         Ok(())
     }

@@ -313,7 +313,11 @@ impl Backend for SqliteStore {
     }
 
     /// Nothing to do: `BEGIN IMMEDIATE` made this transaction the only writer.
-    async fn lock_condition(_conn: &mut SqliteConnection, _key: i64) -> Result<(), StoreError> {
+    async fn lock_condition(
+        _conn: &mut SqliteConnection,
+        _key: i64,
+        _shared: bool,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 

@@ -251,8 +251,41 @@ impl StoreTx {
     /// opposite orders can deadlock, and Postgres then aborts one of them.
     pub async fn lock_condition(&mut self, key: &str) -> Result<(), StoreError> {
         let hash = condition_lock_key(self.tenant(), key);
-        self.guarded(async |inner| dispatch!(Inner, inner, t => t.lock_condition(hash).await))
-            .await
+        self.guarded(
+            async |inner| dispatch!(Inner, inner, t => t.lock_condition(hash, false).await),
+        )
+        .await
+    }
+
+    /// Referential integrity's lock on the resource `rtype/id`, held to the end of this
+    /// transaction: shared by each write that references it (and then checks it is live),
+    /// exclusive by its delete (which then checks that nothing references it). Whichever
+    /// commits first, the other then sees its commit (READ COMMITTED), so a reference to a
+    /// deleted resource never commits. On Postgres an advisory lock; on SQLite nothing, as
+    /// `BEGIN IMMEDIATE` serialises every write transaction. Take several in sorted order.
+    pub async fn lock_referent(
+        &mut self,
+        rtype: &str,
+        id: &str,
+        exclusive: bool,
+    ) -> Result<(), StoreError> {
+        let hash = condition_lock_key(self.tenant(), &format!("referent {rtype}/{id}"));
+        self.guarded(
+            async |inner| dispatch!(Inner, inner, t => t.lock_condition(hash, !exclusive).await),
+        )
+        .await
+    }
+
+    /// Up to `limit` resources that reference `rtype/id`, as this transaction sees them
+    /// (like [`Store::referrers`]).
+    pub async fn referrers(
+        &mut self,
+        rtype: &str,
+        id: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let sql = crate::references::referrers_sql(self.tenant(), rtype, id, limit);
+        self.fetch_rows(&sql).await
     }
 
     /// Replaces the restriction rows of the given resources (written in this transaction, or

@@ -373,8 +373,12 @@ impl<B: Backend> WriteTx<B> {
     }
 
     /// [`crate::StoreTx::lock_condition`] with the key hashed.
-    pub(crate) async fn lock_condition(&mut self, key: i64) -> Result<(), StoreError> {
-        B::lock_condition(&mut self.tx, key).await
+    pub(crate) async fn lock_condition(
+        &mut self,
+        key: i64,
+        shared: bool,
+    ) -> Result<(), StoreError> {
+        B::lock_condition(&mut self.tx, key, shared).await
     }
 
     pub(crate) async fn write(&mut self, req: WriteRequest) -> Result<WriteOutcome, StoreError> {
