@@ -399,6 +399,27 @@ async fn a_tenant_that_enforces_validation_gets_only_valid_resources() {
             "[{be}] {stderr}"
         );
         assert!(!exists(&s, "Practitioner", "nogender").await, "[{be}]");
+        // What a loaded package's profiles need but nobody loaded is said as it loads: NDH's
+        // US Core bases.
+        if let Some(shared) = testkit::shared_fhir() {
+            let ndh = shared.join("ndh/1.0.0-sushi-compiled");
+            let out = fhirdir(
+                &db.url,
+                &[
+                    "--tenant",
+                    "default",
+                    "--profiles",
+                    &ndh.display().to_string(),
+                ],
+                std::slice::from_ref(&file),
+            );
+            let stderr = text(&out.stderr);
+            assert!(
+                stderr.contains("ndh-Organization")
+                    && stderr.contains("us-core-organization|6.1.0 is not loaded"),
+                "[{be}] {stderr}"
+            );
+        }
         s.close().await;
     }
 }

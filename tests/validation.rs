@@ -722,7 +722,8 @@ fn library(shared: &std::path::Path, cache: &std::path::Path) -> services::valid
     let plan_net = conformance::package::load_definitions(&shared.join("plan-net/1.2.0"))
         .expect("Plan-Net loads");
     // A package of the cache, read only when a tenant activates it: a profile requiring
-    // Practitioner.gender.
+    // Practitioner.gender, and meta.lastUpdated (as NDH's do: the server sets it, so a
+    // resource sent without one meets it).
     let tgz = cache.join("local.tgz");
     let profile = json!({
         "resourceType": "StructureDefinition", "url": GENDER_PROFILE, "name": "WithGender",
@@ -730,6 +731,7 @@ fn library(shared: &std::path::Path, cache: &std::path::Path) -> services::valid
         "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Practitioner",
         "derivation": "constraint",
         "differential": {"element": [
+            {"id": "Practitioner.meta.lastUpdated", "path": "Practitioner.meta.lastUpdated", "min": 1},
             {"id": "Practitioner.gender", "path": "Practitioner.gender", "min": 1}
         ]}
     });

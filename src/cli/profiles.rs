@@ -89,6 +89,7 @@ pub(super) fn load(args: ProfileArgs) -> anyhow::Result<Loaded> {
         definitions,
         packages::PackageCache::locate(args.cache.package_cache.clone()),
     );
+    library.announce()?;
     for p in &loaded {
         tracing::debug!(url = %p.def.url, code = %p.def.code, source = %p.source, "search parameter loaded");
     }

@@ -60,6 +60,27 @@ impl Library {
         }
     }
 
+    /// Builds the profile set of each package loaded at start (with what it depends on), so
+    /// that what its profiles need but nobody loaded is said (logged) when it loads, not
+    /// first when a tenant activates it.
+    pub fn announce(&self) -> Result<()> {
+        let ids: Vec<String> = self
+            .named
+            .lock()
+            .expect("not poisoned")
+            .keys()
+            .cloned()
+            .collect();
+        for id in ids {
+            let setting = Setting {
+                packages: vec![id],
+                ..Setting::default()
+            };
+            self.policy(&setting)?;
+        }
+        Ok(())
+    }
+
     /// The package `id`, from those loaded or the cache; `None` when neither has it.
     fn package(&self, id: &str) -> Result<Option<Arc<DefinitionPackage>>> {
         if let Some(p) = self.named.lock().expect("not poisoned").get(id) {
@@ -156,12 +177,13 @@ impl Library {
             return Ok(p.clone());
         }
         let (found, absent) = self.closure(&setting.packages)?;
+        let packages = setting.packages.join(", ");
         for id in &absent {
-            tracing::warn!(package = %id, "a package of a tenant's validation (or one it depends on) is not available: its profiles are not checked");
+            tracing::warn!(package = %id, of = %packages, "a package (or one it depends on) is not available: its profiles are not checked");
         }
         let set = ProfileSet::new(self.always.iter().chain(&found).map(|p| p.as_ref()));
         for problem in set.problems() {
-            tracing::warn!(%problem, "a profile refers to a definition that is not loaded");
+            tracing::warn!(%problem, of = %packages, "a profile refers to a definition that is not loaded: validating against it gives an error");
         }
         let policy = Arc::new(Policy {
             profiles: Arc::new(set),

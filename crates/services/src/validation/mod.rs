@@ -57,17 +57,36 @@ pub async fn active(app: &App, tenant: &TenantName) -> Result<Active> {
 pub fn check(
     setting: &Active,
     id: &str,
-    body: Map<String, Value>,
+    mut body: Map<String, Value>,
 ) -> Result<(Map<String, Value>, Vec<Issue>)> {
     if setting.mode == Mode::Off {
         return Ok((body, Vec::new()));
     }
-    let mut resource = Value::Object(body);
-    // As it will be stored: a create's id is the server's.
-    resource["id"] = Value::String(id.to_owned());
+    // As it will be stored: a create's id is the server's, and the store sets
+    // `meta.versionId` and `meta.lastUpdated` (NDH's profiles require the latter). The meta
+    // given here is only for the verdict: the body goes on as it came (the store writes its
+    // own).
+    body.insert("id".into(), Value::String(id.to_owned()));
+    let meta_before = body.get("meta").cloned();
+    let mut meta = match &meta_before {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    meta.entry("versionId")
+        .or_insert_with(|| Value::String("1".into()));
+    meta.insert(
+        "lastUpdated".into(),
+        Value::String(fhir::meta::format_instant(chrono::Utc::now())),
+    );
+    body.insert("meta".into(), Value::Object(meta));
+    let resource = Value::Object(body);
     let mut issues = setting.policy.validate(&resource);
-    let Value::Object(body) = resource else {
+    let Value::Object(mut body) = resource else {
         unreachable!("an object stays an object");
+    };
+    match meta_before {
+        Some(m) => body.insert("meta".into(), m),
+        None => body.remove("meta"),
     };
     if ::validation::has_errors(&issues) {
         if setting.mode == Mode::Enforce {
