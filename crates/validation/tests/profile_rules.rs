@@ -9,6 +9,8 @@ use validation::{describe, IssueSeverity as Severity, ProfileSet};
 const STRICT: &str = "http://example.org/sd/strict-practitioner";
 const CHILD: &str = "http://example.org/sd/strict-child";
 const ORPHAN: &str = "http://example.org/sd/orphan";
+const OPEN_BASE: &str = "http://example.org/sd/open-base";
+const CLOSING: &str = "http://example.org/sd/closing-child";
 const RATING: &str = "http://example.org/ext/rating";
 const HOURS: &str = "http://example.org/ext/hours";
 
@@ -125,6 +127,54 @@ fn package() -> DefinitionPackage {
             "Practitioner",
             "http://example.org/sd/absent",
             vec![el("Practitioner.gender", json!({"min": 1}))],
+            json!({}),
+        ),
+        sd(
+            OPEN_BASE,
+            "Practitioner",
+            &core("Practitioner"),
+            vec![
+                el(
+                    "Practitioner.identifier",
+                    json!({"slicing": {"discriminator": [{"type": "value", "path": "system"}], "rules": "open"}}),
+                ),
+                el("Practitioner.identifier:NPI", json!({"min": 1})),
+                el(
+                    "Practitioner.identifier:NPI.system",
+                    json!({"fixedUri": "http://hl7.org/fhir/sid/us-npi"}),
+                ),
+            ],
+            json!({}),
+        ),
+        sd(
+            CLOSING,
+            "Practitioner",
+            OPEN_BASE,
+            vec![
+                el(
+                    "Practitioner.identifier",
+                    json!({"slicing": {"discriminator": [{"type": "value", "path": "system"}], "rules": "closed"}}),
+                ),
+                el("Practitioner.identifier:licence", json!({"max": "1"})),
+                el(
+                    "Practitioner.identifier:licence.system",
+                    json!({"fixedUri": "http://example.org/licence"}),
+                ),
+                el(
+                    "Practitioner.telecom",
+                    json!({"slicing": {"discriminator": [{"type": "value", "path": "system"}], "rules": "openAtEnd", "ordered": true}}),
+                ),
+                el("Practitioner.telecom:phone", json!({})),
+                el(
+                    "Practitioner.telecom:phone.system",
+                    json!({"fixedCode": "phone"}),
+                ),
+                el("Practitioner.telecom:email", json!({})),
+                el(
+                    "Practitioner.telecom:email.system",
+                    json!({"fixedCode": "email"}),
+                ),
+            ],
             json!({}),
         ),
         json!({"resourceType": "ValueSet", "url": "http://example.org/vs/langs", "status": "active",
@@ -353,4 +403,72 @@ fn a_derived_profile_adds_to_its_base_and_a_missing_base_is_an_error() {
         .any(|i| i.severity == Severity::Warning
             && i.expression == ["Practitioner.extension[2]"]
             && i.diagnostics.contains("not defined by any loaded package")));
+}
+
+#[test]
+fn a_derived_profile_may_close_a_slicing_whose_slices_its_base_declared() {
+    let set = ProfileSet::new([&package()]);
+    let practitioner = |systems: &[&str]| {
+        let ids: Vec<Value> = systems
+            .iter()
+            .map(|s| json!({"system": s, "value": "1"}))
+            .collect();
+        json!({"resourceType": "Practitioner", "id": "p", "meta": {"profile": [CLOSING]},
+               "identifier": ids})
+    };
+    // The base's NPI slice and the child's licence slice both admit their items.
+    let ok = practitioner(&[
+        "http://hl7.org/fhir/sid/us-npi",
+        "http://example.org/licence",
+    ]);
+    assert_eq!(errors(&set, &ok), Vec::new());
+    // Anything else is refused by the closed slicing.
+    let other = practitioner(&["http://hl7.org/fhir/sid/us-npi", "http://example.org/other"]);
+    let found = errors(&set, &other);
+    assert!(
+        found.iter().any(|(c, a, d)| c == "structure"
+            && a == "Practitioner.identifier[1]"
+            && d.contains("closed")),
+        "{found:#?}"
+    );
+    // The base's minimum still holds.
+    let found = errors(&set, &practitioner(&["http://example.org/licence"]));
+    assert!(
+        found
+            .iter()
+            .any(|(c, _, d)| c == "required" && d.contains("NPI")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn an_ordered_slicing_and_one_open_at_the_end_refuse_items_out_of_place() {
+    let set = ProfileSet::new([&package()]);
+    let practitioner = |systems: &[&str]| {
+        let telecom: Vec<Value> = systems
+            .iter()
+            .map(|s| json!({"system": s, "value": "x"}))
+            .collect();
+        json!({"resourceType": "Practitioner", "id": "p", "meta": {"profile": [CLOSING]},
+               "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1"}],
+               "telecom": telecom})
+    };
+    assert_eq!(
+        errors(&set, &practitioner(&["phone", "email", "fax"])),
+        Vec::new()
+    );
+    let found = errors(&set, &practitioner(&["email", "phone"]));
+    assert!(
+        found.iter().any(|(c, a, d)| c == "structure"
+            && a == "Practitioner.telecom[1]"
+            && d.contains("ordered")),
+        "{found:#?}"
+    );
+    let found = errors(&set, &practitioner(&["phone", "fax", "email"]));
+    assert!(
+        found.iter().any(|(c, a, d)| c == "structure"
+            && a == "Practitioner.telecom[2]"
+            && d.contains("open at the end")),
+        "{found:#?}"
+    );
 }

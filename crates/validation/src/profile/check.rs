@@ -310,6 +310,9 @@ impl Checker<'_> {
             return;
         };
         let mut counts = vec![0u32; sliced.slices.len()];
+        // For `ordered` and `openAtEnd`: the last slice an item was of, and whether an item
+        // of no slice came before.
+        let (mut last, mut unsliced_before) = (0usize, false);
         for (key, index, value, ty) in items {
             let item_loc = match index {
                 Some(i) => format!("{loc}.{key}[{i}]"),
@@ -320,21 +323,48 @@ impl Checker<'_> {
                     .get(&s.id)
                     .is_some_and(|conds| conds.iter().all(|c| self.matches(c, value, ty)))
             });
+            if let Some(i) = found {
+                let out_of_order = slicing.ordered && i < last;
+                let after_open_end = slicing.rules == Rules::OpenAtEnd && unsliced_before;
+                if out_of_order || after_open_end {
+                    let why = if out_of_order {
+                        "comes after an item of a later slice, and the slicing is ordered"
+                    } else {
+                        "comes after an item of no slice, and the slicing is open at the end only"
+                    };
+                    self.issue(
+                        Severity::Error,
+                        IssueType::Structure,
+                        &item_loc,
+                        format!(
+                            "this item of the slice {} {why} ({}; {})",
+                            sliced.slices[i].0, sliced.id, p.url
+                        ),
+                    );
+                }
+                last = last.max(i);
+            } else {
+                unsliced_before = true;
+            }
             match found {
                 Some(i) => {
                     counts[i] += 1;
                     let slice = &sliced.slices[i].1;
                     self.element(p, slice, value, ty, &item_loc);
                 }
-                None if slicing.rules == Rules::Closed => self.issue(
-                    Severity::Error,
-                    IssueType::Structure,
-                    &item_loc,
-                    format!(
-                        "matches none of the slices of {}, whose slicing is closed ({})",
-                        sliced.id, p.url
-                    ),
-                ),
+                None if slicing.rules == Rules::Closed
+                    && !self.in_another_layers_slice(p, &sliced.id, value, ty) =>
+                {
+                    self.issue(
+                        Severity::Error,
+                        IssueType::Structure,
+                        &item_loc,
+                        format!(
+                            "matches none of the slices of {}, whose slicing is closed ({})",
+                            sliced.id, p.url
+                        ),
+                    )
+                }
                 None => {}
             }
         }
@@ -362,6 +392,25 @@ impl Checker<'_> {
                 );
             }
         }
+    }
+
+    /// Whether `item` is of a slice of `sliced` that another layer declares (a derived
+    /// profile may close a slicing whose slices its base declared).
+    fn in_another_layers_slice(
+        &mut self,
+        p: &Profile,
+        sliced: &str,
+        item: &Value,
+        ty: &str,
+    ) -> bool {
+        let Some(ids) = p.slices_of.get(sliced) else {
+            return false;
+        };
+        ids.iter().any(|id| {
+            p.matchers
+                .get(id)
+                .is_some_and(|conds| conds.iter().all(|c| self.matches(c, item, ty)))
+        })
     }
 
     fn matches(&mut self, cond: &Cond, item: &Value, ty: &str) -> bool {

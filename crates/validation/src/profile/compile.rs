@@ -32,6 +32,9 @@ pub(crate) struct Profile {
     pub slicing: HashMap<String, Arc<Slicing>>,
     /// Slice id -> how an item is recognised as one of the slice's.
     pub matchers: HashMap<String, Arc<Vec<Cond>>>,
+    /// Sliced element id -> the ids of its slices in every layer (a closed slicing admits an
+    /// item of any of them, whichever layer declared the slice).
+    pub slices_of: HashMap<String, Vec<String>>,
 }
 
 /// The rules one layer puts on an element.
@@ -83,6 +86,8 @@ pub(crate) enum Rules {
 pub(crate) struct Slicing {
     pub discriminators: Vec<(String, String)>,
     pub rules: Rules,
+    /// Items must come in the order of the slices.
+    pub ordered: bool,
 }
 
 /// One discriminator's test of an item.
@@ -112,6 +117,7 @@ pub(crate) fn extension_slicing() -> Arc<Slicing> {
     Arc::new(Slicing {
         discriminators: vec![("value".to_owned(), "url".to_owned())],
         rules: Rules::Open,
+        ordered: false,
     })
 }
 
@@ -168,6 +174,7 @@ pub(crate) fn type_slicing() -> Arc<Slicing> {
     Arc::new(Slicing {
         discriminators: vec![("type".to_owned(), "$this".to_owned())],
         rules: Rules::Open,
+        ordered: false,
     })
 }
 
@@ -252,6 +259,13 @@ pub(crate) fn compile(set: &ProfileSet, url: &str, depth: usize) -> Profile {
         .iter()
         .flat_map(|e| e.slices.iter().map(|(_, s)| s.id.as_str()))
         .collect();
+    for id in &slice_ids {
+        let sliced = id.rsplit_once(':').map_or(*id, |(s, _)| s);
+        p.slices_of
+            .entry(sliced.to_owned())
+            .or_default()
+            .push((*id).to_owned());
+    }
     for id in slice_ids {
         let sliced = id.rsplit_once(':').map_or(id, |(s, _)| s);
         let slicing = p
@@ -549,6 +563,7 @@ fn add_element(
         node.slicing = Some(Arc::new(Slicing {
             discriminators,
             rules,
+            ordered: s.get("ordered").and_then(Value::as_bool) == Some(true),
         }));
     }
 }
