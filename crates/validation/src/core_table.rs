@@ -5,9 +5,10 @@
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::OnceLock;
 
-use fhirpath::Expression;
+use fhirpath::{Env, Expression, Node};
+use serde_json::Value;
 
-use crate::IssueSeverity as Severity;
+use crate::{Issue, IssueSeverity as Severity, IssueType};
 
 const R4_TABLE: &str = include_str!("builtin/core_r4.tsv");
 
@@ -39,6 +40,48 @@ pub struct Invariant {
     pub expression: Result<Expression, String>,
     pub source: String,
     pub human: String,
+}
+
+impl Invariant {
+    /// The issue `value` (the focus, in `root`) raises against this invariant, located by
+    /// `at` (rendered only then): none when it holds or gives no result (a rule about an
+    /// absent element); an `information` issue when it cannot be evaluated, never a pass.
+    /// `of`: the profile that states it, named in the message.
+    pub(crate) fn check(
+        &self,
+        root: &Value,
+        value: &Value,
+        env: &Env,
+        at: impl FnOnce() -> String,
+        of: Option<&str>,
+    ) -> Option<Issue> {
+        let verdict = match &self.expression {
+            Ok(expr) => expr
+                .evaluate_at(root, &Node::from_json(value), env)
+                .and_then(|items| fhirpath::to_boolean(&items))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.clone()),
+        };
+        let of = of.map(|p| format!("; {p}")).unwrap_or_default();
+        match verdict {
+            Ok(Some(true) | None) => None,
+            Ok(Some(false)) => Some(crate::issue::at(
+                self.severity,
+                IssueType::Invariant,
+                &at(),
+                format!("{} failed: {} ({}{of})", self.key, self.human, self.source),
+            )),
+            Err(why) => Some(crate::issue::at(
+                Severity::Information,
+                IssueType::NotSupported,
+                &at(),
+                format!(
+                    "{} could not be checked: {why} ({}{of})",
+                    self.key, self.source
+                ),
+            )),
+        }
+    }
 }
 
 /// The parsed table.

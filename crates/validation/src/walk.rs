@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use conformance::{ElementDef, ElementModel};
-use fhirpath::{Env, Node};
+use fhirpath::Env;
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::{Map, Value};
 
@@ -294,30 +294,10 @@ impl Walk<'_> {
         }
     }
 
-    /// Evaluates `inv` with `value` (at `path` in `root`) as its focus.
+    /// Evaluates `inv` with `value` (at `here` in `root`) as its focus.
     fn invariant(&mut self, inv: &Invariant, value: &Value, here: &At<'_>, root: &Value) {
-        let verdict = match &inv.expression {
-            Ok(expr) => expr
-                .evaluate_at(root, &Node::from_json(value), &self.env)
-                .and_then(|items| fhirpath::to_boolean(&items))
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.clone()),
-        };
-        match verdict {
-            // An empty result does not fail an invariant (a rule about an absent element).
-            Ok(Some(true) | None) => {}
-            Ok(Some(false)) => self.issue(
-                inv.severity,
-                IssueType::Invariant,
-                &here.render(),
-                format!("{} failed: {} ({})", inv.key, inv.human, inv.source),
-            ),
-            Err(why) => self.issue(
-                Severity::Information,
-                IssueType::NotSupported,
-                &here.render(),
-                format!("{} could not be checked: {why} ({})", inv.key, inv.source),
-            ),
+        if let Some(i) = inv.check(root, value, &self.env, || here.render(), None) {
+            self.issues.push(i);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! cardinality, allowed types, fixed and pattern values, bindings, invariants and reference
 //! targets, then its slices (<https://hl7.org/fhir/R4/profiling.html#slicing>).
 
-use fhirpath::{Env, Node};
+use fhirpath::Env;
 use serde_json::{Map, Value};
 
 use super::compile::{extension_slicing, implied_slicing, Cond, Elem, Profile, Rules, Strength};
@@ -151,30 +151,9 @@ impl Checker<'_> {
             self.binding(p, elem, b.strength, &b.value_set, value, loc);
         }
         for inv in &elem.invariants {
-            let verdict = match &inv.expression {
-                Ok(expr) => expr
-                    .evaluate_at(self.root, &Node::from_json(value), &self.env)
-                    .and_then(|items| fhirpath::to_boolean(&items))
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.clone()),
-            };
-            match verdict {
-                Ok(Some(true) | None) => {}
-                Ok(Some(false)) => self.issue(
-                    inv.severity,
-                    IssueType::Invariant,
-                    loc,
-                    format!(
-                        "{} failed: {} ({}; {})",
-                        inv.key, inv.human, inv.source, p.url
-                    ),
-                ),
-                Err(why) => self.issue(
-                    Severity::Information,
-                    IssueType::NotSupported,
-                    loc,
-                    format!("{} could not be checked: {why} ({})", inv.key, inv.source),
-                ),
+            if let Some(i) = inv.check(self.root, value, &self.env, || loc.to_owned(), Some(&p.url))
+            {
+                self.issues.push(i);
             }
         }
         for t in elem
