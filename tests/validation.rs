@@ -910,6 +910,37 @@ async fn the_tenants_packages_profiles_are_enforced_and_required_profiles_apply_
         )
         .await
         .status(200);
+        // The CapabilityStatement lists the profiles the tenant validates against.
+        let cs = app
+            .send(app.request(Method::GET, &format!("/fhir/{T}/metadata")))
+            .await
+            .status(200)
+            .json();
+        let supported = |t: &str| -> Vec<String> {
+            cs["rest"][0]["resource"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["type"] == t)
+                .map(|r| {
+                    r["supportedProfile"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert!(
+            supported("Practitioner").contains(&GENDER_PROFILE.to_owned()),
+            "[{b}]"
+        );
+        assert!(
+            !supported("Organization").contains(&GENDER_PROFILE.to_owned()),
+            "[{b}]"
+        );
         let mut genderless = practitioner("genderless");
         genderless.as_object_mut().unwrap().remove("gender");
         let resp = send(

@@ -191,11 +191,47 @@ pub async fn metadata(ctx: &RequestCtx) -> Result<Value> {
         return Err(Error::unknown_tenant(tenant));
     }
     let conf = app.conformance(tenant).await?;
-    Ok(capability_statement(
-        &ctx.base(),
-        &app.started,
-        &conf.registry,
-    ))
+    let mut statement = capability_statement(&ctx.base(), &app.started, &conf.registry);
+    let policy = crate::validation::active(app, tenant).await?.policy;
+    add_tenant_profiles(&mut statement, &policy);
+    Ok(statement)
+}
+
+/// Lists, in each resource's `supportedProfile`, the profiles the tenant validates against:
+/// those it requires, and those of the packages it activated.
+fn add_tenant_profiles(statement: &mut Value, policy: &::validation::Policy) {
+    let mut by_type: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for url in policy.profiles.profiles() {
+        if let Some(t) = policy.profiles.type_of_profile(url) {
+            by_type.entry(t).or_default().push(url.to_owned());
+        }
+    }
+    for (t, urls) in &policy.require {
+        by_type
+            .entry(t.clone())
+            .or_default()
+            .extend(urls.iter().cloned());
+    }
+    let Some(resources) = statement["rest"][0]["resource"].as_array_mut() else {
+        return;
+    };
+    for entry in resources {
+        let Some(extra) = entry["type"].as_str().and_then(|t| by_type.get(t)) else {
+            continue;
+        };
+        let mut list: Vec<Value> = entry["supportedProfile"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut extra = extra.clone();
+        extra.sort();
+        for url in extra {
+            if !list.iter().any(|v| v.as_str() == Some(url.as_str())) {
+                list.push(Value::String(url));
+            }
+        }
+        entry["supportedProfile"] = Value::Array(list);
+    }
 }
 
 /// Builds the CapabilityStatement of one tenant base. `date` is when this server started
