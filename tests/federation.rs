@@ -404,6 +404,71 @@ async fn a_replica_down_for_30_seconds_catches_up_without_loss_or_duplicates() {
     }
 }
 
+/// The replica is away longer than the upstream keeps its events: they are trimmed before
+/// they are delivered, so no notification and no `$events` can bring them. The replica
+/// catches up from the upstream's history all the same (an update, a delete, a create), one
+/// replica version per upstream version.
+#[tokio::test]
+async fn a_replica_catches_up_from_history_when_the_upstream_trimmed_the_events_it_missed() {
+    let mut runs = tokio::task::JoinSet::new();
+    for db in test_databases().await {
+        runs.spawn(async move {
+            let state_db = second_db(db.backend).await;
+            let b = db.backend;
+            let national = start(&db.url, b, false).await;
+            let state = start(&state_db.url, b, false).await;
+            follow(&state, &national, json!({"types": ["Practitioner"]})).await;
+            caught_up(&state).await;
+            for (id, family) in [("kept", "Kept"), ("gone", "Gone")] {
+                national.put_resource(&practitioner(id, family)).await;
+            }
+            same(&state, &national, "Practitioner/gone").await;
+            same(&state, &national, "Practitioner/kept").await;
+
+            let base = state.base.clone();
+            drop(state);
+            national
+                .put_resource(&practitioner("kept", "Changed"))
+                .await;
+            national
+                .delete(&format!("/fhir/{TENANT}/Practitioner/gone"))
+                .await
+                .status(200);
+            national.put_resource(&practitioner("new", "New")).await;
+            // The national forgets every event (as its retention would, much later).
+            let store = store::Store::connect(&db.url, &store::StoreOptions::default())
+                .await
+                .unwrap();
+            let tenant = store::TenantName::parse(TENANT).unwrap();
+            let mut tx = store.begin(&tenant).await.unwrap();
+            let trimmed = tx
+                .trim_events(chrono::Utc::now() + chrono::Duration::days(36_600))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            assert!(trimmed >= 3, "[{b}] {trimmed} events trimmed");
+            store.close().await;
+
+            let state = restart(&base, &state_db.url, b).await;
+            for id in ["kept", "gone", "new"] {
+                same(&state, &national, &format!("Practitioner/{id}")).await;
+            }
+            assert_eq!(body(&state, "Practitioner/gone").await, None, "[{b}]");
+            for id in ["kept", "new"] {
+                assert_eq!(
+                    versions(&state, "Practitioner", id).await,
+                    versions(&national, "Practitioner", id).await,
+                    "[{b}] Practitioner/{id}: one replica version per national version"
+                );
+            }
+            drop(state_db);
+        });
+    }
+    while let Some(run) = runs.join_next().await {
+        run.expect("a backend's run");
+    }
+}
+
 #[tokio::test]
 async fn the_receiving_endpoint_and_the_setting_refuse_strangers_and_bad_input() {
     for db in test_databases().await {

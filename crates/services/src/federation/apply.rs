@@ -25,6 +25,27 @@ pub async fn changes(
     resource_type: &str,
     changes: &[Change],
 ) -> Result<usize> {
+    apply(app, up, resource_type, changes, true).await
+}
+
+/// Applies versions of `resource_type` (oldest first, each only when newer than the one
+/// held) without moving its feed: what the upstream's history says changed.
+pub async fn versions(
+    app: &App,
+    up: &Upstream,
+    resource_type: &str,
+    changes: &[Change],
+) -> Result<usize> {
+    apply(app, up, resource_type, changes, false).await
+}
+
+async fn apply(
+    app: &App,
+    up: &Upstream,
+    resource_type: &str,
+    changes: &[Change],
+    advance: bool,
+) -> Result<usize> {
     let Some(last) = changes.last() else {
         return Ok(0);
     };
@@ -61,15 +82,28 @@ pub async fn changes(
     }
     written += flush(&mut tx, &conf, &mut run, &mut in_run).await?;
     let committed = super::micros(last.timestamp.as_deref());
-    if !tx
-        .advance_feed(resource_type, last.number, committed)
-        .await?
+    if advance
+        && !tx
+            .advance_feed(resource_type, last.number, committed)
+            .await?
     {
         tx.rollback().await?;
         return Ok(0);
     }
     tx.commit().await?;
     Ok(written)
+}
+
+/// Moves `resource_type`'s feed to event `number` when it is behind, applying nothing (what
+/// the events up to it changed is applied already).
+pub async fn move_to(app: &App, up: &Upstream, resource_type: &str, number: i64) -> Result<()> {
+    let mut tx = app.store.begin(&up.tenant).await?;
+    if tx.advance_feed(resource_type, number, None).await? {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(())
 }
 
 /// Writes `run` (a run of prepared writes) in one batch; answers how many.

@@ -10,7 +10,9 @@
 //! 2. **seed**: a paged search of each type;
 //! 3. **follow**: each notification's events applied in event order ([`apply`]); a gap in
 //!    the numbers (a notification missed) is filled from the upstream's `$events` first, and
-//!    a heartbeat or `$status` announcing more events than applied does the same. After
+//!    a heartbeat or `$status` announcing more events than applied does the same; when the
+//!    upstream cannot replay them (trimmed, or no `$events`), from its history instead
+//!    ([`resync`]). After
 //!    downtime on either side the upstream's durable delivery resends what it could not
 //!    deliver; the replica also asks it to (setting its Subscriptions back to `requested`)
 //!    when it starts and whenever `$status` shows one in `error`.
@@ -29,6 +31,7 @@ pub mod apply;
 mod bulk_seed;
 mod client;
 pub mod receive;
+mod resync;
 pub mod setting;
 pub mod worker;
 

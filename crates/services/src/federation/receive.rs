@@ -101,14 +101,21 @@ pub(super) async fn take(
         .filter(|c| c.number > feed.applied)
         .collect();
     let first = changes.first().map_or(announced + 1, |c| c.number);
-    if first > feed.applied + 1 {
-        let mut missed = replay(app, up, &feed, feed.applied + 1, first - 1).await?;
-        missed.append(&mut changes);
-        changes = missed;
+    let mut expected = feed.applied + 1;
+    if first > expected {
+        match replay(app, up, &feed, expected, first - 1).await? {
+            Some(mut missed) => {
+                missed.append(&mut changes);
+                changes = missed;
+            }
+            None => {
+                super::resync::since_last(app, up, &feed, Some(first - 1)).await?;
+                expected = first;
+            }
+        }
     }
     // A run without a hole from the feed's position: what cannot be applied in order waits
     // for the upstream to send it again.
-    let mut expected = feed.applied + 1;
     changes.retain(|c| {
         let keep = c.number == expected;
         if keep {
@@ -122,8 +129,16 @@ pub(super) async fn take(
     Ok(())
 }
 
-/// The events `from..=to` of `feed` read from the upstream's `$events` (full resources).
-async fn replay(app: &App, up: &Upstream, feed: &Feed, from: i64, to: i64) -> Result<Vec<Change>> {
+/// The events `from..=to` of `feed` read from the upstream's `$events` (full resources);
+/// `None` when the upstream cannot give all of them: it no longer keeps some (a hole in the
+/// numbers it answers), or offers no `$events` (a 4xx).
+async fn replay(
+    app: &App,
+    up: &Upstream,
+    feed: &Feed,
+    from: i64,
+    to: i64,
+) -> Result<Option<Vec<Change>>> {
     let client = Client { app, up };
     let mut out = Vec::new();
     let mut next = from;
@@ -134,6 +149,9 @@ async fn replay(app: &App, up: &Upstream, feed: &Feed, from: i64, to: i64) -> Re
             feed.subscription
         );
         let answer = client.get(&url).await?;
+        if (400..500).contains(&answer.status) {
+            return Ok(None);
+        }
         if !answer.ok() {
             return Err(Error::bad_gateway(format!(
                 "upstream $events answered HTTP {}",
@@ -143,12 +161,17 @@ async fn replay(app: &App, up: &Upstream, feed: &Feed, from: i64, to: i64) -> Re
         let got = received::read(&answer.body).map_err(|e| {
             Error::bad_gateway(format!("upstream $events answered an unusable Bundle: {e}"))
         })?;
-        let Some(last) = got.changes.last().map(|c| c.number) else {
-            // Numbered upstream but no longer retained there: nothing more to read.
-            break;
+        // Each number in turn, or the upstream no longer keeps them all.
+        let whole = got
+            .changes
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.number == next + i as i64);
+        let Some(last) = got.changes.last().map(|c| c.number).filter(|_| whole) else {
+            return Ok(None);
         };
         out.extend(got.changes);
         next = last + 1;
     }
-    Ok(out)
+    Ok(Some(out))
 }

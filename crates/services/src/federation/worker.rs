@@ -4,8 +4,9 @@
 //! [`CHECK_EVERY`] (and once at start): a Subscription gone makes the replica subscribe and
 //! seed again; one in `error` or `off` (the upstream gave up on us), and every one at start
 //! (we may have been down), is set back to `requested` so that the upstream resumes delivery
-//! at once from the first event not delivered; events announced and not applied are read
-//! from `$events`. A failing step is retried with a doubling wait (1 s up to a minute), its
+//! at once from the first event not delivered, and at start what changed upstream since the
+//! last event applied is read from its history (`super::resync`: events it trimmed are
+//! never delivered); events announced and not applied are read from `$events`. A failing step is retried with a doubling wait (1 s up to a minute), its
 //! reason shown in the setting's `error`.
 
 use std::collections::HashMap;
@@ -287,6 +288,21 @@ async fn follow(app: &App, up: &Upstream, r: &mut Run) -> Result<()> {
             .map_err(|e| Error::bad_gateway(format!("upstream $status: {e}")))?;
         if first || matches!(status.status.as_str(), "error" | "off") {
             request_again(&client, &f.subscription).await?;
+        }
+        if first {
+            // Away for a while: what the upstream changed since, whether or not it still
+            // has the events (see `resync`).
+            let lock = app.federation.lock(up.tenant.as_str());
+            let _held = lock.lock().await;
+            let feed = app
+                .store
+                .feeds(&up.tenant)
+                .await?
+                .into_iter()
+                .find(|g| g.resource_type == f.resource_type);
+            if let Some(feed) = feed {
+                super::resync::since_last(app, up, &feed, None).await?;
+            }
         }
         if status.announced > f.applied {
             super::receive::take(app, up, &f.resource_type, status).await?;
