@@ -469,6 +469,135 @@ async fn a_replica_catches_up_from_history_when_the_upstream_trimmed_the_events_
     }
 }
 
+/// A loopback proxy in front of `upstream` (an origin) that passes everything through, its
+/// own origin written for the upstream's in headers and bodies, except that its
+/// CapabilityStatement offers NDH's topics only (as an NDH national directory other than
+/// fhirdir would). Answers the proxy's origin.
+async fn ndh_only_proxy(upstream: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let me = format!("http://{}", listener.local_addr().unwrap());
+    let client = common::raw_client();
+    let (up, own) = (upstream.clone(), me.clone());
+    let handler = move |req: axum::extract::Request| {
+        let (client, up, own) = (client.clone(), up.clone(), own.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let body = String::from_utf8_lossy(&body).replace(&own, &up);
+            let target = format!("{up}{}", parts.uri.path_and_query().unwrap());
+            let mut forward = client.request(parts.method.clone(), &target);
+            for (k, v) in &parts.headers {
+                // Plain bodies, so that they can be rewritten.
+                if k != "host" && k != "content-length" && k != "accept-encoding" {
+                    forward = forward.header(k, v);
+                }
+            }
+            let answer = forward.body(body).send().await.unwrap();
+            let status = answer.status();
+            let mut builder = axum::http::Response::builder().status(status);
+            for (k, v) in answer.headers() {
+                if k == "content-length" || k == "transfer-encoding" {
+                    continue;
+                }
+                let v = v.to_str().unwrap_or_default().replace(&up, &own);
+                builder = builder.header(k, v);
+            }
+            let mut text = answer.text().await.unwrap().replace(&up, &own);
+            if parts.uri.path().ends_with("/metadata") {
+                let mut cs: Value = serde_json::from_str(&text).unwrap();
+                for r in cs["rest"][0]["resource"].as_array_mut().unwrap() {
+                    if let Some(ext) = r["extension"].as_array_mut() {
+                        ext.retain(|e| {
+                            !e["valueCanonical"]
+                                .as_str()
+                                .is_some_and(|c| c.starts_with("http://fhirdir.org/topic/"))
+                        });
+                    }
+                }
+                text = cs.to_string();
+            }
+            builder.body(axum::body::Body::from(text)).unwrap()
+        }
+    };
+    let router = axum::Router::new().fallback(handler);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    me
+}
+
+/// An upstream that offers NDH's topics only (`practitioner-create-or-delete`): the replica
+/// follows creates and deletes by its events and the updates by its history.
+#[tokio::test]
+async fn a_replica_follows_an_upstream_that_offers_ndh_s_topics_only() {
+    let mut runs = tokio::task::JoinSet::new();
+    for db in test_databases().await {
+        runs.spawn(async move {
+            let state_db = second_db(db.backend).await;
+            let b = db.backend;
+            let national = start(&db.url, b, false).await;
+            let state = start(&state_db.url, b, false).await;
+            national
+                .put_resource(&practitioner("seeded", "Seeded"))
+                .await;
+            let proxy = ndh_only_proxy(national.base.clone()).await;
+            let url = format!("{proxy}/fhir/{TENANT}");
+            admin(
+                &state,
+                Method::PUT,
+                &format!("/admin/tenants/{TENANT}/upstream"),
+                Some(json!({"url": url, "types": ["Practitioner"]})),
+            )
+            .await
+            .status(200);
+            caught_up(&state).await;
+            same(&state, &national, "Practitioner/seeded").await;
+            // Our Subscription on the national is to NDH's topic.
+            let subs = national
+                .get(&format!("/fhir/{TENANT}/Subscription"))
+                .await
+                .status(200)
+                .json();
+            assert_eq!(
+                subs["entry"][0]["resource"]["criteria"],
+                "http://ndh.org/topic/practitioner-create-or-delete",
+                "[{b}] {subs}"
+            );
+            // A create and a delete come as events; an update from the history (read at the
+            // next check, within a minute).
+            national
+                .put_resource(&practitioner("created", "Created"))
+                .await;
+            same(&state, &national, "Practitioner/created").await;
+            national
+                .put_resource(&practitioner("seeded", "Updated"))
+                .await;
+            until(
+                &format!("[{b}] the update, from the history"),
+                90,
+                || async {
+                    (body(&state, "Practitioner/seeded").await
+                        == body(&national, "Practitioner/seeded").await)
+                        .then_some(())
+                },
+            )
+            .await;
+            national
+                .delete(&format!("/fhir/{TENANT}/Practitioner/created"))
+                .await
+                .status(200);
+            same(&state, &national, "Practitioner/created").await;
+            assert_eq!(
+                versions(&state, "Practitioner", "seeded").await,
+                versions(&national, "Practitioner", "seeded").await,
+                "[{b}] one replica version per national version"
+            );
+            drop(state_db);
+        });
+    }
+    while let Some(run) = runs.join_next().await {
+        run.expect("a backend's run");
+    }
+}
+
 #[tokio::test]
 async fn the_receiving_endpoint_and_the_setting_refuse_strangers_and_bad_input() {
     for db in test_databases().await {

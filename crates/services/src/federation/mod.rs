@@ -4,7 +4,8 @@
 //! running server ([`worker`]):
 //!
 //! 1. **subscribe**: one Subscription per copied type on the upstream, to fhirdir's
-//!    `create-update-delete` topic of that type, rest-hook, `full-resource`, to the tenant's
+//!    `create-update-delete` topic of that type (or NDH's `create-or-delete` one on an
+//!    upstream that offers only NDH's, [`topics`]), rest-hook, `full-resource`, to the tenant's
 //!    receiving endpoint (`/fhir/{t}/upstream/notify`), with a secret channel header that
 //!    the endpoint demands ([`receive`]);
 //! 2. **seed**: a paged search of each type;
@@ -33,6 +34,7 @@ mod client;
 pub mod receive;
 mod resync;
 pub mod setting;
+mod topics;
 pub mod worker;
 
 use std::collections::HashMap;

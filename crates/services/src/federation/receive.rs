@@ -109,7 +109,7 @@ pub(super) async fn take(
                 changes = missed;
             }
             None => {
-                super::resync::since_last(app, up, &feed, Some(first - 1)).await?;
+                super::resync::since_last(app, up, &feed, Some(first - 1), None).await?;
                 expected = first;
             }
         }

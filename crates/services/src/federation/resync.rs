@@ -30,24 +30,27 @@ const MARGIN_MICROS: i64 = 1_000_000;
 /// The margin when reading from our own clock's last contact with the upstream.
 const CONTACT_MARGIN_MICROS: i64 = 600_000_000;
 
-/// Applies what changed in `feed`'s type since its last applied event, and moves the feed to
-/// `upto` (the last event number of a gap) when given.
+/// Applies what changed in `feed`'s type since its last applied event (or since `after`,
+/// upstream microseconds, when later: what an earlier read of the history covered), and
+/// moves the feed to `upto` (the last event number of a gap) when given. Answers the commit
+/// time of the newest version read, if any.
 pub(super) async fn since_last(
     app: &App,
     up: &Upstream,
     feed: &Feed,
     upto: Option<i64>,
-) -> Result<()> {
+    after: Option<i64>,
+) -> Result<Option<i64>> {
     let number = upto.unwrap_or(feed.applied);
     let client = Client { app, up };
     // From the last applied event's commit (the upstream's clock); with none applied yet, a
     // gap is read from the beginning, and a start from the upstream's last contact (our
     // clock, so with a wider margin) or not at all.
-    let since = match (feed.committed_at, upto, feed.contact) {
+    let since = match (feed.committed_at.max(after), upto, feed.contact) {
         (Some(at), _, _) => at - MARGIN_MICROS,
         (None, Some(_), _) => 0,
         (None, None, Some(contact)) => contact - CONTACT_MARGIN_MICROS,
-        (None, None, None) => return Ok(()),
+        (None, None, None) => return Ok(None),
     };
     let since = DateTime::<Utc>::from_timestamp_micros(since).unwrap_or(DateTime::UNIX_EPOCH);
     let home = origin(&up.url);
@@ -92,6 +95,7 @@ pub(super) async fn since_last(
     }
     // History is newest first; versions apply oldest first.
     versions.sort_by_key(|(at, c)| (*at, c.version));
+    let newest = versions.last().map(|(at, _)| *at);
     let mut changes: Vec<Change> = versions.into_iter().map(|(_, c)| c).collect();
     let Some(upto) = upto else {
         let n = super::apply::versions(app, up, &feed.resource_type, &changes).await?;
@@ -101,11 +105,12 @@ pub(super) async fn since_last(
                 "federation: applied versions the upstream's events did not bring, from its history"
             );
         }
-        return Ok(());
+        return Ok(newest);
     };
     if changes.is_empty() {
         // Nothing changed since: the gap was events of versions already held.
-        return super::apply::move_to(app, up, &feed.resource_type, upto).await;
+        super::apply::move_to(app, up, &feed.resource_type, upto).await?;
+        return Ok(newest);
     }
     tracing::info!(
         tenant = %up.tenant, resource_type = %feed.resource_type, versions = changes.len(),
@@ -116,7 +121,7 @@ pub(super) async fn since_last(
         c.number = upto;
     }
     super::apply::changes(app, up, &feed.resource_type, &changes).await?;
-    Ok(())
+    Ok(newest)
 }
 
 /// One history entry as a change numbered `number`, with its commit time (microseconds):

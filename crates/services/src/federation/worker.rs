@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use ::subscriptions::received;
 use ::subscriptions::subscription::BACKPORT;
-use ::subscriptions::topics::FHIRDIR_BASE;
 use outbound::Method;
 use serde_json::{json, Map, Value};
 use store::{Feed, Upstream};
@@ -29,6 +28,10 @@ pub const TICK: Duration = Duration::from_secs(1);
 
 /// How often a following replica checks its Subscriptions' `$status`.
 pub const CHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// How far back a feed whose topic brings creates and deletes only reads the upstream's
+/// history the first time, when nothing dates it.
+const HISTORY_LOOKBACK_MICROS: i64 = 600_000_000;
 
 /// Resources per seed page.
 const SEED_PAGE: u32 = 500;
@@ -65,6 +68,11 @@ struct Run {
     backoff: Duration,
     /// When `$status` was last checked; `None`: not yet in this process.
     checked: Option<Instant>,
+    /// By copied type: whether its topic brings every change (`false`: updates are read from
+    /// the upstream's history at every check), once known in this process.
+    every_change: HashMap<String, bool>,
+    /// By copied type: the upstream commit time of the newest version its history gave.
+    history_read: HashMap<String, i64>,
 }
 
 impl Run {
@@ -74,6 +82,8 @@ impl Run {
             next_try: Instant::now(),
             backoff: Duration::from_secs(1),
             checked: None,
+            every_change: HashMap::new(),
+            history_read: HashMap::new(),
         }
     }
 }
@@ -126,22 +136,14 @@ async fn run(app: &App, up: &Upstream, runs: &mut HashMap<String, Run>) {
     }
 }
 
-/// The topic of `resource_type`'s changes on a fhirdir upstream.
-fn topic(resource_type: &str) -> String {
-    format!(
-        "{FHIRDIR_BASE}{}-create-update-delete",
-        resource_type.to_ascii_lowercase()
-    )
-}
-
-/// Our Subscription to `resource_type`'s changes.
-fn subscription(app: &App, up: &Upstream, resource_type: &str) -> Value {
+/// Our Subscription to `topic` (of `resource_type`'s changes).
+fn subscription(app: &App, up: &Upstream, topic: &str) -> Value {
     let endpoint = format!("{}/upstream/notify", app.tenant_base(&up.tenant));
     json!({
         "resourceType": "Subscription",
         "status": "requested",
         "reason": format!("fhirdir replica {endpoint}"),
-        "criteria": topic(resource_type),
+        "criteria": topic,
         "channel": {
             "type": "rest-hook",
             "endpoint": endpoint,
@@ -174,13 +176,37 @@ pub(super) fn refusal(what: &str, answer: &super::client::Answer) -> Error {
 async fn subscribe(app: &App, up: &Upstream) -> Result<()> {
     let feeds = app.store.feeds(&up.tenant).await?;
     let client = Client { app, up };
-    for t in &up.types {
-        if feeds.iter().any(|f| &f.resource_type == t) {
-            continue;
-        }
+    let missing: Vec<&String> = up
+        .types
+        .iter()
+        .filter(|t| !feeds.iter().any(|f| &f.resource_type == *t))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let capability = client.get(&format!("{}/metadata", up.url)).await?;
+    if !capability.ok() {
+        return Err(refusal(
+            "reading the upstream's CapabilityStatement",
+            &capability,
+        ));
+    }
+    let offered = super::topics::offered(&capability.body);
+    for t in missing {
+        let Some(topic) = super::topics::choose(&offered, t) else {
+            return Err(Error::bad_gateway(format!(
+                "the upstream offers no subscription topic for {t} (it offers {}): it cannot \
+                 be followed; leave {t} out of `types`",
+                offered.join(", ")
+            )));
+        };
         let url = format!("{}/Subscription", up.url);
         let answer = client
-            .call(Method::POST, &url, Some(&subscription(app, up, t)))
+            .call(
+                Method::POST,
+                &url,
+                Some(&subscription(app, up, &topic.canonical)),
+            )
             .await?;
         if !answer.ok() {
             return Err(refusal(&format!("subscribing to {t}"), &answer));
@@ -289,9 +315,19 @@ async fn follow(app: &App, up: &Upstream, r: &mut Run) -> Result<()> {
         if first || matches!(status.status.as_str(), "error" | "off") {
             request_again(&client, &f.subscription).await?;
         }
-        if first {
-            // Away for a while: what the upstream changed since, whether or not it still
-            // has the events (see `resync`).
+        let every_change = match r.every_change.get(&f.resource_type) {
+            Some(e) => *e,
+            None => {
+                let ours = client.get(&f.subscription).await?;
+                let criteria = ours.body["criteria"].as_str().unwrap_or_default();
+                let e = !ours.ok() || super::topics::every_change(criteria);
+                r.every_change.insert(f.resource_type.clone(), e);
+                e
+            }
+        };
+        if first || !every_change {
+            // Away for a while, what the upstream changed since, whether or not it still has
+            // the events (see `resync`); with a topic of creates and deletes, the updates.
             let lock = app.federation.lock(up.tenant.as_str());
             let _held = lock.lock().await;
             let feed = app
@@ -301,7 +337,15 @@ async fn follow(app: &App, up: &Upstream, r: &mut Run) -> Result<()> {
                 .into_iter()
                 .find(|g| g.resource_type == f.resource_type);
             if let Some(feed) = feed {
-                super::resync::since_last(app, up, &feed, None).await?;
+                // With creates and deletes only, nothing may have come yet to date the feed:
+                // from a while before this check (our clock; versions read twice are skipped).
+                let after = r.history_read.get(&f.resource_type).copied().or_else(|| {
+                    (!every_change).then(|| super::now_micros() - HISTORY_LOOKBACK_MICROS)
+                });
+                if let Some(newest) = super::resync::since_last(app, up, &feed, None, after).await?
+                {
+                    r.history_read.insert(f.resource_type.clone(), newest);
+                }
             }
         }
         if status.announced > f.applied {
