@@ -16,8 +16,8 @@ use serde_json::Value;
 use store::{Feed, Upstream};
 
 use super::client::Client;
-use super::worker::{origin, refusal};
-use crate::error::{Error, Result};
+use super::worker::{next_page, origin, refusal};
+use crate::error::Result;
 use crate::App;
 
 /// Versions per history page asked for.
@@ -75,21 +75,8 @@ pub(super) async fn since_last(
                 .iter()
                 .filter_map(|e| version(e, &feed.resource_type, number)),
         );
-        let next = answer.body["link"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|l| l["relation"] == "next")
-            .and_then(|l| l["url"].as_str())
-            .map(str::to_owned);
-        match next {
-            // Paging stays on the upstream.
-            Some(n) if origin(&n) == home => url = n,
-            Some(n) => {
-                return Err(Error::bad_gateway(format!(
-                    "the upstream's next link {n} leaves the upstream"
-                )))
-            }
+        match next_page(&answer.body, home.as_deref())? {
+            Some(n) => url = n,
             None => break,
         }
     }

@@ -267,26 +267,31 @@ async fn seed(app: &App, up: &Upstream) -> Result<()> {
                 let _held = lock.lock().await;
                 super::apply::seed_page(app, up, resources).await?;
             }
-            let next = answer.body["link"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|l| l["relation"] == "next")
-                .and_then(|l| l["url"].as_str())
-                .map(str::to_owned);
-            match next {
-                // Paging stays on the upstream: a next link elsewhere is not followed.
-                Some(n) if origin(&n) == home => url = n,
-                Some(n) => {
-                    return Err(Error::bad_gateway(format!(
-                        "the upstream's next link {n} leaves the upstream"
-                    )))
-                }
+            match next_page(&answer.body, home.as_deref())? {
+                Some(n) => url = n,
                 None => break,
             }
         }
     }
     Ok(())
+}
+
+/// The `next` link of a Bundle page from the upstream at `home` (its origin), `None` on the
+/// last page. Paging stays on the upstream: a next link elsewhere is an error, not followed.
+pub(super) fn next_page(bundle: &Value, home: Option<&str>) -> Result<Option<String>> {
+    let next = bundle["link"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["relation"] == "next")
+        .and_then(|l| l["url"].as_str());
+    match next {
+        Some(n) if origin(n).as_deref() == home => Ok(Some(n.to_owned())),
+        Some(n) => Err(Error::bad_gateway(format!(
+            "the upstream's next link {n} leaves the upstream"
+        ))),
+        None => Ok(None),
+    }
 }
 
 /// Checks the Subscriptions (see the module documentation).
