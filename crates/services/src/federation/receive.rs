@@ -45,7 +45,7 @@ pub async fn notification(
     let feeds = app.store.feeds(tenant).await?;
     let Some(feed) = feeds
         .into_iter()
-        .find(|f| f.subscription == notice.subscription)
+        .find(|f| same_subscription(&f.subscription, &notice.subscription))
     else {
         // A handshake may come before the Subscription's creation has answered us (and its
         // feed been saved): it carries nothing, so it is accepted.
@@ -58,6 +58,18 @@ pub async fn notification(
         )));
     };
     take(app, &up, &feed.resource_type, notice).await
+}
+
+/// Whether a notification's Subscription reference names our Subscription `ours` (the
+/// absolute URL we created it at): by its `Subscription/{id}`, since an upstream may name
+/// itself by another base than the one we call it at (behind a proxy or under an alias), or
+/// relatively; the secret header already says the caller is our upstream.
+fn same_subscription(ours: &str, named: &str) -> bool {
+    let id = |s: &str| {
+        s.rsplit_once("Subscription/")
+            .map(|(_, id)| id.trim_end_matches('/').to_owned())
+    };
+    ours == named || id(ours).is_some_and(|a| Some(a) == id(named))
 }
 
 /// Applies what `notice` (of `resource_type`'s feed) brings, after filling any gap before
@@ -174,4 +186,29 @@ async fn replay(
         next = last + 1;
     }
     Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_subscription;
+
+    #[test]
+    fn a_subscription_is_recognised_by_its_id_whatever_base_names_it() {
+        let ours = "https://proxy.example/fhir/t/Subscription/42";
+        assert!(same_subscription(ours, ours));
+        assert!(same_subscription(
+            ours,
+            "http://10.0.0.1:8080/fhir/t/Subscription/42"
+        ));
+        assert!(same_subscription(ours, "Subscription/42"));
+        assert!(!same_subscription(
+            ours,
+            "https://proxy.example/fhir/t/Subscription/43"
+        ));
+        assert!(!same_subscription(
+            ours,
+            "https://proxy.example/fhir/t/Subscription/420"
+        ));
+        assert!(!same_subscription(ours, "Patient/42"));
+    }
 }
