@@ -1049,6 +1049,32 @@ async fn the_tenants_packages_profiles_are_enforced_and_required_profiles_apply_
             )
             .await;
         assert_eq!(resp.code, 404, "[{b}] $validate stored nothing");
+        // `profile` (and `mode`) may be given in the query, as primitive operation parameters.
+        let resp = send(
+            &app,
+            &writer,
+            Method::POST,
+            &format!("/Practitioner/$validate?profile={GENDER_PROFILE}&mode=create"),
+            &genderless,
+        )
+        .await;
+        assert_eq!(resp.code, 200, "[{b}] {}", resp.text());
+        assert!(
+            issues(&resp.json())
+                .iter()
+                .any(|(s, _, _, why)| s == "error" && why.contains("`gender`")),
+            "[{b}] {}",
+            resp.text()
+        );
+        let resp = send(
+            &app,
+            &writer,
+            Method::POST,
+            "/Practitioner/$validate?colour=blue",
+            &genderless,
+        )
+        .await;
+        assert_eq!(resp.code, 400, "[{b}] {}", resp.text());
         // Without credentials: refused, and the answer says nothing of the profiles.
         let resp = app
             .send(fhir_body(

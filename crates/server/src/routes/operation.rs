@@ -73,7 +73,7 @@ pub async fn type_post(
             resource_type,
             name,
         } if name == "validate" => {
-            super::validation::validate(&ctx, &resource_type, None, &body).await
+            super::validation::validate(&ctx, &resource_type, None, &q.0, &body).await
         }
         InstanceOrOperation::Operation {
             resource_type,
@@ -127,7 +127,7 @@ pub async fn instance_post(
         return super::bulk::kick_off(ctx, level, uri, q.0, prefer, body).await;
     }
     if p.name == "validate" {
-        return super::validation::validate(&ctx, &p.resource_type, Some(&p.id), &body).await;
+        return super::validation::validate(&ctx, &p.resource_type, Some(&p.id), &q.0, &body).await;
     }
     // NDH's instance-level spelling of `$match` answers as the type level (the id is ignored).
     if p.name == "match" {

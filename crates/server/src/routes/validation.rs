@@ -33,13 +33,15 @@ pub async fn put_setting(
     Ok(Json(services::validation::setting::put(&app, &t, &body).await?).into_response())
 }
 
-/// `$validate` on `rtype` (and instance `id`): 200 with the OperationOutcome.
+/// `$validate` on `rtype` (and instance `id`), `mode` and `profile` in the body or the
+/// query: 200 with the OperationOutcome.
 pub async fn validate(
     ctx: &Ctx,
     rtype: &str,
     id: Option<&str>,
+    query: &[(String, String)],
     body: &[u8],
 ) -> AppResult<Response> {
-    let outcome = services::validation::operation::run(ctx, rtype, id, body).await?;
+    let outcome = services::validation::operation::run(ctx, rtype, id, query, body).await?;
     Ok(fhir_json(StatusCode::OK, outcome.to_string()))
 }

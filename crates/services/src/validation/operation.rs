@@ -63,17 +63,7 @@ fn parse(rtype: &str, body: &[u8]) -> Result<Request> {
             Some("resource") => out.resource = Some(resource_parameter(rtype, p)?),
             Some("mode") => {
                 let code = p.get("valueCode").and_then(Value::as_str);
-                out.mode = Some(match code {
-                    Some("create") => Mode::Create,
-                    Some("update") => Mode::Update,
-                    Some("delete") => Mode::Delete,
-                    Some("profile") => Mode::Profile,
-                    _ => {
-                        return Err(bad(
-                            "mode takes a valueCode: create, update, delete or profile",
-                        ))
-                    }
-                });
+                out.mode = Some(parse_mode(code)?);
             }
             Some("profile") => {
                 let url = p
@@ -94,6 +84,16 @@ fn parse(rtype: &str, body: &[u8]) -> Result<Request> {
     Ok(out)
 }
 
+fn parse_mode(code: Option<&str>) -> Result<Mode> {
+    match code {
+        Some("create") => Ok(Mode::Create),
+        Some("update") => Ok(Mode::Update),
+        Some("delete") => Ok(Mode::Delete),
+        Some("profile") => Ok(Mode::Profile),
+        _ => Err(bad("mode takes a code: create, update, delete or profile")),
+    }
+}
+
 fn issue(severity: IssueSeverity, code: IssueType, at: Option<&str>, why: String) -> Issue {
     Issue {
         severity,
@@ -103,12 +103,40 @@ fn issue(severity: IssueSeverity, code: IssueType, at: Option<&str>, why: String
     }
 }
 
-/// `POST [base]/[type]/$validate` (`id` `None`) or `POST [base]/[type]/[id]/$validate`.
-pub async fn run(ctx: &RequestCtx, rtype: &str, id: Option<&str>, body: &[u8]) -> Result<Value> {
+/// `POST [base]/[type]/$validate` (`id` `None`) or `POST [base]/[type]/[id]/$validate`;
+/// `mode` and `profile` may also be given in `query` (an operation's primitive parameters,
+/// R4 operations.html#request).
+pub async fn run(
+    ctx: &RequestCtx,
+    rtype: &str,
+    id: Option<&str>,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Result<Value> {
     if !fhir::is_resource_type(rtype) {
         return Err(Error::unknown_resource_type(rtype));
     }
-    let req = parse(rtype, body)?;
+    let mut req = parse(rtype, body)?;
+    for (name, value) in query {
+        match name.as_str() {
+            "mode" if req.mode.is_none() => {
+                req.mode = Some(parse_mode(Some(value))?);
+            }
+            "profile" if req.profile.is_none() => req.profile = Some(value.clone()),
+            "mode" | "profile" => {
+                return Err(bad(format!(
+                    "{name} is given twice (in the query and the body)"
+                )))
+            }
+            // `_format`, `_pretty` and the like are the request's own.
+            n if n.starts_with('_') => {}
+            other => {
+                return Err(bad(format!(
+                    "$validate has no parameter {other:?} (resource, mode, profile)"
+                )))
+            }
+        }
+    }
     let mode = req.mode.unwrap_or(match id {
         Some(_) => Mode::Update,
         None => Mode::Create,
