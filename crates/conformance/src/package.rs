@@ -41,17 +41,36 @@ fn load_err(path: impl std::fmt::Display, message: impl Into<String>) -> Conform
 /// Loads whatever `path` is: a `.json` file, a `.tgz` package, a package folder or a folder
 /// of JSON files (see the module docs).
 pub fn load_path(path: &Path) -> Result<Vec<LoadedParam>, ConformanceError> {
-    if path.is_dir() {
-        if package_root(path).is_some() {
-            load_package_dir(path)
-        } else {
-            load_dir(path)
+    match kind_of(path)? {
+        PathKind::PackageDir => load_package_dir(path),
+        PathKind::Dir => load_dir(path),
+        PathKind::Tgz => load_package_tgz(path),
+        PathKind::Json => {
+            let bytes = read(path)?;
+            params_from_json(&path.display().to_string(), &bytes)
         }
-    } else if has_extension(path, ".tgz") || has_extension(path, ".tar.gz") {
-        load_package_tgz(path)
+    }
+}
+
+/// What a path given to load is.
+enum PathKind {
+    PackageDir,
+    Dir,
+    Tgz,
+    Json,
+}
+
+/// What `path` is, or why it cannot be loaded.
+fn kind_of(path: &Path) -> Result<PathKind, ConformanceError> {
+    if path.is_dir() {
+        Ok(match package_root(path) {
+            Some(_) => PathKind::PackageDir,
+            None => PathKind::Dir,
+        })
+    } else if is_tgz(path) {
+        Ok(PathKind::Tgz)
     } else if has_extension(path, ".json") {
-        let bytes = std::fs::read(path).map_err(|e| load_err(path.display(), e.to_string()))?;
-        params_from_json(&path.display().to_string(), &bytes)
+        Ok(PathKind::Json)
     } else if path.exists() {
         Err(load_err(
             path.display(),
@@ -60,6 +79,14 @@ pub fn load_path(path: &Path) -> Result<Vec<LoadedParam>, ConformanceError> {
     } else {
         Err(load_err(path.display(), "does not exist"))
     }
+}
+
+fn is_tgz(path: &Path) -> bool {
+    has_extension(path, ".tgz") || has_extension(path, ".tar.gz")
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ConformanceError> {
+    std::fs::read(path).map_err(|e| load_err(path.display(), e.to_string()))
 }
 
 /// Loads a profiles folder: its JSON files, `.tgz` packages, package folders and
@@ -71,11 +98,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedParam>, ConformanceError> {
         if name.starts_with('.') {
             continue;
         }
-        if path.is_dir()
-            || has_extension(&path, ".json")
-            || has_extension(&path, ".tgz")
-            || has_extension(&path, ".tar.gz")
-        {
+        if path.is_dir() || has_extension(&path, ".json") || is_tgz(&path) {
             out.extend(load_path(&path)?);
         }
     }
@@ -111,8 +134,7 @@ fn read_package_dir(dir: &Path) -> Result<PackageFiles, ConformanceError> {
         )
     })?;
     let manifest = root.join("package.json");
-    let bytes =
-        std::fs::read(&manifest).map_err(|e| load_err(manifest.display(), e.to_string()))?;
+    let bytes = read(&manifest)?;
     let manifest = check_manifest(&manifest.display().to_string(), &bytes)?;
     let mut files = Vec::new();
     for path in sorted_entries(&root)? {
@@ -120,7 +142,7 @@ fn read_package_dir(dir: &Path) -> Result<PackageFiles, ConformanceError> {
         if path.is_dir() || !name.ends_with(".json") || is_package_metadata(&name) {
             continue;
         }
-        let bytes = std::fs::read(&path).map_err(|e| load_err(path.display(), e.to_string()))?;
+        let bytes = read(&path)?;
         files.push((path.display().to_string(), bytes));
     }
     Ok(PackageFiles {
@@ -298,55 +320,36 @@ const DEFINITION_TYPES: [&str; 3] = ["StructureDefinition", "ValueSet", "CodeSys
 /// files directly in it are one (named by an ImplementationGuide among them, if any) and
 /// each package or sub-folder in it is read the same way.
 pub fn load_definitions(path: &Path) -> Result<Vec<DefinitionPackage>, ConformanceError> {
-    if path.is_dir() {
-        if package_root(path).is_some() {
-            return Ok(vec![definitions_of(
-                &path.display().to_string(),
-                read_package_dir(path)?,
-            )?]);
-        }
-        let mut loose = Vec::new();
-        let mut out = Vec::new();
-        for entry in sorted_entries(path)? {
-            let name = file_name(&entry);
-            if name.starts_with('.') {
-                continue;
+    let source = path.display().to_string();
+    let loose = |files| PackageFiles {
+        manifest: None,
+        files,
+    };
+    match kind_of(path)? {
+        PathKind::PackageDir => Ok(vec![definitions_of(&source, read_package_dir(path)?)?]),
+        PathKind::Tgz => Ok(vec![definitions_of(&source, read_package_tgz(path)?)?]),
+        PathKind::Json => Ok(vec![definitions_of(
+            &source,
+            loose(vec![(source.clone(), read(path)?)]),
+        )?]),
+        PathKind::Dir => {
+            let mut files = Vec::new();
+            let mut out = Vec::new();
+            for entry in sorted_entries(path)? {
+                if file_name(&entry).starts_with('.') {
+                    continue;
+                }
+                if entry.is_dir() || is_tgz(&entry) {
+                    out.extend(load_definitions(&entry)?);
+                } else if has_extension(&entry, ".json") {
+                    files.push((entry.display().to_string(), read(&entry)?));
+                }
             }
-            if entry.is_dir() || has_extension(&entry, ".tgz") || has_extension(&entry, ".tar.gz") {
-                out.extend(load_definitions(&entry)?);
-            } else if has_extension(&entry, ".json") {
-                let bytes =
-                    std::fs::read(&entry).map_err(|e| load_err(entry.display(), e.to_string()))?;
-                loose.push((entry.display().to_string(), bytes));
+            if !files.is_empty() {
+                out.insert(0, definitions_of(&source, loose(files))?);
             }
+            Ok(out)
         }
-        if !loose.is_empty() {
-            let files = PackageFiles {
-                manifest: None,
-                files: loose,
-            };
-            out.insert(0, definitions_of(&path.display().to_string(), files)?);
-        }
-        Ok(out)
-    } else if has_extension(path, ".tgz") || has_extension(path, ".tar.gz") {
-        Ok(vec![definitions_of(
-            &path.display().to_string(),
-            read_package_tgz(path)?,
-        )?])
-    } else if has_extension(path, ".json") {
-        let bytes = std::fs::read(path).map_err(|e| load_err(path.display(), e.to_string()))?;
-        let files = PackageFiles {
-            manifest: None,
-            files: vec![(path.display().to_string(), bytes)],
-        };
-        Ok(vec![definitions_of(&path.display().to_string(), files)?])
-    } else if path.exists() {
-        Err(load_err(
-            path.display(),
-            "not a .json file, a .tgz FHIR package or a folder",
-        ))
-    } else {
-        Err(load_err(path.display(), "does not exist"))
     }
 }
 

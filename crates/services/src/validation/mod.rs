@@ -49,6 +49,22 @@ pub async fn active(app: &App, tenant: &TenantName) -> Result<Active> {
     Ok(Active { setting, policy })
 }
 
+/// `meta` as the store will write it, for a verdict on the resource as stored: the server
+/// sets `lastUpdated` (NDH's profiles require it) and `versionId`; the rest is the client's.
+pub(crate) fn stored_meta(meta: Option<&Value>) -> Value {
+    let mut meta = match meta {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    meta.entry("versionId")
+        .or_insert_with(|| Value::String("1".into()));
+    meta.insert(
+        "lastUpdated".into(),
+        Value::String(fhir::meta::format_instant(chrono::Utc::now())),
+    );
+    Value::Object(meta)
+}
+
 /// Validates `body` (a resource that will be stored with `id`) under `setting` (its mode
 /// and policy): in
 /// `enforce`, an error refuses it (422 with every issue; a Bundle entry's are located at the
@@ -68,17 +84,7 @@ pub fn check(
     // own).
     body.insert("id".into(), Value::String(id.to_owned()));
     let meta_before = body.get("meta").cloned();
-    let mut meta = match &meta_before {
-        Some(Value::Object(m)) => m.clone(),
-        _ => Map::new(),
-    };
-    meta.entry("versionId")
-        .or_insert_with(|| Value::String("1".into()));
-    meta.insert(
-        "lastUpdated".into(),
-        Value::String(fhir::meta::format_instant(chrono::Utc::now())),
-    );
-    body.insert("meta".into(), Value::Object(meta));
+    body.insert("meta".into(), stored_meta(meta_before.as_ref()));
     let resource = Value::Object(body);
     let mut issues = setting.policy.validate(&resource);
     let Value::Object(mut body) = resource else {

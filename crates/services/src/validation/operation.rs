@@ -194,14 +194,10 @@ pub async fn run(
         }
     }
     // As a write would store it: the server sets meta.versionId and meta.lastUpdated.
-    let mut resource = Value::Object(resource);
-    if !resource["meta"].is_object() {
-        resource["meta"] = Value::Object(Map::new());
-    }
-    resource["meta"]["lastUpdated"] = Value::String(fhir::meta::format_instant(chrono::Utc::now()));
-    if resource["meta"].get("versionId").is_none() {
-        resource["meta"]["versionId"] = Value::String("1".into());
-    }
+    let mut resource = resource;
+    let meta = super::stored_meta(resource.get("meta"));
+    resource.insert("meta".into(), meta);
+    let resource = Value::Object(resource);
     // The tenant's policy (its packages, its required profiles), and the profile asked for:
     // one that is not loaded is an error issue, never a pass.
     let policy = super::active(ctx.app(), ctx.tenant()).await?.policy;

@@ -190,7 +190,7 @@ impl Checker<'_> {
         obj: &Map<String, Value>,
         loc: &str,
     ) {
-        let mut items: Vec<(&str, Option<usize>, &Value, String)> = Vec::new();
+        let mut items: Vec<Item<'_>> = Vec::new();
         match name.strip_suffix("[x]") {
             Some(stem) => {
                 for (k, v) in obj {
@@ -259,7 +259,7 @@ impl Checker<'_> {
                 .types
                 .iter()
                 .find(|t| t.code.eq_ignore_ascii_case(ty))
-                .map_or(ty.as_str(), |t| t.code.as_str());
+                .map_or(*ty, |t| t.code.as_str());
             self.element(p, child, value, ty, &item_loc);
         }
         if !child.slices.is_empty() {
@@ -269,14 +269,7 @@ impl Checker<'_> {
 
     /// Assigns each item to the slice it matches and checks it there; then the slices'
     /// cardinalities and a closed slicing.
-    fn slices(
-        &mut self,
-        p: &Profile,
-        sliced: &Elem,
-        name: &str,
-        items: &[(&str, Option<usize>, &Value, String)],
-        loc: &str,
-    ) {
+    fn slices(&mut self, p: &Profile, sliced: &Elem, name: &str, items: &[Item<'_>], loc: &str) {
         let slicing = sliced
             .slicing
             .clone()
@@ -528,20 +521,18 @@ impl Checker<'_> {
     }
 }
 
+/// One value of an element: its JSON name, index in the array (if one), value, and type.
+type Item<'v> = (&'v str, Option<usize>, &'v Value, &'v str);
+
 /// The items of one JSON value (an array's, or itself), with their type (`ty`).
-fn collect<'v>(
-    items: &mut Vec<(&'v str, Option<usize>, &'v Value, String)>,
-    key: &'v str,
-    v: &'v Value,
-    ty: &str,
-) {
+fn collect<'v>(items: &mut Vec<Item<'v>>, key: &'v str, v: &'v Value, ty: &'v str) {
     match v {
         Value::Array(a) => {
             for (i, item) in a.iter().enumerate() {
-                items.push((key, Some(i), item, ty.to_owned()));
+                items.push((key, Some(i), item, ty));
             }
         }
-        one => items.push((key, None, one, ty.to_owned())),
+        one => items.push((key, None, one, ty)),
     }
 }
 

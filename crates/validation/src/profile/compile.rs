@@ -121,27 +121,25 @@ pub(crate) fn extension_slicing() -> Arc<Slicing> {
     })
 }
 
+/// The element named `name` in `list`, added when absent.
+fn named_mut<'e>(list: &'e mut Vec<(String, Elem)>, name: &str) -> &'e mut Elem {
+    let i = match list.iter().position(|(n, _)| n == name) {
+        Some(i) => i,
+        None => {
+            list.push((name.to_owned(), Elem::default()));
+            list.len() - 1
+        }
+    };
+    &mut list[i].1
+}
+
 impl Elem {
     fn child_mut(&mut self, name: &str) -> &mut Elem {
-        let i = match self.children.iter().position(|(n, _)| n == name) {
-            Some(i) => i,
-            None => {
-                self.children.push((name.to_owned(), Elem::default()));
-                self.children.len() - 1
-            }
-        };
-        &mut self.children[i].1
+        named_mut(&mut self.children, name)
     }
 
     fn slice_mut(&mut self, name: &str) -> &mut Elem {
-        let i = match self.slices.iter().position(|(n, _)| n == name) {
-            Some(i) => i,
-            None => {
-                self.slices.push((name.to_owned(), Elem::default()));
-                self.slices.len() - 1
-            }
-        };
-        &mut self.slices[i].1
+        named_mut(&mut self.slices, name)
     }
 
     /// The element at `path` (JSON names, dotted) below this one.
