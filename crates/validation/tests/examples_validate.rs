@@ -5,11 +5,10 @@
 //!
 //! Skips visibly when `<repo>/../shared/fhir` is absent, unless `FHIRDIR_REQUIRE_SHARED=1`.
 
-use std::collections::BTreeMap;
-use std::io::BufRead;
-use std::path::Path;
+mod support;
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+
 use validation::{describe, IssueSeverity as Severity, Validator};
 
 /// Errors of the published files themselves, each a real breach of R4: (file name
@@ -57,43 +56,6 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-fn json_files(dir: &Path, out: &mut Vec<(String, Value)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        panic!("{} is missing", dir.display());
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            json_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "json") {
-            let text = std::fs::read_to_string(&p).unwrap();
-            let Ok(v) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            if v.get("resourceType").is_some() {
-                out.push((p.file_name().unwrap().to_string_lossy().into_owned(), v));
-            }
-        }
-    }
-}
-
-fn ndjson_gz(dir: &Path, out: &mut Vec<(String, Value)>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if !p.to_string_lossy().ends_with(".ndjson.gz") {
-            continue;
-        }
-        let f = flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap());
-        for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
-            let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
-            out.push((
-                format!("{}:{}", p.file_name().unwrap().to_string_lossy(), n + 1),
-                v,
-            ));
-        }
-    }
-}
-
 #[test]
 fn every_shared_example_and_sample_resource_is_valid_r4() {
     let Some(shared) = testkit::shared_fhir() else {
@@ -108,10 +70,12 @@ fn every_shared_example_and_sample_resource_is_valid_r4() {
         "vhdir",
         "sample-data/plan-net-ri-test-data",
     ] {
-        json_files(&shared.join(dir), &mut all);
+        all.extend(support::json_files(&shared.join(dir)));
     }
     let examples = all.len();
-    ndjson_gz(&shared.join("sample-data/plan-net-ri-nppes"), &mut all);
+    all.extend(support::ndjson_gz(
+        &shared.join("sample-data/plan-net-ri-nppes"),
+    ));
     assert!(
         all.len() - examples >= 5215,
         "the sample resources are there"

@@ -12,36 +12,10 @@
 //!
 //! Skips visibly when `<repo>/../shared/fhir` is absent, unless `FHIRDIR_REQUIRE_SHARED=1`.
 
-use std::io::BufRead;
-use std::path::Path;
+mod support;
 
 use conformance::ElementModel;
 use serde_json::{json, Value};
-
-fn resources(dir: &Path, out: &mut Vec<(String, Value)>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if p.is_dir() {
-            resources(&p, out);
-        } else if name.ends_with(".json") {
-            let Ok(v) = serde_json::from_str::<Value>(&std::fs::read_to_string(&p).unwrap()) else {
-                continue;
-            };
-            if v.get("resourceType").is_some() {
-                out.push((name, v));
-            }
-        } else if name.ends_with(".ndjson.gz") {
-            let f = flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap());
-            for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
-                out.push((
-                    format!("{name}:{}", n + 1),
-                    serde_json::from_str(&line.unwrap()).unwrap(),
-                ));
-            }
-        }
-    }
-}
 
 /// The schema, compiled per resource type. Its `ResourceList` (any resource: contained
 /// ones, Bundle entries) is left open, a JSON object: compiled whole, the recursion through it
@@ -124,7 +98,8 @@ fn the_official_json_schema_agrees_with_the_structural_pass() {
         "vhdir/ig-resources",
         "sample-data",
     ] {
-        resources(&shared.join(dir), &mut all);
+        all.extend(support::json_files(&shared.join(dir)));
+        all.extend(support::ndjson_gz(&shared.join(dir)));
     }
     assert!(all.len() > 6000, "{} resources", all.len());
     let mut disagree = Vec::new();

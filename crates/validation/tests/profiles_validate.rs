@@ -5,48 +5,14 @@
 //!
 //! Skips visibly when `<repo>/../shared/fhir` is absent, unless `FHIRDIR_REQUIRE_SHARED=1`.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::path::Path;
 
 use conformance::package::load_definitions;
 use serde_json::Value;
 use validation::{describe, IssueSeverity as Severity, ProfileSet};
-
-fn examples(dir: &Path, out: &mut Vec<(String, Value)>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            examples(&p, out);
-            continue;
-        }
-        if p.extension().is_none_or(|x| x != "json") {
-            continue;
-        }
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-        let declares = v.pointer("/meta/profile").is_some();
-        if declares {
-            out.push((p.file_name().unwrap().to_string_lossy().into_owned(), v));
-        }
-    }
-}
-
-fn samples(dir: &Path, out: &mut Vec<(String, Value)>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if !p.to_string_lossy().ends_with(".ndjson.gz") {
-            continue;
-        }
-        let f = flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap());
-        for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
-            let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
-            out.push((
-                format!("{}:{}", p.file_name().unwrap().to_string_lossy(), n + 1),
-                v,
-            ));
-        }
-    }
-}
 
 fn set_of(path: &Path) -> ProfileSet {
     let packages = load_definitions(path).expect("the package loads");
@@ -146,8 +112,13 @@ fn every_example_meets_its_declared_profiles() {
         let mut all = Vec::new();
         for d in dirs {
             let d = shared.join(d);
-            examples(&d, &mut all);
-            samples(&d, &mut all);
+            // The examples that declare a profile, and the samples.
+            all.extend(
+                support::json_files(&d)
+                    .into_iter()
+                    .filter(|(_, r)| r.pointer("/meta/profile").is_some()),
+            );
+            all.extend(support::ndjson_gz(&d));
         }
         let checked = all
             .iter()
