@@ -11,6 +11,9 @@ const CHILD: &str = "http://example.org/sd/strict-child";
 const ORPHAN: &str = "http://example.org/sd/orphan";
 const OPEN_BASE: &str = "http://example.org/sd/open-base";
 const CLOSING: &str = "http://example.org/sd/closing-child";
+const NPI_IDENTIFIER: &str = "http://example.org/sd/npi-identifier";
+const DISCRIMINATED: &str = "http://example.org/sd/discriminated";
+const TYPED: &str = "http://example.org/sd/typed";
 const RATING: &str = "http://example.org/ext/rating";
 const HOURS: &str = "http://example.org/ext/hours";
 
@@ -177,6 +180,75 @@ fn package() -> DefinitionPackage {
             ],
             json!({}),
         ),
+        sd(
+            NPI_IDENTIFIER,
+            "Identifier",
+            &core("Identifier"),
+            vec![el(
+                "Identifier.system",
+                json!({"fixedUri": "http://hl7.org/fhir/sid/us-npi"}),
+            )],
+            json!({"kind": "complex-type"}),
+        ),
+        sd(
+            DISCRIMINATED,
+            "Practitioner",
+            &core("Practitioner"),
+            vec![
+                // By profile: an identifier that meets NPI_IDENTIFIER.
+                el(
+                    "Practitioner.identifier",
+                    json!({"slicing": {"discriminator": [{"type": "profile", "path": "$this"}], "rules": "open"}}),
+                ),
+                el(
+                    "Practitioner.identifier:npi",
+                    json!({"min": 1, "type": [{"code": "Identifier", "profile": [NPI_IDENTIFIER]}]}),
+                ),
+                // By existence: a qualification with a period.
+                el(
+                    "Practitioner.qualification",
+                    json!({"slicing": {"discriminator": [{"type": "exists", "path": "period"}], "rules": "open"}}),
+                ),
+                el("Practitioner.qualification:dated", json!({"min": 1})),
+                el("Practitioner.qualification:dated.period", json!({"min": 1})),
+                // Extensible and preferred bindings warn; a required one to a value set
+                // nobody loaded warns that it was not checked.
+                el(
+                    "Practitioner.gender",
+                    json!({"binding": {"strength": "extensible", "valueSet": "http://example.org/vs/female"}}),
+                ),
+                el(
+                    "Practitioner.qualification.code",
+                    json!({"binding": {"strength": "preferred", "valueSet": "http://example.org/vs/degrees"}}),
+                ),
+                el(
+                    "Practitioner.communication",
+                    json!({"binding": {"strength": "required", "valueSet": "http://example.org/vs/absent"}}),
+                ),
+            ],
+            json!({}),
+        ),
+        sd(
+            TYPED,
+            "Observation",
+            &core("Observation"),
+            vec![
+                // By type, closed: a Quantity only.
+                el(
+                    "Observation.value[x]",
+                    json!({"slicing": {"discriminator": [{"type": "type", "path": "$this"}], "rules": "closed"}}),
+                ),
+                el(
+                    "Observation.value[x]:amount",
+                    json!({"type": [{"code": "Quantity"}]}),
+                ),
+            ],
+            json!({}),
+        ),
+        json!({"resourceType": "ValueSet", "url": "http://example.org/vs/female", "status": "active",
+               "compose": {"include": [{"system": "http://hl7.org/fhir/administrative-gender", "concept": [{"code": "female"}]}]}}),
+        json!({"resourceType": "ValueSet", "url": "http://example.org/vs/degrees", "status": "active",
+               "compose": {"include": [{"system": "http://example.org/degrees", "concept": [{"code": "MD"}]}]}}),
         json!({"resourceType": "ValueSet", "url": "http://example.org/vs/langs", "status": "active",
                "compose": {"include": [{"system": "urn:ietf:bcp:47", "concept": [{"code": "en"}, {"code": "es"}]}]}}),
     ];
@@ -471,4 +543,91 @@ fn an_ordered_slicing_and_one_open_at_the_end_refuse_items_out_of_place() {
             && d.contains("open at the end")),
         "{found:#?}"
     );
+}
+
+#[test]
+fn slices_are_told_apart_by_profile_existence_and_type_and_weak_bindings_warn() {
+    let set = ProfileSet::new([&package()]);
+    let base = || {
+        json!({"resourceType": "Practitioner", "id": "p", "meta": {"profile": [DISCRIMINATED]},
+               "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1"}],
+               "qualification": [{"code": {"coding": [{"system": "http://example.org/degrees", "code": "MD"}]},
+                                  "period": {"start": "2001"}}],
+               "gender": "female"})
+    };
+    assert_eq!(errors(&set, &base()), Vec::new());
+    type Change = fn(&mut Value);
+    let cases: Vec<(&str, Change, &str, &str, &str)> = vec![
+        (
+            "no identifier meets the slice's profile",
+            |r| r["identifier"][0]["system"] = json!("http://example.org/other"),
+            "required",
+            "Practitioner",
+            "of the slice npi",
+        ),
+        (
+            "no qualification has the period its slice requires",
+            |r| {
+                r["qualification"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("period");
+            },
+            "required",
+            "Practitioner",
+            "of the slice dated",
+        ),
+    ];
+    for (what, change, code, at, says) in cases {
+        let mut r = base();
+        change(&mut r);
+        let found = errors(&set, &r);
+        assert!(
+            found
+                .iter()
+                .any(|(c, a, d)| c == code && a == at && d.contains(says)),
+            "{what}: expected {code} at {at} saying {says:?}, got {found:#?}"
+        );
+    }
+    // By type, closed: a Quantity is of the slice, a string is refused.
+    let observation = |key: &str, value: Value| {
+        let mut o = json!({"resourceType": "Observation", "id": "o", "status": "final",
+                           "meta": {"profile": [TYPED]}, "code": {"text": "weight"}});
+        o[key] = value;
+        o
+    };
+    let weight = observation("valueQuantity", json!({"value": 70, "unit": "kg"}));
+    assert_eq!(errors(&set, &weight), Vec::new());
+    let found = errors(&set, &observation("valueString", json!("heavy")));
+    assert!(
+        found.iter().any(|(c, a, d)| c == "structure"
+            && a == "Observation.valueString"
+            && d.contains("closed")),
+        "{found:#?}"
+    );
+    // Weak bindings: warnings, never errors.
+    let mut r = base();
+    r["gender"] = json!("male");
+    r["qualification"][0]["code"]["coding"][0]["code"] = json!("PhD");
+    r["communication"] = json!([{"coding": [{"system": "urn:ietf:bcp:47", "code": "fr"}]}]);
+    assert_eq!(errors(&set, &r), Vec::new());
+    let warnings: Vec<(String, String)> = set
+        .validate(&r, &[])
+        .into_iter()
+        .filter(|i| i.severity == Severity::Warning)
+        .map(|i| (i.expression.join(" "), i.diagnostics))
+        .collect();
+    for (at, says) in [
+        ("Practitioner.gender", "expects (extensible)"),
+        ("Practitioner.qualification[0].code", "prefers"),
+        (
+            "Practitioner.communication[0]",
+            "http://example.org/vs/absent",
+        ),
+    ] {
+        assert!(
+            warnings.iter().any(|(a, d)| a == at && d.contains(says)),
+            "a warning at {at} saying {says:?}: {warnings:#?}"
+        );
+    }
 }
