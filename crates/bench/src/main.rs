@@ -17,6 +17,8 @@
 //!
 //! - `fhirdir-bench harvest --size N --pages 100,1000`: a harvest pass from a loopback payer
 //!   against `fhirdir import` of the same data (issue 21; see [`harvest`]).
+//! - `fhirdir-bench peer --hfs PATH`: fhirdir against Helios HFS on the Plan-Net sample, in
+//!   one run with alternated rounds (issue 19; see [`peer`]).
 //! - `fhirdir-bench validate`: validations per second of one core (issue 16; see
 //!   [`validate`]).
 //!
@@ -29,6 +31,7 @@ mod export;
 mod harvest;
 mod load;
 mod notify;
+mod peer;
 mod practitioner;
 mod replica;
 mod report;
@@ -79,6 +82,8 @@ enum Cmd {
     /// A harvest of a payer's API (a static loopback server) against `fhirdir import` of the
     /// same data: resources/s and the ratio (issue 21).
     Harvest(harvest::HarvestArgs),
+    /// fhirdir against Helios HFS on the Plan-Net sample, same run (issue 19).
+    Peer(peer::PeerArgs),
     /// Writes a copy of generated data with one resource in `--every` restricted (NDH usage
     /// restrictions), for the restricted-content benchmark (issue 15).
     Restrict(restrict::RestrictArgs),
@@ -198,6 +203,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Federation(a) => replica::main(a).await,
         Cmd::Export(a) => export::main(a).await,
         Cmd::Harvest(a) => harvest::main(a).await,
+        Cmd::Peer(a) => peer::main(a).await,
         Cmd::Validate(a) => validate::main(a).await,
         Cmd::Auth(a) => {
             let fhirdir = fhirdir_binary(a.fhirdir.clone())?;
