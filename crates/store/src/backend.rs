@@ -101,6 +101,18 @@ pub(crate) trait Backend: std::fmt::Debug + Clone + Send + Sync + 'static {
         None
     }
 
+    /// A search answered without the pools (SQLite's inline connections, see
+    /// `sqlite/direct_search.rs`); `None`: "not answered here", run it the usual way.
+    fn direct_search(
+        &self,
+        _scope: crate::Scope<'_>,
+        _query: &search::SearchQuery,
+        _registry: &conformance::Registry,
+        _cursor: Option<&crate::PageCursor>,
+    ) -> Option<Result<crate::search::SearchPage, StoreError>> {
+        None
+    }
+
     /// Opens a write transaction on the writer, with `timeout` as its statement timeout
     /// where the backend enforces one on writes.
     fn begin_write(

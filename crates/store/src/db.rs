@@ -127,7 +127,9 @@ where
         let rows = sqlx::query_with(&text, args.map_err(sqlx::Error::Encode)?)
             .fetch_all(conn)
             .await?;
-        rows.iter().map(|row| decode_row(row, key_kinds)).collect()
+        rows.iter()
+            .map(|row| decode_row(&SqlxRow::<DB>(row), key_kinds))
+            .collect()
     }
 
     fn get_i64(row: &DB::Row, i: usize) -> Result<Option<i64>, sqlx::Error> {
@@ -150,11 +152,36 @@ where
 /// A column type the shared code reads: `i64`, `bool`, `String` and their `Option`s.
 pub(crate) trait Col: Sized {
     fn get<DB: SqlDb>(row: &DB::Row, i: usize) -> Result<Self, sqlx::Error>;
+    /// The same from a `rusqlite` row (SQLite's inline searches, `sqlite/direct_search.rs`).
+    fn get_rusqlite(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Self>;
 }
 
 /// A row the shared code reads: a tuple of [`Col`]s, in column order.
 pub(crate) trait FromCols: Sized + Send + 'static {
     fn from_cols<DB: SqlDb>(row: &DB::Row) -> Result<Self, sqlx::Error>;
+    /// The same from a `rusqlite` row.
+    fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+/// Typed columns of a result row, whichever driver read it (sqlx's of either backend, or
+/// `rusqlite`'s): what [`crate::search::decode_row`] reads page rows through.
+pub(crate) trait RowCols {
+    fn col<T: Col>(&self, i: usize) -> Result<T, StoreError>;
+}
+
+/// A row of a sqlx connection, as [`RowCols`].
+pub(crate) struct SqlxRow<'r, DB: SqlDb>(pub &'r DB::Row);
+
+impl<DB: SqlDb> RowCols for SqlxRow<'_, DB> {
+    fn col<T: Col>(&self, i: usize) -> Result<T, StoreError> {
+        Ok(T::get::<DB>(self.0, i)?)
+    }
+}
+
+impl RowCols for rusqlite::Row<'_> {
+    fn col<T: Col>(&self, i: usize) -> Result<T, StoreError> {
+        T::get_rusqlite(self, i).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+    }
 }
 
 /// A NULL where the type has none: the error sqlx itself gives.
@@ -171,10 +198,16 @@ macro_rules! cols {
             fn get<DB: SqlDb>(row: &DB::Row, i: usize) -> Result<Self, sqlx::Error> {
                 DB::$get(row, i)
             }
+            fn get_rusqlite(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Self> {
+                row.get(i)
+            }
         }
         impl Col for $t {
             fn get<DB: SqlDb>(row: &DB::Row, i: usize) -> Result<Self, sqlx::Error> {
                 not_null(DB::$get(row, i)?, i)
+            }
+            fn get_rusqlite(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Self> {
+                row.get(i)
             }
         }
     )*};
@@ -187,6 +220,9 @@ macro_rules! tuples {
         impl<$($t: Col + Send + 'static),+> FromCols for ($($t,)+) {
             fn from_cols<DB: SqlDb>(row: &DB::Row) -> Result<Self, sqlx::Error> {
                 Ok(($($t::get::<DB>(row, $i)?,)+))
+            }
+            fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(($($t::get_rusqlite(row, $i)?,)+))
             }
         }
     )*};

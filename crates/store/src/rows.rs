@@ -71,8 +71,8 @@ pub(crate) fn tenant_exists(tenant: &TenantName) -> Sql {
 /// ([`crate::restricted::Sight`]: whether the tenant holds any decides whether its searches
 /// read the shadow key); [`StoreError::UnknownTenant`] unless the tenant exists. One
 /// statement for both.
-pub(crate) async fn tenant_sight<B: Backend>(
-    conn: &mut Conn<B>,
+pub(crate) async fn tenant_sight<E: crate::search::exec::SearchExec>(
+    conn: &mut E,
     tenant: &TenantName,
     viewer: &restrict::Viewer<'_>,
 ) -> Result<crate::restricted::Sight, StoreError> {
@@ -82,7 +82,7 @@ pub(crate) async fn tenant_sight<B: Backend>(
         .push("), EXISTS (SELECT 1 FROM restrictions WHERE tenant = ")
         .text(tenant.as_str())
         .push(")");
-    let row: Option<(bool, bool)> = B::Db::fetch_optional(conn, &sql).await?;
+    let row: Option<(bool, bool)> = conn.optional(&sql).await?;
     match row {
         Some((true, restricted)) => Ok(crate::restricted::Sight::new(
             restrict::Seer::of(viewer),

@@ -69,14 +69,14 @@ pub(crate) fn bump(tenant: &str) -> Sql {
 pub(crate) async fn reuse_or_count(
     cache: Option<(&CountCache, i64)>,
     count: &Sql,
-    run: impl std::future::Future<Output = Result<i64, sqlx::Error>>,
+    run: impl std::future::Future<Output = Result<i64, StoreError>>,
 ) -> Result<i64, StoreError> {
     let Some((cache, generation)) = cache else {
-        return Ok(run.await?);
+        return run.await;
     };
     let key = format!("{count:?}");
     if key.len() > MAX_KEY_BYTES {
-        return Ok(run.await?);
+        return run.await;
     }
     if let Some(n) = cache.get(&key, generation) {
         return Ok(n);
@@ -125,8 +125,8 @@ mod tests {
         sql
     }
 
-    async fn not_run() -> Result<i64, sqlx::Error> {
-        Err(sqlx::Error::RowNotFound)
+    async fn not_run() -> Result<i64, StoreError> {
+        Err(StoreError::Database(sqlx::Error::RowNotFound))
     }
 
     #[tokio::test]

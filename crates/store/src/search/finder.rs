@@ -20,8 +20,8 @@
 use chrono::Utc;
 use search::Filter;
 
+use super::exec::{fetch_i64, OnSqlx};
 use super::filter::{Cond, IdCol};
-use super::run::fetch_i64;
 use super::sql::{Alias, Sql};
 use crate::backend::Backend;
 use crate::db::SqlDb;
@@ -469,12 +469,15 @@ async fn choose_start<B: Backend>(
         .push(" WHERE ");
     in_area(&mut sites, &cond, g, area);
     let sites = up_to(&mut cond, sites, AREA_PROBE);
-    let mut best = (fetch_i64::<B>(conn, &sites).await? * SITE_COST, Start::Area);
+    let mut best = (
+        fetch_i64(&mut OnSqlx::<B::Db>(conn), &sites).await? * SITE_COST,
+        Start::Area,
+    );
     for (i, f) in q.role_filters.iter().enumerate() {
         let mut limit = Sql::new();
         limit.int(best.0 / ROLE_COST + 1);
         if let Some(probe) = cond.probe(q.role_type, f, limit)? {
-            let cost = fetch_i64::<B>(conn, &probe).await? * ROLE_COST;
+            let cost = fetch_i64(&mut OnSqlx::<B::Db>(conn), &probe).await? * ROLE_COST;
             if cost < best.0 {
                 best = (cost, Start::Role(i));
             }
@@ -488,7 +491,7 @@ async fn choose_start<B: Backend>(
             return Ok(best.1);
         };
         let union = up_to(&mut cond, providers, best.0 / PROVIDER_COST + 1);
-        let cost = fetch_i64::<B>(conn, &union).await? * PROVIDER_COST;
+        let cost = fetch_i64(&mut OnSqlx::<B::Db>(conn), &union).await? * PROVIDER_COST;
         if cost < best.0 {
             best = (cost, Start::Providers);
         }
@@ -519,7 +522,8 @@ async fn role_rows<B: Backend>(
     let mut tx = store.begin_read().await?;
     let limit = store.limit_search(&mut tx).await?;
     let conn: &mut crate::backend::Conn<B> = &mut tx;
-    let sight = crate::rows::tenant_sight::<B>(conn, tenant, scope.viewer()).await?;
+    let sight =
+        crate::rows::tenant_sight(&mut OnSqlx::<B::Db>(conn), tenant, scope.viewer()).await?;
     let start = match start {
         Some(s) => s,
         None => choose_start::<B>(conn, tenant.as_str(), q).await?,
@@ -614,7 +618,8 @@ async fn index_strings<B: Backend>(
     let tenant = scope.tenant();
     let mut tx = store.begin_read().await?;
     let conn: &mut crate::backend::Conn<B> = &mut tx;
-    let sight = crate::rows::tenant_sight::<B>(conn, tenant, scope.viewer()).await?;
+    let sight =
+        crate::rows::tenant_sight(&mut OnSqlx::<B::Db>(conn), tenant, scope.viewer()).await?;
     let mut out = Vec::new();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let sql = index_strings_sql(tenant.as_str(), &sight, resource_type, param, chunk);

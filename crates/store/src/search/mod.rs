@@ -32,6 +32,7 @@
 
 mod code_systems;
 pub(crate) mod count_cache;
+pub(crate) mod exec;
 mod filter;
 mod finder;
 #[cfg(test)]
@@ -49,7 +50,7 @@ mod text_search;
 mod value_sets;
 mod values;
 
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use crate::db::RowCols;
 
 pub use finder::{RoleQuery, RoleRow, Start as RoleStart};
 pub(crate) use index_rows::{
@@ -165,34 +166,26 @@ impl Store {
 }
 
 /// Decodes a row of `record_columns` (the policy in column 7, sort keys from column 8 when `key_kinds` is not
-/// empty) on either backend.
-pub(crate) fn decode_row<R>(row: &R, key_kinds: &[KeyKind]) -> Result<PageRow, StoreError>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> f64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let method: String = row.try_get(5)?;
+/// empty), whichever driver read it.
+pub(crate) fn decode_row(row: &impl RowCols, key_kinds: &[KeyKind]) -> Result<PageRow, StoreError> {
+    let method: String = row.col(5)?;
     let record = crate::common::record(
-        row.try_get(0)?,
-        row.try_get(1)?,
-        row.try_get(2)?,
-        row.try_get(3)?,
-        row.try_get(4)?,
+        row.col(0)?,
+        row.col(1)?,
+        row.col(2)?,
+        row.col(3)?,
+        row.col(4)?,
         &method,
-        row.try_get::<Option<String>, _>(6)?,
+        row.col::<Option<String>>(6)?,
     )?;
-    let policy = row.try_get::<Option<String>, _>(7)?;
+    let policy = row.col::<Option<String>>(7)?;
     let mut keys = Vec::with_capacity(key_kinds.len());
     for (i, kind) in key_kinds.iter().enumerate() {
         let col = 8 + i;
         let v = match kind {
-            KeyKind::Text => row.try_get::<Option<String>, _>(col)?.map(SortValue::Text),
-            KeyKind::Int => row.try_get::<Option<i64>, _>(col)?.map(SortValue::Int),
-            KeyKind::Float => row.try_get::<Option<f64>, _>(col)?.map(SortValue::Float),
+            KeyKind::Text => row.col::<Option<String>>(col)?.map(SortValue::Text),
+            KeyKind::Int => row.col::<Option<i64>>(col)?.map(SortValue::Int),
+            KeyKind::Float => row.col::<Option<f64>>(col)?.map(SortValue::Float),
         };
         keys.push(v.unwrap_or(SortValue::Null));
     }

@@ -34,10 +34,10 @@ const CAPACITY: usize = 10_000;
 pub(crate) async fn reuse_or_count(
     cache: Option<&ProbeCache>,
     probe: &Sql,
-    count: impl std::future::Future<Output = Result<i64, sqlx::Error>>,
+    count: impl std::future::Future<Output = Result<i64, StoreError>>,
 ) -> Result<i64, StoreError> {
     let Some(cache) = cache else {
-        return Ok(count.await?);
+        return count.await;
     };
     let key = cache.key(probe);
     if let Some(n) = cache.get_at(key, Instant::now()) {
@@ -119,7 +119,7 @@ mod tests {
     #[tokio::test]
     async fn a_known_answer_is_reused_without_counting_again() {
         let cache = ProbeCache::default();
-        let not_run = || async { Err(sqlx::Error::RowNotFound) };
+        let not_run = || async { Err(StoreError::Database(sqlx::Error::RowNotFound)) };
         let n = reuse_or_count(Some(&cache), &probe("pri"), async { Ok(8854) }).await;
         assert_eq!(n.ok(), Some(8854));
         let again = reuse_or_count(Some(&cache), &probe("pri"), not_run()).await;

@@ -9,6 +9,7 @@
 
 use chrono::Utc;
 
+use super::exec::{fetch_i64, OnSqlx, SearchExec};
 use super::include::Includer;
 use super::index_rows::{delete_statements, replaced_ids_by_type, IndexedResource, INDEX_TABLES};
 use super::plan::Plan;
@@ -149,10 +150,14 @@ pub(crate) async fn search<B: Backend>(
     let source = terminology::Source::Store(store);
     let expanded = terminology::resolve(source, tenant, query).await?;
     let query = expanded.as_ref().unwrap_or(query);
+    if let Some(page) = store.direct_search(scope, query, registry, cursor) {
+        return page;
+    }
     let mut tx = store.begin_read().await?;
     let limit = store.limit_search(&mut tx).await?;
     let caches = Some(store.caches());
-    let page = search_on::<B>(&mut tx, scope, query, registry, cursor, caches).await?;
+    let mut exec = OnSqlx::<B::Db>(&mut tx);
+    let page = search_on(&mut exec, scope, query, registry, cursor, caches).await?;
     B::search_finished(limit);
     tx.commit().await?;
     Ok(page)
@@ -162,8 +167,8 @@ pub(crate) async fn search<B: Backend>(
 /// that transaction, its own uncommitted writes included. `query`'s ValueSets must be
 /// expanded already. `caches`: where walk probes' answers and accurate counts are reused
 /// (`None` in a write transaction, see [`SearchCaches`]).
-pub(crate) async fn search_on<B: Backend>(
-    conn: &mut Conn<B>,
+pub(crate) async fn search_on<E: SearchExec>(
+    conn: &mut E,
     scope: crate::Scope<'_>,
     query: &search::SearchQuery,
     registry: &conformance::Registry,
@@ -171,7 +176,7 @@ pub(crate) async fn search_on<B: Backend>(
     caches: Option<&SearchCaches>,
 ) -> Result<SearchPage, StoreError> {
     let tenant = scope.tenant();
-    let sight = rows::tenant_sight::<B>(conn, tenant, scope.viewer()).await?;
+    let sight = rows::tenant_sight(conn, tenant, scope.viewer()).await?;
     let plan = Plan::new(tenant.as_str(), &sight, query, cursor, Utc::now())?;
     let total = match &plan.count {
         Some(sql) => {
@@ -179,11 +184,11 @@ pub(crate) async fn search_on<B: Backend>(
             let cached = match caches {
                 Some(c) => {
                     let generation = count_cache::read_generation(tenant.as_str());
-                    Some((&c.counts, fetch_i64::<B>(conn, &generation).await?))
+                    Some((&c.counts, fetch_i64(conn, &generation).await?))
                 }
                 None => None,
             };
-            let counted = fetch_i64::<B>(conn, sql);
+            let counted = fetch_i64(conn, sql);
             let n = count_cache::reuse_or_count(cached, sql, counted).await?;
             Some(u64::try_from(n).unwrap_or(0))
         }
@@ -191,32 +196,23 @@ pub(crate) async fn search_on<B: Backend>(
     };
     let probed = match plan.probe() {
         Some(probe) => {
-            let counted = fetch_i64::<B>(conn, probe);
+            let counted = fetch_i64(conn, probe);
             let cache = caches.map(|c| &c.probes);
             Some(probe_cache::reuse_or_count(cache, probe, counted).await?)
         }
         None => None,
     };
-    let rows = match plan.choose_page(probed, <B::Db as crate::db::SqlDialect>::DIALECT) {
-        Some(sql) => B::Db::fetch_page_rows(conn, sql, &plan.key_kinds).await?,
+    let rows = match plan.choose_page(probed, E::DIALECT) {
+        Some(sql) => conn.page_rows(sql, &plan.key_kinds).await?,
         None => Vec::new(),
     };
     let viewer = scope.viewer();
     let mut page = plan.finish(rows, total, viewer)?;
     let mut includer = Includer::new(tenant.as_str(), &sight, query, registry, &page.matches);
     while let Some(sql) = includer.next_query() {
-        let rows = B::Db::fetch_page_rows(conn, &sql, &[]).await?;
+        let rows = conn.page_rows(&sql, &[]).await?;
         includer.add(crate::restricted::apply_rows(rows, viewer)?);
     }
     page.included = includer.into_included();
     Ok(page)
-}
-
-/// The one `BIGINT` a count, probe or generation query answers.
-pub(crate) async fn fetch_i64<B: Backend>(
-    conn: &mut Conn<B>,
-    sql: &Sql,
-) -> Result<i64, sqlx::Error> {
-    let row: Option<(i64,)> = B::Db::fetch_optional(conn, sql).await?;
-    row.map(|(n,)| n).ok_or(sqlx::Error::RowNotFound)
 }

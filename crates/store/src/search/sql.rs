@@ -339,6 +339,34 @@ impl Sql {
         (text, args)
     }
 
+    /// The SQLite text with `?` for every bound value and the values in order, for a driver
+    /// other than sqlx's (`sqlite/direct_search.rs`); `None` for a statement with numbered
+    /// placeholders ([`Sql::numbered`]), whose values are not bound in text order.
+    pub fn sqlite_text(&self) -> Option<(String, Vec<&Arg>)> {
+        let mut text = String::new();
+        let mut args = Vec::new();
+        self.sqlite_text_into(&mut text, &mut args)?;
+        Some((text, args))
+    }
+
+    fn sqlite_text_into<'a>(&'a self, text: &mut String, args: &mut Vec<&'a Arg>) -> Option<()> {
+        use std::fmt::Write;
+        for part in &self.parts {
+            match part {
+                Part::Static(s) => text.push_str(s),
+                Part::Alias(a) => write!(text, "t{}", a.0).ok()?,
+                Part::Content(a) => write!(text, "t{}.content", a.0).ok()?,
+                Part::Arg(arg) => {
+                    text.push('?');
+                    args.push(arg);
+                }
+                Part::Numbered(_) => return None,
+                Part::Dialect(sqlite, _) => sqlite.sqlite_text_into(text, args)?,
+            }
+        }
+        Some(())
+    }
+
     #[cfg(test)]
     fn debug_into(&self, text: &mut String, args: &mut Vec<Arg>) {
         for part in &self.parts {

@@ -14,7 +14,8 @@
 //! database exists only inside its connection.
 //!
 //! `read` and `vread` on a file first try [`point_read`]: a few read-only connections used
-//! inline on the calling task, without the thread hand-offs of sqlx's SQLite driver.
+//! inline on the calling task, without the thread hand-offs of sqlx's SQLite driver;
+//! searches first try the same connections within a time budget ([`direct_search`]).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -45,6 +46,7 @@ use deadline::Deadline;
 mod bulk_load;
 mod checkpointer;
 pub(crate) mod deadline;
+mod direct_search;
 mod point_read;
 mod tx;
 
@@ -79,6 +81,8 @@ pub struct SqliteStore {
     shared: bool,
     /// The fast path for `read`/`vread`; `None` for in-memory databases.
     point: Option<Arc<point_read::PointReader>>,
+    /// Searches on `point`'s connections.
+    direct: Arc<direct_search::DirectSearch>,
     /// Background WAL checkpoints; `None` for in-memory databases and custom VFSes, and
     /// once closed.
     checkpointer: Arc<std::sync::Mutex<Option<checkpointer::Checkpointer>>>,
@@ -109,6 +113,7 @@ impl SqliteStore {
                 reader: pool,
                 shared: true,
                 point: None,
+                direct: Arc::default(),
                 checkpointer: Arc::default(),
                 caches: Arc::default(),
                 statement_timeout: opts.statement_timeout,
@@ -179,6 +184,7 @@ impl SqliteStore {
             reader,
             shared: false,
             point,
+            direct: Arc::default(),
             checkpointer: Arc::new(std::sync::Mutex::new(checkpointer)),
             caches: Arc::default(),
             statement_timeout: opts.statement_timeout,
@@ -274,6 +280,19 @@ impl Backend for SqliteStore {
         self.point
             .as_ref()?
             .vread(scope, resource_type, id, version)
+    }
+
+    fn direct_search(
+        &self,
+        scope: crate::Scope<'_>,
+        query: &search::SearchQuery,
+        registry: &conformance::Registry,
+        cursor: Option<&crate::PageCursor>,
+    ) -> Option<Result<crate::search::SearchPage, StoreError>> {
+        let point = self.point.as_deref()?;
+        let timeout = self.statement_timeout;
+        self.direct
+            .search(point, &self.caches, timeout, scope, query, registry, cursor)
     }
 
     /// `BEGIN IMMEDIATE` on the one writer: every other writer waits until it ends. No

@@ -6,7 +6,8 @@
 //! (~20 µs of B-tree work) those two thread hand-offs cost several times the query itself
 //! (BENCHMARKS.md, "REST read/create (issue 2)": 57 % of the server's CPU in futex and the
 //! scheduler). This module owns a few read-only `rusqlite` connections to the same file and
-//! runs the two point-read statements on them directly.
+//! runs the two point-read statements on them directly; small searches run on them too
+//! (`direct_search.rs`).
 //!
 //! Why running SQLite on a tokio worker is acceptable here: the work is one indexed lookup
 //! returning one row, and it never waits for anyone. A connection is only taken with
@@ -51,6 +52,9 @@ pub(super) const VREAD_SQL: &str = "SELECT v.deleted, v.last_updated, v.method, 
      FROM tenants t LEFT JOIN resource_versions v \
      ON v.tenant = t.name AND v.res_type = $2 AND v.id = $3 AND v.version = $4 \
      WHERE t.name = $1";
+
+/// Statements kept prepared per connection (sqlx keeps 100 per connection).
+const STATEMENT_CACHE: usize = 100;
 
 /// A point read's answer, or `None` for "not answered here: use the sqlx path".
 pub(super) type Answer = Option<Result<Option<VersionRecord>, StoreError>>;
@@ -155,7 +159,7 @@ impl PointReader {
 
     /// The first connection nobody holds, starting after the last one handed out; `None` if
     /// all are in use (the caller must not wait on a tokio worker).
-    fn free_connection(&self) -> Option<MutexGuard<'_, Option<Connection>>> {
+    pub(super) fn free_connection(&self) -> Option<MutexGuard<'_, Option<Connection>>> {
         let n = self.conns.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         (0..n).find_map(|i| match self.conns[(start + i) % n].try_lock() {
@@ -179,6 +183,19 @@ fn open_connection(file: &Path) -> rusqlite::Result<Connection> {
     // Not the sqlx pool's 10 s: a wait here would stall a tokio worker. Busy means "use sqlx".
     conn.busy_timeout(Duration::ZERO)?;
     conn.pragma_update(None, "query_only", true)?;
+    // Searches run here too (`direct_search.rs`): the page cache of sqlx's readers, and room
+    // for every statement of a search and its include rounds.
+    conn.pragma_update(None, "cache_size", super::READER_CACHE_KIB)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // With `sqlite_stat4` (the store analyses), SQLite re-plans a prepared statement each
+    // time a value is bound to a parameter its plan looked at: parsing and planning again
+    // was half the CPU of a ten-match search. The query planner stability guarantee keeps
+    // one plan per statement; a search that the value-blind plan makes slow overruns the
+    // inline budget and is re-run on sqlx's connections, which still plan per value.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(conn)
 }
 

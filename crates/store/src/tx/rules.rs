@@ -154,7 +154,8 @@ impl<B: Backend> WriteTx<B> {
         let expanded = terminology::resolve(source, &self.tenant, query).await?;
         let query = expanded.as_ref().unwrap_or(query);
         let scope = crate::Scope::viewing(&self.tenant, *viewer);
-        run::search_on::<B>(&mut self.tx, scope, query, registry, None, None).await
+        let mut exec = crate::search::exec::OnSqlx::<B::Db>(&mut self.tx);
+        run::search_on(&mut exec, scope, query, registry, None, None).await
     }
 
     /// [`crate::StoreTx::save_restrictions`].
