@@ -322,7 +322,7 @@ fn pick<'a, T>(v: &'a [T], rng: &mut u64) -> &'a T {
 }
 
 /// Percent-encodes a query value (unreserved characters and `|` stay).
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~|".contains(&b) {

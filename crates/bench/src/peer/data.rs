@@ -8,6 +8,8 @@ use anyhow::Context;
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::search::enc as encode;
+
 /// One resource of the sample: type, id and its JSON as read.
 pub struct Resource {
     pub resource_type: String,
@@ -169,18 +171,4 @@ pub fn shapes(data: &[Resource], many: usize) -> anyhow::Result<Vec<Shape>> {
                 .collect(),
         ),
     ])
-}
-
-/// `value` percent-encoded for a query string (everything but RFC 3986's unreserved
-/// characters), so that both servers read the same value.
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

@@ -221,12 +221,7 @@ async fn hits(server: &Running, path: &str) -> anyhow::Result<String> {
         ));
     }
     let entries = body["entry"].as_array().map_or(&[][..], Vec::as_slice);
-    let mode = |m: &str| {
-        entries
-            .iter()
-            .filter(|e| e["search"]["mode"] == m)
-            .count()
-    };
+    let mode = |m: &str| entries.iter().filter(|e| e["search"]["mode"] == m).count();
     Ok(format!(
         "{status}: total {}, {} match, {} include",
         body["total"],
