@@ -2,7 +2,8 @@
 //!
 //! A search reads inside one read-only transaction ([`Backend::begin_read`]: deferred on
 //! SQLite's reader pool, `REPEATABLE READ` on Postgres), so the count, the page and the
-//! includes come from one snapshot. Index rows are written on the connection of the
+//! includes come from one snapshot. On a SQLite file a search is first tried inline
+//! ([`Backend::direct_search`]: the same driver, [`search_on`], on another connection). Index rows are written on the connection of the
 //! caller's write transaction: the old rows deleted per table and type, the new ones
 //! appended by the backend's bulk path ([`Backend::insert_index_rows`]: multi-row `INSERT`s
 //! on SQLite, `COPY` on Postgres).
