@@ -79,6 +79,23 @@ async fn second_db(backend: &str) -> testkit::TestDb {
     }
 }
 
+/// Runs `test` on every test database at once (a run mostly waits for deliveries), with a
+/// second fresh database of the same kind for the replica; fails when any run fails.
+async fn on_each_backend_at_once<F, Fut>(test: F)
+where
+    F: Fn(testkit::TestDb, testkit::TestDb) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut runs = tokio::task::JoinSet::new();
+    for db in test_databases().await {
+        let state_db = second_db(db.backend).await;
+        runs.spawn(test(db, state_db));
+    }
+    while let Some(run) = runs.join_next().await {
+        run.expect("a backend's run");
+    }
+}
+
 /// Polls `check` until it answers `Some` (at most `secs` seconds).
 async fn until<T, F: Future<Output = Option<T>>>(
     what: &str,
@@ -349,59 +366,53 @@ async fn a_replica_seeds_then_follows_every_kind_of_write_in_order() {
 
 #[tokio::test]
 async fn a_replica_down_for_30_seconds_catches_up_without_loss_or_duplicates() {
-    let mut runs = tokio::task::JoinSet::new();
-    for db in test_databases().await {
-        runs.spawn(async move {
-            let state_db = second_db(db.backend).await;
-            let b = db.backend;
-            let national = start(&db.url, b, false).await;
-            let state = start(&state_db.url, b, false).await;
-            follow(&state, &national, json!({"types": ["Practitioner"]})).await;
-            caught_up(&state).await;
-            national
-                .put_resource(&practitioner("before", "Before"))
-                .await;
-            same(&state, &national, "Practitioner/before").await;
+    on_each_backend_at_once(|db, state_db| async move {
+        let b = db.backend;
+        let national = start(&db.url, b, false).await;
+        let state = start(&state_db.url, b, false).await;
+        follow(&state, &national, json!({"types": ["Practitioner"]})).await;
+        caught_up(&state).await;
+        national
+            .put_resource(&practitioner("before", "Before"))
+            .await;
+        same(&state, &national, "Practitioner/before").await;
 
-            let base = state.base.clone();
-            drop(state);
-            // 30 s of writes while the replica is down: creates, updates, deletes.
-            let started = Instant::now();
-            let mut i = 0;
-            while started.elapsed() < Duration::from_secs(30) {
-                let id = format!("p{i}");
-                national.put_resource(&practitioner(&id, "One")).await;
-                if i % 2 == 0 {
-                    national.put_resource(&practitioner(&id, "Two")).await;
-                }
-                if i % 5 == 0 {
-                    national
-                        .delete(&format!("/fhir/{TENANT}/Practitioner/{id}"))
-                        .await
-                        .status(200);
-                }
-                i += 1;
-                tokio::time::sleep(Duration::from_millis(500)).await;
+        let base = state.base.clone();
+        drop(state);
+        // 30 s of writes while the replica is down: creates, updates, deletes.
+        let started = Instant::now();
+        let mut i = 0;
+        while started.elapsed() < Duration::from_secs(30) {
+            let id = format!("p{i}");
+            national.put_resource(&practitioner(&id, "One")).await;
+            if i % 2 == 0 {
+                national.put_resource(&practitioner(&id, "Two")).await;
             }
-            let state = restart(&base, &state_db.url, b).await;
-            for n in 0..i {
-                same(&state, &national, &format!("Practitioner/p{n}")).await;
+            if i % 5 == 0 {
+                national
+                    .delete(&format!("/fhir/{TENANT}/Practitioner/{id}"))
+                    .await
+                    .status(200);
             }
-            caught_up(&state).await;
-            for n in 0..i {
-                let id = format!("p{n}");
-                assert_eq!(
-                    versions(&state, "Practitioner", &id).await,
-                    versions(&national, "Practitioner", &id).await,
-                    "[{b}] Practitioner/{id}: one replica version per national version"
-                );
-            }
-            drop(state_db);
-        });
-    }
-    while let Some(run) = runs.join_next().await {
-        run.expect("a backend's run");
-    }
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let state = restart(&base, &state_db.url, b).await;
+        for n in 0..i {
+            same(&state, &national, &format!("Practitioner/p{n}")).await;
+        }
+        caught_up(&state).await;
+        for n in 0..i {
+            let id = format!("p{n}");
+            assert_eq!(
+                versions(&state, "Practitioner", &id).await,
+                versions(&national, "Practitioner", &id).await,
+                "[{b}] Practitioner/{id}: one replica version per national version"
+            );
+        }
+        drop(state_db);
+    })
+    .await;
 }
 
 /// The replica is away longer than the upstream keeps its events: they are trimmed before
@@ -410,63 +421,57 @@ async fn a_replica_down_for_30_seconds_catches_up_without_loss_or_duplicates() {
 /// replica version per upstream version.
 #[tokio::test]
 async fn a_replica_catches_up_from_history_when_the_upstream_trimmed_the_events_it_missed() {
-    let mut runs = tokio::task::JoinSet::new();
-    for db in test_databases().await {
-        runs.spawn(async move {
-            let state_db = second_db(db.backend).await;
-            let b = db.backend;
-            let national = start(&db.url, b, false).await;
-            let state = start(&state_db.url, b, false).await;
-            follow(&state, &national, json!({"types": ["Practitioner"]})).await;
-            caught_up(&state).await;
-            for (id, family) in [("kept", "Kept"), ("gone", "Gone")] {
-                national.put_resource(&practitioner(id, family)).await;
-            }
-            same(&state, &national, "Practitioner/gone").await;
-            same(&state, &national, "Practitioner/kept").await;
+    on_each_backend_at_once(|db, state_db| async move {
+        let b = db.backend;
+        let national = start(&db.url, b, false).await;
+        let state = start(&state_db.url, b, false).await;
+        follow(&state, &national, json!({"types": ["Practitioner"]})).await;
+        caught_up(&state).await;
+        for (id, family) in [("kept", "Kept"), ("gone", "Gone")] {
+            national.put_resource(&practitioner(id, family)).await;
+        }
+        same(&state, &national, "Practitioner/gone").await;
+        same(&state, &national, "Practitioner/kept").await;
 
-            let base = state.base.clone();
-            drop(state);
-            national
-                .put_resource(&practitioner("kept", "Changed"))
-                .await;
-            national
-                .delete(&format!("/fhir/{TENANT}/Practitioner/gone"))
-                .await
-                .status(200);
-            national.put_resource(&practitioner("new", "New")).await;
-            // The national forgets every event (as its retention would, much later).
-            let store = store::Store::connect(&db.url, &store::StoreOptions::default())
-                .await
-                .unwrap();
-            let tenant = store::TenantName::parse(TENANT).unwrap();
-            let mut tx = store.begin(&tenant).await.unwrap();
-            let trimmed = tx
-                .trim_events(chrono::Utc::now() + chrono::Duration::days(36_600))
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-            assert!(trimmed >= 3, "[{b}] {trimmed} events trimmed");
-            store.close().await;
+        let base = state.base.clone();
+        drop(state);
+        national
+            .put_resource(&practitioner("kept", "Changed"))
+            .await;
+        national
+            .delete(&format!("/fhir/{TENANT}/Practitioner/gone"))
+            .await
+            .status(200);
+        national.put_resource(&practitioner("new", "New")).await;
+        // The national forgets every event (as its retention would, much later).
+        let store = store::Store::connect(&db.url, &store::StoreOptions::default())
+            .await
+            .unwrap();
+        let tenant = store::TenantName::parse(TENANT).unwrap();
+        let mut tx = store.begin(&tenant).await.unwrap();
+        let trimmed = tx
+            .trim_events(chrono::Utc::now() + chrono::Duration::days(36_600))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(trimmed >= 3, "[{b}] {trimmed} events trimmed");
+        store.close().await;
 
-            let state = restart(&base, &state_db.url, b).await;
-            for id in ["kept", "gone", "new"] {
-                same(&state, &national, &format!("Practitioner/{id}")).await;
-            }
-            assert_eq!(body(&state, "Practitioner/gone").await, None, "[{b}]");
-            for id in ["kept", "new"] {
-                assert_eq!(
-                    versions(&state, "Practitioner", id).await,
-                    versions(&national, "Practitioner", id).await,
-                    "[{b}] Practitioner/{id}: one replica version per national version"
-                );
-            }
-            drop(state_db);
-        });
-    }
-    while let Some(run) = runs.join_next().await {
-        run.expect("a backend's run");
-    }
+        let state = restart(&base, &state_db.url, b).await;
+        for id in ["kept", "gone", "new"] {
+            same(&state, &national, &format!("Practitioner/{id}")).await;
+        }
+        assert_eq!(body(&state, "Practitioner/gone").await, None, "[{b}]");
+        for id in ["kept", "new"] {
+            assert_eq!(
+                versions(&state, "Practitioner", id).await,
+                versions(&national, "Practitioner", id).await,
+                "[{b}] Practitioner/{id}: one replica version per national version"
+            );
+        }
+        drop(state_db);
+    })
+    .await;
 }
 
 /// A loopback proxy in front of `upstream` (an origin) that passes everything through, its
@@ -528,74 +533,68 @@ async fn ndh_only_proxy(upstream: String) -> String {
 /// follows creates and deletes by its events and the updates by its history.
 #[tokio::test]
 async fn a_replica_follows_an_upstream_that_offers_ndh_s_topics_only() {
-    let mut runs = tokio::task::JoinSet::new();
-    for db in test_databases().await {
-        runs.spawn(async move {
-            let state_db = second_db(db.backend).await;
-            let b = db.backend;
-            let national = start(&db.url, b, false).await;
-            let state = start(&state_db.url, b, false).await;
-            national
-                .put_resource(&practitioner("seeded", "Seeded"))
-                .await;
-            let proxy = ndh_only_proxy(national.base.clone()).await;
-            let url = format!("{proxy}/fhir/{TENANT}");
-            admin(
-                &state,
-                Method::PUT,
-                &format!("/admin/tenants/{TENANT}/upstream"),
-                Some(json!({"url": url, "types": ["Practitioner"]})),
-            )
+    on_each_backend_at_once(|db, state_db| async move {
+        let b = db.backend;
+        let national = start(&db.url, b, false).await;
+        let state = start(&state_db.url, b, false).await;
+        national
+            .put_resource(&practitioner("seeded", "Seeded"))
+            .await;
+        let proxy = ndh_only_proxy(national.base.clone()).await;
+        let url = format!("{proxy}/fhir/{TENANT}");
+        admin(
+            &state,
+            Method::PUT,
+            &format!("/admin/tenants/{TENANT}/upstream"),
+            Some(json!({"url": url, "types": ["Practitioner"]})),
+        )
+        .await
+        .status(200);
+        caught_up(&state).await;
+        same(&state, &national, "Practitioner/seeded").await;
+        // Our Subscription on the national is to NDH's topic.
+        let subs = national
+            .get(&format!("/fhir/{TENANT}/Subscription"))
+            .await
+            .status(200)
+            .json();
+        assert_eq!(
+            subs["entry"][0]["resource"]["criteria"],
+            "http://ndh.org/topic/practitioner-create-or-delete",
+            "[{b}] {subs}"
+        );
+        // A create and a delete come as events; an update from the history (read at the
+        // next check, within a minute).
+        national
+            .put_resource(&practitioner("created", "Created"))
+            .await;
+        same(&state, &national, "Practitioner/created").await;
+        national
+            .put_resource(&practitioner("seeded", "Updated"))
+            .await;
+        until(
+            &format!("[{b}] the update, from the history"),
+            90,
+            || async {
+                (body(&state, "Practitioner/seeded").await
+                    == body(&national, "Practitioner/seeded").await)
+                    .then_some(())
+            },
+        )
+        .await;
+        national
+            .delete(&format!("/fhir/{TENANT}/Practitioner/created"))
             .await
             .status(200);
-            caught_up(&state).await;
-            same(&state, &national, "Practitioner/seeded").await;
-            // Our Subscription on the national is to NDH's topic.
-            let subs = national
-                .get(&format!("/fhir/{TENANT}/Subscription"))
-                .await
-                .status(200)
-                .json();
-            assert_eq!(
-                subs["entry"][0]["resource"]["criteria"],
-                "http://ndh.org/topic/practitioner-create-or-delete",
-                "[{b}] {subs}"
-            );
-            // A create and a delete come as events; an update from the history (read at the
-            // next check, within a minute).
-            national
-                .put_resource(&practitioner("created", "Created"))
-                .await;
-            same(&state, &national, "Practitioner/created").await;
-            national
-                .put_resource(&practitioner("seeded", "Updated"))
-                .await;
-            until(
-                &format!("[{b}] the update, from the history"),
-                90,
-                || async {
-                    (body(&state, "Practitioner/seeded").await
-                        == body(&national, "Practitioner/seeded").await)
-                        .then_some(())
-                },
-            )
-            .await;
-            national
-                .delete(&format!("/fhir/{TENANT}/Practitioner/created"))
-                .await
-                .status(200);
-            same(&state, &national, "Practitioner/created").await;
-            assert_eq!(
-                versions(&state, "Practitioner", "seeded").await,
-                versions(&national, "Practitioner", "seeded").await,
-                "[{b}] one replica version per national version"
-            );
-            drop(state_db);
-        });
-    }
-    while let Some(run) = runs.join_next().await {
-        run.expect("a backend's run");
-    }
+        same(&state, &national, "Practitioner/created").await;
+        assert_eq!(
+            versions(&state, "Practitioner", "seeded").await,
+            versions(&national, "Practitioner", "seeded").await,
+            "[{b}] one replica version per national version"
+        );
+        drop(state_db);
+    })
+    .await;
 }
 
 #[tokio::test]
