@@ -193,6 +193,18 @@ async fn versions(app: &TestApp, rtype: &str, id: &str) -> usize {
     app.instance_versions(TENANT, rtype, id).await.len()
 }
 
+/// One replica version per national version, for each of the Practitioners `ids`.
+async fn same_history(state: &TestApp, national: &TestApp, b: &str, ids: &[impl AsRef<str>]) {
+    for id in ids {
+        let id = id.as_ref();
+        assert_eq!(
+            versions(state, "Practitioner", id).await,
+            versions(national, "Practitioner", id).await,
+            "[{b}] Practitioner/{id}: one replica version per national version"
+        );
+    }
+}
+
 fn practitioner(id: &str, family: &str) -> Value {
     json!({"resourceType": "Practitioner", "id": id, "active": true, "name": [{"family": family}]})
 }
@@ -402,14 +414,8 @@ async fn a_replica_down_for_30_seconds_catches_up_without_loss_or_duplicates() {
             same(&state, &national, &format!("Practitioner/p{n}")).await;
         }
         caught_up(&state).await;
-        for n in 0..i {
-            let id = format!("p{n}");
-            assert_eq!(
-                versions(&state, "Practitioner", &id).await,
-                versions(&national, "Practitioner", &id).await,
-                "[{b}] Practitioner/{id}: one replica version per national version"
-            );
-        }
+        let ids: Vec<String> = (0..i).map(|n| format!("p{n}")).collect();
+        same_history(&state, &national, b, &ids).await;
         drop(state_db);
     })
     .await;
@@ -462,13 +468,7 @@ async fn a_replica_catches_up_from_history_when_the_upstream_trimmed_the_events_
             same(&state, &national, &format!("Practitioner/{id}")).await;
         }
         assert_eq!(body(&state, "Practitioner/gone").await, None, "[{b}]");
-        for id in ["kept", "new"] {
-            assert_eq!(
-                versions(&state, "Practitioner", id).await,
-                versions(&national, "Practitioner", id).await,
-                "[{b}] Practitioner/{id}: one replica version per national version"
-            );
-        }
+        same_history(&state, &national, b, &["kept", "new"]).await;
         drop(state_db);
     })
     .await;
@@ -587,11 +587,7 @@ async fn a_replica_follows_an_upstream_that_offers_ndh_s_topics_only() {
             .await
             .status(200);
         same(&state, &national, "Practitioner/created").await;
-        assert_eq!(
-            versions(&state, "Practitioner", "seeded").await,
-            versions(&national, "Practitioner", "seeded").await,
-            "[{b}] one replica version per national version"
-        );
+        same_history(&state, &national, b, &["seeded"]).await;
         drop(state_db);
     })
     .await;
@@ -918,13 +914,7 @@ async fn a_replica_follows_its_upstream_across_the_upstream_s_restart() {
         same(&state, &national, "Practitioner/r1").await;
         same(&state, &national, "Practitioner/r2").await;
         caught_up(&state).await;
-        for id in ["r1", "r2"] {
-            assert_eq!(
-                versions(&state, "Practitioner", id).await,
-                versions(&national, "Practitioner", id).await,
-                "[{b}] Practitioner/{id}"
-            );
-        }
+        same_history(&state, &national, b, &["r1", "r2"]).await;
         drop(state_db);
     }
 }
